@@ -1,0 +1,172 @@
+using System.Runtime.CompilerServices;
+
+namespace Sidep.Parsing.Hl7v2.Internals;
+
+[InlineArray(Capacity)]
+internal struct FieldStarts
+{
+    public const int Capacity = 64;
+    private int _element;
+}
+
+/// <summary>One segment, read in place. Field n of a segment is what follows the n-th field separator;
+/// for MSH, field 1 is the separator itself and field 2 the encoding characters, as in the standard.</summary>
+internal ref struct Hl7Segment
+{
+    private readonly ReadOnlySpan<byte> _bytes;
+    private readonly Hl7Delimiters _delimiters;
+    private FieldStarts _starts;
+    private readonly int _fieldCount;
+    private readonly bool _isMsh;
+
+    public Hl7Segment(ReadOnlySpan<byte> bytes, in Hl7Delimiters delimiters, long offset, int line)
+    {
+        _bytes = bytes;
+        _delimiters = delimiters;
+        Offset = offset;
+        Line = line;
+        _isMsh = bytes.StartsWith(Hl7Constants.Msh) || bytes.StartsWith(Hl7Constants.Fhs) || bytes.StartsWith(Hl7Constants.Bhs);
+        int count = 0;
+        int at = 0;
+        while (count < FieldStarts.Capacity)
+        {
+            int next = bytes[at..].IndexOf(delimiters.Field);
+            if (next < 0)
+            {
+                break;
+            }
+            at += next + 1;
+            _starts[count++] = at;
+        }
+        _fieldCount = count;
+    }
+
+    public readonly ReadOnlySpan<byte> Bytes => _bytes;
+    public readonly long Offset { get; }
+    public readonly int Line { get; }
+    public readonly ReadOnlySpan<byte> Id => _bytes.Length >= 3 ? _bytes[..3] : _bytes;
+    public readonly bool Is(ReadOnlySpan<byte> id) => _bytes.Length >= 3 && _bytes[..3].SequenceEqual(id) && (_bytes.Length == 3 || _bytes[3] == _delimiters.Field);
+
+    /// <summary>Field <paramref name="n"/> (1-based) with its offset from the start of the segment; empty when absent.</summary>
+    public readonly ReadOnlySpan<byte> Field(int n, out int offset)
+    {
+        if (_isMsh)
+        {
+            if (n == 1)
+            {
+                offset = 3;
+                return _bytes.Slice(3, 1);
+            }
+            n--; // MSH-2 follows the first separator
+        }
+        if (n < 1)
+        {
+            offset = 0;
+            return default;
+        }
+        int start;
+        if (n <= _fieldCount)
+        {
+            start = _starts[n - 1];
+        }
+        else if (_fieldCount < FieldStarts.Capacity)
+        {
+            offset = _bytes.Length;
+            return default;
+        }
+        else
+        {
+            start = _starts[FieldStarts.Capacity - 1];
+            for (int i = FieldStarts.Capacity; i < n; i++)
+            {
+                int next = _bytes[start..].IndexOf(_delimiters.Field);
+                if (next < 0)
+                {
+                    offset = _bytes.Length;
+                    return default;
+                }
+                start += next + 1;
+            }
+        }
+        offset = start;
+        ReadOnlySpan<byte> rest = _bytes[start..];
+        int end = rest.IndexOf(_delimiters.Field);
+        return end < 0 ? rest : rest[..end];
+    }
+
+    public readonly ReadOnlySpan<byte> Field(int n) => Field(n, out _);
+
+    /// <summary>Component <paramref name="c"/> (1-based) of the first repetition of field <paramref name="n"/>.</summary>
+    public readonly ReadOnlySpan<byte> Component(int n, int c) => Hl7Spans.Component(Hl7Spans.FirstRepetition(Field(n), _delimiters), c, _delimiters);
+}
+
+internal static class Hl7Spans
+{
+    public static ReadOnlySpan<byte> FirstRepetition(ReadOnlySpan<byte> field, Hl7Delimiters d)
+    {
+        int end = field.IndexOf(d.Repetition);
+        return end < 0 ? field : field[..end];
+    }
+
+    /// <summary>Piece <paramref name="index"/> (1-based) of <paramref name="value"/> split on <paramref name="separator"/>.</summary>
+    public static ReadOnlySpan<byte> Piece(ReadOnlySpan<byte> value, int index, byte separator)
+    {
+        for (int i = 1; i < index; i++)
+        {
+            int next = value.IndexOf(separator);
+            if (next < 0)
+            {
+                return default;
+            }
+            value = value[(next + 1)..];
+        }
+        int end = value.IndexOf(separator);
+        return end < 0 ? value : value[..end];
+    }
+
+    public static ReadOnlySpan<byte> Component(ReadOnlySpan<byte> repetition, int c, Hl7Delimiters d) => Piece(repetition, c, d.Component);
+
+    public static ReadOnlySpan<byte> SubComponent(ReadOnlySpan<byte> component, int s, Hl7Delimiters d) => Piece(component, s, d.SubComponent);
+
+    /// <summary>Iterates the repetitions of a field without allocating.</summary>
+    public ref struct RepetitionEnumerator
+    {
+        private ReadOnlySpan<byte> _rest;
+        private readonly byte _separator;
+        private bool _done;
+
+        public RepetitionEnumerator(ReadOnlySpan<byte> field, byte separator)
+        {
+            _rest = field;
+            _separator = separator;
+            _done = field.IsEmpty;
+            Current = default;
+        }
+
+        public ReadOnlySpan<byte> Current { get; private set; }
+
+        public readonly RepetitionEnumerator GetEnumerator() => this;
+
+        public bool MoveNext()
+        {
+            if (_done)
+            {
+                return false;
+            }
+            int end = _rest.IndexOf(_separator);
+            if (end < 0)
+            {
+                Current = _rest;
+                _done = true;
+            }
+            else
+            {
+                Current = _rest[..end];
+                _rest = _rest[(end + 1)..];
+            }
+            return true;
+        }
+    }
+
+    public static RepetitionEnumerator Repetitions(ReadOnlySpan<byte> field, Hl7Delimiters d) => new(field, d.Repetition);
+}

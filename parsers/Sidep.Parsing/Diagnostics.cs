@@ -1,0 +1,47 @@
+namespace Sidep.Parsing;
+
+public enum Severity { Warning, Error }
+
+/// <summary>What went wrong, as a stable code a laboratory's software can switch on.</summary>
+public enum DiagnosticCode
+{
+    EmptyInput,
+    NotHl7,
+    MissingMsh,
+    BadDelimiters,
+    TruncatedMessage,
+    UnsupportedMessageType,
+    SegmentTooLong,
+    TooManySegments,
+    InvalidEncoding,
+    UnknownEscape,
+    MissingField,
+    InvalidField,
+    InvalidDate,
+    InvalidIns,
+    TestIdentityInProduction,
+    NoLoinc,
+    NotAResult,
+    MissingPatient,
+    MissingResultStatus,
+    UnknownLab,
+    LabMismatch,
+    DuplicateInSubmission,
+    UnsupportedCharset,
+}
+
+/// <summary>Where a problem is: the record or segment, its line (1-based), the field (and component)
+/// and the byte offset from the start of the submission.</summary>
+public readonly record struct SourcePosition(string Segment, int Line, int Field, int Component, long ByteOffset)
+{
+    public override string ToString()
+    {
+        string where = Field > 0 ? (Component > 0 ? $"{Segment}-{Field}.{Component}" : $"{Segment}-{Field}") : Segment;
+        return $"{where} at line {Line}, byte {ByteOffset}";
+    }
+}
+
+public sealed record Diagnostic(Severity Severity, DiagnosticCode Code, string Message, SourcePosition Position)
+{
+    public override string ToString() => $"{Severity} {Code} ({Position}): {Message}";
+}

@@ -1,0 +1,114 @@
+namespace Sidep.Domain;
+
+/// <summary>
+/// The canonical laboratory result: what every parser produces and every stage consumes
+/// (ARCHITECTURE.md, fixed decision 1). Format types never leak past the parsers.
+/// </summary>
+public sealed record LabResult
+{
+    /// <summary>FINESS (or, for foreign senders, the facility identifier) of the laboratory that performed the test.</summary>
+    public required string LabId { get; init; }
+
+    /// <summary>Accession / specimen identifier: with <see cref="LabId"/> and the test code it forms the result key.</summary>
+    public required string AccessionId { get; init; }
+
+    /// <summary>Specimen identifier when sent apart from the accession (HL7 SPM-2).</summary>
+    public string? SpecimenId { get; init; }
+
+    /// <summary>The analysis code exactly as the laboratory sent it.</summary>
+    public required CodedValue AnalysisAsSent { get; init; }
+
+    /// <summary>The LOINC code of the analysis, when sent or mapped; null until terminology maps it.</summary>
+    public string? Loinc { get; init; }
+
+    /// <summary>Test method (for instance "RT-PCR", "Antigen"), or the device / kit identifier sent.</summary>
+    public string? Method { get; init; }
+
+    public required ResultValue Value { get; init; }
+
+    public string? Units { get; init; }
+
+    /// <summary>Specimen type (for instance a SNOMED CT code "258500001^Nasopharyngeal swab").</summary>
+    public CodedValue? SpecimenType { get; init; }
+
+    public Timestamp? SampledAt { get; init; }
+
+    public Timestamp? ResultedAt { get; init; }
+
+    public required ResultStatus Status { get; init; }
+
+    public required PatientIdentity Patient { get; init; }
+
+    public Prescriber? Prescriber { get; init; }
+
+    public PatientContext Context { get; init; } = PatientContext.Empty;
+
+    /// <summary>Free-text comments attached to the result (HL7 NTE, HPRIM C records).</summary>
+    public string? Comment { get; init; }
+
+    public ResultKey Key => new(LabId, AccessionId, Loinc ?? AnalysisAsSent.Code);
+
+    /// <summary>The partition key of ARCHITECTURE.md decision 5: normalised birth date + sex.</summary>
+    public string PartitionKey => Patient.BlockingKey;
+}
+
+/// <summary>(lab, accession, test code): the identity of a result across versions (decision 4).</summary>
+public readonly record struct ResultKey(string LabId, string AccessionId, string TestCode)
+{
+    public override string ToString() => $"{LabId}/{AccessionId}/{TestCode}";
+}
+
+/// <summary>A code with its display text and coding system, as sent.</summary>
+public sealed record CodedValue(string Code, string? Display = null, string? System = null)
+{
+    public override string ToString() => System is null ? Code : $"{Code} ({System})";
+}
+
+public enum ResultStatus
+{
+    Final,
+    Corrected,
+    /// <summary>Cancelled, deleted or entered in error: a retraction of the earlier versions.</summary>
+    Cancelled,
+    /// <summary>Preliminary: stored, not counted until a final version arrives.</summary>
+    Preliminary,
+}
+
+public enum Interpretation
+{
+    /// <summary>No qualitative reading applies (a quantitative value, or a value Sidep does not recognise).</summary>
+    NotInterpreted,
+    Positive,
+    Negative,
+    Indeterminate,
+    Unsatisfactory,
+}
+
+/// <summary>The result value: a normalised interpretation plus exactly what was sent.</summary>
+public sealed record ResultValue(Interpretation Interpretation, string Raw, string? Code = null, string? CodeSystem = null);
+
+/// <summary>A timestamp with its precision and whether the time zone was given by the sender or assumed.</summary>
+public readonly record struct Timestamp(DateTimeOffset Value, TimestampPrecision Precision, bool TimeZoneGiven)
+{
+    public DateOnly Date => DateOnly.FromDateTime(Value.DateTime);
+    public override string ToString() => Value.ToString("O");
+}
+
+public enum TimestampPrecision { Year, Month, Day, Hour, Minute, Second, Fraction }
+
+public sealed record Prescriber(string? Id, string? IdAuthority, string? FamilyName, string? GivenName);
+
+public enum HousingType { Unknown, Private, NursingHome, OtherCollective }
+
+/// <summary>The free context SI-DEP collected with each test.</summary>
+public sealed record PatientContext
+{
+    public static readonly PatientContext Empty = new();
+    public bool? Symptomatic { get; init; }
+    public DateOnly? SymptomOnset { get; init; }
+    public HousingType Housing { get; init; } = HousingType.Unknown;
+    public bool? HealthCareWorker { get; init; }
+    public bool? FirstTest { get; init; }
+    public bool? Pregnant { get; init; }
+    public bool? Hospitalised { get; init; }
+}
