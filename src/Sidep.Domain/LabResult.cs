@@ -46,9 +46,11 @@ public sealed record LabResult
     /// <summary>Free-text comments attached to the result (HL7 NTE, HPRIM C records).</summary>
     public string? Comment { get; init; }
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public ResultKey Key => new(LabId, AccessionId, Loinc ?? AnalysisAsSent.Code);
 
     /// <summary>The partition key of ARCHITECTURE.md decision 5: normalised birth date + sex.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public string PartitionKey => Patient.BlockingKey;
 }
 
@@ -90,6 +92,7 @@ public sealed record ResultValue(Interpretation Interpretation, string Raw, stri
 /// <summary>A timestamp with its precision and whether the time zone was given by the sender or assumed.</summary>
 public readonly record struct Timestamp(DateTimeOffset Value, TimestampPrecision Precision, bool TimeZoneGiven)
 {
+    [System.Text.Json.Serialization.JsonIgnore]
     public DateOnly Date => DateOnly.FromDateTime(Value.DateTime);
     public override string ToString() => Value.ToString("O");
 }

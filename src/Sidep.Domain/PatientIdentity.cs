@@ -8,6 +8,7 @@ public enum IdentityStatus { Unknown, Provisional, Recovered, Validated, Qualifi
 /// <summary>A birth date that may be partial (year only, year and month): HL7 and HPRIM both allow it.</summary>
 public readonly record struct PartialDate(int Year, int? Month, int? Day)
 {
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool IsComplete => Month is not null && Day is not null;
 
     /// <summary>YYYY, YYYY-MM or YYYY-MM-DD.</summary>
@@ -53,5 +54,6 @@ public sealed record PatientIdentity
     public string? Email { get; init; }
 
     /// <summary>Normalised birth date + sex: the matcher's blocking key and the log's partition key.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public string BlockingKey => $"{BirthDate?.ToString() ?? "?"}|{Sex switch { Sex.Female => 'F', Sex.Male => 'M', Sex.Other => 'O', _ => 'U' }}";
 }

@@ -1,0 +1,25 @@
+# Sidep: the two commands of the README, and a few more.
+DOTNET ?= dotnet
+CONFIG ?= Release
+
+.PHONY: run test build bench clean
+
+## make run: build and start Sidep in embedded mode on localhost, with the demo lab registered.
+run:
+	$(DOTNET) build src/Sidep.Host -c $(CONFIG) --nologo -v q
+	$(DOTNET) src/Sidep.Host/bin/$(CONFIG)/net10.0/sidep.dll serve --demo
+
+## make test: build everything (warnings are errors) and run every test.
+test:
+	$(DOTNET) build Sidep.sln -c $(CONFIG) --nologo -v q
+	$(DOTNET) test Sidep.sln -c $(CONFIG) --no-build --nologo --logger "console;verbosity=normal"
+
+build:
+	$(DOTNET) build Sidep.sln -c $(CONFIG) --nologo
+
+## make bench: the parser benchmarks (BenchmarkDotNet); numbers go in perf/README.md.
+bench:
+	$(DOTNET) run -c Release --project perf/Sidep.Benchmarks -- --filter '*'
+
+clean:
+	$(DOTNET) clean Sidep.sln --nologo -v q

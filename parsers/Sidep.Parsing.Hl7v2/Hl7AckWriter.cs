@@ -1,0 +1,87 @@
+using System.Text;
+
+namespace Sidep.Parsing.Hl7v2;
+
+/// <summary>One problem to report in an ERR segment.</summary>
+public readonly record struct AckError(string Segment, int Line, int Field, int Component, long ByteOffset, bool IsError, string Code, string Text);
+
+/// <summary>
+/// Writes HL7 v2.5 ACK messages: MSH, MSA (AA/AE/AR, or CA/CE/CR for an enhanced-mode commit ACK) and one ERR per
+/// problem, pointing at segment and field (ERR-2), with an HL7 0357 code (ERR-3), severity (ERR-4) and text (ERR-8).
+/// </summary>
+public static class Hl7AckWriter
+{
+    /// <param name="code">AA, AE, AR, CA, CE or CR.</param>
+    public static string Write(string code, string? controlId, string? version, string? sendingApplication, string? sendingFacility,
+        string? receivingApplication, string? receivingFacility, IEnumerable<AckError> errors, DateTimeOffset now, string ackControlId)
+    {
+        var sb = new StringBuilder(256);
+        // The ACK goes back to whoever sent: their sender is our receiver.
+        sb.Append("MSH|^~\\&|").Append(Escape(receivingApplication ?? "SIDEP")).Append('|').Append(Escape(receivingFacility ?? "SIDEP"))
+          .Append('|').Append(Escape(sendingApplication)).Append('|').Append(Escape(sendingFacility))
+          .Append('|').Append(now.ToString("yyyyMMddHHmmsszzz").Replace(":", "", StringComparison.Ordinal))
+          .Append("||ACK^R01^ACK|").Append(Escape(ackControlId)).Append("|P|").Append(Escape(version ?? "2.5")).Append('\r');
+        sb.Append("MSA|").Append(code).Append('|').Append(Escape(controlId)).Append('\r');
+        foreach (AckError e in errors)
+        {
+            sb.Append("ERR||");
+            if (e.Segment.Length == 3)
+            {
+                // ERL: segment id ^ segment sequence (line) ^ field position ^ field repetition ^ component
+                sb.Append(e.Segment).Append('^').Append(e.Line);
+                if (e.Field > 0)
+                {
+                    sb.Append('^').Append(e.Field).Append("^1");
+                    if (e.Component > 0)
+                    {
+                        sb.Append('^').Append(e.Component);
+                    }
+                }
+            }
+            sb.Append('|').Append(ErrorCode(e.Code)).Append('|').Append(e.IsError ? 'E' : 'W')
+              .Append("||").Append(Escape(e.Code)).Append("|||")
+              .Append(Escape($"{e.Text} (line {e.Line}, byte {e.ByteOffset})")).Append('\r');
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>HL7 table 0357 code for a Sidep diagnostic code.</summary>
+    public static string ErrorCode(string code) => code switch
+    {
+        "MissingField" or "MissingResultStatus" or "MissingPatient" => "101^Required field missing^HL70357",
+        "InvalidDate" or "InvalidField" or "InvalidIns" or "InvalidEncoding" => "102^Data type error^HL70357",
+        "NoLoinc" or "NotAResult" => "103^Table value not found^HL70357",
+        "UnsupportedMessageType" => "200^Unsupported message type^HL70357",
+        "MissingMsh" or "NotHl7" or "BadDelimiters" or "TruncatedMessage" or "TooManySegments" or "SegmentTooLong" => "100^Segment sequence error^HL70357",
+        "LabMismatch" or "UnknownLab" => "207^Application internal error^HL70357",
+        _ => "207^Application internal error^HL70357",
+    };
+
+    /// <summary>Escapes text for a field written with the default delimiters |^~\&amp;.</summary>
+    public static string Escape(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return "";
+        }
+        if (text.AsSpan().IndexOfAny("|^~\\&\r\n") < 0)
+        {
+            return text;
+        }
+        var sb = new StringBuilder(text.Length + 8);
+        foreach (char c in text)
+        {
+            sb.Append(c switch
+            {
+                '|' => "\\F\\",
+                '^' => "\\S\\",
+                '~' => "\\R\\",
+                '\\' => "\\E\\",
+                '&' => "\\T\\",
+                '\r' or '\n' => "\\.br\\",
+                _ => c.ToString(),
+            });
+        }
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,68 @@
+using System.Text;
+using Sidep.Ingestion;
+using Sidep.Parsing.Hl7v2;
+
+namespace Sidep.Gateway;
+
+/// <summary>Turns a submission report into HL7 ACK messages, one per message of the submission.</summary>
+public static class Acks
+{
+    private static long s_sequence;
+
+    public static string NextControlId() => $"SIDEP{DateTimeOffset.UtcNow:yyyyMMddHHmmss}{Interlocked.Increment(ref s_sequence):D6}";
+
+    /// <summary>The ACKs of a report: original mode (MSA AA/AE/AR) for each message.</summary>
+    public static string ForReport(SubmissionReport report)
+    {
+        var sb = new StringBuilder();
+        foreach (Ack ack in Each(report))
+        {
+            sb.Append(ack.Original);
+        }
+        return sb.ToString();
+    }
+
+    public sealed record Ack(MessageReport? Message, string Code, string Original, IReadOnlyList<AckError> Errors);
+
+    public static IEnumerable<Ack> Each(SubmissionReport report)
+    {
+        DateTimeOffset now = DateTimeOffset.Now;
+        if (report.Messages.Count == 0)
+        {
+            List<AckError> errors = report.Problems.Select(ToAck).ToList();
+            if (errors.Count == 0)
+            {
+                errors.Add(new AckError("", 0, 0, 0, 0, true, "NotHl7", "no HL7 message found"));
+            }
+            yield return new Ack(null, "AR", Hl7AckWriter.Write("AR", null, null, null, null, null, null, errors, now, NextControlId()), errors);
+            yield break;
+        }
+        foreach (MessageReport message in report.Messages)
+        {
+            var errors = new List<AckError>();
+            errors.AddRange(message.Problems.Select(ToAck));
+            foreach (ItemReport item in report.Items.Where(i => i.MessageControlId == message.ControlId && i.Line >= message.Line && i.ByteOffset < message.ByteOffset + message.ByteLength))
+            {
+                errors.AddRange(item.Problems.Where(p => p.Code != "MessageRejected").Select(ToAck));
+            }
+            if (message == report.Messages[^1])
+            {
+                errors.AddRange(report.Problems.Select(ToAck));
+            }
+            MessageHeader h = message.Header;
+            string text = Hl7AckWriter.Write(message.AckCode, message.ControlId, h.Version, h.SendingApplication, h.SendingFacility,
+                h.ReceivingApplication, h.ReceivingFacility, errors, now, NextControlId());
+            yield return new Ack(message, message.AckCode, text, errors);
+        }
+    }
+
+    /// <summary>An ACK with another MSA code (enhanced-mode commit ACK: CA/CE/CR).</summary>
+    public static string WithCode(Ack ack, string code)
+    {
+        MessageHeader? h = ack.Message?.Header;
+        return Hl7AckWriter.Write(code, ack.Message?.ControlId, h?.Version, h?.SendingApplication, h?.SendingFacility, h?.ReceivingApplication,
+            h?.ReceivingFacility, ack.Errors, DateTimeOffset.Now, NextControlId());
+    }
+
+    private static AckError ToAck(ProblemReport p) => new(p.Segment, p.Line, p.Field, p.Component, p.ByteOffset, p.Severity == "error", p.Code, p.Message);
+}

@@ -1,0 +1,25 @@
+namespace Sidep.Gateway;
+
+/// <summary>Gateway settings.</summary>
+/// <param name="DataDirectory">Where the journal and the database live.</param>
+/// <param name="MaxBodyBytes">Largest HTTP submission accepted; default 64 MiB (a 413 states it).</param>
+/// <param name="MllpPort">MLLP/TCP port; 0 picks a free one, negative disables MLLP. Default 2575.</param>
+/// <param name="MllpMaxFrameBytes">Largest MLLP frame; default 16 MiB.</param>
+/// <param name="MllpFrameTimeout">How long a started frame may take to complete (slowloris guard); default 30 s.</param>
+/// <param name="MllpIdleTimeout">How long a connection may stay silent; default 5 min.</param>
+/// <param name="Partitions">Partitions of the embedded log; default 8.</param>
+/// <param name="Production">Production mode: test and demo INS OIDs are refused.</param>
+public sealed record GatewayOptions(
+    string DataDirectory,
+    long MaxBodyBytes = 64L * 1024 * 1024,
+    int MllpPort = 2575,
+    string MllpAddress = "127.0.0.1",
+    int MllpMaxFrameBytes = 16 * 1024 * 1024,
+    TimeSpan? MllpFrameTimeout = null,
+    TimeSpan? MllpIdleTimeout = null,
+    int Partitions = 8,
+    bool Production = false)
+{
+    public TimeSpan FrameTimeout => MllpFrameTimeout ?? TimeSpan.FromSeconds(30);
+    public TimeSpan IdleTimeout => MllpIdleTimeout ?? TimeSpan.FromMinutes(5);
+}

@@ -1,0 +1,261 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Sidep.Ingestion;
+using Sidep.Parsing.Hl7v2;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Gateway;
+
+/// <summary>
+/// MLLP over TCP: 0x0B message 0x1C 0x0D. One ACK per message, written only after the message is durable.
+/// Without TLS, a lab is identified by its source address (the lab's registered MLLP sources, 'sidep labs add
+/// --mllp-source'). Bytes outside a frame, oversized frames and unknown sources are answered with an AR, and the
+/// connection stays usable; a frame that does not complete within the frame timeout (slowloris) closes it.
+/// </summary>
+public sealed class MllpListener(IngestionService ingestion, StateStore store, GatewayOptions options, ILogger<MllpListener> logger) : BackgroundService
+{
+    private readonly TaskCompletionSource<int> _port = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The port actually bound (useful with port 0).</summary>
+    public Task<int> Port => _port.Task;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (options.MllpPort < 0)
+        {
+            _port.TrySetResult(-1);
+            return;
+        }
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Parse(options.MllpAddress), options.MllpPort));
+        listener.Listen(512);
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        _port.TrySetResult(port);
+        logger.LogInformation("MLLP listening on {Address}:{Port}", options.MllpAddress, port);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync(stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            _ = Task.Run(() => ServeAsync(client, stoppingToken), stoppingToken);
+        }
+    }
+
+    private async Task ServeAsync(Socket socket, CancellationToken stoppingToken)
+    {
+        using (socket)
+        await using (var stream = new NetworkStream(socket, ownsSocket: false))
+        {
+            var remote = (IPEndPoint)socket.RemoteEndPoint!;
+            try
+            {
+                await ServeConnectionAsync(stream, remote.Address, stoppingToken);
+            }
+            catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException)
+            {
+                logger.LogDebug("MLLP connection from {Remote} ended: {Reason}", remote, ex.GetType().Name);
+            }
+        }
+    }
+
+    private Lab? LabOf(IPAddress address)
+    {
+        string text = address.IsIPv4MappedToIPv6 ? address.MapToIPv4().ToString() : address.ToString();
+        return store.ListLabs().FirstOrDefault(l => l.MllpSources.Contains(text));
+    }
+
+    private async Task ServeConnectionAsync(NetworkStream stream, IPAddress remote, CancellationToken stoppingToken)
+    {
+        PipeReader reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024));
+        Lab? lab = LabOf(remote);
+        bool discarding = false; // inside an oversized frame, skipping to its end
+        DateTime frameStarted = DateTime.UtcNow;
+        bool inFrame = false;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            TimeSpan wait = inFrame ? options.FrameTimeout - (DateTime.UtcNow - frameStarted) : options.IdleTimeout;
+            if (wait <= TimeSpan.Zero)
+            {
+                logger.LogInformation("MLLP frame from {Remote} did not complete within {Timeout}; connection closed", remote, options.FrameTimeout);
+                return;
+            }
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            timeout.CancelAfter(wait);
+            ReadResult read;
+            try
+            {
+                read = await reader.ReadAsync(timeout.Token);
+            }
+            catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+            {
+                if (!inFrame)
+                {
+                    logger.LogDebug("MLLP connection from {Remote} idle for {Timeout}; closed", remote, options.IdleTimeout);
+                    return;
+                }
+                continue; // the loop head closes a frame that is late
+            }
+            ReadOnlySequence<byte> buffer = read.Buffer;
+            while (true)
+            {
+                if (discarding)
+                {
+                    SequencePosition? end = FindEnd(buffer);
+                    if (end is null)
+                    {
+                        buffer = buffer.Slice(buffer.Length > 1 ? buffer.GetPosition(buffer.Length - 1) : buffer.Start);
+                        break;
+                    }
+                    buffer = buffer.Slice(end.Value);
+                    discarding = false;
+                    inFrame = false;
+                    continue;
+                }
+                SequencePosition? start = buffer.PositionOf(Hl7Constants.MllpStart);
+                ReadOnlySequence<byte> before = start is null ? buffer : buffer.Slice(0, start.Value);
+                if (!IsWhitespace(before))
+                {
+                    await SendRejectAsync(stream, "NotHl7", $"{before.Length} bytes outside MLLP framing (0x0B … 0x1C 0x0D) were discarded", stoppingToken);
+                }
+                if (start is null)
+                {
+                    buffer = buffer.Slice(buffer.End);
+                    break;
+                }
+                if (!inFrame)
+                {
+                    inFrame = true;
+                    frameStarted = DateTime.UtcNow;
+                }
+                ReadOnlySequence<byte> afterStart = buffer.Slice(buffer.GetPosition(1, start.Value));
+                SequencePosition? frameEnd = FindEnd(afterStart);
+                if (frameEnd is null)
+                {
+                    if (afterStart.Length > options.MllpMaxFrameBytes)
+                    {
+                        await SendRejectAsync(stream, "SegmentTooLong", $"MLLP frame exceeds the {options.MllpMaxFrameBytes}-byte limit; it is discarded up to its end block", stoppingToken);
+                        discarding = true;
+                        buffer = afterStart;
+                        continue;
+                    }
+                    buffer = buffer.Slice(start.Value);
+                    break;
+                }
+                long frameLength = afterStart.Slice(0, frameEnd.Value).Length; // message + 0x1C 0x0D
+                ReadOnlySequence<byte> message = afterStart.Slice(0, frameLength - 2);
+                await HandleMessageAsync(stream, lab, message, stoppingToken);
+                inFrame = false;
+                buffer = afterStart.Slice(frameEnd.Value);
+            }
+            reader.AdvanceTo(buffer.Start, read.Buffer.End);
+            if (read.IsCompleted)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Position just after 0x1C 0x0D, or null.</summary>
+    private static SequencePosition? FindEnd(in ReadOnlySequence<byte> buffer)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        while (reader.TryAdvanceTo(Hl7Constants.MllpEnd, advancePastDelimiter: true))
+        {
+            if (reader.TryPeek(out byte next))
+            {
+                if (next == Hl7Constants.CarriageReturn)
+                {
+                    reader.Advance(1);
+                    return reader.Position;
+                }
+            }
+            else
+            {
+                return null;
+            }
+        }
+        return null;
+    }
+
+    private static bool IsWhitespace(in ReadOnlySequence<byte> bytes)
+    {
+        foreach (ReadOnlyMemory<byte> m in bytes)
+        {
+            if (m.Span.IndexOfAnyExcept(" \r\n\t"u8) >= 0)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private async Task HandleMessageAsync(NetworkStream stream, Lab? lab, ReadOnlySequence<byte> message, CancellationToken ct)
+    {
+        if (lab is null)
+        {
+            await SendRejectAsync(stream, "UnknownLab", "this source address is not registered for any lab ('sidep labs add --mllp-source ADDRESS')", ct);
+            return;
+        }
+        SubmissionOutcome outcome = await ingestion.SubmitAsync(lab, message, "hl7v2", "mllp", dryRun: false, ct);
+        if (outcome.Forbidden is not null)
+        {
+            await SendRejectAsync(stream, "LabMismatch", outcome.Forbidden, ct);
+            return;
+        }
+        foreach (Acks.Ack ack in Acks.Each(outcome.Report))
+        {
+            string? accept = ack.Message?.Header.AcceptAckType;
+            string? application = ack.Message?.Header.ApplicationAckType;
+            if (string.IsNullOrEmpty(accept) && string.IsNullOrEmpty(application))
+            {
+                await WriteFrameAsync(stream, ack.Original, ct); // original mode
+                continue;
+            }
+            // Enhanced mode: a commit ACK (CA/CE/CR) and an application ACK (AA/AE/AR), each as MSH-15/16 ask.
+            string commit = ack.Code == "AR" ? "CR" : "CA";
+            bool accepted = ack.Code == "AA";
+            if (Wants(accept, accepted))
+            {
+                await WriteFrameAsync(stream, Acks.WithCode(ack, commit), ct);
+            }
+            if (Wants(application, accepted))
+            {
+                await WriteFrameAsync(stream, ack.Original, ct);
+            }
+        }
+    }
+
+    /// <summary>HL7 table 0155: AL always, NE never, ER on error, SU on success.</summary>
+    private static bool Wants(string? condition, bool success) => condition switch
+    {
+        "AL" => true,
+        "ER" => !success,
+        "SU" => success,
+        _ => false,
+    };
+
+    private static Task SendRejectAsync(NetworkStream stream, string code, string text, CancellationToken ct) =>
+        WriteFrameAsync(stream, Hl7AckWriter.Write("AR", null, null, null, null, null, null,
+            [new AckError("", 0, 0, 0, 0, true, code, text)], DateTimeOffset.Now, Acks.NextControlId()), ct);
+
+    private static async Task WriteFrameAsync(NetworkStream stream, string ack, CancellationToken ct)
+    {
+        byte[] bytes = new byte[Encoding.UTF8.GetByteCount(ack) + 3];
+        bytes[0] = Hl7Constants.MllpStart;
+        Encoding.UTF8.GetBytes(ack, bytes.AsSpan(1));
+        bytes[^2] = Hl7Constants.MllpEnd;
+        bytes[^1] = Hl7Constants.CarriageReturn;
+        await stream.WriteAsync(bytes, ct);
+    }
+}

@@ -1,0 +1,50 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Sidep.Ingestion;
+using Sidep.Parsing.Hl7v2;
+using Sidep.ServiceDefaults;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Gateway;
+
+/// <summary>Builds the embedded-mode server: gateway (HTTP + MLLP), durable log, state store and the store stage.</summary>
+public static class SidepServer
+{
+    public static WebApplication Build(GatewayOptions options, string[] urls, string[]? args = null)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
+        builder.WebHost.UseUrls(urls);
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes + 1);
+        builder.AddServiceDefaults("sidep", [IngestionService.ActivitySource.Name], [IngestionService.Meter.Name]);
+
+        EmbeddedLog log = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "log"), options.Partitions);
+        StateStore store = StateStore.Open(options.DataDirectory);
+        var ingestion = new IngestionService(log, new Hl7ParserOptions { Production = options.Production });
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(log);
+        builder.Services.AddSingleton(store);
+        builder.Services.AddSingleton(ingestion);
+        builder.Services.AddSingleton(new ResultStoreStage(log, store));
+        builder.Services.AddSingleton<MllpListener>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<MllpListener>());
+        builder.Services.AddHostedService<ResultStoreWorker>();
+
+        WebApplication app = builder.Build();
+        app.MapDefaultEndpoints();
+        app.MapSubmissionsApi();
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            log.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            store.Dispose();
+        });
+        return app;
+    }
+}
+
+/// <summary>Hosts the result-store stage of the embedded pipeline.</summary>
+internal sealed class ResultStoreWorker(ResultStoreStage stage) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => stage.RunAsync(stoppingToken), stoppingToken);
+}

@@ -1,0 +1,130 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using Sidep.Ingestion;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Gateway;
+
+/// <summary>POST /v1/submissions, POST /v1/validate, GET /v1/submissions/{id}.</summary>
+public static class SubmissionsApi
+{
+    public static IEndpointRouteBuilder MapSubmissionsApi(this IEndpointRouteBuilder app)
+    {
+        RouteGroupBuilder v1 = app.MapGroup("/v1");
+        v1.MapPost("/submissions", (HttpContext http, IngestionService ingestion, StateStore store, GatewayOptions options) =>
+            SubmitAsync(http, ingestion, store, options, dryRun: false));
+        v1.MapPost("/validate", (HttpContext http, IngestionService ingestion, StateStore store, GatewayOptions options) =>
+            SubmitAsync(http, ingestion, store, options, dryRun: true));
+        v1.MapGet("/submissions/{id}", GetSubmission);
+        return app;
+    }
+
+    private static IResult GetSubmission(string id, HttpContext http, IngestionService ingestion, StateStore store)
+    {
+        if (Authenticate(http, store) is not Lab lab)
+        {
+            return Unauthorized(http);
+        }
+        var found = ingestion.GetSubmission(id);
+        if (found is null || found.Value.Meta.Lab != lab.Finess)
+        {
+            return TypedResults.Problem(statusCode: 404, title: "No such submission", detail: $"lab {lab.Finess} has no submission '{id}'");
+        }
+        return TypedResults.Json(found.Value.Meta.Report, SidepJson.Default.SubmissionReport);
+    }
+
+    private static async Task<IResult> SubmitAsync(HttpContext http, IngestionService ingestion, StateStore store, GatewayOptions options, bool dryRun)
+    {
+        if (Authenticate(http, store) is not Lab lab)
+        {
+            return Unauthorized(http);
+        }
+        string? mediaType = http.Request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
+        if (mediaType is not (IngestionService.Hl7MediaType or "x-application/hl7-v2+er7"))
+        {
+            return TypedResults.Problem(statusCode: 415, title: "Unsupported media type",
+                detail: $"Content-Type '{mediaType ?? "(none)"}' is not accepted; send HL7 v2 as '{IngestionService.Hl7MediaType}'");
+        }
+        long limit = options.MaxBodyBytes;
+        if (http.Request.ContentLength is long declared && declared > limit)
+        {
+            return TooLarge(declared, limit);
+        }
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
+        {
+            sizeFeature.MaxRequestBodySize = null; // the limit below is ours, and stated in the answer
+        }
+
+        PipeReader reader = http.Request.BodyReader;
+        ReadResult read;
+        while (true)
+        {
+            read = await reader.ReadAsync(http.RequestAborted);
+            if (read.Buffer.Length > limit)
+            {
+                reader.AdvanceTo(read.Buffer.End);
+                return TooLarge(null, limit);
+            }
+            if (read.IsCompleted)
+            {
+                break;
+            }
+            reader.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+        }
+        SubmissionOutcome outcome;
+        try
+        {
+            // Parsed straight from Kestrel's buffers.
+            outcome = await ingestion.SubmitAsync(lab, read.Buffer, "hl7v2", "http", dryRun, http.RequestAborted);
+        }
+        finally
+        {
+            reader.AdvanceTo(read.Buffer.End);
+        }
+        if (outcome.Forbidden is not null)
+        {
+            return TypedResults.Problem(statusCode: 403, title: "Lab may only submit as itself", detail: outcome.Forbidden);
+        }
+        SubmissionReport report = outcome.Report;
+        int status = dryRun ? 200 : report.Counts.Accepted + report.Counts.Correction + report.Counts.Duplicate > 0 ? 201 : 422;
+        if (!dryRun && report.SubmissionId is not null)
+        {
+            http.Response.Headers.Location = $"/v1/submissions/{report.SubmissionId}";
+        }
+        if (AcceptsHl7(http.Request))
+        {
+            return TypedResults.Text(Acks.ForReport(report), IngestionService.Hl7MediaType, Encoding.UTF8, status);
+        }
+        return TypedResults.Json(report, SidepJson.Default.SubmissionReport, statusCode: status);
+    }
+
+    private static bool AcceptsHl7(HttpRequest request) =>
+        request.Headers.Accept.Any(a => a is not null && a.Contains(IngestionService.Hl7MediaType, StringComparison.OrdinalIgnoreCase));
+
+    private static IResult TooLarge(long? declared, long limit) => TypedResults.Problem(statusCode: 413, title: "Submission too large",
+        detail: declared is long d ? $"body of {d} bytes exceeds the limit of {limit} bytes; split the batch" : $"body exceeds the limit of {limit} bytes; split the batch");
+
+    private static IResult Unauthorized(HttpContext http)
+    {
+        http.Response.Headers.WWWAuthenticate = "Bearer realm=\"sidep\"";
+        return TypedResults.Problem(statusCode: 401, title: "Unknown or missing API key",
+            detail: "send the lab's API key as 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'; 'sidep labs add' issues one");
+    }
+
+    internal static Lab? Authenticate(HttpContext http, StateStore store)
+    {
+        string? key = http.Request.Headers["X-Api-Key"].FirstOrDefault();
+        string? authorization = http.Request.Headers.Authorization.FirstOrDefault();
+        if (key is null && authorization is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            key = authorization["Bearer ".Length..].Trim();
+        }
+        return string.IsNullOrEmpty(key) ? null : store.FindLabByApiKey(key);
+    }
+}

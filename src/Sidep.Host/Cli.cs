@@ -1,0 +1,200 @@
+using System.CommandLine;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Hosting;
+using Sidep.Gateway;
+using Sidep.Ingestion;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Host;
+
+/// <summary>The `sidep` command line.</summary>
+public static class Cli
+{
+    public const string DemoFiness = "990000001";
+    public const string DemoFacility = "SIDEP-DEMO";
+
+    private static string DefaultDataDir => Environment.GetEnvironmentVariable("SIDEP_DATA") is { Length: > 0 } d ? d : ".sidep";
+
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("Sidep: national ingestion of laboratory test results (HL7 v2 today; HPRIM and FHIR to come).");
+        root.Subcommands.Add(Serve());
+        root.Subcommands.Add(Send());
+        root.Subcommands.Add(Validate());
+        root.Subcommands.Add(Labs());
+        return root;
+    }
+
+    private static Option<string> DataDirOption() => new("--data-dir")
+    {
+        Description = "Directory of the journal and the database (default: $SIDEP_DATA or ./.sidep)",
+        DefaultValueFactory = _ => DefaultDataDir,
+    };
+
+    private static Command Serve()
+    {
+        Option<string> dataDir = DataDirOption();
+        var urls = new Option<string>("--urls") { Description = "HTTP address(es), ';'-separated", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var mllpPort = new Option<int>("--mllp-port") { Description = "MLLP port (0: any free port, -1: no MLLP)", DefaultValueFactory = _ => 2575 };
+        var demo = new Option<bool>("--demo") { Description = "Register the demo lab (FINESS 990000001, MLLP source 127.0.0.1) and print its API key" };
+        var production = new Option<bool>("--production") { Description = "Production mode: INS with test or demo OIDs are refused" };
+        var maxBody = new Option<long>("--max-body-bytes") { Description = "Largest HTTP submission", DefaultValueFactory = _ => 64L * 1024 * 1024 };
+        var command = new Command("serve", "Run Sidep in embedded mode: HTTP gateway, MLLP listener, durable local log and database") { dataDir, urls, mllpPort, demo, production, maxBody };
+        command.SetAction(async (parse, ct) =>
+        {
+            var options = new GatewayOptions(parse.GetValue(dataDir)!, MaxBodyBytes: parse.GetValue(maxBody), MllpPort: parse.GetValue(mllpPort), Production: parse.GetValue(production));
+            string[] urlList = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries);
+            WebApplication app = SidepServer.Build(options, urlList);
+            string? demoKey = null;
+            if (parse.GetValue(demo))
+            {
+                demoKey = app.Services.GetStore().AddLab(DemoFiness, "Laboratoire de démonstration", [DemoFacility], ["127.0.0.1"]);
+            }
+            await app.StartAsync(ct);
+            int port = await app.Services.GetMllp().Port;
+            Console.WriteLine($"Sidep is running (embedded mode, data in {Path.GetFullPath(options.DataDirectory)}).");
+            Console.WriteLine($"  HTTP: {string.Join(", ", urlList)}   MLLP: {(port < 0 ? "off" : $"{options.MllpAddress}:{port}")}");
+            if (demoKey is not null)
+            {
+                Console.WriteLine($"  Demo lab {DemoFiness} registered; its API key: {demoKey}");
+                Console.WriteLine("  Send it a result:");
+                Console.WriteLine($"    dotnet run --project src/Sidep.Host -- send --server {urlList[0]} --api-key {demoKey} examples/demo-oru-r01.hl7");
+                Console.WriteLine($"    curl -s -H 'Authorization: Bearer {demoKey}' -H 'Content-Type: application/hl7-v2' --data-binary @examples/demo-oru-r01.hl7 {urlList[0]}/v1/submissions");
+            }
+            Console.WriteLine("Press Ctrl+C to stop.");
+            await app.WaitForShutdownAsync(ct);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Send()
+    {
+        var files = new Argument<FileInfo[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "HL7 v2 files to submit" };
+        var server = new Option<string>("--server") { Description = "Sidep server", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var apiKey = new Option<string?>("--api-key") { Description = "The lab's API key (default: $SIDEP_API_KEY)" };
+        var json = new Option<bool>("--json") { Description = "Print each full JSON report" };
+        var command = new Command("send", "Submit files to a Sidep server and print the per-item report (exit 1 if anything is rejected)") { files, server, apiKey, json };
+        command.SetAction(async (parse, ct) =>
+        {
+            string? key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("SIDEP_API_KEY");
+            if (string.IsNullOrEmpty(key))
+            {
+                Console.Error.WriteLine("sidep send: an API key is needed (--api-key or $SIDEP_API_KEY); 'sidep labs add' issues one.");
+                return 2;
+            }
+            using var http = new HttpClient { BaseAddress = new Uri(parse.GetValue(server)!), Timeout = TimeSpan.FromMinutes(30) };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            int exit = 0;
+            foreach (FileInfo file in parse.GetValue(files)!)
+            {
+                if (!file.Exists)
+                {
+                    Console.Error.WriteLine($"{file}: no such file");
+                    exit = Math.Max(exit, 2);
+                    continue;
+                }
+                await using FileStream stream = file.OpenRead();
+                using var content = new ProgressContent(stream, file.Length, file.Name, showProgress: file.Length >= 1024 * 1024 && !Console.IsErrorRedirected);
+                content.Headers.ContentType = new MediaTypeHeaderValue(IngestionService.Hl7MediaType);
+                HttpResponseMessage response;
+                try
+                {
+                    response = await http.PostAsync("/v1/submissions", content, ct);
+                }
+                catch (HttpRequestException ex)
+                {
+                    Console.Error.WriteLine($"{file.Name}: cannot reach {http.BaseAddress}: {ex.Message}");
+                    return 2;
+                }
+                string body = await response.Content.ReadAsStringAsync(ct);
+                if (response.Content.Headers.ContentType?.MediaType == "application/json")
+                {
+                    SubmissionReport report = JsonSerializer.Deserialize(body, SidepJson.Default.SubmissionReport)!;
+                    ReportPrinter.Print(Console.Out, file.Name, report);
+                    if (parse.GetValue(json))
+                    {
+                        Console.WriteLine(body);
+                    }
+                    exit = Math.Max(exit, report.AnyRejected ? 1 : 0);
+                }
+                else
+                {
+                    Console.WriteLine($"{file.Name}: HTTP {(int)response.StatusCode} {response.ReasonPhrase}: {ReportPrinter.ProblemDetail(body)}");
+                    exit = 2;
+                }
+            }
+            return exit;
+        });
+        return command;
+    }
+
+    private static Command Validate()
+    {
+        var files = new Argument<FileInfo[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "HL7 v2 files to check" };
+        var json = new Option<bool>("--json") { Description = "Print each full JSON report" };
+        var production = new Option<bool>("--production") { Description = "Check as production does (test and demo INS OIDs refused)" };
+        var command = new Command("validate", "Offline conformance report: parse and check files, store nothing (exit 1 if anything is rejected)") { files, json, production };
+        command.SetAction(async (parse, ct) =>
+        {
+            var ingestion = new IngestionService(null, new Parsing.Hl7v2.Hl7ParserOptions { Production = parse.GetValue(production) });
+            int exit = 0;
+            foreach (FileInfo file in parse.GetValue(files)!)
+            {
+                if (!file.Exists)
+                {
+                    Console.Error.WriteLine($"{file}: no such file");
+                    exit = 2;
+                    continue;
+                }
+                byte[] bytes = await File.ReadAllBytesAsync(file.FullName, ct);
+                SubmissionOutcome outcome = await ingestion.SubmitAsync(null, new System.Buffers.ReadOnlySequence<byte>(bytes), "hl7v2", "validate", dryRun: true, ct);
+                ReportPrinter.Print(Console.Out, file.Name, outcome.Report);
+                if (parse.GetValue(json))
+                {
+                    Console.WriteLine(JsonSerializer.Serialize(outcome.Report, SidepJson.Default.SubmissionReport));
+                }
+                exit = Math.Max(exit, outcome.Report.AnyRejected ? 1 : 0);
+            }
+            return exit;
+        });
+        return command;
+    }
+
+    private static Command Labs()
+    {
+        Option<string> dataDir = DataDirOption();
+        var finess = new Option<string>("--finess") { Required = true, Description = "The lab's FINESS number" };
+        var name = new Option<string>("--name") { Required = true, Description = "The lab's name" };
+        var facility = new Option<string[]>("--facility") { Description = "Other identifiers it sends as in MSH-4 (repeatable)", AllowMultipleArgumentsPerToken = true };
+        var mllpSource = new Option<string[]>("--mllp-source") { Description = "Source IP address of its MLLP connections (repeatable)", AllowMultipleArgumentsPerToken = true };
+        var add = new Command("add", "Register (or re-key) a lab and print its API key, shown only once") { dataDir, finess, name, facility, mllpSource };
+        add.SetAction(parse =>
+        {
+            using StateStore store = StateStore.Open(parse.GetValue(dataDir)!);
+            string key = store.AddLab(parse.GetValue(finess)!, parse.GetValue(name)!, parse.GetValue(facility) ?? [], parse.GetValue(mllpSource) ?? []);
+            Console.WriteLine(key);
+            return 0;
+        });
+        Option<string> listDir = DataDirOption();
+        var list = new Command("list", "List registered labs") { listDir };
+        list.SetAction(parse =>
+        {
+            using StateStore store = StateStore.Open(parse.GetValue(listDir)!);
+            foreach (Lab lab in store.ListLabs())
+            {
+                Console.WriteLine($"{lab.Finess}\t{lab.Name}\tfacilities: {string.Join(",", lab.FacilityIds)}\tmllp: {string.Join(",", lab.MllpSources)}");
+            }
+            return 0;
+        });
+        return new Command("labs", "Manage registered laboratories") { add, list };
+    }
+}
+
+internal static class ServiceProviderExtensions
+{
+    public static StateStore GetStore(this IServiceProvider sp) => (StateStore)sp.GetService(typeof(StateStore))!;
+    public static MllpListener GetMllp(this IServiceProvider sp) => (MllpListener)sp.GetService(typeof(MllpListener))!;
+}

@@ -1,0 +1,4 @@
+using System.CommandLine;
+using Sidep.Host;
+
+return await Cli.Build().Parse(args).InvokeAsync();

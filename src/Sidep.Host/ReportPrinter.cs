@@ -1,0 +1,56 @@
+using System.Text.Json;
+using Sidep.Ingestion;
+
+namespace Sidep.Host;
+
+/// <summary>Prints a submission report for a person at a terminal.</summary>
+public static class ReportPrinter
+{
+    public static void Print(TextWriter output, string name, SubmissionReport report)
+    {
+        ReportCounts c = report.Counts;
+        output.WriteLine($"{name}: {report.Messages.Count} message(s), {c.Accepted} accepted, {c.Correction} correction(s), {c.Duplicate} duplicate(s), {c.Rejected} rejected"
+            + (report.SubmissionId is null ? "" : $"  [{report.SubmissionId}]"));
+        foreach (ProblemReport p in report.Problems)
+        {
+            output.WriteLine($"  {Mark(p)} {Where(p)}: {p.Message} [{p.Code}]");
+        }
+        foreach (MessageReport m in report.Messages.Where(m => m.Problems.Count > 0))
+        {
+            output.WriteLine($"  message {m.ControlId ?? "(no MSH-10)"} at line {m.Line}: {m.AckCode}");
+            foreach (ProblemReport p in m.Problems)
+            {
+                output.WriteLine($"    {Mark(p)} {Where(p)}: {p.Message} [{p.Code}]");
+            }
+        }
+        foreach (ItemReport item in report.Items)
+        {
+            if (item.Status == ItemStatus.Rejected || item.Problems.Count > 0)
+            {
+                output.WriteLine($"  {item.Status.ToString().ToLowerInvariant()} result #{item.Index} ({item.Segment} line {item.Line}, byte {item.ByteOffset})");
+                foreach (ProblemReport p in item.Problems)
+                {
+                    output.WriteLine($"    {Mark(p)} {Where(p)}: {p.Message} [{p.Code}]");
+                }
+            }
+        }
+    }
+
+    private static string Mark(ProblemReport p) => p.Severity == "error" ? "error  " : "warning";
+
+    private static string Where(ProblemReport p) =>
+        (p.Field > 0 ? $"{p.Segment}-{p.Field}" + (p.Component > 0 ? $".{p.Component}" : "") : p.Segment) + $" line {p.Line} byte {p.ByteOffset}";
+
+    public static string ProblemDetail(string body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            return doc.RootElement.TryGetProperty("detail", out JsonElement d) ? d.GetString() ?? body : body;
+        }
+        catch (JsonException)
+        {
+            return body;
+        }
+    }
+}

@@ -1,0 +1,272 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Sidep.Domain;
+using Sidep.Parsing;
+using Sidep.Parsing.Hl7v2;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Ingestion;
+
+/// <summary>The outcome of one submission: its report, or why the lab may not submit it.</summary>
+public sealed record SubmissionOutcome(SubmissionReport Report, string? Forbidden);
+
+/// <summary>
+/// RECEIVE: parse, check the lab submits as itself, decide new / duplicate / correction per result key,
+/// append the raw submission and the results to the log in one durable write, and report per item.
+/// Transport-free: the HTTP gateway, the MLLP listener and the CLI's validate all call it.
+/// </summary>
+public sealed class IngestionService
+{
+    public const string Hl7MediaType = "application/hl7-v2";
+
+    public static readonly ActivitySource ActivitySource = new("Sidep.Ingestion");
+    public static readonly Meter Meter = new("Sidep.Ingestion");
+    private static readonly Counter<long> s_received = Meter.CreateCounter<long>("sidep.results.received", description: "Results received");
+    private static readonly Counter<long> s_outcomes = Meter.CreateCounter<long>("sidep.results.outcome", description: "Results by outcome (accepted, rejected, duplicate, correction), lab and reason");
+    private static readonly Histogram<double> s_ackLatency = Meter.CreateHistogram<double>("sidep.ack.latency", unit: "ms", description: "Time from receipt to acknowledgement, durable write included");
+
+    private readonly EmbeddedLog? _log;
+    private readonly Hl7ParserOptions _parserOptions;
+    private readonly Dictionary<ResultKey, (byte[] Hash, int Version)> _known = [];
+    private readonly Lock _decide = new();
+
+    /// <param name="log">The durable log; null for an offline validator that stores nothing.</param>
+    public IngestionService(EmbeddedLog? log, Hl7ParserOptions parserOptions = default)
+    {
+        _log = log;
+        _parserOptions = parserOptions == default ? Hl7ParserOptions.Default : parserOptions;
+        if (log is not null)
+        {
+            Rebuild(log);
+        }
+    }
+
+    /// <summary>Rebuilds the result-key index from the journal: a restart forgets nothing it acknowledged.</summary>
+    private void Rebuild(EmbeddedLog log)
+    {
+        foreach (LogEntry entry in log.ReadAllResults())
+        {
+            ReadOnlySpan<byte> p = entry.Payload.Span;
+            string[] parts = entry.Key.Split('\u001F');
+            var key = new ResultKey(parts[0], parts[1], parts[2]);
+            int version = BinaryPrimitives.ReadInt32LittleEndian(p[32..]);
+            if (!_known.TryGetValue(key, out var known) || known.Version < version)
+            {
+                _known[key] = (p[..32].ToArray(), version);
+            }
+        }
+    }
+
+    public int KnownResults
+    {
+        get
+        {
+            lock (_decide)
+            {
+                return _known.Count;
+            }
+        }
+    }
+
+    /// <summary>Checks and, unless <paramref name="dryRun"/>, stores a submission; returns after it is durable.</summary>
+    public async Task<SubmissionOutcome> SubmitAsync(Lab? lab, ReadOnlySequence<byte> body, string format, string channel, bool dryRun, CancellationToken cancellationToken = default)
+    {
+        long started = Stopwatch.GetTimestamp();
+        using Activity? activity = ActivitySource.StartActivity("sidep.submit");
+        activity?.SetTag("sidep.lab", lab?.Finess);
+        activity?.SetTag("sidep.channel", channel);
+        activity?.SetTag("sidep.bytes", body.Length);
+        activity?.SetTag("sidep.dry_run", dryRun);
+
+        DateTimeOffset receivedAt = DateTimeOffset.UtcNow;
+        string sha256 = Sha256(body);
+        ParsedSubmission parsed = new Hl7v2Parser(_parserOptions).Parse(body);
+
+        string? forbidden = lab is null ? null : CheckSender(lab, parsed);
+        if (forbidden is not null)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, "lab mismatch");
+            return new SubmissionOutcome(Report(null, receivedAt, lab, format, dryRun, false, sha256, body.Length, parsed, []), forbidden);
+        }
+
+        string submissionId = NewId(receivedAt);
+        var decisions = new List<Decision>();
+        var records = new List<LogRecord>();
+        Task durable;
+        SubmissionReport report;
+        lock (_decide)
+        {
+            var pending = new Dictionary<ResultKey, (byte[] Hash, int Version)>();
+            foreach (ParsedMessage message in parsed.Messages)
+            {
+                foreach (ParsedItem item in message.Items)
+                {
+                    if (message.IsRejected || item.IsRejected || item.Result is null)
+                    {
+                        decisions.Add(new Decision(item, message, ItemStatus.Rejected, null, 0, null));
+                        continue;
+                    }
+                    LabResult result = lab is null ? item.Result : item.Result with { LabId = lab.Finess };
+                    byte[] json = JsonSerializer.SerializeToUtf8Bytes(result, SidepJson.Default.LabResult);
+                    byte[] hash = SHA256.HashData(json);
+                    ResultKey key = result.Key;
+                    (byte[] Hash, int Version) known = pending.TryGetValue(key, out var p) ? p : _known.TryGetValue(key, out var k) ? k : default;
+                    if (known.Hash is not null && known.Hash.AsSpan().SequenceEqual(hash))
+                    {
+                        decisions.Add(new Decision(item, message, ItemStatus.Duplicate, result, known.Version, null));
+                        continue;
+                    }
+                    int version = known.Version + 1;
+                    ItemStatus status = known.Hash is null ? ItemStatus.Accepted : ItemStatus.Correction;
+                    pending[key] = (hash, version);
+                    decisions.Add(new Decision(item, message, status, result, version, hash));
+                }
+            }
+
+            report = Report(dryRun ? null : submissionId, receivedAt, lab, format, dryRun, !dryRun && _log is not null, sha256, body.Length, parsed, decisions);
+            if (dryRun || _log is null)
+            {
+                Record(lab, decisions);
+                return new SubmissionOutcome(report, null);
+            }
+
+            foreach (Decision d in decisions)
+            {
+                if (d.Status is ItemStatus.Accepted or ItemStatus.Correction)
+                {
+                    var envelope = new ResultEnvelope(submissionId, d.Version, d.Status == ItemStatus.Accepted ? "new" : d.Result!.Status == ResultStatus.Cancelled ? "retraction" : "correction",
+                        receivedAt, channel, d.Result!);
+                    byte[] envelopeJson = JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope);
+                    byte[] payload = new byte[36 + envelopeJson.Length];
+                    d.Hash!.CopyTo(payload, 0);
+                    BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(32), d.Version);
+                    envelopeJson.CopyTo(payload, 36);
+                    ResultKey key = d.Result!.Key;
+                    records.Add(new LogRecord(RecordKind.Result, _log.PartitionOf(d.Result.PartitionKey), $"{key.LabId}\u001F{key.AccessionId}\u001F{key.TestCode}", payload));
+                }
+            }
+            var stored = new StoredSubmission(submissionId, lab?.Finess ?? "", format, channel, receivedAt, sha256, report);
+            byte[] meta = JsonSerializer.SerializeToUtf8Bytes(stored, SidepJson.Default.StoredSubmission);
+            byte[] submission = new byte[4 + meta.Length + body.Length];
+            BinaryPrimitives.WriteInt32LittleEndian(submission, meta.Length);
+            meta.CopyTo(submission, 4);
+            body.CopyTo(submission.AsSpan(4 + meta.Length));
+            records.Insert(0, new LogRecord(RecordKind.Submission, -1, submissionId, submission));
+
+            // Enqueued under the lock, so the journal's order is the order of decisions: a duplicate is never
+            // acknowledged before the original it duplicates is durable.
+            durable = _log.AppendAsync(records, CancellationToken.None);
+            foreach (Decision d in decisions)
+            {
+                if (d.Hash is not null)
+                {
+                    _known[d.Result!.Key] = (d.Hash, d.Version);
+                }
+            }
+            activity?.SetTag("sidep.submission", submissionId);
+            Record(lab, decisions);
+        }
+        await durable.WaitAsync(cancellationToken).ConfigureAwait(false);
+        s_ackLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("channel", channel));
+        return new SubmissionOutcome(report, null);
+    }
+
+    /// <summary>The stored submission (metadata and report) and its raw bytes, or null.</summary>
+    public (StoredSubmission Meta, ReadOnlyMemory<byte> Raw)? GetSubmission(string id)
+    {
+        if (_log?.ReadSubmission(id) is not LogEntry entry)
+        {
+            return null;
+        }
+        ReadOnlyMemory<byte> payload = entry.Payload;
+        int metaLength = BinaryPrimitives.ReadInt32LittleEndian(payload.Span);
+        StoredSubmission meta = JsonSerializer.Deserialize(payload.Span.Slice(4, metaLength), SidepJson.Default.StoredSubmission)!;
+        return (meta, payload[(4 + metaLength)..]);
+    }
+
+    private static string? CheckSender(Lab lab, ParsedSubmission parsed)
+    {
+        foreach (ParsedMessage message in parsed.Messages)
+        {
+            if (message.SenderIds.Count > 0 && !message.SenderIds.Any(lab.SendsAs))
+            {
+                return $"this API key belongs to lab {lab.Finess}; the message at line {message.Position.Line} (byte {message.Position.ByteOffset}) is sent as facility '{string.Join("^", message.SenderIds)}' (MSH-4), which is not registered for it";
+            }
+        }
+        return null;
+    }
+
+    private static void Record(Lab? lab, List<Decision> decisions)
+    {
+        var labTag = new KeyValuePair<string, object?>("lab", lab?.Finess ?? "none");
+        s_received.Add(decisions.Count, labTag);
+        foreach (Decision d in decisions)
+        {
+            string reason = d.Status == ItemStatus.Rejected
+                ? (d.Message.Diagnostics.Concat(d.Item.Diagnostics).FirstOrDefault(x => x.Severity == Severity.Error)?.Code.ToString() ?? "unknown")
+                : "";
+            s_outcomes.Add(1, labTag, new("outcome", d.Status.ToString().ToLowerInvariant()), new("reason", reason));
+        }
+    }
+
+    private static SubmissionReport Report(string? id, DateTimeOffset receivedAt, Lab? lab, string format, bool dryRun, bool durable, string sha256, long bytes,
+        ParsedSubmission parsed, List<Decision> decisions)
+    {
+        var items = new List<ItemReport>();
+        var messages = new List<MessageReport>();
+        int index = 0;
+        var byItem = decisions.ToDictionary(d => d.Item);
+        foreach (ParsedMessage message in parsed.Messages)
+        {
+            int rejected = 0;
+            foreach (ParsedItem item in message.Items)
+            {
+                Decision? d = byItem.TryGetValue(item, out Decision? found) ? found : null;
+                ItemStatus status = d?.Status ?? ItemStatus.Rejected;
+                if (status == ItemStatus.Rejected)
+                {
+                    rejected++;
+                }
+                var problems = new List<ProblemReport>();
+                if (message.IsRejected && !item.IsRejected)
+                {
+                    problems.Add(new ProblemReport("error", "MessageRejected", "the message holding this result was refused: see the message's problems",
+                        message.Position.Segment, message.Position.Line, 0, 0, message.Position.ByteOffset));
+                }
+                problems.AddRange(item.Diagnostics.Select(ProblemReport.From));
+                LabResult? result = d?.Result ?? item.Result;
+                items.Add(new ItemReport(index++, message.ControlId, item.Position.Segment, item.Position.Line, item.Position.ByteOffset, status,
+                    status == ItemStatus.Rejected || result is null ? null : result.Key.ToString(), d?.Version is > 0 ? d.Version : null,
+                    result?.Loinc, status == ItemStatus.Rejected ? null : result?.Value.Interpretation.ToString().ToLowerInvariant(), problems));
+            }
+            string ack = message.IsRejected ? "AR" : rejected > 0 ? "AE" : "AA";
+            var header = new MessageHeader(message.Version, message.SendingApplication, message.SenderIds.Count > 0 ? string.Join("^", message.SenderIds) : null,
+                message.ReceivingApplication, message.ReceivingFacility, message.AcceptAckType, message.ApplicationAckType);
+            messages.Add(new MessageReport(message.ControlId, header, message.Position.Line, message.Position.ByteOffset, message.ByteLength, ack,
+                message.Diagnostics.Select(ProblemReport.From).ToList()));
+        }
+        var counts = new ReportCounts(
+            items.Count(i => i.Status == ItemStatus.Accepted), items.Count(i => i.Status == ItemStatus.Rejected),
+            items.Count(i => i.Status == ItemStatus.Duplicate), items.Count(i => i.Status == ItemStatus.Correction));
+        return new SubmissionReport(id, receivedAt, lab?.Finess ?? "", format, dryRun, durable, sha256, bytes, counts,
+            parsed.Diagnostics.Select(ProblemReport.From).ToList(), messages, items);
+    }
+
+    private static string Sha256(in ReadOnlySequence<byte> body)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (ReadOnlyMemory<byte> segment in body)
+        {
+            hash.AppendData(segment.Span);
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    private static string NewId(DateTimeOffset at) => $"sub_{at:yyyyMMddHHmmss}_{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
+
+    private sealed record Decision(ParsedItem Item, ParsedMessage Message, ItemStatus Status, LabResult? Result, int Version, byte[]? Hash);
+}

@@ -1,0 +1,52 @@
+using System.Text.Json;
+using Sidep.Domain;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Ingestion;
+
+/// <summary>
+/// Consumes the log into the state store's results table (latest version per key). Writes and the consumer's
+/// position go in one transaction, so a restart resumes exactly where it stopped: nothing lost, nothing twice.
+/// </summary>
+public sealed class ResultStoreStage(EmbeddedLog log, StateStore store)
+{
+    public const string ConsumerName = "result-store";
+
+    /// <summary>Moves every partition up to its end once; returns how many results it applied.</summary>
+    public int DrainOnce(int maxPerPartition = 1000)
+    {
+        int applied = 0;
+        for (int p = 0; p < log.PartitionCount; p++)
+        {
+            long offset = store.GetOffset(ConsumerName, p);
+            List<LogEntry> entries = log.Read(p, offset, maxPerPartition);
+            if (entries.Count == 0)
+            {
+                continue;
+            }
+            var rows = new List<StoredResult>(entries.Count);
+            foreach (LogEntry e in entries)
+            {
+                ResultEnvelope env = JsonSerializer.Deserialize(e.Payload.Span[36..], SidepJson.Default.ResultEnvelope)!;
+                LabResult r = env.Result;
+                ResultKey key = r.Key;
+                rows.Add(new StoredResult(key.LabId, key.AccessionId, key.TestCode, env.Version, r.Status.ToString(), r.Value.Interpretation.ToString(),
+                    r.Loinc, r.SampledAt?.Date.ToString("yyyy-MM-dd"), r.PartitionKey, JsonSerializer.Serialize(env, SidepJson.Default.ResultEnvelope)));
+            }
+            store.ApplyResults(ConsumerName, p, offset + entries.Count, rows);
+            applied += rows.Count;
+        }
+        return applied;
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            if (DrainOnce() == 0)
+            {
+                await log.WaitForDataAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+}

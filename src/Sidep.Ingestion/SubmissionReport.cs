@@ -1,0 +1,74 @@
+using System.Text.Json.Serialization;
+using Sidep.Parsing;
+
+namespace Sidep.Ingestion;
+
+/// <summary>What happened to one result of a submission.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<ItemStatus>))]
+public enum ItemStatus
+{
+    /// <summary>New result, durable.</summary>
+    Accepted,
+    /// <summary>Refused: see its errors; nothing was stored for it.</summary>
+    Rejected,
+    /// <summary>Same key, same content as a result already received: no effect.</summary>
+    Duplicate,
+    /// <summary>Same key, new content: stored as a new version.</summary>
+    Correction,
+}
+
+public sealed record ProblemReport(
+    string Severity, string Code, string Message, string Segment, int Line, int Field, int Component, long ByteOffset)
+{
+    public static ProblemReport From(Diagnostic d) => new(
+        d.Severity == Parsing.Severity.Error ? "error" : "warning", d.Code.ToString(), d.Message,
+        d.Position.Segment, d.Position.Line, d.Position.Field, d.Position.Component, d.Position.ByteOffset);
+}
+
+public sealed record ItemReport(
+    int Index,
+    string? MessageControlId,
+    string Segment,
+    int Line,
+    long ByteOffset,
+    [property: JsonConverter(typeof(JsonStringEnumConverter<ItemStatus>))] ItemStatus Status,
+    string? ResultKey,
+    int? Version,
+    string? Loinc,
+    string? Interpretation,
+    IReadOnlyList<ProblemReport> Problems);
+
+/// <summary>The MSH fields an acknowledgement needs (no patient data).</summary>
+public sealed record MessageHeader(string? Version, string? SendingApplication, string? SendingFacility, string? ReceivingApplication,
+    string? ReceivingFacility, string? AcceptAckType, string? ApplicationAckType);
+
+public sealed record MessageReport(
+    string? ControlId,
+    MessageHeader Header,
+    int Line,
+    long ByteOffset,
+    long ByteLength,
+    /// <summary>HL7 acknowledgement code this message gets: AA (all accepted), AE (some rejected), AR (message refused).</summary>
+    string AckCode,
+    IReadOnlyList<ProblemReport> Problems);
+
+public sealed record ReportCounts(int Accepted, int Rejected, int Duplicate, int Correction);
+
+/// <summary>The per-item answer to a submission (JSON). Rejections carry segment, field, line, byte offset and reason.</summary>
+public sealed record SubmissionReport(
+    string? SubmissionId,
+    DateTimeOffset ReceivedAt,
+    string Lab,
+    string Format,
+    bool DryRun,
+    bool Durable,
+    string Sha256,
+    long Bytes,
+    ReportCounts Counts,
+    IReadOnlyList<ProblemReport> Problems,
+    IReadOnlyList<MessageReport> Messages,
+    IReadOnlyList<ItemReport> Items)
+{
+    [JsonIgnore]
+    public bool AnyRejected => Counts.Rejected > 0 || Problems.Any(p => p.Severity == "error") || Messages.Any(m => m.AckCode != "AA");
+}

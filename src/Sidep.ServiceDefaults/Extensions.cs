@@ -1,0 +1,52 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Sidep.ServiceDefaults;
+
+/// <summary>Cross-cutting hosting for every Sidep role: OpenTelemetry traces and metrics, Prometheus /metrics, /health.
+/// Only Sidep's own sources and meters are added: their tags never carry identities or patient data.</summary>
+public static class Extensions
+{
+    public static IHostApplicationBuilder AddServiceDefaults(this IHostApplicationBuilder builder, string serviceName,
+        IEnumerable<string> activitySources, IEnumerable<string> meters)
+    {
+        string[] sources = activitySources.ToArray();
+        string[] meterNames = meters.ToArray();
+        OpenTelemetryBuilder otel = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(serviceName))
+            .WithTracing(t =>
+            {
+                t.AddSource(sources);
+                t.AddAspNetCoreInstrumentation(o =>
+                {
+                    // Paths and status only: no query strings, no bodies.
+                    o.EnrichWithHttpRequest = static (activity, _) => activity.SetTag("url.query", null);
+                });
+            })
+            .WithMetrics(m =>
+            {
+                m.AddMeter(meterNames);
+                m.AddAspNetCoreInstrumentation();
+                m.AddPrometheusExporter();
+            });
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            otel.UseOtlpExporter();
+        }
+        builder.Services.AddHealthChecks();
+        return builder;
+    }
+
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        app.MapHealthChecks("/health", new HealthCheckOptions());
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        return app;
+    }
+}

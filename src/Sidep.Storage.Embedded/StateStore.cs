@@ -1,0 +1,228 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Data.Sqlite;
+
+namespace Sidep.Storage.Embedded;
+
+/// <summary>A registered laboratory. <see cref="FacilityIds"/> are the identifiers it may send as (MSH-4 HD-1/HD-2);
+/// <see cref="MllpSources"/> the source addresses its MLLP connections come from.</summary>
+public sealed record Lab(string Finess, string Name, IReadOnlyList<string> FacilityIds, IReadOnlyList<string> MllpSources)
+{
+    public bool SendsAs(string facilityId) =>
+        string.Equals(facilityId, Finess, StringComparison.OrdinalIgnoreCase) || FacilityIds.Contains(facilityId, StringComparer.OrdinalIgnoreCase);
+}
+
+/// <summary>One row of the results table: the latest version of a result.</summary>
+public sealed record StoredResult(string LabId, string AccessionId, string TestCode, int Version, string Status, string Interpretation,
+    string? Loinc, string? SampleDate, string PartitionKey, string Json);
+
+/// <summary>The embedded database (SQLite): labs, the latest version of every result, consumer positions.</summary>
+public sealed class StateStore : IDisposable
+{
+    private readonly SqliteConnection _connection;
+    private readonly Lock _lock = new();
+
+    private StateStore(SqliteConnection connection) => _connection = connection;
+
+    public static StateStore Open(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = Path.Combine(directory, "sidep.db"),
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+        }.ToString());
+        connection.Open();
+        var store = new StateStore(connection);
+        store.Execute("""
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = FULL;
+            PRAGMA busy_timeout = 5000;
+            CREATE TABLE IF NOT EXISTS labs (
+                finess TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                api_key_hash TEXT NOT NULL UNIQUE,
+                facility_ids TEXT NOT NULL DEFAULT '',
+                mllp_sources TEXT NOT NULL DEFAULT '',
+                created_at TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS results (
+                lab_id TEXT NOT NULL,
+                accession_id TEXT NOT NULL,
+                test_code TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                status TEXT NOT NULL,
+                interpretation TEXT NOT NULL,
+                loinc TEXT,
+                sample_date TEXT,
+                partition_key TEXT NOT NULL,
+                json TEXT NOT NULL,
+                PRIMARY KEY (lab_id, accession_id, test_code));
+            CREATE TABLE IF NOT EXISTS consumer_offsets (
+                consumer TEXT NOT NULL,
+                partition INTEGER NOT NULL,
+                next_offset INTEGER NOT NULL,
+                PRIMARY KEY (consumer, partition));
+            """);
+        return store;
+    }
+
+    /// <summary>Registers a lab and returns its API key, shown once: only its SHA-256 is stored.</summary>
+    public string AddLab(string finess, string name, IEnumerable<string> facilityIds, IEnumerable<string> mllpSources)
+    {
+        string apiKey = "sdp_" + Base64Url(RandomNumberGenerator.GetBytes(32));
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = """
+                INSERT INTO labs (finess, name, api_key_hash, facility_ids, mllp_sources, created_at)
+                VALUES ($finess, $name, $hash, $facilities, $sources, $now)
+                ON CONFLICT (finess) DO UPDATE SET name = excluded.name, api_key_hash = excluded.api_key_hash,
+                    facility_ids = excluded.facility_ids, mllp_sources = excluded.mllp_sources
+                """;
+            cmd.Parameters.AddWithValue("$finess", finess);
+            cmd.Parameters.AddWithValue("$name", name);
+            cmd.Parameters.AddWithValue("$hash", HashKey(apiKey));
+            cmd.Parameters.AddWithValue("$facilities", string.Join('\n', facilityIds));
+            cmd.Parameters.AddWithValue("$sources", string.Join('\n', mllpSources));
+            cmd.Parameters.AddWithValue("$now", DateTimeOffset.UtcNow.ToString("O"));
+            cmd.ExecuteNonQuery();
+        }
+        return apiKey;
+    }
+
+    public Lab? FindLabByApiKey(string apiKey) => QueryLabs("WHERE api_key_hash = $p", HashKey(apiKey)).FirstOrDefault();
+
+    public Lab? FindLab(string finess) => QueryLabs("WHERE finess = $p", finess).FirstOrDefault();
+
+    public List<Lab> ListLabs() => QueryLabs("ORDER BY finess", null);
+
+    private List<Lab> QueryLabs(string where, string? parameter)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = $"SELECT finess, name, facility_ids, mllp_sources FROM labs {where}";
+            if (parameter is not null)
+            {
+                cmd.Parameters.AddWithValue("$p", parameter);
+            }
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var labs = new List<Lab>();
+            while (r.Read())
+            {
+                labs.Add(new Lab(r.GetString(0), r.GetString(1), Split(r.GetString(2)), Split(r.GetString(3))));
+            }
+            return labs;
+        }
+    }
+
+    private static string[] Split(string s) => s.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    public static string HashKey(string apiKey) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(apiKey)));
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>Where <paramref name="consumer"/> resumes on <paramref name="partition"/>.</summary>
+    public long GetOffset(string consumer, int partition)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT next_offset FROM consumer_offsets WHERE consumer = $c AND partition = $p";
+            cmd.Parameters.AddWithValue("$c", consumer);
+            cmd.Parameters.AddWithValue("$p", partition);
+            return cmd.ExecuteScalar() is long offset ? offset : 0;
+        }
+    }
+
+    /// <summary>Writes the results and moves the consumer's position in one transaction: exactly once.</summary>
+    public void ApplyResults(string consumer, int partition, long nextOffset, IReadOnlyList<StoredResult> results)
+    {
+        lock (_lock)
+        {
+            using SqliteTransaction tx = _connection.BeginTransaction();
+            using (SqliteCommand upsert = _connection.CreateCommand())
+            {
+                upsert.Transaction = tx;
+                upsert.CommandText = """
+                    INSERT INTO results (lab_id, accession_id, test_code, version, status, interpretation, loinc, sample_date, partition_key, json)
+                    VALUES ($lab, $acc, $test, $version, $status, $interp, $loinc, $date, $pkey, $json)
+                    ON CONFLICT (lab_id, accession_id, test_code) DO UPDATE SET
+                        version = excluded.version, status = excluded.status, interpretation = excluded.interpretation,
+                        loinc = excluded.loinc, sample_date = excluded.sample_date, partition_key = excluded.partition_key, json = excluded.json
+                    WHERE excluded.version > results.version
+                    """;
+                SqliteParameter lab = upsert.Parameters.Add("$lab", SqliteType.Text), acc = upsert.Parameters.Add("$acc", SqliteType.Text),
+                    test = upsert.Parameters.Add("$test", SqliteType.Text), version = upsert.Parameters.Add("$version", SqliteType.Integer),
+                    status = upsert.Parameters.Add("$status", SqliteType.Text), interp = upsert.Parameters.Add("$interp", SqliteType.Text),
+                    loinc = upsert.Parameters.Add("$loinc", SqliteType.Text), date = upsert.Parameters.Add("$date", SqliteType.Text),
+                    pkey = upsert.Parameters.Add("$pkey", SqliteType.Text), json = upsert.Parameters.Add("$json", SqliteType.Text);
+                foreach (StoredResult r in results)
+                {
+                    lab.Value = r.LabId;
+                    acc.Value = r.AccessionId;
+                    test.Value = r.TestCode;
+                    version.Value = r.Version;
+                    status.Value = r.Status;
+                    interp.Value = r.Interpretation;
+                    loinc.Value = (object?)r.Loinc ?? DBNull.Value;
+                    date.Value = (object?)r.SampleDate ?? DBNull.Value;
+                    pkey.Value = r.PartitionKey;
+                    json.Value = r.Json;
+                    upsert.ExecuteNonQuery();
+                }
+            }
+            using (SqliteCommand offset = _connection.CreateCommand())
+            {
+                offset.Transaction = tx;
+                offset.CommandText = """
+                    INSERT INTO consumer_offsets (consumer, partition, next_offset) VALUES ($c, $p, $o)
+                    ON CONFLICT (consumer, partition) DO UPDATE SET next_offset = excluded.next_offset
+                    """;
+                offset.Parameters.AddWithValue("$c", consumer);
+                offset.Parameters.AddWithValue("$p", partition);
+                offset.Parameters.AddWithValue("$o", nextOffset);
+                offset.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+    }
+
+    public long CountResults()
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT count(*) FROM results";
+            return (long)cmd.ExecuteScalar()!;
+        }
+    }
+
+    public List<StoredResult> ListResults(int limit = 1000)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT lab_id, accession_id, test_code, version, status, interpretation, loinc, sample_date, partition_key, json FROM results ORDER BY lab_id, accession_id, test_code LIMIT $l";
+            cmd.Parameters.AddWithValue("$l", limit);
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var list = new List<StoredResult>();
+            while (r.Read())
+            {
+                list.Add(new StoredResult(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetString(4), r.GetString(5),
+                    r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetString(7), r.GetString(8), r.GetString(9)));
+            }
+            return list;
+        }
+    }
+
+    private void Execute(string sql)
+    {
+        using SqliteCommand cmd = _connection.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    public void Dispose() => _connection.Dispose();
+}
