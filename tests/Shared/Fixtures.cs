@@ -1,0 +1,27 @@
+namespace Sidep.Tests;
+
+/// <summary>Where the real-world fixtures are: ../shared/corpus beside the repository.</summary>
+public static class Fixtures
+{
+    public static string RepoRoot { get; } = FindRoot();
+
+    public static string Shared => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
+
+    public static string Hl7Dir => Path.Combine(Shared, "corpus", "hl7v2");
+
+    public static string Hl7(string name) => Path.Combine(Hl7Dir, name);
+
+    public static byte[] Hl7Bytes(string name) => File.ReadAllBytes(Hl7(name));
+
+    public static IEnumerable<string> Hl7Files => Directory.GetFiles(Hl7Dir, "*.hl7").OrderBy(f => f, StringComparer.Ordinal);
+
+    private static string FindRoot()
+    {
+        string? dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "Sidep.sln")))
+        {
+            dir = Path.GetDirectoryName(dir);
+        }
+        return dir ?? throw new InvalidOperationException("Sidep.sln not found above " + AppContext.BaseDirectory);
+    }
+}

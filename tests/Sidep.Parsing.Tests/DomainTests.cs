@@ -1,0 +1,93 @@
+using Sidep.Domain;
+using Sidep.Parsing;
+
+namespace Sidep.Parsing.Tests;
+
+public class DomainTests
+{
+    [Theory]
+    [InlineData("185057800608491", true)]
+    [InlineData("185057800608436", false)]
+    [InlineData("276037510669380", false)] // the ANS sample's key is 26, not 80
+    [InlineData("276037510669326", true)]
+    [InlineData("18505780060843", false)]
+    [InlineData("1850578006084AB", false)]
+    public void INS_key_is_97_minus_the_number_modulo_97(string matricule, bool valid) => Assert.Equal(valid, InsNumber.IsValid(matricule));
+
+    [Fact]
+    public void Corsican_INS_reads_2A_as_19_and_2B_as_18()
+    {
+        // 1 85 05 2A 006 084 → number 1850519006084
+        long a = 1850519006084;
+        string keyA = (97 - a % 97).ToString("D2");
+        Assert.True(InsNumber.IsValid("185052A006084" + keyA));
+        long b = 1850518006084;
+        string keyB = (97 - b % 97).ToString("D2");
+        Assert.True(InsNumber.IsValid("185052B006084" + keyB));
+        Assert.False(InsNumber.IsValid("185052A006084" + keyB) && keyA != keyB);
+    }
+
+    [Theory]
+    [InlineData("94500-6", true)]
+    [InlineData("94558-4", true)]
+    [InlineData("94558-5", false)]
+    [InlineData("11502-2", true)]
+    [InlineData("MASQUE_PS", false)]
+    [InlineData("260415000", false)]
+    public void LOINC_codes_are_recognised_by_their_mod_10_check_digit(string code, bool ok) => Assert.Equal(ok, LoincCode.IsWellFormed(code));
+
+    [Theory]
+    [InlineData("POSITIF", Interpretation.Positive)]
+    [InlineData("Détecté", Interpretation.Positive)]
+    [InlineData("NEGATIF", Interpretation.Negative)]
+    [InlineData("Non détecté", Interpretation.Negative)]
+    [InlineData("non-detecte", Interpretation.Negative)]
+    [InlineData("Ininterprétable", Interpretation.Indeterminate)]
+    [InlineData("Not detected", Interpretation.Negative)]
+    [InlineData("échantillon insatisfaisant", Interpretation.Unsatisfactory)]
+    [InlineData("5.8", Interpretation.NotInterpreted)]
+    public void Free_text_results_in_French_and_English_are_normalised(string text, Interpretation expected) =>
+        Assert.Equal(expected, ResultValues.FromText(text));
+
+    [Theory]
+    [InlineData("260373001", Interpretation.Positive)]
+    [InlineData("10828004", Interpretation.Positive)]
+    [InlineData("260415000", Interpretation.Negative)]
+    [InlineData("260385009", Interpretation.Negative)]
+    [InlineData("373068000", Interpretation.Indeterminate)]
+    [InlineData("125154007", Interpretation.Unsatisfactory)]
+    public void SNOMED_result_codes_are_normalised(string code, Interpretation expected) => Assert.Equal(expected, ResultValues.FromSnomed(code));
+
+    [Theory]
+    [InlineData("2021", TimestampPrecision.Year, false)]
+    [InlineData("202104", TimestampPrecision.Month, false)]
+    [InlineData("20210408", TimestampPrecision.Day, false)]
+    [InlineData("202104081409", TimestampPrecision.Minute, false)]
+    [InlineData("20210408140923-0400", TimestampPrecision.Second, true)]
+    [InlineData("20210408140923.1234+0200", TimestampPrecision.Fraction, true)]
+    public void HL7_timestamps_keep_their_precision_and_say_whether_the_zone_was_given(string text, TimestampPrecision precision, bool zone)
+    {
+        Assert.True(DateTimeText.TryParseTimestamp(System.Text.Encoding.ASCII.GetBytes(text), out Timestamp ts));
+        Assert.Equal(precision, ts.Precision);
+        Assert.Equal(zone, ts.TimeZoneGiven);
+    }
+
+    [Theory]
+    [InlineData("2021-04-08")]
+    [InlineData("20211340")]
+    [InlineData("20210230")]
+    [InlineData("2021040")]
+    [InlineData("20210408+01")]
+    [InlineData("abcd")]
+    public void Malformed_timestamps_are_refused(string text) =>
+        Assert.False(DateTimeText.TryParseTimestamp(System.Text.Encoding.ASCII.GetBytes(text), out _));
+
+    [Fact]
+    public void Partial_birth_dates_have_no_age_until_complete()
+    {
+        Assert.Null(new PartialDate(1980, null, null).AgeOn(new DateOnly(2021, 1, 1)));
+        Assert.Equal(40, new PartialDate(1980, 6, 15).AgeOn(new DateOnly(2021, 6, 14)));
+        Assert.Equal(41, new PartialDate(1980, 6, 15).AgeOn(new DateOnly(2021, 6, 15)));
+        Assert.Equal("1980-06", new PartialDate(1980, 6, null).ToString());
+    }
+}
