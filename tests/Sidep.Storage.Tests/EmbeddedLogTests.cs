@@ -1,0 +1,103 @@
+using System.Text;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Storage.Tests;
+
+public class EmbeddedLogTests
+{
+    private static LogRecord Result(int partition, string text) => new(RecordKind.Result, partition, "k" + text, Encoding.UTF8.GetBytes(text));
+
+    [Fact]
+    public async Task Appended_records_are_read_back_in_partition_order_with_offsets()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        await log.AppendAsync([Result(1, "a"), Result(2, "b"), Result(1, "c")]);
+        List<LogEntry> p1 = log.Read(1, 0, 10);
+        Assert.Equal(["a", "c"], p1.Select(e => Encoding.UTF8.GetString(e.Payload.Span)));
+        Assert.Equal([0L, 1L], p1.Select(e => e.Offset));
+        Assert.Equal(1, log.EndOffset(2));
+        Assert.Equal("c", Encoding.UTF8.GetString(log.Read(1, 1, 10).Single().Payload.Span));
+    }
+
+    [Fact]
+    public async Task Reopening_the_journal_recovers_every_durable_record_and_submission()
+    {
+        using var dir = new TempDir();
+        await using (EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4))
+        {
+            await log.AppendAsync([new LogRecord(RecordKind.Submission, -1, "sub_1", "raw"u8.ToArray()), Result(3, "x")]);
+        }
+        await using EmbeddedLog reopened = EmbeddedLog.Open(dir.Path, 4);
+        Assert.Equal(1, reopened.EndOffset(3));
+        Assert.Equal("raw", Encoding.UTF8.GetString(reopened.ReadSubmission("sub_1")!.Value.Payload.Span));
+    }
+
+    [Fact]
+    public async Task A_torn_tail_left_by_a_crash_is_cut_off_and_appends_go_on_after_it()
+    {
+        using var dir = new TempDir();
+        string path;
+        await using (EmbeddedLog log = EmbeddedLog.Open(dir.Path, 2))
+        {
+            await log.AppendAsync([Result(0, "kept")]);
+            path = log.Path;
+        }
+        long whole = new FileInfo(path).Length;
+        await using (var f = new FileStream(path, FileMode.Append))
+        {
+            f.Write([0x40, 0, 0, 0, 1, 2, 3, 4, 2, 0]); // a header promising 64 bytes that never came
+        }
+        await using (EmbeddedLog log = EmbeddedLog.Open(dir.Path, 2))
+        {
+            Assert.Equal(whole, new FileInfo(path).Length);
+            await log.AppendAsync([Result(0, "after")]);
+            Assert.Equal(["kept", "after"], log.Read(0, 0, 10).Select(e => Encoding.UTF8.GetString(e.Payload.Span)));
+        }
+    }
+
+    [Fact]
+    public async Task A_corrupted_record_is_detected_by_its_checksum()
+    {
+        using var dir = new TempDir();
+        string path;
+        await using (EmbeddedLog log = EmbeddedLog.Open(dir.Path, 1))
+        {
+            await log.AppendAsync([Result(0, "one")]);
+            await log.AppendAsync([Result(0, "two")]);
+            path = log.Path;
+        }
+        byte[] bytes = File.ReadAllBytes(path);
+        bytes[^1] ^= 0xFF; // flip the last payload byte of "two"
+        File.WriteAllBytes(path, bytes);
+        await using EmbeddedLog reopened = EmbeddedLog.Open(dir.Path, 1);
+        Assert.Equal(["one"], reopened.Read(0, 0, 10).Select(e => Encoding.UTF8.GetString(e.Payload.Span)));
+    }
+
+    [Fact]
+    public async Task Concurrent_appends_share_fsyncs_through_group_commit()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 8);
+        Task[] appends = Enumerable.Range(0, 400).Select(i => Task.Run(() => log.AppendAsync([Result(i % 8, "r" + i)]))).ToArray();
+        await Task.WhenAll(appends);
+        Assert.Equal(400, Enumerable.Range(0, 8).Sum(p => log.EndOffset(p)));
+        Assert.True(log.FlushCount < 400, $"{log.FlushCount} fsyncs for 400 appends");
+    }
+
+    [Fact]
+    public void The_partition_of_a_key_is_stable()
+    {
+        using var dir = new TempDir();
+        using var _ = new AsyncDisposer(EmbeddedLog.Open(dir.Path, 8), out EmbeddedLog log);
+        Assert.Equal(log.PartitionOf("1955-01-08|F"), log.PartitionOf("1955-01-08|F"));
+        Assert.InRange(log.PartitionOf("?|U"), 0, 7);
+    }
+
+    private sealed class AsyncDisposer : IDisposable
+    {
+        private readonly EmbeddedLog _log;
+        public AsyncDisposer(EmbeddedLog log, out EmbeddedLog value) => value = _log = log;
+        public void Dispose() => _log.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
+}

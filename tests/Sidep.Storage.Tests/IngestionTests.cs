@@ -1,0 +1,143 @@
+using System.Buffers;
+using System.Text;
+using Sidep.Ingestion;
+using Sidep.Storage.Embedded;
+using Sidep.Tests;
+
+namespace Sidep.Storage.Tests;
+
+public class IngestionTests
+{
+    private static readonly Lab s_lab = new("990000001", "Demo", ["SIDEP-DEMO", "LAB"], []);
+
+    private static string Message(string value = "260415000^Not detected^SCT", string status = "F", string accession = "ACC1") =>
+        "MSH|^~\\&|APP|LAB^990000001|SIDEP|ANS|20260112093000+0100||ORU^R01^ORU_R01|M1|P|2.5\r" +
+        "PID|1||42^^^LAB^PI||DURAND^PAUL||19700101|M\r" +
+        $"OBR|1||{accession}|94500-6^SARS-CoV-2^LN|||20260112081500+0100\r" +
+        $"OBX|1|CWE|94500-6^SARS-CoV-2^LN||{value}||||||{status}\r";
+
+    private static ReadOnlySequence<byte> Bytes(string s) => new(Encoding.UTF8.GetBytes(s));
+
+    [Fact]
+    public async Task Resubmitting_the_same_result_is_a_duplicate_and_a_changed_one_a_correction()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        var ingestion = new IngestionService(log);
+        SubmissionReport first = (await ingestion.SubmitAsync(s_lab, Bytes(Message()), "hl7v2", "test", false)).Report;
+        Assert.Equal(new ReportCounts(1, 0, 0, 0), first.Counts);
+        Assert.Equal("990000001/ACC1/94500-6", first.Items[0].ResultKey);
+        SubmissionReport again = (await ingestion.SubmitAsync(s_lab, Bytes(Message()), "hl7v2", "test", false)).Report;
+        Assert.Equal(new ReportCounts(0, 0, 1, 0), again.Counts);
+        SubmissionReport corrected = (await ingestion.SubmitAsync(s_lab, Bytes(Message("260373001^Detected^SCT", "C")), "hl7v2", "test", false)).Report;
+        Assert.Equal(new ReportCounts(0, 0, 0, 1), corrected.Counts);
+        Assert.Equal(2, corrected.Items[0].Version);
+        Assert.Equal(2, Enumerable.Range(0, 4).Sum(p => log.EndOffset(p)));
+    }
+
+    [Fact]
+    public async Task The_same_result_twice_in_one_submission_is_stored_once()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        var ingestion = new IngestionService(log);
+        SubmissionReport report = (await ingestion.SubmitAsync(s_lab, Bytes(Message() + Message()), "hl7v2", "test", false)).Report;
+        Assert.Equal(new ReportCounts(1, 0, 1, 0), report.Counts);
+    }
+
+    [Fact]
+    public async Task After_a_restart_a_resent_result_is_still_a_duplicate()
+    {
+        using var dir = new TempDir();
+        await using (EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4))
+        {
+            await new IngestionService(log).SubmitAsync(s_lab, Bytes(Message()), "hl7v2", "test", false);
+        }
+        await using EmbeddedLog reopened = EmbeddedLog.Open(dir.Path, 4);
+        var ingestion = new IngestionService(reopened);
+        Assert.Equal(1, ingestion.KnownResults);
+        Assert.Equal(new ReportCounts(0, 0, 1, 0), (await ingestion.SubmitAsync(s_lab, Bytes(Message()), "hl7v2", "test", false)).Report.Counts);
+    }
+
+    [Fact]
+    public async Task A_dry_run_stores_nothing()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        var ingestion = new IngestionService(log);
+        SubmissionReport report = (await ingestion.SubmitAsync(s_lab, Bytes(Message()), "hl7v2", "test", dryRun: true)).Report;
+        Assert.Null(report.SubmissionId);
+        Assert.False(report.Durable);
+        Assert.Equal(1, report.Counts.Accepted);
+        Assert.Equal(0, Enumerable.Range(0, 4).Sum(p => log.EndOffset(p)));
+        Assert.Equal(new ReportCounts(1, 0, 0, 0), (await ingestion.SubmitAsync(s_lab, Bytes(Message()), "hl7v2", "test", false)).Report.Counts);
+    }
+
+    [Fact]
+    public async Task A_lab_sending_as_another_facility_is_forbidden_and_nothing_is_stored()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        var other = new Lab("130000002", "Other", [], []);
+        SubmissionOutcome outcome = await new IngestionService(log).SubmitAsync(other, Bytes(Message()), "hl7v2", "test", false);
+        Assert.Contains("130000002", outcome.Forbidden);
+        Assert.Contains("MSH-4", outcome.Forbidden);
+        Assert.Equal(0, Enumerable.Range(0, 4).Sum(p => log.EndOffset(p)));
+    }
+
+    [Fact]
+    public async Task The_raw_submission_is_kept_with_its_hash_and_report()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        var ingestion = new IngestionService(log);
+        byte[] raw = Fixtures.Hl7Bytes("reportstream__batch_message_FHS-BHS_LF.hl7");
+        var lab = new Lab("10D0876999", "Avante", [], []);
+        SubmissionReport report = (await ingestion.SubmitAsync(lab, new ReadOnlySequence<byte>(raw), "hl7v2", "test", false)).Report;
+        var stored = ingestion.GetSubmission(report.SubmissionId!)!.Value;
+        Assert.Equal(raw, stored.Raw.ToArray());
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(raw)), stored.Meta.Sha256);
+        Assert.Equal(2, stored.Meta.Report.Counts.Accepted);
+    }
+
+    [Fact]
+    public async Task The_store_stage_applies_each_result_once_across_restarts()
+    {
+        using var dir = new TempDir();
+        await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
+        using (StateStore store = StateStore.Open(dir.Path))
+        {
+            var ingestion = new IngestionService(log);
+            await ingestion.SubmitAsync(s_lab, Bytes(Message() + Message(accession: "ACC2")), "hl7v2", "test", false);
+            Assert.Equal(2, new ResultStoreStage(log, store).DrainOnce());
+            await ingestion.SubmitAsync(s_lab, Bytes(Message("260373001^Detected^SCT", "C")), "hl7v2", "test", false);
+        }
+        await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
+        using (StateStore store = StateStore.Open(dir.Path))
+        {
+            var stage = new ResultStoreStage(log, store);
+            Assert.Equal(1, stage.DrainOnce()); // only the correction was not yet applied
+            Assert.Equal(0, stage.DrainOnce());
+            List<StoredResult> rows = store.ListResults();
+            Assert.Equal(2, rows.Count);
+            StoredResult acc1 = rows.Single(r => r.AccessionId == "ACC1");
+            Assert.Equal(2, acc1.Version);
+            Assert.Equal("Positive", acc1.Interpretation);
+            Assert.Equal("Corrected", acc1.Status);
+            Assert.Equal("2026-01-12", acc1.SampleDate);
+        }
+    }
+
+    [Fact]
+    public void Lab_API_keys_are_stored_hashed_and_found_by_key()
+    {
+        using var dir = new TempDir();
+        using StateStore store = StateStore.Open(dir.Path);
+        string key = store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], ["127.0.0.1"]);
+        Assert.StartsWith("sdp_", key);
+        Assert.Equal("990000001", store.FindLabByApiKey(key)!.Finess);
+        Assert.Null(store.FindLabByApiKey(key + "x"));
+        byte[] db = File.ReadAllBytes(Path.Combine(dir.Path, "sidep.db"));
+        Assert.DoesNotContain(key, Encoding.ASCII.GetString(db));
+    }
+}
