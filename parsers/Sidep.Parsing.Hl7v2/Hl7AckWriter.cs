@@ -17,8 +17,8 @@ public static class Hl7AckWriter
     {
         var sb = new StringBuilder(256);
         // The ACK goes back to whoever sent: their sender is our receiver.
-        sb.Append("MSH|^~\\&|").Append(Escape(receivingApplication ?? "SIDEP")).Append('|').Append(Escape(receivingFacility ?? "SIDEP"))
-          .Append('|').Append(Escape(sendingApplication)).Append('|').Append(Escape(sendingFacility))
+        sb.Append("MSH|^~\\&|").Append(EscapeHd(receivingApplication ?? "SIDEP")).Append('|').Append(EscapeHd(receivingFacility ?? "SIDEP"))
+          .Append('|').Append(EscapeHd(sendingApplication)).Append('|').Append(EscapeHd(sendingFacility))
           .Append('|').Append(now.ToString("yyyyMMddHHmmsszzz").Replace(":", "", StringComparison.Ordinal))
           .Append("||ACK^R01^ACK|").Append(Escape(ackControlId)).Append("|P|").Append(Escape(version ?? "2.5")).Append('\r');
         sb.Append("MSA|").Append(code).Append('|').Append(Escape(controlId)).Append('\r');
@@ -56,6 +56,9 @@ public static class Hl7AckWriter
         "LabMismatch" or "UnknownLab" => "207^Application internal error^HL70357",
         _ => "207^Application internal error^HL70357",
     };
+
+    /// <summary>A hierarchic designator whose components are joined with '^': escaped but for the component separator.</summary>
+    private static string EscapeHd(string? text) => string.Join('^', (text ?? "").Split('^').Select(Escape));
 
     /// <summary>Escapes text for a field written with the default delimiters |^~\&amp;.</summary>
     public static string Escape(string? text)

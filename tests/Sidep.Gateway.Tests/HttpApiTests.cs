@@ -1,0 +1,170 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Sidep.Ingestion;
+using Sidep.Tests;
+
+namespace Sidep.Gateway.Tests;
+
+public class HttpApiTests
+{
+    internal static string Message(string control = "M1", string accession = "ACC1", string status = "F", string facility = "SIDEP-DEMO") =>
+        $"MSH|^~\\&|APP|{facility}^990000001|SIDEP|ANS|20260112093000+0100||ORU^R01^ORU_R01|{control}|P|2.5\r" +
+        "PID|1||42^^^LAB^PI||DURAND^PAUL||19700101|M\r" +
+        $"OBR|1||{accession}|94500-6^SARS-CoV-2^LN|||20260112081500+0100\r" +
+        $"OBX|1|CWE|94500-6^SARS-CoV-2^LN||260415000^Not detected^SCT||||||{status}\r";
+
+    internal static StringContent Hl7(string text) => new(text, Encoding.UTF8, IngestionService.Hl7MediaType);
+
+    private static async Task<SubmissionReport> ReportOf(HttpResponseMessage response) =>
+        JsonSerializer.Deserialize(await response.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
+
+    [Fact]
+    public async Task A_valid_result_is_accepted_durably_and_its_report_can_be_fetched_again()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        string key = server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+        using HttpClient http = server.Client(key);
+        HttpResponseMessage response = await http.PostAsync("/v1/submissions", Hl7(Message()));
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        SubmissionReport report = await ReportOf(response);
+        Assert.True(report.Durable);
+        Assert.Equal(new ReportCounts(1, 0, 0, 0), report.Counts);
+        Assert.Equal("negative", report.Items[0].Interpretation);
+        Assert.Equal($"/v1/submissions/{report.SubmissionId}", response.Headers.Location!.ToString());
+        SubmissionReport fetched = (await http.GetFromJsonAsync($"/v1/submissions/{report.SubmissionId}", SidepJson.Default.SubmissionReport))!;
+        Assert.Equal(report.Counts, fetched.Counts);
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/v1/submissions/sub_nope")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Validate_checks_like_a_submission_but_stores_nothing()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        HttpResponseMessage response = await http.PostAsync("/v1/validate", Hl7(Message()));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        SubmissionReport report = await ReportOf(response);
+        Assert.True(report.DryRun);
+        Assert.Null(report.SubmissionId);
+        // Still new afterwards: nothing was stored.
+        Assert.Equal(1, (await ReportOf(await http.PostAsync("/v1/submissions", Hl7(Message())))).Counts.Accepted);
+    }
+
+    [Fact]
+    public async Task A_wrong_API_key_gets_401_and_another_labs_facility_gets_403_with_the_reason()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+        string other = server.Store.AddLab("130000002", "Other", [], []);
+        using HttpClient bad = server.Client("sdp_wrong");
+        HttpResponseMessage unauthorized = await bad.PostAsync("/v1/submissions", Hl7(Message()));
+        Assert.Equal(HttpStatusCode.Unauthorized, unauthorized.StatusCode);
+        Assert.Contains("Bearer", unauthorized.Headers.WwwAuthenticate.ToString());
+        using HttpClient wrongLab = server.Client(other);
+        HttpResponseMessage forbidden = await wrongLab.PostAsync("/v1/submissions", Hl7(Message()));
+        Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+        string detail = await forbidden.Content.ReadAsStringAsync();
+        Assert.Contains("130000002", detail);
+        Assert.Contains("SIDEP-DEMO", detail);
+    }
+
+    [Fact]
+    public async Task An_oversized_body_gets_413_stating_the_limit()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { MaxBodyBytes = 1000 });
+        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        HttpResponseMessage response = await http.PostAsync("/v1/submissions", Hl7(string.Concat(Enumerable.Repeat(Message(), 10))));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Contains("limit of 1000 bytes", await response.Content.ReadAsStringAsync());
+        // Chunked, without Content-Length: the same limit while reading.
+        var chunked = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat(Message(), 10)))));
+        chunked.Headers.ContentType = new MediaTypeHeaderValue(IngestionService.Hl7MediaType);
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = chunked };
+        request.Headers.TransferEncodingChunked = true;
+        HttpResponseMessage streamed = await http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, streamed.StatusCode);
+    }
+
+    [Fact]
+    public async Task Unsupported_media_type_and_empty_body_are_answered_clearly()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        HttpResponseMessage json = await http.PostAsync("/v1/submissions", new StringContent("{}", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, json.StatusCode);
+        HttpResponseMessage empty = await http.PostAsync("/v1/submissions", Hl7(""));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, empty.StatusCode);
+        Assert.Equal("EmptyInput", (await ReportOf(empty)).Problems.Single().Code);
+        HttpResponseMessage garbage = await http.PostAsync("/v1/submissions", Hl7("\u0001\u0002 not hl7 at all"));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, garbage.StatusCode);
+        Assert.Equal("NotHl7", (await ReportOf(garbage)).Problems.Single().Code);
+    }
+
+    [Fact]
+    public async Task With_Accept_HL7_the_answer_is_an_ACK_with_ERR_pointing_at_segment_and_field()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue(IngestionService.Hl7MediaType));
+        HttpResponseMessage ok = await http.PostAsync("/v1/submissions", Hl7(Message()));
+        string[] okAck = (await ok.Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("MSH|^~\\&|SIDEP|ANS|APP|SIDEP-DEMO^990000001|", okAck[0]);
+        Assert.Equal("MSA|AA|M1", okAck[1]);
+        HttpResponseMessage bad = await http.PostAsync("/v1/submissions", Hl7(Message("M2", "ACC2", status: "")));
+        string[] badAck = (await bad.Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("MSA|AE|M2", badAck[1]);
+        Assert.StartsWith("ERR||OBX^4^11^1|101^Required field missing^HL70357|E||MissingResultStatus|||", badAck[2]);
+    }
+
+    [Fact]
+    public async Task Every_corpus_file_sent_gives_accepted_results_and_positioned_rejections()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        var parser = new Parsing.Hl7v2.Hl7v2Parser();
+        int accepted = 0, rejected = 0;
+        foreach (string file in Fixtures.Hl7Files)
+        {
+            byte[] bytes = File.ReadAllBytes(file);
+            // Register the file's sending facility as a lab, as each real lab would be.
+            string[] facilities = parser.Parse(bytes).Messages.SelectMany(m => m.SenderIds).Distinct().ToArray();
+            string finess = facilities.Length > 0 ? facilities[^1] : "unknown-" + Path.GetFileName(file);
+            using HttpClient http = server.Client(server.Store.AddLab(finess, Path.GetFileName(file), facilities, []));
+            HttpResponseMessage response = await http.PostAsync("/v1/submissions", new ByteArrayContent(bytes) { Headers = { ContentType = new MediaTypeHeaderValue(IngestionService.Hl7MediaType) } });
+            Assert.True(response.StatusCode is HttpStatusCode.Created or HttpStatusCode.UnprocessableEntity, $"{file}: {response.StatusCode}");
+            SubmissionReport report = await ReportOf(response);
+            foreach (ItemReport item in report.Items)
+            {
+                if (item.Status == ItemStatus.Rejected)
+                {
+                    rejected++;
+                    ProblemReport error = item.Problems.First(p => p.Severity == "error");
+                    Assert.True(error.Line > 0 && error.ByteOffset >= 0 && error.Segment.Length > 0, $"{file}: {error}");
+                }
+                else
+                {
+                    accepted++;
+                    Assert.NotNull(item.ResultKey);
+                }
+            }
+            Assert.All(report.Messages.Where(m => m.AckCode == "AR"), m => Assert.NotEmpty(m.Problems));
+        }
+        Assert.Equal(33, accepted); // hci 4, sample batch 20, FHS/BHS batch 2, seven single results, sully 1
+        Assert.Equal(14, rejected);
+    }
+
+    [Fact]
+    public async Task Health_and_metrics_are_served()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        await http.PostAsync("/v1/submissions", Hl7(Message()));
+        Assert.Equal("Healthy", await http.GetStringAsync("/health"));
+        string metrics = await http.GetStringAsync("/metrics");
+        Assert.Contains("sidep_results_outcome", metrics);
+        Assert.Contains("sidep_ack_latency", metrics);
+        Assert.DoesNotContain("DURAND", metrics);
+    }
+}

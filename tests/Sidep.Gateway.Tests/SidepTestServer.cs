@@ -1,0 +1,60 @@
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Sidep.Gateway;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Gateway.Tests;
+
+/// <summary>A real embedded-mode server on loopback (HTTP and MLLP on free ports), in a temporary data directory.</summary>
+public sealed class SidepTestServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private SidepTestServer(WebApplication app, string dataDir, Uri http, int mllpPort)
+    {
+        _app = app;
+        DataDir = dataDir;
+        Http = http;
+        MllpPort = mllpPort;
+    }
+
+    public string DataDir { get; }
+    public Uri Http { get; }
+    public int MllpPort { get; }
+    public StateStore Store => _app.Services.GetRequiredService<StateStore>();
+
+    public static async Task<SidepTestServer> StartAsync(Func<GatewayOptions, GatewayOptions>? configure = null)
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-gw-").FullName;
+        GatewayOptions options = new(dir, MllpPort: 0);
+        options = configure?.Invoke(options) ?? options;
+        WebApplication app = SidepServer.Build(options, ["http://127.0.0.1:0"]);
+        await app.StartAsync();
+        int mllp = await app.Services.GetRequiredService<MllpListener>().Port;
+        return new SidepTestServer(app, dir, new Uri(app.Urls.First()), mllp);
+    }
+
+    public HttpClient Client(string? apiKey)
+    {
+        var client = new HttpClient { BaseAddress = Http };
+        if (apiKey is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        }
+        return client;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        try
+        {
+            Directory.Delete(DataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
