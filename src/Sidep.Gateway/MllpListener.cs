@@ -154,7 +154,14 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
                 }
                 long frameLength = afterStart.Slice(0, frameEnd.Value).Length; // message + 0x1C 0x0D
                 ReadOnlySequence<byte> message = afterStart.Slice(0, frameLength - 2);
-                await HandleMessageAsync(stream, lab, message, stoppingToken);
+                if (message.Length > options.MllpMaxFrameBytes)
+                {
+                    await SendRejectAsync(stream, "SegmentTooLong", $"MLLP frame of {message.Length} bytes exceeds the {options.MllpMaxFrameBytes}-byte limit", stoppingToken);
+                }
+                else
+                {
+                    await HandleMessageAsync(stream, lab, message, stoppingToken);
+                }
                 inFrame = false;
                 buffer = afterStart.Slice(frameEnd.Value);
             }
