@@ -1,0 +1,104 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Sidep.Ingestion;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Gateway.Tests;
+
+public class CrashTests
+{
+    [Fact]
+    public async Task SIGKILL_right_after_ACKs_loses_nothing_acknowledged_and_duplicates_nothing()
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-crash-").FullName;
+        try
+        {
+            (int exit, string output) = await SidepProcess.RunAsync("labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Demo", "--facility", "SIDEP-DEMO");
+            Assert.Equal(0, exit);
+            string key = output.Trim();
+
+            var acknowledged = new ConcurrentDictionary<int, string>();
+            using (SidepProcess server = await SidepProcess.ServeAsync(dir))
+            {
+                using var http = new HttpClient { BaseAddress = server.Http };
+                http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+                using var enough = new CancellationTokenSource();
+                // Four senders in parallel; the server is killed as soon as 40 ACKs are in.
+                Task[] senders = Enumerable.Range(0, 4).Select(s => Task.Run(async () =>
+                {
+                    for (int i = s; i < 400 && !enough.IsCancellationRequested; i += 4)
+                    {
+                        try
+                        {
+                            HttpResponseMessage r = await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message("K" + i, "ACC" + i)));
+                            if (r.StatusCode == HttpStatusCode.Created)
+                            {
+                                SubmissionReport report = JsonSerializer.Deserialize(await r.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
+                                acknowledged[i] = report.SubmissionId!;
+                                if (acknowledged.Count >= 40)
+                                {
+                                    server.Kill();
+                                    enough.Cancel();
+                                }
+                            }
+                        }
+                        catch (HttpRequestException)
+                        {
+                            return; // the server is gone
+                        }
+                        catch (TaskCanceledException)
+                        {
+                            return;
+                        }
+                    }
+                })).ToArray();
+                await Task.WhenAll(senders);
+                server.Kill();
+            }
+            Assert.True(acknowledged.Count >= 40);
+
+            using (SidepProcess restarted = await SidepProcess.ServeAsync(dir))
+            {
+                using var http = new HttpClient { BaseAddress = restarted.Http };
+                http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+                foreach ((int i, string submission) in acknowledged)
+                {
+                    Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"/v1/submissions/{submission}")).StatusCode);
+                    HttpResponseMessage again = await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message("K" + i, "ACC" + i)));
+                    SubmissionReport report = JsonSerializer.Deserialize(await again.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
+                    Assert.Equal(new ReportCounts(0, 0, 1, 0), report.Counts);
+                }
+                // Let the store stage catch up, then stop.
+                await Task.Delay(1000);
+            }
+
+            using StateStore store = StateStore.Open(dir);
+            await using EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir, "log"));
+            long inLog = Enumerable.Range(0, log.PartitionCount).Sum(p => log.EndOffset(p));
+            Assert.True(inLog >= acknowledged.Count);
+            // Every result in the log is in the store exactly once (the key is the primary key), and every ACKed one is there.
+            new ResultStoreStage(log, store).DrainOnce(10_000);
+            List<StoredResult> rows = store.ListResults(100_000);
+            Assert.Equal(inLog, rows.Count);
+            Assert.All(acknowledged.Keys, i => Assert.Contains(rows, r => r.AccessionId == "ACC" + i));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Validate_command_exits_1_when_anything_is_rejected_and_0_when_all_is_accepted()
+    {
+        (int bad, string badOutput) = await SidepProcess.RunAsync("validate", Sidep.Tests.Fixtures.Hl7("reportstream__CA-20211001-sully.hl7"));
+        Assert.Equal(1, bad);
+        Assert.Contains("1 accepted", badOutput);
+        Assert.Contains("OBX-11 line 9", badOutput);
+        (int good, string goodOutput) = await SidepProcess.RunAsync("validate", Sidep.Tests.Fixtures.Hl7("reportstream__batch_message_FHS-BHS_LF.hl7"));
+        Assert.Equal(0, good);
+        Assert.Contains("2 accepted", goodOutput);
+    }
+}

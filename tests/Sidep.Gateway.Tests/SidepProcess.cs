@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Sidep.Gateway.Tests;
+
+/// <summary>The real `sidep` program as a child process, so a test can SIGKILL it.</summary>
+public sealed class SidepProcess : IDisposable
+{
+    private readonly Process _process;
+
+    private SidepProcess(Process process, Uri http)
+    {
+        _process = process;
+        Http = http;
+    }
+
+    public Uri Http { get; }
+
+    private static string SidepDll => Path.Combine(AppContext.BaseDirectory, "sidep.dll");
+
+    public static async Task<(int Exit, string Output)> RunAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(SidepDll);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using Process p = Process.Start(psi)!;
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+        return (p.ExitCode, await stdout + await stderr);
+    }
+
+    public static async Task<SidepProcess> ServeAsync(string dataDir)
+    {
+        int port = FreePort();
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { SidepDll, "serve", "--data-dir", dataDir, "--urls", $"http://127.0.0.1:{port}", "--mllp-port", "-1" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        Process process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var server = new SidepProcess(process, new Uri($"http://127.0.0.1:{port}"));
+        using var http = new HttpClient { BaseAddress = server.Http, Timeout = TimeSpan.FromSeconds(2) };
+        for (int i = 0; i < 300; i++)
+        {
+            try
+            {
+                if ((await http.GetAsync("/health")).StatusCode == HttpStatusCode.OK)
+                {
+                    return server;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"sidep serve exited with {process.ExitCode}");
+            }
+            await Task.Delay(100);
+        }
+        server.Kill();
+        throw new TimeoutException("sidep serve did not answer /health within 30 s");
+    }
+
+    /// <summary>SIGKILL: no shutdown hook runs, nothing is flushed on the way out.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        _process.Dispose();
+    }
+}
