@@ -54,17 +54,16 @@ internal sealed class MessageParser
             if (!bytes.IsEmpty)
             {
                 segments++;
-                var position = new SourcePosition(SegmentName(bytes), line, 0, 0, baseOffset + at);
                 if (segments > _options.MaxSegmentsPerMessage)
                 {
                     _message.Diagnostics.Add(Error(DiagnosticCode.TooManySegments,
-                        $"message has more than {_options.MaxSegmentsPerMessage} segments; the rest is not read", position));
+                        $"message has more than {_options.MaxSegmentsPerMessage} segments; the rest is not read", new SourcePosition(SegmentName(bytes), line, 0, 0, baseOffset + at)));
                     break;
                 }
                 if (bytes.Length > _options.MaxSegmentBytes)
                 {
                     _message.Diagnostics.Add(Error(DiagnosticCode.SegmentTooLong,
-                        $"segment of {bytes.Length} bytes exceeds the {_options.MaxSegmentBytes}-byte limit", position));
+                        $"segment of {bytes.Length} bytes exceeds the {_options.MaxSegmentBytes}-byte limit", new SourcePosition(SegmentName(bytes), line, 0, 0, baseOffset + at)));
                 }
                 else
                 {
@@ -79,6 +78,7 @@ internal sealed class MessageParser
         return _message;
     }
 
+    /// <summary>The segment id as a string: the usual ones without allocating.</summary>
     private static string SegmentName(ReadOnlySpan<byte> bytes)
     {
         ReadOnlySpan<byte> id = bytes.Length >= 3 ? bytes[..3] : bytes;
@@ -89,8 +89,18 @@ internal sealed class MessageParser
                 return "?";
             }
         }
-        return id.SequenceEqual(Hl7Constants.Obx) ? "OBX" : id.SequenceEqual(Hl7Constants.Pid) ? "PID" : id.SequenceEqual(Hl7Constants.Obr) ? "OBR"
-            : id.SequenceEqual(Hl7Constants.Msh) ? "MSH" : System.Text.Encoding.ASCII.GetString(id);
+        return id switch
+        {
+            [(byte)'O', (byte)'B', (byte)'X'] => "OBX",
+            [(byte)'O', (byte)'B', (byte)'R'] => "OBR",
+            [(byte)'O', (byte)'R', (byte)'C'] => "ORC",
+            [(byte)'P', (byte)'I', (byte)'D'] => "PID",
+            [(byte)'M', (byte)'S', (byte)'H'] => "MSH",
+            [(byte)'S', (byte)'P', (byte)'M'] => "SPM",
+            [(byte)'N', (byte)'T', (byte)'E'] => "NTE",
+            [(byte)'P', (byte)'V', (byte)'1'] => "PV1",
+            _ => System.Text.Encoding.ASCII.GetString(id),
+        };
     }
 
     private static ParsedMessage NewMessage(string? controlId, IReadOnlyList<string> senders, SourcePosition position, long length) => new()

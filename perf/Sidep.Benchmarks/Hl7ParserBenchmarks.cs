@@ -1,0 +1,156 @@
+using System.Buffers;
+using System.Text;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Reports;
+using Sidep.Parsing;
+using Sidep.Parsing.Hl7v2;
+
+namespace Sidep.Benchmarks;
+
+/// <summary>HL7 v2 parsing into the canonical model: the whole corpus, and a typical SARS-CoV-2 batch.
+/// Throughput (MB/s) is computed from the bytes parsed per operation.</summary>
+[MemoryDiagnoser]
+[Config(typeof(ThroughputConfig))]
+public class Hl7ParserBenchmarks
+{
+    private byte[] _corpus = [];
+    private byte[] _batch = [];
+    private ReadOnlySequence<byte> _batchSplit;
+    private readonly Hl7v2Parser _parser = new();
+
+    public static int CorpusBytes { get; private set; }
+    public static int BatchBytes { get; private set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        string dir = FindCorpus();
+        // Every corpus message, one after the other (the two CR-only files end without CR: add one).
+        var corpus = new List<byte>();
+        foreach (string f in Directory.GetFiles(dir, "*.hl7").OrderBy(f => f, StringComparer.Ordinal))
+        {
+            corpus.AddRange(File.ReadAllBytes(f));
+            corpus.Add((byte)'\r');
+        }
+        _corpus = corpus.ToArray();
+        CorpusBytes = _corpus.Length;
+
+        var sb = new StringBuilder("FHS|^~\\&\rBHS|^~\\&\r");
+        for (int i = 0; i < 1000; i++)
+        {
+            sb.Append($"MSH|^~\\&|SGL|LABO^750000001^FINESS|SIDEP|ANS|20220110093000+0100||ORU^R01^ORU_R01|M{i}|P|2.5|||||FRA|UNICODE UTF-8\r")
+              .Append($"PID|1||{100000 + i}^^^LABO^PI~2760375106693{26:D2}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||MARTIN^CLAIRE^MARIE^^^^L||198503{1 + i % 28:D2}|F|||12 rue des Lilas^^LYON^^69003^FRA^H^^69383||^PRN^PH^^^^^^^^^0601020304|||||||||||||||||VALI\r")
+              .Append($"ORC|RE||D22-{i:D6}^LABO\r")
+              .Append($"OBR|1||D22-{i:D6}^LABO|94500-6^SARS-CoV-2 RNA^LN|||20220110081500+0100||||||||^DUPONT^JEAN||||||20220110091000+0100|||F\r")
+              .Append($"OBX|1|CWE|94500-6^SARS-CoV-2 RNA Resp Ql NAA+probe^LN||{(i % 3 == 0 ? "260373001^Détecté" : "260415000^Non détecté")}^SCT||||||F|||20220110081500+0100||||20220110090500+0100\r")
+              .Append("OBX|2|CWE|95419-8^Symptomatique^LN||N^Non^HL70136||||||F||||||||||||||QST\r")
+              .Append($"SPM|1|D22-{i:D6}||258500001^Nasopharyngeal swab^SCT|||||||||||||20220110081500+0100\r");
+        }
+        sb.Append("BTS|1000\rFTS|1\r");
+        _batch = Encoding.UTF8.GetBytes(sb.ToString());
+        BatchBytes = _batch.Length;
+        // As a pipe hands it over: 4 KiB buffer segments.
+        _batchSplit = Segments.Of(_batch, 4096);
+    }
+
+    [Benchmark(Description = "corpus (12 files, span)")]
+    public int Corpus() => Count(_parser.Parse(_corpus));
+
+    [Benchmark(Baseline = true, Description = "1000-result SARS-CoV-2 batch (span)")]
+    public int Batch() => Count(_parser.Parse(_batch));
+
+    [Benchmark(Description = "1000-result batch (4 KiB segments)")]
+    public int BatchSegmented() => Count(_parser.Parse(_batchSplit));
+
+    private static int Count(ParsedSubmission s)
+    {
+        int n = 0;
+        foreach (ParsedMessage m in s.Messages)
+        {
+            n += m.Items.Count;
+        }
+        return n;
+    }
+
+    private static string FindCorpus()
+    {
+        string? dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "Sidep.sln")))
+        {
+            dir = Path.GetDirectoryName(dir);
+        }
+        return Path.GetFullPath(Path.Combine(dir ?? throw new InvalidOperationException("Sidep.sln not found"), "..", "shared", "corpus", "hl7v2"));
+    }
+
+    private sealed class ThroughputConfig : ManualConfig
+    {
+        public ThroughputConfig() => AddColumn(new MegabytesPerSecondColumn());
+    }
+
+    private sealed class MegabytesPerSecondColumn : IColumn
+    {
+        public string Id => "MBps";
+        public string ColumnName => "MB/s";
+        public bool AlwaysShow => true;
+        public ColumnCategory Category => ColumnCategory.Custom;
+        public int PriorityInCategory => 0;
+        public bool IsNumeric => true;
+        public UnitType UnitType => UnitType.Dimensionless;
+        public string Legend => "Input bytes parsed per second (10^6 bytes/s)";
+        public bool IsAvailable(Summary summary) => true;
+        public bool IsDefault(Summary summary, BenchmarkDotNet.Running.BenchmarkCase benchmarkCase) => false;
+        public string GetValue(Summary summary, BenchmarkDotNet.Running.BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
+
+        public string GetValue(Summary summary, BenchmarkDotNet.Running.BenchmarkCase benchmarkCase, SummaryStyle style)
+        {
+            BenchmarkReport? report = summary[benchmarkCase];
+            if (report?.ResultStatistics is null)
+            {
+                return "-";
+            }
+            Setup();
+            int bytes = benchmarkCase.Descriptor.WorkloadMethod.Name == nameof(Corpus) ? CorpusBytes : BatchBytes;
+            return (bytes / (report.ResultStatistics.Mean / 1e9) / 1e6).ToString("F1");
+        }
+
+        private static void Setup()
+        {
+            if (BatchBytes == 0)
+            {
+                new Hl7ParserBenchmarks().Setup();
+            }
+        }
+    }
+}
+
+internal static class Segments
+{
+    public static ReadOnlySequence<byte> Of(byte[] bytes, int size)
+    {
+        Segment first = new(bytes.AsMemory(0, Math.Min(size, bytes.Length)), 0);
+        Segment last = first;
+        for (int at = size; at < bytes.Length; at += size)
+        {
+            last = last.Append(bytes.AsMemory(at, Math.Min(size, bytes.Length - at)));
+        }
+        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
+    }
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(ReadOnlyMemory<byte> memory, long index)
+        {
+            Memory = memory;
+            RunningIndex = index;
+        }
+
+        public Segment Append(ReadOnlyMemory<byte> memory)
+        {
+            var next = new Segment(memory, RunningIndex + Memory.Length);
+            Next = next;
+            return next;
+        }
+    }
+}
