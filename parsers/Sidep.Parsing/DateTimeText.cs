@@ -23,7 +23,9 @@ public static class DateTimeText
         }
     }
 
-    public static bool TryParseTimestamp(ReadOnlySpan<byte> text, out Timestamp value)
+    public static bool TryParseTimestamp(ReadOnlySpan<byte> text, out Timestamp value) => TryParse(text, resolveZone: true, out value);
+
+    private static bool TryParse(ReadOnlySpan<byte> text, bool resolveZone, out Timestamp value)
     {
         value = default;
         text = text.Trim((byte)' ');
@@ -87,7 +89,7 @@ public static class DateTimeText
             value = new Timestamp(new DateTimeOffset(clock, text[zoneAt] == (byte)'-' ? -offset : offset), precision, TimeZoneGiven: true);
             return true;
         }
-        value = new Timestamp(new DateTimeOffset(clock, s_paris.GetUtcOffset(clock)), precision, TimeZoneGiven: false);
+        value = new Timestamp(new DateTimeOffset(clock, resolveZone ? s_paris.GetUtcOffset(clock) : TimeSpan.Zero), precision, TimeZoneGiven: false);
         return true;
     }
 
@@ -95,7 +97,8 @@ public static class DateTimeText
     public static bool TryParsePartialDate(ReadOnlySpan<byte> text, out PartialDate value)
     {
         value = default;
-        if (!TryParseTimestamp(text, out Timestamp ts))
+        // A birth date is a calendar date: no time zone to look up.
+        if (!TryParse(text, resolveZone: false, out Timestamp ts))
         {
             return false;
         }

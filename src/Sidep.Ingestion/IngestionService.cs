@@ -111,8 +111,7 @@ public sealed class IngestionService
                         continue;
                     }
                     LabResult result = lab is null ? item.Result : item.Result with { LabId = lab.Finess };
-                    byte[] json = JsonSerializer.SerializeToUtf8Bytes(result, SidepJson.Default.LabResult);
-                    byte[] hash = SHA256.HashData(json);
+                    byte[] hash = ContentHash.Of(result);
                     ResultKey key = result.Key;
                     (byte[] Hash, int Version) known = pending.TryGetValue(key, out var p) ? p : _known.TryGetValue(key, out var k) ? k : default;
                     if (known.Hash is not null && known.Hash.AsSpan().SequenceEqual(hash))

@@ -90,4 +90,19 @@ public class DomainTests
         Assert.Equal(41, new PartialDate(1980, 6, 15).AgeOn(new DateOnly(2021, 6, 15)));
         Assert.Equal("1980-06", new PartialDate(1980, 6, null).ToString());
     }
+
+    [Fact]
+    public void Content_hash_is_stable_for_the_same_content_and_changes_with_any_field()
+    {
+        byte[] bytes = File.ReadAllBytes(Sidep.Tests.Fixtures.Hl7("reportstream__CE-20200415-0001_CR.hl7"));
+        LabResult a = new Sidep.Parsing.Hl7v2.Hl7v2Parser().Parse(bytes).Messages[0].Items[0].Result!;
+        LabResult b = new Sidep.Parsing.Hl7v2.Hl7v2Parser().Parse(bytes).Messages[0].Items[0].Result!;
+        Assert.Equal(ContentHash.Of(a), ContentHash.Of(b));
+        Assert.NotEqual(ContentHash.Of(a), ContentHash.Of(a with { Comment = "x" }));
+        Assert.NotEqual(ContentHash.Of(a), ContentHash.Of(a with { Value = a.Value with { Interpretation = Interpretation.Negative } }));
+        Assert.NotEqual(ContentHash.Of(a), ContentHash.Of(a with { Patient = a.Patient with { GivenNames = ["Jeremy", "Paul"] } }));
+        Assert.NotEqual(ContentHash.Of(a), ContentHash.Of(a with { Context = a.Context with { Symptomatic = null } }));
+        // Moving text between fields changes the hash too: fields are length-prefixed, not concatenated.
+        Assert.NotEqual(ContentHash.Of(a with { Units = "ab", Method = "c" }), ContentHash.Of(a with { Units = "a", Method = "bc" }));
+    }
 }

@@ -1,4 +1,7 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Sidep.Parsing.Hl7v2.Internals;
 
@@ -26,19 +29,64 @@ internal ref struct Hl7Segment
         Offset = offset;
         Line = line;
         _isMsh = bytes.StartsWith(Hl7Constants.Msh) || bytes.StartsWith(Hl7Constants.Fhs) || bytes.StartsWith(Hl7Constants.Bhs);
-        int count = 0;
-        int at = 0;
-        while (count < FieldStarts.Capacity)
-        {
-            int next = bytes[at..].IndexOf(delimiters.Field);
-            if (next < 0)
-            {
-                break;
-            }
-            at += next + 1;
-            _starts[count++] = at;
-        }
+        Unsafe.SkipInit(out _starts);
+        int count = IndexSeparators(bytes, delimiters.Field, ref _starts);
         _fieldCount = count;
+    }
+
+    /// <summary>Records where each field starts (just after each separator), up to <see cref="FieldStarts.Capacity"/>,
+    /// finding separators 32 or 16 bytes at a time.</summary>
+    private static int IndexSeparators(ReadOnlySpan<byte> bytes, byte separator, ref FieldStarts starts)
+    {
+        int count = 0;
+        int i = 0;
+        ref byte start = ref MemoryMarshal.GetReference(bytes);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<byte> sep = Vector256.Create(separator);
+            for (; i + Vector256<byte>.Count <= bytes.Length; i += Vector256<byte>.Count)
+            {
+                uint mask = Vector256.Equals(Vector256.LoadUnsafe(ref start, (nuint)i), sep).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    starts[count++] = i + BitOperations.TrailingZeroCount(mask) + 1;
+                    if (count == FieldStarts.Capacity)
+                    {
+                        return count;
+                    }
+                    mask &= mask - 1;
+                }
+            }
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            Vector128<byte> sep = Vector128.Create(separator);
+            for (; i + Vector128<byte>.Count <= bytes.Length; i += Vector128<byte>.Count)
+            {
+                uint mask = Vector128.Equals(Vector128.LoadUnsafe(ref start, (nuint)i), sep).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    starts[count++] = i + BitOperations.TrailingZeroCount(mask) + 1;
+                    if (count == FieldStarts.Capacity)
+                    {
+                        return count;
+                    }
+                    mask &= mask - 1;
+                }
+            }
+        }
+        for (; i < bytes.Length; i++)
+        {
+            if (bytes[i] == separator)
+            {
+                starts[count++] = i + 1;
+                if (count == FieldStarts.Capacity)
+                {
+                    return count;
+                }
+            }
+        }
+        return count;
     }
 
     public readonly ReadOnlySpan<byte> Bytes => _bytes;
@@ -50,6 +98,7 @@ internal ref struct Hl7Segment
     /// <summary>Field <paramref name="n"/> (1-based) with its offset from the start of the segment; empty when absent.</summary>
     public readonly ReadOnlySpan<byte> Field(int n, out int offset)
     {
+        ReadOnlySpan<byte> bytes = _bytes;
         if (_isMsh)
         {
             if (n == 1)
@@ -89,7 +138,11 @@ internal ref struct Hl7Segment
             }
         }
         offset = start;
-        ReadOnlySpan<byte> rest = _bytes[start..];
+        if (n < _fieldCount)
+        {
+            return bytes[start..(_starts[n] - 1)];
+        }
+        ReadOnlySpan<byte> rest = bytes[start..];
         int end = rest.IndexOf(_delimiters.Field);
         return end < 0 ? rest : rest[..end];
     }

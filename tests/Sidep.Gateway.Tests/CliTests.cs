@@ -1,0 +1,58 @@
+using System.Text.RegularExpressions;
+using Sidep.Tests;
+
+namespace Sidep.Gateway.Tests;
+
+public class CliTests
+{
+    [Fact]
+    public async Task Validate_exits_1_when_anything_is_rejected_and_0_when_all_is_accepted()
+    {
+        (int bad, string badOutput) = await SidepProcess.RunAsync("validate", Fixtures.Hl7("reportstream__CA-20211001-sully.hl7"));
+        Assert.Equal(1, bad);
+        Assert.Contains("1 accepted", badOutput);
+        Assert.Contains("OBX-11 line 9", badOutput);
+        (int good, string goodOutput) = await SidepProcess.RunAsync("validate", Fixtures.Hl7("reportstream__batch_message_FHS-BHS_LF.hl7"));
+        Assert.Equal(0, good);
+        Assert.Contains("2 accepted", goodOutput);
+    }
+
+    [Fact]
+    public async Task Sending_the_whole_corpus_with_sidep_send_to_sidep_serve_reports_every_result()
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-send-").FullName;
+        try
+        {
+            // One lab group sending for every facility of the corpus (MSH-4 values), as a platform would.
+            var parser = new Parsing.Hl7v2.Hl7v2Parser();
+            string[] facilities = Fixtures.Hl7Files.SelectMany(f => parser.Parse(File.ReadAllBytes(f)).Messages.SelectMany(m => m.SenderIds)).Distinct().ToArray();
+            var addArgs = new List<string> { "labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Corpus senders" };
+            foreach (string f in facilities)
+            {
+                addArgs.Add("--facility");
+                addArgs.Add(f);
+            }
+            (int added, string key) = await SidepProcess.RunAsync([.. addArgs]);
+            Assert.Equal(0, added);
+
+            using SidepProcess server = await SidepProcess.ServeAsync(dir);
+            (int exit, string output) = await SidepProcess.RunAsync(["send", "--server", server.Http.ToString(), "--api-key", key.Trim(), .. Fixtures.Hl7Files]);
+            // Some corpus results are invalid (positioned rejections), so the exit code says so.
+            Assert.Equal(1, exit);
+            foreach (string file in Fixtures.Hl7Files)
+            {
+                Assert.Contains(Path.GetFileName(file) + ":", output);
+            }
+            int accepted = Regex.Matches(output, @"(\d+) accepted").Sum(m => int.Parse(m.Groups[1].Value));
+            int rejected = Regex.Matches(output, @"(\d+) rejected").Sum(m => int.Parse(m.Groups[1].Value));
+            Assert.Equal(33, accepted);
+            Assert.Equal(14, rejected);
+            Assert.Contains("error   OBX-11 line 9 byte 1823", output);
+            Assert.Contains("error   MSH-4 line 1 byte 11", output);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
