@@ -25,17 +25,13 @@ public sealed partial class Hl7v2Parser
             submission.Diagnostics.Add(new Diagnostic(Severity.Error, DiagnosticCode.EmptyInput, "the submission is empty", new SourcePosition("", 1, 0, 0, 0)));
             return submission;
         }
-        int at = input.StartsWith("\xEF\xBB\xBF"u8) ? 3 : 0;
-        int line = 1;
         int messageStart = -1;
         int messageLine = 0;
-        while (at < input.Length)
+        var lines = new Hl7Lines(input, input.StartsWith("\xEF\xBB\xBF"u8) ? 3 : 0, 1);
+        while (lines.MoveNext())
         {
-            ReadOnlySpan<byte> rest = input[at..];
-            int end = rest.IndexOfAny(Hl7Constants.CarriageReturn, Hl7Constants.LineFeed);
-            ReadOnlySpan<byte> segment = end < 0 ? rest : rest[..end];
-            int next = end < 0 ? input.Length : at + end + (end + 1 < rest.Length && rest[end] == Hl7Constants.CarriageReturn && rest[end + 1] == Hl7Constants.LineFeed ? 2 : 1);
-            switch (Classify(segment))
+            int at = lines.Offset;
+            switch (Classify(lines.Current))
             {
                 case LineKind.Message:
                     if (messageStart >= 0)
@@ -43,7 +39,7 @@ public sealed partial class Hl7v2Parser
                         submission.Messages.Add(_messageParser.Parse(input[messageStart..at], messageStart, messageLine));
                     }
                     messageStart = at;
-                    messageLine = line;
+                    messageLine = lines.Line;
                     break;
                 case LineKind.Envelope:
                     if (messageStart >= 0)
@@ -51,20 +47,18 @@ public sealed partial class Hl7v2Parser
                         submission.Messages.Add(_messageParser.Parse(input[messageStart..at], messageStart, messageLine));
                         messageStart = -1;
                     }
-                    batch.Read(segment, at, line, submission);
+                    batch.Read(lines.Current, at, lines.Line, submission);
                     break;
                 case LineKind.Other when messageStart < 0:
-                    OutsideMessage(segment, segment.Length, at, line, submission);
+                    OutsideMessage(lines.Current, lines.Current.Length, at, lines.Line, submission);
                     break;
             }
-            line++;
-            at = next;
         }
         if (messageStart >= 0)
         {
             submission.Messages.Add(_messageParser.Parse(input[messageStart..], messageStart, messageLine));
         }
-        batch.Finish(submission, input.Length, line);
+        batch.Finish(submission, input.Length, lines.Line + 1);
         return submission;
     }
 

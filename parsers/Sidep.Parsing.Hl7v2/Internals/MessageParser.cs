@@ -42,36 +42,29 @@ internal sealed class MessageParser
         var msh = new Hl7Segment(lineEnd < 0 ? message : message[..lineEnd], _d, baseOffset, baseLine);
         ReadMsh(msh, message, mshPosition);
 
-        int at = 0;
-        int line = baseLine;
         int segments = 0;
-        while (at < message.Length)
+        var lines = new Hl7Lines(message, 0, baseLine);
+        while (lines.MoveNext())
         {
-            ReadOnlySpan<byte> rest = message[at..];
-            int end = rest.IndexOfAny(Hl7Constants.CarriageReturn, Hl7Constants.LineFeed);
-            ReadOnlySpan<byte> bytes = end < 0 ? rest : rest[..end];
-            int next = end < 0 ? message.Length : at + end + (end + 1 < rest.Length && rest[end] == Hl7Constants.CarriageReturn && rest[end + 1] == Hl7Constants.LineFeed ? 2 : 1);
-            if (!bytes.IsEmpty)
+            ReadOnlySpan<byte> bytes = lines.Current;
+            if (bytes.IsEmpty)
             {
-                segments++;
-                if (segments > _options.MaxSegmentsPerMessage)
-                {
-                    _message.Diagnostics.Add(Error(DiagnosticCode.TooManySegments,
-                        $"message has more than {_options.MaxSegmentsPerMessage} segments; the rest is not read", new SourcePosition(SegmentName(bytes), line, 0, 0, baseOffset + at)));
-                    break;
-                }
-                if (bytes.Length > _options.MaxSegmentBytes)
-                {
-                    _message.Diagnostics.Add(Error(DiagnosticCode.SegmentTooLong,
-                        $"segment of {bytes.Length} bytes exceeds the {_options.MaxSegmentBytes}-byte limit", new SourcePosition(SegmentName(bytes), line, 0, 0, baseOffset + at)));
-                }
-                else
-                {
-                    ReadSegment(new Hl7Segment(bytes, _d, baseOffset + at, line));
-                }
+                continue;
             }
-            line++;
-            at = next;
+            long offset = baseOffset + lines.Offset;
+            if (++segments > _options.MaxSegmentsPerMessage)
+            {
+                _message.Diagnostics.Add(Error(DiagnosticCode.TooManySegments,
+                    $"message has more than {_options.MaxSegmentsPerMessage} segments; the rest is not read", new SourcePosition(SegmentName(bytes), lines.Line, 0, 0, offset)));
+                break;
+            }
+            if (bytes.Length > _options.MaxSegmentBytes)
+            {
+                _message.Diagnostics.Add(Error(DiagnosticCode.SegmentTooLong,
+                    $"segment of {bytes.Length} bytes exceeds the {_options.MaxSegmentBytes}-byte limit", new SourcePosition(SegmentName(bytes), lines.Line, 0, 0, offset)));
+                continue;
+            }
+            ReadSegment(new Hl7Segment(bytes, _d, offset, lines.Line));
         }
 
         Finish(mshPosition);
