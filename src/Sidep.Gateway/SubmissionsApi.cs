@@ -52,13 +52,16 @@ public static class SubmissionsApi
                 detail: $"Content-Type '{mediaType ?? "(none)"}' is not accepted; send HL7 v2 as '{IngestionService.Hl7MediaType}'");
         }
         long limit = options.MaxBodyBytes;
-        if (http.Request.ContentLength is long declared && declared > limit)
-        {
-            return TooLarge(declared, limit);
-        }
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
         {
-            sizeFeature.MaxRequestBodySize = null; // the limit below is ours, and stated in the answer
+            // The limit below is ours, and stated in the answer; Kestrel's own would abort the connection
+            // while it drains a body we refused, and the sender would never read our 413.
+            sizeFeature.MaxRequestBodySize = null;
+        }
+        if (http.Request.ContentLength is long declared && declared > limit)
+        {
+            http.Response.Headers.Connection = "close";
+            return TooLarge(declared, limit);
         }
 
         PipeReader reader = http.Request.BodyReader;
@@ -69,6 +72,7 @@ public static class SubmissionsApi
             if (read.Buffer.Length > limit)
             {
                 reader.AdvanceTo(read.Buffer.End);
+                http.Response.Headers.Connection = "close";
                 return TooLarge(null, limit);
             }
             if (read.IsCompleted)

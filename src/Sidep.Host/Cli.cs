@@ -87,6 +87,8 @@ public static class Cli
             }
             using var http = new HttpClient { BaseAddress = new Uri(parse.GetValue(server)!), Timeout = TimeSpan.FromMinutes(30) };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            // Headers first: a refused submission (401, 403, 413) is answered before the body is sent.
+            http.DefaultRequestHeaders.ExpectContinue = true;
             int exit = 0;
             foreach (FileInfo file in parse.GetValue(files)!)
             {

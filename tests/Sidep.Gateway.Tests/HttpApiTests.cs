@@ -75,16 +75,19 @@ public class HttpApiTests
     public async Task An_oversized_body_gets_413_stating_the_limit()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { MaxBodyBytes = 1000 });
-        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        string key = server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+        using HttpClient http = server.Client(key);
+        http.DefaultRequestHeaders.ExpectContinue = true; // as `sidep send` does: the 413 comes before the body
         HttpResponseMessage response = await http.PostAsync("/v1/submissions", Hl7(string.Concat(Enumerable.Repeat(Message(), 10))));
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         Assert.Contains("limit of 1000 bytes", await response.Content.ReadAsStringAsync());
         // Chunked, without Content-Length: the same limit while reading.
         var chunked = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat(Message(), 10)))));
         chunked.Headers.ContentType = new MediaTypeHeaderValue(IngestionService.Hl7MediaType);
+        using HttpClient fresh = server.Client(key); // the first answer closed its connection
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = chunked };
         request.Headers.TransferEncodingChunked = true;
-        HttpResponseMessage streamed = await http.SendAsync(request);
+        HttpResponseMessage streamed = await fresh.SendAsync(request);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, streamed.StatusCode);
     }
 
