@@ -93,6 +93,11 @@ public static class SubmissionsApi
         }
         if (outcome.Forbidden is not null)
         {
+            if (AcceptsHl7(http.Request))
+            {
+                // In the sender's own channel: an AR ACK per message, saying why.
+                return TypedResults.Text(Acks.Refusal(outcome.Report, "LabMismatch", outcome.Forbidden), IngestionService.Hl7MediaType, Encoding.UTF8, 403);
+            }
             return TypedResults.Problem(statusCode: 403, title: "Lab may only submit as itself", detail: outcome.Forbidden);
         }
         SubmissionReport report = outcome.Report;

@@ -69,6 +69,13 @@ public class HttpApiTests
         string detail = await forbidden.Content.ReadAsStringAsync();
         Assert.Contains("130000002", detail);
         Assert.Contains("SIDEP-DEMO", detail);
+        // Asked for HL7, the refusal is an AR ACK pointing at MSH-4.
+        wrongLab.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue(IngestionService.Hl7MediaType));
+        HttpResponseMessage forbiddenAck = await wrongLab.PostAsync("/v1/submissions", Hl7(Message()));
+        Assert.Equal(HttpStatusCode.Forbidden, forbiddenAck.StatusCode);
+        string[] ack = (await forbiddenAck.Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("MSA|AR|M1", ack[1]);
+        Assert.StartsWith("ERR||MSH^1^4^1|207^Application internal error^HL70357|E||LabMismatch|||", ack[2]);
     }
 
     [Fact]
