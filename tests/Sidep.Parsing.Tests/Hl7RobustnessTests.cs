@@ -168,6 +168,17 @@ public class Hl7RobustnessTests
         Assert.Equal("a|b^c&d~e\\fOKg\nhij", m.Items[0].Result!.Value.Raw);
     }
 
+    [Theory]
+    [InlineData("a\\\\b", "a\\\\b")]
+    [InlineData("a\\Xzz\\b", "a\\Xzz\\b")]
+    [InlineData("a\\Q\\b", "a\\Q\\b")]
+    [InlineData("end\\", "end\\")]
+    public void Empty_unknown_or_unterminated_escapes_are_kept_as_sent(string sent, string expected)
+    {
+        ParsedMessage m = Assert.Single(Parse(Message(1).Replace("Not detected", sent)).Messages);
+        Assert.Equal(expected, m.Items[0].Result!.Value.Raw);
+    }
+
     [Fact]
     public void Batch_of_twenty_with_one_broken_message_accepts_nineteen_and_positions_the_broken_one()
     {

@@ -119,6 +119,12 @@ internal static class Hl7Text
             }
             ReadOnlySpan<byte> seq = value.Slice(at + 1, close);
             at += close + 2;
+            if (seq.IsEmpty)
+            {
+                // "\\": an empty escape sequence means nothing; keep it as sent.
+                written = KeepLiteral(value, at - 2, 2, output, written);
+                continue;
+            }
             if (seq.Length == 1)
             {
                 byte c = seq[0];
