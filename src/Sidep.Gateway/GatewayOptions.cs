@@ -9,6 +9,9 @@ namespace Sidep.Gateway;
 /// <param name="MllpIdleTimeout">How long a connection may stay silent; default 5 min.</param>
 /// <param name="Partitions">Partitions of the embedded log; default 8.</param>
 /// <param name="Production">Production mode: test and demo INS OIDs are refused.</param>
+/// <param name="MllpCertificate">Server certificate (with its private key) for MLLP over TLS. When set, every MLLP
+/// connection must be TLS with a client certificate, and the lab is the one that registered that certificate's
+/// SHA-256 thumbprint; when null, MLLP is plain TCP and the lab is identified by its source address.</param>
 public sealed record GatewayOptions(
     string DataDirectory,
     long MaxBodyBytes = 64L * 1024 * 1024,
@@ -18,7 +21,8 @@ public sealed record GatewayOptions(
     TimeSpan? MllpFrameTimeout = null,
     TimeSpan? MllpIdleTimeout = null,
     int Partitions = 8,
-    bool Production = false)
+    bool Production = false,
+    System.Security.Cryptography.X509Certificates.X509Certificate2? MllpCertificate = null)
 {
     public TimeSpan FrameTimeout => MllpFrameTimeout ?? TimeSpan.FromSeconds(30);
     public TimeSpan IdleTimeout => MllpIdleTimeout ?? TimeSpan.FromMinutes(5);

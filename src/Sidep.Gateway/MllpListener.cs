@@ -1,6 +1,10 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Hosting;
@@ -13,8 +17,8 @@ namespace Sidep.Gateway;
 
 /// <summary>
 /// MLLP over TCP: 0x0B message 0x1C 0x0D. One ACK per message, written only after the message is durable.
-/// Without TLS, a lab is identified by its source address (the lab's registered MLLP sources, 'sidep labs add
-/// --mllp-source'). Bytes outside a frame, oversized frames and unknown sources are answered with an AR, and the
+/// With TLS (a server certificate configured) a lab is identified by its client certificate, pinned by SHA-256
+/// thumbprint ('sidep labs add --mllp-cert'); without TLS, by its source address ('--mllp-source'). Bytes outside a frame, oversized frames and unknown sources are answered with an AR, and the
 /// connection stays usable; a frame that does not complete within the frame timeout (slowloris) closes it.
 /// </summary>
 public sealed class MllpListener(IngestionService ingestion, StateStore store, GatewayOptions options, ILogger<MllpListener> logger) : BackgroundService
@@ -55,18 +59,51 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
     private async Task ServeAsync(Socket socket, CancellationToken stoppingToken)
     {
         using (socket)
-        await using (var stream = new NetworkStream(socket, ownsSocket: false))
+        await using (var network = new NetworkStream(socket, ownsSocket: false))
         {
             var remote = (IPEndPoint)socket.RemoteEndPoint!;
             try
             {
-                await ServeConnectionAsync(stream, remote.Address, stoppingToken);
+                if (options.MllpCertificate is null)
+                {
+                    await ServeConnectionAsync(network, LabOf(remote.Address), "this source address is not registered for any lab ('sidep labs add --mllp-source ADDRESS')", stoppingToken);
+                    return;
+                }
+                await using var tls = new SslStream(network, leaveInnerStreamOpen: true);
+                using var handshake = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                handshake.CancelAfter(options.FrameTimeout);
+                await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+                {
+                    ServerCertificate = options.MllpCertificate,
+                    ClientCertificateRequired = true,
+                    EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                    // Trust is the registered thumbprint, not a chain: any well-formed, unexpired client certificate may present itself.
+                    RemoteCertificateValidationCallback = static (_, certificate, _, _) => certificate is not null,
+                }, handshake.Token);
+                (Lab? lab, string why) = LabOf(tls.RemoteCertificate);
+                await ServeConnectionAsync(tls, lab, why, stoppingToken);
             }
-            catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException)
+            catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or AuthenticationException)
             {
                 logger.LogDebug("MLLP connection from {Remote} ended: {Reason}", remote, ex.GetType().Name);
             }
         }
+    }
+
+    private (Lab? Lab, string Why) LabOf(X509Certificate? certificate)
+    {
+        if (certificate is null)
+        {
+            return (null, "no client certificate was presented");
+        }
+        using var cert = new X509Certificate2(certificate);
+        if (DateTime.Now > cert.NotAfter || DateTime.Now < cert.NotBefore)
+        {
+            return (null, $"the client certificate is not valid now (valid {cert.NotBefore:yyyy-MM-dd} to {cert.NotAfter:yyyy-MM-dd})");
+        }
+        string thumbprint = cert.GetCertHashString(HashAlgorithmName.SHA256);
+        Lab? lab = store.ListLabs().FirstOrDefault(l => l.MllpCertificates.Contains(thumbprint, StringComparer.OrdinalIgnoreCase));
+        return (lab, $"client certificate SHA-256 {thumbprint} is not registered for any lab ('sidep labs add --mllp-cert THUMBPRINT')");
     }
 
     private Lab? LabOf(IPAddress address)
@@ -75,10 +112,9 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
         return store.ListLabs().FirstOrDefault(l => l.MllpSources.Contains(text));
     }
 
-    private async Task ServeConnectionAsync(NetworkStream stream, IPAddress remote, CancellationToken stoppingToken)
+    private async Task ServeConnectionAsync(Stream stream, Lab? lab, string unknownLab, CancellationToken stoppingToken)
     {
-        PipeReader reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024));
-        Lab? lab = LabOf(remote);
+        PipeReader reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true));
         bool discarding = false; // inside an oversized frame, skipping to its end
         DateTime frameStarted = DateTime.UtcNow;
         bool inFrame = false;
@@ -87,7 +123,7 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
             TimeSpan wait = inFrame ? options.FrameTimeout - (DateTime.UtcNow - frameStarted) : options.IdleTimeout;
             if (wait <= TimeSpan.Zero)
             {
-                logger.LogInformation("MLLP frame from {Remote} did not complete within {Timeout}; connection closed", remote, options.FrameTimeout);
+                logger.LogInformation("MLLP frame from lab {Lab} did not complete within {Timeout}; connection closed", lab?.Finess ?? "(unknown)", options.FrameTimeout);
                 return;
             }
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
@@ -101,7 +137,7 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
             {
                 if (!inFrame)
                 {
-                    logger.LogDebug("MLLP connection from {Remote} idle for {Timeout}; closed", remote, options.IdleTimeout);
+                    logger.LogDebug("MLLP connection of lab {Lab} idle for {Timeout}; closed", lab?.Finess ?? "(unknown)", options.IdleTimeout);
                     return;
                 }
                 continue; // the loop head closes a frame that is late
@@ -160,7 +196,7 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
                 }
                 else
                 {
-                    await HandleMessageAsync(stream, lab, message, stoppingToken);
+                    await HandleMessageAsync(stream, lab, unknownLab, message, stoppingToken);
                 }
                 inFrame = false;
                 buffer = afterStart.Slice(frameEnd.Value);
@@ -207,11 +243,11 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
         return true;
     }
 
-    private async Task HandleMessageAsync(NetworkStream stream, Lab? lab, ReadOnlySequence<byte> message, CancellationToken ct)
+    private async Task HandleMessageAsync(Stream stream, Lab? lab, string unknownLab, ReadOnlySequence<byte> message, CancellationToken ct)
     {
         if (lab is null)
         {
-            await SendRejectAsync(stream, "UnknownLab", "this source address is not registered for any lab ('sidep labs add --mllp-source ADDRESS')", ct);
+            await SendRejectAsync(stream, "UnknownLab", unknownLab, ct);
             return;
         }
         SubmissionOutcome outcome = await ingestion.SubmitAsync(lab, message, "hl7v2", "mllp", dryRun: false, ct);
@@ -252,11 +288,11 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
         _ => false,
     };
 
-    private static Task SendRejectAsync(NetworkStream stream, string code, string text, CancellationToken ct) =>
+    private static Task SendRejectAsync(Stream stream, string code, string text, CancellationToken ct) =>
         WriteFrameAsync(stream, Hl7AckWriter.Write("AR", null, null, null, null, null, null,
             [new AckError("", 0, 0, 0, 0, true, code, text)], DateTimeOffset.Now, Acks.NextControlId()), ct);
 
-    private static async Task WriteFrameAsync(NetworkStream stream, string ack, CancellationToken ct)
+    private static async Task WriteFrameAsync(Stream stream, string ack, CancellationToken ct)
     {
         byte[] bytes = new byte[Encoding.UTF8.GetByteCount(ack) + 3];
         bytes[0] = Hl7Constants.MllpStart;

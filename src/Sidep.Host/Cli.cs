@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net.Http.Headers;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
@@ -41,10 +42,21 @@ public static class Cli
         var demo = new Option<bool>("--demo") { Description = "Register the demo lab (FINESS 990000001, MLLP source 127.0.0.1) and print its API key" };
         var production = new Option<bool>("--production") { Description = "Production mode: INS with test or demo OIDs are refused" };
         var maxBody = new Option<long>("--max-body-bytes") { Description = "Largest HTTP submission", DefaultValueFactory = _ => 64L * 1024 * 1024 };
-        var command = new Command("serve", "Run Sidep in embedded mode: HTTP gateway, MLLP listener, durable local log and database") { dataDir, urls, mllpPort, demo, production, maxBody };
+        var tlsCert = new Option<FileInfo?>("--mllp-tls-cert") { Description = "Server certificate for MLLP over TLS (PKCS#12 .pfx/.p12, or PEM with its key): labs are then identified by their client certificate" };
+        var tlsPassword = new Option<string?>("--mllp-tls-password") { Description = "Password of the --mllp-tls-cert file (default: $SIDEP_MLLP_TLS_PASSWORD)" };
+        var command = new Command("serve", "Run Sidep in embedded mode: HTTP gateway, MLLP listener, durable local log and database") { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword };
         command.SetAction(async (parse, ct) =>
         {
-            var options = new GatewayOptions(parse.GetValue(dataDir)!, MaxBodyBytes: parse.GetValue(maxBody), MllpPort: parse.GetValue(mllpPort), Production: parse.GetValue(production));
+            X509Certificate2? certificate = null;
+            if (parse.GetValue(tlsCert) is FileInfo certFile)
+            {
+                string? password = parse.GetValue(tlsPassword) ?? Environment.GetEnvironmentVariable("SIDEP_MLLP_TLS_PASSWORD");
+                certificate = certFile.Extension is ".pem" or ".crt"
+                    ? X509Certificate2.CreateFromPemFile(certFile.FullName)
+                    : X509CertificateLoader.LoadPkcs12FromFile(certFile.FullName, password);
+            }
+            var options = new GatewayOptions(parse.GetValue(dataDir)!, MaxBodyBytes: parse.GetValue(maxBody), MllpPort: parse.GetValue(mllpPort),
+                Production: parse.GetValue(production), MllpCertificate: certificate);
             string[] urlList = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries);
             WebApplication app = SidepServer.Build(options, urlList);
             string? demoKey = null;
@@ -55,7 +67,7 @@ public static class Cli
             await app.StartAsync(ct);
             int port = await app.Services.GetMllp().Port;
             Console.WriteLine($"Sidep is running (embedded mode, data in {Path.GetFullPath(options.DataDirectory)}).");
-            Console.WriteLine($"  HTTP: {string.Join(", ", urlList)}   MLLP: {(port < 0 ? "off" : $"{options.MllpAddress}:{port}")}");
+            Console.WriteLine($"  HTTP: {string.Join(", ", urlList)}   MLLP: {(port < 0 ? "off" : $"{options.MllpAddress}:{port}")}{(certificate is null ? " (plain TCP: labs identified by source address)" : " (TLS: labs identified by client certificate)")}");
             if (demoKey is not null)
             {
                 Console.WriteLine($"  Demo lab {DemoFiness} registered; its API key: {demoKey}");
@@ -171,12 +183,13 @@ public static class Cli
         var finess = new Option<string>("--finess") { Required = true, Description = "The lab's FINESS number" };
         var name = new Option<string>("--name") { Required = true, Description = "The lab's name" };
         var facility = new Option<string[]>("--facility") { Description = "Other identifiers it sends as in MSH-4 (repeatable)", AllowMultipleArgumentsPerToken = true };
-        var mllpSource = new Option<string[]>("--mllp-source") { Description = "Source IP address of its MLLP connections (repeatable)", AllowMultipleArgumentsPerToken = true };
-        var add = new Command("add", "Register (or re-key) a lab and print its API key, shown only once") { dataDir, finess, name, facility, mllpSource };
+        var mllpSource = new Option<string[]>("--mllp-source") { Description = "Source IP address of its plain-TCP MLLP connections (repeatable)", AllowMultipleArgumentsPerToken = true };
+        var mllpCert = new Option<string[]>("--mllp-cert") { Description = "SHA-256 thumbprint (hex) of a client certificate of its MLLP/TLS connections (repeatable)", AllowMultipleArgumentsPerToken = true };
+        var add = new Command("add", "Register (or re-key) a lab and print its API key, shown only once") { dataDir, finess, name, facility, mllpSource, mllpCert };
         add.SetAction(parse =>
         {
             using StateStore store = StateStore.Open(parse.GetValue(dataDir)!);
-            string key = store.AddLab(parse.GetValue(finess)!, parse.GetValue(name)!, parse.GetValue(facility) ?? [], parse.GetValue(mllpSource) ?? []);
+            string key = store.AddLab(parse.GetValue(finess)!, parse.GetValue(name)!, parse.GetValue(facility) ?? [], parse.GetValue(mllpSource) ?? [], parse.GetValue(mllpCert) ?? []);
             Console.WriteLine(key);
             return 0;
         });
@@ -187,7 +200,7 @@ public static class Cli
             using StateStore store = StateStore.Open(parse.GetValue(listDir)!);
             foreach (Lab lab in store.ListLabs())
             {
-                Console.WriteLine($"{lab.Finess}\t{lab.Name}\tfacilities: {string.Join(",", lab.FacilityIds)}\tmllp: {string.Join(",", lab.MllpSources)}");
+                Console.WriteLine($"{lab.Finess}\t{lab.Name}\tfacilities: {string.Join(",", lab.FacilityIds)}\tmllp sources: {string.Join(",", lab.MllpSources)}\tmllp certificates: {string.Join(",", lab.MllpCertificates)}");
             }
             return 0;
         });

@@ -5,9 +5,12 @@ using Microsoft.Data.Sqlite;
 namespace Sidep.Storage.Embedded;
 
 /// <summary>A registered laboratory. <see cref="FacilityIds"/> are the identifiers it may send as (MSH-4 HD-1/HD-2);
-/// <see cref="MllpSources"/> the source addresses its MLLP connections come from.</summary>
+/// <see cref="MllpSources"/> the source addresses its plain-TCP MLLP connections come from;
+/// <see cref="MllpCertificates"/> the SHA-256 thumbprints (hex) of the client certificates of its MLLP/TLS connections.</summary>
 public sealed record Lab(string Finess, string Name, IReadOnlyList<string> FacilityIds, IReadOnlyList<string> MllpSources)
 {
+    public IReadOnlyList<string> MllpCertificates { get; init; } = [];
+
     public bool SendsAs(string facilityId) =>
         string.Equals(facilityId, Finess, StringComparison.OrdinalIgnoreCase) || FacilityIds.Contains(facilityId, StringComparer.OrdinalIgnoreCase);
 }
@@ -45,6 +48,7 @@ public sealed class StateStore : IDisposable
                 api_key_hash TEXT NOT NULL UNIQUE,
                 facility_ids TEXT NOT NULL DEFAULT '',
                 mllp_sources TEXT NOT NULL DEFAULT '',
+                mllp_certs TEXT NOT NULL DEFAULT '',
                 created_at TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS results (
                 lab_id TEXT NOT NULL,
@@ -64,27 +68,39 @@ public sealed class StateStore : IDisposable
                 next_offset INTEGER NOT NULL,
                 PRIMARY KEY (consumer, partition));
             """);
+        store.AddColumnIfMissing("labs", "mllp_certs", "TEXT NOT NULL DEFAULT ''");
         return store;
     }
 
+    private void AddColumnIfMissing(string table, string column, string definition)
+    {
+        using SqliteCommand check = _connection.CreateCommand();
+        check.CommandText = $"SELECT count(*) FROM pragma_table_info('{table}') WHERE name = '{column}'";
+        if ((long)check.ExecuteScalar()! == 0)
+        {
+            Execute($"ALTER TABLE {table} ADD COLUMN {column} {definition}");
+        }
+    }
+
     /// <summary>Registers a lab and returns its API key, shown once: only its SHA-256 is stored.</summary>
-    public string AddLab(string finess, string name, IEnumerable<string> facilityIds, IEnumerable<string> mllpSources)
+    public string AddLab(string finess, string name, IEnumerable<string> facilityIds, IEnumerable<string> mllpSources, IEnumerable<string>? mllpCertificates = null)
     {
         string apiKey = "sdp_" + Base64Url(RandomNumberGenerator.GetBytes(32));
         lock (_lock)
         {
             using SqliteCommand cmd = _connection.CreateCommand();
             cmd.CommandText = """
-                INSERT INTO labs (finess, name, api_key_hash, facility_ids, mllp_sources, created_at)
-                VALUES ($finess, $name, $hash, $facilities, $sources, $now)
+                INSERT INTO labs (finess, name, api_key_hash, facility_ids, mllp_sources, mllp_certs, created_at)
+                VALUES ($finess, $name, $hash, $facilities, $sources, $certs, $now)
                 ON CONFLICT (finess) DO UPDATE SET name = excluded.name, api_key_hash = excluded.api_key_hash,
-                    facility_ids = excluded.facility_ids, mllp_sources = excluded.mllp_sources
+                    facility_ids = excluded.facility_ids, mllp_sources = excluded.mllp_sources, mllp_certs = excluded.mllp_certs
                 """;
             cmd.Parameters.AddWithValue("$finess", finess);
             cmd.Parameters.AddWithValue("$name", name);
             cmd.Parameters.AddWithValue("$hash", HashKey(apiKey));
             cmd.Parameters.AddWithValue("$facilities", string.Join('\n', facilityIds));
             cmd.Parameters.AddWithValue("$sources", string.Join('\n', mllpSources));
+            cmd.Parameters.AddWithValue("$certs", string.Join('\n', (mllpCertificates ?? []).Select(c => c.Replace(":", "", StringComparison.Ordinal).ToUpperInvariant())));
             cmd.Parameters.AddWithValue("$now", DateTimeOffset.UtcNow.ToString("O"));
             cmd.ExecuteNonQuery();
         }
@@ -102,7 +118,7 @@ public sealed class StateStore : IDisposable
         lock (_lock)
         {
             using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = $"SELECT finess, name, facility_ids, mllp_sources FROM labs {where}";
+            cmd.CommandText = $"SELECT finess, name, facility_ids, mllp_sources, mllp_certs FROM labs {where}";
             if (parameter is not null)
             {
                 cmd.Parameters.AddWithValue("$p", parameter);
@@ -111,7 +127,7 @@ public sealed class StateStore : IDisposable
             var labs = new List<Lab>();
             while (r.Read())
             {
-                labs.Add(new Lab(r.GetString(0), r.GetString(1), Split(r.GetString(2)), Split(r.GetString(3))));
+                labs.Add(new Lab(r.GetString(0), r.GetString(1), Split(r.GetString(2)), Split(r.GetString(3))) { MllpCertificates = Split(r.GetString(4)) });
             }
             return labs;
         }

@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace Sidep.Gateway.Tests;
@@ -7,22 +9,32 @@ namespace Sidep.Gateway.Tests;
 /// <summary>A plain MLLP test client on loopback, optionally from another 127.x source address.</summary>
 public sealed class MllpClient : IAsyncDisposable
 {
-    private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly List<byte> _pending = [];
 
-    private MllpClient(Socket socket)
-    {
-        _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
-    }
+    private MllpClient(Stream stream) => _stream = stream;
 
     public static async Task<MllpClient> ConnectAsync(int port, string source = "127.0.0.1")
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         socket.Bind(new IPEndPoint(IPAddress.Parse(source), 0));
         await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
-        return new MllpClient(socket);
+        return new MllpClient(new NetworkStream(socket, ownsSocket: true));
+    }
+
+    /// <summary>MLLP over TLS, presenting <paramref name="clientCertificate"/> (or none).</summary>
+    public static async Task<MllpClient> ConnectTlsAsync(int port, X509Certificate2? clientCertificate)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            ClientCertificates = clientCertificate is null ? null : new X509CertificateCollection { clientCertificate },
+            RemoteCertificateValidationCallback = static (_, _, _, _) => true, // the test's own self-signed server
+        });
+        return new MllpClient(tls);
     }
 
     public Task SendRawAsync(byte[] bytes) => _stream.WriteAsync(bytes).AsTask();
