@@ -31,7 +31,20 @@ public sealed class IngestionService
 
     private readonly EmbeddedLog? _log;
     private readonly Hl7ParserOptions _parserOptions;
-    private readonly Dictionary<ResultKey, (byte[] Hash, int Version)> _known = [];
+    /// <summary>Latest version of every result key: 128-bit fingerprints of the key and of the content, in a
+    /// dictionary of value types (about 50 bytes a result, no object per entry). The journal keeps the full hashes.</summary>
+    private readonly Dictionary<UInt128, Known> _known = [];
+
+    private readonly record struct Known(UInt128 Content, int Version);
+
+    private static UInt128 Fingerprint(ReadOnlySpan<byte> sha256) => BinaryPrimitives.ReadUInt128LittleEndian(sha256);
+
+    private static UInt128 KeyFingerprint(in ResultKey key)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{key.LabId}\u001F{key.AccessionId}\u001F{key.TestCode}"), hash);
+        return Fingerprint(hash);
+    }
     private readonly Lock _decide = new();
 
     /// <param name="log">The durable log; null for an offline validator that stores nothing.</param>
@@ -52,11 +65,11 @@ public sealed class IngestionService
         {
             ReadOnlySpan<byte> p = entry.Payload.Span;
             string[] parts = entry.Key.Split('\u001F');
-            var key = new ResultKey(parts[0], parts[1], parts[2]);
+            UInt128 key = KeyFingerprint(new ResultKey(parts[0], parts[1], parts[2]));
             int version = BinaryPrimitives.ReadInt32LittleEndian(p[32..]);
-            if (!_known.TryGetValue(key, out var known) || known.Version < version)
+            if (!_known.TryGetValue(key, out Known known) || known.Version < version)
             {
-                _known[key] = (p[..32].ToArray(), version);
+                _known[key] = new Known(Fingerprint(p[..32]), version);
             }
         }
     }
@@ -100,7 +113,7 @@ public sealed class IngestionService
         SubmissionReport report;
         lock (_decide)
         {
-            var pending = new Dictionary<ResultKey, (byte[] Hash, int Version)>();
+            var pending = new Dictionary<UInt128, Known>();
             foreach (ParsedMessage message in parsed.Messages)
             {
                 foreach (ParsedItem item in message.Items)
@@ -112,17 +125,18 @@ public sealed class IngestionService
                     }
                     LabResult result = lab is null ? item.Result : item.Result with { LabId = lab.Finess };
                     byte[] hash = ContentHash.Of(result);
-                    ResultKey key = result.Key;
-                    (byte[] Hash, int Version) known = pending.TryGetValue(key, out var p) ? p : _known.TryGetValue(key, out var k) ? k : default;
-                    if (known.Hash is not null && known.Hash.AsSpan().SequenceEqual(hash))
+                    UInt128 key = KeyFingerprint(result.Key);
+                    UInt128 content = Fingerprint(hash);
+                    Known known = pending.TryGetValue(key, out Known p) ? p : _known.TryGetValue(key, out Known k) ? k : default;
+                    if (known.Version > 0 && known.Content == content)
                     {
                         decisions.Add(new Decision(item, message, ItemStatus.Duplicate, result, known.Version, null));
                         continue;
                     }
                     int version = known.Version + 1;
-                    ItemStatus status = known.Hash is null ? ItemStatus.Accepted : ItemStatus.Correction;
-                    pending[key] = (hash, version);
-                    decisions.Add(new Decision(item, message, status, result, version, hash));
+                    ItemStatus status = known.Version == 0 ? ItemStatus.Accepted : ItemStatus.Correction;
+                    pending[key] = new Known(content, version);
+                    decisions.Add(new Decision(item, message, status, result, version, hash) { KeyFingerprint = key });
                 }
             }
 
@@ -163,7 +177,7 @@ public sealed class IngestionService
             {
                 if (d.Hash is not null)
                 {
-                    _known[d.Result!.Key] = (d.Hash, d.Version);
+                    _known[d.KeyFingerprint] = new Known(Fingerprint(d.Hash), d.Version);
                 }
             }
             activity?.SetTag("sidep.submission", submissionId);
@@ -267,5 +281,8 @@ public sealed class IngestionService
 
     private static string NewId(DateTimeOffset at) => $"sub_{at:yyyyMMddHHmmss}_{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
 
-    private sealed record Decision(ParsedItem Item, ParsedMessage Message, ItemStatus Status, LabResult? Result, int Version, byte[]? Hash);
+    private sealed record Decision(ParsedItem Item, ParsedMessage Message, ItemStatus Status, LabResult? Result, int Version, byte[]? Hash)
+    {
+        public UInt128 KeyFingerprint { get; init; }
+    }
 }
