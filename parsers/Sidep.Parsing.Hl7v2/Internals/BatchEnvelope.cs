@@ -7,9 +7,6 @@ namespace Sidep.Parsing.Hl7v2.Internals;
 internal struct BatchEnvelope
 {
     private bool _fileHeader, _fileTrailer, _batchHeader, _batchTrailer;
-    private int _declaredCount;
-    private int _countLine;
-    private long _countOffset;
     private int _messagesAtBatchHeader;
 
     public void Read(ReadOnlySpan<byte> segment, long offset, int line, ParsedSubmission submission)
@@ -37,9 +34,6 @@ internal struct BatchEnvelope
                 count = end < 0 ? count : count[..end];
                 if (!count.IsEmpty && Utf8Parser.TryParse(count, out int n, out int used) && used == count.Length)
                 {
-                    _declaredCount = n;
-                    _countLine = line;
-                    _countOffset = offset + 4;
                     int sent = submission.Messages.Count - _messagesAtBatchHeader;
                     if (n != sent)
                     {
@@ -53,7 +47,6 @@ internal struct BatchEnvelope
 
     public readonly void Finish(ParsedSubmission submission, long length, int lines)
     {
-        _ = _declaredCount + _countLine + _countOffset;
         bool cut = (_fileHeader && !_fileTrailer) || (_batchHeader && !_batchTrailer);
         if (!cut)
         {

@@ -107,8 +107,8 @@ internal sealed class MessageParser
     private void ReadMsh(in Hl7Segment msh, ReadOnlySpan<byte> message, SourcePosition position)
     {
         // Character set first: every other field is decoded with it.
-        bool declared;
-        if (!Hl7Text.TryReadCharset(msh.Field(18), _d, out _charset, out declared))
+        bool knownCharset = Hl7Text.TryReadCharset(msh.Field(18), _d, out _charset, out bool declared);
+        if (!knownCharset)
         {
             _charset = Hl7Charset.Utf8;
             declared = false;
@@ -136,7 +136,7 @@ internal sealed class MessageParser
             Version = Text(Hl7Spans.Component(msh.Field(12), 1, _d)),
         };
 
-        if (!msh.Field(18).IsEmpty && !Hl7Text.TryReadCharset(msh.Field(18), _d, out _, out _))
+        if (!knownCharset)
         {
             _message.Diagnostics.Add(Warning(DiagnosticCode.UnsupportedCharset,
                 "MSH-18 names a character set Sidep does not decode; read as UTF-8", At(msh, 18)));
