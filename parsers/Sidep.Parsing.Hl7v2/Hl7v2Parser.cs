@@ -1,4 +1,5 @@
 using Sidep.Parsing.Hl7v2.Internals;
+using Sidep.Parsing.Internals;
 
 namespace Sidep.Parsing.Hl7v2;
 

@@ -2,6 +2,8 @@ using Sidep.Domain;
 
 namespace Sidep.Parsing.Hl7v2.Internals;
 
+using Sidep.Parsing.Internals;
+
 /// <summary>Ask-at-order-entry observations (OBX-29 = QST, or the known question codes): they describe the
 /// patient's context, not a test result.</summary>
 internal static class AskAtOrderEntry

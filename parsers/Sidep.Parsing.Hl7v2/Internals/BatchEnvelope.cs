@@ -2,6 +2,8 @@ using System.Buffers.Text;
 
 namespace Sidep.Parsing.Hl7v2.Internals;
 
+using Sidep.Parsing.Internals;
+
 /// <summary>FHS/BHS … BTS/FTS: checks a batch is whole (a header without its trailer means it was cut)
 /// and that BTS-1 counts the messages sent.</summary>
 internal struct BatchEnvelope

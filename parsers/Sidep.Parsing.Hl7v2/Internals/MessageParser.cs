@@ -2,6 +2,8 @@ using Sidep.Domain;
 
 namespace Sidep.Parsing.Hl7v2.Internals;
 
+using Sidep.Parsing.Internals;
+
 /// <summary>Maps one ORU^R01 message (MSH up to the next MSH) onto the canonical model.
 /// Fields are read in place; strings are made only for what the model keeps.</summary>
 internal sealed class MessageParser

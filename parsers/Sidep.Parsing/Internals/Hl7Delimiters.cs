@@ -1,4 +1,4 @@
-namespace Sidep.Parsing.Hl7v2.Internals;
+namespace Sidep.Parsing.Internals;
 
 internal readonly struct Hl7Delimiters
 {
@@ -17,30 +17,32 @@ internal readonly struct Hl7Delimiters
         SubComponent = subComponent;
     }
 
-    public static Hl7Delimiters Default => new(Hl7Constants.DefaultField, Hl7Constants.DefaultComponent,
-        Hl7Constants.DefaultRepetition, Hl7Constants.DefaultEscape, Hl7Constants.DefaultSubComponent);
-
     /// <summary>Reads MSH-1 and MSH-2 (4 characters, or 5 with the v2.7 truncation character).
     /// The delimiters must be distinct printable non-alphanumeric characters.</summary>
-    public static bool TryRead(ReadOnlySpan<byte> header, out Hl7Delimiters delimiters, out string? problem)
+    public static bool TryRead(ReadOnlySpan<byte> header, out Hl7Delimiters delimiters, out string? problem) =>
+        TryRead(header, 3, "MSH", out delimiters, out problem);
+
+    /// <summary>Reads the field separator at <paramref name="separatorAt"/> (3 in "MSH|", 1 in HPRIM's "H|") and
+    /// the encoding characters after it: component, repetition, escape, sub-component (and an optional fifth).</summary>
+    public static bool TryRead(ReadOnlySpan<byte> header, int separatorAt, string record, out Hl7Delimiters delimiters, out string? problem)
     {
         delimiters = default;
         problem = null;
-        // header starts at "MSH": MSH|^~\&|
-        if (header.Length < 8)
+        if (header.Length < separatorAt + 5)
         {
-            problem = "MSH is too short to hold the field separator and encoding characters";
+            problem = $"{record} is too short to hold the field separator and encoding characters";
             return false;
         }
-        byte field = header[3];
-        int end = header[4..].IndexOf(field);
-        int count = end < 0 ? Math.Min(header.Length - 4, 5) : end;
+        byte field = header[separatorAt];
+        int first = separatorAt + 1;
+        int end = header[first..].IndexOf(field);
+        int count = end < 0 ? Math.Min(header.Length - first, 5) : end;
         if (count is < 4 or > 5)
         {
-            problem = $"MSH-2 must hold 4 encoding characters (5 with the truncation character), found {count}";
+            problem = $"{record}-2 must hold 4 encoding characters (5 with the truncation character), found {count}";
             return false;
         }
-        ReadOnlySpan<byte> chars = header.Slice(4, count);
+        ReadOnlySpan<byte> chars = header.Slice(first, count);
         Span<byte> all = stackalloc byte[6];
         all[0] = field;
         chars.CopyTo(all[1..]);
@@ -50,12 +52,12 @@ internal readonly struct Hl7Delimiters
             byte b = all[i];
             if (b < 0x21 || b > 0x7E || char.IsAsciiLetterOrDigit((char)b))
             {
-                problem = $"delimiter 0x{b:X2} at MSH position {i + 3} is not a printable punctuation character";
+                problem = $"delimiter 0x{b:X2} at {record} position {i + separatorAt} is not a printable punctuation character";
                 return false;
             }
             if (all[(i + 1)..].Contains(b))
             {
-                problem = $"delimiter '{(char)b}' is declared twice in MSH-1/MSH-2";
+                problem = $"delimiter '{(char)b}' is declared twice in {record}-1/{record}-2";
                 return false;
             }
         }

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
-namespace Sidep.Parsing.Hl7v2.Internals;
+namespace Sidep.Parsing.Internals;
 
 [InlineArray(Capacity)]
 internal struct FieldStarts
@@ -28,7 +28,7 @@ internal ref struct Hl7Segment
         _delimiters = delimiters;
         Offset = offset;
         Line = line;
-        _isMsh = bytes.StartsWith(Hl7Constants.Msh) || bytes.StartsWith(Hl7Constants.Fhs) || bytes.StartsWith(Hl7Constants.Bhs);
+        _isMsh = bytes.StartsWith("MSH"u8) || bytes.StartsWith("FHS"u8) || bytes.StartsWith("BHS"u8);
         Unsafe.SkipInit(out _starts);
         int count = IndexSeparators(bytes, delimiters.Field, ref _starts);
         _fieldCount = count;

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Unicode;
 
-namespace Sidep.Parsing.Hl7v2.Internals;
+namespace Sidep.Parsing.Internals;
 
 internal enum Hl7Charset { Utf8, Latin1, Latin9 }
 

@@ -1,4 +1,4 @@
-namespace Sidep.Parsing.Hl7v2.Internals;
+namespace Sidep.Parsing.Internals;
 
 /// <summary>Enumerates the lines (segments) of a span: CR, LF or CRLF ends, each line with its offset and
 /// 1-based line number. Blank lines count as lines, so line numbers match what an editor shows.</summary>
@@ -32,7 +32,7 @@ internal ref struct Hl7Lines
         Offset = _next;
         Line++;
         ReadOnlySpan<byte> rest = _input[_next..];
-        int end = rest.IndexOfAny(Hl7Constants.CarriageReturn, Hl7Constants.LineFeed);
+        int end = rest.IndexOfAny((byte)'\r', (byte)'\n');
         if (end < 0)
         {
             Current = rest;
@@ -40,7 +40,7 @@ internal ref struct Hl7Lines
             return true;
         }
         Current = rest[..end];
-        bool crlf = rest[end] == Hl7Constants.CarriageReturn && end + 1 < rest.Length && rest[end + 1] == Hl7Constants.LineFeed;
+        bool crlf = rest[end] == (byte)'\r' && end + 1 < rest.Length && rest[end + 1] == (byte)'\n';
         _next += end + (crlf ? 2 : 1);
         return true;
     }
