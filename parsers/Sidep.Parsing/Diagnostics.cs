@@ -28,6 +28,10 @@ public enum DiagnosticCode
     LabMismatch,
     DuplicateInSubmission,
     UnsupportedCharset,
+    NotHprim,
+    UnknownRecord,
+    MissingTrailer,
+    UninterpretableValue,
 }
 
 /// <summary>Where a problem is: the record or segment, its line (1-based), the field (and component)

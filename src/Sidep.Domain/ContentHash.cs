@@ -19,7 +19,7 @@ public static class ContentHash
         w.Add(r.LabId).Add(r.AccessionId).Add(r.SpecimenId);
         w.Add(r.AnalysisAsSent).Add(r.Loinc).Add(r.Method);
         w.Add((int)r.Value.Interpretation).Add(r.Value.Raw).Add(r.Value.Code).Add(r.Value.CodeSystem);
-        w.Add(r.Units).Add(r.SpecimenType).Add(r.SampledAt).Add(r.ResultedAt).Add((int)r.Status);
+        w.Add(r.Units).Add(r.AbnormalFlag).Add(r.SpecimenType).Add(r.SampledAt).Add(r.ResultedAt).Add((int)r.Status);
         PatientIdentity p = r.Patient;
         w.Add(p.Ins?.Matricule).Add(p.Ins?.Oid).Add((int)p.IdentityStatus).Add(p.LocalId).Add(p.BirthName).Add(p.UsedName);
         w.Add(p.GivenNames.Count);

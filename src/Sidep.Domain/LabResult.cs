@@ -28,6 +28,9 @@ public sealed record LabResult
 
     public string? Units { get; init; }
 
+    /// <summary>Abnormal flag as sent (HL7 table 0078: N, A, H, L, POS, NEG, DET, ND…; HPRIM OBX.9).</summary>
+    public string? AbnormalFlag { get; init; }
+
     /// <summary>Specimen type (for instance a SNOMED CT code "258500001^Nasopharyngeal swab").</summary>
     public CodedValue? SpecimenType { get; init; }
 

@@ -45,11 +45,11 @@ public static class SubmissionsApi
         {
             return Unauthorized(http);
         }
-        string? mediaType = http.Request.ContentType?.Split(';')[0].Trim().ToLowerInvariant();
-        if (mediaType is not (IngestionService.Hl7MediaType or "x-application/hl7-v2+er7"))
+        string? format = Formats.FromMediaType(http.Request.ContentType);
+        if (format is null)
         {
             return TypedResults.Problem(statusCode: 415, title: "Unsupported media type",
-                detail: $"Content-Type '{mediaType ?? "(none)"}' is not accepted; send HL7 v2 as '{IngestionService.Hl7MediaType}'");
+                detail: $"Content-Type '{http.Request.ContentType ?? "(none)"}' is not accepted; send HL7 v2 as '{Formats.Hl7MediaType}', HPRIM as '{Formats.HprimMediaType}' or 'text/x-hprim'");
         }
         long limit = options.MaxBodyBytes;
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
@@ -85,7 +85,7 @@ public static class SubmissionsApi
         try
         {
             // Parsed straight from Kestrel's buffers.
-            outcome = await ingestion.SubmitAsync(lab, read.Buffer, "hl7v2", "http", dryRun, http.RequestAborted);
+            outcome = await ingestion.SubmitAsync(lab, read.Buffer, format, "http", dryRun, http.RequestAborted);
         }
         finally
         {

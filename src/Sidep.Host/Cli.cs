@@ -84,7 +84,7 @@ public static class Cli
 
     private static Command Send()
     {
-        var files = new Argument<FileInfo[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "HL7 v2 files to submit" };
+        var files = new Argument<FileInfo[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "HL7 v2 or HPRIM files to submit (the format is read from their first bytes)" };
         var server = new Option<string>("--server") { Description = "Sidep server", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
         var apiKey = new Option<string?>("--api-key") { Description = "The lab's API key (default: $SIDEP_API_KEY)" };
         var json = new Option<bool>("--json") { Description = "Print each full JSON report" };
@@ -111,8 +111,9 @@ public static class Cli
                     continue;
                 }
                 await using FileStream stream = file.OpenRead();
+                string format = Sniff(stream);
                 using var content = new ProgressContent(stream, file.Length, file.Name, showProgress: file.Length >= 1024 * 1024 && !Console.IsErrorRedirected);
-                content.Headers.ContentType = new MediaTypeHeaderValue(IngestionService.Hl7MediaType);
+                content.Headers.ContentType = new MediaTypeHeaderValue(Formats.MediaTypeOf(format));
                 HttpResponseMessage response;
                 try
                 {
@@ -145,9 +146,18 @@ public static class Cli
         return command;
     }
 
+    /// <summary>The format of a file from its first bytes; the stream is left at its start.</summary>
+    private static string Sniff(FileStream stream)
+    {
+        Span<byte> head = stackalloc byte[64];
+        int read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        stream.Position = 0;
+        return Formats.Sniff(head[..read]);
+    }
+
     private static Command Validate()
     {
-        var files = new Argument<FileInfo[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "HL7 v2 files to check" };
+        var files = new Argument<FileInfo[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "HL7 v2 or HPRIM files to check" };
         var json = new Option<bool>("--json") { Description = "Print each full JSON report" };
         var production = new Option<bool>("--production") { Description = "Check as production does (test and demo INS OIDs refused)" };
         var command = new Command("validate", "Offline conformance report: parse and check files, store nothing (exit 1 if anything is rejected)") { files, json, production };
@@ -164,7 +174,7 @@ public static class Cli
                     continue;
                 }
                 byte[] bytes = await File.ReadAllBytesAsync(file.FullName, ct);
-                SubmissionOutcome outcome = await ingestion.SubmitAsync(null, new System.Buffers.ReadOnlySequence<byte>(bytes), "hl7v2", "validate", dryRun: true, ct);
+                SubmissionOutcome outcome = await ingestion.SubmitAsync(null, new System.Buffers.ReadOnlySequence<byte>(bytes), Formats.Sniff(bytes), "validate", dryRun: true, ct);
                 ReportPrinter.Print(Console.Out, file.Name, outcome.Report);
                 if (parse.GetValue(json))
                 {

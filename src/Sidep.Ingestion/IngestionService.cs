@@ -21,7 +21,7 @@ public sealed record SubmissionOutcome(SubmissionReport Report, string? Forbidde
 /// </summary>
 public sealed class IngestionService
 {
-    public const string Hl7MediaType = "application/hl7-v2";
+    public const string Hl7MediaType = Formats.Hl7MediaType;
 
     public static readonly ActivitySource ActivitySource = new("Sidep.Ingestion");
     public static readonly Meter Meter = new("Sidep.Ingestion");
@@ -97,7 +97,8 @@ public sealed class IngestionService
 
         DateTimeOffset receivedAt = DateTimeOffset.UtcNow;
         string sha256 = Sha256(body);
-        ParsedSubmission parsed = new Hl7v2Parser(_parserOptions).Parse(body);
+        activity?.SetTag("sidep.format", format);
+        ParsedSubmission parsed = Formats.Parse(format, body, _parserOptions);
 
         string? forbidden = lab is null ? null : CheckSender(lab, parsed);
         if (forbidden is not null)

@@ -15,6 +15,12 @@ public static class Fixtures
 
     public static IEnumerable<string> Hl7Files => Directory.GetFiles(Hl7Dir, "*.hl7").OrderBy(f => f, StringComparer.Ordinal);
 
+    public static string HprimDir => Path.Combine(Shared, "corpus", "hprim");
+
+    public static byte[] HprimBytes(string name) => File.ReadAllBytes(Path.Combine(HprimDir, name));
+
+    public static IEnumerable<string> HprimFiles => Directory.GetFiles(HprimDir, "*.hpr").OrderBy(f => f, StringComparer.Ordinal);
+
     private static string FindRoot()
     {
         string? dir = AppContext.BaseDirectory;

@@ -578,6 +578,7 @@ internal sealed class MessageParser
             draft.Value = ReadValue(valueType, value);
         }
         draft.Units = Text(obx.Component(6, 1));
+        draft.AbnormalFlag = Text(obx.Component(8, 1));
         ReadOnlySpan<byte> method = Hl7Spans.FirstRepetition(obx.Field(17), _d);
         draft.Method = Text(Hl7Spans.Component(method, 2, _d)) ?? Text(Hl7Spans.Component(method, 1, _d));
         ReadTime(obx, 14, "OBX-14 observation date/time", out draft.ObservedAt, item.Diagnostics);
@@ -654,6 +655,7 @@ internal sealed class MessageParser
                 Method = draft.Method,
                 Value = draft.Value ?? new ResultValue(Interpretation.NotInterpreted, ""),
                 Units = draft.Units,
+                AbnormalFlag = draft.AbnormalFlag,
                 SpecimenType = draft.Group.SpecimenType,
                 SampledAt = sampled,
                 ResultedAt = draft.AnalysedAt ?? draft.Group.ReportedAt,
@@ -733,6 +735,7 @@ internal sealed class MessageParser
         public ResultStatus? Status;
         public ResultValue? Value;
         public string? Units;
+        public string? AbnormalFlag;
         public string? Method;
         public string? Comment;
         public Timestamp? ObservedAt;
