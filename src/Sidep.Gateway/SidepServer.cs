@@ -21,7 +21,9 @@ public static class SidepServer
 
         EmbeddedLog log = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "log"), options.Partitions);
         StateStore store = StateStore.Open(options.DataDirectory);
-        var ingestion = new IngestionService(log, new Hl7ParserOptions { Production = options.Production });
+        Terminology terminology = Terminology.CreateNational();
+        terminology.Load(store.ListTranscoding());
+        var ingestion = new IngestionService(log, new Hl7ParserOptions { Production = options.Production }, terminology);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(log);
         builder.Services.AddSingleton(store);
@@ -34,6 +36,7 @@ public static class SidepServer
         WebApplication app = builder.Build();
         app.MapDefaultEndpoints();
         app.MapSubmissionsApi();
+        app.MapTerminologyApi();
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             log.DisposeAsync().AsTask().GetAwaiter().GetResult();

@@ -101,7 +101,7 @@ public static class SubmissionsApi
             return TypedResults.Problem(statusCode: 403, title: "Lab may only submit as itself", detail: outcome.Forbidden);
         }
         SubmissionReport report = outcome.Report;
-        int status = dryRun ? 200 : report.Counts.Accepted + report.Counts.Correction + report.Counts.Duplicate > 0 ? 201 : 422;
+        int status = dryRun ? 200 : report.Counts.Accepted + report.Counts.Correction + report.Counts.Duplicate + report.Counts.Quarantined > 0 ? 201 : 422;
         if (!dryRun && report.SubmissionId is not null)
         {
             http.Response.Headers.Location = $"/v1/submissions/{report.SubmissionId}";
@@ -119,7 +119,7 @@ public static class SubmissionsApi
     private static IResult TooLarge(long? declared, long limit) => TypedResults.Problem(statusCode: 413, title: "Submission too large",
         detail: declared is long d ? $"body of {d} bytes exceeds the limit of {limit} bytes; split the batch" : $"body exceeds the limit of {limit} bytes; split the batch");
 
-    private static IResult Unauthorized(HttpContext http)
+    internal static IResult Unauthorized(HttpContext http)
     {
         http.Response.Headers.WWWAuthenticate = "Bearer realm=\"sidep\"";
         return TypedResults.Problem(statusCode: 401, title: "Unknown or missing API key",

@@ -27,6 +27,7 @@ public sealed class IngestionService
     public static readonly Meter Meter = new("Sidep.Ingestion");
     private static readonly Counter<long> s_received = Meter.CreateCounter<long>("sidep.results.received", description: "Results received");
     private static readonly Counter<long> s_outcomes = Meter.CreateCounter<long>("sidep.results.outcome", description: "Results by outcome (accepted, rejected, duplicate, correction), lab and reason");
+    private static readonly Counter<long> s_replayed = Meter.CreateCounter<long>("sidep.quarantine.replayed", description: "Quarantined results replayed after their mapping was added");
     private static readonly Histogram<double> s_ackLatency = Meter.CreateHistogram<double>("sidep.ack.latency", unit: "ms", description: "Time from receipt to acknowledgement, durable write included");
 
     private readonly EmbeddedLog? _log;
@@ -46,16 +47,41 @@ public sealed class IngestionService
         return Fingerprint(hash);
     }
     private readonly Lock _decide = new();
+    private readonly Terminology _terminology;
+
+    /// <summary>Results waiting for a LOINC mapping, per (lab, local code), in the order they arrived.</summary>
+    private readonly Dictionary<(string Lab, string Code), List<Quarantined>> _quarantine = [];
+
+    private sealed record Quarantined(string Id, ResultEnvelope Envelope);
 
     /// <param name="log">The durable log; null for an offline validator that stores nothing.</param>
-    public IngestionService(EmbeddedLog? log, Hl7ParserOptions parserOptions = default)
+    /// <param name="terminology">LOINC value set and per-lab transcoding; the national value set with no lab table when null.</param>
+    public IngestionService(EmbeddedLog? log, Hl7ParserOptions parserOptions = default, Terminology? terminology = null)
     {
         _log = log;
         _parserOptions = parserOptions == default ? Hl7ParserOptions.Default : parserOptions;
+        _terminology = terminology ?? Terminology.CreateNational();
         if (log is not null)
         {
             Rebuild(log);
+            foreach (LogEntry entry in log.ReadPendingQuarantine())
+            {
+                ResultEnvelope envelope = JsonSerializer.Deserialize(entry.Payload.Span[36..], SidepJson.Default.ResultEnvelope)!;
+                Park(entry.Key, envelope);
+            }
         }
+    }
+
+    public Terminology Terminology => _terminology;
+
+    private void Park(string id, ResultEnvelope envelope)
+    {
+        var slot = (envelope.Result.LabId, envelope.Result.AnalysisAsSent.Code);
+        if (!_quarantine.TryGetValue(slot, out List<Quarantined>? list))
+        {
+            _quarantine[slot] = list = [];
+        }
+        list.Add(new Quarantined(id, envelope));
     }
 
     /// <summary>Rebuilds the result-key index from the journal: a restart forgets nothing it acknowledged.</summary>
@@ -125,19 +151,14 @@ public sealed class IngestionService
                         continue;
                     }
                     LabResult result = lab is null ? item.Result : item.Result with { LabId = lab.Finess };
-                    byte[] hash = ContentHash.Of(result);
-                    UInt128 key = KeyFingerprint(result.Key);
-                    UInt128 content = Fingerprint(hash);
-                    Known known = pending.TryGetValue(key, out Known p) ? p : _known.TryGetValue(key, out Known k) ? k : default;
-                    if (known.Version > 0 && known.Content == content)
+                    result = _terminology.Apply(result, item);
+                    if (result.Loinc is null)
                     {
-                        decisions.Add(new Decision(item, message, ItemStatus.Duplicate, result, known.Version, null));
-                        continue;
+                        item.Diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.NoLoinc,
+                            $"local code '{result.AnalysisAsSent.Code}' has no LOINC mapping for lab {result.LabId}: the result is accepted and held in quarantine, " +
+                            $"and replayed as soon as the mapping is added (PUT /v1/labs/{result.LabId}/transcoding)", item.Position));
                     }
-                    int version = known.Version + 1;
-                    ItemStatus status = known.Version == 0 ? ItemStatus.Accepted : ItemStatus.Correction;
-                    pending[key] = new Known(content, version);
-                    decisions.Add(new Decision(item, message, status, result, version, hash) { KeyFingerprint = key });
+                    decisions.Add(Decide(item, message, result, pending));
                 }
             }
 
@@ -148,19 +169,20 @@ public sealed class IngestionService
                 return new SubmissionOutcome(report, null);
             }
 
+            int index = 0;
             foreach (Decision d in decisions)
             {
+                index++;
                 if (d.Status is ItemStatus.Accepted or ItemStatus.Correction)
                 {
-                    var envelope = new ResultEnvelope(submissionId, d.Version, d.Status == ItemStatus.Accepted ? "new" : d.Result!.Status == ResultStatus.Cancelled ? "retraction" : "correction",
-                        receivedAt, channel, d.Result!);
-                    byte[] envelopeJson = JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope);
-                    byte[] payload = new byte[36 + envelopeJson.Length];
-                    d.Hash!.CopyTo(payload, 0);
-                    BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(32), d.Version);
-                    envelopeJson.CopyTo(payload, 36);
-                    ResultKey key = d.Result!.Key;
-                    records.Add(new LogRecord(RecordKind.Result, _log.PartitionOf(d.Result.PartitionKey), $"{key.LabId}\u001F{key.AccessionId}\u001F{key.TestCode}", payload));
+                    records.Add(ResultRecord(d, new ResultEnvelope(submissionId, d.Version, Disposition(d), receivedAt, channel, d.Result!)));
+                }
+                else if (d.Status == ItemStatus.Quarantined)
+                {
+                    var envelope = new ResultEnvelope(submissionId, d.Version, "quarantined", receivedAt, channel, d.Result!);
+                    string id = $"{submissionId}#{index}";
+                    records.Add(new LogRecord(RecordKind.Quarantined, -1, id, Payload(d, envelope)));
+                    Park(id, envelope);
                 }
             }
             var stored = new StoredSubmission(submissionId, lab?.Finess ?? "", format, channel, receivedAt, sha256, report);
@@ -187,6 +209,116 @@ public sealed class IngestionService
         await durable.WaitAsync(cancellationToken).ConfigureAwait(false);
         s_ackLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("channel", channel));
         return new SubmissionOutcome(report, null);
+    }
+
+    /// <summary>New, duplicate, correction — or quarantined when the result still has no LOINC.</summary>
+    private Decision Decide(ParsedItem item, ParsedMessage message, LabResult result, Dictionary<UInt128, Known> pending)
+    {
+        byte[] hash = ContentHash.Of(result);
+        UInt128 key = KeyFingerprint(result.Key);
+        UInt128 content = Fingerprint(hash);
+        Known known = pending.TryGetValue(key, out Known p) ? p : _known.TryGetValue(key, out Known k) ? k : default;
+        if (known.Version > 0 && known.Content == content)
+        {
+            return new Decision(item, message, ItemStatus.Duplicate, result, known.Version, null);
+        }
+        int version = known.Version + 1;
+        ItemStatus status = result.Loinc is null ? ItemStatus.Quarantined : known.Version == 0 ? ItemStatus.Accepted : ItemStatus.Correction;
+        pending[key] = new Known(content, version);
+        return new Decision(item, message, status, result, version, hash) { KeyFingerprint = key };
+    }
+
+    private static string Disposition(Decision d) =>
+        d.Status == ItemStatus.Accepted ? "new" : d.Result!.Status == ResultStatus.Cancelled ? "retraction" : "correction";
+
+    private static byte[] Payload(Decision d, ResultEnvelope envelope)
+    {
+        byte[] envelopeJson = JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope);
+        byte[] payload = new byte[36 + envelopeJson.Length];
+        d.Hash!.CopyTo(payload, 0);
+        BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(32), d.Version);
+        envelopeJson.CopyTo(payload, 36);
+        return payload;
+    }
+
+    private LogRecord ResultRecord(Decision d, ResultEnvelope envelope)
+    {
+        ResultKey key = d.Result!.Key;
+        return new LogRecord(RecordKind.Result, _log!.PartitionOf(d.Result.PartitionKey), $"{key.LabId}\u001F{key.AccessionId}\u001F{key.TestCode}", Payload(d, envelope));
+    }
+
+    /// <summary>Adds mappings to a lab's transcoding table (already stored by the caller) and replays, once and in the
+    /// order they arrived, the quarantined results of those codes. Returns how many were replayed.</summary>
+    public async Task<int> MapAndReplayAsync(string lab, IReadOnlyList<TranscodingRow> rows, CancellationToken cancellationToken = default)
+    {
+        foreach (TranscodingRow row in rows)
+        {
+            _terminology.Set(lab, row);
+        }
+        if (_log is null)
+        {
+            return 0;
+        }
+        var records = new List<LogRecord>();
+        var released = new List<string>();
+        var decisions = new List<Decision>();
+        Task durable;
+        lock (_decide)
+        {
+            var pending = new Dictionary<UInt128, Known>();
+            foreach (TranscodingRow row in rows)
+            {
+                if (!_quarantine.Remove((lab, row.LocalCode), out List<Quarantined>? parked))
+                {
+                    continue;
+                }
+                foreach (Quarantined q in parked)
+                {
+                    var item = new ParsedItem(new SourcePosition("", 0, 0, 0, 0), q.Envelope.Result, []);
+                    LabResult result = _terminology.Apply(q.Envelope.Result, item);
+                    Decision d = Decide(item, null!, result, pending);
+                    decisions.Add(d);
+                    released.Add(q.Id);
+                    if (d.Status is ItemStatus.Accepted or ItemStatus.Correction)
+                    {
+                        records.Add(ResultRecord(d, q.Envelope with { Version = d.Version, Disposition = "replayed", Result = d.Result! }));
+                    }
+                }
+            }
+            if (released.Count == 0)
+            {
+                return 0;
+            }
+            // The release marker goes in the same durable write as the replayed results: after a crash either both are
+            // there, or the results are replayed again and found to be duplicates.
+            records.Add(new LogRecord(RecordKind.Released, -1, lab, System.Text.Encoding.UTF8.GetBytes(string.Join('\n', released))));
+            durable = _log.AppendAsync(records, CancellationToken.None);
+            foreach (Decision d in decisions)
+            {
+                if (d.Hash is not null)
+                {
+                    _known[d.KeyFingerprint] = new Known(Fingerprint(d.Hash), d.Version);
+                }
+            }
+        }
+        await durable.WaitAsync(cancellationToken).ConfigureAwait(false);
+        s_replayed.Add(released.Count, new KeyValuePair<string, object?>("lab", lab));
+        return released.Count;
+    }
+
+    /// <summary>What a lab has waiting in quarantine: per local code, how many, since when, and a few examples.</summary>
+    public List<QuarantineSummary> QuarantineOf(string? lab)
+    {
+        lock (_decide)
+        {
+            return _quarantine
+                .Where(q => lab is null || q.Key.Lab == lab)
+                .OrderBy(q => q.Key.Lab, StringComparer.Ordinal).ThenBy(q => q.Key.Code, StringComparer.Ordinal)
+                .Select(q => new QuarantineSummary(q.Key.Lab, q.Key.Code, q.Value[0].Envelope.Result.AnalysisAsSent.Display, q.Value.Count,
+                    q.Value.Min(e => e.Envelope.ReceivedAt), q.Value.Max(e => e.Envelope.ReceivedAt),
+                    q.Value.Take(3).Select(e => new QuarantineExample(e.Envelope.SubmissionId, e.Envelope.Result.AccessionId, e.Envelope.Result.Value.Raw, e.Envelope.ReceivedAt)).ToList()))
+                .ToList();
+        }
     }
 
     /// <summary>The stored submission (metadata and report) and its raw bytes, or null.</summary>
@@ -265,7 +397,8 @@ public sealed class IngestionService
         }
         var counts = new ReportCounts(
             items.Count(i => i.Status == ItemStatus.Accepted), items.Count(i => i.Status == ItemStatus.Rejected),
-            items.Count(i => i.Status == ItemStatus.Duplicate), items.Count(i => i.Status == ItemStatus.Correction));
+            items.Count(i => i.Status == ItemStatus.Duplicate), items.Count(i => i.Status == ItemStatus.Correction),
+            items.Count(i => i.Status == ItemStatus.Quarantined));
         return new SubmissionReport(id, receivedAt, lab?.Finess ?? "", format, dryRun, durable, sha256, bytes, counts,
             parsed.Diagnostics.Select(ProblemReport.From).ToList(), messages, items);
     }

@@ -12,6 +12,7 @@ public sealed record ResultEnvelope(string SubmissionId, int Version, string Dis
 [JsonSerializable(typeof(ResultEnvelope))]
 [JsonSerializable(typeof(SubmissionReport))]
 [JsonSerializable(typeof(StoredSubmission))]
+[JsonSerializable(typeof(List<QuarantineSummary>))]
 public sealed partial class SidepJson : JsonSerializerContext
 {
 }

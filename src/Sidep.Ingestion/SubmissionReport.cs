@@ -15,7 +15,15 @@ public enum ItemStatus
     Duplicate,
     /// <summary>Same key, new content: stored as a new version.</summary>
     Correction,
+    /// <summary>Accepted, pending mapping: the local code has no LOINC yet; held durably and replayed when it is mapped.</summary>
+    Quarantined,
 }
+
+/// <summary>One local code of a lab waiting for its LOINC mapping.</summary>
+public sealed record QuarantineSummary(string Lab, string LocalCode, string? Label, int Count, DateTimeOffset FirstReceivedAt, DateTimeOffset LastReceivedAt,
+    IReadOnlyList<QuarantineExample> Examples);
+
+public sealed record QuarantineExample(string SubmissionId, string AccessionId, string Value, DateTimeOffset ReceivedAt);
 
 public sealed record ProblemReport(
     string Severity, string Code, string Message, string Segment, int Line, int Field, int Component, long ByteOffset)
@@ -52,7 +60,7 @@ public sealed record MessageReport(
     string AckCode,
     IReadOnlyList<ProblemReport> Problems);
 
-public sealed record ReportCounts(int Accepted, int Rejected, int Duplicate, int Correction);
+public sealed record ReportCounts(int Accepted, int Rejected, int Duplicate, int Correction, int Quarantined = 0);
 
 /// <summary>The per-item answer to a submission (JSON). Rejections carry segment, field, line, byte offset and reason.</summary>
 public sealed record SubmissionReport(

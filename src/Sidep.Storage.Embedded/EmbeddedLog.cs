@@ -10,6 +10,10 @@ public enum RecordKind : byte
     Submission = 1,
     /// <summary>A normalised result, on a partition of the log.</summary>
     Result = 2,
+    /// <summary>A result held until its local code is mapped to LOINC; keyed by its quarantine id, on no partition.</summary>
+    Quarantined = 3,
+    /// <summary>Marks quarantined results as replayed (payload: their ids, one per line); written with the replayed results.</summary>
+    Released = 4,
 }
 
 /// <summary>A record to append: results go on <see cref="Partition"/>; submissions have no partition (-1).</summary>
@@ -37,6 +41,8 @@ public sealed class EmbeddedLog : IAsyncDisposable
     private readonly Channel<PendingAppend> _appends = Channel.CreateUnbounded<PendingAppend>(new UnboundedChannelOptions { SingleReader = true });
     private readonly List<long>[] _partitions;
     private readonly Dictionary<string, long> _submissions = new(StringComparer.Ordinal);
+    private readonly List<(string Id, long Position)> _quarantined = [];
+    private readonly HashSet<string> _released = new(StringComparer.Ordinal);
     private readonly Lock _indexLock = new();
     private readonly Task _writerLoop;
     private readonly SemaphoreSlim _dataArrived = new(0);
@@ -144,6 +150,17 @@ public sealed class EmbeddedLog : IAsyncDisposable
         return ReadAt(position, position);
     }
 
+    /// <summary>Quarantined results not yet released, in journal order.</summary>
+    public List<LogEntry> ReadPendingQuarantine()
+    {
+        (string Id, long Position)[] pending;
+        lock (_indexLock)
+        {
+            pending = _quarantined.Where(q => !_released.Contains(q.Id)).ToArray();
+        }
+        return pending.Select(q => ReadAt(q.Position, q.Position)).ToList();
+    }
+
     /// <summary>Every result record in journal order, with its partition offset (used to rebuild state at start-up).</summary>
     public IEnumerable<LogEntry> ReadAllResults()
     {
@@ -234,6 +251,17 @@ public sealed class EmbeddedLog : IAsyncDisposable
         {
             _submissions[entry.Key] = position;
         }
+        else if (entry.Kind == RecordKind.Quarantined)
+        {
+            _quarantined.Add((entry.Key, position));
+        }
+        else if (entry.Kind == RecordKind.Released && entry.Payload.Length > 0)
+        {
+            foreach (string id in System.Text.Encoding.UTF8.GetString(entry.Payload.Span).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                _released.Add(id);
+            }
+        }
     }
 
     private async Task WriteLoopAsync()
@@ -283,7 +311,7 @@ public sealed class EmbeddedLog : IAsyncDisposable
                 {
                     foreach ((LogRecord record, long at) in placed)
                     {
-                        Index(new LogEntry(record.Kind, record.Partition, 0, record.Key, default), at);
+                        Index(new LogEntry(record.Kind, record.Partition, 0, record.Key, record.Kind == RecordKind.Released ? record.Payload : default), at);
                     }
                 }
                 foreach (PendingAppend pending in batch)

@@ -15,6 +15,9 @@ public sealed record Lab(string Finess, string Name, IReadOnlyList<string> Facil
         string.Equals(facilityId, Finess, StringComparison.OrdinalIgnoreCase) || FacilityIds.Contains(facilityId, StringComparer.OrdinalIgnoreCase);
 }
 
+/// <summary>One row of a lab's transcoding table: its local analysis code and the LOINC it means.</summary>
+public sealed record TranscodingRow(string LocalCode, string Loinc, string? Label);
+
 /// <summary>One row of the results table: the latest version of a result.</summary>
 public sealed record StoredResult(string LabId, string AccessionId, string TestCode, int Version, string Status, string Interpretation,
     string? Loinc, string? SampleDate, string PartitionKey, string Json);
@@ -62,6 +65,13 @@ public sealed class StateStore : IDisposable
                 partition_key TEXT NOT NULL,
                 json TEXT NOT NULL,
                 PRIMARY KEY (lab_id, accession_id, test_code));
+            CREATE TABLE IF NOT EXISTS transcoding (
+                lab TEXT NOT NULL,
+                local_code TEXT NOT NULL,
+                loinc TEXT NOT NULL,
+                label TEXT,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (lab, local_code));
             CREATE TABLE IF NOT EXISTS consumer_offsets (
                 consumer TEXT NOT NULL,
                 partition INTEGER NOT NULL,
@@ -138,6 +148,70 @@ public sealed class StateStore : IDisposable
     public static string HashKey(string apiKey) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(apiKey)));
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>Adds or replaces mappings of a lab's local codes; returns how many were new and how many changed.</summary>
+    public (int Added, int Updated) UpsertTranscoding(string lab, IReadOnlyList<TranscodingRow> rows)
+    {
+        lock (_lock)
+        {
+            using SqliteTransaction tx = _connection.BeginTransaction();
+            int added = 0, updated = 0;
+            using SqliteCommand find = _connection.CreateCommand();
+            find.Transaction = tx;
+            find.CommandText = "SELECT loinc FROM transcoding WHERE lab = $lab AND local_code = $code";
+            SqliteParameter findLab = find.Parameters.Add("$lab", SqliteType.Text), findCode = find.Parameters.Add("$code", SqliteType.Text);
+            using SqliteCommand upsert = _connection.CreateCommand();
+            upsert.Transaction = tx;
+            upsert.CommandText = "INSERT INTO transcoding (lab, local_code, loinc, label, updated_at) VALUES ($lab, $code, $loinc, $label, $now) " +
+                "ON CONFLICT (lab, local_code) DO UPDATE SET loinc = excluded.loinc, label = excluded.label, updated_at = excluded.updated_at";
+            SqliteParameter labParameter = upsert.Parameters.Add("$lab", SqliteType.Text), code = upsert.Parameters.Add("$code", SqliteType.Text),
+                loinc = upsert.Parameters.Add("$loinc", SqliteType.Text), label = upsert.Parameters.Add("$label", SqliteType.Text),
+                now = upsert.Parameters.Add("$now", SqliteType.Text);
+            foreach (TranscodingRow row in rows)
+            {
+                findLab.Value = lab;
+                findCode.Value = row.LocalCode;
+                object? existing = find.ExecuteScalar();
+                if (existing is null)
+                {
+                    added++;
+                }
+                else if ((string)existing != row.Loinc)
+                {
+                    updated++;
+                }
+                labParameter.Value = lab;
+                code.Value = row.LocalCode;
+                loinc.Value = row.Loinc;
+                label.Value = (object?)row.Label ?? DBNull.Value;
+                now.Value = DateTimeOffset.UtcNow.ToString("O");
+                upsert.ExecuteNonQuery();
+            }
+            tx.Commit();
+            return (added, updated);
+        }
+    }
+
+    /// <summary>The mappings of one lab, or of every lab (loaded into the terminology service at start-up).</summary>
+    public List<(string Lab, TranscodingRow Row)> ListTranscoding(string? lab = null)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT lab, local_code, loinc, label FROM transcoding" + (lab is null ? "" : " WHERE lab = $lab") + " ORDER BY lab, local_code";
+            if (lab is not null)
+            {
+                cmd.Parameters.AddWithValue("$lab", lab);
+            }
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var rows = new List<(string, TranscodingRow)>();
+            while (r.Read())
+            {
+                rows.Add((r.GetString(0), new TranscodingRow(r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3))));
+            }
+            return rows;
+        }
+    }
 
     /// <summary>Where <paramref name="consumer"/> resumes on <paramref name="partition"/>.</summary>
     public long GetOffset(string consumer, int partition)

@@ -146,10 +146,10 @@ public class Hl7CorpusTests
         Diagnostic ed = m.Items[0].Diagnostics.Single(d => d.Severity == Severity.Error);
         Assert.Equal(DiagnosticCode.NotAResult, ed.Code);
         Assert.Equal(new SourcePosition("OBX", 6, 2, 0, 782), ed.Position);
-        // OBX 2 carries a local flag code, no LOINC.
+        // OBX 2 carries a local flag code (no LOINC: terminology's business), but the order has no collection date at all.
         Diagnostic flag = m.Items[1].Diagnostics.Single(d => d.Severity == Severity.Error);
-        Assert.Equal(DiagnosticCode.NoLoinc, flag.Code);
-        Assert.Equal(new SourcePosition("OBX", 8, 3, 0, 962), flag.Position);
+        Assert.Equal(DiagnosticCode.MissingField, flag.Code);
+        Assert.Equal(new SourcePosition("OBR", 5, 7, 0, 580), flag.Position);
         // The sample INS (key 80) fails the key check (97 - 2760375106693 mod 97 = 26): a warning, not a lost result.
         Diagnostic ins = m.Items[1].Diagnostics.Single(d => d.Code == DiagnosticCode.InvalidIns);
         Assert.Equal(Severity.Warning, ins.Severity);

@@ -530,11 +530,8 @@ internal sealed class MessageParser
         }
         draft.Analysis = new CodedValue(code, Text(Hl7Spans.Component(id, 2, _d)), system);
         draft.Loinc = loinc;
-        if (loinc is null)
-        {
-            item.Reject(DiagnosticCode.NoLoinc, $"OBX-3 code '{code}'{(system is null ? "" : $" ({system})")} is not LOINC and no alternate LOINC (OBX-3.4-6) is given", At(obx, 3));
-        }
-        else if (loincByForm)
+        // A local code without LOINC is not an error here: terminology maps it, or holds the result in quarantine.
+        if (loincByForm)
         {
             item.Diagnostics.Add(Warning(DiagnosticCode.InvalidField, $"OBX-3 coding system is '{system ?? ""}', not LN; '{code}' was taken as LOINC by its form and check digit", At(obx, 3)));
         }

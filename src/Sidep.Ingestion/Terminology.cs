@@ -1,0 +1,211 @@
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json;
+using Sidep.Domain;
+using Sidep.Parsing;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Ingestion;
+
+/// <summary>A code of the national SARS-CoV-2 value set.</summary>
+public sealed record LoincEntry(string Code, string Display, string Method, string Specimen);
+
+/// <summary>
+/// The terminology service: the national SARS-CoV-2 LOINC value set as the target, per-lab transcoding tables
+/// (local code → LOINC), and result value normalisation (SNOMED CT codes, HL7 table 0078 flags, French and English
+/// free text). It serves every format: HPRIM, and HL7 v2 or FHIR results that arrive with local codes only.
+/// </summary>
+public sealed class Terminology
+{
+    private readonly ConcurrentDictionary<(string Lab, string Code), string> _mappings = new();
+
+    public Terminology(IEnumerable<LoincEntry> valueSet) =>
+        ValueSet = valueSet.ToDictionary(e => e.Code, StringComparer.Ordinal);
+
+    /// <summary>The national value set shipped with Sidep (Reference/loinc_sarscov2.csv).</summary>
+    public static Terminology CreateNational()
+    {
+        using Stream stream = typeof(Terminology).Assembly.GetManifestResourceStream("loinc_sarscov2.csv")
+            ?? throw new InvalidOperationException("the national LOINC value set is missing from the assembly");
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var entries = new List<LoincEntry>();
+        reader.ReadLine(); // header
+        while (reader.ReadLine() is string line)
+        {
+            string[] f = Csv.Split(line, ',');
+            if (f.Length >= 4 && LoincCode.IsWellFormed(f[0]))
+            {
+                entries.Add(new LoincEntry(f[0], f[1], f[2], f[3]));
+            }
+        }
+        return new Terminology(entries);
+    }
+
+    public IReadOnlyDictionary<string, LoincEntry> ValueSet { get; }
+
+    public void Load(IEnumerable<(string Lab, TranscodingRow Row)> rows)
+    {
+        foreach ((string lab, TranscodingRow row) in rows)
+        {
+            _mappings[(lab, row.LocalCode)] = row.Loinc;
+        }
+    }
+
+    public void Set(string lab, TranscodingRow row) => _mappings[(lab, row.LocalCode)] = row.Loinc;
+
+    public string? Map(string lab, string localCode) => _mappings.TryGetValue((lab, localCode), out string? loinc) ? loinc : null;
+
+    /// <summary>Completes a result's LOINC from the lab's table and refines its value; says why a value of a
+    /// SARS-CoV-2 test could not be understood.</summary>
+    public LabResult Apply(LabResult result, ParsedItem item)
+    {
+        if (result.Loinc is null && Map(result.LabId, result.AnalysisAsSent.Code) is string mapped)
+        {
+            result = result with { Loinc = mapped };
+        }
+        if (result.Loinc is null || !ValueSet.ContainsKey(result.Loinc) || result.Value.Interpretation != Interpretation.NotInterpreted
+            || result.Status == ResultStatus.Cancelled)
+        {
+            return result;
+        }
+        // Every code of the SARS-CoV-2 value set is qualitative ([Presence]): the flag may say what the text does not.
+        Interpretation fromFlag = FromFlag(result.AbnormalFlag);
+        if (fromFlag != Interpretation.NotInterpreted)
+        {
+            return result with { Value = result.Value with { Interpretation = fromFlag } };
+        }
+        item.Diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.UninterpretableValue,
+            $"value '{Truncate(result.Value.Raw)}' of SARS-CoV-2 test {result.Loinc} is not a recognised result: expected a SNOMED CT code " +
+            "(260373001 / 10828004 positive, 260415000 / 260385009 negative, 373068000 indeterminate, 125154007 unsatisfactory), " +
+            "or text such as POSITIF, NEGATIF, Détecté, Non détecté, Ininterprétable, Non conforme; stored, not counted",
+            item.Position));
+        return result;
+    }
+
+    /// <summary>HL7 table 0078 (and HPRIM) abnormal flags that carry a qualitative reading.</summary>
+    public static Interpretation FromFlag(string? flag) => flag?.Trim().ToUpperInvariant() switch
+    {
+        "POS" or "DET" or "A" or "AA" or "P" => Interpretation.Positive,
+        "NEG" or "ND" or "N" => Interpretation.Negative,
+        "IND" or "E" => Interpretation.Indeterminate,
+        _ => Interpretation.NotInterpreted,
+    };
+
+    private static string Truncate(string s) => s.Length <= 40 ? s : s[..40] + "…";
+
+    /// <summary>Reads a transcoding table: CSV (local_code;loinc[;label], ',' or ';', optional header) or JSON
+    /// (an array of {localCode, loinc, label}, or an object {"CODE": "LOINC"}). Bad rows are reported with their line.</summary>
+    public static (List<TranscodingRow> Rows, List<(int Line, string Problem)> Problems) ParseTable(string body, bool json)
+    {
+        var rows = new List<TranscodingRow>();
+        var problems = new List<(int, string)>();
+        if (json)
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(body);
+                int index = 0;
+                IEnumerable<(string? Code, string? Loinc, string? Label)> items = doc.RootElement.ValueKind switch
+                {
+                    JsonValueKind.Array => doc.RootElement.EnumerateArray().Select(e => (
+                        Prop(e, "localCode") ?? Prop(e, "code"), Prop(e, "loinc"), Prop(e, "label"))).ToList(),
+                    JsonValueKind.Object => doc.RootElement.EnumerateObject().Select(p => ((string?)p.Name, p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() : null, (string?)null)).ToList(),
+                    _ => throw new JsonException("expected an array of {localCode, loinc, label} or an object {\"CODE\": \"LOINC\"}"),
+                };
+                foreach ((string? code, string? loinc, string? label) in items)
+                {
+                    index++;
+                    Add(index, code, loinc, label);
+                }
+            }
+            catch (JsonException ex)
+            {
+                problems.Add((0, "not valid JSON: " + ex.Message));
+            }
+            return (rows, problems);
+        }
+        string[] lines = body.Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+        {
+            string line = lines[i].TrimEnd('\r');
+            if (string.IsNullOrWhiteSpace(line) || line.TrimStart().StartsWith('#'))
+            {
+                continue;
+            }
+            string[] f = Csv.Split(line, line.Contains(';') ? ';' : ',');
+            if (i == 0 && f.Length >= 2 && !LoincCode.IsWellFormed(f[1].Trim()) && f[1].Trim().Equals("loinc", StringComparison.OrdinalIgnoreCase))
+            {
+                continue; // header
+            }
+            Add(i + 1, f.Length > 0 ? f[0] : null, f.Length > 1 ? f[1] : null, f.Length > 2 ? f[2] : null);
+        }
+        return (rows, problems);
+
+        void Add(int line, string? code, string? loinc, string? label)
+        {
+            code = code?.Trim();
+            loinc = loinc?.Trim();
+            if (string.IsNullOrEmpty(code))
+            {
+                problems.Add((line, "the local code is empty"));
+            }
+            else if (string.IsNullOrEmpty(loinc) || !LoincCode.IsWellFormed(loinc))
+            {
+                problems.Add((line, $"'{loinc}' is not a LOINC code (NNNNN-C with its mod-10 check digit)"));
+            }
+            else
+            {
+                rows.Add(new TranscodingRow(code, loinc, string.IsNullOrWhiteSpace(label) ? null : label.Trim()));
+            }
+        }
+    }
+
+    private static string? Prop(JsonElement e, string name) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+}
+
+/// <summary>Splits one CSV line, honouring double-quoted fields.</summary>
+internal static class Csv
+{
+    public static string[] Split(string line, char separator)
+    {
+        var fields = new List<string>();
+        var current = new StringBuilder();
+        bool quoted = false;
+        for (int i = 0; i < line.Length; i++)
+        {
+            char c = line[i];
+            if (quoted)
+            {
+                if (c == '"' && i + 1 < line.Length && line[i + 1] == '"')
+                {
+                    current.Append('"');
+                    i++;
+                }
+                else if (c == '"')
+                {
+                    quoted = false;
+                }
+                else
+                {
+                    current.Append(c);
+                }
+            }
+            else if (c == '"')
+            {
+                quoted = true;
+            }
+            else if (c == separator)
+            {
+                fields.Add(current.ToString());
+                current.Clear();
+            }
+            else
+            {
+                current.Append(c);
+            }
+        }
+        fields.Add(current.ToString());
+        return fields.ToArray();
+    }
+}
