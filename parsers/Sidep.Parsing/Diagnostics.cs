@@ -32,6 +32,9 @@ public enum DiagnosticCode
     UnknownRecord,
     MissingTrailer,
     UninterpretableValue,
+    MissingIns,
+    AssumedTimeZone,
+    UnknownPostcode,
 }
 
 /// <summary>Where a problem is: the record or segment, its line (1-based), the field (and component)
@@ -47,5 +50,11 @@ public readonly record struct SourcePosition(string Segment, int Line, int Field
 
 public sealed record Diagnostic(Severity Severity, DiagnosticCode Code, string Message, SourcePosition Position)
 {
+    /// <summary>The value found, when echoing it helps the sender and it is not an identity trait.</summary>
+    public string? Found { get; init; }
+
+    /// <summary>What was expected instead.</summary>
+    public string? Expected { get; init; }
+
     public override string ToString() => $"{Severity} {Code} ({Position}): {Message}";
 }

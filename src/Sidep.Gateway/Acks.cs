@@ -56,6 +56,23 @@ public static class Acks
         }
     }
 
+    /// <summary>The HPRIM acknowledgement file of a report: counts, then one ERR record per problem.</summary>
+    public static byte[] HprimFor(SubmissionReport report)
+    {
+        var errors = new List<Parsing.Hprim.HprimAckError>();
+        IEnumerable<ProblemReport> all = report.Problems
+            .Concat(report.Messages.SelectMany(m => m.Problems))
+            .Concat(report.Items.SelectMany(i => i.Problems.Where(p => p.Code != "MessageRejected")));
+        foreach (ProblemReport p in all)
+        {
+            errors.Add(new Parsing.Hprim.HprimAckError(p.Segment, p.Line, p.Field, p.ByteOffset, p.Severity == "error", p.Code, p.Message, p.Found, p.Expected));
+        }
+        MessageReport? first = report.Messages.Count > 0 ? report.Messages[0] : null;
+        string[] sender = (first?.Header.SendingFacility ?? "").Split('^');
+        return Parsing.Hprim.HprimAckWriter.Write(first?.ControlId, sender[0], sender.Length > 1 ? sender[1] : null, report.SubmissionId,
+            report.Counts.Accepted + report.Counts.Correction, report.Counts.Rejected, report.Counts.Quarantined, report.Counts.Duplicate, errors, DateTimeOffset.Now);
+    }
+
     /// <summary>AR ACKs for every message of a refused submission (wrong lab), with the reason in ERR.</summary>
     public static string Refusal(SubmissionReport report, string code, string reason)
     {

@@ -106,6 +106,10 @@ public static class SubmissionsApi
         {
             http.Response.Headers.Location = $"/v1/submissions/{report.SubmissionId}";
         }
+        if (Accepts(http.Request, Formats.HprimMediaType) || Accepts(http.Request, "text/x-hprim"))
+        {
+            return new StatusBytes(status, Acks.HprimFor(report), Formats.HprimMediaType + "; charset=ISO-8859-1");
+        }
         if (AcceptsHl7(http.Request))
         {
             return TypedResults.Text(Acks.ForReport(report), IngestionService.Hl7MediaType, Encoding.UTF8, status);
@@ -113,8 +117,10 @@ public static class SubmissionsApi
         return TypedResults.Json(report, SidepJson.Default.SubmissionReport, statusCode: status);
     }
 
-    private static bool AcceptsHl7(HttpRequest request) =>
-        request.Headers.Accept.Any(a => a is not null && a.Contains(IngestionService.Hl7MediaType, StringComparison.OrdinalIgnoreCase));
+    private static bool AcceptsHl7(HttpRequest request) => Accepts(request, IngestionService.Hl7MediaType);
+
+    private static bool Accepts(HttpRequest request, string mediaType) =>
+        request.Headers.Accept.Any(a => a is not null && a.Contains(mediaType, StringComparison.OrdinalIgnoreCase));
 
     private static IResult TooLarge(long? declared, long limit) => TypedResults.Problem(statusCode: 413, title: "Submission too large",
         detail: declared is long d ? $"body of {d} bytes exceeds the limit of {limit} bytes; split the batch" : $"body exceeds the limit of {limit} bytes; split the batch");
@@ -135,5 +141,17 @@ public static class SubmissionsApi
             key = authorization["Bearer ".Length..].Trim();
         }
         return string.IsNullOrEmpty(key) ? null : store.FindLabByApiKey(key);
+    }
+
+    /// <summary>Bytes with a status code (TypedResults.Bytes always answers 200).</summary>
+    private sealed class StatusBytes(int status, byte[] body, string contentType) : IResult
+    {
+        public Task ExecuteAsync(HttpContext http)
+        {
+            http.Response.StatusCode = status;
+            http.Response.ContentType = contentType;
+            http.Response.ContentLength = body.Length;
+            return http.Response.Body.WriteAsync(body).AsTask();
+        }
     }
 }

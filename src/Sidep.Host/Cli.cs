@@ -87,8 +87,8 @@ public static class Cli
         var files = new Argument<FileInfo[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "HL7 v2 or HPRIM files to submit (the format is read from their first bytes)" };
         var server = new Option<string>("--server") { Description = "Sidep server", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
         var apiKey = new Option<string?>("--api-key") { Description = "The lab's API key (default: $SIDEP_API_KEY)" };
-        var json = new Option<bool>("--json") { Description = "Print each full JSON report" };
-        var command = new Command("send", "Submit files to a Sidep server and print the per-item report (exit 1 if anything is rejected)") { files, server, apiKey, json };
+        var reportFormat = FormatOption();
+        var command = new Command("send", "Submit files to a Sidep server and print the per-item report (exit 1 if anything is rejected)") { files, server, apiKey, reportFormat };
         command.SetAction(async (parse, ct) =>
         {
             string? key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("SIDEP_API_KEY");
@@ -128,11 +128,7 @@ public static class Cli
                 if (response.Content.Headers.ContentType?.MediaType == "application/json")
                 {
                     SubmissionReport report = JsonSerializer.Deserialize(body, SidepJson.Default.SubmissionReport)!;
-                    ReportPrinter.Print(Console.Out, file.Name, report);
-                    if (parse.GetValue(json))
-                    {
-                        Console.WriteLine(body);
-                    }
+                    Output(parse.GetValue(reportFormat)!, file.Name, report);
                     exit = Math.Max(exit, report.AnyRejected ? 1 : 0);
                 }
                 else
@@ -144,6 +140,25 @@ public static class Cli
             return exit;
         });
         return command;
+    }
+
+    private static Option<string> FormatOption()
+    {
+        var option = new Option<string>("--format") { Description = "Report format: text (for a person) or json (one report per line, for a program)", DefaultValueFactory = _ => "text" };
+        option.AcceptOnlyFromAmong("text", "json");
+        return option;
+    }
+
+    private static void Output(string format, string name, SubmissionReport report)
+    {
+        if (format == "json")
+        {
+            Console.WriteLine(JsonSerializer.Serialize(report, SidepJson.Default.SubmissionReport));
+        }
+        else
+        {
+            ReportPrinter.Print(Console.Out, name, report);
+        }
     }
 
     /// <summary>The format of a file from its first bytes; the stream is left at its start.</summary>
@@ -158,9 +173,9 @@ public static class Cli
     private static Command Validate()
     {
         var files = new Argument<FileInfo[]>("files") { Arity = ArgumentArity.OneOrMore, Description = "HL7 v2 or HPRIM files to check" };
-        var json = new Option<bool>("--json") { Description = "Print each full JSON report" };
+        var format = FormatOption();
         var production = new Option<bool>("--production") { Description = "Check as production does (test and demo INS OIDs refused)" };
-        var command = new Command("validate", "Offline conformance report: parse and check files, store nothing (exit 1 if anything is rejected)") { files, json, production };
+        var command = new Command("validate", "Offline conformance report: parse and check files, store nothing (exit 1 if anything is rejected)") { files, format, production };
         command.SetAction(async (parse, ct) =>
         {
             var ingestion = new IngestionService(null, new Parsing.Hl7v2.Hl7ParserOptions { Production = parse.GetValue(production) });
@@ -175,11 +190,7 @@ public static class Cli
                 }
                 byte[] bytes = await File.ReadAllBytesAsync(file.FullName, ct);
                 SubmissionOutcome outcome = await ingestion.SubmitAsync(null, new System.Buffers.ReadOnlySequence<byte>(bytes), Formats.Sniff(bytes), "validate", dryRun: true, ct);
-                ReportPrinter.Print(Console.Out, file.Name, outcome.Report);
-                if (parse.GetValue(json))
-                {
-                    Console.WriteLine(JsonSerializer.Serialize(outcome.Report, SidepJson.Default.SubmissionReport));
-                }
+                Output(parse.GetValue(format)!, file.Name, outcome.Report);
                 exit = Math.Max(exit, outcome.Report.AnyRejected ? 1 : 0);
             }
             return exit;

@@ -31,6 +31,10 @@ public static class ReportPrinter
                 foreach (ProblemReport p in item.Problems)
                 {
                     output.WriteLine($"    {Mark(p)} {Where(p)}: {p.Message} [{p.Code}]");
+                    if (p.Found is not null || p.Expected is not null)
+                    {
+                        output.WriteLine($"            found: {p.Found ?? "(nothing)"}; expected: {p.Expected ?? "-"}");
+                    }
                 }
             }
         }

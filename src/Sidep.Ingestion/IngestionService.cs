@@ -152,11 +152,13 @@ public sealed class IngestionService
                     }
                     LabResult result = lab is null ? item.Result : item.Result with { LabId = lab.Finess };
                     result = _terminology.Apply(result, item);
+                    Conformance.Check(result, item);
                     if (result.Loinc is null)
                     {
                         item.Diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.NoLoinc,
                             $"local code '{result.AnalysisAsSent.Code}' has no LOINC mapping for lab {result.LabId}: the result is accepted and held in quarantine, " +
-                            $"and replayed as soon as the mapping is added (PUT /v1/labs/{result.LabId}/transcoding)", item.Position));
+                            $"and replayed as soon as the mapping is added (PUT /v1/labs/{result.LabId}/transcoding)", item.Position)
+                        { Found = result.AnalysisAsSent.Code, Expected = "a LOINC code (coding system LN), or a mapping in the lab's transcoding table" });
                     }
                     decisions.Add(Decide(item, message, result, pending));
                 }

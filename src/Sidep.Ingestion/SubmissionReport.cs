@@ -25,12 +25,14 @@ public sealed record QuarantineSummary(string Lab, string LocalCode, string? Lab
 
 public sealed record QuarantineExample(string SubmissionId, string AccessionId, string Value, DateTimeOffset ReceivedAt);
 
+/// <summary>One problem: severity (an error rejects the result, a warning does not), what, where, and — when it is
+/// not an identity trait — the value found and what was expected.</summary>
 public sealed record ProblemReport(
-    string Severity, string Code, string Message, string Segment, int Line, int Field, int Component, long ByteOffset)
+    string Severity, string Code, string Message, string Segment, int Line, int Field, int Component, long ByteOffset, string? Found = null, string? Expected = null)
 {
     public static ProblemReport From(Diagnostic d) => new(
         d.Severity == Parsing.Severity.Error ? "error" : "warning", d.Code.ToString(), d.Message,
-        d.Position.Segment, d.Position.Line, d.Position.Field, d.Position.Component, d.Position.ByteOffset);
+        d.Position.Segment, d.Position.Line, d.Position.Field, d.Position.Component, d.Position.ByteOffset, d.Found, d.Expected);
 }
 
 public sealed record ItemReport(

@@ -78,7 +78,8 @@ public sealed class Terminology
             $"value '{Truncate(result.Value.Raw)}' of SARS-CoV-2 test {result.Loinc} is not a recognised result: expected a SNOMED CT code " +
             "(260373001 / 10828004 positive, 260415000 / 260385009 negative, 373068000 indeterminate, 125154007 unsatisfactory), " +
             "or text such as POSITIF, NEGATIF, Détecté, Non détecté, Ininterprétable, Non conforme; stored, not counted",
-            item.Position));
+            item.Position)
+        { Found = Truncate(result.Value.Raw), Expected = "a SNOMED CT result code or POSITIF / NEGATIF / Détecté / Non détecté / Ininterprétable / Non conforme" });
         return result;
     }
 

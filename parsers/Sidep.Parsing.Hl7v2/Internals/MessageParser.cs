@@ -170,7 +170,7 @@ internal sealed class MessageParser
         else if (!code.SequenceEqual("ORU"u8) || !trigger.SequenceEqual("R01"u8))
         {
             _message.Diagnostics.Add(Error(DiagnosticCode.UnsupportedMessageType,
-                $"message type {Text(type)} is not accepted; Sidep takes ORU^R01 observation results", At(msh, 9)));
+                $"message type {Text(type)} is not accepted; Sidep takes ORU^R01 observation results", At(msh, 9)) with { Found = Text(type), Expected = "ORU^R01" });
         }
         if (_message.ControlId is null)
         {
@@ -448,7 +448,8 @@ internal sealed class MessageParser
         }
         else
         {
-            diagnostics.Add(Error(DiagnosticCode.InvalidDate, $"{what} is not an HL7 date/time (YYYYMMDD[HHMM[SS]][+/-ZZZZ])", At(segment, field)));
+            diagnostics.Add(Error(DiagnosticCode.InvalidDate, $"{what} is not an HL7 date/time (YYYYMMDD[HHMM[SS]][+/-ZZZZ])", At(segment, field))
+                with { Found = Text(text), Expected = "YYYYMMDD[HHMM[SS[.S]]][+/-ZZZZ]" });
         }
     }
 
@@ -539,7 +540,8 @@ internal sealed class MessageParser
         ReadOnlySpan<byte> valueType = obx.Field(2);
         if (valueType.SequenceEqual("ED"u8) || valueType.SequenceEqual("RP"u8))
         {
-            item.Reject(DiagnosticCode.NotAResult, $"OBX-2 value type {Text(valueType)} is an embedded or referenced document, not a laboratory result", At(obx, 2));
+            item.Diagnostics.Add(Error(DiagnosticCode.NotAResult, $"OBX-2 value type {Text(valueType)} is an embedded or referenced document, not a laboratory result", At(obx, 2))
+                with { Found = Text(valueType), Expected = "CWE, CE, CNE, ST, TX, FT, NM or SN" });
             return;
         }
 
@@ -554,11 +556,13 @@ internal sealed class MessageParser
         };
         if (statusCode.IsEmpty)
         {
-            item.Reject(DiagnosticCode.MissingResultStatus, "OBX-11 (observation result status) is empty; F, C, P, D, W or X expected", At(obx, 11));
+            item.Diagnostics.Add(Error(DiagnosticCode.MissingResultStatus, "OBX-11 (observation result status) is empty; F, C, P, D, W or X expected", At(obx, 11))
+                with { Expected = "F, C, P, D, W or X (HL7 table 0085)" });
         }
         else if (draft.Status is null)
         {
-            item.Reject(DiagnosticCode.InvalidField, $"OBX-11 status '{Text(statusCode)}' is not an HL7 0085 result status", At(obx, 11));
+            item.Diagnostics.Add(Error(DiagnosticCode.InvalidField, $"OBX-11 status '{Text(statusCode)}' is not an HL7 0085 result status", At(obx, 11))
+                with { Found = Text(statusCode), Expected = "F, C, P, D, W or X (HL7 table 0085)" });
         }
         else if (draft.Status == ResultStatus.Preliminary)
         {

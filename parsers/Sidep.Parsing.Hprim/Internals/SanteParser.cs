@@ -312,7 +312,8 @@ internal sealed class SanteParser(HprimParserOptions options, Hl7Charset charset
             }
             else
             {
-                request.Diagnostics.Add(Error(DiagnosticCode.InvalidDate, "OBR.8 sample date/time is not a date (YYYYMMDD[HHMM[SS]])", At(obr, position, 8)));
+                request.Diagnostics.Add(Error(DiagnosticCode.InvalidDate, "OBR.8 sample date/time is not a date (YYYYMMDD[HHMM[SS]])", At(obr, position, 8))
+                    with { Found = Text(sampled), Expected = "YYYYMMDD[HHMM[SS]]" });
             }
         }
         _request = request;
@@ -344,7 +345,8 @@ internal sealed class SanteParser(HprimParserOptions options, Hl7Charset charset
         ReadOnlySpan<byte> type = Field(obx, 3);
         if (type.SequenceEqual("FIC"u8) || type.SequenceEqual("ED"u8))
         {
-            item.Reject(DiagnosticCode.NotAResult, $"OBX.3 value type {Text(type)} is a file or document reference, not a laboratory result", At(obx, position, 3));
+            item.Diagnostics.Add(Error(DiagnosticCode.NotAResult, $"OBX.3 value type {Text(type)} is a file or document reference, not a laboratory result", At(obx, position, 3))
+                with { Found = Text(type), Expected = "NM, ST, TX, CE" });
             return;
         }
         ReadOnlySpan<byte> status = Field(obx, 12);
@@ -362,7 +364,8 @@ internal sealed class SanteParser(HprimParserOptions options, Hl7Charset charset
         }
         else if (state.Status is null)
         {
-            item.Reject(DiagnosticCode.InvalidField, $"OBX.12 status '{Text(status)}' is not an HPRIM result status (F, C, P, D)", At(obx, position, 12));
+            item.Diagnostics.Add(Error(DiagnosticCode.InvalidField, $"OBX.12 status '{Text(status)}' is not an HPRIM result status (F, C, P, D)", At(obx, position, 12))
+                with { Found = Text(status), Expected = "F, C, P or D" });
         }
         ReadOnlySpan<byte> value = Field(obx, 6);
         if (value.IsEmpty && state.Status != ResultStatus.Cancelled)

@@ -1,0 +1,46 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Sidep.Ingestion;
+using Sidep.Tests;
+
+namespace Sidep.Gateway.Tests;
+
+public class HprimAnswerTests
+{
+    [Fact]
+    public async Task With_Accept_HPRIM_the_answer_is_an_HPRIM_acknowledgement_file_with_ERR_records()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        using HttpClient http = server.Client(server.Store.AddLab("750000001", "Labo", ["PO"], []));
+        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue(Formats.HprimMediaType));
+        byte[] file = Fixtures.HprimBytes("libHprim__HPRIMSParserTest_H2.1_ORU_with-A-continuation_CRLF.hpr");
+        HttpResponseMessage response = await http.PostAsync("/v1/submissions", new ByteArrayContent(file) { Headers = { ContentType = new(Formats.HprimMediaType) } });
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal(Formats.HprimMediaType, response.Content.Headers.ContentType!.MediaType);
+        string[] records = Encoding.Latin1.GetString(await response.Content.ReadAsByteArrayAsync()).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("H|~^\\&|ACK-Test1.HPR||SIDEP~SIDEP||ERA|||PO~LABM||P|H2.2~C|", records[0]);
+        // 0 accepted, 1 rejected (the FIC record), 2 pending mapping, 0 duplicates
+        Assert.StartsWith("ACK|1|Test1.HPR|P|0|1|2|0|sub_", records[1]);
+        Assert.Contains(records, r => r.StartsWith("ERR|", StringComparison.Ordinal) && r.Contains("|OBX|8|3|654|E|NotAResult|") && r.EndsWith("|FIC|NM, ST, TX, CE", StringComparison.Ordinal));
+        Assert.Contains(records, r => r.StartsWith("ERR|", StringComparison.Ordinal) && r.Contains("|W|NoLoinc|"));
+        Assert.Equal("L|1", records[^1]);
+    }
+
+    [Fact]
+    public async Task Validate_prints_one_JSON_report_per_file_with_format_json()
+    {
+        (int exit, string output) = await SidepProcess.RunAsync("validate", "--format", "json",
+            Path.Combine(Fixtures.HprimDir, "freemedforms__tst_hprim_test1_HPRIM-Medecin_LAB-block_CRLF.hpr"), Fixtures.Hl7("reportstream__CE-20200415-0001_CR.hl7"));
+        Assert.Equal(1, exit); // the HPRIM Médecin file has a RES without value
+        string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        SubmissionReport hprim = JsonSerializer.Deserialize(lines[0], SidepJson.Default.SubmissionReport)!;
+        Assert.Equal("hprim", hprim.Format);
+        Assert.Equal(new ReportCounts(0, 1, 0, 0, 1), hprim.Counts);
+        SubmissionReport hl7 = JsonSerializer.Deserialize(lines[1], SidepJson.Default.SubmissionReport)!;
+        Assert.Equal("hl7v2", hl7.Format);
+        Assert.Equal(1, hl7.Counts.Accepted);
+    }
+}
