@@ -81,3 +81,46 @@ public class Hl7MutationTests
     private static ReadOnlySequence<byte> Split(byte[] bytes, int at) =>
         at >= bytes.Length ? new ReadOnlySequence<byte>(bytes) : BufferFactory.Split(bytes, at);
 }
+
+/// <summary>The same mutation fuzzing for the HPRIM parsers (both dialects).</summary>
+public class HprimMutationTests
+{
+    [Theory]
+    [InlineData(11)]
+    [InlineData(12)]
+    [InlineData(13)]
+    public void Mutated_HPRIM_files_never_throw_and_every_item_is_accounted_for(int seed)
+    {
+        var random = new Random(seed);
+        var parser = new Sidep.Parsing.Hprim.HprimParser();
+        byte[][] corpus = Fixtures.HprimFiles.Select(File.ReadAllBytes).ToArray();
+        byte[] junk = "|~^\\&\r\nA|H|P|OBR|OBX|RES|TEX|****LAB****\xe9\xff"u8.ToArray();
+        for (int round = 0; round < 600; round++)
+        {
+            var bytes = new List<byte>(corpus[random.Next(corpus.Length)]);
+            for (int m = random.Next(1, 8); m > 0 && bytes.Count > 0; m--)
+            {
+                int at = random.Next(bytes.Count);
+                switch (random.Next(4))
+                {
+                    case 0: bytes[at] = (byte)random.Next(256); break;
+                    case 1: bytes.Insert(at, junk[random.Next(junk.Length)]); break;
+                    case 2: bytes.RemoveRange(at, bytes.Count - at); break;
+                    default: bytes.RemoveRange(at, Math.Min(random.Next(1, 40), bytes.Count - at)); break;
+                }
+            }
+            byte[] input = bytes.ToArray();
+            ParsedSubmission s = parser.Parse(input);
+            Assert.True(s.Messages.Count > 0 || s.Diagnostics.Count > 0);
+            foreach (ParsedMessage message in s.Messages)
+            {
+                foreach (ParsedItem item in message.Items)
+                {
+                    // A result, or its own error, or its whole message refused with a reason.
+                    Assert.True(item.Result is not null || item.Diagnostics.Exists(d => d.Severity == Severity.Error) || message.IsRejected);
+                    Assert.InRange(item.Position.ByteOffset, 0, input.Length);
+                }
+            }
+        }
+    }
+}
