@@ -13,7 +13,7 @@ namespace Sidep.Benchmarks;
 /// Throughput (MB/s) is computed from the bytes parsed per operation.</summary>
 [MemoryDiagnoser]
 [Config(typeof(ThroughputConfig))]
-public class Hl7ParserBenchmarks
+public class Hl7ParserBenchmarks : IMeasuredBytes
 {
     private byte[] _corpus = [];
     private byte[] _batch = [];
@@ -72,45 +72,7 @@ public class Hl7ParserBenchmarks
         return Path.GetFullPath(Path.Combine(dir ?? throw new InvalidOperationException("Sidep.sln not found"), "..", "shared", "corpus", "hl7v2"));
     }
 
-    private sealed class ThroughputConfig : ManualConfig
-    {
-        public ThroughputConfig() => AddColumn(new MegabytesPerSecondColumn());
-    }
-
-    private sealed class MegabytesPerSecondColumn : IColumn
-    {
-        public string Id => "MBps";
-        public string ColumnName => "MB/s";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "Input bytes parsed per second (10^6 bytes/s)";
-        public bool IsAvailable(Summary summary) => true;
-        public bool IsDefault(Summary summary, BenchmarkDotNet.Running.BenchmarkCase benchmarkCase) => false;
-        public string GetValue(Summary summary, BenchmarkDotNet.Running.BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkDotNet.Running.BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            BenchmarkReport? report = summary[benchmarkCase];
-            if (report?.ResultStatistics is null)
-            {
-                return "-";
-            }
-            Setup();
-            int bytes = benchmarkCase.Descriptor.WorkloadMethod.Name == nameof(Corpus) ? CorpusBytes : BatchBytes;
-            return (bytes / (report.ResultStatistics.Mean / 1e9) / 1e6).ToString("F1");
-        }
-
-        private static void Setup()
-        {
-            if (BatchBytes == 0)
-            {
-                new Hl7ParserBenchmarks().Setup();
-            }
-        }
-    }
+    public int BytesOf(string method) => method == nameof(Corpus) ? CorpusBytes : BatchBytes;
 }
 
 internal static class Segments
