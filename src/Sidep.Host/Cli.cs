@@ -25,6 +25,8 @@ public static class Cli
         root.Subcommands.Add(Send());
         root.Subcommands.Add(Validate());
         root.Subcommands.Add(Labs());
+        root.Subcommands.Add(Transcoding());
+        root.Subcommands.Add(Quarantine());
         return root;
     }
 
@@ -159,6 +161,77 @@ public static class Cli
         {
             ReportPrinter.Print(Console.Out, name, report);
         }
+    }
+
+    private static (Option<string> Server, Option<string?> ApiKey) ServerOptions() => (
+        new Option<string>("--server") { Description = "Sidep server", DefaultValueFactory = _ => "http://127.0.0.1:8080" },
+        new Option<string?>("--api-key") { Description = "The lab's API key (default: $SIDEP_API_KEY)" });
+
+    private static HttpClient? Client(ParseResult parse, Option<string> server, Option<string?> apiKey)
+    {
+        string? key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("SIDEP_API_KEY");
+        if (string.IsNullOrEmpty(key))
+        {
+            Console.Error.WriteLine("an API key is needed (--api-key or $SIDEP_API_KEY); 'sidep labs add' issues one.");
+            return null;
+        }
+        var http = new HttpClient { BaseAddress = new Uri(parse.GetValue(server)!) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return http;
+    }
+
+    private static async Task<int> Print(HttpResponseMessage response, CancellationToken ct)
+    {
+        string body = await response.Content.ReadAsStringAsync(ct);
+        if (!response.IsSuccessStatusCode)
+        {
+            Console.Error.WriteLine($"HTTP {(int)response.StatusCode}: {ReportPrinter.ProblemDetail(body)}");
+            return 2;
+        }
+        using var doc = JsonDocument.Parse(body);
+        Console.WriteLine(JsonSerializer.Serialize(doc.RootElement, new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    private static Command Transcoding()
+    {
+        (Option<string> server, Option<string?> apiKey) = ServerOptions();
+        var finess = new Option<string>("--finess") { Required = true, Description = "The lab's FINESS (its own table only)" };
+        var file = new Argument<FileInfo>("file") { Description = "CSV (local_code;loinc;label) or JSON (.json) table" };
+        var put = new Command("put", "Add or change mappings of local codes to LOINC; quarantined results of those codes are replayed") { file, finess, server, apiKey };
+        put.SetAction(async (parse, ct) =>
+        {
+            using HttpClient? http = Client(parse, server, apiKey);
+            if (http is null)
+            {
+                return 2;
+            }
+            FileInfo table = parse.GetValue(file)!;
+            var content = new StringContent(await File.ReadAllTextAsync(table.FullName, ct), System.Text.Encoding.UTF8,
+                table.Extension.Equals(".json", StringComparison.OrdinalIgnoreCase) ? "application/json" : "text/csv");
+            return await Print(await http.PutAsync($"/v1/labs/{Uri.EscapeDataString(parse.GetValue(finess)!)}/transcoding", content, ct), ct);
+        });
+        (Option<string> getServer, Option<string?> getKey) = ServerOptions();
+        var getFiness = new Option<string>("--finess") { Required = true, Description = "The lab's FINESS" };
+        var get = new Command("get", "Print the lab's transcoding table") { getFiness, getServer, getKey };
+        get.SetAction(async (parse, ct) =>
+        {
+            using HttpClient? http = Client(parse, getServer, getKey);
+            return http is null ? 2 : await Print(await http.GetAsync($"/v1/labs/{Uri.EscapeDataString(parse.GetValue(getFiness)!)}/transcoding", ct), ct);
+        });
+        return new Command("transcoding", "A lab's table of local analysis codes → LOINC") { put, get };
+    }
+
+    private static Command Quarantine()
+    {
+        (Option<string> server, Option<string?> apiKey) = ServerOptions();
+        var command = new Command("quarantine", "List the lab's results waiting for a LOINC mapping, per local code") { server, apiKey };
+        command.SetAction(async (parse, ct) =>
+        {
+            using HttpClient? http = Client(parse, server, apiKey);
+            return http is null ? 2 : await Print(await http.GetAsync("/v1/quarantine", ct), ct);
+        });
+        return command;
     }
 
     /// <summary>The format of a file from its first bytes; the stream is left at its start.</summary>

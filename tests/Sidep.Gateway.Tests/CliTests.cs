@@ -55,4 +55,34 @@ public class CliTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task The_CLI_sends_HPRIM_lists_the_quarantine_and_maps_codes_which_replays_them()
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-cli-").FullName;
+        try
+        {
+            (_, string key) = await SidepProcess.RunAsync("labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Demo", "--facility", "SIDEP-DEMO");
+            key = key.Trim();
+            using SidepProcess server = await SidepProcess.ServeAsync(dir);
+            string url = server.Http.ToString();
+            string demo = Path.Combine(Fixtures.RepoRoot, "examples", "demo-hprim-sante.hpr");
+            (int sent, string sendOutput) = await SidepProcess.RunAsync("send", "--server", url, "--api-key", key, demo);
+            Assert.Equal(0, sent);
+            Assert.Contains("1 pending mapping", sendOutput);
+            (_, string waiting) = await SidepProcess.RunAsync("quarantine", "--server", url, "--api-key", key);
+            Assert.Contains("\"localCode\": \"SCOV\"", waiting);
+            string table = Path.Combine(dir, "table.csv");
+            await File.WriteAllTextAsync(table, "local_code;loinc;label\nSCOV;94500-6;PCR SARS-CoV-2\n");
+            (int put, string putOutput) = await SidepProcess.RunAsync("transcoding", "put", table, "--finess", "990000001", "--server", url, "--api-key", key);
+            Assert.Equal(0, put);
+            Assert.Contains("\"replayed\": 1", putOutput);
+            (_, string after) = await SidepProcess.RunAsync("quarantine", "--server", url, "--api-key", key);
+            Assert.Equal("[]", after.Trim());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

@@ -235,3 +235,27 @@ public class HprimTests
         m = s.Messages.Select(m => new { m.ControlId, d = m.Diagnostics.Select(x => x.ToString()), i = m.Items.Select(i => new { i.Position, i.Result, d = i.Diagnostics.Select(x => x.ToString()) }) }),
     });
 }
+
+public class HprimMedecinTests
+{
+    private static string Patient(string code, string name, string file, string result) =>
+        $"{code}\r\n{name}\r\nJEAN\r\n1 RUE A\r\n\r\n69003 LYON\r\n01/02/1980\r\n1800269123456 12\r\n{file}\r\n10/01/2022\r\nLABO DEMO\r\nDR X\r\nCompte rendu\r\n" +
+        $"****LAB****\r\nRES|PCR SARS-CoV-2|SCOV|A|{result}||||N|F\r\nTEX|Prélèvement nasopharyngé\r\n****FIN****\r\n";
+
+    [Fact]
+    public void A_file_with_several_patients_gives_one_message_and_its_results_per_patient()
+    {
+        string text = Patient("P1", "DUPONT", "F001", "POSITIF") + Patient("P2", "MARTIN", "F002", "NEGATIF") + "****FINFICHIER****\r\n";
+        ParsedSubmission s = new Sidep.Parsing.Hprim.HprimParser().Parse(System.Text.Encoding.Latin1.GetBytes(text));
+        Assert.Empty(s.Diagnostics);
+        Assert.Equal(["F001", "F002"], s.Messages.Select(m => m.ControlId));
+        LabResult first = s.Messages[0].Items.Single().Result!;
+        LabResult second = s.Messages[1].Items.Single().Result!;
+        Assert.Equal(("DUPONT", Interpretation.Positive, "F001"), (first.Patient.BirthName, first.Value.Interpretation, first.AccessionId));
+        Assert.Equal(("MARTIN", Interpretation.Negative, "F002"), (second.Patient.BirthName, second.Value.Interpretation, second.AccessionId));
+        Assert.Equal("Prélèvement nasopharyngé", second.Comment);
+        Assert.Equal(new PartialDate(1980, 2, 1), second.Patient.BirthDate);
+        Assert.Equal(new DateOnly(2022, 1, 10), second.SampledAt!.Value.Date);
+        Assert.Equal(32, s.Messages[1].Items[0].Position.Line); // 17 lines per patient block; RES is its 15th
+    }
+}
