@@ -61,30 +61,5 @@ public static class Hl7AckWriter
     private static string EscapeHd(string? text) => string.Join('^', (text ?? "").Split('^').Select(Escape));
 
     /// <summary>Escapes text for a field written with the default delimiters |^~\&amp;.</summary>
-    public static string Escape(string? text)
-    {
-        if (string.IsNullOrEmpty(text))
-        {
-            return "";
-        }
-        if (text.AsSpan().IndexOfAny("|^~\\&\r\n") < 0)
-        {
-            return text;
-        }
-        var sb = new StringBuilder(text.Length + 8);
-        foreach (char c in text)
-        {
-            sb.Append(c switch
-            {
-                '|' => "\\F\\",
-                '^' => "\\S\\",
-                '~' => "\\R\\",
-                '\\' => "\\E\\",
-                '&' => "\\T\\",
-                '\r' or '\n' => "\\.br\\",
-                _ => c.ToString(),
-            });
-        }
-        return sb.ToString();
-    }
+    public static string Escape(string? text) => Er7Escape.Text(text, '^', '~', "\\.br\\");
 }

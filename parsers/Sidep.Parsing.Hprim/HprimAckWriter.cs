@@ -37,30 +37,5 @@ public static class HprimAckWriter
     }
 
     /// <summary>HPRIM escapes for the delimiters |~^\&amp;; line breaks become spaces (a record is one line).</summary>
-    public static string Escape(string? text)
-    {
-        if (string.IsNullOrEmpty(text))
-        {
-            return "";
-        }
-        if (text.AsSpan().IndexOfAny("|~^\\&\r\n") < 0)
-        {
-            return text;
-        }
-        var sb = new StringBuilder(text.Length + 8);
-        foreach (char c in text)
-        {
-            sb.Append(c switch
-            {
-                '|' => "\\F\\",
-                '~' => "\\S\\",
-                '^' => "\\R\\",
-                '\\' => "\\E\\",
-                '&' => "\\T\\",
-                '\r' or '\n' => " ",
-                _ => c.ToString(),
-            });
-        }
-        return sb.ToString();
-    }
+    public static string Escape(string? text) => Er7Escape.Text(text, '~', '^', " ");
 }

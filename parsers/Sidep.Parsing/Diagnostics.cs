@@ -57,4 +57,38 @@ public sealed record Diagnostic(Severity Severity, DiagnosticCode Code, string M
     public string? Expected { get; init; }
 
     public override string ToString() => $"{Severity} {Code} ({Position}): {Message}";
+
+    public static Diagnostic Error(DiagnosticCode code, string message, SourcePosition position) => new(Severity.Error, code, message, position);
+
+    public static Diagnostic Warning(DiagnosticCode code, string message, SourcePosition position) => new(Severity.Warning, code, message, position);
+}
+
+/// <summary>Escapes text for a field of an ER7-encoded record (HL7 v2, HPRIM Santé): each delimiter becomes its
+/// escape sequence (\F\ \S\ \R\ \E\ \T\), line breaks become <paramref name="lineBreak"/>.</summary>
+public static class Er7Escape
+{
+    public static string Text(string? text, char component, char repetition, string lineBreak)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return "";
+        }
+        ReadOnlySpan<char> special = ['|', component, repetition, '\\', '&', '\r', '\n'];
+        if (text.AsSpan().IndexOfAny(special) < 0)
+        {
+            return text;
+        }
+        var sb = new System.Text.StringBuilder(text.Length + 8);
+        foreach (char c in text)
+        {
+            if (c == '|') sb.Append("\\F\\");
+            else if (c == component) sb.Append("\\S\\");
+            else if (c == repetition) sb.Append("\\R\\");
+            else if (c == '\\') sb.Append("\\E\\");
+            else if (c == '&') sb.Append("\\T\\");
+            else if (c is '\r' or '\n') sb.Append(lineBreak);
+            else sb.Append(c);
+        }
+        return sb.ToString();
+    }
 }

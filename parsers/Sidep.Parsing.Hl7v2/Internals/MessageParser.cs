@@ -1,4 +1,5 @@
 using Sidep.Domain;
+using static Sidep.Parsing.Diagnostic;
 
 namespace Sidep.Parsing.Hl7v2.Internals;
 
@@ -699,10 +700,6 @@ internal sealed class MessageParser
         }
         return new SourcePosition(SegmentName(segment.Bytes), segment.Line, field, 0, segment.Offset + offset);
     }
-
-    private static Diagnostic Error(DiagnosticCode code, string message, SourcePosition position) => new(Severity.Error, code, message, position);
-
-    private static Diagnostic Warning(DiagnosticCode code, string message, SourcePosition position) => new(Severity.Warning, code, message, position);
 
     private sealed class PatientDraft(SourcePosition position)
     {

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Sidep.Domain;
+using static Sidep.Parsing.Diagnostic;
 using Sidep.Parsing.Internals;
 
 namespace Sidep.Parsing.Hprim.Internals;
@@ -479,10 +480,6 @@ internal sealed class SanteParser(HprimParserOptions options, Hl7Charset charset
     }
 
     private string? Text(ReadOnlySpan<byte> value) => Hl7Text.Decode(value, _d, charset);
-
-    private static Diagnostic Error(DiagnosticCode code, string message, SourcePosition position) => new(Severity.Error, code, message, position);
-
-    private static Diagnostic Warning(DiagnosticCode code, string message, SourcePosition position) => new(Severity.Warning, code, message, position);
 
     private sealed record Patient(PatientIdentity Identity, List<Diagnostic> Diagnostics);
 
