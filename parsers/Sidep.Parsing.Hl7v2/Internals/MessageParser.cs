@@ -10,6 +10,7 @@ using Sidep.Parsing.Internals;
 internal sealed class MessageParser
 {
     private readonly Hl7ParserOptions _options;
+    private readonly StringPool _pool = new();
     private Hl7Delimiters _d;
     private Hl7Charset _charset;
     private ParsedMessage _message = null!;
@@ -674,7 +675,7 @@ internal sealed class MessageParser
 
     private static bool IsKnownOtherSystem(string? system) => system is "SCT" or "SNM" or "L" or "LOCAL" or "99ELR" or "HL70136";
 
-    private string? Text(ReadOnlySpan<byte> value) => Hl7Text.Decode(value, _d, _charset);
+    private string? Text(ReadOnlySpan<byte> value) => Hl7Text.Decode(value, _d, _charset, _pool);
 
     /// <summary>A text field whose repetitions are lines (ST, TX, FT).</summary>
     private string? TextRepeated(ReadOnlySpan<byte> field)

@@ -15,6 +15,7 @@ internal sealed class SanteParser(HprimParserOptions options, Hl7Charset charset
     private static readonly Hl7Delimiters s_default = new((byte)'|', (byte)'~', (byte)'^', (byte)'\\', (byte)'&');
 
     private Hl7Delimiters _d = s_default;
+    private readonly StringPool _pool = new();
     private ParsedSubmission _submission = null!;
     private ParsedMessage? _message;
     private string? _labId;
@@ -479,7 +480,7 @@ internal sealed class SanteParser(HprimParserOptions options, Hl7Charset charset
         _last = null;
     }
 
-    private string? Text(ReadOnlySpan<byte> value) => Hl7Text.Decode(value, _d, charset);
+    private string? Text(ReadOnlySpan<byte> value) => Hl7Text.Decode(value, _d, charset, _pool);
 
     private sealed record Patient(PatientIdentity Identity, List<Diagnostic> Diagnostics);
 

@@ -64,7 +64,7 @@ internal static class Hl7Text
         return -1;
     }
 
-    public static string? Decode(ReadOnlySpan<byte> value, in Hl7Delimiters d, Hl7Charset charset)
+    public static string? Decode(ReadOnlySpan<byte> value, in Hl7Delimiters d, Hl7Charset charset, StringPool? pool = null)
     {
         if (value.IsEmpty)
         {
@@ -77,7 +77,7 @@ internal static class Hl7Text
         }
         if (value.IndexOf(d.Escape) < 0)
         {
-            return Chars(value, charset);
+            return pool is null ? Chars(value, charset) : pool.Get(value, charset);
         }
         byte[]? rented = null;
         Span<byte> buffer = value.Length <= StackLimit ? stackalloc byte[StackLimit] : (rented = ArrayPool<byte>.Shared.Rent(value.Length));
