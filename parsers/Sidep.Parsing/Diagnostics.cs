@@ -35,6 +35,8 @@ public enum DiagnosticCode
     MissingIns,
     AssumedTimeZone,
     UnknownPostcode,
+    InvalidJson,
+    UnresolvedReference,
 }
 
 /// <summary>Where a problem is: the record or segment, its line (1-based), the field (and component)

@@ -26,7 +26,7 @@ public sealed class ParsedMessage
 {
     public required string? ControlId { get; init; }
     /// <summary>The sending facility as sent (MSH-4), used to check the lab submits as itself.</summary>
-    public required IReadOnlyList<string> SenderIds { get; init; }
+    public required IReadOnlyList<string> SenderIds { get; set; }
     public required SourcePosition Position { get; init; }
     public required long ByteLength { get; init; }
     /// <summary>Acknowledgement modes requested by the sender (MSH-15 accept, MSH-16 application), as sent.</summary>

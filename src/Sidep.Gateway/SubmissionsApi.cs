@@ -49,7 +49,7 @@ public static class SubmissionsApi
         if (format is null)
         {
             return TypedResults.Problem(statusCode: 415, title: "Unsupported media type",
-                detail: $"Content-Type '{http.Request.ContentType ?? "(none)"}' is not accepted; send HL7 v2 as '{Formats.Hl7MediaType}', HPRIM as '{Formats.HprimMediaType}' or 'text/x-hprim'");
+                detail: $"Content-Type '{http.Request.ContentType ?? "(none)"}' is not accepted; send HL7 v2 as '{Formats.Hl7MediaType}', HPRIM as '{Formats.HprimMediaType}' or 'text/x-hprim', FHIR R4 as '{Formats.FhirMediaType}'");
         }
         long limit = options.MaxBodyBytes;
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
@@ -91,6 +91,11 @@ public static class SubmissionsApi
         {
             reader.AdvanceTo(read.Buffer.End);
         }
+        bool fhirAnswer = Accepts(http.Request, Formats.FhirMediaType) || (format == Formats.Fhir && !Accepts(http.Request, "application/json"));
+        if (outcome.Forbidden is not null && fhirAnswer)
+        {
+            return TypedResults.Text(FhirOutcomes.Forbidden(outcome.Forbidden), Formats.FhirMediaType, Encoding.UTF8, 403);
+        }
         if (outcome.Forbidden is not null)
         {
             if (AcceptsHl7(http.Request))
@@ -105,6 +110,10 @@ public static class SubmissionsApi
         if (!dryRun && report.SubmissionId is not null)
         {
             http.Response.Headers.Location = $"/v1/submissions/{report.SubmissionId}";
+        }
+        if (fhirAnswer)
+        {
+            return TypedResults.Text(FhirOutcomes.For(report), Formats.FhirMediaType, Encoding.UTF8, status);
         }
         if (Accepts(http.Request, Formats.HprimMediaType) || Accepts(http.Request, "text/x-hprim"))
         {

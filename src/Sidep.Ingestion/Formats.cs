@@ -1,5 +1,6 @@
 using System.Buffers;
 using Sidep.Parsing;
+using Sidep.Parsing.Fhir;
 using Sidep.Parsing.Hl7v2;
 using Sidep.Parsing.Hprim;
 
@@ -10,9 +11,11 @@ public static class Formats
 {
     public const string Hl7v2 = "hl7v2";
     public const string Hprim = "hprim";
+    public const string Fhir = "fhir";
 
     public const string Hl7MediaType = "application/hl7-v2";
     public const string HprimMediaType = "application/x-hprim";
+    public const string FhirMediaType = "application/fhir+json";
 
     /// <summary>The format of a media type (parameters ignored), or null.</summary>
     public static string? FromMediaType(string? contentType)
@@ -22,23 +25,25 @@ public static class Formats
         {
             Hl7MediaType or "x-application/hl7-v2+er7" => Hl7v2,
             HprimMediaType or "text/x-hprim" or "application/hprim" => Hprim,
+            FhirMediaType or "application/json+fhir" => Fhir,
             _ => null,
         };
     }
 
-    public static string MediaTypeOf(string format) => format == Hprim ? HprimMediaType : Hl7MediaType;
+    public static string MediaTypeOf(string format) => format switch { Hprim => HprimMediaType, Fhir => FhirMediaType, _ => Hl7MediaType };
 
-    /// <summary>Guesses the format from the first bytes: MSH/FHS/BHS is HL7 v2, anything else is read as HPRIM.</summary>
+    /// <summary>Guesses the format from the first bytes: MSH/FHS/BHS is HL7 v2, '{' is FHIR JSON, anything else is read as HPRIM.</summary>
     public static string Sniff(ReadOnlySpan<byte> head)
     {
         int start = head.IndexOfAnyExcept("\xEF\xBB\xBF \t\r\n"u8);
         ReadOnlySpan<byte> first = start < 0 ? default : head[start..];
-        return first.StartsWith("MSH"u8) || first.StartsWith("FHS"u8) || first.StartsWith("BHS"u8) ? Hl7v2 : Hprim;
+        return first.StartsWith("MSH"u8) || first.StartsWith("FHS"u8) || first.StartsWith("BHS"u8) ? Hl7v2 : first.StartsWith("{"u8) ? Fhir : Hprim;
     }
 
     public static ParsedSubmission Parse(string format, in ReadOnlySequence<byte> body, Hl7ParserOptions hl7Options) => format switch
     {
         Hprim => new HprimParser().Parse(body),
+        Fhir => new FhirParser().Parse(body),
         _ => new Hl7v2Parser(hl7Options).Parse(body),
     };
 }

@@ -19,6 +19,10 @@ public static class Fixtures
 
     public static byte[] HprimBytes(string name) => File.ReadAllBytes(Path.Combine(HprimDir, name));
 
+    public static string FhirDir => Path.Combine(Shared, "corpus", "fhir");
+
+    public static byte[] FhirBytes(string name) => File.ReadAllBytes(Path.Combine(FhirDir, name));
+
     public static IEnumerable<string> HprimFiles => Directory.GetFiles(HprimDir, "*.hpr").OrderBy(f => f, StringComparer.Ordinal);
 
     private static string FindRoot()

@@ -1,0 +1,566 @@
+using System.Text.Json;
+using Sidep.Domain;
+
+namespace Sidep.Parsing.Fhir.Internals;
+
+/// <summary>Pass 2: maps each Observation of the index onto a canonical result, reading the resources it references.</summary>
+internal ref struct BundleMapper
+{
+    private readonly ReadOnlySpan<byte> _json;
+    private readonly ResourceIndex _index;
+    private readonly ParsedMessage _message;
+    private readonly Dictionary<Entry, PatientData> _patients = [];
+
+    public BundleMapper(ReadOnlySpan<byte> json, ResourceIndex index, ParsedMessage message)
+    {
+        _json = json;
+        _index = index;
+        _message = message;
+    }
+
+    public void Map()
+    {
+        // Which report groups which observation: for accession, sample time and performer fallbacks.
+        var reports = new Dictionary<Entry, ReportData>();
+        foreach (Entry e in _index.Entries.Where(e => e.Type == "DiagnosticReport"))
+        {
+            ReportData report = ReadReport(_json[e.Start..e.End]);
+            foreach (string reference in report.Results)
+            {
+                if (_index.Resolve(reference, e) is Entry observation)
+                {
+                    reports.TryAdd(observation, report);
+                }
+            }
+        }
+        var observations = new List<(Entry Entry, ObservationData Data)>();
+        foreach (Entry e in _index.Entries)
+        {
+            if (e.Type == "Observation")
+            {
+                observations.Add((e, ReadObservation(_json[e.Start..e.End])));
+            }
+        }
+        // Ask-at-order-entry answers describe the patient: read them all before building results.
+        foreach ((Entry entry, ObservationData o) in observations)
+        {
+            if (o.Loinc is string code && AskAtOrderEntry.IsQuestion(code) && _index.Resolve(o.Subject, entry) is Entry patient && patient.Type == "Patient")
+            {
+                AskAtOrderEntry.Apply(Patient(patient).Context, code, o);
+            }
+        }
+        foreach ((Entry entry, ObservationData o) in observations)
+        {
+            if (o.Loinc is string code && AskAtOrderEntry.IsQuestion(code))
+            {
+                continue;
+            }
+            Build(entry, o, reports.GetValueOrDefault(entry));
+        }
+        var senders = new List<string>();
+        foreach (ParsedItem item in _message.Items)
+        {
+            if (item.Result?.LabId is { Length: > 0 } lab && !senders.Contains(lab))
+            {
+                senders.Add(lab);
+            }
+        }
+        if (senders.Count > 0)
+        {
+            _message.SenderIds = senders;
+        }
+    }
+
+    private PatientData Patient(Entry entry)
+    {
+        if (!_patients.TryGetValue(entry, out PatientData? patient))
+        {
+            patient = ReadPatient(_json[entry.Start..entry.End], entry, _json);
+            _patients[entry] = patient;
+        }
+        return patient;
+    }
+
+    private readonly SourcePosition At(Entry entry, string element, int offset = -1) =>
+        new($"{entry.Path}{(element.Length > 0 ? "." + element : "")}", FhirParser.LineOf(_json, offset < 0 ? entry.Start : entry.Start + offset), 0, 0, offset < 0 ? entry.Start : entry.Start + offset);
+
+    private void Build(Entry entry, ObservationData o, ReportData? report)
+    {
+        var item = new ParsedItem(At(entry, ""), null, []);
+        _message.Items.Add(item);
+        if (o.Code is null || o.Code.Codings.Count == 0 && o.Code.Text is null)
+        {
+            item.Reject(DiagnosticCode.MissingField, "Observation.code is missing: what was tested is unknown", At(entry, "code"));
+            return;
+        }
+        Coding? analysis = o.Code.Codings.FirstOrDefault(c => c.System == "http://loinc.org" && c.Code is not null) is { Code: not null } l ? l
+            : o.Code.Codings.FirstOrDefault(c => c.Code is not null) is { Code: not null } any ? any : null;
+        if (analysis is null)
+        {
+            item.Reject(DiagnosticCode.MissingField, "Observation.code has no coding with a code (only text)", At(entry, "code", o.CodeOffset)
+                with { });
+            return;
+        }
+        Entry? patientEntry = _index.Resolve(o.Subject, entry);
+        if (patientEntry is null || patientEntry.Type != "Patient")
+        {
+            item.Diagnostics.Add(Diagnostic.Error(DiagnosticCode.MissingPatient,
+                o.Subject is null ? "Observation.subject is missing: a result needs its Patient" : $"Observation.subject '{o.Subject}' does not resolve to a Patient of this submission",
+                At(entry, "subject", o.SubjectOffset)) with { Found = o.Subject, Expected = "a reference to a Patient in the Bundle (urn:uuid:…, Patient/id) or contained (#id)" });
+            return;
+        }
+        PatientData patient = Patient(patientEntry);
+        item.Diagnostics.AddRange(patient.Diagnostics);
+
+        Entry? specimenEntry = o.Specimen is null ? null : _index.Resolve(o.Specimen, entry);
+        SpecimenData? specimen = specimenEntry?.Type == "Specimen" ? ReadSpecimen(_json[specimenEntry.Start..specimenEntry.End]) : null;
+        if (o.Specimen is not null && specimen is null)
+        {
+            item.Diagnostics.Add(Diagnostic.Warning(DiagnosticCode.UnresolvedReference, $"Observation.specimen '{o.Specimen}' does not resolve to a Specimen of this submission",
+                At(entry, "specimen")) with { Found = o.Specimen });
+        }
+        if (specimen is null && report?.Specimens.FirstOrDefault() is string fromReport && _index.Resolve(fromReport, entry) is { Type: "Specimen" } rs)
+        {
+            specimen = ReadSpecimen(_json[rs.Start..rs.End]);
+        }
+
+        ResultStatus status = o.Status switch
+        {
+            "final" => ResultStatus.Final,
+            "amended" or "corrected" => ResultStatus.Corrected,
+            "entered-in-error" or "cancelled" => ResultStatus.Cancelled,
+            "preliminary" or "registered" => ResultStatus.Preliminary,
+            _ => ResultStatus.Final,
+        };
+        if (o.Status is null or "unknown" || o.Status is not ("final" or "amended" or "corrected" or "entered-in-error" or "cancelled" or "preliminary" or "registered"))
+        {
+            item.Diagnostics.Add(Diagnostic.Warning(DiagnosticCode.MissingResultStatus, $"Observation.status is {(o.Status is null ? "missing" : $"'{o.Status}'")}; taken as final",
+                At(entry, "status", o.StatusOffset)) with { Found = o.Status, Expected = "final, amended, corrected, preliminary, registered, cancelled or entered-in-error" });
+        }
+
+        ResultValue? value = o.Value();
+        if (value is null && status != ResultStatus.Cancelled)
+        {
+            item.Reject(DiagnosticCode.MissingField, "the Observation has no value (valueCodeableConcept, valueString or valueQuantity)", At(entry, "value[x]"));
+            return;
+        }
+
+        Timestamp? sampled = null;
+        foreach ((string? text, string element) in new[] { (specimen?.Collected, "specimen→Specimen.collection.collected[x]"), (o.Effective, "effective[x]"), (report?.Effective, "DiagnosticReport.effective[x]") })
+        {
+            if (text is null)
+            {
+                continue;
+            }
+            if (FhirDate.TryParseTimestamp(text, out Timestamp ts))
+            {
+                sampled = ts;
+                break;
+            }
+            item.Reject(DiagnosticCode.InvalidDate, $"{element} is not a FHIR dateTime", At(entry, element.StartsWith("effective", StringComparison.Ordinal) ? "effective[x]" : element)
+                with { }) ;
+            item.Diagnostics[^1] = item.Diagnostics[^1] with { Found = text, Expected = "YYYY-MM-DDThh:mm:ss+zz:zz" };
+            return;
+        }
+        if (sampled is null)
+        {
+            item.Reject(DiagnosticCode.MissingField, "no sample time: Specimen.collection.collectedDateTime, Observation.effective[x] and DiagnosticReport.effective[x] are all missing", At(entry, "effective[x]"));
+            return;
+        }
+
+        string? accession = specimen?.Accession ?? specimen?.FirstIdentifier ?? report?.FirstIdentifier ?? o.FirstIdentifier;
+        if (accession is null)
+        {
+            accession = o.Id ?? entry.Id ?? entry.FullUrl ?? $"entry{entry.Index}";
+            item.Diagnostics.Add(Diagnostic.Warning(DiagnosticCode.MissingField,
+                "no accession identifier (Specimen.accessionIdentifier, Specimen.identifier, DiagnosticReport.identifier or Observation.identifier): the Observation id stands in, so a resend with new ids would not be recognised",
+                At(entry, "specimen")) with { Expected = "Specimen.accessionIdentifier.value" });
+        }
+
+        OrganizationData? lab = null;
+        foreach (string reference in o.Performers.Concat(report?.Performers ?? []))
+        {
+            if (_index.Resolve(reference, entry) is { Type: "Organization" } org)
+            {
+                lab = ReadOrganization(_json[org.Start..org.End]);
+                break;
+            }
+        }
+
+        Timestamp? resulted = FhirDate.TryParseTimestamp(o.Issued ?? report?.Issued, out Timestamp issued) ? issued : null;
+        item.Result = new LabResult
+        {
+            LabId = lab?.Id ?? "",
+            AccessionId = accession,
+            SpecimenId = specimen?.FirstIdentifier,
+            AnalysisAsSent = new CodedValue(analysis.Value.Code!, analysis.Value.Display ?? o.Code.Text, SystemName(analysis.Value.System)),
+            Loinc = analysis.Value.System == "http://loinc.org" ? analysis.Value.Code : null,
+            Method = o.Method,
+            Value = value ?? new ResultValue(Interpretation.NotInterpreted, ""),
+            Units = o.Unit,
+            AbnormalFlag = o.Flag,
+            SpecimenType = specimen?.Type,
+            SampledAt = sampled,
+            ResultedAt = resulted,
+            Status = status,
+            Patient = patient.Identity,
+            Context = patient.Context.ToContext(),
+            Comment = o.Note,
+        };
+    }
+
+    private static string? SystemName(string? system) => system switch
+    {
+        "http://loinc.org" => "LN",
+        "http://snomed.info/sct" => "SCT",
+        _ => system,
+    };
+
+    private static ObservationData ReadObservation(ReadOnlySpan<byte> json)
+    {
+        var o = new ObservationData();
+        var r = new Utf8JsonReader(json, ResourceIndex.Options);
+        r.Read();
+        JsonRead.ObjectHere(ref r, (ref Utf8JsonReader p) =>
+        {
+            int at = (int)p.TokenStartIndex;
+            if (p.ValueTextEquals("id"u8)) o.Id = JsonRead.String(ref p);
+            else if (p.ValueTextEquals("status"u8)) { o.StatusOffset = at; o.Status = JsonRead.String(ref p); }
+            else if (p.ValueTextEquals("code"u8)) { o.CodeOffset = at; o.Code = JsonRead.CodeableConcept(ref p); }
+            else if (p.ValueTextEquals("subject"u8)) { o.SubjectOffset = at; o.Subject = JsonRead.Reference(ref p); }
+            else if (p.ValueTextEquals("specimen"u8)) o.Specimen = JsonRead.Reference(ref p);
+            else if (p.ValueTextEquals("effectiveDateTime"u8) || p.ValueTextEquals("effectiveInstant"u8)) o.Effective = JsonRead.String(ref p);
+            else if (p.ValueTextEquals("effectivePeriod"u8)) JsonRead.Object(ref p, (ref Utf8JsonReader q) => { if (q.ValueTextEquals("start"u8)) o.Effective ??= JsonRead.String(ref q); });
+            else if (p.ValueTextEquals("issued"u8)) o.Issued = JsonRead.String(ref p);
+            else if (p.ValueTextEquals("performer"u8)) o.Performers = JsonRead.References(ref p);
+            else if (p.ValueTextEquals("valueCodeableConcept"u8)) o.ValueConcept = JsonRead.CodeableConcept(ref p);
+            else if (p.ValueTextEquals("valueString"u8)) o.ValueString = JsonRead.String(ref p);
+            else if (p.ValueTextEquals("valueDateTime"u8)) o.ValueDateTime = JsonRead.String(ref p);
+            else if (p.ValueTextEquals("valueBoolean"u8)) o.ValueString = JsonRead.String(ref p);
+            else if (p.ValueTextEquals("valueQuantity"u8))
+            {
+                JsonRead.Object(ref p, (ref Utf8JsonReader q) =>
+                {
+                    if (q.ValueTextEquals("value"u8)) o.Quantity = JsonRead.String(ref q);
+                    else if (q.ValueTextEquals("unit"u8)) o.Unit ??= JsonRead.String(ref q);
+                    else if (q.ValueTextEquals("code"u8)) o.Unit ??= JsonRead.String(ref q);
+                });
+            }
+            else if (p.ValueTextEquals("interpretation"u8))
+            {
+                JsonRead.Array(ref p, (ref Utf8JsonReader e, int i) =>
+                {
+                    JsonRead.ObjectHere(ref e, (ref Utf8JsonReader q) =>
+                    {
+                        if (q.ValueTextEquals("coding"u8))
+                        {
+                            JsonRead.Array(ref q, (ref Utf8JsonReader c, int _) => { Coding coding = JsonRead.CodingHere(ref c); o.Flag ??= coding.Code; });
+                        }
+                    });
+                });
+            }
+            else if (p.ValueTextEquals("identifier"u8)) o.FirstIdentifier = JsonRead.Identifiers(ref p).FirstOrDefault(i => i.Value is not null).Value;
+            else if (p.ValueTextEquals("method"u8)) { Concept m = JsonRead.CodeableConcept(ref p); o.Method = m.Text ?? m.Codings.FirstOrDefault().Display ?? m.Codings.FirstOrDefault().Code; }
+            else if (p.ValueTextEquals("note"u8))
+            {
+                JsonRead.Array(ref p, (ref Utf8JsonReader e, int _) =>
+                {
+                    JsonRead.ObjectHere(ref e, (ref Utf8JsonReader q) =>
+                    {
+                        if (q.ValueTextEquals("text"u8) && JsonRead.String(ref q) is string t) o.Note = o.Note is null ? t : o.Note + "\n" + t;
+                    });
+                });
+            }
+        });
+        o.Loinc = o.Code?.Codings.FirstOrDefault(c => c.System == "http://loinc.org").Code;
+        return o;
+    }
+
+    private static PatientData ReadPatient(ReadOnlySpan<byte> json, Entry entry, ReadOnlySpan<byte> whole)
+    {
+        var ids = new List<Identifier>();
+        var names = new List<(string? Use, string? Family, List<string> Given)>();
+        string? gender = null, birthDate = null, phone = null, email = null, status = null, birthplace = null;
+        Address? address = null;
+        int birthOffset = 0;
+        var r = new Utf8JsonReader(json, ResourceIndex.Options);
+        r.Read();
+        JsonRead.ObjectHere(ref r, (ref Utf8JsonReader p) =>
+        {
+            if (p.ValueTextEquals("identifier"u8)) ids = JsonRead.Identifiers(ref p);
+            else if (p.ValueTextEquals("name"u8))
+            {
+                JsonRead.Array(ref p, (ref Utf8JsonReader e, int _) =>
+                {
+                    string? use = null, family = null;
+                    List<string> given = [];
+                    JsonRead.ObjectHere(ref e, (ref Utf8JsonReader q) =>
+                    {
+                        if (q.ValueTextEquals("use"u8)) use = JsonRead.String(ref q);
+                        else if (q.ValueTextEquals("family"u8)) family = JsonRead.String(ref q);
+                        else if (q.ValueTextEquals("given"u8)) given = JsonRead.Strings(ref q);
+                    });
+                    names.Add((use, family, given));
+                });
+            }
+            else if (p.ValueTextEquals("gender"u8)) gender = JsonRead.String(ref p);
+            else if (p.ValueTextEquals("birthDate"u8)) { birthOffset = (int)p.TokenStartIndex; birthDate = JsonRead.String(ref p); }
+            else if (p.ValueTextEquals("address"u8))
+            {
+                JsonRead.Array(ref p, (ref Utf8JsonReader e, int i) =>
+                {
+                    if (address is not null) return;
+                    List<string> lines = [];
+                    string? city = null, postal = null, country = null;
+                    JsonRead.ObjectHere(ref e, (ref Utf8JsonReader q) =>
+                    {
+                        if (q.ValueTextEquals("line"u8)) lines = JsonRead.Strings(ref q);
+                        else if (q.ValueTextEquals("city"u8)) city = JsonRead.String(ref q);
+                        else if (q.ValueTextEquals("postalCode"u8)) postal = JsonRead.String(ref q);
+                        else if (q.ValueTextEquals("country"u8)) country = JsonRead.String(ref q);
+                    });
+                    address = new Address(lines.Count == 0 ? null : string.Join(", ", lines), city, postal, null, country);
+                });
+            }
+            else if (p.ValueTextEquals("telecom"u8))
+            {
+                JsonRead.Array(ref p, (ref Utf8JsonReader e, int _) =>
+                {
+                    string? system = null, value = null;
+                    JsonRead.ObjectHere(ref e, (ref Utf8JsonReader q) =>
+                    {
+                        if (q.ValueTextEquals("system"u8)) system = JsonRead.String(ref q);
+                        else if (q.ValueTextEquals("value"u8)) value = JsonRead.String(ref q);
+                    });
+                    if (system == "email") email ??= value;
+                    else if (system is "phone" or "sms" or null) phone ??= value;
+                });
+            }
+            else if (p.ValueTextEquals("extension"u8))
+            {
+                // Identity reliability (FR Core): a code VALI, QUAL, PROV or RECUP somewhere inside the extension.
+                p.Read();
+                using JsonDocument doc = JsonDocument.ParseValue(ref p);
+                status ??= FindReliability(doc.RootElement, inside: false);
+                birthplace ??= FindBirthplace(doc.RootElement);
+            }
+        });
+
+        var diagnostics = new List<Diagnostic>();
+        Ins? ins = null;
+        string? localId = null;
+        foreach (Identifier id in ids)
+        {
+            string? oid = id.System?.StartsWith("urn:oid:", StringComparison.Ordinal) == true ? id.System[8..] : null;
+            if (oid is not null && oid.StartsWith(InsNumber.OidRoot + ".", StringComparison.Ordinal) && InsNumber.KindOfOid(oid) is InsKind kind && id.Value is not null)
+            {
+                if (InsNumber.IsValid(id.Value))
+                {
+                    ins ??= new Ins(id.Value, oid, kind);
+                }
+                else
+                {
+                    diagnostics.Add(Diagnostic.Warning(DiagnosticCode.InvalidIns, "Patient.identifier INS fails its key check; kept out of identity, traits are used instead",
+                        new SourcePosition(entry.Path + ".identifier", FhirParser.LineOf(whole, entry.Start), 0, 0, entry.Start)));
+                }
+            }
+            else
+            {
+                localId ??= id.Value;
+            }
+        }
+        var official = names.FirstOrDefault(n => n.Use == "official");
+        var usual = names.FirstOrDefault(n => n.Use == "usual");
+        var first = official.Family is not null || official.Given is not null ? official : names.FirstOrDefault(n => n.Use is null or "official") is var f && (f.Family is not null || f.Given is not null) ? f : names.FirstOrDefault();
+        PartialDate? birth = null;
+        if (birthDate is not null)
+        {
+            if (FhirDate.TryParsePartialDate(birthDate, out PartialDate d))
+            {
+                birth = d;
+            }
+            else
+            {
+                diagnostics.Add(Diagnostic.Warning(DiagnosticCode.InvalidDate, "Patient.birthDate is not a FHIR date (YYYY[-MM[-DD]]); age is unknown",
+                    new SourcePosition(entry.Path + ".birthDate", FhirParser.LineOf(whole, entry.Start + birthOffset), 0, 0, entry.Start + birthOffset)));
+            }
+        }
+        var identity = new PatientIdentity
+        {
+            Ins = ins,
+            IdentityStatus = status switch { "VALI" => IdentityStatus.Validated, "QUAL" => IdentityStatus.Qualified, "PROV" => IdentityStatus.Provisional, "RECUP" => IdentityStatus.Recovered, _ => IdentityStatus.Unknown },
+            LocalId = localId,
+            BirthName = first.Family,
+            UsedName = usual.Family is not null && usual.Family != first.Family ? usual.Family : null,
+            GivenNames = first.Given ?? [],
+            BirthDate = birth,
+            BirthplaceCode = birthplace,
+            Sex = gender switch { "female" => Sex.Female, "male" => Sex.Male, "other" => Sex.Other, _ => Sex.Unknown },
+            Address = address,
+            Phone = phone,
+            Email = email,
+        };
+        return new PatientData(identity, diagnostics);
+    }
+
+    /// <summary>patient-birthPlace: the INSEE code in valueAddress.district (FR Core), else its postal code.</summary>
+    private static string? FindBirthplace(JsonElement extensions)
+    {
+        if (extensions.ValueKind != JsonValueKind.Array)
+        {
+            return null;
+        }
+        foreach (JsonElement e in extensions.EnumerateArray())
+        {
+            if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty("url", out JsonElement url) && url.GetString()?.EndsWith("patient-birthPlace", StringComparison.Ordinal) == true
+                && e.TryGetProperty("valueAddress", out JsonElement address))
+            {
+                foreach (string name in new[] { "district", "postalCode" })
+                {
+                    if (address.TryGetProperty(name, out JsonElement v) && v.GetString() is { Length: > 0 } code)
+                    {
+                        return code;
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    private static string? FindReliability(JsonElement e, bool inside)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Array:
+                foreach (JsonElement x in e.EnumerateArray())
+                {
+                    if (FindReliability(x, inside) is string s) return s;
+                }
+                return null;
+            case JsonValueKind.Object:
+                bool here = inside || (e.TryGetProperty("url", out JsonElement url) && url.GetString() is string u
+                    && (u.Contains("reliability", StringComparison.OrdinalIgnoreCase) || u.Contains("identityStatus", StringComparison.OrdinalIgnoreCase)));
+                foreach (JsonProperty p in e.EnumerateObject())
+                {
+                    if (here && p.Value.ValueKind == JsonValueKind.String && p.Value.GetString() is "VALI" or "QUAL" or "PROV" or "RECUP")
+                    {
+                        return p.Value.GetString();
+                    }
+                    if (FindReliability(p.Value, here) is string s) return s;
+                }
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    private static SpecimenData ReadSpecimen(ReadOnlySpan<byte> json)
+    {
+        var s = new SpecimenData();
+        var r = new Utf8JsonReader(json, ResourceIndex.Options);
+        r.Read();
+        JsonRead.ObjectHere(ref r, (ref Utf8JsonReader p) =>
+        {
+            if (p.ValueTextEquals("accessionIdentifier"u8)) { p.Read(); s.Accession = JsonRead.IdentifierHere(ref p).Value; }
+            else if (p.ValueTextEquals("identifier"u8)) s.FirstIdentifier = JsonRead.Identifiers(ref p).FirstOrDefault(i => i.Value is not null).Value;
+            else if (p.ValueTextEquals("type"u8))
+            {
+                Concept c = JsonRead.CodeableConcept(ref p);
+                Coding first = c.Codings.FirstOrDefault(x => x.Code is not null);
+                s.Type = first.Code is not null ? new CodedValue(first.Code, first.Display ?? c.Text, SystemName(first.System)) : null;
+            }
+            else if (p.ValueTextEquals("collection"u8))
+            {
+                JsonRead.Object(ref p, (ref Utf8JsonReader q) =>
+                {
+                    if (q.ValueTextEquals("collectedDateTime"u8)) s.Collected = JsonRead.String(ref q);
+                    else if (q.ValueTextEquals("collectedPeriod"u8)) JsonRead.Object(ref q, (ref Utf8JsonReader t) => { if (t.ValueTextEquals("start"u8)) s.Collected ??= JsonRead.String(ref t); });
+                });
+            }
+        });
+        return s;
+    }
+
+    private static OrganizationData ReadOrganization(ReadOnlySpan<byte> json)
+    {
+        var ids = new List<Identifier>();
+        string? name = null;
+        var r = new Utf8JsonReader(json, ResourceIndex.Options);
+        r.Read();
+        JsonRead.ObjectHere(ref r, (ref Utf8JsonReader p) =>
+        {
+            if (p.ValueTextEquals("identifier"u8)) ids = JsonRead.Identifiers(ref p);
+            else if (p.ValueTextEquals("name"u8)) name = JsonRead.String(ref p);
+        });
+        string? finess = ids.FirstOrDefault(i => i.System == FhirParser.FinessSystem && i.Value is not null).Value;
+        return new OrganizationData(finess ?? ids.FirstOrDefault(i => i.Value is not null).Value ?? name, name);
+    }
+
+    private static ReportData ReadReport(ReadOnlySpan<byte> json)
+    {
+        var d = new ReportData();
+        var r = new Utf8JsonReader(json, ResourceIndex.Options);
+        r.Read();
+        JsonRead.ObjectHere(ref r, (ref Utf8JsonReader p) =>
+        {
+            if (p.ValueTextEquals("result"u8)) d.Results = JsonRead.References(ref p);
+            else if (p.ValueTextEquals("performer"u8)) d.Performers = JsonRead.References(ref p);
+            else if (p.ValueTextEquals("specimen"u8)) d.Specimens = JsonRead.References(ref p);
+            else if (p.ValueTextEquals("identifier"u8)) d.FirstIdentifier = JsonRead.Identifiers(ref p).FirstOrDefault(i => i.Value is not null).Value;
+            else if (p.ValueTextEquals("effectiveDateTime"u8)) d.Effective = JsonRead.String(ref p);
+            else if (p.ValueTextEquals("effectivePeriod"u8)) JsonRead.Object(ref p, (ref Utf8JsonReader q) => { if (q.ValueTextEquals("start"u8)) d.Effective ??= JsonRead.String(ref q); });
+            else if (p.ValueTextEquals("issued"u8)) d.Issued = JsonRead.String(ref p);
+        });
+        return d;
+    }
+}
+
+internal sealed class ObservationData
+{
+    public string? Id, Status, Subject, Specimen, Effective, Issued, ValueString, ValueDateTime, Quantity, Unit, Flag, FirstIdentifier, Method, Note, Loinc;
+    public Concept? Code, ValueConcept;
+    public List<string> Performers = [];
+    public int StatusOffset = -1, CodeOffset = -1, SubjectOffset = -1;
+
+    public ResultValue? Value()
+    {
+        if (ValueConcept is not null)
+        {
+            Coding coding = ValueConcept.Codings.FirstOrDefault(c => c.System == "http://snomed.info/sct" && c.Code is not null) is { Code: not null } sct ? sct
+                : ValueConcept.Codings.FirstOrDefault(c => c.Code is not null);
+            Interpretation i = ResultValues.FromSnomed(coding.Code);
+            if (i == Interpretation.NotInterpreted) i = ResultValues.FromText(coding.Display);
+            if (i == Interpretation.NotInterpreted) i = ResultValues.FromText(ValueConcept.Text);
+            return new ResultValue(i, coding.Display ?? ValueConcept.Text ?? coding.Code ?? "", coding.Code,
+                coding.System switch { "http://snomed.info/sct" => "SCT", null => null, var s => s });
+        }
+        if (ValueString is not null)
+        {
+            return new ResultValue(ResultValues.FromText(ValueString), ValueString);
+        }
+        if (Quantity is not null)
+        {
+            return new ResultValue(Interpretation.NotInterpreted, Quantity);
+        }
+        return ValueDateTime is not null ? new ResultValue(Interpretation.NotInterpreted, ValueDateTime) : null;
+    }
+}
+
+internal sealed record PatientData(PatientIdentity Identity, List<Diagnostic> Diagnostics)
+{
+    public ContextDraft Context { get; } = new();
+}
+
+internal sealed class SpecimenData
+{
+    public string? Accession, FirstIdentifier, Collected;
+    public CodedValue? Type;
+}
+
+internal sealed record OrganizationData(string? Id, string? Name);
+
+internal sealed class ReportData
+{
+    public List<string> Results = [], Performers = [], Specimens = [];
+    public string? FirstIdentifier, Effective, Issued;
+}

@@ -1,0 +1,221 @@
+using System.Text.Json;
+
+namespace Sidep.Parsing.Fhir.Internals;
+
+/// <summary>One resource of the submission: where its JSON object lies, how it is named, and its path.</summary>
+internal sealed record Entry(int Index, string Type, string? Id, string? FullUrl, int Start, int End, string Path, Entry? Owner)
+{
+    public List<Entry> Contained { get; } = [];
+}
+
+/// <summary>
+/// Pass 1: finds every resource (bundle entries, or the single root resource, and their contained resources) with
+/// Utf8JsonReader, skipping over everything else, and answers references: urn:uuid / absolute fullUrl, relative
+/// "Type/id", and "#id" to a contained resource.
+/// </summary>
+internal sealed class ResourceIndex
+{
+    public const int MaxDepth = 64;
+
+    public List<Entry> Entries { get; } = [];
+    public string? RootType { get; private set; }
+    public string? BundleType { get; private set; }
+
+    private readonly Dictionary<string, Entry> _byUrl = new(StringComparer.Ordinal);
+
+    public static JsonReaderOptions Options => new() { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+
+    public void Build(ReadOnlySpan<byte> json)
+    {
+        var r = new Utf8JsonReader(json, Options);
+        if (!r.Read() || r.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("the body is not a JSON object");
+        }
+        int rootStart = (int)r.TokenStartIndex;
+        string? type = null, id = null;
+        var rootContained = new List<(int Start, int End, string? Type, string? Id)>();
+        bool sawEntries = false;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            if (r.ValueTextEquals("resourceType"u8))
+            {
+                type = JsonRead.String(ref r);
+            }
+            else if (r.ValueTextEquals("id"u8))
+            {
+                id = JsonRead.String(ref r);
+            }
+            else if (r.ValueTextEquals("type"u8))
+            {
+                BundleType = JsonRead.String(ref r);
+            }
+            else if (r.ValueTextEquals("entry"u8))
+            {
+                sawEntries = true;
+                ReadEntries(ref r, json);
+            }
+            else if (r.ValueTextEquals("contained"u8))
+            {
+                rootContained = ReadContained(ref r);
+            }
+            else
+            {
+                r.Read();
+                r.Skip();
+            }
+        }
+        int rootEnd = (int)r.BytesConsumed;
+        while (r.Read())
+        {
+            // drain: trailing tokens are a JSON error the reader reports
+        }
+        RootType = type;
+        if (type != "Bundle")
+        {
+            var root = new Entry(0, type ?? "?", id, null, rootStart, rootEnd, type ?? "Resource", null);
+            Entries.Add(root);
+            foreach ((int start, int end, string? ctype, string? cid) in rootContained)
+            {
+                root.Contained.Add(new Entry(-1, ctype ?? "?", cid, null, start, end, $"{root.Path}.contained[{root.Contained.Count}]", root));
+            }
+            Register(root);
+        }
+        else if (!sawEntries)
+        {
+            BundleType ??= "";
+        }
+    }
+
+    private void ReadEntries(ref Utf8JsonReader r, ReadOnlySpan<byte> json)
+    {
+        r.Read();
+        if (r.TokenType != JsonTokenType.StartArray)
+        {
+            r.Skip();
+            return;
+        }
+        int index = 0;
+        while (r.Read() && r.TokenType == JsonTokenType.StartObject)
+        {
+            string? fullUrl = null;
+            int start = -1, end = -1;
+            string? type = null, id = null;
+            List<(int, int, string?, string?)> contained = [];
+            while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+            {
+                if (r.ValueTextEquals("fullUrl"u8))
+                {
+                    fullUrl = JsonRead.String(ref r);
+                }
+                else if (r.ValueTextEquals("resource"u8))
+                {
+                    r.Read();
+                    if (r.TokenType != JsonTokenType.StartObject)
+                    {
+                        r.Skip();
+                        continue;
+                    }
+                    start = (int)r.TokenStartIndex;
+                    while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+                    {
+                        if (r.ValueTextEquals("resourceType"u8)) type = JsonRead.String(ref r);
+                        else if (r.ValueTextEquals("id"u8)) id = JsonRead.String(ref r);
+                        else if (r.ValueTextEquals("contained"u8)) contained = ReadContained(ref r);
+                        else
+                        {
+                            r.Read();
+                            r.Skip();
+                        }
+                    }
+                    end = (int)r.BytesConsumed;
+                }
+                else
+                {
+                    r.Read();
+                    r.Skip();
+                }
+            }
+            if (start >= 0)
+            {
+                var entry = new Entry(index, type ?? "?", id, fullUrl, start, end, $"Bundle.entry[{index}].resource", null);
+                foreach ((int cs, int ce, string? ct, string? ci) in contained)
+                {
+                    entry.Contained.Add(new Entry(-1, ct ?? "?", ci, null, cs, ce, $"{entry.Path}.contained[{entry.Contained.Count}]", entry));
+                }
+                Entries.Add(entry);
+                Register(entry);
+            }
+            index++;
+        }
+    }
+
+    private static List<(int Start, int End, string? Type, string? Id)> ReadContained(ref Utf8JsonReader r)
+    {
+        var list = new List<(int, int, string?, string?)>();
+        r.Read();
+        if (r.TokenType != JsonTokenType.StartArray)
+        {
+            r.Skip();
+            return list;
+        }
+        while (r.Read() && r.TokenType == JsonTokenType.StartObject)
+        {
+            int start = (int)r.TokenStartIndex;
+            string? type = null, id = null;
+            while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+            {
+                if (r.ValueTextEquals("resourceType"u8)) type = JsonRead.String(ref r);
+                else if (r.ValueTextEquals("id"u8)) id = JsonRead.String(ref r);
+                else
+                {
+                    r.Read();
+                    r.Skip();
+                }
+            }
+            list.Add((start, (int)r.BytesConsumed, type, id));
+        }
+        return list;
+    }
+
+    private void Register(Entry entry)
+    {
+        if (entry.FullUrl is not null)
+        {
+            _byUrl.TryAdd(entry.FullUrl, entry);
+        }
+        if (entry.Id is not null)
+        {
+            _byUrl.TryAdd($"{entry.Type}/{entry.Id}", entry);
+        }
+    }
+
+    /// <summary>The resource a reference names, seen from <paramref name="from"/> (for "#id"), or null.</summary>
+    public Entry? Resolve(string? reference, Entry from)
+    {
+        if (string.IsNullOrEmpty(reference))
+        {
+            return null;
+        }
+        if (reference[0] == '#')
+        {
+            Entry owner = from.Owner ?? from;
+            string id = reference[1..];
+            return owner.Contained.FirstOrDefault(c => c.Id == id);
+        }
+        if (_byUrl.TryGetValue(reference, out Entry? found))
+        {
+            return found;
+        }
+        // An absolute URL whose tail is Type/id, or a versioned reference Type/id/_history/n.
+        string[] parts = reference.Split('/');
+        for (int i = parts.Length - 2; i >= 0; i--)
+        {
+            if (_byUrl.TryGetValue($"{parts[i]}/{parts[i + 1]}", out found))
+            {
+                return found;
+            }
+        }
+        return null;
+    }
+}
