@@ -46,6 +46,11 @@ public static class SubmissionsApi
             return Unauthorized(http);
         }
         string? format = Formats.FromMediaType(http.Request.ContentType);
+        bool xml = http.Request.ContentType?.Split(';')[0].Trim().Equals("application/fhir+xml", StringComparison.OrdinalIgnoreCase) == true;
+        if (xml)
+        {
+            format = Formats.Fhir;
+        }
         if (format is null)
         {
             return TypedResults.Problem(statusCode: 415, title: "Unsupported media type",
@@ -84,8 +89,26 @@ public static class SubmissionsApi
         SubmissionOutcome outcome;
         try
         {
-            // Parsed straight from Kestrel's buffers.
-            outcome = await ingestion.SubmitAsync(lab, read.Buffer, format, "http", dryRun, http.RequestAborted);
+            ReadOnlySequence<byte> body = read.Buffer;
+            if (xml)
+            {
+                (byte[]? json, string? problem) = FhirFirely.XmlToJson(Encoding.UTF8.GetString(body));
+                if (json is null)
+                {
+                    return TypedResults.Text(FhirFirely.StrictOutcome([problem!]), Formats.FhirMediaType, Encoding.UTF8, 422);
+                }
+                body = new ReadOnlySequence<byte>(json);
+            }
+            if (format == Formats.Fhir && http.Request.Query["mode"] == "strict")
+            {
+                List<string> problems = FhirFirely.StrictProblems(Encoding.UTF8.GetString(body));
+                if (problems.Count > 0)
+                {
+                    return TypedResults.Text(FhirFirely.StrictOutcome(problems), Formats.FhirMediaType, Encoding.UTF8, 422);
+                }
+            }
+            // Parsed straight from Kestrel's buffers (XML: from its JSON form).
+            outcome = await ingestion.SubmitAsync(lab, body, format, "http", dryRun, http.RequestAborted);
         }
         finally
         {
