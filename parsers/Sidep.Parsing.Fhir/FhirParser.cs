@@ -44,6 +44,13 @@ public sealed class FhirParser
             submission.Diagnostics.Add(Diagnostic.Error(DiagnosticCode.EmptyInput, "the submission is empty", new SourcePosition("", 1, 0, 0, 0)));
             return submission;
         }
+        int invalid = Sidep.Parsing.Internals.Hl7Text.FirstInvalidUtf8(json);
+        if (invalid >= 0)
+        {
+            submission.Diagnostics.Add(Diagnostic.Error(DiagnosticCode.InvalidEncoding, $"byte 0x{json[invalid]:X2} is not valid UTF-8: FHIR JSON must be UTF-8",
+                new SourcePosition("", LineOf(json, invalid), 0, 0, invalid)));
+            return submission;
+        }
         var index = new ResourceIndex();
         try
         {
@@ -75,7 +82,15 @@ public sealed class FhirParser
                 new SourcePosition(index.RootType ?? "", 1, 0, 0, 0)) with { Found = index.RootType, Expected = "Bundle, Observation or DiagnosticReport" });
             return submission;
         }
-        new BundleMapper(json, index, message).Map();
+        try
+        {
+            new BundleMapper(json, index, message).Map();
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)
+        {
+            // Pass 1 validated the structure; this is a safety net, never a crash.
+            message.Diagnostics.Add(Diagnostic.Error(DiagnosticCode.InvalidJson, "a resource could not be read: " + FirstSentence(ex.Message), message.Position));
+        }
         if (message.Items.Count == 0 && !message.IsRejected)
         {
             message.Diagnostics.Add(Diagnostic.Error(DiagnosticCode.TruncatedMessage, "the submission holds no Observation", message.Position));

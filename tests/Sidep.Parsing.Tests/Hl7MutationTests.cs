@@ -124,3 +124,47 @@ public class HprimMutationTests
         }
     }
 }
+
+/// <summary>Mutation fuzzing of the FHIR fast path: bytes flipped, structure characters injected, tails cut.</summary>
+public class FhirMutationTests
+{
+    [Theory]
+    [InlineData(21)]
+    [InlineData(22)]
+    public void Mutated_FHIR_bundles_never_throw_and_every_item_is_accounted_for(int seed)
+    {
+        var random = new Random(seed);
+        var parser = new Sidep.Parsing.Fhir.FhirParser();
+        byte[][] corpus = Directory.GetFiles(Fixtures.FhirDir, "*.json").Select(File.ReadAllBytes).ToArray();
+        byte[] junk = "{}[],:\"\\0123456789truefalsenull \xff"u8.ToArray();
+        for (int round = 0; round < 400; round++)
+        {
+            var bytes = new List<byte>(corpus[random.Next(corpus.Length)]);
+            for (int m = random.Next(1, 6); m > 0 && bytes.Count > 0; m--)
+            {
+                int at = random.Next(bytes.Count);
+                switch (random.Next(4))
+                {
+                    case 0: bytes[at] = (byte)random.Next(256); break;
+                    case 1: bytes.Insert(at, junk[random.Next(junk.Length)]); break;
+                    case 2: bytes.RemoveRange(at, bytes.Count - at); break;
+                    default: bytes.RemoveRange(at, Math.Min(random.Next(1, 40), bytes.Count - at)); break;
+                }
+            }
+            byte[] input = bytes.ToArray();
+            ParsedSubmission s = parser.Parse(input);
+            Assert.True(s.Messages.Count > 0 || s.Diagnostics.Count > 0);
+            foreach (Diagnostic d in s.Diagnostics)
+            {
+                Assert.InRange(d.Position.ByteOffset, 0, input.Length);
+            }
+            foreach (ParsedMessage message in s.Messages)
+            {
+                foreach (ParsedItem item in message.Items)
+                {
+                    Assert.True(item.Result is not null || item.Diagnostics.Exists(d => d.Severity == Severity.Error) || message.IsRejected);
+                }
+            }
+        }
+    }
+}

@@ -338,11 +338,31 @@ internal ref struct BundleMapper
             }
             else if (p.ValueTextEquals("extension"u8))
             {
-                // Identity reliability (FR Core): a code VALI, QUAL, PROV or RECUP somewhere inside the extension.
-                p.Read();
-                using JsonDocument doc = JsonDocument.ParseValue(ref p);
-                status ??= FindReliability(doc.RootElement, inside: false);
-                birthplace ??= FindBirthplace(doc.RootElement);
+                // Only two extensions matter: identity reliability (FR Core) and birthplace; the others are skipped unread.
+                JsonRead.Array(ref p, (ref Utf8JsonReader e, int _) =>
+                {
+                    string? url = null;
+                    JsonRead.ObjectHere(ref e, (ref Utf8JsonReader q) =>
+                    {
+                        if (q.ValueTextEquals("url"u8))
+                        {
+                            url = JsonRead.String(ref q);
+                        }
+                        else if (url is not null && (url.Contains("reliability", StringComparison.OrdinalIgnoreCase) || url.EndsWith("patient-birthPlace", StringComparison.Ordinal)))
+                        {
+                            q.Read();
+                            using JsonDocument doc = JsonDocument.ParseValue(ref q);
+                            if (url.EndsWith("patient-birthPlace", StringComparison.Ordinal))
+                            {
+                                birthplace ??= BirthplaceOf(doc.RootElement);
+                            }
+                            else
+                            {
+                                status ??= FindReliability(doc.RootElement, inside: true);
+                            }
+                        }
+                    });
+                });
             }
         });
 
@@ -403,25 +423,14 @@ internal ref struct BundleMapper
         return new PatientData(identity, diagnostics);
     }
 
-    /// <summary>patient-birthPlace: the INSEE code in valueAddress.district (FR Core), else its postal code.</summary>
-    private static string? FindBirthplace(JsonElement extensions)
+    /// <summary>patient-birthPlace's valueAddress: the INSEE code in district (FR Core), else its postal code.</summary>
+    private static string? BirthplaceOf(JsonElement address)
     {
-        if (extensions.ValueKind != JsonValueKind.Array)
+        foreach (string name in new[] { "district", "postalCode" })
         {
-            return null;
-        }
-        foreach (JsonElement e in extensions.EnumerateArray())
-        {
-            if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty("url", out JsonElement url) && url.GetString()?.EndsWith("patient-birthPlace", StringComparison.Ordinal) == true
-                && e.TryGetProperty("valueAddress", out JsonElement address))
+            if (address.ValueKind == JsonValueKind.Object && address.TryGetProperty(name, out JsonElement v) && v.GetString() is { Length: > 0 } code)
             {
-                foreach (string name in new[] { "district", "postalCode" })
-                {
-                    if (address.TryGetProperty(name, out JsonElement v) && v.GetString() is { Length: > 0 } code)
-                    {
-                        return code;
-                    }
-                }
+                return code;
             }
         }
         return null;
