@@ -120,6 +120,18 @@ public class FhirTests
     }
 
     [Fact]
+    public void A_DiagnosticReport_with_its_Observations_and_Patient_contained_is_read()
+    {
+        string observation = Observation("#p1").Replace("\"id\":\"o1\"", "\"id\":\"o1\"").Replace(",\"identifier\":[{\"value\":\"ACC-1\"}]", "");
+        string json = "{\"resourceType\":\"DiagnosticReport\",\"status\":\"final\",\"identifier\":[{\"value\":\"DR-7\"}],\"result\":[{\"reference\":\"#o1\"}]," +
+            "\"contained\":[" + Patient + "," + observation + "]}";
+        ParsedItem item = Assert.Single(Assert.Single(Parse(json).Messages).Items);
+        Assert.Equal("DiagnosticReport.contained[1]", item.Position.Segment);
+        Assert.Equal("DR-7", item.Result!.AccessionId); // the report's identifier stands for the accession
+        Assert.Equal("DURAND", item.Result.Patient.BirthName);
+    }
+
+    [Fact]
     public void An_Observation_without_its_Patient_is_rejected_with_the_expression_of_subject()
     {
         string json = """{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Organization","id":"x"}},{"resource":""" + Observation("Patient/missing") + "}]}";

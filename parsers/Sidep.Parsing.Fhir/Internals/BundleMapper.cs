@@ -21,8 +21,10 @@ internal ref struct BundleMapper
     public void Map()
     {
         // Which report groups which observation: for accession, sample time and performer fallbacks.
+        // Top-level resources and the ones they contain (a DiagnosticReport may carry its Observations contained).
+        List<Entry> all = _index.Entries.SelectMany(e => e.Contained.Prepend(e)).ToList();
         var reports = new Dictionary<Entry, ReportData>();
-        foreach (Entry e in _index.Entries.Where(e => e.Type == "DiagnosticReport"))
+        foreach (Entry e in all.Where(e => e.Type == "DiagnosticReport"))
         {
             ReportData report = ReadReport(_json[e.Start..e.End]);
             foreach (string reference in report.Results)
@@ -34,7 +36,7 @@ internal ref struct BundleMapper
             }
         }
         var observations = new List<(Entry Entry, ObservationData Data)>();
-        foreach (Entry e in _index.Entries)
+        foreach (Entry e in all)
         {
             if (e.Type == "Observation")
             {
