@@ -1,0 +1,166 @@
+using System.Globalization;
+using System.Text;
+using Sidep.Domain;
+
+namespace Sidep.Identity;
+
+/// <summary>
+/// Identity traits normalised as French identity-vigilance practice compares them: upper case, accents and
+/// diacritics removed, ligatures spelt out, hyphens, apostrophes and runs of spaces made equivalent; the first given
+/// name taken out of a list; a partial birth date coded with 00 for an unknown month or day.
+/// </summary>
+public sealed record Traits(string BirthName, string UsedName, string FirstGiven, IReadOnlyList<string> Given, string BirthDate, Sex Sex)
+{
+    public static Traits Of(PatientIdentity p)
+    {
+        var given = new List<string>();
+        foreach (string g in p.GivenNames)
+        {
+            foreach (string part in Names.Normalise(g).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                given.Add(part);
+            }
+        }
+        // "Jean-Pierre" is one given name: keep the first as written (hyphen made a space), compare compact.
+        string first = p.GivenNames.Count > 0 ? Names.Compact(Names.Normalise(p.GivenNames[0].Split([',', ';'])[0])) : "";
+        if (first.Length == 0 && given.Count > 0)
+        {
+            first = given[0];
+        }
+        return new Traits(Names.Compact(Names.Normalise(p.BirthName)), Names.Compact(Names.Normalise(p.UsedName)), first, given,
+            BirthDateKey(p.BirthDate), p.Sex);
+    }
+
+    /// <summary>YYYYMMDD with 00 for an unknown month or day; 00000000 when unknown.</summary>
+    public static string BirthDateKey(PartialDate? d) => d is null ? "00000000" : $"{d.Value.Year:D4}{d.Value.Month ?? 0:D2}{d.Value.Day ?? 0:D2}";
+
+    /// <summary>The blocking key of ARCHITECTURE.md decision 5: birth date + sex.</summary>
+    public string Block => $"{BirthDate}|{Sexes.Code(Sex)}";
+}
+
+public static class Names
+{
+    /// <summary>Upper case, diacritics removed (Œ → OE, Æ → AE, ß → SS), hyphens, apostrophes, dots and runs of
+    /// spaces become one space.</summary>
+    public static string Normalise(string? name)
+    {
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            return "";
+        }
+        string decomposed = name.Trim().Normalize(NormalizationForm.FormD);
+        var sb = new StringBuilder(decomposed.Length);
+        bool space = false;
+        foreach (char c in decomposed)
+        {
+            if (CharUnicodeInfo.GetUnicodeCategory(c) == UnicodeCategory.NonSpacingMark)
+            {
+                continue;
+            }
+            string? spelt = c switch { 'Œ' or 'œ' => "OE", 'Æ' or 'æ' => "AE", 'ß' => "SS", 'Ø' or 'ø' => "O", 'Ł' or 'ł' => "L", _ => null };
+            if (spelt is not null)
+            {
+                Flush(sb, ref space);
+                sb.Append(spelt);
+            }
+            else if (char.IsLetterOrDigit(c))
+            {
+                Flush(sb, ref space);
+                sb.Append(char.ToUpperInvariant(c));
+            }
+            else
+            {
+                space = true; // hyphen, apostrophe (' ’), dot, space…
+            }
+        }
+        return sb.ToString();
+
+        static void Flush(StringBuilder sb, ref bool space)
+        {
+            if (space && sb.Length > 0)
+            {
+                sb.Append(' ');
+            }
+            space = false;
+        }
+    }
+
+    /// <summary>The normalised name without its spaces: "LE FEVRE" and "LEFEVRE", "N DIAYE" and "NDIAYE" compare equal.</summary>
+    public static string Compact(string normalised) => normalised.Replace(" ", "", StringComparison.Ordinal);
+}
+
+public static class Sexes
+{
+    /// <summary>Sex codes of every format: HL7/HPRIM M F U O A N, FHIR male female other unknown, INSEE 1 2, French H F.</summary>
+    public static Sex Parse(string? code) => code?.Trim().ToUpperInvariant() switch
+    {
+        "M" or "MALE" or "1" or "H" or "HOMME" or "MASCULIN" => Sex.Male,
+        "F" or "FEMALE" or "2" or "FEMME" or "FEMININ" or "FÉMININ" => Sex.Female,
+        "O" or "OTHER" or "A" or "AUTRE" => Sex.Other,
+        _ => Sex.Unknown,
+    };
+
+    public static char Code(Sex sex) => sex switch { Sex.Female => 'F', Sex.Male => 'M', Sex.Other => 'O', _ => 'U' };
+}
+
+/// <summary>Jaro–Winkler similarity (prefix scale 0.1, prefix up to 4), on normalised names.</summary>
+public static class JaroWinkler
+{
+    public static double Similarity(string a, string b)
+    {
+        if (a.Length == 0 || b.Length == 0)
+        {
+            return a.Length == b.Length ? 1 : 0;
+        }
+        if (a == b)
+        {
+            return 1;
+        }
+        int window = Math.Max(0, Math.Max(a.Length, b.Length) / 2 - 1);
+        Span<bool> aMatched = a.Length <= 256 ? stackalloc bool[a.Length] : new bool[a.Length];
+        Span<bool> bMatched = b.Length <= 256 ? stackalloc bool[b.Length] : new bool[b.Length];
+        int matches = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            int from = Math.Max(0, i - window), to = Math.Min(b.Length - 1, i + window);
+            for (int j = from; j <= to; j++)
+            {
+                if (!bMatched[j] && a[i] == b[j])
+                {
+                    aMatched[i] = bMatched[j] = true;
+                    matches++;
+                    break;
+                }
+            }
+        }
+        if (matches == 0)
+        {
+            return 0;
+        }
+        int transpositions = 0;
+        for (int i = 0, k = 0; i < a.Length; i++)
+        {
+            if (!aMatched[i])
+            {
+                continue;
+            }
+            while (!bMatched[k])
+            {
+                k++;
+            }
+            if (a[i] != b[k])
+            {
+                transpositions++;
+            }
+            k++;
+        }
+        double m = matches;
+        double jaro = (m / a.Length + m / b.Length + (m - transpositions / 2.0) / m) / 3.0;
+        int prefix = 0;
+        while (prefix < Math.Min(4, Math.Min(a.Length, b.Length)) && a[prefix] == b[prefix])
+        {
+            prefix++;
+        }
+        return jaro + prefix * 0.1 * (1 - jaro);
+    }
+}
