@@ -27,6 +27,7 @@ public static class Cli
         root.Subcommands.Add(Labs());
         root.Subcommands.Add(Transcoding());
         root.Subcommands.Add(Quarantine());
+        root.Subcommands.Add(IdentityQuality());
         return root;
     }
 
@@ -230,6 +231,25 @@ public static class Cli
         {
             using HttpClient? http = Client(parse, server, apiKey);
             return http is null ? 2 : await Print(await http.GetAsync("/v1/quarantine", ct), ct);
+        });
+        return command;
+    }
+
+    private static Command IdentityQuality()
+    {
+        var persons = new Option<int>("--persons") { Description = "Synthetic persons to generate", DefaultValueFactory = _ => 100_000 };
+        var seed = new Option<int>("--seed") { Description = "Random seed (the same seed gives the same population)", DefaultValueFactory = _ => 1 };
+        var withoutIns = new Option<double>("--without-ins") { Description = "Share of results without INS", DefaultValueFactory = _ => 0.4 };
+        var typo = new Option<double>("--typo") { Description = "Chance of a typo per name of a result without INS", DefaultValueFactory = _ => 0.03 };
+        var command = new Command("identity-quality", "Measure the identity matcher on labelled synthetic identities: precision, recall, false merges") { persons, seed, withoutIns, typo };
+        command.SetAction(parse =>
+        {
+            var options = new Sidep.Identity.Quality.SyntheticOptions(Persons: parse.GetValue(persons), Seed: parse.GetValue(seed),
+                WithoutIns: parse.GetValue(withoutIns), Typo: parse.GetValue(typo));
+            var results = Sidep.Identity.Quality.SyntheticIdentities.Generate(options);
+            Console.WriteLine($"population: {options}");
+            Console.WriteLine(Sidep.Identity.Quality.QualityReport.Measure(results));
+            return 0;
         });
         return command;
     }

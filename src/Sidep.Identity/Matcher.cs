@@ -186,26 +186,43 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         }
         double given = JaroWinkler.Similarity(a.FirstGiven, b.FirstGiven);
         string givenHow = "first given name";
-        foreach (string other in b.Given)
+        // Given names in another order count only when the swap is mutual: each one's first given name is among the
+        // other's given names. One person's second name being another's first is how relatives differ, not a swap.
+        if (given < 0.999 && b.Given.Contains(a.FirstGiven) && a.Given.Contains(b.FirstGiven))
         {
-            double s = JaroWinkler.Similarity(a.FirstGiven, other);
-            if (s > given)
-            {
-                (given, givenHow) = (s, "first given name ~ another given name");
-            }
+            (given, givenHow) = (1, "first given name ~ another given name");
         }
         score = 0.55 * name + 0.45 * given;
         if (given < _t.GivenFloor)
         {
             score = Math.Min(score, _t.Link - 0.01);
         }
-        return
-        [
+        // Both sent a second given name and they contradict: two persons who share the rest (relatives, namesakes,
+        // a birth name that is another woman's married name) — never linked automatically, listed for review.
+        FieldComparison? second = null;
+        if (a.Given.Count >= 2 && b.Given.Count >= 2 && given >= 0.999)
+        {
+            string sa = a.Given[1], sb = b.Given[1];
+            double s2 = JaroWinkler.Similarity(sa, sb);
+            bool contradicts = s2 < 0.85 && !b.Given.Contains(sa) && !a.Given.Contains(sb);
+            second = new FieldComparison("second given name", contradicts ? "different" : Outcome(s2), Math.Round(s2, 4));
+            if (contradicts)
+            {
+                score = Math.Min(score, _t.Link - 0.01);
+            }
+        }
+        var comparisons = new List<FieldComparison>(5)
+        {
             new FieldComparison(pairing, Outcome(name), Math.Round(name, 4)),
             new FieldComparison(givenHow, Outcome(given), Math.Round(given, 4)),
             new FieldComparison("birth date", a.BirthDate == b.BirthDate ? "equal" : "compatible (partial)", 1),
             new FieldComparison("sex", a.Sex == b.Sex ? "equal" : "different", a.Sex == b.Sex ? 1 : 0),
-        ];
+        };
+        if (second is not null)
+        {
+            comparisons.Add(second);
+        }
+        return comparisons;
     }
 
     private static string Outcome(double score) => score >= 0.999 ? "equal" : score >= 0.9 ? "similar" : score >= 0.75 ? "weakly similar" : "different";

@@ -13,21 +13,20 @@ public sealed record Traits(string BirthName, string UsedName, string FirstGiven
 {
     public static Traits Of(PatientIdentity p)
     {
+        // Given names as whole names ("Jean-Pierre" is one), compact; a list sent in one field is split on commas.
         var given = new List<string>();
-        foreach (string g in p.GivenNames)
+        foreach (string field in p.GivenNames)
         {
-            foreach (string part in Names.Normalise(g).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            foreach (string name in field.Split([',', ';'], StringSplitOptions.RemoveEmptyEntries))
             {
-                given.Add(part);
+                string compact = Names.Compact(Names.Normalise(name));
+                if (compact.Length > 0)
+                {
+                    given.Add(compact);
+                }
             }
         }
-        // "Jean-Pierre" is one given name: keep the first as written (hyphen made a space), compare compact.
-        string first = p.GivenNames.Count > 0 ? Names.Compact(Names.Normalise(p.GivenNames[0].Split([',', ';'])[0])) : "";
-        if (first.Length == 0 && given.Count > 0)
-        {
-            first = given[0];
-        }
-        return new Traits(Names.Compact(Names.Normalise(p.BirthName)), Names.Compact(Names.Normalise(p.UsedName)), first, given,
+        return new Traits(Names.Compact(Names.Normalise(p.BirthName)), Names.Compact(Names.Normalise(p.UsedName)), given.Count > 0 ? given[0] : "", given,
             BirthDateKey(p.BirthDate), p.Sex);
     }
 
