@@ -12,6 +12,7 @@ namespace Sidep.Gateway;
 /// <param name="MllpCertificate">Server certificate (with its private key) for MLLP over TLS. When set, every MLLP
 /// connection must be TLS with a client certificate, and the lab is the one that registered that certificate's
 /// SHA-256 thumbprint; when null, MLLP is plain TCP and the lab is identified by its source address.</param>
+/// <param name="OperatorToken">Token of the restricted operator role (identity decisions); none: those endpoints are off.</param>
 public sealed record GatewayOptions(
     string DataDirectory,
     long MaxBodyBytes = 64L * 1024 * 1024,
@@ -22,7 +23,8 @@ public sealed record GatewayOptions(
     TimeSpan? MllpIdleTimeout = null,
     int Partitions = 8,
     bool Production = false,
-    System.Security.Cryptography.X509Certificates.X509Certificate2? MllpCertificate = null)
+    System.Security.Cryptography.X509Certificates.X509Certificate2? MllpCertificate = null,
+    string? OperatorToken = null)
 {
     public TimeSpan FrameTimeout => MllpFrameTimeout ?? TimeSpan.FromSeconds(30);
     public TimeSpan IdleTimeout => MllpIdleTimeout ?? TimeSpan.FromMinutes(5);

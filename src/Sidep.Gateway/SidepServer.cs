@@ -29,14 +29,17 @@ public static class SidepServer
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(ingestion);
         builder.Services.AddSingleton(new ResultStoreStage(log, store));
+        builder.Services.AddSingleton(new IdentityStage(log, store, sandbox: !options.Production));
         builder.Services.AddSingleton<MllpListener>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MllpListener>());
         builder.Services.AddHostedService<ResultStoreWorker>();
+        builder.Services.AddHostedService<IdentityWorker>();
 
         WebApplication app = builder.Build();
         app.MapDefaultEndpoints();
         app.MapSubmissionsApi();
         app.MapTerminologyApi();
+        app.MapPersonsApi();
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             log.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -44,6 +47,12 @@ public static class SidepServer
         });
         return app;
     }
+}
+
+/// <summary>Hosts the identity stage of the embedded pipeline.</summary>
+internal sealed class IdentityWorker(IdentityStage stage) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => stage.RunAsync(stoppingToken), stoppingToken);
 }
 
 /// <summary>Hosts the result-store stage of the embedded pipeline.</summary>

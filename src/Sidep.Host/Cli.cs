@@ -47,7 +47,8 @@ public static class Cli
         var maxBody = new Option<long>("--max-body-bytes") { Description = "Largest HTTP submission", DefaultValueFactory = _ => 64L * 1024 * 1024 };
         var tlsCert = new Option<FileInfo?>("--mllp-tls-cert") { Description = "Server certificate for MLLP over TLS (PKCS#12 .pfx/.p12, or PEM with its key): labs are then identified by their client certificate" };
         var tlsPassword = new Option<string?>("--mllp-tls-password") { Description = "Password of the --mllp-tls-cert file (default: $SIDEP_MLLP_TLS_PASSWORD)" };
-        var command = new Command("serve", "Run Sidep in embedded mode: HTTP gateway, MLLP listener, durable local log and database") { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword };
+        var operatorToken = new Option<string?>("--operator-token") { Description = "Token of the restricted operator role (identity decisions); default: $SIDEP_OPERATOR_TOKEN; none: off" };
+        var command = new Command("serve", "Run Sidep in embedded mode: HTTP gateway, MLLP listener, durable local log and database") { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken };
         command.SetAction(async (parse, ct) =>
         {
             X509Certificate2? certificate = null;
@@ -59,7 +60,8 @@ public static class Cli
                     : X509CertificateLoader.LoadPkcs12FromFile(certFile.FullName, password);
             }
             var options = new GatewayOptions(parse.GetValue(dataDir)!, MaxBodyBytes: parse.GetValue(maxBody), MllpPort: parse.GetValue(mllpPort),
-                Production: parse.GetValue(production), MllpCertificate: certificate);
+                Production: parse.GetValue(production), MllpCertificate: certificate,
+                OperatorToken: parse.GetValue(operatorToken) ?? (Environment.GetEnvironmentVariable("SIDEP_OPERATOR_TOKEN") is { Length: > 0 } t ? t : null));
             string[] urlList = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries);
             WebApplication app = SidepServer.Build(options, urlList);
             string? demoKey = null;

@@ -13,6 +13,7 @@ public sealed record ResultEnvelope(string SubmissionId, int Version, string Dis
 [JsonSerializable(typeof(SubmissionReport))]
 [JsonSerializable(typeof(StoredSubmission))]
 [JsonSerializable(typeof(List<QuarantineSummary>))]
+[JsonSerializable(typeof(Sidep.Identity.MatchDecision))]
 public sealed partial class SidepJson : JsonSerializerContext
 {
 }

@@ -42,6 +42,8 @@ public sealed class EmbeddedLog : IAsyncDisposable
     private readonly List<long>[] _partitions;
     private readonly Dictionary<string, long> _submissions = new(StringComparer.Ordinal);
     private readonly List<(string Id, long Position)> _quarantined = [];
+    /// <summary>Every result record's journal position, in journal order: the log's one global order.</summary>
+    private readonly List<long> _resultsInOrder = [];
     private readonly HashSet<string> _released = new(StringComparer.Ordinal);
     private readonly Lock _indexLock = new();
     private readonly Task _writerLoop;
@@ -150,6 +152,24 @@ public sealed class EmbeddedLog : IAsyncDisposable
         return ReadAt(position, position);
     }
 
+    /// <summary>Results in journal order from the <paramref name="sequence"/>-th on (0-based over all partitions): a
+    /// fixed global order, so a consumer that replays it rebuilds exactly the same state.</summary>
+    public List<LogEntry> ReadInJournalOrder(long sequence, int max)
+    {
+        long[] positions;
+        lock (_indexLock)
+        {
+            int count = (int)Math.Max(0, Math.Min(max, _resultsInOrder.Count - sequence));
+            positions = count == 0 ? [] : _resultsInOrder.GetRange((int)sequence, count).ToArray();
+        }
+        var entries = new List<LogEntry>(positions.Length);
+        for (int i = 0; i < positions.Length; i++)
+        {
+            entries.Add(ReadAt(positions[i], sequence + i));
+        }
+        return entries;
+    }
+
     /// <summary>Quarantined results not yet released, in journal order.</summary>
     public List<LogEntry> ReadPendingQuarantine()
     {
@@ -246,6 +266,7 @@ public sealed class EmbeddedLog : IAsyncDisposable
         if (entry.Kind == RecordKind.Result && (uint)entry.Partition < (uint)_partitions.Length)
         {
             _partitions[entry.Partition].Add(position);
+            _resultsInOrder.Add(position);
         }
         else if (entry.Kind == RecordKind.Submission)
         {

@@ -72,6 +72,20 @@ public sealed class StateStore : IDisposable
                 label TEXT,
                 updated_at TEXT NOT NULL,
                 PRIMARY KEY (lab, local_code));
+            CREATE TABLE IF NOT EXISTS matches (
+                lab_id TEXT NOT NULL,
+                accession_id TEXT NOT NULL,
+                test_code TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                person_id INTEGER NOT NULL,
+                rule TEXT NOT NULL,
+                score REAL NOT NULL,
+                decision TEXT NOT NULL,
+                PRIMARY KEY (lab_id, accession_id, test_code, version));
+            CREATE INDEX IF NOT EXISTS matches_person ON matches (person_id);
+            CREATE TABLE IF NOT EXISTS person_merges (
+                from_person INTEGER PRIMARY KEY,
+                into_person INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS consumer_offsets (
                 consumer TEXT NOT NULL,
                 partition INTEGER NOT NULL,
@@ -208,6 +222,75 @@ public sealed class StateStore : IDisposable
             while (r.Read())
             {
                 rows.Add((r.GetString(0), new TranscodingRow(r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3))));
+            }
+            return rows;
+        }
+    }
+
+    /// <summary>One matched result: the person it belongs to and the decision, as JSON.</summary>
+    public sealed record MatchRow(string LabId, string AccessionId, string TestCode, int Version, long PersonId, string Rule, double Score, string DecisionJson);
+
+    /// <summary>Writes matches and moves the consumer's position in one transaction.</summary>
+    public void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<MatchRow> rows, IReadOnlyList<(long From, long Into)> merges)
+    {
+        lock (_lock)
+        {
+            using SqliteTransaction tx = _connection.BeginTransaction();
+            using (SqliteCommand insert = _connection.CreateCommand())
+            {
+                insert.Transaction = tx;
+                insert.CommandText = "INSERT INTO matches (lab_id, accession_id, test_code, version, person_id, rule, score, decision) " +
+                    "VALUES ($lab, $acc, $test, $version, $person, $rule, $score, $decision) " +
+                    "ON CONFLICT (lab_id, accession_id, test_code, version) DO NOTHING";
+                SqliteParameter lab = insert.Parameters.Add("$lab", SqliteType.Text), acc = insert.Parameters.Add("$acc", SqliteType.Text),
+                    test = insert.Parameters.Add("$test", SqliteType.Text), version = insert.Parameters.Add("$version", SqliteType.Integer),
+                    person = insert.Parameters.Add("$person", SqliteType.Integer), rule = insert.Parameters.Add("$rule", SqliteType.Text),
+                    score = insert.Parameters.Add("$score", SqliteType.Real), decision = insert.Parameters.Add("$decision", SqliteType.Text);
+                foreach (MatchRow r in rows)
+                {
+                    (lab.Value, acc.Value, test.Value, version.Value, person.Value, rule.Value, score.Value, decision.Value) =
+                        (r.LabId, r.AccessionId, r.TestCode, r.Version, r.PersonId, r.Rule, r.Score, r.DecisionJson);
+                    insert.ExecuteNonQuery();
+                }
+            }
+            using (SqliteCommand merge = _connection.CreateCommand())
+            {
+                merge.Transaction = tx;
+                merge.CommandText = "INSERT INTO person_merges (from_person, into_person) VALUES ($from, $into) ON CONFLICT DO NOTHING";
+                SqliteParameter from = merge.Parameters.Add("$from", SqliteType.Integer), into = merge.Parameters.Add("$into", SqliteType.Integer);
+                foreach ((long f, long i) in merges)
+                {
+                    (from.Value, into.Value) = (f, i);
+                    merge.ExecuteNonQuery();
+                }
+            }
+            using (SqliteCommand offset = _connection.CreateCommand())
+            {
+                offset.Transaction = tx;
+                offset.CommandText = "INSERT INTO consumer_offsets (consumer, partition, next_offset) VALUES ($c, -1, $o) " +
+                    "ON CONFLICT (consumer, partition) DO UPDATE SET next_offset = excluded.next_offset";
+                offset.Parameters.AddWithValue("$c", consumer);
+                offset.Parameters.AddWithValue("$o", nextSequence);
+                offset.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+    }
+
+    /// <summary>The decisions that placed results with a person (and with the persons merged into it).</summary>
+    public List<MatchRow> DecisionsOf(long personId)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT lab_id, accession_id, test_code, version, person_id, rule, score, decision FROM matches " +
+                "WHERE person_id = $p OR person_id IN (SELECT from_person FROM person_merges WHERE into_person = $p) ORDER BY rowid";
+            cmd.Parameters.AddWithValue("$p", personId);
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var rows = new List<MatchRow>();
+            while (r.Read())
+            {
+                rows.Add(new MatchRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetInt64(4), r.GetString(5), r.GetDouble(6), r.GetString(7)));
             }
             return rows;
         }

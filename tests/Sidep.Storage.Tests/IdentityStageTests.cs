@@ -1,0 +1,48 @@
+using System.Buffers;
+using System.Text;
+using Sidep.Ingestion;
+using Sidep.Storage.Embedded;
+using Sidep.Tests;
+using static Sidep.Tests.IdentityFixtures;
+
+namespace Sidep.Storage.Tests;
+
+public class IdentityStageTests
+{
+    internal static readonly Lab Lab = new("990000001", "Demo", ["LAB"], []);
+
+    [Fact]
+    public async Task Three_labs_one_person_three_stored_decisions_and_the_same_person_after_a_restart()
+    {
+        using var dir = new TempDir();
+        long person;
+        await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
+        using (StateStore store = StateStore.Open(dir.Path))
+        {
+            var ingestion = new IngestionService(log);
+            for (int i = 0; i < ThreeLabs.Length; i++)
+            {
+                await ingestion.SubmitAsync(Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
+            }
+            var stage = new IdentityStage(log, store);
+            Assert.Equal(3, stage.DrainOnce());
+            Assert.Equal(1, stage.PersonCount);
+            List<StateStore.MatchRow> decisions = store.DecisionsOf(1);
+            Assert.Equal(["InsNewPerson", "FuzzyTraits", "ExactTraits"], decisions.Select(d => d.Rule));
+            Assert.Contains("\"birth name ~ used name\"", decisions[2].DecisionJson);
+            Assert.DoesNotContain("MARTIN", decisions[2].DecisionJson); // nothing nominative in a decision
+            person = decisions[0].PersonId;
+        }
+        await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
+        using (StateStore store = StateStore.Open(dir.Path))
+        {
+            var stage = new IdentityStage(log, store); // rebuilt by replaying the journal up to its position
+            Assert.Equal(1, stage.PersonCount);
+            await new IngestionService(log).SubmitAsync(Lab, Message("ACC9", "PID|1||44^^^LAB^PI||LEFEVRE^HELENE||19850314|F"), Formats.Hl7v2, "test", false);
+            Assert.Equal(1, stage.DrainOnce());
+            Assert.Equal(0, stage.DrainOnce());
+            Assert.Equal(4, store.DecisionsOf(person).Count);
+            Assert.Equal(1, stage.PersonCount);
+        }
+    }
+}
