@@ -28,6 +28,7 @@ public static class Cli
         root.Subcommands.Add(Transcoding());
         root.Subcommands.Add(Quarantine());
         root.Subcommands.Add(IdentityQuality());
+        root.Subcommands.Add(IdentityBench());
         return root;
     }
 
@@ -251,6 +252,56 @@ public static class Cli
             var results = Sidep.Identity.Quality.SyntheticIdentities.Generate(options);
             Console.WriteLine($"population: {options}");
             Console.WriteLine(Sidep.Identity.Quality.QualityReport.Measure(results));
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command IdentityBench()
+    {
+        var persons = new Option<int>("--persons") { Description = "Persons in the index", DefaultValueFactory = _ => 10_000_000 };
+        var sample = new Option<int>("--sample") { Description = "Results matched against the full index (timed)", DefaultValueFactory = _ => 1_000_000 };
+        var command = new Command("identity-bench", "Speed and memory of the identity matcher against a large index (one core)") { persons, sample };
+        command.SetAction(parse =>
+        {
+            int n = parse.GetValue(persons), m = Math.Min(parse.GetValue(sample), parse.GetValue(persons));
+            long before = GC.GetTotalMemory(forceFullCollection: true);
+            var matcher = new Sidep.Identity.Matcher();
+            var build = System.Diagnostics.Stopwatch.StartNew();
+            var random = new Random(1);
+            for (int i = 0; i < n; i++)
+            {
+                Domain.PatientIdentity p = Sidep.Identity.Quality.SyntheticIdentities.RandomPerson(random);
+                // 40 % of the index was built from results without INS, as in 2020.
+                matcher.Match(i % 5 < 2 ? p with { Ins = null } : p);
+            }
+            build.Stop();
+            long after = GC.GetTotalMemory(forceFullCollection: true);
+            Console.WriteLine($"index: {matcher.PersonCount:N0} persons from {n:N0} results in {build.Elapsed.TotalSeconds:F1} s ({n / build.Elapsed.TotalSeconds:N0} results/s while building)");
+            Console.WriteLine($"memory: {(after - before) / 1048576.0:N0} MiB, {(double)(after - before) / matcher.PersonCount:N0} bytes per person");
+            // The first m persons again (same seed, same sequence): a quarter as sent, a quarter without INS and with a typo,
+            // a quarter as sent without INS, a quarter new persons.
+            var again = new Random(1);
+            var fresh = new Random(2);
+            var results = new List<Domain.PatientIdentity>(m);
+            for (int i = 0; i < m; i++)
+            {
+                Domain.PatientIdentity p = Sidep.Identity.Quality.SyntheticIdentities.RandomPerson(again);
+                results.Add((i % 4) switch
+                {
+                    0 => p,
+                    1 => Sidep.Identity.Quality.SyntheticIdentities.WithoutInsWithTypo(p, fresh),
+                    2 => p with { Ins = null },
+                    _ => Sidep.Identity.Quality.SyntheticIdentities.RandomPerson(fresh),
+                });
+            }
+            var timed = System.Diagnostics.Stopwatch.StartNew();
+            foreach (Domain.PatientIdentity p in results)
+            {
+                matcher.Match(p);
+            }
+            timed.Stop();
+            Console.WriteLine($"matching: {m:N0} results against the index in {timed.Elapsed.TotalSeconds:F2} s: {m / timed.Elapsed.TotalSeconds:N0} results/s on one core");
             return 0;
         });
         return command;

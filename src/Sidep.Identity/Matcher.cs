@@ -57,6 +57,8 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     private readonly MatchThresholds _t = thresholds == default ? new MatchThresholds() : thresholds;
     private readonly Dictionary<string, long> _byIns = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<Person>> _byBlock = new(StringComparer.Ordinal);
+    /// <summary>Exact keys (block, birth or used name, first given name) → persons: exact matches without scanning the block.</summary>
+    private readonly Dictionary<(string Block, string Name, string Given), List<Person>> _exact = [];
     private readonly Dictionary<long, Person> _persons = [];
     private readonly List<MergeEvent> _merges = [];
     private readonly List<(long A, long B, double Score)> _review = [];
@@ -118,6 +120,10 @@ public sealed class Matcher(MatchThresholds thresholds = default)
 
     private MatchDecision ByTraits(Traits traits)
     {
+        if (ExactCandidate(traits) is (Person exact, List<FieldComparison> exactComparisons))
+        {
+            return new MatchDecision(exact.Id, MatchRule.ExactTraits, 1, exactComparisons);
+        }
         (Person? best, double score, List<FieldComparison> comparisons) = BestInBlock(traits, excludeWithOtherIns: null);
         if (best is not null && score >= 0.999)
         {
@@ -134,6 +140,31 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             return new MatchDecision(person.Id, MatchRule.PossibleMatch, score, comparisons, best.Id);
         }
         return new MatchDecision(person.Id, MatchRule.NewPerson, score, comparisons, best?.Id);
+    }
+
+    /// <summary>A person of the block with the same birth or used name and first given name who also agrees on
+    /// everything else (second given name…): found by key, not by scanning.</summary>
+    private (Person, List<FieldComparison>)? ExactCandidate(Traits traits)
+    {
+        foreach (string name in new[] { traits.BirthName, traits.UsedName })
+        {
+            if (name.Length == 0 || !_exact.TryGetValue((traits.Block, name, traits.FirstGiven), out List<Person>? persons))
+            {
+                continue;
+            }
+            foreach (Person candidate in persons)
+            {
+                if (candidate.MergedInto is null)
+                {
+                    List<FieldComparison> comparisons = Compare(traits, candidate.Traits, out double score);
+                    if (score >= 0.999)
+                    {
+                        return (candidate, comparisons);
+                    }
+                }
+            }
+        }
+        return null;
     }
 
     /// <summary>The most similar person of the block (persons with another INS are other persons by definition).</summary>
@@ -250,6 +281,18 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             _byBlock[traits.Block] = block = [];
         }
         block.Add(person);
+        foreach (string name in new[] { traits.BirthName, traits.UsedName })
+        {
+            if (name.Length > 0)
+            {
+                var key = (traits.Block, name, traits.FirstGiven);
+                if (!_exact.TryGetValue(key, out List<Person>? same))
+                {
+                    _exact[key] = same = new List<Person>(1);
+                }
+                same.Add(person);
+            }
+        }
         if (ins is not null)
         {
             _byIns[ins] = person.Id;

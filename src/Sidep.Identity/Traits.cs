@@ -34,7 +34,7 @@ public sealed record Traits(string BirthName, string UsedName, string FirstGiven
     public static string BirthDateKey(PartialDate? d) => d is null ? "00000000" : $"{d.Value.Year:D4}{d.Value.Month ?? 0:D2}{d.Value.Day ?? 0:D2}";
 
     /// <summary>The blocking key of ARCHITECTURE.md decision 5: birth date + sex.</summary>
-    public string Block => $"{BirthDate}|{Sexes.Code(Sex)}";
+    public string Block { get; } = $"{BirthDate}|{Sexes.Code(Sex)}";
 }
 
 public static class Names

@@ -53,6 +53,25 @@ public static class SyntheticIdentities
         "JEAN-PIERRE", "JEAN-LUC", "JEAN-FRANÇOIS", "MAMADOU", "MOHAMED", "YANIS", "KARIM", "BAPTISTE", "MAXIME", "ROMAIN", "VINCENT", "OLIVIER", "PATRICK",
     ];
 
+    /// <summary>One random person with a valid INS, for streams too large to keep (the 10-million-person benchmark).</summary>
+    public static PatientIdentity RandomPerson(Random random)
+    {
+        Sex sex = random.Next(2) == 0 ? Sex.Female : Sex.Male;
+        string[] firsts = sex == Sex.Female ? s_female : s_male;
+        var birth = new DateOnly(1930 + random.Next(90), 1 + random.Next(12), 1 + random.Next(28));
+        return new PatientIdentity
+        {
+            Ins = new Ins(Ins(sex, birth, random), InsNumber.NirOid, InsKind.Nir),
+            BirthName = s_surnames[random.Next(s_surnames.Length)],
+            GivenNames = [firsts[random.Next(firsts.Length)], firsts[random.Next(firsts.Length)]],
+            BirthDate = new PartialDate(birth.Year, birth.Month, birth.Day),
+            Sex = sex,
+        };
+    }
+
+    /// <summary>A result of the same person as a lab without INS and with one typo in the birth name would send it.</summary>
+    public static PatientIdentity WithoutInsWithTypo(PatientIdentity p, Random random) => p with { Ins = null, BirthName = Typo(p.BirthName!, random) };
+
     public static List<LabelledResult> Generate(SyntheticOptions o)
     {
         var random = new Random(o.Seed);
