@@ -130,10 +130,16 @@ public sealed class EmbeddedLog : IAsyncDisposable
             int count = (int)Math.Max(0, Math.Min(max, index.Count - offset));
             positions = count == 0 ? [] : index.GetRange((int)offset, count).ToArray();
         }
+        return ReadAt(positions, offset);
+    }
+
+    /// <summary>The records at these journal positions; their offsets number on from <paramref name="firstOffset"/>.</summary>
+    private List<LogEntry> ReadAt(long[] positions, long firstOffset)
+    {
         var entries = new List<LogEntry>(positions.Length);
         for (int i = 0; i < positions.Length; i++)
         {
-            entries.Add(ReadAt(positions[i], offset + i));
+            entries.Add(ReadAt(positions[i], firstOffset + i));
         }
         return entries;
     }
@@ -162,12 +168,7 @@ public sealed class EmbeddedLog : IAsyncDisposable
             int count = (int)Math.Max(0, Math.Min(max, _resultsInOrder.Count - sequence));
             positions = count == 0 ? [] : _resultsInOrder.GetRange((int)sequence, count).ToArray();
         }
-        var entries = new List<LogEntry>(positions.Length);
-        for (int i = 0; i < positions.Length; i++)
-        {
-            entries.Add(ReadAt(positions[i], sequence + i));
-        }
-        return entries;
+        return ReadAt(positions, sequence);
     }
 
     /// <summary>Quarantined results not yet released, in journal order.</summary>
