@@ -197,6 +197,21 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     /// weighted 0.55 name, 0.45 given name; a given name below the floor caps the score under the link threshold.</summary>
     private List<FieldComparison> Compare(Traits a, Traits b, out double score)
     {
+        double given = JaroWinkler.Similarity(a.FirstGiven, b.FirstGiven);
+        string givenHow = "first given name";
+        // Given names in another order count only when the swap is mutual: each one's first given name is among the
+        // other's given names. One person's second name being another's first is how relatives differ, not a swap.
+        if (given < 0.999 && b.Given.Contains(a.FirstGiven) && a.Given.Contains(b.FirstGiven))
+        {
+            (given, givenHow) = (1, "first given name ~ another given name");
+        }
+        // Below this a candidate cannot reach even the review threshold, whatever its surname: skip the name pairings.
+        double reviewable = (_t.Review - 0.55) / 0.45;
+        if (given < reviewable)
+        {
+            score = 0.45 * given;
+            return [new FieldComparison(givenHow, Outcome(given), Math.Round(given, 4))];
+        }
         double name = 0;
         string pairing = "birth name";
         foreach ((string x, string y, string label) in new[]
@@ -214,14 +229,6 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             {
                 (name, pairing) = (s, label);
             }
-        }
-        double given = JaroWinkler.Similarity(a.FirstGiven, b.FirstGiven);
-        string givenHow = "first given name";
-        // Given names in another order count only when the swap is mutual: each one's first given name is among the
-        // other's given names. One person's second name being another's first is how relatives differ, not a swap.
-        if (given < 0.999 && b.Given.Contains(a.FirstGiven) && a.Given.Contains(b.FirstGiven))
-        {
-            (given, givenHow) = (1, "first given name ~ another given name");
         }
         score = 0.55 * name + 0.45 * given;
         if (given < _t.GivenFloor)
