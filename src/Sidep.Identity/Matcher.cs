@@ -183,11 +183,15 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             {
                 continue;
             }
-            List<FieldComparison> comparisons = Compare(traits, candidate.Traits, out double score);
+            double score = Score(traits, candidate.Traits, explain: null);
             if (score > bestScore)
             {
-                (best, bestScore, bestComparisons) = (candidate, score, comparisons);
+                (best, bestScore) = (candidate, score);
             }
+        }
+        if (best is not null)
+        {
+            Score(traits, best.Traits, bestComparisons); // the explanation, for the one that counts
         }
         return (best, bestScore, bestComparisons);
     }
@@ -197,6 +201,16 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     /// weighted 0.55 name, 0.45 given name; a given name below the floor caps the score under the link threshold.</summary>
     private List<FieldComparison> Compare(Traits a, Traits b, out double score)
     {
+        var comparisons = new List<FieldComparison>(5);
+        score = Score(a, b, comparisons);
+        return comparisons;
+    }
+
+    /// <summary>The score of a pair; fills <paramref name="explain"/> (when given) with how each field compared.
+    /// Scoring the candidates of a block allocates nothing.</summary>
+    private double Score(Traits a, Traits b, List<FieldComparison>? explain)
+    {
+        double score;
         double given = JaroWinkler.Similarity(a.FirstGiven, b.FirstGiven);
         string givenHow = "first given name";
         // Given names in another order count only when the swap is mutual: each one's first given name is among the
@@ -209,27 +223,15 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         double reviewable = (_t.Review - 0.55) / 0.45;
         if (given < reviewable)
         {
-            score = 0.45 * given;
-            return [new FieldComparison(givenHow, Outcome(given), Math.Round(given, 4))];
+            explain?.Add(new FieldComparison(givenHow, Outcome(given), Math.Round(given, 4)));
+            return 0.45 * given;
         }
         double name = 0;
         string pairing = "birth name";
-        foreach ((string x, string y, string label) in new[]
-        {
-            (a.BirthName, b.BirthName, "birth name"), (a.BirthName, b.UsedName, "birth name ~ used name"),
-            (a.UsedName, b.BirthName, "used name ~ birth name"), (a.UsedName, b.UsedName, "used name"),
-        })
-        {
-            if (x.Length == 0 || y.Length == 0)
-            {
-                continue;
-            }
-            double s = JaroWinkler.Similarity(x, y);
-            if (s > name)
-            {
-                (name, pairing) = (s, label);
-            }
-        }
+        Pair(a.BirthName, b.BirthName, "birth name", ref name, ref pairing);
+        Pair(a.BirthName, b.UsedName, "birth name ~ used name", ref name, ref pairing);
+        Pair(a.UsedName, b.BirthName, "used name ~ birth name", ref name, ref pairing);
+        Pair(a.UsedName, b.UsedName, "used name", ref name, ref pairing);
         score = 0.55 * name + 0.45 * given;
         if (given < _t.GivenFloor)
         {
@@ -243,24 +245,41 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             string sa = a.Given[1], sb = b.Given[1];
             double s2 = JaroWinkler.Similarity(sa, sb);
             bool contradicts = s2 < 0.85 && !b.Given.Contains(sa) && !a.Given.Contains(sb);
-            second = new FieldComparison("second given name", contradicts ? "different" : Outcome(s2), Math.Round(s2, 4));
+            second = explain is null ? null : new FieldComparison("second given name", contradicts ? "different" : Outcome(s2), Math.Round(s2, 4));
             if (contradicts)
             {
                 score = Math.Min(score, _t.Link - 0.01);
             }
         }
-        var comparisons = new List<FieldComparison>(5)
+        if (explain is null)
+        {
+            return score;
+        }
+        explain.AddRange(new[]
         {
             new FieldComparison(pairing, Outcome(name), Math.Round(name, 4)),
             new FieldComparison(givenHow, Outcome(given), Math.Round(given, 4)),
             new FieldComparison("birth date", a.BirthDate == b.BirthDate ? "equal" : "compatible (partial)", 1),
             new FieldComparison("sex", a.Sex == b.Sex ? "equal" : "different", a.Sex == b.Sex ? 1 : 0),
-        };
+        });
         if (second is not null)
         {
-            comparisons.Add(second);
+            explain.Add(second);
         }
-        return comparisons;
+        return score;
+    }
+
+    private static void Pair(string x, string y, string label, ref double best, ref string pairing)
+    {
+        if (x.Length == 0 || y.Length == 0)
+        {
+            return;
+        }
+        double s = JaroWinkler.Similarity(x, y);
+        if (s > best)
+        {
+            (best, pairing) = (s, label);
+        }
     }
 
     private static string Outcome(double score) => score >= 0.999 ? "equal" : score >= 0.9 ? "similar" : score >= 0.75 ? "weakly similar" : "different";

@@ -47,6 +47,10 @@ public static class Names
         {
             return "";
         }
+        if (FastPath(name) is string fast)
+        {
+            return fast;
+        }
         string decomposed = name.Trim().Normalize(NormalizationForm.FormD);
         var sb = new StringBuilder(decomposed.Length);
         bool space = false;
@@ -82,6 +86,59 @@ public static class Names
             }
             space = false;
         }
+    }
+
+    /// <summary>Base letters of Latin-1 accented letters (U+00C0–U+00FF), upper case; '\0' for non-letters.</summary>
+    private const string Latin1Base = "AAAAAAACEEEEIIIIDNOOOOO\0OUUUUYTSAAAAAAACEEEEIIIIDNOOOOO\0OUUUUYTY";
+
+    /// <summary>ASCII and Latin-1 names (nearly all French names) without Unicode normalisation; null otherwise.</summary>
+    private static string? FastPath(string name)
+    {
+        Span<char> buffer = name.Length <= 128 ? stackalloc char[name.Length * 2] : new char[name.Length * 2];
+        int n = 0;
+        bool space = false;
+        foreach (char c in name)
+        {
+            char upper;
+            if (c < 0x80)
+            {
+                if (!char.IsAsciiLetterOrDigit(c))
+                {
+                    space = true;
+                    continue;
+                }
+                upper = char.ToUpperInvariant(c);
+            }
+            else if (c is >= '\u00C0' and <= '\u00FF')
+            {
+                if (c is 'Æ' or 'æ' or 'ß')
+                {
+                    return null; // spelt out by the general path
+                }
+                upper = Latin1Base[c - 0xC0];
+                if (upper == '\0')
+                {
+                    space = true; // × ÷
+                    continue;
+                }
+            }
+            else if (c is '’' or '‘')
+            {
+                space = true;
+                continue;
+            }
+            else
+            {
+                return null; // Œ, other scripts, combining marks: the general path
+            }
+            if (space && n > 0)
+            {
+                buffer[n++] = ' ';
+            }
+            space = false;
+            buffer[n++] = upper;
+        }
+        return new string(buffer[..n]);
     }
 
     /// <summary>The normalised name without its spaces: "LE FEVRE" and "LEFEVRE", "N DIAYE" and "NDIAYE" compare equal.</summary>
