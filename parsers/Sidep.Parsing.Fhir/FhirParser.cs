@@ -18,23 +18,7 @@ public sealed class FhirParser
 {
     public const string FinessSystem = "urn:oid:1.2.250.1.71.4.2.2";
 
-    public ParsedSubmission Parse(in ReadOnlySequence<byte> input)
-    {
-        if (input.IsSingleSegment)
-        {
-            return Parse(input.FirstSpan);
-        }
-        byte[] rented = ArrayPool<byte>.Shared.Rent(checked((int)input.Length));
-        try
-        {
-            input.CopyTo(rented);
-            return Parse(rented.AsSpan(0, (int)input.Length));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(rented);
-        }
-    }
+    public ParsedSubmission Parse(in ReadOnlySequence<byte> input) => Contiguous.Parse(input, Parse);
 
     public ParsedSubmission Parse(ReadOnlySpan<byte> json)
     {
@@ -48,7 +32,7 @@ public sealed class FhirParser
         if (invalid >= 0)
         {
             submission.Diagnostics.Add(Diagnostic.Error(DiagnosticCode.InvalidEncoding, $"byte 0x{json[invalid]:X2} is not valid UTF-8: FHIR JSON must be UTF-8",
-                new SourcePosition("", LineOf(json, invalid), 0, 0, invalid)));
+                new SourcePosition("", Contiguous.LineOf(json, invalid), 0, 0, invalid)));
             return submission;
         }
         var index = new ResourceIndex();
@@ -117,6 +101,4 @@ public sealed class FhirParser
         return dot > 0 ? message[..dot] : message;
     }
 
-    /// <summary>Line (1-based) of a byte offset: computed only for problems.</summary>
-    internal static int LineOf(ReadOnlySpan<byte> json, int offset) => 1 + json[..Math.Min(offset, json.Length)].Count((byte)'\n');
 }

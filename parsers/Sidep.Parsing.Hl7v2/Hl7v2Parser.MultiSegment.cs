@@ -87,21 +87,7 @@ public sealed partial class Hl7v2Parser
         return submission;
     }
 
-    private ParsedMessage ParseMessage(in ReadOnlySequence<byte> message, long offset, int line)
-    {
-        if (message.IsSingleSegment)
-        {
-            return _messageParser.Parse(message.FirstSpan, offset, line);
-        }
-        byte[] rented = ArrayPool<byte>.Shared.Rent(checked((int)message.Length));
-        try
-        {
-            message.CopyTo(rented);
-            return _messageParser.Parse(rented.AsSpan(0, (int)message.Length), offset, line);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(rented);
-        }
-    }
+    private ParsedMessage ParseMessage(in ReadOnlySequence<byte> message, long offset, int line) => message.IsSingleSegment
+        ? _messageParser.Parse(message.FirstSpan, offset, line)
+        : Contiguous.Parse(message, span => _messageParser.Parse(span, offset, line));
 }

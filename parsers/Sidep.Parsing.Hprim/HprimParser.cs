@@ -51,21 +51,5 @@ public sealed class HprimParser(HprimParserOptions options = default)
     }
 
     /// <summary>HPRIM files are small: a file split across buffers is copied once into pooled memory.</summary>
-    public ParsedSubmission Parse(in ReadOnlySequence<byte> input)
-    {
-        if (input.IsSingleSegment)
-        {
-            return Parse(input.FirstSpan);
-        }
-        byte[] rented = ArrayPool<byte>.Shared.Rent(checked((int)input.Length));
-        try
-        {
-            input.CopyTo(rented);
-            return Parse(rented.AsSpan(0, (int)input.Length));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(rented);
-        }
-    }
+    public ParsedSubmission Parse(in ReadOnlySequence<byte> input) => Contiguous.Parse(input, Parse);
 }

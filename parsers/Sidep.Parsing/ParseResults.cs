@@ -16,7 +16,10 @@ public sealed class ParsedItem
     public SourcePosition Position { get; }
     public LabResult? Result { get; set; }
     public List<Diagnostic> Diagnostics { get; }
-    public bool IsRejected => Result is null || Diagnostics.Exists(static d => d.Severity == Severity.Error);
+    /// <summary>An error was found: the item will be rejected whatever else is known of it.</summary>
+    public bool HasError => Diagnostics.Exists(static d => d.Severity == Severity.Error);
+
+    public bool IsRejected => Result is null || HasError;
     public void Reject(DiagnosticCode code, string message, SourcePosition position) =>
         Diagnostics.Add(new Diagnostic(Severity.Error, code, message, position));
 }

@@ -1,4 +1,5 @@
 using Sidep.Domain;
+using Sidep.Parsing.Internals;
 
 namespace Sidep.Parsing.Fhir.Internals;
 
@@ -40,16 +41,4 @@ internal static class AskAtOrderEntry
                 break;
         }
     }
-}
-
-internal sealed class ContextDraft
-{
-    public bool? Symptomatic, HealthCareWorker, FirstTest, Pregnant, Hospitalised;
-    public DateOnly? SymptomOnset;
-    public HousingType Housing;
-
-    public PatientContext ToContext() => Symptomatic is null && SymptomOnset is null && Housing == HousingType.Unknown && HealthCareWorker is null
-        && FirstTest is null && Pregnant is null && Hospitalised is null
-        ? PatientContext.Empty
-        : new PatientContext { Symptomatic = Symptomatic, SymptomOnset = SymptomOnset, Housing = Housing, HealthCareWorker = HealthCareWorker, FirstTest = FirstTest, Pregnant = Pregnant, Hospitalised = Hospitalised };
 }

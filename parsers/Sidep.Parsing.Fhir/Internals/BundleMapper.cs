@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Sidep.Domain;
+using Sidep.Parsing.Internals;
 
 namespace Sidep.Parsing.Fhir.Internals;
 
@@ -84,7 +85,7 @@ internal ref struct BundleMapper
     }
 
     private readonly SourcePosition At(Entry entry, string element, int offset = -1) =>
-        new($"{entry.Path}{(element.Length > 0 ? "." + element : "")}", FhirParser.LineOf(_json, offset < 0 ? entry.Start : entry.Start + offset), 0, 0, offset < 0 ? entry.Start : entry.Start + offset);
+        new($"{entry.Path}{(element.Length > 0 ? "." + element : "")}", Contiguous.LineOf(_json, offset < 0 ? entry.Start : entry.Start + offset), 0, 0, offset < 0 ? entry.Start : entry.Start + offset);
 
     private void Build(Entry entry, ObservationData o, ReportData? report)
     {
@@ -383,7 +384,7 @@ internal ref struct BundleMapper
                 else
                 {
                     diagnostics.Add(Diagnostic.Warning(DiagnosticCode.InvalidIns, "Patient.identifier INS fails its key check; kept out of identity, traits are used instead",
-                        new SourcePosition(entry.Path + ".identifier", FhirParser.LineOf(whole, entry.Start), 0, 0, entry.Start)));
+                        new SourcePosition(entry.Path + ".identifier", Contiguous.LineOf(whole, entry.Start), 0, 0, entry.Start)));
                 }
             }
             else
@@ -404,7 +405,7 @@ internal ref struct BundleMapper
             else
             {
                 diagnostics.Add(Diagnostic.Warning(DiagnosticCode.InvalidDate, "Patient.birthDate is not a FHIR date (YYYY[-MM[-DD]]); age is unknown",
-                    new SourcePosition(entry.Path + ".birthDate", FhirParser.LineOf(whole, entry.Start + birthOffset), 0, 0, entry.Start + birthOffset)));
+                    new SourcePosition(entry.Path + ".birthDate", Contiguous.LineOf(whole, entry.Start + birthOffset), 0, 0, entry.Start + birthOffset)));
             }
         }
         var identity = new PatientIdentity

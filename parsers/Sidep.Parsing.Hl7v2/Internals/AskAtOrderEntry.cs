@@ -90,28 +90,3 @@ internal static class AskAtOrderEntry
         }
     }
 }
-
-internal sealed class ContextDraft
-{
-    public bool? Symptomatic;
-    public DateOnly? SymptomOnset;
-    public HousingType Housing;
-    public bool? HealthCareWorker;
-    public bool? FirstTest;
-    public bool? Pregnant;
-    public bool? Hospitalised;
-
-    public PatientContext ToContext() => Symptomatic is null && SymptomOnset is null && Housing == HousingType.Unknown && HealthCareWorker is null
-        && FirstTest is null && Pregnant is null && Hospitalised is null
-        ? PatientContext.Empty
-        : new PatientContext
-        {
-            Symptomatic = Symptomatic,
-            SymptomOnset = SymptomOnset,
-            Housing = Housing,
-            HealthCareWorker = HealthCareWorker,
-            FirstTest = FirstTest,
-            Pregnant = Pregnant,
-            Hospitalised = Hospitalised,
-        };
-}

@@ -640,11 +640,11 @@ internal sealed class MessageParser
                 }
             }
             Timestamp? sampled = draft.Group?.SpecimenCollectedAt ?? draft.Group?.CollectedAt ?? draft.ObservedAt;
-            if (sampled is null && draft.Group is not null && !item.IsRejectedByError())
+            if (sampled is null && draft.Group is not null && !item.HasError)
             {
                 item.Reject(DiagnosticCode.MissingField, "no specimen collection date: OBR-7, SPM-17 and OBX-14 are all empty", draft.Group.Position with { Field = 7 });
             }
-            if (item.IsRejectedByError() || draft.Patient?.Identity is null || draft.Group is null || draft.Analysis is null || draft.Status is null)
+            if (item.HasError || draft.Patient?.Identity is null || draft.Group is null || draft.Analysis is null || draft.Status is null)
             {
                 continue;
             }
@@ -740,9 +740,4 @@ internal sealed class MessageParser
         public Timestamp? ObservedAt;
         public Timestamp? AnalysedAt;
     }
-}
-
-internal static class ParsedItemExtensions
-{
-    public static bool IsRejectedByError(this ParsedItem item) => item.Diagnostics.Exists(static d => d.Severity == Severity.Error);
 }

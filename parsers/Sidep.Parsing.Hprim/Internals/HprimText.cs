@@ -28,12 +28,7 @@ internal static class HprimText
         return Hl7Charset.Latin1;
     }
 
-    public static SourcePosition Position(ReadOnlySpan<byte> input, int offset)
-    {
-        ReadOnlySpan<byte> before = input[..offset];
-        int line = 1 + before.Count((byte)'\n') + (before.IndexOf((byte)'\n') < 0 ? before.Count((byte)'\r') : 0);
-        return new SourcePosition("", line, 0, 0, offset);
-    }
+    public static SourcePosition Position(ReadOnlySpan<byte> input, int offset) => new("", Contiguous.LineOf(input, offset), 0, 0, offset);
 
     public static string? Trimmed(ReadOnlySpan<byte> bytes, Hl7Charset charset)
     {

@@ -282,7 +282,7 @@ internal sealed class MedecinParser(Hl7Charset charset)
             }
             foreach ((ParsedItem item, Draft draft) in _items)
             {
-                if (_header is null || Message.IsRejected || item.Diagnostics.Exists(d => d.Severity == Severity.Error) || draft.Analysis is null || draft.Value is null || draft.Status is null)
+                if (_header is null || Message.IsRejected || item.HasError || draft.Analysis is null || draft.Value is null || draft.Status is null)
                 {
                     continue;
                 }

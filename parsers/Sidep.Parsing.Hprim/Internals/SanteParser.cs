@@ -451,7 +451,7 @@ internal sealed class SanteParser(HprimParserOptions options, Hl7Charset charset
                     item.Reject(DiagnosticCode.MissingField, "OBR.8 (sample date) is empty", state.Request.Position with { Field = 8 });
                 }
             }
-            if (item.Diagnostics.Exists(d => d.Severity == Severity.Error) || state.Patient is null || state.Request?.Accession is null
+            if (item.HasError || state.Patient is null || state.Request?.Accession is null
                 || state.Request.SampledAt is null || state.Analysis is null || state.Status is null)
             {
                 continue;
