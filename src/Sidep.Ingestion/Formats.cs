@@ -44,6 +44,23 @@ public static class Formats
     {
         Hprim => new HprimParser().Parse(body),
         Fhir => new FhirParser().Parse(body),
-        _ => new Hl7v2Parser(hl7Options).Parse(body),
+        _ => Hl7Parser(hl7Options).Parse(body),
     };
+
+    // One HL7 parser per thread: parsing is synchronous, and its pool of repeated strings stays warm across
+    // submissions instead of being allocated anew for every MLLP message.
+    [ThreadStatic]
+    private static Hl7v2Parser? t_hl7;
+    [ThreadStatic]
+    private static Hl7ParserOptions t_hl7Options;
+
+    private static Hl7v2Parser Hl7Parser(Hl7ParserOptions options)
+    {
+        if (t_hl7 is null || t_hl7Options != options)
+        {
+            t_hl7 = new Hl7v2Parser(options);
+            t_hl7Options = options;
+        }
+        return t_hl7;
+    }
 }
