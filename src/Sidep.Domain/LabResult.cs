@@ -61,6 +61,14 @@ public sealed record LabResult
 public readonly record struct ResultKey(string LabId, string AccessionId, string TestCode)
 {
     public override string ToString() => $"{LabId}/{AccessionId}/{TestCode}";
+
+    /// <summary>A 128-bit fingerprint of the key (the first half of its SHA-256): how stages index results compactly.</summary>
+    public UInt128 Fingerprint()
+    {
+        Span<byte> hash = stackalloc byte[32];
+        System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{LabId}\u001F{AccessionId}\u001F{TestCode}"), hash);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(hash);
+    }
 }
 
 /// <summary>A code with its display text and coding system, as sent.</summary>

@@ -40,12 +40,6 @@ public sealed class IngestionService
 
     private static UInt128 Fingerprint(ReadOnlySpan<byte> sha256) => BinaryPrimitives.ReadUInt128LittleEndian(sha256);
 
-    private static UInt128 KeyFingerprint(in ResultKey key)
-    {
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{key.LabId}\u001F{key.AccessionId}\u001F{key.TestCode}"), hash);
-        return Fingerprint(hash);
-    }
     private readonly Lock _decide = new();
     private readonly Terminology _terminology;
 
@@ -91,7 +85,7 @@ public sealed class IngestionService
         {
             ReadOnlySpan<byte> p = entry.Payload.Span;
             string[] parts = entry.Key.Split('\u001F');
-            UInt128 key = KeyFingerprint(new ResultKey(parts[0], parts[1], parts[2]));
+            UInt128 key = new ResultKey(parts[0], parts[1], parts[2]).Fingerprint();
             int version = BinaryPrimitives.ReadInt32LittleEndian(p[32..]);
             if (!_known.TryGetValue(key, out Known known) || known.Version < version)
             {
@@ -217,7 +211,7 @@ public sealed class IngestionService
     private Decision Decide(ParsedItem item, ParsedMessage message, LabResult result, Dictionary<UInt128, Known> pending)
     {
         byte[] hash = ContentHash.Of(result);
-        UInt128 key = KeyFingerprint(result.Key);
+        UInt128 key = result.Key.Fingerprint();
         UInt128 content = Fingerprint(hash);
         Known known = pending.TryGetValue(key, out Known p) ? p : _known.TryGetValue(key, out Known k) ? k : default;
         if (known.Version > 0 && known.Content == content)

@@ -1,0 +1,314 @@
+namespace Sidep.Indicators;
+
+/// <summary>What a result counts as. Serology, other methods, indeterminate, unsatisfactory, not interpretable and
+/// cancelled results count as <see cref="None"/>: in neither P nor T.</summary>
+public enum Outcome : byte
+{
+    None,
+    Negative,
+    Positive,
+}
+
+/// <summary>
+/// The latest version of one result, reduced to what the indicators need. <paramref name="Key"/> identifies the result
+/// (lab, accession, test) across versions; <paramref name="Day"/> is the sample date's <see cref="DateOnly.DayNumber"/>.
+/// </summary>
+public readonly record struct IndicatorFact(UInt128 Key, int Version, long Person, int Day, Outcome Outcome, short Cell);
+
+/// <summary>A net change of one counter: what a revision is made of.</summary>
+public readonly record struct CountDelta(int Day, int Cell, int P, int T);
+
+/// <summary>
+/// SPF's counting rules, maintained incrementally. A person counts in T on a sample day when they had a PCR or antigen
+/// test with a positive or negative result that day and no positive test in the 60 days before; in P when, moreover,
+/// one of that day's tests is positive — so a person counts at most once a day, P ⊆ T, and a positive is counted
+/// only when it is the first in more than 60 days. The cell (residence, age class, sex) of a person-day is that of
+/// its test with the smallest key, so every result order gives the same table.
+/// <para>
+/// Every change — a new result, a correction, a retraction, a merge of two persons — recomputes only the person-days
+/// it can affect (a test on day d affects days d..d+60 of its person) before and after, and applies the difference,
+/// so the counts always equal a recomputation from scratch. The net differences since the last
+/// <see cref="TakeDeltas"/> are the next revision. Not thread-safe: one partition, one consumer.
+/// </para>
+/// </summary>
+public sealed class Aggregator
+{
+    /// <summary>A positive hides the person's tests of the next 60 days.</summary>
+    public const int WindowDays = 60;
+
+    private struct Entry
+    {
+        public UInt128 Key;
+        public int Day;
+        public short Cell;
+        public Outcome Outcome;
+    }
+
+    private struct KeyState
+    {
+        public long Person;
+        public int Version;
+        public int Day;
+        public bool Counted;
+    }
+
+    private readonly record struct Contribution(int Day, short Cell, bool Positive);
+
+    private sealed class PersonFacts
+    {
+        public Entry[] Items = new Entry[2];
+        public int Count;
+    }
+
+    private readonly Dictionary<UInt128, KeyState> _keys = [];
+    private readonly Dictionary<long, PersonFacts> _persons = [];
+    private readonly Dictionary<long, long> _mergedInto = [];
+    private readonly Dictionary<long, (int P, int T)> _pending = [];
+    private readonly List<Contribution> _before = [];
+    private readonly List<Contribution> _after = [];
+
+    public CountTable Counts { get; } = new();
+
+    /// <summary>Results applied (latest versions known), persons holding counted results.</summary>
+    public int ResultCount => _keys.Count;
+    public int PersonCount => _persons.Count;
+
+    /// <summary>Applies a result's new version; an older or equal version than the one known is ignored (replays
+    /// and duplicates change nothing). Returns whether anything was applied.</summary>
+    public bool Apply(in IndicatorFact fact)
+    {
+        ref KeyState state = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_keys, fact.Key, out bool exists);
+        if (exists && state.Version >= fact.Version)
+        {
+            return false;
+        }
+        long person = Resolve(fact.Person);
+        bool counted = fact.Outcome != Outcome.None;
+        if (exists && state.Counted)
+        {
+            long oldPerson = Resolve(state.Person);
+            if (oldPerson == person)
+            {
+                Change(person, fact.Key, state.Day, counted ? fact : null);
+            }
+            else
+            {
+                Change(oldPerson, fact.Key, state.Day, null);
+                if (counted)
+                {
+                    Change(person, null, 0, fact);
+                }
+            }
+        }
+        else if (counted)
+        {
+            Change(person, null, 0, fact);
+        }
+        state = new KeyState { Person = person, Version = fact.Version, Day = fact.Day, Counted = counted };
+        return true;
+    }
+
+    /// <summary>A retraction (cancelled, entered in error) of a result: it no longer counts.</summary>
+    public bool Retract(UInt128 key, int version) => Apply(new IndicatorFact(key, version, _keys.TryGetValue(key, out KeyState s) ? s.Person : 0, 0, Outcome.None, 0));
+
+    /// <summary>Two persons proved one: <paramref name="from"/>'s results become <paramref name="into"/>'s and the
+    /// counts move accordingly (their days recomputed together). Idempotent.</summary>
+    public void Merge(long from, long into)
+    {
+        long a = Resolve(from), b = Resolve(into);
+        if (a == b)
+        {
+            return;
+        }
+        _mergedInto[a] = b;
+        if (!_persons.Remove(a, out PersonFacts? moving))
+        {
+            return;
+        }
+        _persons.TryGetValue(b, out PersonFacts? staying);
+        _before.Clear();
+        Contributions(moving, int.MinValue, int.MaxValue, _before);
+        if (staying is not null)
+        {
+            Contributions(staying, int.MinValue, int.MaxValue, _before);
+        }
+        staying ??= _persons[b] = new PersonFacts();
+        for (int i = 0; i < moving.Count; i++)
+        {
+            Insert(staying, moving.Items[i]);
+        }
+        _after.Clear();
+        Contributions(staying, int.MinValue, int.MaxValue, _after);
+        ApplyDifference();
+    }
+
+    /// <summary>The person <paramref name="person"/> designates now, merges followed.</summary>
+    public long Resolve(long person)
+    {
+        long current = person;
+        while (_mergedInto.TryGetValue(current, out long next))
+        {
+            current = next;
+        }
+        if (current != person)
+        {
+            _mergedInto[person] = current;
+        }
+        return current;
+    }
+
+    /// <summary>The net counter changes since the last call: one revision.</summary>
+    public List<CountDelta> TakeDeltas()
+    {
+        var deltas = new List<CountDelta>(_pending.Count);
+        foreach ((long key, (int p, int t)) in _pending)
+        {
+            if (p != 0 || t != 0)
+            {
+                deltas.Add(new CountDelta((int)(key >> 20), (int)(key & 0xFFFFF), p, t));
+            }
+        }
+        _pending.Clear();
+        deltas.Sort((x, y) => x.Day != y.Day ? x.Day.CompareTo(y.Day) : x.Cell.CompareTo(y.Cell));
+        return deltas;
+    }
+
+    private void Change(long person, UInt128? removeKey, int removeDay, IndicatorFact? add)
+    {
+        if (!_persons.TryGetValue(person, out PersonFacts? facts))
+        {
+            if (add is null)
+            {
+                return;
+            }
+            facts = _persons[person] = new PersonFacts();
+        }
+        int lo = int.MaxValue, hi = int.MinValue;
+        if (removeKey is not null)
+        {
+            (lo, hi) = (removeDay, removeDay);
+        }
+        if (add is { } a)
+        {
+            (lo, hi) = (Math.Min(lo, a.Day), Math.Max(hi, a.Day));
+        }
+        hi = hi > int.MaxValue - WindowDays ? int.MaxValue : hi + WindowDays;
+        _before.Clear();
+        Contributions(facts, lo, hi, _before);
+        if (removeKey is UInt128 key)
+        {
+            Remove(facts, key, removeDay);
+        }
+        if (add is { } f)
+        {
+            Insert(facts, new Entry { Key = f.Key, Day = f.Day, Cell = f.Cell, Outcome = f.Outcome });
+        }
+        _after.Clear();
+        Contributions(facts, lo, hi, _after);
+        if (facts.Count == 0)
+        {
+            _persons.Remove(person);
+        }
+        ApplyDifference();
+    }
+
+    private void ApplyDifference()
+    {
+        // Person-days unchanged on both sides cancel out; only real differences reach the table.
+        foreach (Contribution c in _before)
+        {
+            Count(c, -1);
+        }
+        foreach (Contribution c in _after)
+        {
+            Count(c, +1);
+        }
+    }
+
+    private void Count(in Contribution c, int sign)
+    {
+        int dp = c.Positive ? sign : 0;
+        Counts.Add(c.Day, c.Cell, dp, sign);
+        ref (int P, int T) pending = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_pending, ((long)c.Day << 20) | (long)(ushort)c.Cell, out _);
+        pending.P += dp;
+        pending.T += sign;
+    }
+
+    /// <summary>The person-days in [<paramref name="lo"/>, <paramref name="hi"/>] that count, with their cell and
+    /// whether they count in P.</summary>
+    private static void Contributions(PersonFacts facts, int lo, int hi, List<Contribution> into)
+    {
+        Entry[] items = facts.Items;
+        int n = facts.Count;
+        int i = LowerBound(items, n, lo == int.MinValue ? int.MinValue : lo - WindowDays);
+        int lastPositive = int.MinValue;
+        while (i < n && items[i].Day <= hi)
+        {
+            int day = items[i].Day;
+            short cell = items[i].Cell;
+            bool positive = false;
+            for (; i < n && items[i].Day == day; i++)
+            {
+                positive |= items[i].Outcome == Outcome.Positive;
+            }
+            if (day >= lo && (lastPositive == int.MinValue || day - lastPositive > WindowDays))
+            {
+                into.Add(new Contribution(day, cell, positive));
+            }
+            if (positive)
+            {
+                lastPositive = day;
+            }
+        }
+    }
+
+    private static int LowerBound(Entry[] items, int count, int day)
+    {
+        int lo = 0, hi = count;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (items[mid].Day < day)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+        return lo;
+    }
+
+    private static void Insert(PersonFacts facts, in Entry entry)
+    {
+        if (facts.Count == facts.Items.Length)
+        {
+            Array.Resize(ref facts.Items, facts.Items.Length * 2);
+        }
+        Entry[] items = facts.Items;
+        int i = facts.Count;
+        // Sorted by (day, key): the first entry of a day is its representative.
+        while (i > 0 && (items[i - 1].Day > entry.Day || items[i - 1].Day == entry.Day && items[i - 1].Key > entry.Key))
+        {
+            items[i] = items[i - 1];
+            i--;
+        }
+        items[i] = entry;
+        facts.Count++;
+    }
+
+    private static void Remove(PersonFacts facts, UInt128 key, int day)
+    {
+        Entry[] items = facts.Items;
+        for (int i = LowerBound(items, facts.Count, day); i < facts.Count && items[i].Day == day; i++)
+        {
+            if (items[i].Key == key)
+            {
+                Array.Copy(items, i + 1, items, i, facts.Count - i - 1);
+                facts.Count--;
+                return;
+            }
+        }
+    }
+}
