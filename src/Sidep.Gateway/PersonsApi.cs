@@ -19,11 +19,9 @@ public static class PersonsApi
     {
         app.MapGet("/v1/persons/{id:long}/decisions", (long id, HttpContext http, StateStore store, IdentityStage identity, GatewayOptions options) =>
         {
-            if (!IsOperator(http, options))
+            if (Operator.Refuse(http, options) is IResult refused)
             {
-                http.Response.Headers.WWWAuthenticate = "X-Operator-Token";
-                return TypedResults.Problem(statusCode: 401, title: "Operator role required",
-                    detail: options.OperatorToken is null ? "the operator role is not enabled on this server (serve --operator-token)" : "send the operator token as X-Operator-Token");
+                return refused;
             }
             long current = identity.Current(id);
             List<DecisionView> decisions = store.DecisionsOf(current)
@@ -34,12 +32,5 @@ public static class PersonsApi
                 : (IResult)TypedResults.Json(new { person = current, decisions });
         });
         return app;
-    }
-
-    private static bool IsOperator(HttpContext http, GatewayOptions options)
-    {
-        string? token = http.Request.Headers["X-Operator-Token"].FirstOrDefault();
-        return options.OperatorToken is string expected && token is not null
-            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(token), Encoding.UTF8.GetBytes(expected));
     }
 }

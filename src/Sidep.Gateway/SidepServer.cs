@@ -29,20 +29,25 @@ public static class SidepServer
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(ingestion);
         builder.Services.AddSingleton(new ResultStoreStage(log, store));
-        builder.Services.AddSingleton(new IdentityStage(log, store, sandbox: !options.Production));
+        EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "matched"), options.Partitions);
+        builder.Services.AddSingleton(new IdentityStage(log, store, matched, sandbox: !options.Production));
+        builder.Services.AddSingleton(new IndicatorStage(matched, store, terminology));
         builder.Services.AddSingleton<MllpListener>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MllpListener>());
         builder.Services.AddHostedService<ResultStoreWorker>();
         builder.Services.AddHostedService<IdentityWorker>();
+        builder.Services.AddHostedService<IndicatorWorker>();
 
         WebApplication app = builder.Build();
         app.MapDefaultEndpoints();
         app.MapSubmissionsApi();
         app.MapTerminologyApi();
         app.MapPersonsApi();
+        app.MapIndicatorsApi();
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             log.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            matched.DisposeAsync().AsTask().GetAwaiter().GetResult();
             store.Dispose();
         });
         return app;
@@ -51,6 +56,12 @@ public static class SidepServer
 
 /// <summary>Hosts the identity stage of the embedded pipeline.</summary>
 internal sealed class IdentityWorker(IdentityStage stage) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => stage.RunAsync(stoppingToken), stoppingToken);
+}
+
+/// <summary>Hosts the indicator stage of the embedded pipeline.</summary>
+internal sealed class IndicatorWorker(IndicatorStage stage) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => stage.RunAsync(stoppingToken), stoppingToken);
 }

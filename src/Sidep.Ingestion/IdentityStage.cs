@@ -8,8 +8,10 @@ namespace Sidep.Ingestion;
 /// <summary>
 /// MATCH in embedded mode: every result, in the journal's global order, through the identity matcher; each match
 /// (person id, rule, score, the fields compared — nothing nominative) and each merge written with the stage's
-/// position in one transaction. The matcher's index is rebuilt at start-up by replaying the journal up to that
-/// position: the order is fixed, so the same persons get the same ids.
+/// position in one transaction, after the matched results and merges are durable in the stage's output log (the
+/// input of the aggregator and the fan-out). The matcher's index is rebuilt at start-up by replaying the journal up to
+/// that position: the order is fixed, so the same persons get the same ids, and output already written before a
+/// crash is recognised by its input sequence and not written twice.
 /// </summary>
 public sealed class IdentityStage
 {
@@ -17,14 +19,18 @@ public sealed class IdentityStage
 
     private readonly EmbeddedLog _log;
     private readonly StateStore _store;
+    private readonly EmbeddedLog? _output;
     private readonly bool _sandbox;
     private readonly Matcher _matcher = new();
     private long _next;
+    /// <summary>The input sequence of the last record in the output log: anything up to it was already emitted.</summary>
+    private long _emitted = -1;
 
-    public IdentityStage(EmbeddedLog log, StateStore store, bool sandbox = true)
+    public IdentityStage(EmbeddedLog log, StateStore store, EmbeddedLog? output = null, bool sandbox = true)
     {
         _log = log;
         _store = store;
+        _output = output;
         _sandbox = sandbox;
         long committed = store.GetOffset(ConsumerName, -1);
         while (_next < committed)
@@ -40,6 +46,11 @@ public sealed class IdentityStage
             }
             _next += batch.Count;
         }
+        if (output is not null && output.OrderedCount > 0)
+        {
+            LogEntry last = output.ReadInJournalOrder(output.OrderedCount - 1, 1)[0];
+            _emitted = long.Parse(last.Key, System.Globalization.CultureInfo.InvariantCulture);
+        }
     }
 
     public int PersonCount => _matcher.PersonCount;
@@ -49,24 +60,50 @@ public sealed class IdentityStage
 
     private static ResultEnvelope Envelope(LogEntry entry) => JsonSerializer.Deserialize(entry.Payload.Span[36..], SidepJson.Default.ResultEnvelope)!;
 
-    public int DrainOnce(int max = 1000)
+    public int DrainOnce(int max = 1000) => DrainOnceAsync(max).GetAwaiter().GetResult();
+
+    public async Task<int> DrainOnceAsync(int max = 1000, CancellationToken cancellationToken = default)
     {
         List<LogEntry> batch = _log.ReadInJournalOrder(_next, max);
         if (batch.Count == 0)
         {
             return 0;
         }
-        int mergesBefore = _matcher.Merges.Count;
         var rows = new List<StateStore.MatchRow>(batch.Count);
+        var merges = new List<(long From, long Into)>();
+        var output = new List<LogRecord>(batch.Count);
+        long sequence = _next;
         foreach (LogEntry entry in batch)
         {
             ResultEnvelope envelope = Envelope(entry);
+            int mergesBefore = _matcher.Merges.Count;
             MatchDecision decision = _matcher.Match(envelope.Result.Patient, _sandbox);
             ResultKey key = envelope.Result.Key;
             rows.Add(new StateStore.MatchRow(key.LabId, key.AccessionId, key.TestCode, envelope.Version, decision.PersonId, decision.Rule.ToString(),
                 decision.Score, JsonSerializer.Serialize(decision, SidepJson.Default.MatchDecision)));
+            string seq = sequence.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            for (int m = mergesBefore; m < _matcher.Merges.Count; m++)
+            {
+                MergeEvent merge = _matcher.Merges[m];
+                merges.Add((merge.From, merge.Into));
+                if (sequence > _emitted)
+                {
+                    output.Add(new LogRecord(RecordKind.Merged, -1, seq,
+                        JsonSerializer.SerializeToUtf8Bytes(new PersonMerge(sequence, merge.From, merge.Into, merge.Reason), SidepJson.Default.PersonMerge)));
+                }
+            }
+            if (sequence > _emitted)
+            {
+                output.Add(new LogRecord(RecordKind.Matched, entry.Partition, seq, JsonSerializer.SerializeToUtf8Bytes(
+                    new MatchedResult(sequence, decision.PersonId, decision.Rule.ToString(), decision.Score, envelope), SidepJson.Default.MatchedResult)));
+            }
+            sequence++;
         }
-        var merges = _matcher.Merges.Skip(mergesBefore).Select(m => (m.From, m.Into)).ToList();
+        if (_output is not null && output.Count > 0)
+        {
+            await _output.AppendAsync(output, cancellationToken).ConfigureAwait(false);
+        }
+        _emitted = Math.Max(_emitted, sequence - 1);
         _store.ApplyMatches(ConsumerName, _next + batch.Count, rows, merges);
         _next += batch.Count;
         return batch.Count;
@@ -76,7 +113,7 @@ public sealed class IdentityStage
     {
         while (!cancellationToken.IsCancellationRequested)
         {
-            if (DrainOnce() == 0)
+            if (await DrainOnceAsync(1000, cancellationToken).ConfigureAwait(false) == 0)
             {
                 await _log.WaitForDataAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
             }

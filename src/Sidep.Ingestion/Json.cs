@@ -7,6 +7,14 @@ namespace Sidep.Ingestion;
 /// <summary>A result as carried on the log: the canonical result with its version and provenance.</summary>
 public sealed record ResultEnvelope(string SubmissionId, int Version, string Disposition, DateTimeOffset ReceivedAt, string Channel, LabResult Result);
 
+/// <summary>The identity stage's output: a result with its person and the decision's rule and score. <see cref="Sequence"/>
+/// is the result's position in the input journal's order.</summary>
+public sealed record MatchedResult(long Sequence, long PersonId, string Rule, double Score, ResultEnvelope Envelope);
+
+/// <summary>The identity stage's output: <see cref="From"/> and <see cref="Into"/> proved one person, while matching the
+/// result at <see cref="Sequence"/>.</summary>
+public sealed record PersonMerge(long Sequence, long From, long Into, string Reason);
+
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, UseStringEnumConverter = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, WriteIndented = false)]
 [JsonSerializable(typeof(LabResult))]
 [JsonSerializable(typeof(ResultEnvelope))]
@@ -14,6 +22,8 @@ public sealed record ResultEnvelope(string SubmissionId, int Version, string Dis
 [JsonSerializable(typeof(StoredSubmission))]
 [JsonSerializable(typeof(List<QuarantineSummary>))]
 [JsonSerializable(typeof(Sidep.Identity.MatchDecision))]
+[JsonSerializable(typeof(MatchedResult))]
+[JsonSerializable(typeof(PersonMerge))]
 public sealed partial class SidepJson : JsonSerializerContext
 {
 }

@@ -14,6 +14,10 @@ public enum RecordKind : byte
     Quarantined = 3,
     /// <summary>Marks quarantined results as replayed (payload: their ids, one per line); written with the replayed results.</summary>
     Released = 4,
+    /// <summary>A result with the person it belongs to and the decision (the identity stage's output), on a partition.</summary>
+    Matched = 5,
+    /// <summary>Two persons proved one (the identity stage's output), on no partition; ordered among the matched results.</summary>
+    Merged = 6,
 }
 
 /// <summary>A record to append: results go on <see cref="Partition"/>; submissions have no partition (-1).</summary>
@@ -90,6 +94,18 @@ public sealed class EmbeddedLog : IAsyncDisposable
         return (int)(hash % (uint)_partitions.Length);
     }
 
+    /// <summary>How many records <see cref="ReadInJournalOrder"/> can return.</summary>
+    public long OrderedCount
+    {
+        get
+        {
+            lock (_indexLock)
+            {
+                return _resultsInOrder.Count;
+            }
+        }
+    }
+
     public long EndOffset(int partition)
     {
         lock (_indexLock)
@@ -158,8 +174,9 @@ public sealed class EmbeddedLog : IAsyncDisposable
         return ReadAt(position, position);
     }
 
-    /// <summary>Results in journal order from the <paramref name="sequence"/>-th on (0-based over all partitions): a
-    /// fixed global order, so a consumer that replays it rebuilds exactly the same state.</summary>
+    /// <summary>Results (matched results and merges in a stage's output log) in journal order from the
+    /// <paramref name="sequence"/>-th on (0-based over all partitions): a fixed global order, so a consumer that replays
+    /// it rebuilds exactly the same state.</summary>
     public List<LogEntry> ReadInJournalOrder(long sequence, int max)
     {
         long[] positions;
@@ -264,9 +281,13 @@ public sealed class EmbeddedLog : IAsyncDisposable
 
     private void Index(in LogEntry entry, long position)
     {
-        if (entry.Kind == RecordKind.Result && (uint)entry.Partition < (uint)_partitions.Length)
+        if (entry.Kind is RecordKind.Result or RecordKind.Matched && (uint)entry.Partition < (uint)_partitions.Length)
         {
             _partitions[entry.Partition].Add(position);
+            _resultsInOrder.Add(position);
+        }
+        else if (entry.Kind == RecordKind.Merged)
+        {
             _resultsInOrder.Add(position);
         }
         else if (entry.Kind == RecordKind.Submission)

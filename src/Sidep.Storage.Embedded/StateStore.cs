@@ -23,7 +23,7 @@ public sealed record StoredResult(string LabId, string AccessionId, string TestC
     string? Loinc, string? SampleDate, string PartitionKey, string Json);
 
 /// <summary>The embedded database (SQLite): labs, the latest version of every result, consumer positions.</summary>
-public sealed class StateStore : IDisposable
+public sealed partial class StateStore : IDisposable
 {
     private readonly SqliteConnection _connection;
     private readonly Lock _lock = new();
@@ -91,6 +91,19 @@ public sealed class StateStore : IDisposable
                 partition INTEGER NOT NULL,
                 next_offset INTEGER NOT NULL,
                 PRIMARY KEY (consumer, partition));
+            CREATE TABLE IF NOT EXISTS indicator_revisions (
+                rev INTEGER PRIMARY KEY,
+                processed_at INTEGER NOT NULL,
+                results INTEGER NOT NULL,
+                cells INTEGER NOT NULL);
+            CREATE INDEX IF NOT EXISTS indicator_revisions_time ON indicator_revisions (processed_at);
+            CREATE TABLE IF NOT EXISTS indicator_deltas (
+                rev INTEGER NOT NULL,
+                day INTEGER NOT NULL,
+                cell INTEGER NOT NULL,
+                dp INTEGER NOT NULL,
+                dt INTEGER NOT NULL);
+            CREATE INDEX IF NOT EXISTS indicator_deltas_rev ON indicator_deltas (rev);
             """);
         store.AddColumnIfMissing("labs", "mllp_certs", "TEXT NOT NULL DEFAULT ''");
         return store;

@@ -1,0 +1,206 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Sidep.Indicators;
+using Sidep.Ingestion;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Gateway;
+
+/// <summary>
+/// The daily indicators as Santé publique France publishes them (<c>dep</c>, <c>reg</c>, <c>fra</c>; CSV and JSON),
+/// their 7-day rates, the revisions they went through and what changed between two moments. Aggregates only, but
+/// unsuppressed small cells can single a person out: the operator role (X-Operator-Token) is required.
+/// </summary>
+public static class IndicatorsApi
+{
+    private const string CsvType = "text/csv; charset=utf-8";
+
+    public static IEndpointRouteBuilder MapIndicatorsApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/v1/indicators/{level}/{table}", (string level, string table, HttpContext http, IndicatorStage stage, GatewayOptions options) =>
+        {
+            if (Operator.Refuse(http, options) is IResult refused)
+            {
+                return refused;
+            }
+            if (ParseLevel(level) is not Level lvl)
+            {
+                return Bad($"unknown level '{level}': dep, reg or fra");
+            }
+            if (Request(http.Request.Query, lvl, out DateTimeOffset? asOf, out string? error) is not { } request)
+            {
+                return Bad(error!);
+            }
+            (int from, int to) = (request.From?.DayNumber ?? int.MinValue, request.To?.DayNumber ?? int.MaxValue);
+            CountTable counts = stage.Snapshot(table.StartsWith("rates", StringComparison.Ordinal) && from != int.MinValue ? from - 6 : from, to, asOf);
+            if (request.From is null && request.To is null && !counts.IsEmpty)
+            {
+                // Without bounds: every day that has counts.
+                request = request with { From = DateOnly.FromDayNumber(counts.MinDay), To = DateOnly.FromDayNumber(counts.MaxDay) };
+            }
+            var body = new ArrayBufferWriter<byte>(1 << 16);
+            int suppressed;
+            string type;
+            switch (table)
+            {
+                case "daily.csv": suppressed = Tables.WriteDailyCsv(counts, request, body); type = CsvType; break;
+                case "daily.json": suppressed = Tables.WriteDailyJson(counts, request, body); type = "application/json"; break;
+                case "rates.csv": suppressed = Tables.WriteRatesCsv(counts, request, body); type = CsvType; break;
+                case "rates.json": suppressed = Tables.WriteRatesJson(counts, request, body); type = "application/json"; break;
+                case "changes.csv": return Changes(http, stage, request);
+                default: return Bad($"unknown table '{table}': daily.csv, daily.json, rates.csv, rates.json or changes.csv");
+            }
+            if (request.SuppressBelow > 0)
+            {
+                http.Response.Headers["X-Sidep-Suppressed-Values"] = suppressed.ToString(CultureInfo.InvariantCulture);
+            }
+            return Results.Bytes(body.WrittenMemory, type);
+        });
+
+        app.MapGet("/v1/indicators/revisions", (HttpContext http, StateStore store, GatewayOptions options) =>
+        {
+            if (Operator.Refuse(http, options) is IResult refused)
+            {
+                return refused;
+            }
+            DateTimeOffset? since = null;
+            if (http.Request.Query["since"].FirstOrDefault() is string s)
+            {
+                if (!DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset parsed))
+                {
+                    return Bad($"since '{s}' is not an ISO 8601 date-time");
+                }
+                since = parsed;
+            }
+            return Results.Json(store.ListIndicatorRevisions(since).Select(r => new { rev = r.Rev, processedAt = r.ProcessedAt, results = r.Results, cells = r.Cells }));
+        });
+        return app;
+    }
+
+    private static IResult Bad(string detail) => TypedResults.Problem(statusCode: 400, title: "Bad indicators request", detail: detail);
+
+    private static Level? ParseLevel(string level) => level switch { "dep" => Level.Dep, "reg" => Level.Reg, "fra" => Level.Fra, _ => null };
+
+    /// <summary>Reads from, to (YYYY-MM-DD), asof (ISO 8601), the units (<c>dep=01,2A</c> or <c>reg=84</c>), suppress (k)
+    /// and layout (2020); null with the reason in <paramref name="error"/> when one is malformed.</summary>
+    private static TableRequest? Request(IQueryCollection query, Level level, out DateTimeOffset? asOf, out string? error)
+    {
+        asOf = null;
+        error = null;
+        DateOnly? from = null, to = null;
+        foreach ((string name, Action<DateOnly> set) in new (string, Action<DateOnly>)[] { ("from", d => from = d), ("to", d => to = d) })
+        {
+            if (query[name].FirstOrDefault() is string text)
+            {
+                if (!DateOnly.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out DateOnly d))
+                {
+                    error = $"{name} '{text}' is not a date YYYY-MM-DD";
+                    return null;
+                }
+                set(d);
+            }
+        }
+        if (from is DateOnly f && to is DateOnly t && (t < f || t.DayNumber - f.DayNumber > 3660))
+        {
+            error = $"from {f:yyyy-MM-dd} to {t:yyyy-MM-dd} is not a range of at most ten years";
+            return null;
+        }
+        if (query["asof"].FirstOrDefault() is string a)
+        {
+            if (!DateTimeOffset.TryParse(a, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset at))
+            {
+                error = $"asof '{a}' is not an ISO 8601 date-time";
+                return null;
+            }
+            asOf = at;
+        }
+        int suppress = 0;
+        if (query["suppress"].FirstOrDefault() is string k && (!int.TryParse(k, CultureInfo.InvariantCulture, out suppress) || suppress < 0 || suppress > 1000))
+        {
+            error = $"suppress '{k}' is not a count between 0 and 1000";
+            return null;
+        }
+        Layout layout = Layout.Current;
+        if (query["layout"].FirstOrDefault() is string l)
+        {
+            if (l != "2020")
+            {
+                error = $"layout '{l}' is unknown: 2020 (dep;jour;P;T;cl_age90;pop) or none";
+                return null;
+            }
+            layout = Layout.Spf2020;
+        }
+        string column = Tables.UnitColumn(level);
+        string[]? units = query[column].FirstOrDefault()?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (units is not null)
+        {
+            var known = Tables.Units(level).Select(u => u.Code).ToHashSet(StringComparer.Ordinal);
+            if (units.FirstOrDefault(u => !known.Contains(u)) is string unknown)
+            {
+                error = $"{column} '{unknown}' is not a {column} code";
+                return null;
+            }
+        }
+        return new TableRequest(level, from, to, units, suppress, layout);
+    }
+
+    /// <summary>
+    /// What changed between two moments (<c>since</c>, <c>until</c>, default now): one line per published value that
+    /// differs — unit, day, class, column, value before, value after.
+    /// </summary>
+    private static IResult Changes(HttpContext http, IndicatorStage stage, TableRequest request)
+    {
+        if (http.Request.Query["since"].FirstOrDefault() is not string s
+            || !DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset since))
+        {
+            return Bad("changes need since, an ISO 8601 date-time");
+        }
+        DateTimeOffset? until = null;
+        if (http.Request.Query["until"].FirstOrDefault() is string u)
+        {
+            if (!DateTimeOffset.TryParse(u, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset parsed))
+            {
+                return Bad($"until '{u}' is not an ISO 8601 date-time");
+            }
+            until = parsed;
+        }
+        (int from, int to) = (request.From?.DayNumber ?? int.MinValue, request.To?.DayNumber ?? int.MaxValue);
+        CountTable after = stage.Snapshot(from, to, until);
+        CountTable before = stage.Snapshot(from, to, since);
+        if (request.From is null && request.To is null && !after.IsEmpty)
+        {
+            request = request with { From = DateOnly.FromDayNumber(after.MinDay), To = DateOnly.FromDayNumber(after.MaxDay) };
+        }
+        request = request with { Layout = Layout.Current, SuppressBelow = 0 };
+        string[] old = Render(before, request), now = Render(after, request);
+        string[] columns = now[0].Split(';');
+        var csv = new StringBuilder($"{columns[0]};jour;cl_age90;colonne;avant;apres\n");
+        for (int i = 1; i < now.Length && i < old.Length; i++)
+        {
+            if (old[i] == now[i])
+            {
+                continue;
+            }
+            string[] a = old[i].Split(';'), b = now[i].Split(';');
+            for (int c = 2; c <= 7; c++)
+            {
+                if (a[c] != b[c])
+                {
+                    csv.Append(b[0]).Append(';').Append(b[1]).Append(';').Append(b[8]).Append(';').Append(columns[c]).Append(';').Append(a[c]).Append(';').Append(b[c]).Append('\n');
+                }
+            }
+        }
+        return Results.Text(csv.ToString(), CsvType);
+    }
+
+    private static string[] Render(CountTable table, TableRequest request)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        Tables.WriteDailyCsv(table, request, buffer);
+        return Encoding.ASCII.GetString(buffer.WrittenSpan).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+}

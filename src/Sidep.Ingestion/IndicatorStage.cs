@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Sidep.Indicators;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Ingestion;
+
+/// <summary>
+/// AGGREGATE in embedded mode: the identity stage's output (matched results and merges, in order) through the SPF
+/// counting rules. Each batch's net counter changes are one revision, written with the stage's position in one
+/// transaction and stamped with the time it was processed, so tables can be read as of a past moment. At start-up the
+/// counts and per-person state are rebuilt by replaying the output log up to that position (the same records give
+/// the same counts; the revisions already written are not written again).
+/// </summary>
+public sealed class IndicatorStage
+{
+    public const string ConsumerName = "indicators";
+
+    private readonly EmbeddedLog _matched;
+    private readonly StateStore _store;
+    private readonly TimeProvider _time;
+    private readonly Aggregator _aggregator = new();
+    private readonly Func<string?, TestKind> _kindOf;
+    private readonly Lock _sync = new();
+    private long _next;
+
+    public IndicatorStage(EmbeddedLog matched, StateStore store, Terminology terminology, TimeProvider? time = null)
+    {
+        _matched = matched;
+        _store = store;
+        _time = time ?? TimeProvider.System;
+        var kinds = new ConcurrentDictionary<string, TestKind>(StringComparer.Ordinal);
+        _kindOf = loinc => loinc is null ? TestKind.Other
+            : kinds.GetOrAdd(loinc, l => terminology.ValueSet.TryGetValue(l, out LoincEntry? e) ? TestKinds.FromMethod(e.Method) : TestKind.Other);
+        long committed = store.GetOffset(ConsumerName, -1);
+        while (_next < committed)
+        {
+            List<LogEntry> batch = _matched.ReadInJournalOrder(_next, (int)Math.Min(4096, committed - _next));
+            if (batch.Count == 0)
+            {
+                break;
+            }
+            Apply(batch);
+            _next += batch.Count;
+        }
+        _aggregator.TakeDeltas();
+    }
+
+    /// <summary>Results known to the aggregator (latest versions).</summary>
+    public int ResultCount
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _aggregator.ResultCount;
+            }
+        }
+    }
+
+    /// <summary>How far the stage has read its input.</summary>
+    public long Position => Interlocked.Read(ref _next);
+
+    private void Apply(List<LogEntry> batch)
+    {
+        foreach (LogEntry entry in batch)
+        {
+            if (entry.Kind == RecordKind.Merged)
+            {
+                PersonMerge merge = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.PersonMerge)!;
+                _aggregator.Merge(merge.From, merge.Into);
+                continue;
+            }
+            MatchedResult matched = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.MatchedResult)!;
+            ResultEnvelope envelope = matched.Envelope;
+            if (Facts.From(envelope.Result, envelope.Version, matched.PersonId, envelope.ReceivedAt, _kindOf) is IndicatorFact fact)
+            {
+                _aggregator.Apply(fact);
+            }
+        }
+    }
+
+    public int DrainOnce(int max = 4096)
+    {
+        List<LogEntry> batch = _matched.ReadInJournalOrder(_next, max);
+        if (batch.Count == 0)
+        {
+            return 0;
+        }
+        lock (_sync)
+        {
+            // The revision is written under the lock: a snapshot never sees counts whose revision is not yet stored.
+            Apply(batch);
+            List<CountDelta> deltas = _aggregator.TakeDeltas();
+            _store.ApplyIndicatorRevision(ConsumerName, _next + batch.Count, _time.GetUtcNow(), batch.Count,
+                deltas.ConvertAll(d => new IndicatorDelta(d.Day, d.Cell, d.P, d.T)));
+            Interlocked.Add(ref _next, batch.Count);
+        }
+        return batch.Count;
+    }
+
+    /// <summary>The counts of the days in [<paramref name="fromDay"/>, <paramref name="toDay"/>], now or as they were at
+    /// <paramref name="asOf"/> (the revisions processed after it taken back).</summary>
+    public CountTable Snapshot(int fromDay = int.MinValue, int toDay = int.MaxValue, DateTimeOffset? asOf = null)
+    {
+        CountTable copy;
+        lock (_sync)
+        {
+            // Taken under the lock with the store read, so no revision is both in the copy and missing from the store.
+            copy = _aggregator.Counts.Copy(fromDay, toDay);
+            if (asOf is DateTimeOffset at)
+            {
+                foreach (IndicatorDelta d in _store.IndicatorChangesAfter(at, fromDay, toDay))
+                {
+                    copy.Add(d.Day, d.Cell, -d.P, -d.T);
+                }
+            }
+        }
+        return copy;
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            if (DrainOnce() == 0)
+            {
+                await _matched.WaitForDataAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+using Microsoft.Data.Sqlite;
+
+namespace Sidep.Storage.Embedded;
+
+/// <summary>One revision of the indicators: when it was processed, how many results it covered, how many counters it moved.</summary>
+public sealed record IndicatorRevision(long Rev, DateTimeOffset ProcessedAt, int Results, int Cells);
+
+/// <summary>A net change of one indicator counter (sample day number, cell, P, T).</summary>
+public readonly record struct IndicatorDelta(int Day, int Cell, int P, int T);
+
+public sealed partial class StateStore
+{
+    /// <summary>Records a revision (its counter changes, stamped with <paramref name="processedAt"/>) and moves the
+    /// consumer's position, in one transaction. A batch that changed no counter moves the position only.</summary>
+    public long ApplyIndicatorRevision(string consumer, long nextSequence, DateTimeOffset processedAt, int results, IReadOnlyList<IndicatorDelta> deltas)
+    {
+        lock (_lock)
+        {
+            using SqliteTransaction tx = _connection.BeginTransaction();
+            long rev = 0;
+            if (deltas.Count > 0)
+            {
+                using (SqliteCommand revision = _connection.CreateCommand())
+                {
+                    revision.Transaction = tx;
+                    revision.CommandText = "INSERT INTO indicator_revisions (processed_at, results, cells) VALUES ($at, $results, $cells) RETURNING rev";
+                    revision.Parameters.AddWithValue("$at", processedAt.ToUnixTimeMilliseconds());
+                    revision.Parameters.AddWithValue("$results", results);
+                    revision.Parameters.AddWithValue("$cells", deltas.Count);
+                    rev = (long)revision.ExecuteScalar()!;
+                }
+                using SqliteCommand insert = _connection.CreateCommand();
+                insert.Transaction = tx;
+                insert.CommandText = "INSERT INTO indicator_deltas (rev, day, cell, dp, dt) VALUES ($rev, $day, $cell, $dp, $dt)";
+                insert.Parameters.AddWithValue("$rev", rev);
+                SqliteParameter day = insert.Parameters.Add("$day", SqliteType.Integer), cell = insert.Parameters.Add("$cell", SqliteType.Integer),
+                    dp = insert.Parameters.Add("$dp", SqliteType.Integer), dt = insert.Parameters.Add("$dt", SqliteType.Integer);
+                insert.Prepare();
+                foreach (IndicatorDelta d in deltas)
+                {
+                    (day.Value, cell.Value, dp.Value, dt.Value) = (d.Day, d.Cell, d.P, d.T);
+                    insert.ExecuteNonQuery();
+                }
+            }
+            using (SqliteCommand offset = _connection.CreateCommand())
+            {
+                offset.Transaction = tx;
+                offset.CommandText = "INSERT INTO consumer_offsets (consumer, partition, next_offset) VALUES ($c, -1, $o) " +
+                    "ON CONFLICT (consumer, partition) DO UPDATE SET next_offset = excluded.next_offset";
+                offset.Parameters.AddWithValue("$c", consumer);
+                offset.Parameters.AddWithValue("$o", nextSequence);
+                offset.ExecuteNonQuery();
+            }
+            tx.Commit();
+            return rev;
+        }
+    }
+
+    /// <summary>Revisions processed after <paramref name="since"/> (all when null), oldest first.</summary>
+    public List<IndicatorRevision> ListIndicatorRevisions(DateTimeOffset? since = null, int limit = 1000)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT rev, processed_at, results, cells FROM indicator_revisions WHERE processed_at > $since ORDER BY rev LIMIT $limit";
+            cmd.Parameters.AddWithValue("$since", since?.ToUnixTimeMilliseconds() ?? long.MinValue);
+            cmd.Parameters.AddWithValue("$limit", limit);
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var rows = new List<IndicatorRevision>();
+            while (r.Read())
+            {
+                rows.Add(new IndicatorRevision(r.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetInt32(2), r.GetInt32(3)));
+            }
+            return rows;
+        }
+    }
+
+    /// <summary>The summed changes of every revision processed after <paramref name="asOf"/>, on days in
+    /// [<paramref name="fromDay"/>, <paramref name="toDay"/>]: subtracted from the current counts, they give the counts
+    /// as they were at <paramref name="asOf"/>.</summary>
+    public List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT d.day, d.cell, sum(d.dp), sum(d.dt) FROM indicator_deltas d " +
+                "WHERE d.rev IN (SELECT rev FROM indicator_revisions WHERE processed_at > $at) AND d.day BETWEEN $from AND $to GROUP BY d.day, d.cell";
+            cmd.Parameters.AddWithValue("$at", asOf.ToUnixTimeMilliseconds());
+            cmd.Parameters.AddWithValue("$from", fromDay);
+            cmd.Parameters.AddWithValue("$to", toDay);
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var rows = new List<IndicatorDelta>();
+            while (r.Read())
+            {
+                rows.Add(new IndicatorDelta(r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3)));
+            }
+            return rows;
+        }
+    }
+}
