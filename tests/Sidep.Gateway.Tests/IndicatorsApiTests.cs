@@ -12,11 +12,11 @@ public class IndicatorsApiTests
     private const string Token = "op-secret";
 
     /// <summary>A person of the Ain (commune 01053, Bourg-en-Bresse) with a valid NIR, tested by RT-PCR on <paramref name="day"/>.</summary>
-    private static string Oru(int n, DateOnly day, int age, char sex, bool positive, string status = "F", string? accession = null)
+    private static string Oru(int n, DateOnly day, int age, char sex, bool positive, string status = "F", string? accession = null, DateOnly? birthDate = null)
     {
         string nir13 = $"{(sex == 'F' ? 2 : 1)}{80 + n % 20:D2}{1 + n % 12:D2}01{100 + n / 1000:D3}{n % 1000:D3}";
         string ins = nir13 + (97 - long.Parse(nir13, CultureInfo.InvariantCulture) % 97).ToString("D2", CultureInfo.InvariantCulture);
-        DateOnly birth = day.AddYears(-age).AddDays(-(1 + n % 300));
+        DateOnly birth = birthDate ?? day.AddYears(-age).AddDays(-(1 + n % 300));
         string name = "PERS" + string.Concat(n.ToString(CultureInfo.InvariantCulture).Select(c => (char)('A' + c - '0')));
         string acc = accession ?? $"A{n}";
         string result = positive ? "260373001^Détecté^SCT" : "260415000^Non détecté^SCT";
@@ -109,5 +109,83 @@ public class IndicatorsApiTests
         string fra = await op.GetStringAsync("/v1/indicators/fra/daily.csv?from=2020-05-13&to=2020-05-13");
         Assert.StartsWith("FR;2020-05-13;", fra.Split('\n')[11]);
         Assert.Equal(("9", "340"), (fra.Split('\n')[11].Split(';')[4], fra.Split('\n')[11].Split(';')[7]));
+    }
+
+    [Fact]
+    public async Task A_correction_arriving_three_days_late_changes_exactly_the_right_cells_visible_as_a_revision()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = Token });
+        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        using HttpClient op = OperatorClient(server);
+        var monday = new DateOnly(2021, 3, 1);
+        // Day 1: a positive woman of 34 and a negative man of 50; day 3: the woman tested again (hidden by her positive).
+        await SendAsync(lab, [Oru(1, monday, 34, 'F', positive: true), Oru(2, monday, 50, 'M', positive: false), Oru(1, monday.AddDays(2), 34, 'F', positive: false, accession: "B1", birthDate: monday.AddYears(-34).AddDays(-2))]);
+        const string url = "/v1/indicators/dep/daily.csv?dep=01&from=2021-03-01&to=2021-03-04";
+        string before = await WaitForAsync(op, url, body => body.Contains("01;2021-03-01;1;0;1;1;1;2;0;656955", StringComparison.Ordinal));
+        Assert.Contains("01;2021-03-03;0;0;0;0;0;0;0;656955", before, StringComparison.Ordinal);
+        await Task.Delay(20);
+        DateTimeOffset beforeCorrection = DateTimeOffset.UtcNow;
+        await Task.Delay(20);
+
+        // Three days later the lab corrects the woman's first result: negative after all.
+        await SendAsync(lab, [Oru(1, monday, 34, 'F', positive: false, status: "C")]);
+        string after = await WaitForAsync(op, url, body => body.Contains("01;2021-03-01;0;0;0;1;1;2;0;656955", StringComparison.Ordinal));
+        Assert.Contains("01;2021-03-01;0;0;0;1;1;2;0;656955", after, StringComparison.Ordinal);
+        Assert.Contains("01;2021-03-01;0;0;0;1;0;1;39;85588", after, StringComparison.Ordinal);
+        Assert.Contains("01;2021-03-03;0;0;0;1;0;1;39;85588", after, StringComparison.Ordinal); // no longer hidden
+        Assert.Contains("01;2021-03-03;0;0;0;1;0;1;0;656955", after, StringComparison.Ordinal);
+
+        // Exactly these cells moved, as one revision after the moment before the correction.
+        string changes = await op.GetStringAsync($"/v1/indicators/dep/changes.csv?dep=01&from=2021-03-01&to=2021-03-04&since={Uri.EscapeDataString(beforeCorrection.ToString("O"))}");
+        Assert.Equal(
+            """
+            dep;jour;cl_age90;colonne;avant;apres
+            01;2021-03-01;39;P_f;1;0
+            01;2021-03-01;39;P;1;0
+            01;2021-03-01;0;P_f;1;0
+            01;2021-03-01;0;P;1;0
+            01;2021-03-03;39;T_f;0;1
+            01;2021-03-03;39;T;0;1
+            01;2021-03-03;0;T_f;0;1
+            01;2021-03-03;0;T;0;1
+
+            """.ReplaceLineEndings("\n"), changes);
+        using JsonDocument revisions = JsonDocument.Parse(await op.GetStringAsync($"/v1/indicators/revisions?since={Uri.EscapeDataString(beforeCorrection.ToString("O"))}"));
+        Assert.Equal(1, revisions.RootElement.GetArrayLength());
+        Assert.Equal(2, revisions.RootElement[0].GetProperty("cells").GetInt32()); // (1 March, Ain, women 30–39) and (3 March, same)
+
+        // As of the moment before, the table is what it was.
+        string asOf = await op.GetStringAsync($"{url}&asof={Uri.EscapeDataString(beforeCorrection.ToString("O"))}");
+        Assert.Equal(before, asOf);
+    }
+
+    [Fact]
+    public async Task Indicators_need_the_operator_role_and_say_what_is_wrong_with_a_request()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = Token });
+        using var anonymous = new HttpClient { BaseAddress = server.Http };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v1/indicators/dep/daily.csv")).StatusCode);
+        using HttpClient op = OperatorClient(server);
+        foreach ((string query, string expected) in new[]
+        {
+            ("/v1/indicators/dpt/daily.csv", "unknown level 'dpt'"),
+            ("/v1/indicators/dep/weekly.csv", "unknown table 'weekly.csv'"),
+            ("/v1/indicators/dep/daily.csv?from=13/05/2020", "from '13/05/2020' is not a date YYYY-MM-DD"),
+            ("/v1/indicators/dep/daily.csv?from=2020-06-01&to=2020-05-01", "is not a range"),
+            ("/v1/indicators/dep/daily.csv?dep=100", "dep '100' is not a dep code"),
+            ("/v1/indicators/dep/daily.csv?asof=yesterday", "asof 'yesterday' is not an ISO 8601 date-time"),
+            ("/v1/indicators/dep/daily.csv?layout=2019", "layout '2019' is unknown"),
+            ("/v1/indicators/dep/changes.csv", "changes need since"),
+        })
+        {
+            HttpResponseMessage response = await op.GetAsync(query);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Contains(expected, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        // Nothing counted yet: a header and, with bounds, rows of zeros.
+        Assert.Equal("fra;jour;P_f;P_h;P;T_f;T_h;T;cl_age90;pop\n", await op.GetStringAsync("/v1/indicators/fra/daily.csv"));
+        string zeros = await op.GetStringAsync("/v1/indicators/reg/rates.csv?reg=84&from=2021-01-01&to=2021-01-01");
+        Assert.StartsWith("reg;jour;cl_age90;pop;P_7j;T_7j;tx_incid;tx_pos;tx_dep\n84;2021-01-01;09;", zeros, StringComparison.Ordinal);
+        Assert.Contains(";0;0;0;;0\n", zeros, StringComparison.Ordinal); // positivity undefined without tests
     }
 }

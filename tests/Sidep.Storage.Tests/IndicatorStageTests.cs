@@ -1,0 +1,79 @@
+using Sidep.Indicators;
+using Sidep.Ingestion;
+using Sidep.Storage.Embedded;
+using Sidep.Tests;
+using static Sidep.Tests.IdentityFixtures;
+
+namespace Sidep.Storage.Tests;
+
+public class IndicatorStageTests
+{
+    private static readonly int Day = new DateOnly(2026, 1, 12).DayNumber;
+
+    private static (int P, int T) National(CountTable table)
+    {
+        int p = 0, t = 0;
+        for (int cell = 0; cell < Cells.Count; cell++)
+        {
+            p += table.P(Day, cell);
+            t += table.T(Day, cell);
+        }
+        return (p, t);
+    }
+
+    [Fact]
+    public async Task One_person_sent_by_three_labs_counts_once_and_the_counts_survive_a_restart_without_a_second_revision()
+    {
+        using var dir = new TempDir();
+        await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
+        await using (EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(dir.Path, "matched"), 4))
+        using (StateStore store = StateStore.Open(dir.Path))
+        {
+            var ingestion = new IngestionService(log);
+            for (int i = 0; i < ThreeLabs.Length; i++)
+            {
+                await ingestion.SubmitAsync(IdentityStageTests.Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
+            }
+            await ingestion.SubmitAsync(IdentityStageTests.Lab, Message("ACC9", "PID|1||99^^^LAB^PI||DURAND^PAUL||19700101|M"), Formats.Hl7v2, "test", false);
+            Assert.Equal(4, await new IdentityStage(log, store, matched).DrainOnceAsync());
+            var stage = new IndicatorStage(matched, store, Terminology.CreateNational());
+            Assert.Equal(4, stage.DrainOnce());
+            Assert.Equal((2, 2), National(stage.Snapshot())); // two persons positive that day
+            Assert.Single(store.ListIndicatorRevisions());
+        }
+        await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
+        await using (EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(dir.Path, "matched"), 4))
+        using (StateStore store = StateStore.Open(dir.Path))
+        {
+            var stage = new IndicatorStage(matched, store, Terminology.CreateNational()); // rebuilt from its input
+            Assert.Equal(0, stage.DrainOnce());
+            Assert.Equal((2, 2), National(stage.Snapshot()));
+            Assert.Single(store.ListIndicatorRevisions());
+        }
+    }
+
+    [Fact]
+    public async Task Output_written_before_a_crash_is_not_written_again_when_the_identity_stage_resumes()
+    {
+        using var dir = new TempDir();
+        using var otherStore = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4);
+        await using EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(dir.Path, "matched"), 4);
+        var ingestion = new IngestionService(log);
+        for (int i = 0; i < ThreeLabs.Length; i++)
+        {
+            await ingestion.SubmitAsync(IdentityStageTests.Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
+        }
+        using (StateStore store = StateStore.Open(dir.Path))
+        {
+            Assert.Equal(3, await new IdentityStage(log, store, matched).DrainOnceAsync());
+        }
+        Assert.Equal(3, matched.OrderedCount);
+        // A crash after the output was durable but before the position was committed: the stage starts from 0 again.
+        using (StateStore store = StateStore.Open(otherStore.Path))
+        {
+            Assert.Equal(3, await new IdentityStage(log, store, matched).DrainOnceAsync());
+        }
+        Assert.Equal(3, matched.OrderedCount);
+    }
+}
