@@ -34,11 +34,11 @@ public sealed class SidepProcess : IDisposable
         return (p.ExitCode, await stdout + await stderr);
     }
 
-    public static async Task<SidepProcess> ServeAsync(string dataDir)
+    public static async Task<SidepProcess> ServeAsync(string dataDir, params string[] extra)
     {
         int port = FreePort();
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { SidepDll, "serve", "--data-dir", dataDir, "--urls", $"http://127.0.0.1:{port}", "--mllp-port", "-1" })
+        foreach (string a in (string[])[SidepDll, "serve", "--data-dir", dataDir, "--urls", $"http://127.0.0.1:{port}", "--mllp-port", "-1", .. extra])
         {
             psi.ArgumentList.Add(a);
         }
