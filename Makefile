@@ -17,9 +17,10 @@ test:
 build:
 	$(DOTNET) build Sidep.sln -c $(CONFIG) --nologo
 
-## make bench: the parser benchmarks (BenchmarkDotNet); numbers go in perf/README.md.
+## make bench [FILTER='*Indicator*']: the BenchmarkDotNet benchmarks; numbers go in perf/README.md.
+FILTER ?= *
 bench:
-	$(DOTNET) run -c Release --project perf/Sidep.Benchmarks -- --filter '*'
+	$(DOTNET) run -c Release --project perf/Sidep.Benchmarks -- --filter '$(FILTER)'
 
 clean:
 	$(DOTNET) clean Sidep.sln --nologo -v q

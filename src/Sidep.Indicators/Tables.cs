@@ -167,19 +167,34 @@ public static class Tables
         foreach ((string code, int[] deps) in Units(request.Level, request.Units))
         {
             series = Series(table, deps, from - 6, to, series);
+            SevenDaySums(series, to - from + 7);
             decimal[] pop = Population(deps);
             for (int day = from; day <= to; day++)
             {
                 for (int age = 0; age < AgeClasses.Count; age++)
                 {
-                    int p7 = 0, t7 = 0;
-                    for (int d = day - 6; d <= day; d++)
-                    {
-                        int at = ((d - (from - 6)) * AgeClasses.Count + age) * Values;
-                        p7 += series[at + 2];
-                        t7 += series[at + 5];
-                    }
-                    yield return new RateRow(code, DateOnly.FromDayNumber(day), age, pop[age], p7, t7);
+                    int at = ((day - (from - 6)) * AgeClasses.Count + age) * Values;
+                    yield return new RateRow(code, DateOnly.FromDayNumber(day), age, pop[age], series[at + 2], series[at + 5]);
+                }
+            }
+        }
+    }
+
+    /// <summary>Turns daily values into sums over the day and the six before it, in place (the first six days keep
+    /// partial sums; callers start their rows after them).</summary>
+    private static void SevenDaySums(int[] series, int days)
+    {
+        int stride = AgeClasses.Count * Values;
+        for (int day = days - 1; day >= 0; day--)
+        {
+            // Backwards, so every day still reads the original values of the days before it.
+            Span<int> row = series.AsSpan(day * stride, stride);
+            for (int back = 1; back <= 6 && day - back >= 0; back++)
+            {
+                ReadOnlySpan<int> earlier = series.AsSpan((day - back) * stride, stride);
+                for (int i = 0; i < stride; i++)
+                {
+                    row[i] += earlier[i];
                 }
             }
         }
@@ -196,7 +211,7 @@ public static class Tables
         {
             bool hideP = Suppressed(r.P7, request.SuppressBelow), hideT = Suppressed(r.T7, request.SuppressBelow);
             suppressed += (hideP ? 1 : 0) + (hideT ? 1 : 0);
-            w.Raw(r.Unit).Sep().Raw(r.Day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)).Sep().Raw(AgeClasses.Label(r.AgeClass)).Sep().Decimal(r.Population).Sep();
+            w.Raw(r.Unit).Sep().Bytes(DateBytes(r.Day.DayNumber)).Sep().Raw(AgeClasses.Label(r.AgeClass)).Sep().Decimal(r.Population).Sep();
             w.Count(r.P7, request.SuppressBelow);
             w.Sep();
             w.Count(r.T7, request.SuppressBelow);
@@ -411,9 +426,20 @@ public static class Tables
         {
             if (rate is double r)
             {
-                Ensure(32);
-                Math.Round(r, 2, MidpointRounding.AwayFromZero).TryFormat(Buffer[_used..], out int written, "0.##", CultureInfo.InvariantCulture);
-                _used += written;
+                // Two decimals at most, trailing zeros dropped (57.21, 5, 3.5): integer arithmetic on hundredths.
+                long hundredths = (long)Math.Round(r * 100, MidpointRounding.AwayFromZero);
+                Int(hundredths / 100);
+                long fraction = hundredths % 100;
+                if (fraction != 0)
+                {
+                    Ensure(3);
+                    Buffer[_used++] = (byte)'.';
+                    Buffer[_used++] = (byte)('0' + fraction / 10);
+                    if (fraction % 10 != 0)
+                    {
+                        Buffer[_used++] = (byte)('0' + fraction % 10);
+                    }
+                }
             }
             return this;
         }
