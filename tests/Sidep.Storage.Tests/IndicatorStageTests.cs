@@ -53,6 +53,32 @@ public class IndicatorStageTests
     }
 
     [Fact]
+    public async Task A_merge_emitted_by_the_identity_stage_recounts_the_two_persons_as_one()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4);
+        await using EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(dir.Path, "matched"), 4);
+        using StateStore store = StateStore.Open(dir.Path);
+        var ingestion = new IngestionService(log);
+        var identity = new IdentityStage(log, store, matched);
+        var stage = new IndicatorStage(matched, store, Terminology.CreateNational());
+        string nir = "1700175106693" + (97 - 1700175106693 % 97).ToString("D2");
+        string withIns = $"PID|1||{nir}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||DURAND^PAUL||";
+        // The same man: with his INS; then without it and without his day of birth (another block: another person).
+        await ingestion.SubmitAsync(IdentityStageTests.Lab, Message("ACC1", withIns + "19700101|M"), Formats.Hl7v2, "test", false);
+        await ingestion.SubmitAsync(IdentityStageTests.Lab, Message("ACC2", "PID|1||7^^^LAB^PI||DURAND^PAUL||197001|M"), Formats.Hl7v2, "test", false);
+        await identity.DrainOnceAsync();
+        stage.DrainOnce();
+        Assert.Equal((2, 2), National(stage.Snapshot()));
+        // Then with the INS and the partial date: proof that both are one man.
+        await ingestion.SubmitAsync(IdentityStageTests.Lab, Message("ACC3", withIns + "197001|M"), Formats.Hl7v2, "test", false);
+        await identity.DrainOnceAsync();
+        Assert.Contains(matched.ReadInJournalOrder(0, 10), e => e.Kind == RecordKind.Merged);
+        stage.DrainOnce();
+        Assert.Equal((1, 1), National(stage.Snapshot()));
+    }
+
+    [Fact]
     public async Task Output_written_before_a_crash_is_not_written_again_when_the_identity_stage_resumes()
     {
         using var dir = new TempDir();
