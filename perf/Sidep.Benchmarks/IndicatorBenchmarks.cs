@@ -65,20 +65,15 @@ public class IndicatorBenchmarks
     }
 
     [Benchmark(Description = "dep daily.csv, one year (snapshot + render)")]
-    public int DepartementYearCsv()
-    {
-        _output.ResetWrittenCount();
-        CountTable snapshot = _year.Copy(_year.MinDay, _year.MaxDay);
-        Tables.WriteDailyCsv(snapshot, _request, _output);
-        return _output.WrittenCount;
-    }
+    public int DepartementYearCsv() => Render(Tables.WriteDailyCsv);
 
     [Benchmark(Description = "dep rates.csv, one year (snapshot + render)")]
-    public int DepartementYearRates()
+    public int DepartementYearRates() => Render(Tables.WriteRatesCsv);
+
+    private int Render(Func<CountTable, TableRequest, IBufferWriter<byte>, int> write)
     {
         _output.ResetWrittenCount();
-        CountTable snapshot = _year.Copy(_year.MinDay, _year.MaxDay);
-        Tables.WriteRatesCsv(snapshot, _request, _output);
+        write(_year.Copy(_year.MinDay, _year.MaxDay), _request, _output);
         return _output.WrittenCount;
     }
 }

@@ -42,15 +42,7 @@ public sealed partial class StateStore
                     insert.ExecuteNonQuery();
                 }
             }
-            using (SqliteCommand offset = _connection.CreateCommand())
-            {
-                offset.Transaction = tx;
-                offset.CommandText = "INSERT INTO consumer_offsets (consumer, partition, next_offset) VALUES ($c, -1, $o) " +
-                    "ON CONFLICT (consumer, partition) DO UPDATE SET next_offset = excluded.next_offset";
-                offset.Parameters.AddWithValue("$c", consumer);
-                offset.Parameters.AddWithValue("$o", nextSequence);
-                offset.ExecuteNonQuery();
-            }
+            SetOffset(tx, consumer, -1, nextSequence);
             tx.Commit();
             return rev;
         }

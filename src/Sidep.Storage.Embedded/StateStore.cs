@@ -277,15 +277,7 @@ public sealed partial class StateStore : IDisposable
                     merge.ExecuteNonQuery();
                 }
             }
-            using (SqliteCommand offset = _connection.CreateCommand())
-            {
-                offset.Transaction = tx;
-                offset.CommandText = "INSERT INTO consumer_offsets (consumer, partition, next_offset) VALUES ($c, -1, $o) " +
-                    "ON CONFLICT (consumer, partition) DO UPDATE SET next_offset = excluded.next_offset";
-                offset.Parameters.AddWithValue("$c", consumer);
-                offset.Parameters.AddWithValue("$o", nextSequence);
-                offset.ExecuteNonQuery();
-            }
+            SetOffset(tx, consumer, -1, nextSequence);
             tx.Commit();
         }
     }
@@ -359,20 +351,23 @@ public sealed partial class StateStore : IDisposable
                     upsert.ExecuteNonQuery();
                 }
             }
-            using (SqliteCommand offset = _connection.CreateCommand())
-            {
-                offset.Transaction = tx;
-                offset.CommandText = """
-                    INSERT INTO consumer_offsets (consumer, partition, next_offset) VALUES ($c, $p, $o)
-                    ON CONFLICT (consumer, partition) DO UPDATE SET next_offset = excluded.next_offset
-                    """;
-                offset.Parameters.AddWithValue("$c", consumer);
-                offset.Parameters.AddWithValue("$p", partition);
-                offset.Parameters.AddWithValue("$o", nextOffset);
-                offset.ExecuteNonQuery();
-            }
+            SetOffset(tx, consumer, partition, nextOffset);
             tx.Commit();
         }
+    }
+
+    /// <summary>Moves a consumer's position inside the transaction of the writes it covers (-1: a consumer of the
+    /// journal's global order rather than of one partition).</summary>
+    private void SetOffset(SqliteTransaction tx, string consumer, int partition, long next)
+    {
+        using SqliteCommand offset = _connection.CreateCommand();
+        offset.Transaction = tx;
+        offset.CommandText = "INSERT INTO consumer_offsets (consumer, partition, next_offset) VALUES ($c, $p, $o) " +
+            "ON CONFLICT (consumer, partition) DO UPDATE SET next_offset = excluded.next_offset";
+        offset.Parameters.AddWithValue("$c", consumer);
+        offset.Parameters.AddWithValue("$p", partition);
+        offset.Parameters.AddWithValue("$o", next);
+        offset.ExecuteNonQuery();
     }
 
     public long CountResults()
