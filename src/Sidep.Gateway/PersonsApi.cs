@@ -31,6 +31,31 @@ public static class PersonsApi
                 ? TypedResults.Problem(statusCode: 404, title: "No such person", detail: $"no decision places a result with person {id}")
                 : (IResult)TypedResults.Json(new { person = current, decisions });
         });
+        // The review queue: possible matches (similar, not linked) and INS conflicts, for an operator to decide.
+        app.MapGet("/v1/persons/review", (HttpContext http, StateStore store, IdentityStage identity, GatewayOptions options, long? after, int? limit) =>
+        {
+            if (Operator.Refuse(http, options) is IResult refused)
+            {
+                return refused;
+            }
+            int take = Math.Clamp(limit ?? 100, 1, 1000);
+            var items = store.ReviewQueue(after ?? 0, take).Select(x =>
+            {
+                JsonElement decision = JsonDocument.Parse(x.Row.DecisionJson).RootElement;
+                long? candidate = decision.TryGetProperty("candidateId", out JsonElement c) && c.ValueKind == JsonValueKind.Number ? c.GetInt64() : null;
+                return new
+                {
+                    id = x.RowId,
+                    rule = x.Row.Rule,
+                    score = x.Row.Score,
+                    person = identity.Current(x.Row.PersonId),
+                    candidate = candidate is long k ? identity.Current(k) : (long?)null,
+                    result = new { labId = x.Row.LabId, accessionId = x.Row.AccessionId, testCode = x.Row.TestCode, version = x.Row.Version },
+                    decision,
+                };
+            }).ToList();
+            return Results.Json(new { items, next = items.Count == take ? items[^1].id : (long?)null });
+        });
         return app;
     }
 }

@@ -55,26 +55,143 @@ public readonly record struct MatchThresholds(double Link = 0.94, double Review 
 public sealed class Matcher(MatchThresholds thresholds = default)
 {
     private readonly MatchThresholds _t = thresholds == default ? new MatchThresholds() : thresholds;
-    private readonly Dictionary<string, long> _byIns = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, List<Person>> _byBlock = new(StringComparer.Ordinal);
-    /// <summary>Exact keys (block, birth or used name, first given name) → persons: exact matches without scanning the block.</summary>
-    private readonly Dictionary<(string Block, string Name, string Given), List<Person>> _exact = [];
-    private readonly Dictionary<long, Person> _persons = [];
+    /// <summary>INS (as a number: see <see cref="InsKey"/>) → the person holding it.</summary>
+    private readonly Dictionary<long, long> _byIns = [];
+    /// <summary>Block (birth date + sex) → its persons, in the order they were created.</summary>
+    private readonly Dictionary<string, BlockMembers> _byBlock = new(StringComparer.Ordinal);
+
+    /// <summary>What the scan of a block reads of each member, stored contiguously: a block is scanned in one sweep
+    /// of memory, and only the members whose bound reaches the bar are read in full.</summary>
+    private struct Member
+    {
+        public int Index;
+        public bool Merged;
+        public long Ins;
+        public Profile Birth, Used, Given;
+    }
+
+    private sealed class BlockMembers
+    {
+        public Member[] Items = new Member[2];
+        public int Count;
+
+        public int Add(in Member member)
+        {
+            if (Count == Items.Length)
+            {
+                Array.Resize(ref Items, Items.Length * 2);
+            }
+            Items[Count] = member;
+            return Count++;
+        }
+    }
+    /// <summary>Exact keys (a 64-bit hash of block, birth or used name, first given name) → the first and last person
+    /// holding it, chained through <see cref="Person.NextBirth"/> / <see cref="Person.NextUsed"/>: exact matches without
+    /// scanning the block. A hash collision only costs a comparison: every candidate is compared in full.</summary>
+    private readonly Dictionary<long, (int Head, int Tail)> _exact = [];
+    /// <summary>Names, birth dates and lists of given names are shared by many persons: each is kept once.</summary>
+    private readonly Dictionary<string, string> _strings = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string[]> _givenLists = new(StringComparer.Ordinal);
+    private Person[] _people = new Person[1024];
+    private int _count;
     private readonly List<MergeEvent> _merges = [];
     private readonly List<(long A, long B, double Score)> _review = [];
-    private long _nextId = 1;
 
-    public int PersonCount => _persons.Count;
+    public int PersonCount => _count;
     public IReadOnlyList<MergeEvent> Merges => _merges;
     public IReadOnlyList<(long A, long B, double Score)> PossibleMatches => _review;
 
-    private sealed class Person(long id, Traits traits, string? ins)
+    /// <summary>
+    /// One person, stored compactly: one struct in one array (person id = index + 1), its strings shared with every
+    /// other person bearing the same names, so that an index of millions of persons is a few arrays rather than
+    /// millions of small objects for the garbage collector to trace.
+    /// </summary>
+    private struct Person
     {
-        public long Id { get; } = id;
-        public Traits Traits { get; set; } = traits;
-        public string? Ins { get; set; } = ins;
-        public long? MergedInto { get; set; }
+        public string BirthName, UsedName, FirstGiven, BirthDate;
+        public string[] Given;
+        public Sex Sex;
+        /// <summary>0: no INS.</summary>
+        public long Ins;
+        /// <summary>0: not merged.</summary>
+        public long MergedInto;
+        public int NextBirth, NextUsed;
+        /// <summary>The person's block and place in it.</summary>
+        public BlockMembers Block;
+        public int Slot;
     }
+
+    /// <summary>A name's letters (bit 0–25: A–Z, bit 26: any other character), length, and first two characters.</summary>
+    private readonly record struct Profile(int Mask, ushort Length, uint Head)
+    {
+        public static Profile Of(string name)
+        {
+            int mask = 0;
+            foreach (char c in name)
+            {
+                mask |= 1 << Letter(c);
+            }
+            return new Profile(mask, (ushort)Math.Min(name.Length, ushort.MaxValue), name.Length == 0 ? 0 : name.Length == 1 ? name[0] : (uint)name[0] | (uint)name[1] << 16);
+        }
+
+        public static int Letter(char c) => c is >= 'A' and <= 'Z' ? c - 'A' : 26;
+    }
+
+    /// <summary>A query name's letter counts, for the bound.</summary>
+    private sealed class QueryName
+    {
+        public readonly int[] Counts = new int[27];
+        public string Name = "";
+        public Profile Profile;
+
+        public void Set(string name)
+        {
+            Array.Clear(Counts);
+            foreach (char c in name)
+            {
+                Counts[Profile.Letter(c)]++;
+            }
+            Name = name;
+            Profile = Profile.Of(name);
+        }
+
+        /// <summary>An upper bound of Jaro–Winkler(this name, a name of profile <paramref name="other"/>): matching
+        /// characters are equal letters, so at most as many as this name's letters that the other holds; the Winkler
+        /// bonus is at most the common prefix, bounded by the first two characters.</summary>
+        public double UpperBound(in Profile other)
+        {
+            int length = Name.Length;
+            if (length == 0 || other.Length == 0)
+            {
+                return length == other.Length ? 1 : 0;
+            }
+            int common = 0;
+            for (int bits = other.Mask; bits != 0; bits &= bits - 1)
+            {
+                common += Counts[System.Numerics.BitOperations.TrailingZeroCount(bits)];
+            }
+            common = Math.Min(common, Math.Min(length, other.Length));
+            if (common == 0)
+            {
+                return 0;
+            }
+            double jaro = ((double)common / length + (double)common / other.Length + 1) / 3;
+            int prefix = (Profile.Head & 0xFFFF) != (other.Head & 0xFFFF) ? 0 : Profile.Head != other.Head ? 1 : 4;
+            return jaro + prefix * 0.1 * (1 - jaro) + 1e-9;
+        }
+    }
+
+    private readonly QueryName _qBirth = new(), _qUsed = new(), _qGiven = new();
+
+    /// <summary>The traits of a query or of a stored person, as the scoring reads them.</summary>
+    private readonly record struct View(string BirthName, string UsedName, string FirstGiven, IReadOnlyList<string> Given, string BirthDate, Sex Sex)
+    {
+        public static View Of(Traits t) => new(t.BirthName, t.UsedName, t.FirstGiven, t.Given, t.BirthDate, t.Sex);
+
+        public static View Of(in Person p) => new(p.BirthName, p.UsedName, p.FirstGiven, p.Given, p.BirthDate, p.Sex);
+    }
+
+    private ref Person At(long id) => ref _people[id - 1];
 
     /// <summary>The person a result belongs to, and why. An INS that fails its key (or the test/demo OIDs when
     /// <paramref name="sandbox"/> is false) is ignored: the result is matched on its traits.</summary>
@@ -82,124 +199,209 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     {
         var traits = Traits.Of(identity);
         string? ins = identity.Ins is { } i && InsNumber.IsValid(i.Matricule) && (sandbox || i.Kind is InsKind.Nir or InsKind.Nia) ? i.Matricule : null;
-        return ins is null ? ByTraits(traits) : ByIns(ins, traits);
+        return ins is null ? ByTraits(traits) : ByIns(InsKey(ins), traits);
     }
 
-    private MatchDecision ByIns(string ins, Traits traits)
+    /// <summary>A valid matricule as a number: its 15 digits, Corsica's 2A and 2B told apart from département 19 and 18
+    /// by a high bit.</summary>
+    private static long InsKey(string matricule)
     {
-        (Person? best, double score, List<FieldComparison> comparisons) = BestInBlock(traits, excludeWithOtherIns: ins);
+        long corsica = matricule[6] switch { 'A' or 'a' => 1L << 60, 'B' or 'b' => 2L << 60, _ => 0 };
+        long n = 0;
+        foreach (char c in matricule)
+        {
+            n = n * 10 + (char.IsAsciiDigit(c) ? c - '0' : 0);
+        }
+        return n | corsica;
+    }
+
+    private MatchDecision ByIns(long ins, Traits traits)
+    {
+        var query = View.Of(traits);
+        (long best, double score, List<FieldComparison> comparisons) = BestInBlock(traits.Block, query, excludeWithOtherIns: ins);
         if (_byIns.TryGetValue(ins, out long holderId))
         {
-            Person holder = Resolve(holderId);
-            List<FieldComparison> check = Compare(traits, holder.Traits, out double agreement);
-            if (holder.Traits.Block != traits.Block && !Compatible(holder.Traits.BirthDate, traits.BirthDate) || agreement < _t.Review)
+            long holder = Resolve(holderId);
+            View held = View.Of(At(holder));
+            List<FieldComparison> check = Compare(query, held, out double agreement);
+            if ((held.BirthDate != traits.BirthDate || held.Sex != traits.Sex) && !Compatible(held.BirthDate, traits.BirthDate) || agreement < _t.Review)
             {
                 // Same INS, incompatible traits: never merged silently. A separate person, flagged for review.
-                Person flagged = NewPerson(traits, ins: null);
-                _review.Add((flagged.Id, holder.Id, agreement));
-                return new MatchDecision(flagged.Id, MatchRule.InsConflict, agreement, check, holder.Id);
+                long flagged = NewPerson(traits, ins: 0);
+                _review.Add((flagged, holder, agreement));
+                return new MatchDecision(flagged, MatchRule.InsConflict, agreement, check, holder);
             }
             // The INS proves that trait-only persons matching these traits exactly are this person too.
             var merged = new List<long>();
-            if (best is not null && best.Id != holder.Id && best.Ins is null && score >= _t.Link)
+            if (best != 0 && best != holder && At(best).Ins == 0 && score >= _t.Link)
             {
                 Merge(best, holder, "an INS result matched both the INS holder and a person known by traits only");
-                merged.Add(best.Id);
+                merged.Add(best);
             }
-            return new MatchDecision(holder.Id, MatchRule.InsKnown, agreement, check, MergedPersonIds: merged);
+            return new MatchDecision(holder, MatchRule.InsKnown, agreement, check, MergedPersonIds: merged);
         }
-        if (best is not null && best.Ins is null && score >= _t.Link)
+        if (best != 0 && At(best).Ins == 0 && score >= _t.Link)
         {
-            best.Ins = ins;
-            _byIns[ins] = best.Id;
-            return new MatchDecision(best.Id, MatchRule.InsAttachedToTraitMatch, score, comparisons);
+            ref Person attached = ref At(best);
+            attached.Ins = ins;
+            attached.Block.Items[attached.Slot].Ins = ins;
+            _byIns[ins] = best;
+            return new MatchDecision(best, MatchRule.InsAttachedToTraitMatch, score, comparisons);
         }
-        Person person = NewPerson(traits, ins);
-        return new MatchDecision(person.Id, MatchRule.InsNewPerson, 1, [new FieldComparison("ins", "new", 1)]);
+        long person = NewPerson(traits, ins);
+        return new MatchDecision(person, MatchRule.InsNewPerson, 1, [new FieldComparison("ins", "new", 1)]);
     }
 
     private MatchDecision ByTraits(Traits traits)
     {
-        if (ExactCandidate(traits) is (Person exact, List<FieldComparison> exactComparisons))
+        var query = View.Of(traits);
+        if (ExactCandidate(traits, query) is (long exact, List<FieldComparison> exactComparisons))
         {
-            return new MatchDecision(exact.Id, MatchRule.ExactTraits, 1, exactComparisons);
+            return new MatchDecision(exact, MatchRule.ExactTraits, 1, exactComparisons);
         }
-        (Person? best, double score, List<FieldComparison> comparisons) = BestInBlock(traits, excludeWithOtherIns: null);
-        if (best is not null && score >= 0.999)
+        (long best, double score, List<FieldComparison> comparisons) = BestInBlock(traits.Block, query, excludeWithOtherIns: 0);
+        if (best != 0 && score >= 0.999)
         {
-            return new MatchDecision(best.Id, MatchRule.ExactTraits, score, comparisons);
+            return new MatchDecision(best, MatchRule.ExactTraits, score, comparisons);
         }
-        if (best is not null && score >= _t.Link)
+        if (best != 0 && score >= _t.Link)
         {
-            return new MatchDecision(best.Id, MatchRule.FuzzyTraits, score, comparisons);
+            return new MatchDecision(best, MatchRule.FuzzyTraits, score, comparisons);
         }
-        Person person = NewPerson(traits, ins: null);
-        if (best is not null && score >= _t.Review)
+        long person = NewPerson(traits, ins: 0);
+        if (best != 0 && score >= _t.Review)
         {
-            _review.Add((person.Id, best.Id, score));
-            return new MatchDecision(person.Id, MatchRule.PossibleMatch, score, comparisons, best.Id);
+            _review.Add((person, best, score));
+            return new MatchDecision(person, MatchRule.PossibleMatch, score, comparisons, best);
         }
-        return new MatchDecision(person.Id, MatchRule.NewPerson, score, comparisons, best?.Id);
+        return new MatchDecision(person, MatchRule.NewPerson, score, comparisons, best == 0 ? null : best);
+    }
+
+    /// <summary>FNV-1a over the three strings (with separators): a 64-bit key; equal keys are always compared in full.</summary>
+    private static long ExactKey(string block, string name, string given)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (string part in (ReadOnlySpan<string>)[block, name, given])
+        {
+            foreach (char c in part)
+            {
+                h = (h ^ c) * 1099511628211UL;
+            }
+            h = (h ^ 0x1F) * 1099511628211UL;
+        }
+        return (long)h;
     }
 
     /// <summary>A person of the block with the same birth or used name and first given name who also agrees on
     /// everything else (second given name…): found by key, not by scanning.</summary>
-    private (Person, List<FieldComparison>)? ExactCandidate(Traits traits)
+    private (long, List<FieldComparison>)? ExactCandidate(Traits traits, in View query)
     {
-        foreach (string name in new[] { traits.BirthName, traits.UsedName })
+        for (int pass = 0; pass < 2; pass++)
         {
-            if (name.Length == 0 || !_exact.TryGetValue((traits.Block, name, traits.FirstGiven), out List<Person>? persons))
+            string name = pass == 0 ? traits.BirthName : traits.UsedName;
+            if (name.Length == 0 || !_exact.TryGetValue(ExactKey(traits.Block, name, traits.FirstGiven), out (int Head, int Tail) chain))
             {
                 continue;
             }
-            foreach (Person candidate in persons)
+            for (int index = chain.Head; index >= 0;)
             {
-                if (candidate.MergedInto is null)
+                ref Person candidate = ref _people[index];
+                if (candidate.MergedInto == 0)
                 {
-                    List<FieldComparison> comparisons = Compare(traits, candidate.Traits, out double score);
+                    List<FieldComparison> comparisons = Compare(query, View.Of(candidate), out double score);
                     if (score >= 0.999)
                     {
-                        return (candidate, comparisons);
+                        return (index + 1L, comparisons);
                     }
                 }
+                index = Next(ref candidate, index, name, chain);
             }
         }
         return null;
     }
 
-    /// <summary>The most similar person of the block (persons with another INS are other persons by definition).</summary>
-    private (Person? Best, double Score, List<FieldComparison> Comparisons) BestInBlock(Traits traits, string? excludeWithOtherIns)
+    /// <summary>The next person on the exact chain of <paramref name="name"/>: a person is on its birth name's chain
+    /// and on its used name's chain.</summary>
+    private static int Next(ref Person p, int index, string name, (int Head, int Tail) chain) =>
+        index == chain.Tail ? -1 : string.Equals(p.BirthName, name, StringComparison.Ordinal) ? p.NextBirth : p.NextUsed;
+
+    /// <summary>
+    /// The most similar person of the block that reaches the review threshold (persons with another INS are other
+    /// persons by definition); none when no one does. Each candidate's score is first bounded from its names'
+    /// letters, lengths and first characters (<see cref="QueryName.UpperBound"/>): only those whose bound reaches
+    /// the review threshold and beats the best so far are scored, so the decision is the one a full scan would make.
+    /// </summary>
+    private (long Best, double Score, List<FieldComparison> Comparisons) BestInBlock(string blockKey, in View query, long excludeWithOtherIns)
     {
-        Person? best = null;
+        long best = 0;
         double bestScore = 0;
         List<FieldComparison> bestComparisons = [];
-        if (!_byBlock.TryGetValue(traits.Block, out List<Person>? block))
+        if (!_byBlock.TryGetValue(blockKey, out BlockMembers? block))
         {
-            return (null, 0, bestComparisons);
+            return (0, 0, bestComparisons);
         }
-        foreach (Person candidate in block)
+        _qBirth.Set(query.BirthName);
+        _qUsed.Set(query.UsedName);
+        _qGiven.Set(query.FirstGiven);
+        int compared = 0;
+        foreach (ref readonly Member candidate in block.Items.AsSpan(0, block.Count))
         {
-            if (candidate.MergedInto is not null || (excludeWithOtherIns is not null && candidate.Ins is not null && candidate.Ins != excludeWithOtherIns))
+            if (candidate.Merged || (excludeWithOtherIns != 0 && candidate.Ins != 0 && candidate.Ins != excludeWithOtherIns))
             {
                 continue;
             }
-            double score = Score(traits, candidate.Traits, explain: null);
-            if (score > bestScore)
+            compared++;
+            double bar = Math.Max(_t.Review, bestScore);
+            // Given names in another order can make the given-name score 1: only when the candidate's first given
+            // name could be one of the query's other given names.
+            double given = SwapPossible(query, candidate.Given) ? 1 : _qGiven.UpperBound(candidate.Given);
+            if (0.55 + 0.45 * given < bar)
             {
-                (best, bestScore) = (candidate, score);
+                continue;
+            }
+            double name = Math.Max(
+                Math.Max(Bound(_qBirth, candidate.Birth), Bound(_qBirth, candidate.Used)),
+                Math.Max(Bound(_qUsed, candidate.Birth), Bound(_qUsed, candidate.Used)));
+            if (0.55 * name + 0.45 * given < bar)
+            {
+                continue;
+            }
+            double score = Score(query, View.Of(_people[candidate.Index]), explain: null);
+            if (score > bestScore && score >= _t.Review)
+            {
+                (best, bestScore) = (candidate.Index + 1L, score);
             }
         }
-        if (best is not null)
+        if (best != 0)
         {
-            Score(traits, best.Traits, bestComparisons); // the explanation, for the one that counts
+            Score(query, View.Of(At(best)), bestComparisons); // the explanation, for the one that counts
+        }
+        else
+        {
+            bestComparisons.Add(new FieldComparison("block (birth date + sex)", $"{compared} persons compared, none similar enough for review", 0));
         }
         return (best, bestScore, bestComparisons);
+    }
+
+    private static double Bound(QueryName query, in Profile candidate) => query.Name.Length == 0 || candidate.Length == 0 ? 0 : query.UpperBound(candidate);
+
+    private static bool SwapPossible(in View query, in Profile candidateGiven)
+    {
+        for (int i = 1; i < query.Given.Count; i++)
+        {
+            string other = query.Given[i];
+            if (other.Length == candidateGiven.Length && Profile.Of(other).Mask == candidateGiven.Mask)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>Scores two sets of traits: the best pairing of birth/used names (a married name sent as birth name
     /// still meets the used name), the first given name against any of the other's given names (order swapped),
     /// weighted 0.55 name, 0.45 given name; a given name below the floor caps the score under the link threshold.</summary>
-    private List<FieldComparison> Compare(Traits a, Traits b, out double score)
+    private List<FieldComparison> Compare(in View a, in View b, out double score)
     {
         var comparisons = new List<FieldComparison>(5);
         score = Score(a, b, comparisons);
@@ -208,7 +410,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
 
     /// <summary>The score of a pair; fills <paramref name="explain"/> (when given) with how each field compared.
     /// Scoring the candidates of a block allocates nothing.</summary>
-    private double Score(Traits a, Traits b, List<FieldComparison>? explain)
+    private double Score(in View a, in View b, List<FieldComparison>? explain)
     {
         double score;
         double given = JaroWinkler.Similarity(a.FirstGiven, b.FirstGiven);
@@ -298,50 +500,106 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         return true;
     }
 
-    private Person NewPerson(Traits traits, string? ins)
+    private string Shared(string value)
     {
-        var person = new Person(_nextId++, traits, ins);
-        _persons[person.Id] = person;
-        if (!_byBlock.TryGetValue(traits.Block, out List<Person>? block))
+        if (value.Length == 0)
         {
-            _byBlock[traits.Block] = block = [];
+            return "";
         }
-        block.Add(person);
-        foreach (string name in new[] { traits.BirthName, traits.UsedName })
-        {
-            if (name.Length > 0)
-            {
-                var key = (traits.Block, name, traits.FirstGiven);
-                if (!_exact.TryGetValue(key, out List<Person>? same))
-                {
-                    _exact[key] = same = new List<Person>(1);
-                }
-                same.Add(person);
-            }
-        }
-        if (ins is not null)
-        {
-            _byIns[ins] = person.Id;
-        }
-        return person;
+        ref string? shared = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_strings, value, out _);
+        return shared ??= value;
     }
 
-    private Person Resolve(long id)
+    private string[] SharedGiven(IReadOnlyList<string> given)
     {
-        Person p = _persons[id];
-        while (p.MergedInto is long into)
+        if (given.Count == 0)
         {
-            p = _persons[into];
+            return [];
         }
-        return p;
+        string key = given.Count == 1 ? given[0] : string.Join('\u001F', given);
+        ref string[]? shared = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_givenLists, key, out _);
+        return shared ??= given.Select(Shared).ToArray();
     }
 
-    private void Merge(Person from, Person into, string reason)
+    private long NewPerson(Traits traits, long ins)
     {
-        from.MergedInto = into.Id;
-        _merges.Add(new MergeEvent(from.Id, into.Id, reason));
+        if (_count == _people.Length)
+        {
+            Array.Resize(ref _people, _people.Length * 2);
+        }
+        int index = _count++;
+        _people[index] = new Person
+        {
+            BirthName = Shared(traits.BirthName), UsedName = Shared(traits.UsedName), FirstGiven = Shared(traits.FirstGiven),
+            BirthDate = Shared(traits.BirthDate), Given = SharedGiven(traits.Given), Sex = traits.Sex, Ins = ins, NextBirth = -1, NextUsed = -1,
+        };
+        string block = Shared(traits.Block);
+        if (!_byBlock.TryGetValue(block, out BlockMembers? members))
+        {
+            _byBlock[block] = members = new BlockMembers();
+        }
+        ref Person person = ref _people[index];
+        person.Block = members;
+        person.Slot = members.Add(new Member
+        {
+            Index = index, Ins = ins, Birth = Profile.Of(traits.BirthName), Used = Profile.Of(traits.UsedName), Given = Profile.Of(traits.FirstGiven),
+        });
+        Chain(traits.Block, traits.BirthName, traits.FirstGiven, index, birth: true);
+        if (traits.UsedName != traits.BirthName)
+        {
+            Chain(traits.Block, traits.UsedName, traits.FirstGiven, index, birth: false);
+        }
+        if (ins != 0)
+        {
+            _byIns[ins] = index + 1L;
+        }
+        return index + 1L;
+    }
+
+    /// <summary>Appends a person to the chain of an exact key (creation order kept).</summary>
+    private void Chain(string block, string name, string given, int index, bool birth)
+    {
+        if (name.Length == 0)
+        {
+            return;
+        }
+        ref (int Head, int Tail) chain = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_exact, ExactKey(block, name, given), out bool exists);
+        if (!exists)
+        {
+            chain = (index, index);
+            return;
+        }
+        ref Person tail = ref _people[chain.Tail];
+        // The tail is on this chain by its birth name or by its used name (a hash collision may join two chains;
+        // following them only costs comparisons).
+        if (string.Equals(tail.BirthName, name, StringComparison.Ordinal) && tail.NextBirth < 0)
+        {
+            tail.NextBirth = index;
+        }
+        else
+        {
+            tail.NextUsed = index;
+        }
+        chain.Tail = index;
+    }
+
+    private long Resolve(long id)
+    {
+        while (At(id).MergedInto is long into and not 0)
+        {
+            id = into;
+        }
+        return id;
+    }
+
+    private void Merge(long from, long into, string reason)
+    {
+        ref Person merged = ref At(from);
+        merged.MergedInto = into;
+        merged.Block.Items[merged.Slot].Merged = true;
+        _merges.Add(new MergeEvent(from, into, reason));
     }
 
     /// <summary>The person a (possibly merged) id now designates.</summary>
-    public long Current(long personId) => Resolve(personId).Id;
+    public long Current(long personId) => personId >= 1 && personId <= _count ? Resolve(personId) : personId;
 }

@@ -295,7 +295,31 @@ public sealed partial class StateStore : IDisposable
             var rows = new List<MatchRow>();
             while (r.Read())
             {
-                rows.Add(new MatchRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetInt64(4), r.GetString(5), r.GetDouble(6), r.GetString(7)));
+                rows.Add(ReadMatch(r, 0));
+            }
+            return rows;
+        }
+    }
+
+    private static MatchRow ReadMatch(SqliteDataReader r, int at) => new(r.GetString(at), r.GetString(at + 1), r.GetString(at + 2), r.GetInt32(at + 3),
+        r.GetInt64(at + 4), r.GetString(at + 5), r.GetDouble(at + 6), r.GetString(at + 7));
+
+    /// <summary>The decisions a person must review, oldest first: possible matches (similar, not linked) and INS
+    /// conflicts (same INS, incompatible traits), after the one at <paramref name="afterRowId"/>.</summary>
+    public List<(long RowId, MatchRow Row)> ReviewQueue(long afterRowId, int limit)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT rowid, lab_id, accession_id, test_code, version, person_id, rule, score, decision FROM matches " +
+                "WHERE rule IN ('PossibleMatch', 'InsConflict') AND rowid > $after ORDER BY rowid LIMIT $limit";
+            cmd.Parameters.AddWithValue("$after", afterRowId);
+            cmd.Parameters.AddWithValue("$limit", limit);
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var rows = new List<(long, MatchRow)>();
+            while (r.Read())
+            {
+                rows.Add((r.GetInt64(0), ReadMatch(r, 1)));
             }
             return rows;
         }

@@ -37,4 +37,47 @@ public class PersonsApiTests
         Assert.Equal(["InsNewPerson", "FuzzyTraits", "ExactTraits"], decisions.EnumerateArray().Select(d => d.GetProperty("rule").GetString()));
         Assert.True(decisions[1].GetProperty("decision").GetProperty("comparisons").GetArrayLength() >= 4);
     }
+
+    [Fact]
+    public async Task Possible_matches_and_INS_conflicts_wait_in_the_review_queue_for_the_operator()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "op-secret" });
+        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        string[] pids =
+        [
+            "PID|1||51^^^LAB^PI||DURAND^PAUL^ANDRE||19700101|M",
+            "PID|1||52^^^LAB^PI||DURAND^PAUL^MARCEL||19700101|M", // same names, second given names contradict: relatives?
+            $"PID|1||{IdentityFixtures.Ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||LEFEVRE^HELENE||19850314|F",
+            $"PID|1||{IdentityFixtures.Ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||BERNARD^SOPHIE||19850314|F", // same INS, another woman
+        ];
+        for (int i = 0; i < pids.Length; i++)
+        {
+            var body = new ByteArrayContent(IdentityFixtures.Message($"REV{i}", pids[i]).ToArray()) { Headers = { ContentType = new("application/hl7-v2") } };
+            Assert.Equal(HttpStatusCode.Created, (await lab.PostAsync("/v1/submissions", body)).StatusCode);
+        }
+        using var anonymous = new HttpClient { BaseAddress = server.Http };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v1/persons/review")).StatusCode);
+        using var op = new HttpClient { BaseAddress = server.Http };
+        op.DefaultRequestHeaders.Add("X-Operator-Token", "op-secret");
+        JsonElement items = default;
+        for (int i = 0; i < 50; i++)
+        {
+            items = JsonDocument.Parse(await op.GetStringAsync("/v1/persons/review")).RootElement.GetProperty("items");
+            if (items.GetArrayLength() == 2)
+            {
+                break;
+            }
+            await Task.Delay(100);
+        }
+        Assert.Equal(["PossibleMatch", "InsConflict"], items.EnumerateArray().Select(e => e.GetProperty("rule").GetString()));
+        Assert.Equal(1, items[0].GetProperty("candidate").GetInt64());
+        Assert.Equal(2, items[0].GetProperty("person").GetInt64());
+        Assert.Equal("REV1", items[0].GetProperty("result").GetProperty("accessionId").GetString());
+        Assert.Equal(3, items[1].GetProperty("candidate").GetInt64()); // the INS holder
+        Assert.DoesNotContain("BERNARD", items.GetRawText(), StringComparison.OrdinalIgnoreCase); // nothing nominative
+        JsonElement page = JsonDocument.Parse(await op.GetStringAsync($"/v1/persons/review?limit=1")).RootElement;
+        Assert.Equal(1, page.GetProperty("items").GetArrayLength());
+        JsonElement rest = JsonDocument.Parse(await op.GetStringAsync($"/v1/persons/review?after={page.GetProperty("next").GetInt64()}")).RootElement;
+        Assert.Equal("InsConflict", Assert.Single(rest.GetProperty("items").EnumerateArray()).GetProperty("rule").GetString());
+    }
 }
