@@ -143,13 +143,16 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         public readonly int[] Counts = new int[27];
         public string Name = "";
         public Profile Profile;
+        /// <summary>Whether a letter occurs more than once: if not, the letters in common are one popcount.</summary>
+        private bool _repeats;
 
         public void Set(string name)
         {
             Array.Clear(Counts);
+            _repeats = false;
             foreach (char c in name)
             {
-                Counts[Profile.Letter(c)]++;
+                _repeats |= ++Counts[Profile.Letter(c)] > 1;
             }
             Name = name;
             Profile = Profile.Of(name);
@@ -166,9 +169,16 @@ public sealed class Matcher(MatchThresholds thresholds = default)
                 return length == other.Length ? 1 : 0;
             }
             int common = 0;
-            for (int bits = other.Mask; bits != 0; bits &= bits - 1)
+            if (!_repeats)
             {
-                common += Counts[System.Numerics.BitOperations.TrailingZeroCount(bits)];
+                common = System.Numerics.BitOperations.PopCount((uint)(Profile.Mask & other.Mask));
+            }
+            else
+            {
+                for (int bits = other.Mask & Profile.Mask; bits != 0; bits &= bits - 1)
+                {
+                    common += Counts[System.Numerics.BitOperations.TrailingZeroCount(bits)];
+                }
             }
             common = Math.Min(common, Math.Min(length, other.Length));
             if (common == 0)
@@ -343,6 +353,11 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         _qBirth.Set(query.BirthName);
         _qUsed.Set(query.UsedName);
         _qGiven.Set(query.FirstGiven);
+        _swap.Clear();
+        for (int i = 1; i < query.Given.Count; i++)
+        {
+            _swap.Add(Profile.Of(query.Given[i]));
+        }
         int compared = 0;
         foreach (ref readonly Member candidate in block.Items.AsSpan(0, block.Count))
         {
@@ -354,7 +369,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             double bar = Math.Max(_t.Review, bestScore);
             // Given names in another order can make the given-name score 1: only when the candidate's first given
             // name could be one of the query's other given names.
-            double given = SwapPossible(query, candidate.Given) ? 1 : _qGiven.UpperBound(candidate.Given);
+            double given = _swap.Count > 0 && SwapPossible(candidate.Given) ? 1 : _qGiven.UpperBound(candidate.Given);
             if (0.55 + 0.45 * given < bar)
             {
                 continue;
@@ -385,12 +400,15 @@ public sealed class Matcher(MatchThresholds thresholds = default)
 
     private static double Bound(QueryName query, in Profile candidate) => query.Name.Length == 0 || candidate.Length == 0 ? 0 : query.UpperBound(candidate);
 
-    private static bool SwapPossible(in View query, in Profile candidateGiven)
+    /// <summary>The profiles of the query's given names after the first: a candidate whose first given name is one of
+    /// them may be the same person with the names in another order.</summary>
+    private readonly List<Profile> _swap = [];
+
+    private bool SwapPossible(in Profile candidateGiven)
     {
-        for (int i = 1; i < query.Given.Count; i++)
+        foreach (Profile other in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_swap))
         {
-            string other = query.Given[i];
-            if (other.Length == candidateGiven.Length && Profile.Of(other).Mask == candidateGiven.Mask)
+            if (other.Length == candidateGiven.Length && other.Mask == candidateGiven.Mask)
             {
                 return true;
             }
