@@ -369,13 +369,15 @@ public static class Cli
                     _ => Sidep.Identity.Quality.SyntheticIdentities.RandomPerson(fresh),
                 });
             }
+            TimeSpan pausedBefore = GC.GetTotalPauseDuration();
             var timed = System.Diagnostics.Stopwatch.StartNew();
             foreach (Domain.PatientIdentity p in results)
             {
                 matcher.Match(p);
             }
             timed.Stop();
-            Console.WriteLine($"matching: {m:N0} results against the index in {timed.Elapsed.TotalSeconds:F2} s: {m / timed.Elapsed.TotalSeconds:N0} results/s on one core");
+            Console.WriteLine($"matching: {m:N0} results against the index in {timed.Elapsed.TotalSeconds:F2} s: {m / timed.Elapsed.TotalSeconds:N0} results/s on one core " +
+                $"(garbage collection pauses: {(GC.GetTotalPauseDuration() - pausedBefore).TotalSeconds:F2} s)");
             return 0;
         });
         return command;

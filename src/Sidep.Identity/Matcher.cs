@@ -74,6 +74,10 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     {
         public Member[] Items = new Member[2];
         public int Count;
+        /// <summary>Slots of the members created without an INS (in order): the only candidates of a result with an
+        /// INS besides its holder, since persons with another INS are other persons.</summary>
+        public int[] TraitOnly = [];
+        public int TraitOnlyCount;
 
         public int Add(in Member member)
         {
@@ -82,6 +86,14 @@ public sealed class Matcher(MatchThresholds thresholds = default)
                 Array.Resize(ref Items, Items.Length * 2);
             }
             Items[Count] = member;
+            if (member.Ins == 0)
+            {
+                if (TraitOnlyCount == TraitOnly.Length)
+                {
+                    Array.Resize(ref TraitOnly, Math.Max(2, TraitOnly.Length * 2));
+                }
+                TraitOnly[TraitOnlyCount++] = Count;
+            }
             return Count++;
         }
     }
@@ -228,13 +240,14 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     private MatchDecision ByIns(long ins, Traits traits)
     {
         var query = View.Of(traits);
-        (long best, double score, List<FieldComparison> comparisons) = BestInBlock(traits.Block, query, excludeWithOtherIns: ins);
-        if (_byIns.TryGetValue(ins, out long holderId))
+        bool held = _byIns.TryGetValue(ins, out long holderId);
+        (long best, double score, List<FieldComparison> comparisons) = BestInBlock(traits.Block, query, ins, held ? holderId : 0);
+        if (held)
         {
             long holder = Resolve(holderId);
-            View held = View.Of(At(holder));
-            List<FieldComparison> check = Compare(query, held, out double agreement);
-            if ((held.BirthDate != traits.BirthDate || held.Sex != traits.Sex) && !Compatible(held.BirthDate, traits.BirthDate) || agreement < _t.Review)
+            View holderTraits = View.Of(At(holder));
+            List<FieldComparison> check = Compare(query, holderTraits, out double agreement);
+            if ((holderTraits.BirthDate != traits.BirthDate || holderTraits.Sex != traits.Sex) && !Compatible(holderTraits.BirthDate, traits.BirthDate) || agreement < _t.Review)
             {
                 // Same INS, incompatible traits: never merged silently. A separate person, flagged for review.
                 long flagged = NewPerson(traits, ins: 0);
@@ -269,7 +282,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         {
             return new MatchDecision(exact, MatchRule.ExactTraits, 1, exactComparisons);
         }
-        (long best, double score, List<FieldComparison> comparisons) = BestInBlock(traits.Block, query, excludeWithOtherIns: 0);
+        (long best, double score, List<FieldComparison> comparisons) = BestInBlock(traits.Block, query, ins: 0, holder: 0);
         if (best != 0 && score >= 0.999)
         {
             return new MatchDecision(best, MatchRule.ExactTraits, score, comparisons);
@@ -336,15 +349,15 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         index == chain.Tail ? -1 : string.Equals(p.BirthName, name, StringComparison.Ordinal) ? p.NextBirth : p.NextUsed;
 
     /// <summary>
-    /// The most similar person of the block that reaches the review threshold (persons with another INS are other
-    /// persons by definition); none when no one does. Each candidate's score is first bounded from its names'
-    /// letters, lengths and first characters (<see cref="QueryName.UpperBound"/>): only those whose bound reaches
-    /// the review threshold and beats the best so far are scored, so the decision is the one a full scan would make.
+    /// The most similar person of the block that reaches the review threshold; none when no one does. For a result
+    /// with an INS, persons with another INS are other persons by definition: only the persons known by traits and
+    /// the INS holder are candidates. Each candidate's score is first bounded from its names' letters, lengths and
+    /// first characters (<see cref="QueryName.UpperBound"/>): only those whose bound reaches the review threshold and
+    /// the best so far are scored. Equal scores go to the person created first, so the decision is the one a full
+    /// scan of the block in creation order would make.
     /// </summary>
-    private (long Best, double Score, List<FieldComparison> Comparisons) BestInBlock(string blockKey, in View query, long excludeWithOtherIns)
+    private (long Best, double Score, List<FieldComparison> Comparisons) BestInBlock(string blockKey, in View query, long ins, long holder)
     {
-        long best = 0;
-        double bestScore = 0;
         List<FieldComparison> bestComparisons = [];
         if (!_byBlock.TryGetValue(blockKey, out BlockMembers? block))
         {
@@ -358,44 +371,73 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         {
             _swap.Add(Profile.Of(query.Given[i]));
         }
-        int compared = 0;
-        foreach (ref readonly Member candidate in block.Items.AsSpan(0, block.Count))
+        var scan = new Scan(-1, 0, 0);
+        if (ins == 0)
         {
-            if (candidate.Merged || (excludeWithOtherIns != 0 && candidate.Ins != 0 && candidate.Ins != excludeWithOtherIns))
+            for (int slot = 0; slot < block.Count; slot++)
             {
-                continue;
-            }
-            compared++;
-            double bar = Math.Max(_t.Review, bestScore);
-            // Given names in another order can make the given-name score 1: only when the candidate's first given
-            // name could be one of the query's other given names.
-            double given = _swap.Count > 0 && SwapPossible(candidate.Given) ? 1 : _qGiven.UpperBound(candidate.Given);
-            if (0.55 + 0.45 * given < bar)
-            {
-                continue;
-            }
-            double name = Math.Max(
-                Math.Max(Bound(_qBirth, candidate.Birth), Bound(_qBirth, candidate.Used)),
-                Math.Max(Bound(_qUsed, candidate.Birth), Bound(_qUsed, candidate.Used)));
-            if (0.55 * name + 0.45 * given < bar)
-            {
-                continue;
-            }
-            double score = Score(query, View.Of(_people[candidate.Index]), explain: null);
-            if (score > bestScore && score >= _t.Review)
-            {
-                (best, bestScore) = (candidate.Index + 1L, score);
+                Consider(query, block, slot, ref scan);
             }
         }
+        else
+        {
+            // The holder, when it is a member of this block, then the persons known by traits only.
+            if (holder != 0 && ReferenceEquals(At(holder).Block, block))
+            {
+                Consider(query, block, At(holder).Slot, ref scan);
+            }
+            for (int i = 0; i < block.TraitOnlyCount; i++)
+            {
+                int slot = block.TraitOnly[i];
+                if (block.Items[slot].Ins == 0)
+                {
+                    Consider(query, block, slot, ref scan);
+                }
+            }
+        }
+        long best = scan.Slot < 0 ? 0 : block.Items[scan.Slot].Index + 1L;
         if (best != 0)
         {
             Score(query, View.Of(At(best)), bestComparisons); // the explanation, for the one that counts
         }
         else
         {
-            bestComparisons.Add(new FieldComparison("block (birth date + sex)", $"{compared} persons compared, none similar enough for review", 0));
+            bestComparisons.Add(new FieldComparison("block (birth date + sex)", $"{scan.Compared} persons compared, none similar enough for review", 0));
         }
-        return (best, bestScore, bestComparisons);
+        return (best, scan.Score, bestComparisons);
+    }
+
+    /// <summary>The best candidate so far (its slot in the block, -1: none) and how many were compared.</summary>
+    private record struct Scan(int Slot, double Score, int Compared);
+
+    private void Consider(in View query, BlockMembers block, int slot, ref Scan scan)
+    {
+        ref readonly Member candidate = ref block.Items[slot];
+        if (candidate.Merged)
+        {
+            return;
+        }
+        scan.Compared++;
+        double bar = Math.Max(_t.Review, scan.Score);
+        // Given names in another order can make the given-name score 1: only when the candidate's first given
+        // name could be one of the query's other given names.
+        double given = _swap.Count > 0 && SwapPossible(candidate.Given) ? 1 : _qGiven.UpperBound(candidate.Given);
+        if (0.55 + 0.45 * given < bar)
+        {
+            return;
+        }
+        double name = Math.Max(
+            Math.Max(Bound(_qBirth, candidate.Birth), Bound(_qBirth, candidate.Used)),
+            Math.Max(Bound(_qUsed, candidate.Birth), Bound(_qUsed, candidate.Used)));
+        if (0.55 * name + 0.45 * given < bar)
+        {
+            return;
+        }
+        double score = Score(query, View.Of(_people[candidate.Index]), explain: null);
+        if (score >= _t.Review && (score > scan.Score || score == scan.Score && scan.Slot >= 0 && slot < scan.Slot))
+        {
+            (scan.Slot, scan.Score) = (slot, score);
+        }
     }
 
     private static double Bound(QueryName query, in Profile candidate) => query.Name.Length == 0 || candidate.Length == 0 ? 0 : query.UpperBound(candidate);
