@@ -60,33 +60,37 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     /// <summary>Block (birth date + sex) → its persons, in the order they were created.</summary>
     private readonly Dictionary<string, BlockMembers> _byBlock = new(StringComparer.Ordinal);
 
-    /// <summary>What the scan of a block reads of each member, stored contiguously: a block is scanned in one sweep
-    /// of memory, and only the members whose bound reaches the bar are read in full.</summary>
-    private struct Member
-    {
-        public int Index;
-        public bool Merged;
-        public long Ins;
-        public Profile Birth, Used, Given;
-    }
-
+    /// <summary>
+    /// A block's members, column by column, in creation order: the scan first sweeps <see cref="Gate"/> (the first
+    /// given name's profile and two flags, 8 bytes a member, so a block of hundreds is a few cache lines), and reads
+    /// the surnames' profiles and the person only for the members that pass it.
+    /// </summary>
     private sealed class BlockMembers
     {
-        public Member[] Items = new Member[2];
+        public const ulong Merged = 1UL << 62, HasIns = 1UL << 63;
+
+        public ulong[] Gate = new ulong[2];
+        public ulong[] Birth = new ulong[2];
+        public ulong[] Used = new ulong[2];
+        public int[] Index = new int[2];
         public int Count;
         /// <summary>Slots of the members created without an INS (in order): the only candidates of a result with an
         /// INS besides its holder, since persons with another INS are other persons.</summary>
         public int[] TraitOnly = [];
         public int TraitOnlyCount;
 
-        public int Add(in Member member)
+        public int Add(int index, bool hasIns, Profile given, Profile birth, Profile used)
         {
-            if (Count == Items.Length)
+            if (Count == Gate.Length)
             {
-                Array.Resize(ref Items, Items.Length * 2);
+                int size = Gate.Length * 2;
+                Array.Resize(ref Gate, size);
+                Array.Resize(ref Birth, size);
+                Array.Resize(ref Used, size);
+                Array.Resize(ref Index, size);
             }
-            Items[Count] = member;
-            if (member.Ins == 0)
+            (Gate[Count], Birth[Count], Used[Count], Index[Count]) = (given.Bits | (hasIns ? HasIns : 0), birth.Bits, used.Bits, index);
+            if (!hasIns)
             {
                 if (TraitOnlyCount == TraitOnly.Length)
                 {
@@ -97,6 +101,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             return Count++;
         }
     }
+
     /// <summary>Exact keys (a 64-bit hash of block, birth or used name, first given name) → the first and last person
     /// holding it, chained through <see cref="Person.NextBirth"/> / <see cref="Person.NextUsed"/>: exact matches without
     /// scanning the block. A hash collision only costs a comparison: every candidate is compared in full.</summary>
@@ -133,20 +138,32 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         public int Slot;
     }
 
-    /// <summary>A name's letters (bit 0–25: A–Z, bit 26: any other character), length, and first two characters.</summary>
-    private readonly record struct Profile(int Mask, ushort Length, uint Head)
+    /// <summary>A name's profile in one word: its letters (bits 0–26: A–Z, then any other character), its length
+    /// (bits 27–34; 255: that long or longer) and its first two characters (bits 35–46, six bits each: A–Z exactly,
+    /// other characters folded, which can only loosen a bound).</summary>
+    private readonly record struct Profile(ulong Bits)
     {
+        public const int LongName = 255;
+
+        public int Mask => (int)(Bits & 0x7FF_FFFF);
+        public int Length => (int)(Bits >> 27) & 0xFF;
+        public int Head => (int)(Bits >> 35) & 0xFFF;
+
         public static Profile Of(string name)
         {
-            int mask = 0;
+            ulong mask = 0;
             foreach (char c in name)
             {
-                mask |= 1 << Letter(c);
+                mask |= 1UL << Letter(c);
             }
-            return new Profile(mask, (ushort)Math.Min(name.Length, ushort.MaxValue), name.Length == 0 ? 0 : name.Length == 1 ? name[0] : (uint)name[0] | (uint)name[1] << 16);
+            ulong length = (ulong)Math.Min(name.Length, LongName);
+            ulong head = name.Length == 0 ? 0xFFF : (ulong)(Code(name[0]) | (name.Length == 1 ? 63 : Code(name[1])) << 6);
+            return new Profile(mask | length << 27 | head << 35);
         }
 
         public static int Letter(char c) => c is >= 'A' and <= 'Z' ? c - 'A' : 26;
+
+        private static int Code(char c) => c is >= 'A' and <= 'Z' ? c - 'A' : 26 + c % 36;
     }
 
     /// <summary>A query name's letter counts, for the bound.</summary>
@@ -180,6 +197,10 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             {
                 return length == other.Length ? 1 : 0;
             }
+            if (length >= Profile.LongName || other.Length >= Profile.LongName)
+            {
+                return 1; // lengths not kept exactly: no bound
+            }
             int common = 0;
             if (!_repeats)
             {
@@ -198,7 +219,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
                 return 0;
             }
             double jaro = ((double)common / length + (double)common / other.Length + 1) / 3;
-            int prefix = (Profile.Head & 0xFFFF) != (other.Head & 0xFFFF) ? 0 : Profile.Head != other.Head ? 1 : 4;
+            int prefix = (Profile.Head & 0x3F) != (other.Head & 0x3F) ? 0 : Profile.Head != other.Head ? 1 : 4;
             return jaro + prefix * 0.1 * (1 - jaro) + 1e-9;
         }
     }
@@ -267,7 +288,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         {
             ref Person attached = ref At(best);
             attached.Ins = ins;
-            attached.Block.Items[attached.Slot].Ins = ins;
+            attached.Block.Gate[attached.Slot] |= BlockMembers.HasIns;
             _byIns[ins] = best;
             return new MatchDecision(best, MatchRule.InsAttachedToTraitMatch, score, comparisons);
         }
@@ -389,13 +410,13 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             for (int i = 0; i < block.TraitOnlyCount; i++)
             {
                 int slot = block.TraitOnly[i];
-                if (block.Items[slot].Ins == 0)
+                if ((block.Gate[slot] & BlockMembers.HasIns) == 0)
                 {
                     Consider(query, block, slot, ref scan);
                 }
             }
         }
-        long best = scan.Slot < 0 ? 0 : block.Items[scan.Slot].Index + 1L;
+        long best = scan.Slot < 0 ? 0 : block.Index[scan.Slot] + 1L;
         if (best != 0)
         {
             Score(query, View.Of(At(best)), bestComparisons); // the explanation, for the one that counts
@@ -412,28 +433,29 @@ public sealed class Matcher(MatchThresholds thresholds = default)
 
     private void Consider(in View query, BlockMembers block, int slot, ref Scan scan)
     {
-        ref readonly Member candidate = ref block.Items[slot];
-        if (candidate.Merged)
+        ulong gate = block.Gate[slot];
+        if ((gate & BlockMembers.Merged) != 0)
         {
             return;
         }
+        var candidateGiven = new Profile(gate & ~(BlockMembers.Merged | BlockMembers.HasIns));
         scan.Compared++;
         double bar = Math.Max(_t.Review, scan.Score);
         // Given names in another order can make the given-name score 1: only when the candidate's first given
         // name could be one of the query's other given names.
-        double given = _swap.Count > 0 && SwapPossible(candidate.Given) ? 1 : _qGiven.UpperBound(candidate.Given);
+        double given = _swap.Count > 0 && SwapPossible(candidateGiven) ? 1 : _qGiven.UpperBound(candidateGiven);
         if (0.55 + 0.45 * given < bar)
         {
             return;
         }
-        double name = Math.Max(
-            Math.Max(Bound(_qBirth, candidate.Birth), Bound(_qBirth, candidate.Used)),
-            Math.Max(Bound(_qUsed, candidate.Birth), Bound(_qUsed, candidate.Used)));
+        var birth = new Profile(block.Birth[slot]);
+        var used = new Profile(block.Used[slot]);
+        double name = Math.Max(Math.Max(Bound(_qBirth, birth), Bound(_qBirth, used)), Math.Max(Bound(_qUsed, birth), Bound(_qUsed, used)));
         if (0.55 * name + 0.45 * given < bar)
         {
             return;
         }
-        double score = Score(query, View.Of(_people[candidate.Index]), explain: null);
+        double score = Score(query, View.Of(_people[block.Index[slot]]), explain: null);
         if (score >= _t.Review && (score > scan.Score || score == scan.Score && scan.Slot >= 0 && slot < scan.Slot))
         {
             (scan.Slot, scan.Score) = (slot, score);
@@ -450,7 +472,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     {
         foreach (Profile other in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_swap))
         {
-            if (other.Length == candidateGiven.Length && other.Mask == candidateGiven.Mask)
+            if (other.Length == candidateGiven.Length && other.Mask == candidateGiven.Mask && other.Head == candidateGiven.Head)
             {
                 return true;
             }
@@ -600,10 +622,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         }
         ref Person person = ref _people[index];
         person.Block = members;
-        person.Slot = members.Add(new Member
-        {
-            Index = index, Ins = ins, Birth = Profile.Of(traits.BirthName), Used = Profile.Of(traits.UsedName), Given = Profile.Of(traits.FirstGiven),
-        });
+        person.Slot = members.Add(index, ins != 0, Profile.Of(traits.FirstGiven), Profile.Of(traits.BirthName), Profile.Of(traits.UsedName));
         Chain(traits.Block, traits.BirthName, traits.FirstGiven, index, birth: true);
         if (traits.UsedName != traits.BirthName)
         {
@@ -656,7 +675,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     {
         ref Person merged = ref At(from);
         merged.MergedInto = into;
-        merged.Block.Items[merged.Slot].Merged = true;
+        merged.Block.Gate[merged.Slot] |= BlockMembers.Merged;
         _merges.Add(new MergeEvent(from, into, reason));
     }
 
