@@ -169,6 +169,9 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     /// <summary>A query name's letter counts, for the bound.</summary>
     private sealed class QueryName
     {
+        /// <summary>1 / n for the lengths a profile keeps: the bound multiplies instead of dividing.</summary>
+        private static readonly double[] s_inverse = [.. Enumerable.Range(0, Profile.LongName + 1).Select(n => n == 0 ? 0 : 1.0 / n)];
+
         public readonly int[] Counts = new int[27];
         public string Name = "";
         public Profile Profile;
@@ -218,7 +221,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             {
                 return 0;
             }
-            double jaro = ((double)common / length + (double)common / other.Length + 1) / 3;
+            double jaro = (common * (s_inverse[length] + s_inverse[other.Length]) + 1) * (1.0 / 3);
             int prefix = (Profile.Head & 0x3F) != (other.Head & 0x3F) ? 0 : Profile.Head != other.Head ? 1 : 4;
             return jaro + prefix * 0.1 * (1 - jaro) + 1e-9;
         }
