@@ -15,6 +15,10 @@ public enum Outcome : byte
 /// </summary>
 public readonly record struct IndicatorFact(UInt128 Key, int Version, long Person, int Day, Outcome Outcome, short Cell);
 
+/// <summary>An episode (a person's first positive in more than 60 days) that started or ended: what cases and
+/// notices are made of. <paramref name="PositiveKey"/> names the episode's positive result.</summary>
+public readonly record struct EpisodeChange(bool Started, UInt128 PositiveKey, long Person, int Day, short Cell);
+
 /// <summary>A net change of one counter: what a revision is made of.</summary>
 public readonly record struct CountDelta(int Day, int Cell, int P, int T);
 
@@ -52,7 +56,8 @@ public sealed class Aggregator
         public bool Counted;
     }
 
-    private readonly record struct Contribution(int Day, short Cell, bool Positive);
+    /// <summary>A person-day that counts; <see cref="PositiveKey"/> is its positive result with the smallest key (when P).</summary>
+    private readonly record struct Contribution(int Day, short Cell, bool Positive, UInt128 PositiveKey = default);
 
     private sealed class PersonFacts
     {
@@ -139,7 +144,7 @@ public sealed class Aggregator
         }
         _after.Clear();
         Contributions(staying, int.MinValue, int.MaxValue, _after);
-        ApplyDifference();
+        ApplyDifference(a, b);
     }
 
     /// <summary>The person <paramref name="person"/> designates now, merges followed.</summary>
@@ -209,10 +214,10 @@ public sealed class Aggregator
         {
             _persons.Remove(person);
         }
-        ApplyDifference();
+        ApplyDifference(person, person);
     }
 
-    private void ApplyDifference()
+    private void ApplyDifference(long personBefore, long personAfter)
     {
         // Person-days unchanged on both sides cancel out; only real differences reach the table.
         foreach (Contribution c in _before)
@@ -222,6 +227,45 @@ public sealed class Aggregator
         foreach (Contribution c in _after)
         {
             Count(c, +1);
+        }
+        if (TrackEpisodes)
+        {
+            Episodes(personBefore, personAfter);
+        }
+    }
+
+    /// <summary>Whether <see cref="TakeEpisodeChanges"/> is fed (the fan-out's cases and notices need it; the
+    /// indicators do not).</summary>
+    public bool TrackEpisodes { get; init; }
+
+    private readonly List<EpisodeChange> _episodes = [];
+
+    /// <summary>The episodes started or ended since the last call, ends first within each change.</summary>
+    public List<EpisodeChange> TakeEpisodeChanges()
+    {
+        var taken = new List<EpisodeChange>(_episodes);
+        _episodes.Clear();
+        return taken;
+    }
+
+    private void Episodes(long personBefore, long personAfter)
+    {
+        // An episode is a person-day counted in P, named by its positive result: started when it appears, ended when
+        // it disappears (a correction, a retraction, an earlier positive arriving late, a merge into an earlier
+        // episode). A merge that keeps it re-starts it under the surviving person: same positive result, same episode.
+        foreach (Contribution c in _before)
+        {
+            if (c.Positive && !_after.Exists(x => x.Positive && x.PositiveKey == c.PositiveKey && x.Day == c.Day && x.Cell == c.Cell) || c.Positive && personBefore != personAfter)
+            {
+                _episodes.Add(new EpisodeChange(false, c.PositiveKey, personBefore, c.Day, c.Cell));
+            }
+        }
+        foreach (Contribution c in _after)
+        {
+            if (c.Positive && (personBefore != personAfter || !_before.Exists(x => x.Positive && x.PositiveKey == c.PositiveKey && x.Day == c.Day && x.Cell == c.Cell)))
+            {
+                _episodes.Add(new EpisodeChange(true, c.PositiveKey, personAfter, c.Day, c.Cell));
+            }
         }
     }
 
@@ -247,13 +291,17 @@ public sealed class Aggregator
             int day = items[i].Day;
             short cell = items[i].Cell;
             bool positive = false;
+            UInt128 positiveKey = default;
             for (; i < n && items[i].Day == day; i++)
             {
-                positive |= items[i].Outcome == Outcome.Positive;
+                if (items[i].Outcome == Outcome.Positive && !positive)
+                {
+                    (positive, positiveKey) = (true, items[i].Key);
+                }
             }
             if (day >= lo && (lastPositive == int.MinValue || day - lastPositive > WindowDays))
             {
-                into.Add(new Contribution(day, cell, positive));
+                into.Add(new Contribution(day, cell, positive, positiveKey));
             }
             if (positive)
             {

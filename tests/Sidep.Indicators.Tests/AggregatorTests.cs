@@ -108,6 +108,27 @@ public class AggregatorTests
     }
 
     [Fact]
+    public void An_episode_starts_with_a_first_positive_ends_with_its_correction_and_survives_a_merge_under_the_survivor()
+    {
+        var a = new Aggregator { TrackEpisodes = true };
+        a.Apply(Fact(1, 1, 10, Outcome.Positive));
+        EpisodeChange started = Assert.Single(a.TakeEpisodeChanges());
+        Assert.Equal((true, new UInt128(0, 1), 1L, Day0 + 10), (started.Started, started.PositiveKey, started.Person, started.Day));
+        a.Apply(Fact(2, 1, 20, Outcome.Positive)); // within 60 days: the same episode
+        Assert.Empty(a.TakeEpisodeChanges());
+        a.Apply(Fact(3, 2, 5, Outcome.Positive));
+        a.TakeEpisodeChanges();
+        a.Merge(1, 2); // person 1 was person 2, positive five days earlier: one episode, person 2's
+        List<EpisodeChange> merged = a.TakeEpisodeChanges();
+        Assert.Contains(merged, e => !e.Started && e.PositiveKey == new UInt128(0, 1));
+        Assert.DoesNotContain(merged, e => e.Started && e.PositiveKey == new UInt128(0, 1));
+        a.Apply(Fact(3, 2, 5, Outcome.Negative, version: 2)); // that earlier positive was a mistake: person 1's episode is back
+        List<EpisodeChange> corrected = a.TakeEpisodeChanges();
+        Assert.Contains(corrected, e => !e.Started && e.PositiveKey == new UInt128(0, 3));
+        Assert.Contains(corrected, e => e.Started && e.PositiveKey == new UInt128(0, 1) && e.Person == 2);
+    }
+
+    [Fact]
     public void The_cell_of_a_person_day_is_that_of_its_smallest_key_whatever_the_order()
     {
         var first = new Aggregator();
@@ -129,9 +150,10 @@ public class AggregatorTests
     public void Incremental_counts_equal_a_recomputation_from_scratch_through_random_changes(int seed)
     {
         var random = new Random(seed);
-        var a = new Aggregator();
+        var a = new Aggregator { TrackEpisodes = true };
         var oracle = new Oracle();
         var revisions = new CountTable();
+        var episodes = new Dictionary<UInt128, EpisodeChange>();
         short[] cells = [Cell01Women30, Cell75Men50, Cells.Of(Geography.UnknownDepartement, AgeClasses.Unknown, CountedSex.Unknown)];
         int keys = 0;
         for (int step = 0; step < 3000; step++)
@@ -172,11 +194,26 @@ public class AggregatorTests
             {
                 revisions.Add(d.Day, d.Cell, d.P, d.T);
             }
+            foreach (EpisodeChange e in a.TakeEpisodeChanges())
+            {
+                if (e.Started)
+                {
+                    episodes[e.PositiveKey] = e;
+                }
+                else
+                {
+                    episodes.Remove(e.PositiveKey);
+                }
+            }
             if (step % 50 == 0 || step == 2999)
             {
                 var expected = oracle.Recompute().ToList();
                 Assert.Equal(expected, a.Counts.NonZero().Where(c => c.P != 0 || c.T != 0).ToList());
                 Assert.Equal(expected, revisions.NonZero().ToList());
+                // The open episodes are exactly the person-days counted in P, each with its day and cell.
+                Assert.Equal(expected.Where(c => c.P > 0).Select(c => (c.Day, c.Cell, c.P)),
+                    episodes.Values.GroupBy(e => (e.Day, (int)e.Cell)).OrderBy(g => g.Key.Day).ThenBy(g => g.Key.Item2).Select(g => (g.Key.Day, g.Key.Item2, g.Count())));
+                Assert.All(episodes.Values, e => Assert.Equal(a.Resolve(e.Person), e.Person));
             }
         }
     }
