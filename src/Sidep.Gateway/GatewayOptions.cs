@@ -13,6 +13,9 @@ namespace Sidep.Gateway;
 /// connection must be TLS with a client certificate, and the lab is the one that registered that certificate's
 /// SHA-256 thumbprint; when null, MLLP is plain TCP and the lab is identified by its source address.</param>
 /// <param name="OperatorToken">Token of the restricted operator role (identity decisions); none: those endpoints are off.</param>
+/// <param name="AgentSigningKey">The secret (at least 32 bytes) that signs agents' bearer tokens (JWT, HS256); none: the
+/// contact-tracing, audit and notification endpoints are off.</param>
+/// <param name="AgentIssuer">The issuer agents' tokens must carry.</param>
 public sealed record GatewayOptions(
     string DataDirectory,
     long MaxBodyBytes = 64L * 1024 * 1024,
@@ -24,7 +27,9 @@ public sealed record GatewayOptions(
     int Partitions = 8,
     bool Production = false,
     System.Security.Cryptography.X509Certificates.X509Certificate2? MllpCertificate = null,
-    string? OperatorToken = null)
+    string? OperatorToken = null,
+    string? AgentSigningKey = null,
+    string AgentIssuer = AgentTokens.DefaultIssuer)
 {
     public TimeSpan FrameTimeout => MllpFrameTimeout ?? TimeSpan.FromSeconds(30);
     public TimeSpan IdleTimeout => MllpIdleTimeout ?? TimeSpan.FromMinutes(5);

@@ -32,18 +32,28 @@ public static class SidepServer
         EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "matched"), options.Partitions);
         builder.Services.AddSingleton(new IdentityStage(log, store, matched, sandbox: !options.Production));
         builder.Services.AddSingleton(new IndicatorStage(matched, store, terminology));
+        builder.Services.AddSingleton(new FanOutStage(matched, store, terminology));
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddAgentAuthentication(options);
         builder.Services.AddSingleton<MllpListener>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MllpListener>());
         builder.Services.AddHostedService<ResultStoreWorker>();
         builder.Services.AddHostedService<IdentityWorker>();
         builder.Services.AddHostedService<IndicatorWorker>();
+        builder.Services.AddHostedService<FanOutWorker>();
 
         WebApplication app = builder.Build();
+        if (options.AgentSigningKey is not null)
+        {
+            app.UseAuthentication();
+            app.UseAuthorization();
+        }
         app.MapDefaultEndpoints();
         app.MapSubmissionsApi();
         app.MapTerminologyApi();
         app.MapPersonsApi();
         app.MapIndicatorsApi();
+        app.MapCasesApi();
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             log.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -56,6 +66,12 @@ public static class SidepServer
 
 /// <summary>Hosts the identity stage of the embedded pipeline.</summary>
 internal sealed class IdentityWorker(IdentityStage stage) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => stage.RunAsync(stoppingToken), stoppingToken);
+}
+
+/// <summary>Hosts the fan-out stage (cases, notices) of the embedded pipeline.</summary>
+internal sealed class FanOutWorker(FanOutStage stage) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => stage.RunAsync(stoppingToken), stoppingToken);
 }

@@ -30,6 +30,7 @@ public static class Cli
         root.Subcommands.Add(IdentityQuality());
         root.Subcommands.Add(IdentityBench());
         root.Subcommands.Add(Indicators());
+        root.Subcommands.Add(Agents());
         return root;
     }
 
@@ -50,7 +51,8 @@ public static class Cli
         var tlsCert = new Option<FileInfo?>("--mllp-tls-cert") { Description = "Server certificate for MLLP over TLS (PKCS#12 .pfx/.p12, or PEM with its key): labs are then identified by their client certificate" };
         var tlsPassword = new Option<string?>("--mllp-tls-password") { Description = "Password of the --mllp-tls-cert file (default: $SIDEP_MLLP_TLS_PASSWORD)" };
         var operatorToken = new Option<string?>("--operator-token") { Description = "Token of the restricted operator role (identity decisions); default: $SIDEP_OPERATOR_TOKEN; none: off" };
-        var command = new Command("serve", "Run Sidep in embedded mode: HTTP gateway, MLLP listener, durable local log and database") { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken };
+        var agentKey = new Option<string?>("--agent-key") { Description = "Secret (32 bytes or more) that signs agents' tokens (contact tracing, audit, notices); default: $SIDEP_AGENT_KEY; none: off" };
+        var command = new Command("serve", "Run Sidep in embedded mode: HTTP gateway, MLLP listener, durable local log and database") { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey };
         command.SetAction(async (parse, ct) =>
         {
             X509Certificate2? certificate = null;
@@ -63,10 +65,20 @@ public static class Cli
             }
             var options = new GatewayOptions(parse.GetValue(dataDir)!, MaxBodyBytes: parse.GetValue(maxBody), MllpPort: parse.GetValue(mllpPort),
                 Production: parse.GetValue(production), MllpCertificate: certificate,
-                OperatorToken: parse.GetValue(operatorToken) ?? (Environment.GetEnvironmentVariable("SIDEP_OPERATOR_TOKEN") is { Length: > 0 } t ? t : null));
+                OperatorToken: parse.GetValue(operatorToken) ?? (Environment.GetEnvironmentVariable("SIDEP_OPERATOR_TOKEN") is { Length: > 0 } t ? t : null),
+                AgentSigningKey: parse.GetValue(agentKey) ?? (Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY") is { Length: > 0 } k ? k : null));
+            if (options.AgentSigningKey is { Length: < 32 })
+            {
+                Console.Error.WriteLine("the agent signing key must be at least 32 bytes long");
+                return 2;
+            }
             if (parse.GetValue(demo) && options.OperatorToken is null)
             {
                 options = options with { OperatorToken = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant() };
+            }
+            if (parse.GetValue(demo) && options.AgentSigningKey is null)
+            {
+                options = options with { AgentSigningKey = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).ToLowerInvariant() };
             }
             string[] urlList = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries);
             WebApplication app = SidepServer.Build(options, urlList);
@@ -88,6 +100,9 @@ public static class Cli
                 Console.WriteLine($"  Operator token (identity decisions, indicators): {options.OperatorToken}");
                 Console.WriteLine("  Read the daily indicators:");
                 Console.WriteLine($"    curl -s -H 'X-Operator-Token: {options.OperatorToken}' {urlList[0]}/v1/indicators/fra/daily.csv");
+                string investigator = AgentTokens.Mint(options.AgentSigningKey!, "demo-investigator", AgentRoles.Investigator, ["69"], TimeSpan.FromHours(12), options.AgentIssuer);
+                Console.WriteLine("  A contact tracer of the Rhône (69) reads its cases (token valid 12 h; mint others with 'sidep agents token'):");
+                Console.WriteLine($"    curl -s -H 'Authorization: Bearer {investigator}' {urlList[0]}/v1/cases");
             }
             Console.WriteLine("Press Ctrl+C to stop.");
             await app.WaitForShutdownAsync(ct);
@@ -298,6 +313,38 @@ public static class Cli
             return 0;
         });
         return new Command("indicators", "Daily indicators (P, T, incidence, positivity, screening) as Santé publique France publishes them") { export };
+    }
+
+    private static Command Agents()
+    {
+        var key = new Option<string?>("--key") { Description = "The signing secret given to 'sidep serve --agent-key' (default: $SIDEP_AGENT_KEY)" };
+        var agent = new Option<string>("--agent") { Required = true, Description = "The agent's identifier (the token's subject)" };
+        var role = new Option<string>("--role") { Required = true, Description = "investigator, supervisor, auditor or notifier" };
+        role.AcceptOnlyFromAmong(AgentRoles.All);
+        var territory = new Option<string[]>("--territory") { Description = "A département (75, 2A, 971) or a région (reg:11); repeat for several", AllowMultipleArgumentsPerToken = true };
+        var hours = new Option<double>("--hours") { Description = "How long the token is valid", DefaultValueFactory = _ => 8 };
+        var issuer = new Option<string>("--issuer") { Description = "The issuer the server expects", DefaultValueFactory = _ => AgentTokens.DefaultIssuer };
+        var token = new Command("token", "Mint an agent's bearer token (JWT, HS256) for tests and demos; prints it") { key, agent, role, territory, hours, issuer };
+        token.SetAction(parse =>
+        {
+            string? secret = parse.GetValue(key) ?? Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY");
+            if (secret is not { Length: >= 32 })
+            {
+                Console.Error.WriteLine("the signing key is needed (--key or $SIDEP_AGENT_KEY), 32 bytes or more, as given to 'sidep serve --agent-key'.");
+                return 2;
+            }
+            string[] territories = parse.GetValue(territory) ?? [];
+            var unknown = territories.Where(t => Sidep.Indicators.Geography.France.DepartementIndex(t) < 0
+                && !(t.StartsWith("reg:", StringComparison.Ordinal) && Sidep.Indicators.Geography.France.RegionIndex(t[4..]) >= 0)).ToList();
+            if (unknown.Count > 0)
+            {
+                Console.Error.WriteLine($"unknown territories: {string.Join(", ", unknown)} (a département code, or reg: and a région code)");
+                return 2;
+            }
+            Console.WriteLine(AgentTokens.Mint(secret, parse.GetValue(agent)!, parse.GetValue(role)!, territories, TimeSpan.FromHours(parse.GetValue(hours)), parse.GetValue(issuer)!));
+            return 0;
+        });
+        return new Command("agents", "Contact-tracing agents' access") { token };
     }
 
     private static Command Quarantine()

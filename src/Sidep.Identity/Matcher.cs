@@ -248,6 +248,25 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         return ins is null ? ByTraits(traits) : ByIns(InsKey(ins), traits);
     }
 
+    /// <summary>The person these traits designate, without recording anything: the INS holder, else a person with the
+    /// same traits, else one similar enough to be linked; null when none.</summary>
+    public long? Find(PatientIdentity identity, bool sandbox = true)
+    {
+        var traits = Traits.Of(identity);
+        if (identity.Ins is { } i && InsNumber.IsValid(i.Matricule) && (sandbox || i.Kind is InsKind.Nir or InsKind.Nia)
+            && _byIns.TryGetValue(InsKey(i.Matricule), out long holder))
+        {
+            return Resolve(holder);
+        }
+        var query = View.Of(traits);
+        if (ExactCandidate(traits, query) is (long exact, _))
+        {
+            return Resolve(exact);
+        }
+        (long best, double score, _) = BestInBlock(traits.Block, query, ins: 0, holder: 0);
+        return best != 0 && score >= _t.Link ? Resolve(best) : null;
+    }
+
     /// <summary>A valid matricule as a number: its 15 digits, Corsica's 2A and 2B told apart from département 19 and 18
     /// by a high bit.</summary>
     private static long InsKey(string matricule)

@@ -53,10 +53,27 @@ public sealed class IdentityStage
         }
     }
 
+    private readonly Lock _sync = new();
+
     public int PersonCount => _matcher.PersonCount;
 
     /// <summary>The person a (possibly merged) id designates now.</summary>
-    public long Current(long personId) => _matcher.Current(personId);
+    public long Current(long personId)
+    {
+        lock (_sync)
+        {
+            return _matcher.Current(personId);
+        }
+    }
+
+    /// <summary>The person an identity designates (INS, same or similar traits), without recording it.</summary>
+    public long? Find(PatientIdentity identity)
+    {
+        lock (_sync)
+        {
+            return _matcher.Find(identity, _sandbox);
+        }
+    }
 
     private static ResultEnvelope Envelope(LogEntry entry) => JsonSerializer.Deserialize(entry.Payload.Span[36..], SidepJson.Default.ResultEnvelope)!;
 
@@ -76,8 +93,13 @@ public sealed class IdentityStage
         foreach (LogEntry entry in batch)
         {
             ResultEnvelope envelope = Envelope(entry);
-            int mergesBefore = _matcher.Merges.Count;
-            MatchDecision decision = _matcher.Match(envelope.Result.Patient, _sandbox);
+            int mergesBefore;
+            MatchDecision decision;
+            lock (_sync)
+            {
+                mergesBefore = _matcher.Merges.Count;
+                decision = _matcher.Match(envelope.Result.Patient, _sandbox);
+            }
             ResultKey key = envelope.Result.Key;
             rows.Add(new StateStore.MatchRow(key.LabId, key.AccessionId, key.TestCode, envelope.Version, decision.PersonId, decision.Rule.ToString(),
                 decision.Score, JsonSerializer.Serialize(decision, SidepJson.Default.MatchDecision)));

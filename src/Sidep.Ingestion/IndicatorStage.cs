@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text.Json;
 using Sidep.Indicators;
 using Sidep.Storage.Embedded;
@@ -29,9 +28,7 @@ public sealed class IndicatorStage
         _matched = matched;
         _store = store;
         _time = time ?? TimeProvider.System;
-        var kinds = new ConcurrentDictionary<string, TestKind>(StringComparer.Ordinal);
-        _kindOf = loinc => loinc is null ? TestKind.Other
-            : kinds.GetOrAdd(loinc, l => terminology.ValueSet.TryGetValue(l, out LoincEntry? e) ? TestKinds.FromMethod(e.Method) : TestKind.Other);
+        _kindOf = terminology.KindOf;
         long committed = store.GetOffset(ConsumerName, -1);
         while (_next < committed)
         {

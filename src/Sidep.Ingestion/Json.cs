@@ -24,6 +24,8 @@ public sealed record PersonMerge(long Sequence, long From, long Into, string Rea
 [JsonSerializable(typeof(Sidep.Identity.MatchDecision))]
 [JsonSerializable(typeof(MatchedResult))]
 [JsonSerializable(typeof(PersonMerge))]
+[JsonSerializable(typeof(CaseDetails))]
+[JsonSerializable(typeof(NoticeDetails))]
 public sealed partial class SidepJson : JsonSerializerContext
 {
 }

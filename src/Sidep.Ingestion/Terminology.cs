@@ -43,6 +43,12 @@ public sealed class Terminology
 
     public IReadOnlyDictionary<string, LoincEntry> ValueSet { get; }
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Sidep.Indicators.TestKind> _kinds = new(StringComparer.Ordinal);
+
+    /// <summary>What kind of test a LOINC code is (PCR, antigen, serology, other), from the value set's method.</summary>
+    public Sidep.Indicators.TestKind KindOf(string? loinc) => loinc is null ? Sidep.Indicators.TestKind.Other
+        : _kinds.GetOrAdd(loinc, l => ValueSet.TryGetValue(l, out LoincEntry? e) ? Sidep.Indicators.TestKinds.FromMethod(e.Method) : Sidep.Indicators.TestKind.Other);
+
     public void Load(IEnumerable<(string Lab, TranscodingRow Row)> rows)
     {
         foreach ((string lab, TranscodingRow row) in rows)

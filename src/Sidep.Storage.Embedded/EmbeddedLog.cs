@@ -51,7 +51,8 @@ public sealed class EmbeddedLog : IAsyncDisposable
     private readonly HashSet<string> _released = new(StringComparer.Ordinal);
     private readonly Lock _indexLock = new();
     private readonly Task _writerLoop;
-    private readonly SemaphoreSlim _dataArrived = new(0);
+    /// <summary>Completed (and replaced) at every durable append: wakes every consumer waiting, not just one.</summary>
+    private TaskCompletionSource _dataArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _position;
     private long _flushes;
 
@@ -220,7 +221,10 @@ public sealed class EmbeddedLog : IAsyncDisposable
     {
         try
         {
-            await _dataArrived.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            await Volatile.Read(ref _dataArrived).Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
         }
         catch (OperationCanceledException)
         {
@@ -361,7 +365,7 @@ public sealed class EmbeddedLog : IAsyncDisposable
                 {
                     pending.Done.TrySetResult();
                 }
-                _dataArrived.Release();
+                Interlocked.Exchange(ref _dataArrived, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             }
             catch (Exception ex)
             {
@@ -380,7 +384,6 @@ public sealed class EmbeddedLog : IAsyncDisposable
         await _writerLoop.ConfigureAwait(false);
         await _writer.DisposeAsync().ConfigureAwait(false);
         _reader.Dispose();
-        _dataArrived.Dispose();
     }
 
     private sealed class PendingAppend(IReadOnlyList<LogRecord> records)

@@ -106,6 +106,7 @@ public sealed partial class StateStore : IDisposable
             CREATE INDEX IF NOT EXISTS indicator_deltas_rev ON indicator_deltas (rev);
             """);
         store.AddColumnIfMissing("labs", "mllp_certs", "TEXT NOT NULL DEFAULT ''");
+        store.CreateCaseTables();
         return store;
     }
 

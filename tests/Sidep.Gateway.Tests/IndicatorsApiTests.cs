@@ -11,31 +11,6 @@ public class IndicatorsApiTests
 {
     private const string Token = "op-secret";
 
-    /// <summary>A person of the Ain (commune 01053, Bourg-en-Bresse) with a valid NIR, tested by RT-PCR on <paramref name="day"/>.</summary>
-    private static string Oru(int n, DateOnly day, int age, char sex, bool positive, string status = "F", string? accession = null, DateOnly? birthDate = null)
-    {
-        string nir13 = $"{(sex == 'F' ? 2 : 1)}{80 + n % 20:D2}{1 + n % 12:D2}01{100 + n / 1000:D3}{n % 1000:D3}";
-        string ins = nir13 + (97 - long.Parse(nir13, CultureInfo.InvariantCulture) % 97).ToString("D2", CultureInfo.InvariantCulture);
-        DateOnly birth = birthDate ?? day.AddYears(-age).AddDays(-(1 + n % 300));
-        string name = "PERS" + string.Concat(n.ToString(CultureInfo.InvariantCulture).Select(c => (char)('A' + c - '0')));
-        string acc = accession ?? $"A{n}";
-        string result = positive ? "260373001^Détecté^SCT" : "260415000^Non détecté^SCT";
-        return $"MSH|^~\\&|APP|LAB^990000001|SIDEP|ANS|{day:yyyyMMdd}180000+0200||ORU^R01^ORU_R01|M{acc}{status}|P|2.5|||||FRA|UNICODE UTF-8\r" +
-            $"PID|1||{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||{name}^CLAUDE||{birth:yyyyMMdd}|{sex}|||1 rue de la Gare^^BOURG-EN-BRESSE^^01000^FRA^H^^01053\r" +
-            $"OBR|1||{acc}|94500-6^SARS-CoV-2 RNA^LN|||{day:yyyyMMdd}093000+0200\r" +
-            $"OBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||{result}||||||{status}|||{day:yyyyMMdd}093000+0200\r";
-    }
-
-    private static async Task SendAsync(HttpClient lab, IEnumerable<string> messages)
-    {
-        foreach (string[] chunk in messages.Chunk(500))
-        {
-            var body = new ByteArrayContent(Encoding.UTF8.GetBytes(string.Concat(chunk))) { Headers = { ContentType = new("application/hl7-v2") } };
-            HttpResponseMessage response = await lab.PostAsync("/v1/submissions", body);
-            Assert.True(response.StatusCode == HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
-        }
-    }
-
     private static HttpClient OperatorClient(SidepTestServer server)
     {
         var op = new HttpClient { BaseAddress = server.Http };
@@ -82,7 +57,7 @@ public class IndicatorsApiTests
             for (int i = 0; i < t; i++, n++)
             {
                 int age = r[4] switch { "0" => 5 + n * 7 % 90, "90" => 90 + n % 10, _ => int.Parse(r[4], CultureInfo.InvariantCulture) - 9 + n % 10 };
-                messages.Add(Oru(n, day, age, n % 2 == 0 ? 'F' : 'M', positive: i < p));
+                messages.Add(ResultMessages.Oru(n, day, age, n % 2 == 0 ? 'F' : 'M', positive: i < p));
             }
         }
         Assert.Equal(rows.Where(r => r[4] == "0").Sum(r => int.Parse(r[3], CultureInfo.InvariantCulture)), messages.Count);
@@ -90,7 +65,7 @@ public class IndicatorsApiTests
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = Token });
         using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
         // Shuffled: results arrive in any order, across days.
-        await SendAsync(lab, messages.OrderBy(m => m.GetHashCode(StringComparison.Ordinal)));
+        await ResultMessages.SendAsync(lab, messages.OrderBy(m => m.GetHashCode(StringComparison.Ordinal)));
 
         using HttpClient op = OperatorClient(server);
         string csv = await WaitForAsync(op, "/v1/indicators/dep/daily.csv?dep=01&layout=2020&from=2020-05-13&to=2020-06-11",
@@ -119,7 +94,7 @@ public class IndicatorsApiTests
         using HttpClient op = OperatorClient(server);
         var monday = new DateOnly(2021, 3, 1);
         // Day 1: a positive woman of 34 and a negative man of 50; day 3: the woman tested again (hidden by her positive).
-        await SendAsync(lab, [Oru(1, monday, 34, 'F', positive: true), Oru(2, monday, 50, 'M', positive: false), Oru(1, monday.AddDays(2), 34, 'F', positive: false, accession: "B1", birthDate: monday.AddYears(-34).AddDays(-2))]);
+        await ResultMessages.SendAsync(lab, [ResultMessages.Oru(1, monday, 34, 'F', positive: true), ResultMessages.Oru(2, monday, 50, 'M', positive: false), ResultMessages.Oru(1, monday.AddDays(2), 34, 'F', positive: false, accession: "B1", birthDate: monday.AddYears(-34).AddDays(-2))]);
         const string url = "/v1/indicators/dep/daily.csv?dep=01&from=2021-03-01&to=2021-03-04";
         string before = await WaitForAsync(op, url, body => body.Contains("01;2021-03-01;1;0;1;1;1;2;0;656955", StringComparison.Ordinal));
         Assert.Contains("01;2021-03-03;0;0;0;0;0;0;0;656955", before, StringComparison.Ordinal);
@@ -128,7 +103,7 @@ public class IndicatorsApiTests
         await Task.Delay(20);
 
         // Three days later the lab corrects the woman's first result: negative after all.
-        await SendAsync(lab, [Oru(1, monday, 34, 'F', positive: false, status: "C")]);
+        await ResultMessages.SendAsync(lab, [ResultMessages.Oru(1, monday, 34, 'F', positive: false, status: "C")]);
         string after = await WaitForAsync(op, url, body => body.Contains("01;2021-03-01;0;0;0;1;1;2;0;656955", StringComparison.Ordinal));
         Assert.Contains("01;2021-03-01;0;0;0;1;1;2;0;656955", after, StringComparison.Ordinal);
         Assert.Contains("01;2021-03-01;0;0;0;1;0;1;39;85588", after, StringComparison.Ordinal);

@@ -23,6 +23,7 @@ public sealed class SidepTestServer : IAsyncDisposable
     public Uri Http { get; }
     public int MllpPort { get; }
     public StateStore Store => _app.Services.GetRequiredService<StateStore>();
+    public IServiceProvider Services => _app.Services;
 
     public static async Task<SidepTestServer> StartAsync(Func<GatewayOptions, GatewayOptions>? configure = null)
     {

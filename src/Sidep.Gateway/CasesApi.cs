@@ -1,0 +1,237 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Sidep.Domain;
+using Sidep.Identity;
+using Sidep.Ingestion;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Gateway;
+
+/// <summary>
+/// Contact tracing: the cases (new positive episodes) of an agent's territories, a feed for the case-management
+/// system, the prior-positive lookup, the audit log and the notices outbox. Every answer that carries nominative data
+/// is written to the append-only audit log (agent, time, query, case ids) before it is sent: <see cref="Audited"/> is
+/// the only way these endpoints return data.
+/// </summary>
+public static class CasesApi
+{
+    private const int MaxPage = 500;
+
+    /// <summary>One case as an agent reads it.</summary>
+    public sealed record CaseView(string CaseId, long Cursor, string Status, DateTimeOffset UpdatedAt, string Territory, JsonElement Details);
+
+    public sealed record CasePage(IReadOnlyList<CaseView> Cases, long? Next);
+
+    /// <summary>The prior-positive question: an INS, or traits.</summary>
+    public sealed record PriorPositiveQuery(string? Ins, string? BirthName, string? UsedName, IReadOnlyList<string>? GivenNames, string? BirthDate, string? Sex, int? Days);
+
+    public static IEndpointRouteBuilder MapCasesApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/v1/cases", (HttpContext http, StateStore store, GatewayOptions options, TimeProvider time) =>
+        {
+            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor);
+            if (agent is null)
+            {
+                return refused!;
+            }
+            if (Territories(http.Request.Query["territory"].FirstOrDefault(), agent, out IReadOnlyCollection<string> territories) is IResult forbidden)
+            {
+                return forbidden;
+            }
+            if (!TryLong(http.Request.Query["cursor"].FirstOrDefault(), out long cursor) || !TryLimit(http, out int limit))
+            {
+                return Bad("cursor is a number returned as next; limit a number from 1 to 500");
+            }
+            DateTimeOffset? since = null;
+            if (http.Request.Query["since"].FirstOrDefault() is string s)
+            {
+                if (!DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset parsed))
+                {
+                    return Bad($"since '{s}' is not an ISO 8601 date-time");
+                }
+                since = parsed;
+            }
+            List<StoredCase> cases = store.Cases(territories, cursor, since, limit);
+            return Audited(store, time, agent, "cases.list", http, Page(cases, limit));
+        });
+
+        app.MapGet("/v1/cases/feed", (HttpContext http, StateStore store, GatewayOptions options, TimeProvider time) =>
+        {
+            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor);
+            if (agent is null)
+            {
+                return refused!;
+            }
+            if (!TryLong(http.Request.Query["after"].FirstOrDefault(), out long after) || !TryLimit(http, out int limit))
+            {
+                return Bad("after is a cursor returned as next; limit a number from 1 to 500");
+            }
+            List<StoredCase> cases = store.Cases(agent.Departements, after, since: null, limit);
+            return Audited(store, time, agent, "cases.feed", http, Page(cases, limit));
+        });
+
+        app.MapGet("/v1/cases/{caseId}", (string caseId, HttpContext http, StateStore store, GatewayOptions options, TimeProvider time) =>
+        {
+            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor);
+            if (agent is null)
+            {
+                return refused!;
+            }
+            // A case of another territory and no case at all get the same answer: ids cannot be probed.
+            if (store.Case(caseId) is not StoredCase found || !agent.Sees(found.Territory))
+            {
+                return TypedResults.Problem(statusCode: 403, title: "Not a case of your territories", detail: $"case '{caseId}' is not visible to you");
+            }
+            return Audited(store, time, agent, "cases.get", http, new CasePage([View(found)], null));
+        });
+
+        app.MapPost("/v1/cases/prior-positive", async (HttpContext http, StateStore store, IdentityStage identity, GatewayOptions options, TimeProvider time) =>
+        {
+            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor);
+            if (agent is null)
+            {
+                return refused!;
+            }
+            PriorPositiveQuery? query;
+            try
+            {
+                query = await http.Request.ReadFromJsonAsync(SidepGatewayJson.Default.PriorPositiveQuery, http.RequestAborted);
+            }
+            catch (JsonException ex)
+            {
+                return Bad($"the body is not the expected JSON: {ex.Message}");
+            }
+            if (query is null || Identity(query) is not PatientIdentity person)
+            {
+                return Bad("give an INS (ins), or traits: birthName, givenNames, birthDate (YYYY-MM-DD) and sex");
+            }
+            int days = Math.Clamp(query.Days ?? 60, 1, 366);
+            DateOnly today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
+            long? found = identity.Find(person);
+            string? latest = found is long id
+                ? store.PositiveDatesOf([id]).FirstOrDefault(d => DateOnly.ParseExact(d, "yyyy-MM-dd", CultureInfo.InvariantCulture) >= today.AddDays(-days))
+                : null;
+            // The question is audited without the identity asked about: the audit log holds no identities either.
+            store.Audit(agent.Id, agent.Role, "cases.prior-positive", $"by {(query.Ins is null ? "traits" : "INS")}, {days} days: {(latest is null ? "no" : "yes")}", [], time.GetUtcNow());
+            return Results.Json(new { priorPositive = latest is not null, date = latest, days });
+        });
+
+        app.MapGet("/v1/audit", (HttpContext http, StateStore store, GatewayOptions options) =>
+        {
+            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Auditor);
+            if (agent is null)
+            {
+                return refused!;
+            }
+            if (!TryLong(http.Request.Query["after"].FirstOrDefault(), out long after) || !TryLimit(http, out int limit))
+            {
+                return Bad("after is an audit record id; limit a number from 1 to 500");
+            }
+            List<AuditRecord> records = store.AuditLog(after, limit);
+            return Results.Json(new { records, next = records.Count == limit ? records[^1].Id : (long?)null });
+        });
+
+        app.MapGet("/v1/notifications/outbox", (HttpContext http, StateStore store, GatewayOptions options, TimeProvider time) =>
+        {
+            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Notifier);
+            if (agent is null)
+            {
+                return refused!;
+            }
+            if (!TryLimit(http, out int limit))
+            {
+                return Bad("limit is a number from 1 to 500");
+            }
+            List<StoredNotice> notices = store.Outbox(limit);
+            store.Audit(agent.Id, agent.Role, "notifications.outbox", http.Request.QueryString.Value ?? "", [.. notices.Select(n => n.CaseId)], time.GetUtcNow());
+            return Results.Json(new
+            {
+                notices = notices.Select(n => new { id = n.Id, caseId = n.CaseId, channel = n.Channel, createdAt = n.CreatedAt, notice = JsonDocument.Parse(n.Json).RootElement }),
+            });
+        });
+
+        app.MapPost("/v1/notifications/{id:long}/ack", (long id, HttpContext http, StateStore store, GatewayOptions options, TimeProvider time) =>
+        {
+            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Notifier);
+            if (agent is null)
+            {
+                return refused!;
+            }
+            return store.AcknowledgeNotice(id, time.GetUtcNow())
+                ? Results.NoContent()
+                : TypedResults.Problem(statusCode: 409, title: "Nothing to acknowledge", detail: $"notice {id} does not exist or was acknowledged already");
+        });
+        return app;
+    }
+
+    /// <summary>The only way nominative data leaves: the audit record is written first, then the answer.</summary>
+    private static IResult Audited(StateStore store, TimeProvider time, Agent agent, string action, HttpContext http, CasePage page)
+    {
+        store.Audit(agent.Id, agent.Role, action, http.Request.Path + http.Request.QueryString, [.. page.Cases.Select(c => c.CaseId)], time.GetUtcNow());
+        return Results.Json(page, SidepGatewayJson.Default.CasePage);
+    }
+
+    private static CasePage Page(List<StoredCase> cases, int limit) =>
+        new([.. cases.Select(View)], cases.Count == limit ? cases[^1].Seq : null);
+
+    private static CaseView View(StoredCase c) => new(c.CaseId, c.Seq, c.Status, c.UpdatedAt, c.Territory, JsonDocument.Parse(c.Json).RootElement);
+
+    private static IResult? Territories(string? asked, Agent agent, out IReadOnlyCollection<string> territories)
+    {
+        territories = agent.Departements;
+        if (asked is null)
+        {
+            return null;
+        }
+        string[] list = asked.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (list.FirstOrDefault(t => !agent.Sees(t)) is string outside)
+        {
+            return TypedResults.Problem(statusCode: 403, title: "Not your territory", detail: $"territory '{outside}' is not one of yours");
+        }
+        territories = list;
+        return null;
+    }
+
+    private static PatientIdentity? Identity(PriorPositiveQuery q)
+    {
+        if (q.Ins is { Length: > 0 } ins)
+        {
+            return InsNumber.IsValid(ins) ? new PatientIdentity { Ins = new Ins(ins, InsNumber.NirOid, InsKind.Nir) } : null;
+        }
+        if (q.BirthName is null || q.GivenNames is not { Count: > 0 } || q.BirthDate is null
+            || !DateOnly.TryParseExact(q.BirthDate, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out DateOnly birth))
+        {
+            return null;
+        }
+        return new PatientIdentity
+        {
+            BirthName = q.BirthName, UsedName = q.UsedName, GivenNames = q.GivenNames, BirthDate = new PartialDate(birth.Year, birth.Month, birth.Day),
+            Sex = Sexes.Parse(q.Sex),
+        };
+    }
+
+    private static bool TryLong(string? text, out long value)
+    {
+        value = 0;
+        return text is null || long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value);
+    }
+
+    private static bool TryLimit(HttpContext http, out int limit)
+    {
+        limit = 100;
+        return http.Request.Query["limit"].FirstOrDefault() is not string text
+            || int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out limit) && limit is >= 1 and <= MaxPage;
+    }
+
+    private static IResult Bad(string detail) => TypedResults.Problem(statusCode: 400, title: "Bad request", detail: detail);
+}
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(CasesApi.CasePage))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(CasesApi.PriorPositiveQuery))]
+internal sealed partial class SidepGatewayJson : System.Text.Json.Serialization.JsonSerializerContext
+{
+}

@@ -1,0 +1,182 @@
+using System.Globalization;
+using System.Text.Json;
+using Sidep.Domain;
+using Sidep.Indicators;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Ingestion;
+
+/// <summary>What a contact tracer sees of a case: the person, how to reach them, the test and the context.</summary>
+public sealed record CaseDetails(long PersonId, string SampleDate, string? ResultDate, string Territory, string Region,
+    CasePatient Patient, CaseContext Context, CaseTest Test, string LabId, string AccessionId, Prescriber? Prescriber);
+
+public sealed record CasePatient(string? BirthName, string? UsedName, IReadOnlyList<string> GivenNames, string? BirthDate, string Sex, string? Ins,
+    string? Phone, string? Email, Address? Address);
+
+public sealed record CaseContext(bool? Symptomatic, DateOnly? SymptomOnset, string Housing, bool? HealthCareWorker, bool? Pregnant, bool? Hospitalised);
+
+public sealed record CaseTest(string? Loinc, string? Method, string Value);
+
+/// <summary>A patient advice notice: the channel the contact data allows and where to send it.</summary>
+public sealed record NoticeDetails(string Channel, string? To, string Template, string SampleDate);
+
+/// <summary>
+/// FAN-OUT in embedded mode: the identity stage's output (matched results and merges, in order) through the same
+/// counting rules as the indicators, to find every new positive episode (a person's first positive in more than 60
+/// days, corrections, retractions and merges applied). Each episode is a case for contact tracers — nominative, in
+/// the territory of the person's residence, else of the lab — and one patient advice notice. A batch, its cases and
+/// notices and the stage's position are written in one transaction; at start-up the per-person state is rebuilt by
+/// replaying the output log up to that position, and cases are matched to what is stored, so nothing is opened or
+/// notified twice.
+/// </summary>
+public sealed class FanOutStage
+{
+    public const string ConsumerName = "fanout";
+
+    private readonly EmbeddedLog _matched;
+    private readonly StateStore _store;
+    private readonly TimeProvider _time;
+    private readonly Aggregator _episodes = new() { TrackEpisodes = true };
+    private readonly Func<string?, TestKind> _kindOf;
+    private long _next;
+
+    public FanOutStage(EmbeddedLog matched, StateStore store, Terminology terminology, TimeProvider? time = null)
+    {
+        _matched = matched;
+        _store = store;
+        _time = time ?? TimeProvider.System;
+        _kindOf = terminology.KindOf;
+        long committed = store.GetOffset(ConsumerName, -1);
+        while (_next < committed)
+        {
+            List<LogEntry> batch = _matched.ReadInJournalOrder(_next, (int)Math.Min(4096, committed - _next));
+            if (batch.Count == 0)
+            {
+                break;
+            }
+            Apply(batch, positives: null);
+            _next += batch.Count;
+        }
+        _episodes.TakeEpisodeChanges();
+        _episodes.TakeDeltas();
+    }
+
+    /// <summary>How far the stage has read its input.</summary>
+    public long Position => Interlocked.Read(ref _next);
+
+    private void Apply(List<LogEntry> batch, Dictionary<string, StateStore.PositiveResult>? positives)
+    {
+        foreach (LogEntry entry in batch)
+        {
+            if (entry.Kind == RecordKind.Merged)
+            {
+                PersonMerge merge = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.PersonMerge)!;
+                _episodes.Merge(merge.From, merge.Into);
+                continue;
+            }
+            MatchedResult matched = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.MatchedResult)!;
+            ResultEnvelope envelope = matched.Envelope;
+            if (Facts.From(envelope.Result, envelope.Version, matched.PersonId, envelope.ReceivedAt, _kindOf) is not IndicatorFact fact)
+            {
+                continue;
+            }
+            if (fact.Outcome == Outcome.Positive && positives is not null)
+            {
+                string key = Key(fact.Key);
+                positives[key] = new StateStore.PositiveResult(key, envelope.Version, JsonSerializer.Serialize(matched, SidepJson.Default.MatchedResult));
+            }
+            _episodes.Apply(fact);
+        }
+    }
+
+    private static string Key(UInt128 key) => key.ToString("x32", CultureInfo.InvariantCulture);
+
+    public int DrainOnce(int max = 1000)
+    {
+        List<LogEntry> batch = _matched.ReadInJournalOrder(_next, max);
+        if (batch.Count == 0)
+        {
+            return 0;
+        }
+        var positives = new Dictionary<string, StateStore.PositiveResult>(StringComparer.Ordinal);
+        Apply(batch, positives);
+        _episodes.TakeDeltas();
+        var changes = new List<CaseChange>();
+        foreach (EpisodeChange e in _episodes.TakeEpisodeChanges())
+        {
+            string key = Key(e.PositiveKey);
+            string sampleDate = DateOnly.FromDayNumber(e.Day).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+            if (!e.Started)
+            {
+                changes.Add(new CaseChange(false, key, e.Person, sampleDate, "", "", null, null, null));
+                continue;
+            }
+            string? source = positives.TryGetValue(key, out StateStore.PositiveResult? p) ? p.Json : _store.PositiveResultJson(key);
+            if (source is null)
+            {
+                continue; // cannot happen: every positive is kept before its episode starts
+            }
+            MatchedResult matched = JsonSerializer.Deserialize(source, SidepJson.Default.MatchedResult)!;
+            (CaseDetails details, NoticeDetails notice) = Describe(matched.Envelope.Result, e.Person, sampleDate);
+            changes.Add(new CaseChange(true, key, e.Person, sampleDate, details.Territory, details.Region,
+                JsonSerializer.Serialize(details, SidepJson.Default.CaseDetails), notice.Channel, JsonSerializer.Serialize(notice, SidepJson.Default.NoticeDetails)));
+        }
+        _store.ApplyFanOut(ConsumerName, _next + batch.Count, [.. positives.Values], changes, key => "case_" + key[..20], _time.GetUtcNow());
+        Interlocked.Add(ref _next, batch.Count);
+        return batch.Count;
+    }
+
+    /// <summary>The case and the notice of a positive result.</summary>
+    public static (CaseDetails Case, NoticeDetails Notice) Describe(LabResult result, long person, string sampleDate)
+    {
+        PatientIdentity p = result.Patient;
+        Geography g = Geography.France;
+        int dep = g.Residence(p.Address);
+        if (dep == Geography.UnknownDepartement)
+        {
+            dep = LabDepartement(result.LabId);
+        }
+        string territory = dep == Geography.UnknownDepartement ? "" : g.Departements[dep];
+        string region = dep == Geography.UnknownDepartement || g.RegionOfDepartement[dep] < 0 ? "" : g.Regions[g.RegionOfDepartement[dep]];
+        PatientContext c = result.Context;
+        var details = new CaseDetails(person, sampleDate, result.ResultedAt?.Date.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), territory, region,
+            new CasePatient(p.BirthName, p.UsedName, p.GivenNames, p.BirthDate?.ToString(), p.Sex.ToString(), p.Ins?.Matricule, p.Phone, p.Email, p.Address),
+            new CaseContext(c.Symptomatic, c.SymptomOnset, c.Housing.ToString(), c.HealthCareWorker, c.Pregnant, c.Hospitalised),
+            new CaseTest(result.Loinc, result.Method, result.Value.Raw), result.LabId, result.AccessionId, result.Prescriber);
+        (string channel, string? to) = p.Phone is string phone && IsMobile(phone) ? ("sms", phone)
+            : p.Email is { Length: > 3 } email && email.Contains('@', StringComparison.Ordinal) ? ("email", email)
+            : p.Address is { Line: not null, PostalCode: not null } a ? ("post", $"{a.Line}, {a.PostalCode} {a.City}".TrimEnd())
+            : ("none", null);
+        return (details, new NoticeDetails(channel, to, "sars-cov-2-positive-advice", sampleDate));
+    }
+
+    /// <summary>A French mobile number: 06, 07, +33 6, +33 7 (spaces, dots and dashes ignored).</summary>
+    public static bool IsMobile(string phone)
+    {
+        string digits = new([.. phone.Where(ch => char.IsAsciiDigit(ch) || ch == '+')]);
+        return digits.StartsWith("06", StringComparison.Ordinal) || digits.StartsWith("07", StringComparison.Ordinal)
+            || digits.StartsWith("+336", StringComparison.Ordinal) || digits.StartsWith("+337", StringComparison.Ordinal)
+            || digits.StartsWith("00336", StringComparison.Ordinal) || digits.StartsWith("00337", StringComparison.Ordinal);
+    }
+
+    /// <summary>The département of a FINESS number (its first two characters; 97x overseas; 2A/2B).</summary>
+    public static int LabDepartement(string finess)
+    {
+        if (finess.Length < 3)
+        {
+            return Geography.UnknownDepartement;
+        }
+        return Geography.France.DepartementIndex(finess.StartsWith("97", StringComparison.Ordinal) ? finess[..3] : finess[..2].ToUpperInvariant());
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            if (DrainOnce() == 0)
+            {
+                await _matched.WaitForDataAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,296 @@
+using Microsoft.Data.Sqlite;
+
+namespace Sidep.Storage.Embedded;
+
+/// <summary>A case as stored: an episode (first positive in more than 60 days) with what investigators need, as JSON.
+/// <see cref="Seq"/> is the feed cursor: it grows every time the case changes.</summary>
+public sealed record StoredCase(long Seq, string CaseId, long PersonId, string SampleDate, string Territory, string Region, string Status,
+    DateTimeOffset UpdatedAt, string Json);
+
+/// <summary>A patient advice notice waiting to be sent (one per case, ever).</summary>
+public sealed record StoredNotice(long Id, string CaseId, string Channel, DateTimeOffset CreatedAt, DateTimeOffset? AckedAt, string Json);
+
+/// <summary>An audit record: who read which nominative data, when, how.</summary>
+public sealed record AuditRecord(long Id, DateTimeOffset At, string Agent, string Role, string Action, string Query, IReadOnlyList<string> CaseIds);
+
+/// <summary>One change the fan-out applies to the cases: an episode started (a case opened or updated, with its
+/// details) or ended (the case withdrawn).</summary>
+public sealed record CaseChange(bool Started, string PositiveKey, long PersonId, string SampleDate, string Territory, string Region, string? Json,
+    string? Channel, string? NoticeJson);
+
+public sealed partial class StateStore
+{
+    private void CreateCaseTables() => Execute("""
+        CREATE TABLE IF NOT EXISTS case_results (
+            key TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            json TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS cases (
+            seq INTEGER PRIMARY KEY,
+            case_id TEXT NOT NULL UNIQUE,
+            positive_key TEXT NOT NULL,
+            person_id INTEGER NOT NULL,
+            sample_date TEXT NOT NULL,
+            territory TEXT NOT NULL,
+            region TEXT NOT NULL,
+            status TEXT NOT NULL,
+            updated_at INTEGER NOT NULL,
+            json TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS cases_key ON cases (positive_key);
+        CREATE INDEX IF NOT EXISTS cases_person ON cases (person_id, sample_date);
+        CREATE INDEX IF NOT EXISTS cases_territory ON cases (territory, seq);
+        CREATE TABLE IF NOT EXISTS notices (
+            id INTEGER PRIMARY KEY,
+            case_id TEXT NOT NULL UNIQUE,
+            channel TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            acked_at INTEGER,
+            json TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS audit (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            agent TEXT NOT NULL,
+            role TEXT NOT NULL,
+            action TEXT NOT NULL,
+            query TEXT NOT NULL,
+            case_ids TEXT NOT NULL);
+        CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        """);
+
+    /// <summary>The latest version of a positive result, kept for the case it may open.</summary>
+    public sealed record PositiveResult(string Key, int Version, string Json);
+
+    /// <summary>
+    /// Applies a batch of the fan-out in one transaction with its position: keeps the positive results, then the
+    /// case changes in order. An episode that starts again (a merge, a correction of a detail) updates its case — found
+    /// by its positive result, else by its person and day — and never opens a second one; a notice is written once
+    /// per case, ever, so replays and restarts send nothing twice.
+    /// </summary>
+    public void ApplyFanOut(string consumer, long nextSequence, IReadOnlyList<PositiveResult> positives, IReadOnlyList<CaseChange> changes,
+        Func<string, string> caseIdOf, DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            using SqliteTransaction tx = _connection.BeginTransaction();
+            foreach (PositiveResult p in positives)
+            {
+                Run(tx, "INSERT INTO case_results (key, version, json) VALUES ($k, $v, $j) ON CONFLICT (key) DO UPDATE SET version = excluded.version, json = excluded.json WHERE excluded.version > case_results.version",
+                    ("$k", p.Key), ("$v", p.Version), ("$j", p.Json));
+            }
+            long at = now.ToUnixTimeMilliseconds();
+            foreach (CaseChange c in changes)
+            {
+                if (!c.Started)
+                {
+                    Run(tx, "UPDATE cases SET status = 'withdrawn', updated_at = $at, seq = (SELECT max(seq) + 1 FROM cases) WHERE positive_key = $k AND status = 'open'",
+                        ("$at", at), ("$k", c.PositiveKey));
+                    continue;
+                }
+                string? existing = Scalar(tx, "SELECT case_id FROM cases WHERE positive_key = $k", ("$k", c.PositiveKey)) as string
+                    ?? Scalar(tx, "SELECT case_id FROM cases WHERE person_id = $p AND sample_date = $d", ("$p", c.PersonId), ("$d", c.SampleDate)) as string;
+                string caseId = existing ?? caseIdOf(c.PositiveKey);
+                string json = c.Json!;
+                Run(tx, """
+                    INSERT INTO cases (seq, case_id, positive_key, person_id, sample_date, territory, region, status, updated_at, json)
+                    VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM cases), $id, $k, $p, $d, $t, $r, 'open', $at, $j)
+                    ON CONFLICT (case_id) DO UPDATE SET seq = (SELECT max(seq) + 1 FROM cases), positive_key = excluded.positive_key,
+                        person_id = excluded.person_id, sample_date = excluded.sample_date, territory = excluded.territory, region = excluded.region,
+                        status = 'open', updated_at = excluded.updated_at, json = excluded.json
+                    """, ("$id", caseId), ("$k", c.PositiveKey), ("$p", c.PersonId), ("$d", c.SampleDate), ("$t", c.Territory), ("$r", c.Region), ("$at", at), ("$j", json));
+                if (existing is null)
+                {
+                    Run(tx, "INSERT INTO notices (case_id, channel, created_at, json) VALUES ($id, $c, $at, $j) ON CONFLICT (case_id) DO NOTHING",
+                        ("$id", caseId), ("$c", c.Channel ?? "none"), ("$at", at), ("$j", c.NoticeJson!));
+                }
+            }
+            SetOffset(tx, consumer, -1, nextSequence);
+            tx.Commit();
+        }
+    }
+
+    /// <summary>The positive result kept under <paramref name="key"/>, if any.</summary>
+    public string? PositiveResultJson(string key)
+    {
+        lock (_lock)
+        {
+            return Scalar(null, "SELECT json FROM case_results WHERE key = $k", ("$k", key)) as string;
+        }
+    }
+
+    /// <summary>Cases of the given départements changed after <paramref name="afterSeq"/> and at or after
+    /// <paramref name="since"/>, in feed order; with <paramref name="personId"/>, only that person's.</summary>
+    public List<StoredCase> Cases(IReadOnlyCollection<string> territories, long afterSeq, DateTimeOffset? since, int limit, long? personId = null)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            var names = territories.Select((_, i) => $"$t{i}").ToList();
+            cmd.CommandText = "SELECT seq, case_id, person_id, sample_date, territory, region, status, updated_at, json FROM cases " +
+                $"WHERE territory IN ({string.Join(',', names)}) AND seq > $after AND updated_at >= $since" +
+                (personId is null ? "" : " AND person_id = $person") + " ORDER BY seq LIMIT $limit";
+            int n = 0;
+            foreach (string t in territories)
+            {
+                cmd.Parameters.AddWithValue(names[n++], t);
+            }
+            cmd.Parameters.AddWithValue("$after", afterSeq);
+            cmd.Parameters.AddWithValue("$since", since?.ToUnixTimeMilliseconds() ?? 0);
+            cmd.Parameters.AddWithValue("$limit", limit);
+            if (personId is long p)
+            {
+                cmd.Parameters.AddWithValue("$person", p);
+            }
+            return ReadCases(cmd);
+        }
+    }
+
+    /// <summary>One case by id, whatever its territory (callers check it).</summary>
+    public StoredCase? Case(string caseId)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT seq, case_id, person_id, sample_date, territory, region, status, updated_at, json FROM cases WHERE case_id = $id";
+            cmd.Parameters.AddWithValue("$id", caseId);
+            return ReadCases(cmd).FirstOrDefault();
+        }
+    }
+
+    /// <summary>The sample dates of a person's open cases, latest first.</summary>
+    public List<string> PositiveDatesOf(IEnumerable<long> personIds)
+    {
+        lock (_lock)
+        {
+            var dates = new List<string>();
+            foreach (long person in personIds.Distinct())
+            {
+                using SqliteCommand cmd = _connection.CreateCommand();
+                cmd.CommandText = "SELECT sample_date FROM cases WHERE person_id = $p AND status = 'open'";
+                cmd.Parameters.AddWithValue("$p", person);
+                using SqliteDataReader r = cmd.ExecuteReader();
+                while (r.Read())
+                {
+                    dates.Add(r.GetString(0));
+                }
+            }
+            dates.Sort(StringComparer.Ordinal);
+            dates.Reverse();
+            return dates;
+        }
+    }
+
+    private static List<StoredCase> ReadCases(SqliteCommand cmd)
+    {
+        using SqliteDataReader r = cmd.ExecuteReader();
+        var cases = new List<StoredCase>();
+        while (r.Read())
+        {
+            cases.Add(new StoredCase(r.GetInt64(0), r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6),
+                DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(7)), r.GetString(8)));
+        }
+        return cases;
+    }
+
+    /// <summary>Notices not yet acknowledged by the sending service (those with a channel), oldest first.</summary>
+    public List<StoredNotice> Outbox(int limit)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT id, case_id, channel, created_at, acked_at, json FROM notices WHERE acked_at IS NULL AND channel <> 'none' ORDER BY id LIMIT $limit";
+            cmd.Parameters.AddWithValue("$limit", limit);
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var notices = new List<StoredNotice>();
+            while (r.Read())
+            {
+                notices.Add(new StoredNotice(r.GetInt64(0), r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)),
+                    r.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)), r.GetString(5)));
+            }
+            return notices;
+        }
+    }
+
+    /// <summary>Marks a notice sent; false when there is no such notice or it was acknowledged already.</summary>
+    public bool AcknowledgeNotice(long id, DateTimeOffset at)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "UPDATE notices SET acked_at = $at WHERE id = $id AND acked_at IS NULL";
+            cmd.Parameters.AddWithValue("$at", at.ToUnixTimeMilliseconds());
+            cmd.Parameters.AddWithValue("$id", id);
+            return cmd.ExecuteNonQuery() == 1;
+        }
+    }
+
+    public int CountNotices(string caseId)
+    {
+        lock (_lock)
+        {
+            return Convert.ToInt32(Scalar(null, "SELECT count(*) FROM notices WHERE case_id = $id", ("$id", caseId)), System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    /// <summary>Appends an audit record (the table refuses updates and deletes).</summary>
+    public void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at)
+    {
+        lock (_lock)
+        {
+            Run(null, "INSERT INTO audit (at, agent, role, action, query, case_ids) VALUES ($at, $agent, $role, $action, $query, $ids)",
+                ("$at", at.ToUnixTimeMilliseconds()), ("$agent", agent), ("$role", role), ("$action", action), ("$query", query), ("$ids", string.Join(',', caseIds)));
+        }
+    }
+
+    public List<AuditRecord> AuditLog(long afterId, int limit)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT id, at, agent, role, action, query, case_ids FROM audit WHERE id > $after ORDER BY id LIMIT $limit";
+            cmd.Parameters.AddWithValue("$after", afterId);
+            cmd.Parameters.AddWithValue("$limit", limit);
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var records = new List<AuditRecord>();
+            while (r.Read())
+            {
+                records.Add(new AuditRecord(r.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetString(2), r.GetString(3), r.GetString(4),
+                    r.GetString(5), r.GetString(6).Split(',', StringSplitOptions.RemoveEmptyEntries)));
+            }
+            return records;
+        }
+    }
+
+    /// <summary>Runs a statement (for tests of the append-only audit: it throws).</summary>
+    public void ExecuteForTest(string sql)
+    {
+        lock (_lock)
+        {
+            Execute(sql);
+        }
+    }
+
+    private int Run(SqliteTransaction? tx, string sql, params (string Name, object Value)[] parameters)
+    {
+        using SqliteCommand cmd = _connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        foreach ((string name, object value) in parameters)
+        {
+            cmd.Parameters.AddWithValue(name, value);
+        }
+        return cmd.ExecuteNonQuery();
+    }
+
+    private object? Scalar(SqliteTransaction? tx, string sql, params (string Name, object Value)[] parameters)
+    {
+        using SqliteCommand cmd = _connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        foreach ((string name, object value) in parameters)
+        {
+            cmd.Parameters.AddWithValue(name, value);
+        }
+        return cmd.ExecuteScalar();
+    }
+}
