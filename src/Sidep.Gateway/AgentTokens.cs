@@ -17,8 +17,10 @@ public static class AgentRoles
     public const string Supervisor = "supervisor";
     public const string Auditor = "auditor";
     public const string Notifier = "notifier";
+    /// <summary>The research operator: the pseudonym link tables of key rotations.</summary>
+    public const string ResearchOperator = "research-operator";
 
-    public static readonly string[] All = [Investigator, Supervisor, Auditor, Notifier];
+    public static readonly string[] All = [Investigator, Supervisor, Auditor, Notifier, ResearchOperator];
 }
 
 /// <summary>An authenticated agent: who, which role, which départements (régions expanded).</summary>

@@ -195,7 +195,7 @@ public static class CasesApi
         return null;
     }
 
-    private static PatientIdentity? Identity(PriorPositiveQuery q)
+    internal static PatientIdentity? Identity(PriorPositiveQuery q)
     {
         if (q.Ins is { Length: > 0 } ins)
         {

@@ -16,6 +16,8 @@ namespace Sidep.Gateway;
 /// <param name="AgentSigningKey">The secret (at least 32 bytes) that signs agents' bearer tokens (JWT, HS256); none: the
 /// contact-tracing, audit and notification endpoints are off.</param>
 /// <param name="AgentIssuer">The issuer agents' tokens must carry.</param>
+/// <param name="ResearchKeys">The research sink's pseudonymisation keys, "k1=secret;k2=secret" (the last is current);
+/// none: a random key is made once and kept in the data directory (secrets/research-keys).</param>
 public sealed record GatewayOptions(
     string DataDirectory,
     long MaxBodyBytes = 64L * 1024 * 1024,
@@ -29,7 +31,8 @@ public sealed record GatewayOptions(
     System.Security.Cryptography.X509Certificates.X509Certificate2? MllpCertificate = null,
     string? OperatorToken = null,
     string? AgentSigningKey = null,
-    string AgentIssuer = AgentTokens.DefaultIssuer)
+    string AgentIssuer = AgentTokens.DefaultIssuer,
+    string? ResearchKeys = null)
 {
     public TimeSpan FrameTimeout => MllpFrameTimeout ?? TimeSpan.FromSeconds(30);
     public TimeSpan IdleTimeout => MllpIdleTimeout ?? TimeSpan.FromMinutes(5);

@@ -33,6 +33,8 @@ public static class SidepServer
         builder.Services.AddSingleton(new IdentityStage(log, store, matched, sandbox: !options.Production));
         builder.Services.AddSingleton(new IndicatorStage(matched, store, terminology));
         builder.Services.AddSingleton(new FanOutStage(matched, store, terminology));
+        builder.Services.AddSingleton(new ResearchStage(matched, store, terminology, Pseudonyms.Parse(options.ResearchKeys ?? ResearchKeyFile(options.DataDirectory)),
+            Path.Combine(options.DataDirectory, "research")));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddAgentAuthentication(options);
         builder.Services.AddSingleton<MllpListener>();
@@ -41,6 +43,7 @@ public static class SidepServer
         builder.Services.AddHostedService<IdentityWorker>();
         builder.Services.AddHostedService<IndicatorWorker>();
         builder.Services.AddHostedService<FanOutWorker>();
+        builder.Services.AddHostedService<ResearchWorker>();
 
         WebApplication app = builder.Build();
         if (options.AgentSigningKey is not null)
@@ -54,6 +57,7 @@ public static class SidepServer
         app.MapPersonsApi();
         app.MapIndicatorsApi();
         app.MapCasesApi();
+        app.MapResearchApi();
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             log.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -62,6 +66,28 @@ public static class SidepServer
         });
         return app;
     }
+
+    /// <summary>The research key kept in the data directory when none is configured: made once, readable by its owner only.</summary>
+    private static string ResearchKeyFile(string dataDirectory)
+    {
+        string path = Path.Combine(dataDirectory, "secrets", "research-keys");
+        if (!File.Exists(path))
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, "k1=" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+        }
+        return File.ReadAllText(path).Trim();
+    }
+}
+
+/// <summary>Hosts the research stage of the embedded pipeline.</summary>
+internal sealed class ResearchWorker(ResearchStage stage) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => stage.RunAsync(stoppingToken), stoppingToken);
 }
 
 /// <summary>Hosts the identity stage of the embedded pipeline.</summary>

@@ -31,6 +31,7 @@ public static class Cli
         root.Subcommands.Add(IdentityBench());
         root.Subcommands.Add(Indicators());
         root.Subcommands.Add(Agents());
+        root.Subcommands.Add(Research());
         return root;
     }
 
@@ -52,7 +53,8 @@ public static class Cli
         var tlsPassword = new Option<string?>("--mllp-tls-password") { Description = "Password of the --mllp-tls-cert file (default: $SIDEP_MLLP_TLS_PASSWORD)" };
         var operatorToken = new Option<string?>("--operator-token") { Description = "Token of the restricted operator role (identity decisions); default: $SIDEP_OPERATOR_TOKEN; none: off" };
         var agentKey = new Option<string?>("--agent-key") { Description = "Secret (32 bytes or more) that signs agents' tokens (contact tracing, audit, notices); default: $SIDEP_AGENT_KEY; none: off" };
-        var command = new Command("serve", "Run Sidep in embedded mode: HTTP gateway, MLLP listener, durable local log and database") { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey };
+        var researchKeys = new Option<string?>("--research-keys") { Description = "Research pseudonymisation keys, 'k1=secret;k2=secret' (last is current; 32 bytes or more each); default: $SIDEP_RESEARCH_KEYS, else one made and kept in the data directory" };
+        var command = new Command("serve", "Run Sidep in embedded mode: HTTP gateway, MLLP listener, durable local log and database") { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, researchKeys };
         command.SetAction(async (parse, ct) =>
         {
             X509Certificate2? certificate = null;
@@ -66,7 +68,20 @@ public static class Cli
             var options = new GatewayOptions(parse.GetValue(dataDir)!, MaxBodyBytes: parse.GetValue(maxBody), MllpPort: parse.GetValue(mllpPort),
                 Production: parse.GetValue(production), MllpCertificate: certificate,
                 OperatorToken: parse.GetValue(operatorToken) ?? (Environment.GetEnvironmentVariable("SIDEP_OPERATOR_TOKEN") is { Length: > 0 } t ? t : null),
-                AgentSigningKey: parse.GetValue(agentKey) ?? (Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY") is { Length: > 0 } k ? k : null));
+                AgentSigningKey: parse.GetValue(agentKey) ?? (Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY") is { Length: > 0 } k ? k : null),
+                ResearchKeys: parse.GetValue(researchKeys) ?? (Environment.GetEnvironmentVariable("SIDEP_RESEARCH_KEYS") is { Length: > 0 } r ? r : null));
+            if (options.ResearchKeys is string configured)
+            {
+                try
+                {
+                    Pseudonyms.Parse(configured);
+                }
+                catch (ArgumentException ex)
+                {
+                    Console.Error.WriteLine(ex.Message);
+                    return 2;
+                }
+            }
             if (options.AgentSigningKey is { Length: < 32 })
             {
                 Console.Error.WriteLine("the agent signing key must be at least 32 bytes long");
@@ -313,6 +328,47 @@ public static class Cli
             return 0;
         });
         return new Command("indicators", "Daily indicators (P, T, incidence, positivity, screening) as Santé publique France publishes them") { export };
+    }
+
+    private static Command Research()
+    {
+        Option<string> dataDir = DataDirOption();
+        var output = new Option<DirectoryInfo>("--out") { Required = true, Description = "Directory to write the extract and its manifest to" };
+        var from = new Option<string?>("--from") { Description = "First sample day, YYYY-MM-DD" };
+        var to = new Option<string?>("--to") { Description = "Last sample day, YYYY-MM-DD" };
+        var k = new Option<int>("--k") { Description = "Smallest group allowed over (age class, sex, territory, sample week)", DefaultValueFactory = _ => 5 };
+        var export = new Command("export", "Write a k-anonymous research extract (Parquet + manifest) from the research partitions") { dataDir, output, from, to, k };
+        export.SetAction(async (parse, ct) =>
+        {
+            DateOnly? first = null, last = null;
+            foreach ((Option<string?> option, Action<DateOnly> set) in new (Option<string?>, Action<DateOnly>)[] { (from, d => first = d), (to, d => last = d) })
+            {
+                if (parse.GetValue(option) is string text)
+                {
+                    if (!DateOnly.TryParseExact(text, "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out DateOnly d))
+                    {
+                        Console.Error.WriteLine($"{option.Name} '{text}' is not a date YYYY-MM-DD");
+                        return 2;
+                    }
+                    set(d);
+                }
+            }
+            try
+            {
+                ResearchExtractManifest manifest = await ResearchExtract.CreateAsync(Path.Combine(parse.GetValue(dataDir)!, "research"), parse.GetValue(output)!.FullName,
+                    first, last, Math.Max(1, parse.GetValue(k)), cancellationToken: ct);
+                Console.WriteLine($"{Path.Combine(parse.GetValue(output)!.FullName, manifest.File)}: {manifest.Rows} rows of {manifest.SourceRows}; " +
+                    $"smallest group {manifest.SmallestGroup} over {manifest.QuasiIdentifiers}" +
+                    (manifest.Generalised ? $" (generalised: the recorded detail gave a group of {manifest.SmallestGroupAsRecorded}; {manifest.SuppressedRows} rows suppressed)" : ""));
+                return 0;
+            }
+            catch (InvalidOperationException ex)
+            {
+                Console.Error.WriteLine(ex.Message);
+                return 2;
+            }
+        });
+        return new Command("research", "The pseudonymised research sink") { export };
     }
 
     private static Command Agents()

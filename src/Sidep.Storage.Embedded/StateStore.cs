@@ -107,6 +107,7 @@ public sealed partial class StateStore : IDisposable
             """);
         store.AddColumnIfMissing("labs", "mllp_certs", "TEXT NOT NULL DEFAULT ''");
         store.CreateCaseTables();
+        store.CreateResearchTables();
         return store;
     }
 

@@ -1,0 +1,69 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Sidep.Domain;
+using Sidep.Identity;
+using Sidep.Ingestion;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Gateway;
+
+/// <summary>Oppositions to research use (operator role) and the pseudonym link table of a key rotation (research operator).</summary>
+public static class ResearchApi
+{
+    public static IEndpointRouteBuilder MapResearchApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/v1/oppositions", async (HttpContext http, StateStore store, IdentityStage identity, GatewayOptions options, TimeProvider time) =>
+        {
+            if (Operator.Refuse(http, options) is IResult refused)
+            {
+                return refused;
+            }
+            CasesApi.PriorPositiveQuery? query;
+            try
+            {
+                query = await http.Request.ReadFromJsonAsync(SidepGatewayJson.Default.PriorPositiveQuery, http.RequestAborted);
+            }
+            catch (JsonException ex)
+            {
+                return TypedResults.Problem(statusCode: 400, title: "Bad request", detail: $"the body is not the expected JSON: {ex.Message}");
+            }
+            if (query is null || CasesApi.Identity(query) is not PatientIdentity person)
+            {
+                return TypedResults.Problem(statusCode: 400, title: "Bad request", detail: "give an INS (ins), or traits: birthName, givenNames, birthDate (YYYY-MM-DD) and sex");
+            }
+            long? known = identity.Find(person);
+            List<string> keys = [.. ResearchStage.IdentityKeys(person)];
+            foreach (string key in keys)
+            {
+                store.RecordOpposition(known, key, time.GetUtcNow());
+            }
+            // The partitions that held the person's rows are written again without them by the research stage.
+            return Results.Json(new { recorded = true, personKnown = known is not null }, statusCode: 201);
+        });
+
+        app.MapGet("/v1/research/pseudonym-links", (HttpContext http, ResearchStage research, GatewayOptions options, string? from, string? to) =>
+        {
+            (Agent? agent, IResult? refusal) = AgentTokens.Require(http, options, AgentRoles.ResearchOperator);
+            if (agent is null)
+            {
+                return refusal!;
+            }
+            if (from is null || to is null)
+            {
+                return TypedResults.Problem(statusCode: 400, title: "Bad request", detail: "give the old and the new key ids: ?from=k1&to=k2");
+            }
+            try
+            {
+                return Results.Json(research.LinkTable(from, to).Select(l => new { old = l.Old, @new = l.New }));
+            }
+            catch (ArgumentException ex)
+            {
+                return TypedResults.Problem(statusCode: 400, title: "Bad request", detail: ex.Message);
+            }
+        });
+        return app;
+    }
+}

@@ -1,0 +1,291 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Sidep.Domain;
+using Sidep.Identity;
+using Sidep.Indicators;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Ingestion;
+
+/// <summary>
+/// One pseudonymised line of the research sink: exactly these fields, nothing else — no name, no NIR, no birth date,
+/// no address line, no phone or e-mail. The pseudonym carries the id of the key that made it.
+/// </summary>
+public sealed class ResearchRow
+{
+    public string Pseudonym { get; set; } = "";
+    public int? AgeYears { get; set; }
+    public string Sex { get; set; } = "";
+    public string? Departement { get; set; }
+    public string? Commune { get; set; }
+    public string SampleDate { get; set; } = "";
+    public string? ResultDate { get; set; }
+    public string? Loinc { get; set; }
+    public string? Method { get; set; }
+    public string Result { get; set; } = "";
+    public string? LabDepartement { get; set; }
+    public bool? Symptomatic { get; set; }
+    public int? DaysFromOnset { get; set; }
+    public string Housing { get; set; } = "";
+    public bool? HealthCareWorker { get; set; }
+}
+
+/// <summary>A research row before pseudonymisation (kept in the state store; the person id never leaves it).</summary>
+public sealed record ResearchFields(int? AgeYears, string Sex, string? Departement, string? Commune, string SampleDate, string? ResultDate,
+    string? Loinc, string? Method, string Result, string? LabDepartement, bool? Symptomatic, int? DaysFromOnset, string Housing, bool? HealthCareWorker)
+{
+    public static ResearchFields Of(LabResult r, DateOnly sampleDate)
+    {
+        PatientIdentity p = r.Patient;
+        Geography g = Geography.France;
+        int dep = g.Residence(p.Address);
+        int labDep = FanOutStage.LabDepartement(r.LabId);
+        int? age = p.BirthDate is { } b ? (b.AgeOn(sampleDate) ?? (b.Year <= sampleDate.Year ? sampleDate.Year - b.Year : null)) : null;
+        return new ResearchFields(age is >= 0 and < 130 ? age : null, p.Sex.ToString(), dep < 0 ? null : g.Departements[dep],
+            dep < 0 ? null : p.Address?.CommuneCode, sampleDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+            r.ResultedAt?.Date.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), r.Loinc, r.Method, r.Value.Interpretation.ToString(),
+            labDep < 0 ? null : g.Departements[labDep], r.Context.Symptomatic,
+            r.Context.SymptomOnset is DateOnly onset ? sampleDate.DayNumber - onset.DayNumber : null, r.Context.Housing.ToString(), r.Context.HealthCareWorker);
+    }
+
+    public ResearchRow Row(string pseudonym) => new()
+    {
+        Pseudonym = pseudonym, AgeYears = AgeYears, Sex = Sex, Departement = Departement, Commune = Commune, SampleDate = SampleDate,
+        ResultDate = ResultDate, Loinc = Loinc, Method = Method, Result = Result, LabDepartement = LabDepartement, Symptomatic = Symptomatic,
+        DaysFromOnset = DaysFromOnset, Housing = Housing, HealthCareWorker = HealthCareWorker,
+    };
+}
+
+/// <summary>
+/// Keyed pseudonyms: HMAC-SHA-256 under the research sink's own secret of the person's canonical identity (the
+/// person Sidep's identity matcher holds them for, merges followed), so a person's results share one pseudonym. Keys
+/// have ids; the last one is current; a pseudonym says which key made it ("k2.3f…"). Rotation: add a key, and the
+/// research operator can obtain the old → new link table.
+/// </summary>
+public sealed class Pseudonyms
+{
+    private readonly List<(string Id, byte[] Secret)> _keys;
+
+    public Pseudonyms(IEnumerable<(string Id, string Secret)> keys)
+    {
+        _keys = [.. keys.Select(k => (k.Id, Encoding.UTF8.GetBytes(k.Secret)))];
+        if (_keys.Count == 0 || _keys.Any(k => k.Secret.Length < 32 || k.Id.Length == 0 || k.Id.Contains('.', StringComparison.Ordinal)))
+        {
+            throw new ArgumentException("research keys are id=secret pairs, the id without dots, the secret 32 bytes or more");
+        }
+    }
+
+    /// <summary>"k1=secret;k2=secret" (the last is current).</summary>
+    public static Pseudonyms Parse(string keys) => new(keys.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(k => k.Split('=', 2)).Select(p => p.Length == 2 ? (p[0], p[1]) : throw new ArgumentException("research keys are id=secret pairs, ';'-separated")));
+
+    public string CurrentKeyId => _keys[^1].Id;
+
+    public IReadOnlyList<string> KeyIds => [.. _keys.Select(k => k.Id)];
+
+    public string Of(long person) => Of(person, _keys.Count - 1);
+
+    public string Of(long person, string keyId) => Of(person, _keys.FindIndex(k => k.Id == keyId) is int i and >= 0 ? i : throw new ArgumentException($"no research key '{keyId}'"));
+
+    private string Of(long person, int key)
+    {
+        Span<byte> mac = stackalloc byte[32];
+        HMACSHA256.HashData(_keys[key].Secret, Encoding.UTF8.GetBytes($"sidep-person:{person.ToString(CultureInfo.InvariantCulture)}"), mac);
+        return $"{_keys[key].Id}.{Convert.ToHexStringLower(mac[..16])}";
+    }
+}
+
+/// <summary>What the research directory holds: one Parquet file per sample date, each with its row count and SHA-256.</summary>
+public sealed record ResearchManifest(string KeyId, DateTimeOffset WrittenAt, IReadOnlyDictionary<string, ResearchPartition> Partitions);
+
+public sealed record ResearchPartition(string File, int Rows, string Sha256, DateTimeOffset WrittenAt);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ResearchFields))]
+[JsonSerializable(typeof(ResearchManifest))]
+[JsonSerializable(typeof(ResearchExtractManifest))]
+public sealed partial class ResearchJson : JsonSerializerContext
+{
+}
+
+/// <summary>
+/// RESEARCH in embedded mode: the identity stage's output → one pseudonymised row per result (latest version;
+/// retractions remove it; merges move it to the surviving person), nothing for persons who opposed, kept in the state
+/// store with the stage's position in one transaction; between batches, the partitions of the sample dates that
+/// changed are written again as Parquet (temporary file, then rename) and the manifest (rows, SHA-256) updated.
+/// </summary>
+public sealed class ResearchStage
+{
+    public const string ConsumerName = "research";
+
+    private readonly EmbeddedLog _matched;
+    private readonly StateStore _store;
+    private readonly Pseudonyms _pseudonyms;
+    private readonly string _directory;
+    private readonly TimeProvider _time;
+    private readonly Func<string?, TestKind> _kindOf;
+    private long _next;
+
+    public ResearchStage(EmbeddedLog matched, StateStore store, Terminology terminology, Pseudonyms pseudonyms, string directory, TimeProvider? time = null)
+    {
+        _matched = matched;
+        _store = store;
+        _pseudonyms = pseudonyms;
+        _directory = directory;
+        _time = time ?? TimeProvider.System;
+        _kindOf = terminology.KindOf;
+        _next = store.GetOffset(ConsumerName, -1);
+        Directory.CreateDirectory(directory);
+    }
+
+    public string DirectoryPath => _directory;
+
+    /// <summary>The identity keys an opposition can name before the person is known: the INS, and the normalised
+    /// birth name + first given name + birth date + sex.</summary>
+    public static IEnumerable<string> IdentityKeys(PatientIdentity p)
+    {
+        if (p.Ins is { } ins && InsNumber.IsValid(ins.Matricule))
+        {
+            yield return "ins:" + ins.Matricule;
+        }
+        var t = Traits.Of(p);
+        if (t.BirthName.Length > 0 && t.FirstGiven.Length > 0)
+        {
+            yield return $"traits:{t.BirthName}|{t.FirstGiven}|{t.BirthDate}|{Sexes.Code(t.Sex)}";
+        }
+        if (t.UsedName.Length > 0 && t.FirstGiven.Length > 0)
+        {
+            yield return $"traits:{t.UsedName}|{t.FirstGiven}|{t.BirthDate}|{Sexes.Code(t.Sex)}";
+        }
+    }
+
+    public int DrainOnce(int max = 2000)
+    {
+        List<LogEntry> batch = _matched.ReadInJournalOrder(_next, max);
+        if (batch.Count == 0)
+        {
+            return 0;
+        }
+        var changes = new List<StateStore.ResearchChange>(batch.Count);
+        foreach (LogEntry entry in batch)
+        {
+            if (entry.Kind == RecordKind.Merged)
+            {
+                PersonMerge merge = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.PersonMerge)!;
+                changes.Add(new StateStore.ResearchMerge(merge.From, merge.Into));
+                continue;
+            }
+            MatchedResult matched = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.MatchedResult)!;
+            LabResult r = matched.Envelope.Result;
+            string key = r.Key.Fingerprint().ToString("x32", CultureInfo.InvariantCulture);
+            if (r.Status == ResultStatus.Preliminary)
+            {
+                continue;
+            }
+            // Research keeps PCR and antigen tests (and serology: researchers study it); a retraction removes the row.
+            if (r.Status == ResultStatus.Cancelled || _kindOf(r.Loinc) == TestKind.Other)
+            {
+                changes.Add(new StateStore.ResearchRemove(key, matched.Envelope.Version + 1));
+                continue;
+            }
+            List<string> identityKeys = [.. IdentityKeys(r.Patient)];
+            if (_store.Opposed(matched.PersonId, identityKeys))
+            {
+                foreach (string k in identityKeys)
+                {
+                    _store.AttachOpposition(matched.PersonId, k);
+                }
+                continue;
+            }
+            DateOnly day = r.SampledAt?.Date ?? r.ResultedAt?.Date ?? DateOnly.FromDateTime(matched.Envelope.ReceivedAt.UtcDateTime);
+            ResearchFields fields = ResearchFields.Of(r, day);
+            changes.Add(new StateStore.ResearchUpsert(new ResearchRowRecord(key, matched.PersonId, matched.Envelope.Version, fields.SampleDate,
+                JsonSerializer.Serialize(fields, ResearchJson.Default.ResearchFields))));
+        }
+        _store.ApplyResearch(ConsumerName, _next + batch.Count, changes);
+        _next += batch.Count;
+        return batch.Count;
+    }
+
+    /// <summary>Writes the partitions of the sample dates that changed; returns how many.</summary>
+    public async Task<int> WritePartitionsAsync(CancellationToken cancellationToken = default)
+    {
+        List<string> dates = _store.DirtyResearchDates(100);
+        if (dates.Count == 0)
+        {
+            return 0;
+        }
+        ResearchManifest manifest = ReadManifest(_directory) ?? new ResearchManifest(_pseudonyms.CurrentKeyId, _time.GetUtcNow(), new Dictionary<string, ResearchPartition>());
+        var partitions = new Dictionary<string, ResearchPartition>(manifest.Partitions, StringComparer.Ordinal);
+        foreach (string date in dates)
+        {
+            List<ResearchRow> rows = [.. _store.ResearchRows(date).Select(r =>
+                JsonSerializer.Deserialize(r.Json, ResearchJson.Default.ResearchFields)!.Row(_pseudonyms.Of(r.PersonId)))];
+            string relative = $"sample_date={date}/part-0.parquet";
+            string path = Path.Combine(_directory, relative);
+            if (rows.Count == 0)
+            {
+                File.Delete(path);
+                partitions.Remove(date);
+                continue;
+            }
+            string sha = await WriteAtomicallyAsync(path, rows, cancellationToken).ConfigureAwait(false);
+            partitions[date] = new ResearchPartition(relative, rows.Count, sha, _time.GetUtcNow());
+        }
+        await WriteManifestAsync(_directory, new ResearchManifest(_pseudonyms.CurrentKeyId, _time.GetUtcNow(), partitions), cancellationToken).ConfigureAwait(false);
+        _store.ResearchWritten(dates);
+        return dates.Count;
+    }
+
+    /// <summary>Writes a Parquet file whole or not at all: a temporary file, flushed, then renamed over the old one.</summary>
+    public static async Task<string> WriteAtomicallyAsync(string path, IReadOnlyList<ResearchRow> rows, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        string temporary = path + ".tmp";
+        await using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            await Parquet.Serialization.ParquetSerializer.SerializeAsync(rows, file, cancellationToken: cancellationToken).ConfigureAwait(false);
+            file.Flush(flushToDisk: true);
+        }
+        string sha;
+        await using (FileStream written = File.OpenRead(temporary))
+        {
+            sha = Convert.ToHexStringLower(await SHA256.HashDataAsync(written, cancellationToken).ConfigureAwait(false));
+        }
+        File.Move(temporary, path, overwrite: true);
+        return sha;
+    }
+
+    public static ResearchManifest? ReadManifest(string directory)
+    {
+        string path = Path.Combine(directory, "manifest.json");
+        return File.Exists(path) ? JsonSerializer.Deserialize(File.ReadAllBytes(path), ResearchJson.Default.ResearchManifest) : null;
+    }
+
+    private static async Task WriteManifestAsync(string directory, ResearchManifest manifest, CancellationToken cancellationToken)
+    {
+        string path = Path.Combine(directory, "manifest.json");
+        await File.WriteAllBytesAsync(path + ".tmp", JsonSerializer.SerializeToUtf8Bytes(manifest, ResearchJson.Default.ResearchManifest), cancellationToken).ConfigureAwait(false);
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    /// <summary>The old → new pseudonym of every person with research rows: for the research operator only.</summary>
+    public List<(string Old, string New)> LinkTable(string fromKey, string toKey) =>
+        [.. _store.ResearchPersons().Select(p => (_pseudonyms.Of(p, fromKey), _pseudonyms.Of(p, toKey)))];
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            int drained = DrainOnce();
+            if (drained == 0)
+            {
+                await WritePartitionsAsync(cancellationToken).ConfigureAwait(false);
+                await _matched.WaitForDataAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+using Microsoft.Data.Sqlite;
+
+namespace Sidep.Storage.Embedded;
+
+/// <summary>A research row as kept before pseudonymisation: the result it comes from (by its key fingerprint), the
+/// person (internal id, never exported), the sample date (its partition) and the row's non-identifying fields as JSON.</summary>
+public sealed record ResearchRowRecord(string Key, long PersonId, int Version, string SampleDate, string Json);
+
+public sealed partial class StateStore
+{
+    private void CreateResearchTables() => Execute("""
+        CREATE TABLE IF NOT EXISTS research_rows (
+            key TEXT PRIMARY KEY,
+            person_id INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            sample_date TEXT NOT NULL,
+            json TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS research_rows_date ON research_rows (sample_date);
+        CREATE INDEX IF NOT EXISTS research_rows_person ON research_rows (person_id);
+        CREATE TABLE IF NOT EXISTS research_dirty (sample_date TEXT PRIMARY KEY);
+        CREATE TABLE IF NOT EXISTS research_persons_merged (from_person INTEGER PRIMARY KEY, into_person INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS oppositions (
+            id INTEGER PRIMARY KEY,
+            recorded_at INTEGER NOT NULL,
+            person_id INTEGER,
+            identity_key TEXT);
+        CREATE INDEX IF NOT EXISTS oppositions_person ON oppositions (person_id);
+        CREATE INDEX IF NOT EXISTS oppositions_identity ON oppositions (identity_key);
+        """);
+
+    /// <summary>One change to the research rows: an upsert (a newer version), a removal (a retraction, or a result
+    /// that is no longer a research row), or a merge of two persons.</summary>
+    public abstract record ResearchChange;
+
+    public sealed record ResearchUpsert(ResearchRowRecord Row) : ResearchChange;
+
+    public sealed record ResearchRemove(string Key, int Version) : ResearchChange;
+
+    public sealed record ResearchMerge(long From, long Into) : ResearchChange;
+
+    /// <summary>Applies a batch of research changes with the stage's position in one transaction; the sample dates
+    /// whose partition must be written again are remembered.</summary>
+    public void ApplyResearch(string consumer, long nextSequence, IReadOnlyList<ResearchChange> changes)
+    {
+        lock (_lock)
+        {
+            using SqliteTransaction tx = _connection.BeginTransaction();
+            foreach (ResearchChange change in changes)
+            {
+                switch (change)
+                {
+                    case ResearchUpsert { Row: var r }:
+                        MarkDirty(tx, "SELECT sample_date FROM research_rows WHERE key = $k AND version < $v", ("$k", r.Key), ("$v", r.Version));
+                        if (Run(tx, "INSERT INTO research_rows (key, person_id, version, sample_date, json) VALUES ($k, $p, $v, $d, $j) " +
+                            "ON CONFLICT (key) DO UPDATE SET person_id = excluded.person_id, version = excluded.version, sample_date = excluded.sample_date, json = excluded.json " +
+                            "WHERE excluded.version > research_rows.version", ("$k", r.Key), ("$p", r.PersonId), ("$v", r.Version), ("$d", r.SampleDate), ("$j", r.Json)) > 0)
+                        {
+                            Run(tx, "INSERT OR IGNORE INTO research_dirty (sample_date) VALUES ($d)", ("$d", r.SampleDate));
+                        }
+                        break;
+                    case ResearchRemove remove:
+                        MarkDirty(tx, "SELECT sample_date FROM research_rows WHERE key = $k AND version < $v", ("$k", remove.Key), ("$v", remove.Version));
+                        Run(tx, "DELETE FROM research_rows WHERE key = $k AND version < $v", ("$k", remove.Key), ("$v", remove.Version));
+                        break;
+                    case ResearchMerge merge:
+                        MarkDirty(tx, "SELECT DISTINCT sample_date FROM research_rows WHERE person_id = $p", ("$p", merge.From));
+                        Run(tx, "UPDATE research_rows SET person_id = $into WHERE person_id = $from", ("$into", merge.Into), ("$from", merge.From));
+                        Run(tx, "INSERT OR IGNORE INTO research_persons_merged (from_person, into_person) VALUES ($from, $into)", ("$from", merge.From), ("$into", merge.Into));
+                        Run(tx, "UPDATE oppositions SET person_id = $into WHERE person_id = $from", ("$into", merge.Into), ("$from", merge.From));
+                        break;
+                }
+            }
+            SetOffset(tx, consumer, -1, nextSequence);
+            tx.Commit();
+        }
+    }
+
+    private void MarkDirty(SqliteTransaction tx, string select, params (string Name, object Value)[] parameters)
+    {
+        Run(tx, $"INSERT OR IGNORE INTO research_dirty (sample_date) {select}", parameters);
+    }
+
+    /// <summary>Records an opposition to research use: for a known person, their rows go and every partition that held
+    /// one is written again; an identity key (INS or traits) also stops rows of results not yet arrived.</summary>
+    public void RecordOpposition(long? personId, string? identityKey, DateTimeOffset at)
+    {
+        lock (_lock)
+        {
+            using SqliteTransaction tx = _connection.BeginTransaction();
+            Run(tx, "INSERT INTO oppositions (recorded_at, person_id, identity_key) VALUES ($at, $p, $i)",
+                ("$at", at.ToUnixTimeMilliseconds()), ("$p", personId is long p ? p : DBNull.Value), ("$i", identityKey is string i ? i : DBNull.Value));
+            if (personId is long person)
+            {
+                MarkDirty(tx, "SELECT DISTINCT sample_date FROM research_rows WHERE person_id = $p", ("$p", person));
+            }
+            tx.Commit();
+        }
+    }
+
+    /// <summary>Whether a person (or an identity key of theirs) opposed research use.</summary>
+    public bool Opposed(long personId, IEnumerable<string> identityKeys)
+    {
+        lock (_lock)
+        {
+            if (Scalar(null, "SELECT 1 FROM oppositions WHERE person_id = $p LIMIT 1", ("$p", personId)) is not null)
+            {
+                return true;
+            }
+            foreach (string key in identityKeys)
+            {
+                if (Scalar(null, "SELECT 1 FROM oppositions WHERE identity_key = $k LIMIT 1", ("$k", key)) is not null)
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /// <summary>Ties an opposition made by identity to the person it turned out to be.</summary>
+    public void AttachOpposition(long personId, string identityKey)
+    {
+        lock (_lock)
+        {
+            using SqliteTransaction tx = _connection.BeginTransaction();
+            Run(tx, "UPDATE oppositions SET person_id = $p WHERE identity_key = $k AND person_id IS NULL", ("$p", personId), ("$k", identityKey));
+            MarkDirty(tx, "SELECT DISTINCT sample_date FROM research_rows WHERE person_id = $p", ("$p", personId));
+            tx.Commit();
+        }
+    }
+
+    /// <summary>Sample dates whose partition must be written again.</summary>
+    public List<string> DirtyResearchDates(int limit)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT sample_date FROM research_dirty ORDER BY sample_date LIMIT $limit";
+            cmd.Parameters.AddWithValue("$limit", limit);
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var dates = new List<string>();
+            while (r.Read())
+            {
+                dates.Add(r.GetString(0));
+            }
+            return dates;
+        }
+    }
+
+    /// <summary>The research rows of a sample date, without those of persons who opposed.</summary>
+    public List<ResearchRowRecord> ResearchRows(string sampleDate)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT key, person_id, version, sample_date, json FROM research_rows WHERE sample_date = $d " +
+                "AND person_id NOT IN (SELECT person_id FROM oppositions WHERE person_id IS NOT NULL) ORDER BY key";
+            cmd.Parameters.AddWithValue("$d", sampleDate);
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var rows = new List<ResearchRowRecord>();
+            while (r.Read())
+            {
+                rows.Add(new ResearchRowRecord(r.GetString(0), r.GetInt64(1), r.GetInt32(2), r.GetString(3), r.GetString(4)));
+            }
+            return rows;
+        }
+    }
+
+    /// <summary>Marks partitions written (the research stage writes them between its batches, so nothing marks them
+    /// meanwhile).</summary>
+    public void ResearchWritten(IEnumerable<string> sampleDates)
+    {
+        lock (_lock)
+        {
+            foreach (string date in sampleDates)
+            {
+                Run(null, "DELETE FROM research_dirty WHERE sample_date = $d", ("$d", date));
+            }
+        }
+    }
+
+    /// <summary>Every person with research rows (for the pseudonym link table of a key rotation).</summary>
+    public List<long> ResearchPersons()
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT DISTINCT person_id FROM research_rows ORDER BY person_id";
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var persons = new List<long>();
+            while (r.Read())
+            {
+                persons.Add(r.GetInt64(0));
+            }
+            return persons;
+        }
+    }
+
+    /// <summary>Every sample date with research rows.</summary>
+    public List<string> ResearchDates()
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT DISTINCT sample_date FROM research_rows ORDER BY sample_date";
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var dates = new List<string>();
+            while (r.Read())
+            {
+                dates.Add(r.GetString(0));
+            }
+            return dates;
+        }
+    }
+}
