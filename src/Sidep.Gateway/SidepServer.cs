@@ -12,7 +12,8 @@ namespace Sidep.Gateway;
 /// <summary>Builds the embedded-mode server: gateway (HTTP + MLLP), durable log, state store and the store stage.</summary>
 public static class SidepServer
 {
-    public static WebApplication Build(GatewayOptions options, string[] urls, string[]? args = null)
+    /// <param name="customize">Last changes to the builder (tests add log and trace listeners).</param>
+    public static WebApplication Build(GatewayOptions options, string[] urls, string[]? args = null, Action<WebApplicationBuilder>? customize = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
         builder.WebHost.UseUrls(urls);
@@ -45,6 +46,7 @@ public static class SidepServer
         builder.Services.AddHostedService<FanOutWorker>();
         builder.Services.AddHostedService<ResearchWorker>();
 
+        customize?.Invoke(builder);
         WebApplication app = builder.Build();
         if (options.AgentSigningKey is not null)
         {
