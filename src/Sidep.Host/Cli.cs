@@ -53,8 +53,9 @@ public static class Cli
         var tlsPassword = new Option<string?>("--mllp-tls-password") { Description = "Password of the --mllp-tls-cert file (default: $SIDEP_MLLP_TLS_PASSWORD)" };
         var operatorToken = new Option<string?>("--operator-token") { Description = "Token of the restricted operator role (identity decisions); default: $SIDEP_OPERATOR_TOKEN; none: off" };
         var agentKey = new Option<string?>("--agent-key") { Description = "Secret (32 bytes or more) that signs agents' tokens (contact tracing, audit, notices); default: $SIDEP_AGENT_KEY; none: off" };
+        var agentIssuer = new Option<string>("--agent-issuer") { Description = "The issuer agents' tokens must carry", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SIDEP_AGENT_ISSUER") is { Length: > 0 } i ? i : AgentTokens.DefaultIssuer };
         var researchKeys = new Option<string?>("--research-keys") { Description = "Research pseudonymisation keys, 'k1=secret;k2=secret' (last is current; 32 bytes or more each); default: $SIDEP_RESEARCH_KEYS, else one made and kept in the data directory" };
-        var command = new Command("serve", "Run Sidep in embedded mode: HTTP gateway, MLLP listener, durable local log and database") { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, researchKeys };
+        var command = new Command("serve", "Run Sidep in embedded mode: HTTP gateway, MLLP listener, durable local log and database") { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, agentIssuer, researchKeys };
         command.SetAction(async (parse, ct) =>
         {
             X509Certificate2? certificate = null;
@@ -69,7 +70,8 @@ public static class Cli
                 Production: parse.GetValue(production), MllpCertificate: certificate,
                 OperatorToken: parse.GetValue(operatorToken) ?? (Environment.GetEnvironmentVariable("SIDEP_OPERATOR_TOKEN") is { Length: > 0 } t ? t : null),
                 AgentSigningKey: parse.GetValue(agentKey) ?? (Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY") is { Length: > 0 } k ? k : null),
-                ResearchKeys: parse.GetValue(researchKeys) ?? (Environment.GetEnvironmentVariable("SIDEP_RESEARCH_KEYS") is { Length: > 0 } r ? r : null));
+                ResearchKeys: parse.GetValue(researchKeys) ?? (Environment.GetEnvironmentVariable("SIDEP_RESEARCH_KEYS") is { Length: > 0 } r ? r : null),
+                AgentIssuer: parse.GetValue(agentIssuer)!);
             if (options.ResearchKeys is string configured)
             {
                 try

@@ -32,20 +32,13 @@ public sealed class IdentityStage
         _store = store;
         _output = output;
         _sandbox = sandbox;
-        long committed = store.GetOffset(ConsumerName, -1);
-        while (_next < committed)
+        _next = StageReplay.UpTo(_log, store.GetOffset(ConsumerName, -1), batch =>
         {
-            List<LogEntry> batch = _log.ReadInJournalOrder(_next, (int)Math.Min(4096, committed - _next));
-            if (batch.Count == 0)
-            {
-                break;
-            }
             foreach (LogEntry entry in batch)
             {
                 _matcher.Match(Envelope(entry).Result.Patient, _sandbox);
             }
-            _next += batch.Count;
-        }
+        });
         if (output is not null && output.OrderedCount > 0)
         {
             LogEntry last = output.ReadInJournalOrder(output.OrderedCount - 1, 1)[0];

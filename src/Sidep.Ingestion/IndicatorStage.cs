@@ -29,17 +29,7 @@ public sealed class IndicatorStage
         _store = store;
         _time = time ?? TimeProvider.System;
         _kindOf = terminology.KindOf;
-        long committed = store.GetOffset(ConsumerName, -1);
-        while (_next < committed)
-        {
-            List<LogEntry> batch = _matched.ReadInJournalOrder(_next, (int)Math.Min(4096, committed - _next));
-            if (batch.Count == 0)
-            {
-                break;
-            }
-            Apply(batch);
-            _next += batch.Count;
-        }
+        _next = StageReplay.UpTo(_matched, store.GetOffset(ConsumerName, -1), batch => Apply(batch));
         _aggregator.TakeDeltas();
     }
 

@@ -193,23 +193,10 @@ public sealed partial class StateStore
     }
 
     /// <summary>Notices not yet acknowledged by the sending service (those with a channel), oldest first.</summary>
-    public List<StoredNotice> Outbox(int limit)
-    {
-        lock (_lock)
-        {
-            using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT id, case_id, channel, created_at, acked_at, json FROM notices WHERE acked_at IS NULL AND channel <> 'none' ORDER BY id LIMIT $limit";
-            cmd.Parameters.AddWithValue("$limit", limit);
-            using SqliteDataReader r = cmd.ExecuteReader();
-            var notices = new List<StoredNotice>();
-            while (r.Read())
-            {
-                notices.Add(new StoredNotice(r.GetInt64(0), r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)),
-                    r.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)), r.GetString(5)));
-            }
-            return notices;
-        }
-    }
+    public List<StoredNotice> Outbox(int limit) => Query(
+        "SELECT id, case_id, channel, created_at, acked_at, json FROM notices WHERE acked_at IS NULL AND channel <> 'none' ORDER BY id LIMIT $limit",
+        r => new StoredNotice(r.GetInt64(0), r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)),
+            r.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)), r.GetString(5)), ("$limit", limit));
 
     /// <summary>Marks a notice sent; false when there is no such notice or it was acknowledged already.</summary>
     public bool AcknowledgeNotice(long id, DateTimeOffset at)
@@ -242,24 +229,10 @@ public sealed partial class StateStore
         }
     }
 
-    public List<AuditRecord> AuditLog(long afterId, int limit)
-    {
-        lock (_lock)
-        {
-            using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT id, at, agent, role, action, query, case_ids FROM audit WHERE id > $after ORDER BY id LIMIT $limit";
-            cmd.Parameters.AddWithValue("$after", afterId);
-            cmd.Parameters.AddWithValue("$limit", limit);
-            using SqliteDataReader r = cmd.ExecuteReader();
-            var records = new List<AuditRecord>();
-            while (r.Read())
-            {
-                records.Add(new AuditRecord(r.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetString(2), r.GetString(3), r.GetString(4),
-                    r.GetString(5), r.GetString(6).Split(',', StringSplitOptions.RemoveEmptyEntries)));
-            }
-            return records;
-        }
-    }
+    public List<AuditRecord> AuditLog(long afterId, int limit) => Query(
+        "SELECT id, at, agent, role, action, query, case_ids FROM audit WHERE id > $after ORDER BY id LIMIT $limit",
+        r => new AuditRecord(r.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetString(2), r.GetString(3), r.GetString(4),
+            r.GetString(5), r.GetString(6).Split(',', StringSplitOptions.RemoveEmptyEntries)), ("$after", afterId), ("$limit", limit));
 
     /// <summary>Runs a statement (for tests of the append-only audit: it throws).</summary>
     public void ExecuteForTest(string sql)
@@ -267,6 +240,27 @@ public sealed partial class StateStore
         lock (_lock)
         {
             Execute(sql);
+        }
+    }
+
+    /// <summary>Runs a query and reads every row with <paramref name="read"/>.</summary>
+    private List<T> Query<T>(string sql, Func<SqliteDataReader, T> read, params (string Name, object Value)[] parameters)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = sql;
+            foreach ((string name, object value) in parameters)
+            {
+                cmd.Parameters.AddWithValue(name, value);
+            }
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var rows = new List<T>();
+            while (r.Read())
+            {
+                rows.Add(read(r));
+            }
+            return rows;
         }
     }
 

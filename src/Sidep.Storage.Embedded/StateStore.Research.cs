@@ -130,41 +130,14 @@ public sealed partial class StateStore
     }
 
     /// <summary>Sample dates whose partition must be written again.</summary>
-    public List<string> DirtyResearchDates(int limit)
-    {
-        lock (_lock)
-        {
-            using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT sample_date FROM research_dirty ORDER BY sample_date LIMIT $limit";
-            cmd.Parameters.AddWithValue("$limit", limit);
-            using SqliteDataReader r = cmd.ExecuteReader();
-            var dates = new List<string>();
-            while (r.Read())
-            {
-                dates.Add(r.GetString(0));
-            }
-            return dates;
-        }
-    }
+    public List<string> DirtyResearchDates(int limit) =>
+        Query("SELECT sample_date FROM research_dirty ORDER BY sample_date LIMIT $limit", r => r.GetString(0), ("$limit", limit));
 
     /// <summary>The research rows of a sample date, without those of persons who opposed.</summary>
-    public List<ResearchRowRecord> ResearchRows(string sampleDate)
-    {
-        lock (_lock)
-        {
-            using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT key, person_id, version, sample_date, json FROM research_rows WHERE sample_date = $d " +
-                "AND person_id NOT IN (SELECT person_id FROM oppositions WHERE person_id IS NOT NULL) ORDER BY key";
-            cmd.Parameters.AddWithValue("$d", sampleDate);
-            using SqliteDataReader r = cmd.ExecuteReader();
-            var rows = new List<ResearchRowRecord>();
-            while (r.Read())
-            {
-                rows.Add(new ResearchRowRecord(r.GetString(0), r.GetInt64(1), r.GetInt32(2), r.GetString(3), r.GetString(4)));
-            }
-            return rows;
-        }
-    }
+    public List<ResearchRowRecord> ResearchRows(string sampleDate) => Query(
+        "SELECT key, person_id, version, sample_date, json FROM research_rows WHERE sample_date = $d " +
+        "AND person_id NOT IN (SELECT person_id FROM oppositions WHERE person_id IS NOT NULL) ORDER BY key",
+        r => new ResearchRowRecord(r.GetString(0), r.GetInt64(1), r.GetInt32(2), r.GetString(3), r.GetString(4)), ("$d", sampleDate));
 
     /// <summary>Marks partitions written (the research stage writes them between its batches, so nothing marks them
     /// meanwhile).</summary>
@@ -180,36 +153,8 @@ public sealed partial class StateStore
     }
 
     /// <summary>Every person with research rows (for the pseudonym link table of a key rotation).</summary>
-    public List<long> ResearchPersons()
-    {
-        lock (_lock)
-        {
-            using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT DISTINCT person_id FROM research_rows ORDER BY person_id";
-            using SqliteDataReader r = cmd.ExecuteReader();
-            var persons = new List<long>();
-            while (r.Read())
-            {
-                persons.Add(r.GetInt64(0));
-            }
-            return persons;
-        }
-    }
+    public List<long> ResearchPersons() => Query("SELECT DISTINCT person_id FROM research_rows ORDER BY person_id", r => r.GetInt64(0));
 
     /// <summary>Every sample date with research rows.</summary>
-    public List<string> ResearchDates()
-    {
-        lock (_lock)
-        {
-            using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT DISTINCT sample_date FROM research_rows ORDER BY sample_date";
-            using SqliteDataReader r = cmd.ExecuteReader();
-            var dates = new List<string>();
-            while (r.Read())
-            {
-                dates.Add(r.GetString(0));
-            }
-            return dates;
-        }
-    }
+    public List<string> ResearchDates() => Query("SELECT DISTINCT sample_date FROM research_rows ORDER BY sample_date", r => r.GetString(0));
 }
