@@ -32,6 +32,7 @@ public static class Cli
         root.Subcommands.Add(Indicators());
         root.Subcommands.Add(Agents());
         root.Subcommands.Add(Research());
+        root.Subcommands.Add(Database());
         return root;
     }
 
@@ -330,6 +331,33 @@ public static class Cli
             return 0;
         });
         return new Command("indicators", "Daily indicators (P, T, incidence, positivity, screening) as Santé publique France publishes them") { export };
+    }
+
+    private static Command Database()
+    {
+        var postgres = new Option<string?>("--postgres") { Description = "Npgsql connection string (default: $SIDEP_POSTGRES)" };
+        var migrate = new Command("migrate", "Apply the schema migrations of infra/postgres/migrations not yet applied") { postgres };
+        migrate.SetAction(async (parse, ct) =>
+        {
+            string? connection = parse.GetValue(postgres) ?? Environment.GetEnvironmentVariable("SIDEP_POSTGRES");
+            if (string.IsNullOrEmpty(connection))
+            {
+                Console.Error.WriteLine("a connection string is needed (--postgres or $SIDEP_POSTGRES)");
+                return 2;
+            }
+            try
+            {
+                List<string> applied = await Sidep.Storage.Postgres.PostgresStore.MigrateAsync(connection, ct);
+                Console.WriteLine(applied.Count == 0 ? "schema up to date" : $"applied: {string.Join(", ", applied)}");
+                return 0;
+            }
+            catch (Npgsql.NpgsqlException ex)
+            {
+                Console.Error.WriteLine($"migration failed: {ex.Message}");
+                return 1;
+            }
+        });
+        return new Command("db", "The PostgreSQL store of the distributed mode") { migrate };
     }
 
     private static Command Research()

@@ -23,7 +23,7 @@ public sealed record StoredResult(string LabId, string AccessionId, string TestC
     string? Loinc, string? SampleDate, string PartitionKey, string Json);
 
 /// <summary>The embedded database (SQLite): labs, the latest version of every result, consumer positions.</summary>
-public sealed partial class StateStore : IDisposable
+public sealed partial class StateStore : IStageStore
 {
     private readonly SqliteConnection _connection;
     private readonly Lock _lock = new();

@@ -1,0 +1,32 @@
+namespace Sidep.Storage.Embedded;
+
+/// <summary>
+/// The store contract of the stages (ARCHITECTURE.md decision 6): what the embedded SQLite store and the PostgreSQL
+/// store both do, and what the shared contract tests check on both. Every Apply* writes its rows and moves the
+/// consumer's position in one transaction, idempotently, so a crash between a write and its position cannot count
+/// anything twice.
+/// </summary>
+public interface IStageStore : IDisposable
+{
+    long GetOffset(string consumer, int partition);
+
+    /// <summary>Upserts results keyed by result key, a newer version replacing an older one only.</summary>
+    void ApplyResults(string consumer, int partition, long nextOffset, IReadOnlyList<StoredResult> results);
+
+    long CountResults();
+
+    void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<StateStore.MatchRow> rows, IReadOnlyList<(long From, long Into)> merges);
+
+    List<StateStore.MatchRow> DecisionsOf(long personId);
+
+    long ApplyIndicatorRevision(string consumer, long nextSequence, DateTimeOffset processedAt, int results, IReadOnlyList<IndicatorDelta> deltas);
+
+    List<IndicatorRevision> ListIndicatorRevisions(DateTimeOffset? since = null, int limit = 1000);
+
+    List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay);
+
+    /// <summary>Appends an audit record; the log refuses updates and deletes.</summary>
+    void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at);
+
+    List<AuditRecord> AuditLog(long afterId, int limit);
+}

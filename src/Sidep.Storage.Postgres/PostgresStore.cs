@@ -1,0 +1,275 @@
+using System.Reflection;
+using Npgsql;
+using NpgsqlTypes;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Storage.Postgres;
+
+/// <summary>
+/// The stages' store on PostgreSQL (distributed mode), behind the same contract as the embedded one: binary COPY for
+/// bulk writes, idempotent upserts keyed by result key and version, each consumer's position committed in the
+/// transaction of the writes it covers, an append-only audit log. A write that fails on a transient error (the server
+/// restarting, a dropped connection) is retried whole with backoff: nothing is lost, nothing is written twice.
+/// </summary>
+public sealed class PostgresStore : IStageStore
+{
+    private readonly NpgsqlDataSource _source;
+    private readonly TimeSpan _retryFor;
+
+    private PostgresStore(NpgsqlDataSource source, TimeSpan retryFor)
+    {
+        _source = source;
+        _retryFor = retryFor;
+    }
+
+    /// <param name="retryFor">How long a write keeps retrying transient failures before it gives up loudly.</param>
+    public static PostgresStore Open(string connectionString, TimeSpan? retryFor = null) =>
+        new(NpgsqlDataSource.Create(connectionString), retryFor ?? TimeSpan.FromMinutes(2));
+
+    /// <summary>Applies the migrations of infra/postgres/migrations not yet applied, in order; returns their names.</summary>
+    public static async Task<List<string>> MigrateAsync(string connectionString, CancellationToken cancellationToken = default)
+    {
+        await using NpgsqlDataSource source = NpgsqlDataSource.Create(connectionString);
+        await using NpgsqlConnection connection = await source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (var create = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())", connection))
+        {
+            await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        var applied = new List<string>();
+        Assembly assembly = typeof(PostgresStore).Assembly;
+        foreach (string resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith("migrations/", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        {
+            string name = resource["migrations/".Length..];
+            await using NpgsqlTransaction tx = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            // One migrator at a time: concurrent workers wait here rather than racing.
+            await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock(7350012)", connection, tx))
+            {
+                await lockCmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            await using (var check = new NpgsqlCommand("SELECT 1 FROM schema_migrations WHERE name = $1", connection, tx) { Parameters = { new() { Value = name } } })
+            {
+                if (await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null)
+                {
+                    continue;
+                }
+            }
+            using var reader = new StreamReader(assembly.GetManifestResourceStream(resource)!);
+            await using (var migrate = new NpgsqlCommand(await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false), connection, tx))
+            {
+                await migrate.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            await using (var record = new NpgsqlCommand("INSERT INTO schema_migrations (name) VALUES ($1)", connection, tx) { Parameters = { new() { Value = name } } })
+            {
+                await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            applied.Add(name);
+        }
+        return applied;
+    }
+
+    /// <summary>Runs <paramref name="work"/> in a transaction, again from the start after a transient failure.</summary>
+    private T InTransaction<T>(Func<NpgsqlConnection, NpgsqlTransaction, T> work)
+    {
+        DateTime giveUp = DateTime.UtcNow + _retryFor;
+        TimeSpan wait = TimeSpan.FromMilliseconds(50);
+        while (true)
+        {
+            try
+            {
+                using NpgsqlConnection connection = _source.OpenConnection();
+                using NpgsqlTransaction tx = connection.BeginTransaction();
+                T result = work(connection, tx);
+                tx.Commit();
+                return result;
+            }
+            catch (Exception ex) when (IsTransient(ex) && DateTime.UtcNow < giveUp)
+            {
+                NpgsqlConnection.ClearAllPools();
+                Thread.Sleep(wait);
+                wait = TimeSpan.FromMilliseconds(Math.Min(wait.TotalMilliseconds * 2, 2000));
+            }
+        }
+    }
+
+    private static bool IsTransient(Exception ex) => ex switch
+    {
+        NpgsqlException { IsTransient: true } => true,
+        PostgresException pg => pg.SqlState is "57P01" or "57P02" or "57P03" or "08000" or "08003" or "08006" or "40001" or "40P01",
+        NpgsqlException { InnerException: IOException or System.Net.Sockets.SocketException } => true,
+        _ => false,
+    };
+
+    private static NpgsqlCommand Command(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql, params object?[] values)
+    {
+        var cmd = new NpgsqlCommand(sql, connection, tx);
+        foreach (object? value in values)
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
+        }
+        return cmd;
+    }
+
+    private static void SetOffset(NpgsqlConnection connection, NpgsqlTransaction tx, string consumer, int partition, long next)
+    {
+        using NpgsqlCommand cmd = Command(connection, tx,
+            "INSERT INTO consumer_offsets (consumer, partition, next_offset) VALUES ($1, $2, $3) ON CONFLICT (consumer, partition) DO UPDATE SET next_offset = excluded.next_offset",
+            consumer, partition, next);
+        cmd.ExecuteNonQuery();
+    }
+
+    private List<T> Query<T>(string sql, Func<NpgsqlDataReader, T> read, params object?[] values)
+    {
+        using NpgsqlConnection connection = _source.OpenConnection();
+        using NpgsqlCommand cmd = Command(connection, null, sql, values);
+        using NpgsqlDataReader r = cmd.ExecuteReader();
+        var rows = new List<T>();
+        while (r.Read())
+        {
+            rows.Add(read(r));
+        }
+        return rows;
+    }
+
+    public long GetOffset(string consumer, int partition) =>
+        Query("SELECT next_offset FROM consumer_offsets WHERE consumer = $1 AND partition = $2", r => r.GetInt64(0), consumer, partition).FirstOrDefault();
+
+    public void ApplyResults(string consumer, int partition, long nextOffset, IReadOnlyList<StoredResult> results) => InTransaction((c, tx) =>
+    {
+        using (NpgsqlCommand temp = Command(c, tx, "CREATE TEMP TABLE incoming (LIKE results) ON COMMIT DROP"))
+        {
+            temp.ExecuteNonQuery();
+        }
+        // Binary COPY into a temporary table, then one upsert: a newer version replaces an older one, never the reverse.
+        using (NpgsqlBinaryImporter copy = c.BeginBinaryImport(
+            "COPY incoming (lab_id, accession_id, test_code, version, status, interpretation, loinc, sample_date, partition_key, json) FROM STDIN (FORMAT BINARY)"))
+        {
+            foreach (StoredResult r in results.GroupBy(r => (r.LabId, r.AccessionId, r.TestCode)).Select(g => g.MaxBy(r => r.Version)!))
+            {
+                copy.StartRow();
+                copy.Write(r.LabId, NpgsqlDbType.Text);
+                copy.Write(r.AccessionId, NpgsqlDbType.Text);
+                copy.Write(r.TestCode, NpgsqlDbType.Text);
+                copy.Write(r.Version, NpgsqlDbType.Integer);
+                copy.Write(r.Status, NpgsqlDbType.Text);
+                copy.Write(r.Interpretation, NpgsqlDbType.Text);
+                WriteNullable(copy, r.Loinc);
+                WriteNullable(copy, r.SampleDate);
+                copy.Write(r.PartitionKey, NpgsqlDbType.Text);
+                copy.Write(r.Json, NpgsqlDbType.Text);
+            }
+            copy.Complete();
+        }
+        using (NpgsqlCommand upsert = Command(c, tx, """
+            INSERT INTO results SELECT * FROM incoming
+            ON CONFLICT (lab_id, accession_id, test_code) DO UPDATE SET
+                version = excluded.version, status = excluded.status, interpretation = excluded.interpretation, loinc = excluded.loinc,
+                sample_date = excluded.sample_date, partition_key = excluded.partition_key, json = excluded.json
+            WHERE excluded.version > results.version
+            """))
+        {
+            upsert.ExecuteNonQuery();
+        }
+        SetOffset(c, tx, consumer, partition, nextOffset);
+        return 0;
+    });
+
+    private static void WriteNullable(NpgsqlBinaryImporter copy, string? value)
+    {
+        if (value is null)
+        {
+            copy.WriteNull();
+        }
+        else
+        {
+            copy.Write(value, NpgsqlDbType.Text);
+        }
+    }
+
+    public long CountResults() => Query("SELECT count(*) FROM results", r => r.GetInt64(0))[0];
+
+    public void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<StateStore.MatchRow> rows, IReadOnlyList<(long From, long Into)> merges) =>
+        InTransaction((c, tx) =>
+        {
+            foreach (StateStore.MatchRow r in rows)
+            {
+                using NpgsqlCommand insert = Command(c, tx,
+                    "INSERT INTO matches (lab_id, accession_id, test_code, version, person_id, rule, score, decision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) " +
+                    "ON CONFLICT (lab_id, accession_id, test_code, version) DO NOTHING",
+                    r.LabId, r.AccessionId, r.TestCode, r.Version, r.PersonId, r.Rule, r.Score, r.DecisionJson);
+                insert.ExecuteNonQuery();
+            }
+            foreach ((long from, long into) in merges)
+            {
+                using NpgsqlCommand merge = Command(c, tx, "INSERT INTO person_merges (from_person, into_person) VALUES ($1, $2) ON CONFLICT DO NOTHING", from, into);
+                merge.ExecuteNonQuery();
+            }
+            SetOffset(c, tx, consumer, -1, nextSequence);
+            return 0;
+        });
+
+    public List<StateStore.MatchRow> DecisionsOf(long personId) => Query(
+        "SELECT lab_id, accession_id, test_code, version, person_id, rule, score, decision FROM matches " +
+        "WHERE person_id = $1 OR person_id IN (SELECT from_person FROM person_merges WHERE into_person = $1) ORDER BY seq",
+        r => new StateStore.MatchRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetInt64(4), r.GetString(5), r.GetDouble(6), r.GetString(7)),
+        personId);
+
+    public long ApplyIndicatorRevision(string consumer, long nextSequence, DateTimeOffset processedAt, int results, IReadOnlyList<IndicatorDelta> deltas) =>
+        InTransaction((c, tx) =>
+        {
+            long rev = 0;
+            if (deltas.Count > 0)
+            {
+                using (NpgsqlCommand revision = Command(c, tx, "INSERT INTO indicator_revisions (processed_at, results, cells) VALUES ($1, $2, $3) RETURNING rev",
+                    processedAt.ToUnixTimeMilliseconds(), results, deltas.Count))
+                {
+                    rev = (long)revision.ExecuteScalar()!;
+                }
+                using NpgsqlBinaryImporter copy = c.BeginBinaryImport("COPY indicator_deltas (rev, day, cell, dp, dt) FROM STDIN (FORMAT BINARY)");
+                foreach (IndicatorDelta d in deltas)
+                {
+                    copy.StartRow();
+                    copy.Write(rev, NpgsqlDbType.Bigint);
+                    copy.Write(d.Day, NpgsqlDbType.Integer);
+                    copy.Write(d.Cell, NpgsqlDbType.Integer);
+                    copy.Write(d.P, NpgsqlDbType.Integer);
+                    copy.Write(d.T, NpgsqlDbType.Integer);
+                }
+                copy.Complete();
+            }
+            SetOffset(c, tx, consumer, -1, nextSequence);
+            return rev;
+        });
+
+    public List<IndicatorRevision> ListIndicatorRevisions(DateTimeOffset? since = null, int limit = 1000) => Query(
+        "SELECT rev, processed_at, results, cells FROM indicator_revisions WHERE processed_at > $1 ORDER BY rev LIMIT $2",
+        r => new IndicatorRevision(r.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetInt32(2), r.GetInt32(3)),
+        since?.ToUnixTimeMilliseconds() ?? long.MinValue, limit);
+
+    public List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay) => Query(
+        "SELECT d.day, d.cell, sum(d.dp)::int, sum(d.dt)::int FROM indicator_deltas d JOIN indicator_revisions r ON r.rev = d.rev " +
+        "WHERE r.processed_at > $1 AND d.day BETWEEN $2 AND $3 GROUP BY d.day, d.cell",
+        r => new IndicatorDelta(r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3)), asOf.ToUnixTimeMilliseconds(), fromDay, toDay);
+
+    public void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at) => InTransaction((c, tx) =>
+    {
+        using NpgsqlCommand insert = Command(c, tx, "INSERT INTO audit (at, agent, role, action, query, case_ids) VALUES ($1, $2, $3, $4, $5, $6)",
+            at.ToUnixTimeMilliseconds(), agent, role, action, query, string.Join(',', caseIds));
+        return insert.ExecuteNonQuery();
+    });
+
+    public List<AuditRecord> AuditLog(long afterId, int limit) => Query(
+        "SELECT id, at, agent, role, action, query, case_ids FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
+        r => new AuditRecord(r.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
+            r.GetString(6).Split(',', StringSplitOptions.RemoveEmptyEntries)), afterId, limit);
+
+    /// <summary>Runs a statement (tests: the append-only audit refuses updates).</summary>
+    public void ExecuteForTest(string sql)
+    {
+        using NpgsqlConnection connection = _source.OpenConnection();
+        using NpgsqlCommand cmd = Command(connection, null, sql);
+        cmd.ExecuteNonQuery();
+    }
+
+    public void Dispose() => _source.Dispose();
+}

@@ -1,0 +1,32 @@
+using Sidep.Storage.Embedded;
+using Sidep.Storage.Postgres;
+
+namespace Sidep.Storage.Tests;
+
+public sealed class PostgresFailureTests(PostgresCluster cluster) : IClassFixture<PostgresCluster>
+{
+    [Fact]
+    public async Task Writes_retry_while_PostgreSQL_restarts_and_nothing_is_lost_or_written_twice()
+    {
+        Assert.True(cluster.Throwaway, "this test stops its own server; set no SIDEP_TEST_POSTGRES to run it");
+        using PostgresStore store = PostgresStore.Open(await cluster.NewDatabaseAsync(), retryFor: TimeSpan.FromSeconds(60));
+        const int batches = 300, perBatch = 20;
+        Task writer = Task.Run(() =>
+        {
+            for (int b = 0; b < batches; b++)
+            {
+                var rows = Enumerable.Range(0, perBatch).Select(i => new StoredResult("990000001", $"B{b}-{i}", "94500-6", 1, "Final", "Negative", "94500-6",
+                    "2026-01-12", "1985-03-14|F", "{}")).ToList();
+                store.ApplyResults("result-store", 0, (b + 1L) * perBatch, rows);
+                Thread.Sleep(5);
+            }
+        });
+        await Task.Delay(300);
+        await cluster.PauseAsync();  // the server goes away mid-load
+        await Task.Delay(1500);
+        await cluster.ResumeAsync();
+        await writer.WaitAsync(TimeSpan.FromSeconds(120));
+        Assert.Equal(batches * perBatch, store.CountResults());
+        Assert.Equal(batches * perBatch, store.GetOffset("result-store", 0));
+    }
+}

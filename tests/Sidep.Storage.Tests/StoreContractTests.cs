@@ -1,0 +1,100 @@
+using Sidep.Storage.Embedded;
+using Sidep.Storage.Postgres;
+
+namespace Sidep.Storage.Tests;
+
+/// <summary>The store contract, run on the embedded SQLite store and on PostgreSQL: the same tests, two backends.</summary>
+public abstract class StoreContractTests
+{
+    protected abstract Task<IStageStore> OpenAsync();
+
+    private static StoredResult Result(string accession, int version, string interpretation) =>
+        new("990000001", accession, "94500-6", version, "Final", interpretation, "94500-6", "2026-01-12", "1985-03-14|F", $"{{\"v\":{version}}}");
+
+    [Fact]
+    public async Task A_consumer_position_moves_with_the_writes_it_covers()
+    {
+        using IStageStore store = await OpenAsync();
+        Assert.Equal(0, store.GetOffset("result-store", 3));
+        store.ApplyResults("result-store", 3, 2, [Result("A1", 1, "Positive"), Result("A2", 1, "Negative")]);
+        Assert.Equal(2, store.GetOffset("result-store", 3));
+        Assert.Equal(0, store.GetOffset("result-store", 4));
+        Assert.Equal(2, store.CountResults());
+    }
+
+    [Fact]
+    public async Task Results_are_upserted_by_key_and_version_so_a_replay_changes_nothing()
+    {
+        using IStageStore store = await OpenAsync();
+        store.ApplyResults("c", 0, 1, [Result("A1", 2, "Negative")]);
+        store.ApplyResults("c", 0, 2, [Result("A1", 1, "Positive"), Result("A1", 3, "Positive"), Result("A1", 2, "Negative")]);
+        store.ApplyResults("c", 0, 2, [Result("A1", 3, "Positive")]); // the same batch again, after a crash before its position
+        Assert.Equal(1, store.CountResults());
+        Assert.Equal(2, store.GetOffset("c", 0));
+    }
+
+    [Fact]
+    public async Task Matches_are_written_once_and_decisions_follow_merges()
+    {
+        using IStageStore store = await OpenAsync();
+        StateStore.MatchRow Row(string acc, long person, string rule) => new("990000001", acc, "94500-6", 1, person, rule, 1, "{}");
+        store.ApplyMatches("identity", 2, [Row("A1", 1, "InsNewPerson"), Row("A2", 2, "NewPerson")], []);
+        store.ApplyMatches("identity", 3, [Row("A2", 2, "NewPerson"), Row("A3", 1, "InsKnown")], [(2, 1)]);
+        Assert.Equal(["A1", "A2", "A3"], store.DecisionsOf(1).Select(d => d.AccessionId));
+        Assert.Equal(3, store.GetOffset("identity", -1));
+    }
+
+    [Fact]
+    public async Task Indicator_revisions_are_kept_with_their_time_so_counts_can_be_read_as_of_a_moment()
+    {
+        using IStageStore store = await OpenAsync();
+        var t1 = new DateTimeOffset(2026, 11, 24, 8, 0, 0, TimeSpan.Zero);
+        Assert.True(store.ApplyIndicatorRevision("indicators", 10, t1, 10, [new IndicatorDelta(740000, 5, 1, 3), new IndicatorDelta(740001, 5, 0, 2)]) > 0);
+        Assert.Equal(0, store.ApplyIndicatorRevision("indicators", 12, t1.AddMinutes(1), 2, [])); // nothing moved: no revision
+        store.ApplyIndicatorRevision("indicators", 13, t1.AddMinutes(2), 1, [new IndicatorDelta(740000, 5, -1, 0)]);
+        Assert.Equal(13, store.GetOffset("indicators", -1));
+        List<IndicatorRevision> revisions = store.ListIndicatorRevisions();
+        Assert.Equal([10, 1], revisions.Select(r => r.Results));
+        Assert.Equal(t1, revisions[0].ProcessedAt);
+        Assert.Equal([new IndicatorDelta(740000, 5, -1, 0)], store.IndicatorChangesAfter(t1.AddSeconds(30), 739000, 741000));
+        Assert.Empty(store.IndicatorChangesAfter(t1.AddMinutes(5), 739000, 741000));
+        Assert.Single(store.ListIndicatorRevisions(t1.AddSeconds(30)));
+    }
+
+    [Fact]
+    public async Task The_audit_log_is_append_only()
+    {
+        using IStageStore store = await OpenAsync();
+        store.Audit("agent-1", "investigator", "cases.list", "/v1/cases", ["case_1", "case_2"], DateTimeOffset.UtcNow);
+        AuditRecord record = Assert.Single(store.AuditLog(0, 10));
+        Assert.Equal(["case_1", "case_2"], record.CaseIds);
+        Action<string> execute = store switch
+        {
+            StateStore s => s.ExecuteForTest,
+            PostgresStore p => p.ExecuteForTest,
+            _ => throw new InvalidOperationException(),
+        };
+        Assert.ThrowsAny<Exception>(() => execute("UPDATE audit SET agent = 'nobody'"));
+        Assert.ThrowsAny<Exception>(() => execute("DELETE FROM audit"));
+        Assert.Single(store.AuditLog(0, 10));
+    }
+}
+
+public sealed class EmbeddedStoreContractTests : StoreContractTests, IDisposable
+{
+    private readonly List<TempDir> _dirs = [];
+
+    protected override Task<IStageStore> OpenAsync()
+    {
+        var dir = new TempDir();
+        _dirs.Add(dir);
+        return Task.FromResult<IStageStore>(StateStore.Open(dir.Path));
+    }
+
+    public void Dispose() => _dirs.ForEach(d => d.Dispose());
+}
+
+public sealed class PostgresStoreContractTests(PostgresCluster cluster) : StoreContractTests, IClassFixture<PostgresCluster>
+{
+    protected override async Task<IStageStore> OpenAsync() => PostgresStore.Open(await cluster.NewDatabaseAsync());
+}
