@@ -1,0 +1,222 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+
+namespace Sidep.Transport.Kafka;
+
+/// <summary>
+/// The stage transport on Kafka (Confluent.Kafka): an idempotent producer with acks=all; consumers in groups that
+/// store their offsets only when the stage says its work is durable (<see cref="IStageConsumer.Commit"/>), committed
+/// synchronously; rebalances reported so that a stage restores a partition's state before it processes it; fatal
+/// errors stop the consumer loudly; poison messages go to the dead-letter topic with the reason in headers; the
+/// current trace context travels in a traceparent header.
+/// </summary>
+public sealed class KafkaTransport : IStageTransport
+{
+    private readonly string _bootstrap;
+    private readonly IProducer<string, byte[]> _producer;
+    private readonly Action<string>? _onPartitionsAssigned;
+
+    /// <param name="onPartitionsAssigned">Told "topic/partition" for each partition a consumer is given.</param>
+    public KafkaTransport(string bootstrap, Action<string>? onPartitionsAssigned = null)
+    {
+        _bootstrap = bootstrap;
+        _onPartitionsAssigned = onPartitionsAssigned;
+        _producer = new ProducerBuilder<string, byte[]>(new ProducerConfig
+        {
+            BootstrapServers = bootstrap,
+            Acks = Acks.All,
+            EnableIdempotence = true,
+            LingerMs = 2,
+            MessageTimeoutMs = 60_000,
+        }).SetErrorHandler((_, e) =>
+        {
+            if (e.IsFatal)
+            {
+                throw new KafkaException(e);
+            }
+        }).Build();
+    }
+
+    /// <summary>A librdkafka mock cluster with <paramref name="brokers"/> brokers inside this process (tests), and the
+    /// bootstrap addresses its metadata gives; keep the returned handle alive as long as the cluster is used.</summary>
+    public static (string Bootstrap, IDisposable Cluster) StartMockCluster(int brokers = 3)
+    {
+        var config = new ProducerConfig { BootstrapServers = "localhost:1" };
+        config.Set("test.mock.num.brokers", brokers.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        IProducer<Null, Null> holder = new ProducerBuilder<Null, Null>(config).SetLogHandler((_, _) => { }).Build();
+        using IAdminClient admin = new DependentAdminClientBuilder(holder.Handle).Build();
+        Metadata metadata = admin.GetMetadata(TimeSpan.FromSeconds(10));
+        return (string.Join(',', metadata.Brokers.Select(b => $"{b.Host}:{b.Port}")), holder);
+    }
+
+    /// <summary>Creates the topics of infra/kafka/topics.json that do not exist (replication capped by the brokers
+    /// there are); returns what it did per topic.</summary>
+    public static async Task<List<string>> ApplyTopicsAsync(string bootstrap)
+    {
+        using IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build();
+        Metadata metadata = admin.GetMetadata(TimeSpan.FromSeconds(10));
+        var existing = metadata.Topics.Select(t => t.Topic).ToHashSet(StringComparer.Ordinal);
+        using Stream stream = typeof(KafkaTransport).Assembly.GetManifestResourceStream("topics.json")!;
+        using JsonDocument doc = JsonDocument.Parse(stream);
+        var report = new List<string>();
+        var specs = new List<TopicSpecification>();
+        foreach (JsonElement t in doc.RootElement.GetProperty("topics").EnumerateArray())
+        {
+            string name = t.GetProperty("name").GetString()!;
+            if (existing.Contains(name))
+            {
+                report.Add($"{name}: exists");
+                continue;
+            }
+            specs.Add(new TopicSpecification
+            {
+                Name = name,
+                NumPartitions = t.GetProperty("partitions").GetInt32(),
+                ReplicationFactor = (short)Math.Min(t.GetProperty("replication").GetInt32(), metadata.Brokers.Count),
+                Configs = t.GetProperty("config").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!),
+            });
+        }
+        if (specs.Count > 0)
+        {
+            try
+            {
+                await admin.CreateTopicsAsync(specs, new CreateTopicsOptions { RequestTimeout = TimeSpan.FromSeconds(10), OperationTimeout = TimeSpan.FromSeconds(10) })
+                    .ConfigureAwait(false);
+                report.AddRange(specs.Select(s => $"{s.Name}: created ({s.NumPartitions} partitions, replication {s.ReplicationFactor})"));
+            }
+            catch (CreateTopicsException ex)
+            {
+                report.AddRange(ex.Results.Select(r => $"{r.Topic}: {(r.Error.IsError ? "not created: " + r.Error.Reason : "created")}"));
+            }
+            catch (KafkaException ex)
+            {
+                // librdkafka's mock cluster has no controller for CreateTopics (ARCHITECTURE.md decision 7).
+                report.AddRange(specs.Select(s => $"{s.Name}: not created: {ex.Error.Reason}"));
+            }
+        }
+        return report;
+    }
+
+    public async Task PublishAsync(string topic, IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken = default)
+    {
+        string? traceparent = Activity.Current?.Id;
+        var pending = new List<Task<DeliveryResult<string, byte[]>>>(messages.Count);
+        foreach (OutgoingMessage m in messages)
+        {
+            var headers = new Headers();
+            foreach ((string name, string value) in m.Headers ?? new Dictionary<string, string>())
+            {
+                headers.Add(name, Encoding.UTF8.GetBytes(value));
+            }
+            if (traceparent is not null && m.Headers?.ContainsKey(TransportHeaders.TraceParent) != true)
+            {
+                headers.Add(TransportHeaders.TraceParent, Encoding.UTF8.GetBytes(traceparent));
+            }
+            pending.Add(_producer.ProduceAsync(topic, new Message<string, byte[]> { Key = m.Key, Value = m.Payload, Headers = headers }, cancellationToken));
+        }
+        // Durable when every message is acknowledged by all in-sync replicas; a failure surfaces here, not later.
+        await Task.WhenAll(pending).ConfigureAwait(false);
+    }
+
+    public IStageConsumer Subscribe(string topic, string group) => new Consumer(this, topic, group);
+
+    public ValueTask DisposeAsync()
+    {
+        _producer.Flush(TimeSpan.FromSeconds(10));
+        _producer.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private sealed class Consumer : IStageConsumer
+    {
+        private readonly KafkaTransport _transport;
+        private readonly IConsumer<string, byte[]> _consumer;
+
+        public Consumer(KafkaTransport transport, string topic, string group)
+        {
+            _transport = transport;
+            _consumer = new ConsumerBuilder<string, byte[]>(new ConsumerConfig
+            {
+                BootstrapServers = transport._bootstrap,
+                GroupId = group,
+                AutoOffsetReset = AutoOffsetReset.Earliest,
+                EnableAutoCommit = false,
+                EnableAutoOffsetStore = false,
+                // The classic protocol's rejoin of an emptied group hangs on the mock cluster (decision 7).
+                GroupProtocol = GroupProtocol.Consumer,
+                IsolationLevel = IsolationLevel.ReadCommitted,
+            })
+            .SetErrorHandler((_, e) =>
+            {
+                if (e.IsFatal)
+                {
+                    throw new KafkaException(e);
+                }
+            })
+            .SetPartitionsAssignedHandler((_, partitions) =>
+            {
+                foreach (TopicPartition p in partitions)
+                {
+                    transport._onPartitionsAssigned?.Invoke($"{p.Topic}/{p.Partition.Value}");
+                }
+            })
+            .SetLogHandler((_, _) => { })
+            .Build();
+            _consumer.Subscribe(topic);
+        }
+
+        public IReadOnlyList<IncomingMessage> Poll(int max, TimeSpan wait)
+        {
+            var messages = new List<IncomingMessage>();
+            TimeSpan timeout = wait;
+            while (messages.Count < max)
+            {
+                ConsumeResult<string, byte[]>? r = _consumer.Consume(timeout);
+                if (r is null || r.IsPartitionEOF)
+                {
+                    break;
+                }
+                var headers = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (IHeader h in r.Message.Headers ?? [])
+                {
+                    headers[h.Key] = Encoding.UTF8.GetString(h.GetValueBytes());
+                }
+                messages.Add(new IncomingMessage(r.Topic, r.Partition.Value, r.Offset.Value, r.Message.Key ?? "", r.Message.Value ?? [], headers));
+                timeout = TimeSpan.Zero; // what is already there, without waiting again
+            }
+            return messages;
+        }
+
+        public void Commit(IReadOnlyList<IncomingMessage> processed)
+        {
+            if (processed.Count == 0)
+            {
+                return;
+            }
+            List<TopicPartitionOffset> offsets = [.. processed.GroupBy(m => (m.Topic, m.Partition))
+                .Select(g => new TopicPartitionOffset(g.Key.Topic, g.Key.Partition, g.Max(m => m.Offset) + 1))];
+            _consumer.Commit(offsets);
+        }
+
+        public async Task DeadLetterAsync(IncomingMessage message, string reason, CancellationToken cancellationToken = default)
+        {
+            var headers = new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
+            {
+                [TransportHeaders.Reason] = reason,
+                [TransportHeaders.Source] = $"{message.Topic}/{message.Partition}/{message.Offset}",
+            };
+            await _transport.PublishAsync(TransportHeaders.DeadLetterTopic(message.Topic), [new OutgoingMessage(message.Key, message.Payload, headers)], cancellationToken)
+                .ConfigureAwait(false);
+            Commit([message]);
+        }
+
+        public void Dispose()
+        {
+            _consumer.Close();
+            _consumer.Dispose();
+        }
+    }
+}

@@ -1,0 +1,148 @@
+using System.Text;
+using Sidep.Transport;
+using Sidep.Transport.Kafka;
+
+namespace Sidep.Storage.Tests;
+
+/// <summary>The transport contract, run on the in-process log and on Kafka (librdkafka's mock cluster, or the broker
+/// named by $SIDEP_KAFKA_BOOTSTRAP): the same tests, two transports.</summary>
+public abstract class TransportContractTests
+{
+    protected abstract IStageTransport Open();
+
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    private static string NewTopic() => $"test.{Guid.NewGuid():N}";
+
+    private static OutgoingMessage Message(string key, int n, Dictionary<string, string>? headers = null) => new(key, Encoding.UTF8.GetBytes(n.ToString(System.Globalization.CultureInfo.InvariantCulture)), headers);
+
+    private static int Value(IncomingMessage m) => int.Parse(Encoding.UTF8.GetString(m.Payload), System.Globalization.CultureInfo.InvariantCulture);
+
+    private static List<IncomingMessage> PollUntil(IStageConsumer consumer, int count)
+    {
+        var all = new List<IncomingMessage>();
+        DateTime until = DateTime.UtcNow + Patience;
+        while (all.Count < count && DateTime.UtcNow < until)
+        {
+            all.AddRange(consumer.Poll(1000, TimeSpan.FromMilliseconds(500)));
+        }
+        return all;
+    }
+
+    [Fact]
+    public async Task Messages_of_a_key_are_consumed_in_order_with_their_headers()
+    {
+        await using IStageTransport transport = Open();
+        string topic = NewTopic();
+        await transport.PublishAsync(topic, [.. Enumerable.Range(0, 60).Select(n => Message($"1985-03-{n % 6:D2}|F", n, new() { ["h"] = $"v{n}" }))]);
+        using IStageConsumer consumer = transport.Subscribe(topic, "group-a");
+        List<IncomingMessage> got = PollUntil(consumer, 60);
+        Assert.Equal(60, got.Count);
+        foreach (IGrouping<string, IncomingMessage> key in got.GroupBy(m => m.Key))
+        {
+            int[] values = [.. key.Select(Value)];
+            Assert.Equal(values.Order(), values);
+            Assert.Equal(key.First().Partition, key.Last().Partition);
+        }
+        Assert.All(got, m => Assert.Equal($"v{Value(m)}", m.Headers["h"]));
+    }
+
+    [Fact]
+    public async Task A_group_resumes_after_what_it_committed_and_gets_again_what_it_did_not()
+    {
+        await using IStageTransport transport = Open();
+        string topic = NewTopic();
+        await transport.PublishAsync(topic, [.. Enumerable.Range(0, 20).Select(n => Message("k", n))]);
+        using (IStageConsumer first = transport.Subscribe(topic, "group-b"))
+        {
+            List<IncomingMessage> got = PollUntil(first, 20);
+            first.Commit([.. got.Where(m => Value(m) < 12)]); // the work of the first 12 is durable; the rest is not
+        }
+        using IStageConsumer second = transport.Subscribe(topic, "group-b");
+        List<IncomingMessage> again = PollUntil(second, 8);
+        Assert.Equal(Enumerable.Range(12, 8), again.Select(Value));
+
+        using IStageConsumer other = transport.Subscribe(topic, "group-c"); // another group reads everything
+        Assert.Equal(20, PollUntil(other, 20).Count);
+    }
+
+    [Fact]
+    public async Task A_poison_message_goes_to_the_dead_letter_topic_with_its_reason_and_the_stream_goes_on()
+    {
+        await using IStageTransport transport = Open();
+        string topic = NewTopic();
+        await transport.PublishAsync(topic, [Message("k", 1), Message("k", 2), Message("k", 3)]);
+        using (IStageConsumer consumer = transport.Subscribe(topic, "group-d"))
+        {
+            foreach (IncomingMessage m in PollUntil(consumer, 3))
+            {
+                if (Value(m) == 2)
+                {
+                    await consumer.DeadLetterAsync(m, "unreadable payload: expected a matched result");
+                }
+                else
+                {
+                    consumer.Commit([m]);
+                }
+            }
+        }
+        using IStageConsumer dlt = transport.Subscribe(TransportHeaders.DeadLetterTopic(topic), "dlt-reader");
+        IncomingMessage poison = Assert.Single(PollUntil(dlt, 1));
+        Assert.Equal(2, Value(poison));
+        Assert.Equal("unreadable payload: expected a matched result", poison.Headers[TransportHeaders.Reason]);
+        Assert.StartsWith($"{topic}/", poison.Headers[TransportHeaders.Source]);
+        using IStageConsumer resumed = transport.Subscribe(topic, "group-d");
+        Assert.Empty(resumed.Poll(10, TimeSpan.FromSeconds(2))); // nothing left: the poison did not block the stream
+    }
+}
+
+public sealed class InProcessTransportContractTests : TransportContractTests, IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    protected override IStageTransport Open() => new InProcessTransport(_dir.Path, partitions: 4);
+
+    public void Dispose() => _dir.Dispose();
+}
+
+/// <summary>Kafka through Confluent.Kafka: the mock cluster (3 brokers in this process), or $SIDEP_KAFKA_BOOTSTRAP.</summary>
+public sealed class KafkaCluster : IDisposable
+{
+    private readonly IDisposable? _mock;
+
+    public KafkaCluster()
+    {
+        if (Environment.GetEnvironmentVariable("SIDEP_KAFKA_BOOTSTRAP") is { Length: > 0 } external)
+        {
+            Bootstrap = external;
+        }
+        else
+        {
+            (Bootstrap, _mock) = KafkaTransport.StartMockCluster(3);
+        }
+    }
+
+    public string Bootstrap { get; }
+
+    public void Dispose() => _mock?.Dispose();
+}
+
+public sealed class KafkaTransportContractTests(KafkaCluster cluster) : TransportContractTests, IClassFixture<KafkaCluster>
+{
+    protected override IStageTransport Open() => new KafkaTransport(cluster.Bootstrap);
+}
+
+public sealed class KafkaTopicTests(KafkaCluster cluster) : IClassFixture<KafkaCluster>
+{
+    [Fact]
+    public async Task Applying_the_topic_definitions_reports_on_every_topic()
+    {
+        List<string> report = await KafkaTransport.ApplyTopicsAsync(cluster.Bootstrap);
+        string[] names = ["sidep.results", "sidep.matched", "sidep.cases", "sidep.research", "sidep.notices"];
+        foreach (string name in names.Concat(names.Select(TransportHeaders.DeadLetterTopic)))
+        {
+            // A real broker creates them; the mock cluster refuses CreateTopics (ARCHITECTURE.md decision 7) and says so.
+            Assert.Contains(report, line => line.StartsWith(name + ": ", StringComparison.Ordinal));
+        }
+    }
+}
