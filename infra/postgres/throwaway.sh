@@ -7,7 +7,7 @@
 # DIR must be reachable by the postgres user when run as root (e.g. /tmp/sidep-pg-1234, not inside a 0700 directory).
 set -euo pipefail
 cmd=${1:?start or stop}
-dir=${2:?a directory for the cluster}
+dir=$(realpath -m "${2:?a directory for the cluster}")
 port=${3:-55432}
 
 find_bin() {
@@ -23,6 +23,8 @@ as_owner() {
 }
 
 bin=$(find_bin || true)
+# The postgres user may not be able to read the caller's directory.
+cd /
 case "$cmd" in
   start)
     if [ -z "$bin" ]; then

@@ -73,13 +73,16 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         public ulong[] Birth = new ulong[2];
         public ulong[] Used = new ulong[2];
         public int[] Index = new int[2];
+        /// <summary>Name keys (birth name, used name, each with the first given name): exact matches by a sweep.</summary>
+        public uint[] BirthKey = new uint[2];
+        public uint[] UsedKey = new uint[2];
         public int Count;
         /// <summary>Slots of the members created without an INS (in order): the only candidates of a result with an
         /// INS besides its holder, since persons with another INS are other persons.</summary>
         public int[] TraitOnly = [];
         public int TraitOnlyCount;
 
-        public int Add(int index, bool hasIns, Profile given, Profile birth, Profile used)
+        public int Add(int index, bool hasIns, Profile given, Profile birth, Profile used, uint birthKey, uint usedKey)
         {
             if (Count == Gate.Length)
             {
@@ -88,8 +91,11 @@ public sealed class Matcher(MatchThresholds thresholds = default)
                 Array.Resize(ref Birth, size);
                 Array.Resize(ref Used, size);
                 Array.Resize(ref Index, size);
+                Array.Resize(ref BirthKey, size);
+                Array.Resize(ref UsedKey, size);
             }
             (Gate[Count], Birth[Count], Used[Count], Index[Count]) = (given.Bits | (hasIns ? HasIns : 0), birth.Bits, used.Bits, index);
+            (BirthKey[Count], UsedKey[Count]) = (birthKey, usedKey);
             if (!hasIns)
             {
                 if (TraitOnlyCount == TraitOnly.Length)
@@ -102,10 +108,6 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         }
     }
 
-    /// <summary>Exact keys (a 64-bit hash of block, birth or used name, first given name) → the first and last person
-    /// holding it, chained through <see cref="Person.NextBirth"/> / <see cref="Person.NextUsed"/>: exact matches without
-    /// scanning the block. A hash collision only costs a comparison: every candidate is compared in full.</summary>
-    private readonly Dictionary<long, (int Head, int Tail)> _exact = [];
     /// <summary>Names, birth dates and lists of given names are shared by many persons: each is kept once.</summary>
     private readonly Dictionary<string, string> _strings = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string[]> _givenLists = new(StringComparer.Ordinal);
@@ -132,7 +134,6 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         public long Ins;
         /// <summary>0: not merged.</summary>
         public long MergedInto;
-        public int NextBirth, NextUsed;
         /// <summary>The person's block and place in it.</summary>
         public BlockMembers Block;
         public int Slot;
@@ -343,53 +344,58 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         return new MatchDecision(person, MatchRule.NewPerson, score, comparisons, best == 0 ? null : best);
     }
 
-    /// <summary>FNV-1a over the three strings (with separators): a 64-bit key; equal keys are always compared in full.</summary>
-    private static long ExactKey(string block, string name, string given)
+    /// <summary>A 32-bit key of a name and a first given name (FNV-1a; never 0, which means "no name"): equal keys
+    /// are always compared in full.</summary>
+    private static uint NameKey(string name, string given)
     {
-        ulong h = 14695981039346656037UL;
-        foreach (string part in (ReadOnlySpan<string>)[block, name, given])
+        if (name.Length == 0)
         {
-            foreach (char c in part)
-            {
-                h = (h ^ c) * 1099511628211UL;
-            }
-            h = (h ^ 0x1F) * 1099511628211UL;
+            return 0;
         }
-        return (long)h;
+        uint h = 2166136261;
+        foreach (char c in name)
+        {
+            h = (h ^ c) * 16777619;
+        }
+        h = (h ^ 0x1F) * 16777619;
+        foreach (char c in given)
+        {
+            h = (h ^ c) * 16777619;
+        }
+        return h == 0 ? 1 : h;
     }
 
     /// <summary>A person of the block with the same birth or used name and first given name who also agrees on
-    /// everything else (second given name…): found by key, not by scanning.</summary>
+    /// everything else (second given name…): found by the members' name keys, one sweep of 4-byte keys per name.</summary>
     private (long, List<FieldComparison>)? ExactCandidate(Traits traits, in View query)
     {
+        if (!_byBlock.TryGetValue(traits.Block, out BlockMembers? block))
+        {
+            return null;
+        }
         for (int pass = 0; pass < 2; pass++)
         {
-            string name = pass == 0 ? traits.BirthName : traits.UsedName;
-            if (name.Length == 0 || !_exact.TryGetValue(ExactKey(traits.Block, name, traits.FirstGiven), out (int Head, int Tail) chain))
+            uint key = NameKey(pass == 0 ? traits.BirthName : traits.UsedName, traits.FirstGiven);
+            if (key == 0)
             {
                 continue;
             }
-            for (int index = chain.Head; index >= 0;)
+            for (int slot = 0; slot < block.Count; slot++)
             {
-                ref Person candidate = ref _people[index];
-                if (candidate.MergedInto == 0)
+                if ((block.BirthKey[slot] != key && block.UsedKey[slot] != key) || (block.Gate[slot] & BlockMembers.Merged) != 0)
                 {
-                    List<FieldComparison> comparisons = Compare(query, View.Of(candidate), out double score);
-                    if (score >= 0.999)
-                    {
-                        return (index + 1L, comparisons);
-                    }
+                    continue;
                 }
-                index = Next(ref candidate, index, name, chain);
+                long id = block.Index[slot] + 1L;
+                List<FieldComparison> comparisons = Compare(query, View.Of(At(id)), out double score);
+                if (score >= 0.999)
+                {
+                    return (id, comparisons);
+                }
             }
         }
         return null;
     }
-
-    /// <summary>The next person on the exact chain of <paramref name="name"/>: a person is on its birth name's chain
-    /// and on its used name's chain.</summary>
-    private static int Next(ref Person p, int index, string name, (int Head, int Tail) chain) =>
-        index == chain.Tail ? -1 : string.Equals(p.BirthName, name, StringComparison.Ordinal) ? p.NextBirth : p.NextUsed;
 
     /// <summary>
     /// The most similar person of the block that reaches the review threshold; none when no one does. For a result
@@ -635,7 +641,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         _people[index] = new Person
         {
             BirthName = Shared(traits.BirthName), UsedName = Shared(traits.UsedName), FirstGiven = Shared(traits.FirstGiven),
-            BirthDate = Shared(traits.BirthDate), Given = SharedGiven(traits.Given), Sex = traits.Sex, Ins = ins, NextBirth = -1, NextUsed = -1,
+            BirthDate = Shared(traits.BirthDate), Given = SharedGiven(traits.Given), Sex = traits.Sex, Ins = ins,
         };
         string block = Shared(traits.Block);
         if (!_byBlock.TryGetValue(block, out BlockMembers? members))
@@ -644,44 +650,13 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         }
         ref Person person = ref _people[index];
         person.Block = members;
-        person.Slot = members.Add(index, ins != 0, Profile.Of(traits.FirstGiven), Profile.Of(traits.BirthName), Profile.Of(traits.UsedName));
-        Chain(traits.Block, traits.BirthName, traits.FirstGiven, index, birth: true);
-        if (traits.UsedName != traits.BirthName)
-        {
-            Chain(traits.Block, traits.UsedName, traits.FirstGiven, index, birth: false);
-        }
+        person.Slot = members.Add(index, ins != 0, Profile.Of(traits.FirstGiven), Profile.Of(traits.BirthName), Profile.Of(traits.UsedName),
+            NameKey(traits.BirthName, traits.FirstGiven), NameKey(traits.UsedName, traits.FirstGiven));
         if (ins != 0)
         {
             _byIns[ins] = index + 1L;
         }
         return index + 1L;
-    }
-
-    /// <summary>Appends a person to the chain of an exact key (creation order kept).</summary>
-    private void Chain(string block, string name, string given, int index, bool birth)
-    {
-        if (name.Length == 0)
-        {
-            return;
-        }
-        ref (int Head, int Tail) chain = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_exact, ExactKey(block, name, given), out bool exists);
-        if (!exists)
-        {
-            chain = (index, index);
-            return;
-        }
-        ref Person tail = ref _people[chain.Tail];
-        // The tail is on this chain by its birth name or by its used name (a hash collision may join two chains;
-        // following them only costs comparisons).
-        if (string.Equals(tail.BirthName, name, StringComparison.Ordinal) && tail.NextBirth < 0)
-        {
-            tail.NextBirth = index;
-        }
-        else
-        {
-            tail.NextUsed = index;
-        }
-        chain.Tail = index;
     }
 
     private long Resolve(long id)

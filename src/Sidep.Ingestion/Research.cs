@@ -220,6 +220,7 @@ public sealed class ResearchStage
         }
         ResearchManifest manifest = ReadManifest(_directory) ?? new ResearchManifest(_pseudonyms.CurrentKeyId, _time.GetUtcNow(), new Dictionary<string, ResearchPartition>());
         var partitions = new Dictionary<string, ResearchPartition>(manifest.Partitions, StringComparer.Ordinal);
+        var emptied = new List<string>();
         foreach (string date in dates)
         {
             List<ResearchRow> rows = [.. _store.ResearchRows(date).Select(r =>
@@ -228,14 +229,16 @@ public sealed class ResearchStage
             string path = Path.Combine(_directory, relative);
             if (rows.Count == 0)
             {
-                File.Delete(path);
+                emptied.Add(path);
                 partitions.Remove(date);
                 continue;
             }
             string sha = await WriteAtomicallyAsync(path, rows, cancellationToken).ConfigureAwait(false);
             partitions[date] = new ResearchPartition(relative, rows.Count, sha, _time.GetUtcNow());
         }
+        // The manifest first, then the files it no longer lists: a reader following the manifest never misses a file.
         await WriteManifestAsync(_directory, new ResearchManifest(_pseudonyms.CurrentKeyId, _time.GetUtcNow(), partitions), cancellationToken).ConfigureAwait(false);
+        emptied.ForEach(File.Delete);
         _store.ResearchWritten(dates);
         return dates.Count;
     }

@@ -20,13 +20,21 @@ public class ResearchTests
         for (int i = 0; i < 100; i++)
         {
             rows = [];
-            if (ResearchStage.ReadManifest(dir) is ResearchManifest manifest)
+            try
             {
-                foreach (ResearchPartition p in manifest.Partitions.Values)
+                if (ResearchStage.ReadManifest(dir) is ResearchManifest manifest)
                 {
-                    await using FileStream file = File.OpenRead(Path.Combine(dir, p.File));
-                    rows.AddRange((await Parquet.Serialization.ParquetSerializer.DeserializeAsync<ResearchRow>(file)).Data);
+                    foreach (ResearchPartition p in manifest.Partitions.Values)
+                    {
+                        await using FileStream file = File.OpenRead(Path.Combine(dir, p.File));
+                        rows.AddRange((await Parquet.Serialization.ParquetSerializer.DeserializeAsync<ResearchRow>(file)).Data);
+                    }
                 }
+            }
+            catch (IOException)
+            {
+                // Read while the stage was writing: several files are not one snapshot. Read again.
+                rows = [];
             }
             if (done(rows))
             {

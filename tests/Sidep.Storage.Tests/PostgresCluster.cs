@@ -30,8 +30,8 @@ public sealed class PostgresCluster : IAsyncLifetime
         }
         _directory = $"/tmp/sidep-pg-{Guid.NewGuid():N}";
         _port = FreePort();
-        (int exit, string output) = await Script("start", _directory, _port.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Assert.True(exit == 0, $"the throwaway PostgreSQL did not start: {output}");
+        (int exit, string output, string errors) = await Script("start", _directory, _port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(exit == 0, $"the throwaway PostgreSQL did not start: {output}{errors}");
         ConnectionString = output.Trim().Split('\n')[^1];
     }
 
@@ -63,9 +63,10 @@ public sealed class PostgresCluster : IAsyncLifetime
         return connection;
     }
 
-    private static async Task<(int Exit, string Output)> Script(params string[] args)
+    private static async Task<(int Exit, string Output, string Errors)> Script(params string[] args)
     {
-        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        // From /, which the postgres user can read whatever the test's own directory is.
+        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = "/" };
         psi.ArgumentList.Add(Path.Combine(Fixtures.RepoRoot, "infra", "postgres", "throwaway.sh"));
         foreach (string a in args)
         {
@@ -74,7 +75,7 @@ public sealed class PostgresCluster : IAsyncLifetime
         using Process process = Process.Start(psi)!;
         Task<string> stdout = process.StandardOutput.ReadToEndAsync(), stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
-        return (process.ExitCode, await stdout + await stderr);
+        return (process.ExitCode, await stdout, await stderr);
     }
 
     private static int FreePort()
