@@ -66,7 +66,11 @@ public sealed partial class StateStore
                         MarkDirty(tx, "SELECT DISTINCT sample_date FROM research_rows WHERE person_id = $p", ("$p", merge.From));
                         Run(tx, "UPDATE research_rows SET person_id = $into WHERE person_id = $from", ("$into", merge.Into), ("$from", merge.From));
                         Run(tx, "INSERT OR IGNORE INTO research_persons_merged (from_person, into_person) VALUES ($from, $into)", ("$from", merge.From), ("$into", merge.Into));
-                        Run(tx, "UPDATE oppositions SET person_id = $into WHERE person_id = $from", ("$into", merge.Into), ("$from", merge.From));
+                        if (Run(tx, "UPDATE oppositions SET person_id = $into WHERE person_id = $from", ("$into", merge.Into), ("$from", merge.From)) > 0)
+                        {
+                            LoadOppositions();
+                            _opposedPersons!.Add(merge.Into);
+                        }
                         break;
                 }
             }
@@ -89,6 +93,15 @@ public sealed partial class StateStore
             using SqliteTransaction tx = _connection.BeginTransaction();
             Run(tx, "INSERT INTO oppositions (recorded_at, person_id, identity_key) VALUES ($at, $p, $i)",
                 ("$at", at.ToUnixTimeMilliseconds()), ("$p", personId is long p ? p : DBNull.Value), ("$i", identityKey is string i ? i : DBNull.Value));
+            LoadOppositions();
+            if (personId is long known)
+            {
+                _opposedPersons!.Add(known);
+            }
+            if (identityKey is not null)
+            {
+                _opposedKeys!.Add(identityKey);
+            }
             if (personId is long person)
             {
                 MarkDirty(tx, "SELECT DISTINCT sample_date FROM research_rows WHERE person_id = $p", ("$p", person));
@@ -97,23 +110,27 @@ public sealed partial class StateStore
         }
     }
 
+    /// <summary>Oppositions are rare and asked about for every result: kept in memory too, loaded once.</summary>
+    private HashSet<long>? _opposedPersons;
+    private HashSet<string>? _opposedKeys;
+
+    private void LoadOppositions()
+    {
+        if (_opposedPersons is not null)
+        {
+            return;
+        }
+        _opposedPersons = [.. Query("SELECT person_id FROM oppositions WHERE person_id IS NOT NULL", r => r.GetInt64(0))];
+        _opposedKeys = new HashSet<string>(Query("SELECT identity_key FROM oppositions WHERE identity_key IS NOT NULL", r => r.GetString(0)), StringComparer.Ordinal);
+    }
+
     /// <summary>Whether a person (or an identity key of theirs) opposed research use.</summary>
     public bool Opposed(long personId, IEnumerable<string> identityKeys)
     {
         lock (_lock)
         {
-            if (Scalar(null, "SELECT 1 FROM oppositions WHERE person_id = $p LIMIT 1", ("$p", personId)) is not null)
-            {
-                return true;
-            }
-            foreach (string key in identityKeys)
-            {
-                if (Scalar(null, "SELECT 1 FROM oppositions WHERE identity_key = $k LIMIT 1", ("$k", key)) is not null)
-                {
-                    return true;
-                }
-            }
-            return false;
+            LoadOppositions();
+            return _opposedPersons!.Contains(personId) || identityKeys.Any(_opposedKeys!.Contains);
         }
     }
 
@@ -124,6 +141,8 @@ public sealed partial class StateStore
         {
             using SqliteTransaction tx = _connection.BeginTransaction();
             Run(tx, "UPDATE oppositions SET person_id = $p WHERE identity_key = $k AND person_id IS NULL", ("$p", personId), ("$k", identityKey));
+            LoadOppositions();
+            _opposedPersons!.Add(personId);
             MarkDirty(tx, "SELECT DISTINCT sample_date FROM research_rows WHERE person_id = $p", ("$p", personId));
             tx.Commit();
         }
