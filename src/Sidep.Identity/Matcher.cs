@@ -260,11 +260,12 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             return Resolve(holder);
         }
         var query = View.Of(traits);
-        if (ExactCandidate(traits, query) is (long exact, _))
+        _byBlock.TryGetValue(traits.Block, out BlockMembers? block);
+        if (ExactCandidate(block, traits, query) is (long exact, _))
         {
             return Resolve(exact);
         }
-        (long best, double score, _) = BestInBlock(traits.Block, query, ins: 0, holder: 0);
+        (long best, double score, _) = BestInBlock(block, query, ins: 0, holder: 0);
         return best != 0 && score >= _t.Link ? Resolve(best) : null;
     }
 
@@ -285,7 +286,8 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     {
         var query = View.Of(traits);
         bool held = _byIns.TryGetValue(ins, out long holderId);
-        (long best, double score, List<FieldComparison> comparisons) = BestInBlock(traits.Block, query, ins, held ? holderId : 0);
+        _byBlock.TryGetValue(traits.Block, out BlockMembers? block);
+        (long best, double score, List<FieldComparison> comparisons) = BestInBlock(block, query, ins, held ? holderId : 0);
         if (held)
         {
             long holder = Resolve(holderId);
@@ -322,11 +324,12 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     private MatchDecision ByTraits(Traits traits)
     {
         var query = View.Of(traits);
-        if (ExactCandidate(traits, query) is (long exact, List<FieldComparison> exactComparisons))
+        _byBlock.TryGetValue(traits.Block, out BlockMembers? block);
+        if (ExactCandidate(block, traits, query) is (long exact, List<FieldComparison> exactComparisons))
         {
             return new MatchDecision(exact, MatchRule.ExactTraits, 1, exactComparisons);
         }
-        (long best, double score, List<FieldComparison> comparisons) = BestInBlock(traits.Block, query, ins: 0, holder: 0);
+        (long best, double score, List<FieldComparison> comparisons) = BestInBlock(block, query, ins: 0, holder: 0);
         if (best != 0 && score >= 0.999)
         {
             return new MatchDecision(best, MatchRule.ExactTraits, score, comparisons);
@@ -367,9 +370,9 @@ public sealed class Matcher(MatchThresholds thresholds = default)
 
     /// <summary>A person of the block with the same birth or used name and first given name who also agrees on
     /// everything else (second given name…): found by the members' name keys, one sweep of 4-byte keys per name.</summary>
-    private (long, List<FieldComparison>)? ExactCandidate(Traits traits, in View query)
+    private (long, List<FieldComparison>)? ExactCandidate(BlockMembers? block, Traits traits, in View query)
     {
-        if (!_byBlock.TryGetValue(traits.Block, out BlockMembers? block))
+        if (block is null)
         {
             return null;
         }
@@ -405,10 +408,10 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     /// the best so far are scored. Equal scores go to the person created first, so the decision is the one a full
     /// scan of the block in creation order would make.
     /// </summary>
-    private (long Best, double Score, List<FieldComparison> Comparisons) BestInBlock(string blockKey, in View query, long ins, long holder)
+    private (long Best, double Score, List<FieldComparison> Comparisons) BestInBlock(BlockMembers? block, in View query, long ins, long holder)
     {
         List<FieldComparison> bestComparisons = [];
-        if (!_byBlock.TryGetValue(blockKey, out BlockMembers? block))
+        if (block is null)
         {
             return (0, 0, bestComparisons);
         }
@@ -451,10 +454,15 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         }
         else
         {
-            bestComparisons.Add(new FieldComparison("block (birth date + sex)", $"{scan.Compared} persons compared, none similar enough for review", 0));
+            bestComparisons.Add(new FieldComparison("block (birth date + sex)", NoneSimilar(scan.Compared), 0));
         }
         return (best, scan.Score, bestComparisons);
     }
+
+    private static readonly string[] s_noneSimilar = [.. Enumerable.Range(0, 512).Select(n => $"{n} persons compared, none similar enough for review")];
+
+    private static string NoneSimilar(int compared) =>
+        compared < s_noneSimilar.Length ? s_noneSimilar[compared] : $"{compared} persons compared, none similar enough for review";
 
     /// <summary>The best candidate so far (its slot in the block, -1: none) and how many were compared.</summary>
     private record struct Scan(int Slot, double Score, int Compared);
