@@ -34,6 +34,7 @@ public static class Cli
         root.Subcommands.Add(Research());
         root.Subcommands.Add(Database());
         root.Subcommands.Add(KafkaCommand());
+        root.Subcommands.Add(Worker());
         return root;
     }
 
@@ -359,6 +360,38 @@ public static class Cli
             }
         });
         return new Command("db", "The PostgreSQL store of the distributed mode") { migrate };
+    }
+
+    private static Command Worker()
+    {
+        var stage = new Option<string>("--stage") { Required = true, Description = "The stage to run: store (results into the store)" };
+        stage.AcceptOnlyFromAmong("store");
+        var kafka = new Option<string?>("--kafka") { Description = "Kafka bootstrap servers (default: $SIDEP_KAFKA_BOOTSTRAP)" };
+        var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string (default: $SIDEP_POSTGRES)" };
+        var command = new Command("worker", "Run a stage of the distributed mode: consume its Kafka topic, write to PostgreSQL") { stage, kafka, postgres };
+        command.SetAction(async (parse, ct) =>
+        {
+            string? servers = parse.GetValue(kafka) ?? Environment.GetEnvironmentVariable("SIDEP_KAFKA_BOOTSTRAP");
+            string? connection = parse.GetValue(postgres) ?? Environment.GetEnvironmentVariable("SIDEP_POSTGRES");
+            if (string.IsNullOrEmpty(servers) || string.IsNullOrEmpty(connection))
+            {
+                Console.Error.WriteLine("both --kafka (or $SIDEP_KAFKA_BOOTSTRAP) and --postgres (or $SIDEP_POSTGRES) are needed");
+                return 2;
+            }
+            await Sidep.Storage.Postgres.PostgresStore.MigrateAsync(connection, ct);
+            await using var transport = new Sidep.Transport.Kafka.KafkaTransport(servers);
+            using var store = Sidep.Storage.Postgres.PostgresStore.Open(connection);
+            using var worker = new TransportResultStore(transport, store);
+            Console.WriteLine($"worker: stage store, topic {TransportResultStore.Topic} → PostgreSQL. Ctrl+C to stop.");
+            long handled = 0;
+            while (!ct.IsCancellationRequested)
+            {
+                handled += await worker.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: ct);
+            }
+            Console.WriteLine($"worker: {handled} messages handled");
+            return 0;
+        });
+        return command;
     }
 
     private static Command KafkaCommand()

@@ -27,16 +27,22 @@ public sealed class ResultStoreStage(EmbeddedLog log, StateStore store)
             var rows = new List<StoredResult>(entries.Count);
             foreach (LogEntry e in entries)
             {
-                ResultEnvelope env = JsonSerializer.Deserialize(e.Payload.Span[36..], SidepJson.Default.ResultEnvelope)!;
-                LabResult r = env.Result;
-                ResultKey key = r.Key;
-                rows.Add(new StoredResult(key.LabId, key.AccessionId, key.TestCode, env.Version, r.Status.ToString(), r.Value.Interpretation.ToString(),
-                    r.Loinc, r.SampledAt?.Date.ToString("yyyy-MM-dd"), r.PartitionKey, JsonSerializer.Serialize(env, SidepJson.Default.ResultEnvelope)));
+                rows.Add(Row(JsonSerializer.Deserialize(e.Payload.Span[36..], SidepJson.Default.ResultEnvelope)!));
             }
             store.ApplyResults(ConsumerName, p, offset + entries.Count, rows);
             applied += rows.Count;
         }
         return applied;
+    }
+
+    /// <summary>The stored form of a result's version.</summary>
+    public static StoredResult Row(ResultEnvelope env)
+    {
+        LabResult r = env.Result;
+        ResultKey key = r.Key;
+        return new StoredResult(key.LabId, key.AccessionId, key.TestCode, env.Version, r.Status.ToString(), r.Value.Interpretation.ToString(),
+            r.Loinc, r.SampledAt?.Date.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), r.PartitionKey,
+            JsonSerializer.Serialize(env, SidepJson.Default.ResultEnvelope));
     }
 
     public async Task RunAsync(CancellationToken cancellationToken)

@@ -1,0 +1,92 @@
+using System.Text.Json;
+using Sidep.Storage.Embedded;
+using Sidep.Transport;
+
+namespace Sidep.Ingestion;
+
+/// <summary>
+/// The result-store stage on the stage contracts (`sidep worker --stage store`): results from a transport topic
+/// (the in-process log or Kafka) into a store (SQLite or PostgreSQL). Each partition's rows and its position are
+/// written in one store transaction, and only then is the transport told the work is durable; what a crash makes
+/// the transport deliver again is recognised by the store's position and skipped, so nothing is counted twice. A
+/// message that is not a result goes to the dead-letter topic with the reason, and the stream goes on.
+/// </summary>
+public sealed class TransportResultStore(IStageTransport transport, IStageStore store, string topic = TransportResultStore.Topic, string group = "sidep-result-store")
+    : IDisposable
+{
+    public const string Topic = "sidep.results";
+
+    private readonly IStageConsumer _consumer = transport.Subscribe(topic, group);
+    private readonly string _consumerName = $"result-store:{topic}";
+
+    /// <summary>The payload of a result version on the transport: the same bytes as in the embedded journal
+    /// (content hash, version, then the envelope as JSON).</summary>
+    public static byte[] Payload(ResultEnvelope envelope, byte[] contentHash)
+    {
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope);
+        byte[] payload = new byte[36 + json.Length];
+        contentHash.AsSpan(0, 32).CopyTo(payload);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(32), envelope.Version);
+        json.CopyTo(payload, 36);
+        return payload;
+    }
+
+    /// <summary>Moves what is there (waiting up to <paramref name="wait"/>); returns how many messages it handled.</summary>
+    public async Task<int> DrainOnceAsync(TimeSpan wait, int max = 1000, CancellationToken cancellationToken = default)
+    {
+        IReadOnlyList<IncomingMessage> messages = _consumer.Poll(max, wait);
+        if (messages.Count == 0)
+        {
+            return 0;
+        }
+        foreach (IGrouping<int, IncomingMessage> partition in messages.GroupBy(m => m.Partition))
+        {
+            long stored = store.GetOffset(_consumerName, partition.Key);
+            var rows = new List<StoredResult>();
+            var handled = new List<IncomingMessage>();
+            foreach (IncomingMessage m in partition.OrderBy(m => m.Offset))
+            {
+                if (m.Offset < stored)
+                {
+                    handled.Add(m); // written before a crash that kept the transport from hearing of it
+                    continue;
+                }
+                ResultEnvelope? envelope = null;
+                string? reason = null;
+                try
+                {
+                    envelope = m.Payload.Length > 36 ? JsonSerializer.Deserialize(m.Payload.AsSpan(36), SidepJson.Default.ResultEnvelope) : null;
+                    reason = envelope?.Result is null ? "not a result envelope (content hash, version, JSON)" : null;
+                }
+                catch (JsonException ex)
+                {
+                    reason = $"not a result envelope: {ex.Message}";
+                }
+                if (reason is not null)
+                {
+                    // Written up to here first, so that the dead letter's position is covered by the store.
+                    Flush(partition.Key, m.Offset, rows, handled);
+                    await _consumer.DeadLetterAsync(m, reason, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                rows.Add(ResultStoreStage.Row(envelope!));
+                handled.Add(m);
+            }
+            Flush(partition.Key, partition.Max(m => m.Offset) + 1, rows, handled);
+        }
+        return messages.Count;
+    }
+
+    private void Flush(int partition, long nextOffset, List<StoredResult> rows, List<IncomingMessage> handled)
+    {
+        if (nextOffset > store.GetOffset(_consumerName, partition))
+        {
+            store.ApplyResults(_consumerName, partition, nextOffset, rows);
+        }
+        _consumer.Commit(handled);
+        rows.Clear();
+        handled.Clear();
+    }
+
+    public void Dispose() => _consumer.Dispose();
+}
