@@ -45,6 +45,14 @@ public static class TransportHeaders
     public const string TraceParent = "traceparent";
 
     public static string DeadLetterTopic(string topic) => topic + ".dlt";
+
+    /// <summary>The dead letter of a message: the same key and payload, its headers, the reason and where it came from.</summary>
+    public static OutgoingMessage DeadLetter(IncomingMessage message, string reason) => new(message.Key, message.Payload,
+        new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
+        {
+            [Reason] = reason,
+            [Source] = $"{message.Topic}/{message.Partition}/{message.Offset}",
+        });
 }
 
 /// <summary>
@@ -175,12 +183,7 @@ public sealed class InProcessTransport(string directory, int partitions = 8) : I
 
         public async Task DeadLetterAsync(IncomingMessage message, string reason, CancellationToken cancellationToken = default)
         {
-            var headers = new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
-            {
-                [TransportHeaders.Reason] = reason,
-                [TransportHeaders.Source] = $"{message.Topic}/{message.Partition}/{message.Offset}",
-            };
-            await _transport.PublishAsync(TransportHeaders.DeadLetterTopic(message.Topic), [new OutgoingMessage(message.Key, message.Payload, headers)], cancellationToken)
+            await _transport.PublishAsync(TransportHeaders.DeadLetterTopic(message.Topic), [TransportHeaders.DeadLetter(message, reason)], cancellationToken)
                 .ConfigureAwait(false);
             Commit([message]);
         }

@@ -203,12 +203,7 @@ public sealed class KafkaTransport : IStageTransport
 
         public async Task DeadLetterAsync(IncomingMessage message, string reason, CancellationToken cancellationToken = default)
         {
-            var headers = new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
-            {
-                [TransportHeaders.Reason] = reason,
-                [TransportHeaders.Source] = $"{message.Topic}/{message.Partition}/{message.Offset}",
-            };
-            await _transport.PublishAsync(TransportHeaders.DeadLetterTopic(message.Topic), [new OutgoingMessage(message.Key, message.Payload, headers)], cancellationToken)
+            await _transport.PublishAsync(TransportHeaders.DeadLetterTopic(message.Topic), [TransportHeaders.DeadLetter(message, reason)], cancellationToken)
                 .ConfigureAwait(false);
             Commit([message]);
         }
