@@ -32,6 +32,7 @@ public static class SidepServer
         builder.Services.AddSingleton(new ResultStoreStage(log, store));
         EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "matched"), options.Partitions);
         builder.Services.AddSingleton(new IdentityStage(log, store, matched, sandbox: !options.Production));
+        builder.Services.AddSingleton(new MatchedLog(matched));
         builder.Services.AddSingleton(new IndicatorStage(matched, store, terminology));
         builder.Services.AddSingleton(new FanOutStage(matched, store, terminology));
         builder.Services.AddSingleton(new ResearchStage(matched, store, terminology, Pseudonyms.Parse(options.ResearchKeys ?? ResearchKeyFile(options.DataDirectory)),
@@ -60,6 +61,7 @@ public static class SidepServer
         app.MapIndicatorsApi();
         app.MapCasesApi();
         app.MapResearchApi();
+        app.MapPipelineApi();
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             log.DisposeAsync().AsTask().GetAwaiter().GetResult();

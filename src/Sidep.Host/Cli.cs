@@ -35,6 +35,7 @@ public static class Cli
         root.Subcommands.Add(Database());
         root.Subcommands.Add(KafkaCommand());
         root.Subcommands.Add(Worker());
+        root.Subcommands.Add(LoadGenCommand());
         return root;
     }
 
@@ -360,6 +361,35 @@ public static class Cli
             }
         });
         return new Command("db", "The PostgreSQL store of the distributed mode") { migrate };
+    }
+
+    private static Command LoadGenCommand()
+    {
+        var results = new Option<int>("--results") { Description = "Results to send", DefaultValueFactory = _ => 100_000 };
+        var batch = new Option<int>("--batch") { Description = "Results per HTTP submission", DefaultValueFactory = _ => 1_000 };
+        var concurrency = new Option<int>("--concurrency") { Description = "Concurrent senders", DefaultValueFactory = _ => 4 };
+        var withoutIns = new Option<double>("--without-ins") { Description = "Share of results without INS", DefaultValueFactory = _ => 0.4 };
+        var positivity = new Option<double>("--positivity") { Description = "Share of positive results", DefaultValueFactory = _ => 0.1 };
+        var seed = new Option<int>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 1 };
+        var facility = new Option<string>("--facility") { Description = "MSH-4 facility id (registered for the API key's lab)", DefaultValueFactory = _ => DemoFacility };
+        (Option<string> server, Option<string?> apiKey) = ServerOptions();
+        var operatorToken = new Option<string?>("--operator-token") { Description = "With it, also wait for every stage to catch up (default: $SIDEP_OPERATOR_TOKEN)" };
+        var command = new Command("loadgen", "Send a synthetic national workload (HL7 v2 over HTTP) and report throughput, latency and pipeline catch-up")
+            { results, batch, concurrency, withoutIns, positivity, seed, facility, server, apiKey, operatorToken };
+        command.SetAction(async (parse, ct) =>
+        {
+            string? key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("SIDEP_API_KEY");
+            if (string.IsNullOrEmpty(key))
+            {
+                Console.Error.WriteLine("an API key is needed (--api-key or $SIDEP_API_KEY)");
+                return 2;
+            }
+            var options = new LoadGen.Options(Math.Max(1, parse.GetValue(results)), Math.Clamp(parse.GetValue(batch), 1, 10_000), Math.Clamp(parse.GetValue(concurrency), 1, 64),
+                parse.GetValue(withoutIns), parse.GetValue(positivity), parse.GetValue(seed), parse.GetValue(facility)!, DemoFiness);
+            return await LoadGen.RunAsync(options, new Uri(parse.GetValue(server)!), key,
+                parse.GetValue(operatorToken) ?? Environment.GetEnvironmentVariable("SIDEP_OPERATOR_TOKEN"), Console.Out, ct);
+        });
+        return command;
     }
 
     private static Command Worker()

@@ -50,6 +50,9 @@ public sealed class IdentityStage
 
     public int PersonCount => _matcher.PersonCount;
 
+    /// <summary>How far the stage has read its input.</summary>
+    public long Position => Interlocked.Read(ref _next);
+
     /// <summary>The person a (possibly merged) id designates now.</summary>
     public long Current(long personId)
     {
@@ -120,7 +123,7 @@ public sealed class IdentityStage
         }
         _emitted = Math.Max(_emitted, sequence - 1);
         _store.ApplyMatches(ConsumerName, _next + batch.Count, rows, merges);
-        _next += batch.Count;
+        Interlocked.Add(ref _next, batch.Count);
         return batch.Count;
     }
 

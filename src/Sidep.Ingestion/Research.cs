@@ -143,6 +143,9 @@ public sealed class ResearchStage
 
     public string DirectoryPath => _directory;
 
+    /// <summary>How far the stage has read its input.</summary>
+    public long Position => Interlocked.Read(ref _next);
+
     /// <summary>The identity keys an opposition can name before the person is known: the INS, and the normalised
     /// birth name + first given name + birth date + sex.</summary>
     public static IEnumerable<string> IdentityKeys(PatientIdentity p)
@@ -206,7 +209,7 @@ public sealed class ResearchStage
                 JsonSerializer.Serialize(fields, ResearchJson.Default.ResearchFields))));
         }
         _store.ApplyResearch(ConsumerName, _next + batch.Count, changes);
-        _next += batch.Count;
+        Interlocked.Add(ref _next, batch.Count);
         return batch.Count;
     }
 

@@ -92,6 +92,28 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Loadgen_sends_a_synthetic_workload_and_waits_for_every_stage_to_catch_up()
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-loadgen-").FullName;
+        try
+        {
+            (int added, string key) = await SidepProcess.RunAsync("labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Demo", "--facility", "SIDEP-DEMO");
+            Assert.Equal(0, added);
+            using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "tok");
+            (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--server", server.Http.ToString(), "--api-key", key.Trim(), "--operator-token", "tok",
+                "--results", "3000", "--batch", "250", "--concurrency", "3");
+            Assert.Equal(0, exit);
+            Assert.Contains("accepted 3,000, rejected 0, duplicates 0, failed requests 0", output);
+            Assert.Matches(@"latency per batch: p50 \d+ ms, p99 \d+ ms", output);
+            Assert.Contains("pipeline caught up", output);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task The_CLI_sends_HPRIM_lists_the_quarantine_and_maps_codes_which_replays_them()
     {
         string dir = Directory.CreateTempSubdirectory("sidep-cli-").FullName;
