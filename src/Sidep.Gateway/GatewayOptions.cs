@@ -16,6 +16,9 @@ namespace Sidep.Gateway;
 /// <param name="AgentSigningKey">The secret (at least 32 bytes) that signs agents' bearer tokens (JWT, HS256); none: the
 /// contact-tracing, audit and notification endpoints are off.</param>
 /// <param name="AgentIssuer">The issuer agents' tokens must carry.</param>
+/// <param name="MaxLag">Backpressure: when a stage is this many results behind its input, HTTP submissions get 503 with
+/// Retry-After and MLLP acknowledgements wait; default 500,000 (a few minutes of a peak day).</param>
+/// <param name="RunStages">Whether the pipeline's stages run (tests of backpressure stop them); default true.</param>
 /// <param name="ResearchKeys">The research sink's pseudonymisation keys, "k1=secret;k2=secret" (the last is current);
 /// none: a random key is made once and kept in the data directory (secrets/research-keys).</param>
 public sealed record GatewayOptions(
@@ -32,7 +35,9 @@ public sealed record GatewayOptions(
     string? OperatorToken = null,
     string? AgentSigningKey = null,
     string AgentIssuer = AgentTokens.DefaultIssuer,
-    string? ResearchKeys = null)
+    string? ResearchKeys = null,
+    long MaxLag = 500_000,
+    bool RunStages = true)
 {
     public TimeSpan FrameTimeout => MllpFrameTimeout ?? TimeSpan.FromSeconds(30);
     public TimeSpan IdleTimeout => MllpIdleTimeout ?? TimeSpan.FromMinutes(5);

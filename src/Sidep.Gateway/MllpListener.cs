@@ -21,7 +21,7 @@ namespace Sidep.Gateway;
 /// thumbprint ('sidep labs add --mllp-cert'); without TLS, by its source address ('--mllp-source'). Bytes outside a frame, oversized frames and unknown sources are answered with an AR, and the
 /// connection stays usable; a frame that does not complete within the frame timeout (slowloris) closes it.
 /// </summary>
-public sealed class MllpListener(IngestionService ingestion, StateStore store, GatewayOptions options, ILogger<MllpListener> logger) : BackgroundService
+public sealed class MllpListener(IngestionService ingestion, StateStore store, GatewayOptions options, Backpressure backpressure, ILogger<MllpListener> logger) : BackgroundService
 {
     private readonly TaskCompletionSource<int> _port = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -250,6 +250,8 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
             await SendRejectAsync(stream, "UnknownLab", unknownLab, ct);
             return;
         }
+        // Backpressure: the acknowledgement waits while the pipeline is too far behind (the sender waits for it).
+        await backpressure.WaitAsync(ct);
         SubmissionOutcome outcome = await ingestion.SubmitAsync(lab, message, "hl7v2", "mllp", dryRun: false, ct);
         if (outcome.Forbidden is not null)
         {

@@ -33,6 +33,7 @@ public static class SidepServer
         EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "matched"), options.Partitions);
         builder.Services.AddSingleton(new IdentityStage(log, store, matched, sandbox: !options.Production));
         builder.Services.AddSingleton(new MatchedLog(matched));
+        builder.Services.AddSingleton<Backpressure>();
         builder.Services.AddSingleton(new IndicatorStage(matched, store, terminology));
         builder.Services.AddSingleton(new FanOutStage(matched, store, terminology));
         builder.Services.AddSingleton(new ResearchStage(matched, store, terminology, Pseudonyms.Parse(options.ResearchKeys ?? ResearchKeyFile(options.DataDirectory)),
@@ -41,11 +42,14 @@ public static class SidepServer
         builder.Services.AddAgentAuthentication(options);
         builder.Services.AddSingleton<MllpListener>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MllpListener>());
-        builder.Services.AddHostedService<ResultStoreWorker>();
-        builder.Services.AddHostedService<IdentityWorker>();
-        builder.Services.AddHostedService<IndicatorWorker>();
-        builder.Services.AddHostedService<FanOutWorker>();
-        builder.Services.AddHostedService<ResearchWorker>();
+        if (options.RunStages)
+        {
+            builder.Services.AddHostedService<ResultStoreWorker>();
+            builder.Services.AddHostedService<IdentityWorker>();
+            builder.Services.AddHostedService<IndicatorWorker>();
+            builder.Services.AddHostedService<FanOutWorker>();
+            builder.Services.AddHostedService<ResearchWorker>();
+        }
 
         customize?.Invoke(builder);
         WebApplication app = builder.Build();

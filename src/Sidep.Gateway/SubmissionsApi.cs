@@ -17,8 +17,18 @@ public static class SubmissionsApi
     public static IEndpointRouteBuilder MapSubmissionsApi(this IEndpointRouteBuilder app)
     {
         RouteGroupBuilder v1 = app.MapGroup("/v1");
-        v1.MapPost("/submissions", (HttpContext http, IngestionService ingestion, StateStore store, GatewayOptions options) =>
-            SubmitAsync(http, ingestion, store, options, dryRun: false));
+        v1.MapPost("/submissions", (HttpContext http, IngestionService ingestion, StateStore store, GatewayOptions options, Backpressure backpressure) =>
+        {
+            if (backpressure.Overloaded)
+            {
+                // Slow the sender down rather than let the backlog grow; nothing of this request was read or stored.
+                int retry = backpressure.RetryAfterSeconds;
+                http.Response.Headers.RetryAfter = retry.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                return Task.FromResult<IResult>(TypedResults.Problem(statusCode: 503, title: "Sidep is catching up",
+                    detail: $"the pipeline is {backpressure.Lag:N0} results behind (limit {options.MaxLag:N0}); nothing was stored: send this submission again in {retry} s"));
+            }
+            return SubmitAsync(http, ingestion, store, options, dryRun: false);
+        });
         v1.MapPost("/validate", (HttpContext http, IngestionService ingestion, StateStore store, GatewayOptions options) =>
             SubmitAsync(http, ingestion, store, options, dryRun: true));
         v1.MapGet("/submissions/{id}", GetSubmission);
