@@ -54,30 +54,15 @@ public sealed class FanOutStage
     /// <summary>How far the stage has read its input.</summary>
     public long Position => Interlocked.Read(ref _next);
 
-    private void Apply(List<LogEntry> batch, Dictionary<string, StateStore.PositiveResult>? positives)
-    {
-        foreach (LogEntry entry in batch)
+    private void Apply(List<LogEntry> batch, Dictionary<string, StateStore.PositiveResult>? positives) =>
+        MatchedRecords.Apply(batch, _episodes, _kindOf, positives is null ? null : (matched, fact) =>
         {
-            if (entry.Kind == RecordKind.Merged)
-            {
-                PersonMerge merge = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.PersonMerge)!;
-                _episodes.Merge(merge.From, merge.Into);
-                continue;
-            }
-            MatchedResult matched = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.MatchedResult)!;
-            ResultEnvelope envelope = matched.Envelope;
-            if (Facts.From(envelope.Result, envelope.Version, matched.PersonId, envelope.ReceivedAt, _kindOf) is not IndicatorFact fact)
-            {
-                continue;
-            }
-            if (fact.Outcome == Outcome.Positive && positives is not null)
+            if (fact.Outcome == Outcome.Positive)
             {
                 string key = Key(fact.Key);
-                positives[key] = new StateStore.PositiveResult(key, envelope.Version, JsonSerializer.Serialize(matched, SidepJson.Default.MatchedResult));
+                positives[key] = new StateStore.PositiveResult(key, matched.Envelope.Version, JsonSerializer.Serialize(matched, SidepJson.Default.MatchedResult));
             }
-            _episodes.Apply(fact);
-        }
-    }
+        });
 
     private static string Key(UInt128 key) => key.ToString("x32", CultureInfo.InvariantCulture);
 

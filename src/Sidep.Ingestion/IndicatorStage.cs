@@ -48,24 +48,7 @@ public sealed class IndicatorStage
     /// <summary>How far the stage has read its input.</summary>
     public long Position => Interlocked.Read(ref _next);
 
-    private void Apply(List<LogEntry> batch)
-    {
-        foreach (LogEntry entry in batch)
-        {
-            if (entry.Kind == RecordKind.Merged)
-            {
-                PersonMerge merge = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.PersonMerge)!;
-                _aggregator.Merge(merge.From, merge.Into);
-                continue;
-            }
-            MatchedResult matched = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.MatchedResult)!;
-            ResultEnvelope envelope = matched.Envelope;
-            if (Facts.From(envelope.Result, envelope.Version, matched.PersonId, envelope.ReceivedAt, _kindOf) is IndicatorFact fact)
-            {
-                _aggregator.Apply(fact);
-            }
-        }
-    }
+    private void Apply(List<LogEntry> batch) => MatchedRecords.Apply(batch, _aggregator, _kindOf);
 
     public int DrainOnce(int max = 4096)
     {
