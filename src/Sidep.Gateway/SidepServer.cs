@@ -31,7 +31,7 @@ public static class SidepServer
         builder.Services.AddSingleton(ingestion);
         builder.Services.AddSingleton(new ResultStoreStage(log, store));
         EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "matched"), options.Partitions);
-        builder.Services.AddSingleton(new IdentityStage(log, store, matched, sandbox: !options.Production));
+        builder.Services.AddSingleton(new IdentityStage(log, store, matched, sandbox: !options.Production, terminology: terminology));
         builder.Services.AddSingleton(new MatchedLog(matched));
         builder.Services.AddSingleton<Backpressure>();
         builder.Services.AddSingleton(new IndicatorStage(matched, store, terminology));

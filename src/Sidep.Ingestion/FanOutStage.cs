@@ -55,12 +55,12 @@ public sealed class FanOutStage
     public long Position => Interlocked.Read(ref _next);
 
     private void Apply(List<LogEntry> batch, Dictionary<string, StateStore.PositiveResult>? positives) =>
-        MatchedRecords.Apply(batch, _episodes, _kindOf, positives is null ? null : (matched, fact) =>
+        MatchedRecords.Apply(batch, _episodes, _kindOf, positives is null ? null : (fact, read) =>
         {
             if (fact.Outcome == Outcome.Positive)
             {
                 string key = Key(fact.Key);
-                positives[key] = new StateStore.PositiveResult(key, matched.Envelope.Version, JsonSerializer.Serialize(matched, SidepJson.Default.MatchedResult));
+                positives[key] = new StateStore.PositiveResult(key, fact.Version, JsonSerializer.Serialize(read(), SidepJson.Default.MatchedResult));
             }
         });
 

@@ -26,8 +26,11 @@ public sealed class IdentityStage
     /// <summary>The input sequence of the last record in the output log: anything up to it was already emitted.</summary>
     private long _emitted = -1;
 
-    public IdentityStage(EmbeddedLog log, StateStore store, EmbeddedLog? output = null, bool sandbox = true)
+    private readonly Terminology _terminology;
+
+    public IdentityStage(EmbeddedLog log, StateStore store, EmbeddedLog? output = null, bool sandbox = true, Terminology? terminology = null)
     {
+        _terminology = terminology ?? Terminology.CreateNational();
         _log = log;
         _store = store;
         _output = output;
@@ -112,8 +115,10 @@ public sealed class IdentityStage
             }
             if (sequence > _emitted)
             {
-                output.Add(new LogRecord(RecordKind.Matched, entry.Partition, seq, JsonSerializer.SerializeToUtf8Bytes(
-                    new MatchedResult(sequence, decision.PersonId, decision.Rule.ToString(), decision.Score, envelope), SidepJson.Default.MatchedResult)));
+                // The indicator fact rides along, so that the indicators never parse the JSON.
+                Sidep.Indicators.IndicatorFact? fact = Sidep.Indicators.Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, _terminology.KindOf);
+                output.Add(new LogRecord(RecordKind.Matched, entry.Partition, seq,
+                    MatchedRecords.Encode(new MatchedResult(sequence, decision.PersonId, decision.Rule.ToString(), decision.Score, envelope), fact)));
             }
             sequence++;
         }

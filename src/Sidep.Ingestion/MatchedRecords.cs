@@ -1,15 +1,49 @@
+using System.Buffers.Binary;
 using System.Text.Json;
 using Sidep.Indicators;
 using Sidep.Storage.Embedded;
 
 namespace Sidep.Ingestion;
 
-/// <summary>Reading the identity stage's output log: merges, and matched results with the indicator fact they make.</summary>
-internal static class MatchedRecords
+/// <summary>
+/// The identity stage's output records. A matched result is written as a marker byte, the indicator fact it makes
+/// (what the indicators and the fan-out count with, 36 bytes) and the matched result as JSON (what the fan-out's cases
+/// and the research rows are made of): the indicators never parse the JSON, the fan-out only for positives. Records
+/// written before the fact header existed (JSON only) are still read.
+/// </summary>
+public static class MatchedRecords
 {
+    private const byte WithFact = 0x02;
+    private const int FactBytes = 1 + 16 + 4 + 8 + 4 + 1 + 2;
+
+    public static byte[] Encode(MatchedResult matched, IndicatorFact? fact)
+    {
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(matched, SidepJson.Default.MatchedResult);
+        byte[] payload = new byte[1 + FactBytes + json.Length];
+        payload[0] = WithFact;
+        Span<byte> f = payload.AsSpan(1, FactBytes);
+        if (fact is IndicatorFact x)
+        {
+            f[0] = 1;
+            BinaryPrimitives.WriteUInt128LittleEndian(f[1..], x.Key);
+            BinaryPrimitives.WriteInt32LittleEndian(f[17..], x.Version);
+            BinaryPrimitives.WriteInt64LittleEndian(f[21..], x.Person);
+            BinaryPrimitives.WriteInt32LittleEndian(f[29..], x.Day);
+            f[33] = (byte)x.Outcome;
+            BinaryPrimitives.WriteInt16LittleEndian(f[34..], x.Cell);
+        }
+        json.CopyTo(payload, 1 + FactBytes);
+        return payload;
+    }
+
+    /// <summary>The JSON part of a matched record.</summary>
+    public static ReadOnlySpan<byte> Json(ReadOnlySpan<byte> payload) => payload.Length > 0 && payload[0] == WithFact ? payload[(1 + FactBytes)..] : payload;
+
+    public static MatchedResult Read(ReadOnlySpan<byte> payload) => JsonSerializer.Deserialize(Json(payload), SidepJson.Default.MatchedResult)!;
+
     /// <summary>Feeds a batch to an aggregator (the indicators' or the fan-out's) in order; <paramref name="onFact"/>
-    /// also sees each matched result with its fact before it is applied.</summary>
-    public static void Apply(List<LogEntry> batch, Aggregator aggregator, Func<string?, TestKind> kindOf, Action<MatchedResult, IndicatorFact>? onFact = null)
+    /// also sees each fact, with a way to read its matched result, before it is applied.</summary>
+    public static void Apply(List<LogEntry> batch, Aggregator aggregator, Func<string?, TestKind> kindOf, Action<IndicatorFact, Func<MatchedResult>>? onFact = null)
     {
         foreach (LogEntry entry in batch)
         {
@@ -19,12 +53,24 @@ internal static class MatchedRecords
                 aggregator.Merge(merge.From, merge.Into);
                 continue;
             }
-            MatchedResult matched = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.MatchedResult)!;
-            ResultEnvelope envelope = matched.Envelope;
-            if (Facts.From(envelope.Result, envelope.Version, matched.PersonId, envelope.ReceivedAt, kindOf) is IndicatorFact fact)
+            ReadOnlyMemory<byte> payload = entry.Payload;
+            IndicatorFact? fact;
+            if (payload.Span[0] == WithFact)
             {
-                onFact?.Invoke(matched, fact);
-                aggregator.Apply(fact);
+                ReadOnlySpan<byte> f = payload.Span.Slice(1, FactBytes);
+                fact = f[0] == 0 ? null : new IndicatorFact(BinaryPrimitives.ReadUInt128LittleEndian(f[1..]), BinaryPrimitives.ReadInt32LittleEndian(f[17..]),
+                    BinaryPrimitives.ReadInt64LittleEndian(f[21..]), BinaryPrimitives.ReadInt32LittleEndian(f[29..]), (Outcome)f[33], BinaryPrimitives.ReadInt16LittleEndian(f[34..]));
+            }
+            else
+            {
+                MatchedResult legacy = Read(payload.Span);
+                ResultEnvelope e = legacy.Envelope;
+                fact = Facts.From(e.Result, e.Version, legacy.PersonId, e.ReceivedAt, kindOf);
+            }
+            if (fact is IndicatorFact x)
+            {
+                onFact?.Invoke(x, () => Read(payload.Span));
+                aggregator.Apply(x);
             }
         }
     }

@@ -181,7 +181,7 @@ public sealed class ResearchStage
                 changes.Add(new StateStore.ResearchMerge(merge.From, merge.Into));
                 continue;
             }
-            MatchedResult matched = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.MatchedResult)!;
+            MatchedResult matched = MatchedRecords.Read(entry.Payload.Span);
             LabResult r = matched.Envelope.Result;
             string key = r.Key.Fingerprint().ToString("x32", CultureInfo.InvariantCulture);
             if (r.Status == ResultStatus.Preliminary)

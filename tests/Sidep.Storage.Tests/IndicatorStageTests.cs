@@ -103,3 +103,29 @@ public class IndicatorStageTests
         Assert.Equal(3, matched.OrderedCount);
     }
 }
+
+public class MatchedRecordTests
+{
+    [Fact]
+    public void A_matched_record_carries_its_fact_and_records_written_before_the_fact_header_still_count_the_same()
+    {
+        var parsed = new Sidep.Parsing.Hl7v2.Hl7v2Parser().Parse(System.Buffers.BuffersExtensions.ToArray(IdentityFixtures.Message("ACC1", IdentityFixtures.ThreeLabs[0])));
+        Sidep.Domain.LabResult result = parsed.Messages[0].Items[0].Result!;
+        var envelope = new ResultEnvelope("sub", 1, "accepted", DateTimeOffset.UtcNow, "http", result with { Loinc = "94500-6" });
+        var matched = new MatchedResult(0, 7, "InsNewPerson", 1, envelope);
+        Terminology terminology = Terminology.CreateNational();
+        IndicatorFact fact = Facts.From(envelope.Result, 1, 7, envelope.ReceivedAt, terminology.KindOf)!.Value;
+
+        byte[] withFact = MatchedRecords.Encode(matched, fact);
+        byte[] legacy = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(matched, SidepJson.Default.MatchedResult);
+        Assert.Equal(legacy, MatchedRecords.Json(withFact).ToArray());
+        Assert.Equal(7, MatchedRecords.Read(withFact).PersonId);
+
+        var a = new Aggregator();
+        var b = new Aggregator();
+        MatchedRecords.Apply([new LogEntry(RecordKind.Matched, 0, 0, "0", withFact)], a, terminology.KindOf);
+        MatchedRecords.Apply([new LogEntry(RecordKind.Matched, 0, 0, "0", legacy)], b, terminology.KindOf);
+        Assert.Equal(a.Counts.NonZero(), b.Counts.NonZero());
+        Assert.Single(a.Counts.NonZero());
+    }
+}
