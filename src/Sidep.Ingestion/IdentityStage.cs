@@ -118,7 +118,7 @@ public sealed class IdentityStage
                 // The indicator fact rides along, so that the indicators never parse the JSON.
                 Sidep.Indicators.IndicatorFact? fact = Sidep.Indicators.Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, _terminology.KindOf);
                 output.Add(new LogRecord(RecordKind.Matched, entry.Partition, seq,
-                    MatchedRecords.Encode(new MatchedResult(sequence, decision.PersonId, decision.Rule.ToString(), decision.Score, envelope), fact)));
+                    MatchedRecords.Encode(sequence, decision.PersonId, decision.Rule.ToString(), decision.Score, entry.Payload.Span[36..], fact)));
             }
             sequence++;
         }

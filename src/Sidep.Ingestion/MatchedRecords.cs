@@ -16,9 +16,30 @@ public static class MatchedRecords
     private const byte WithFact = 0x02;
     private const int FactBytes = 1 + 16 + 4 + 8 + 4 + 1 + 2;
 
-    public static byte[] Encode(MatchedResult matched, IndicatorFact? fact)
+    public static byte[] Encode(MatchedResult matched, IndicatorFact? fact) =>
+        Encode(JsonSerializer.SerializeToUtf8Bytes(matched, SidepJson.Default.MatchedResult), fact);
+
+    /// <summary>A matched record around the envelope's JSON as it is in the journal (not serialised again): the same
+    /// JSON as <see cref="MatchedResult"/> gives.</summary>
+    public static byte[] Encode(long sequence, long personId, string rule, double score, ReadOnlySpan<byte> envelopeJson, IndicatorFact? fact)
     {
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(matched, SidepJson.Default.MatchedResult);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(envelopeJson.Length + 128);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("sequence", sequence);
+            w.WriteNumber("personId", personId);
+            w.WriteString("rule", rule);
+            w.WriteNumber("score", score);
+            w.WritePropertyName("envelope");
+            w.WriteRawValue(envelopeJson, skipInputValidation: true);
+            w.WriteEndObject();
+        }
+        return Encode(buffer.WrittenSpan.ToArray(), fact);
+    }
+
+    private static byte[] Encode(byte[] json, IndicatorFact? fact)
+    {
         byte[] payload = new byte[1 + FactBytes + json.Length];
         payload[0] = WithFact;
         Span<byte> f = payload.AsSpan(1, FactBytes);

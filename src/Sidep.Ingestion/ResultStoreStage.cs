@@ -27,7 +27,9 @@ public sealed class ResultStoreStage(EmbeddedLog log, StateStore store)
             var rows = new List<StoredResult>(entries.Count);
             foreach (LogEntry e in entries)
             {
-                rows.Add(Row(JsonSerializer.Deserialize(e.Payload.Span[36..], SidepJson.Default.ResultEnvelope)!));
+                ReadOnlySpan<byte> json = e.Payload.Span[36..];
+                // The envelope's JSON is stored as it is in the journal: read for its fields, not written again.
+                rows.Add(Row(JsonSerializer.Deserialize(json, SidepJson.Default.ResultEnvelope)!, System.Text.Encoding.UTF8.GetString(json)));
             }
             store.ApplyResults(ConsumerName, p, offset + entries.Count, rows);
             applied += rows.Count;
@@ -36,13 +38,13 @@ public sealed class ResultStoreStage(EmbeddedLog log, StateStore store)
     }
 
     /// <summary>The stored form of a result's version.</summary>
-    public static StoredResult Row(ResultEnvelope env)
+    public static StoredResult Row(ResultEnvelope env, string? json = null)
     {
         LabResult r = env.Result;
         ResultKey key = r.Key;
         return new StoredResult(key.LabId, key.AccessionId, key.TestCode, env.Version, r.Status.ToString(), r.Value.Interpretation.ToString(),
             r.Loinc, r.SampledAt?.Date.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), r.PartitionKey,
-            JsonSerializer.Serialize(env, SidepJson.Default.ResultEnvelope));
+            json ?? JsonSerializer.Serialize(env, SidepJson.Default.ResultEnvelope));
     }
 
     public async Task RunAsync(CancellationToken cancellationToken)

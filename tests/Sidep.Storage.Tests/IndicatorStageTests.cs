@@ -120,6 +120,11 @@ public class MatchedRecordTests
         byte[] legacy = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(matched, SidepJson.Default.MatchedResult);
         Assert.Equal(legacy, MatchedRecords.Json(withFact).ToArray());
         Assert.Equal(7, MatchedRecords.Read(withFact).PersonId);
+        // Around the envelope's JSON as the journal holds it: the same record once read.
+        byte[] envelopeJson = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope);
+        MatchedResult raw = MatchedRecords.Read(MatchedRecords.Encode(0, 7, "InsNewPerson", 1, envelopeJson, fact));
+        Assert.Equal((matched.Sequence, matched.PersonId, matched.Rule, matched.Score), (raw.Sequence, raw.PersonId, raw.Rule, raw.Score));
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(matched, SidepJson.Default.MatchedResult), System.Text.Json.JsonSerializer.Serialize(raw, SidepJson.Default.MatchedResult));
 
         var a = new Aggregator();
         var b = new Aggregator();
