@@ -122,6 +122,10 @@ public sealed partial class StateStore
     /// <paramref name="since"/>, in feed order; with <paramref name="personId"/>, only that person's.</summary>
     public List<StoredCase> Cases(IReadOnlyCollection<string> territories, long afterSeq, DateTimeOffset? since, int limit, long? personId = null)
     {
+        if (territories.Count == 0)
+        {
+            return []; // an agent with no territory sees no case
+        }
         lock (_lock)
         {
             using SqliteCommand cmd = _connection.CreateCommand();

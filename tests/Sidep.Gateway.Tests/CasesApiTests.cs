@@ -70,6 +70,10 @@ public class CasesApiTests
         Assert.Equal(HttpStatusCode.Forbidden, (await paris.GetAsync("/v1/cases?territory=01")).StatusCode);
         Assert.Empty(JsonDocument.Parse(await paris.GetStringAsync("/v1/cases/feed")).RootElement.GetProperty("cases").EnumerateArray());
 
+        using HttpClient nowhere = AgentClient(server, "agent-nowhere", AgentRoles.Investigator); // no territory in the token
+        Assert.Empty(JsonDocument.Parse(await nowhere.GetStringAsync("/v1/cases")).RootElement.GetProperty("cases").EnumerateArray());
+        Assert.Equal(HttpStatusCode.Forbidden, (await nowhere.GetAsync($"/v1/cases/{caseId}")).StatusCode);
+
         using HttpClient auditor = AgentClient(server, "auditor-1", AgentRoles.Auditor);
         Assert.Equal(HttpStatusCode.Forbidden, (await auditor.GetAsync("/v1/cases")).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await ain.GetAsync("/v1/audit")).StatusCode);
