@@ -35,7 +35,9 @@ public static class SidepServer
         builder.Services.AddSingleton(new MatchedLog(matched));
         builder.Services.AddSingleton<Backpressure>();
         builder.Services.AddSingleton(new IndicatorStage(matched, store, terminology));
-        builder.Services.AddSingleton(new FanOutStage(matched, store, terminology));
+        var topics = new Sidep.Transport.InProcessTransport(options.DataDirectory, options.Partitions);
+        builder.Services.AddSingleton<Sidep.Transport.IStageTransport>(topics);
+        builder.Services.AddSingleton(new FanOutStage(matched, store, terminology, publish: topics));
         builder.Services.AddSingleton(new ResearchStage(matched, store, terminology, Pseudonyms.Parse(options.ResearchKeys ?? ResearchKeyFile(options.DataDirectory)),
             Path.Combine(options.DataDirectory, "research")));
         builder.Services.AddSingleton(TimeProvider.System);
@@ -70,6 +72,7 @@ public static class SidepServer
         {
             log.DisposeAsync().AsTask().GetAwaiter().GetResult();
             matched.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            topics.DisposeAsync().AsTask().GetAwaiter().GetResult();
             store.Dispose();
         });
         return app;

@@ -40,8 +40,16 @@ public sealed class FanOutStage
     private readonly Func<string?, TestKind> _kindOf;
     private long _next;
 
-    public FanOutStage(EmbeddedLog matched, StateStore store, Terminology terminology, TimeProvider? time = null)
+    /// <summary>The topic every case change is published to, for the case-management system.</summary>
+    public const string CasesTopic = "sidep.cases";
+    private const string CasesTopicConsumer = "cases-topic";
+    private readonly Sidep.Transport.IStageTransport? _publish;
+
+    /// <param name="publish">Where case changes are published (<see cref="CasesTopic"/>): the in-process log in the
+    /// embedded mode, Kafka in the distributed one; none: not published.</param>
+    public FanOutStage(EmbeddedLog matched, StateStore store, Terminology terminology, TimeProvider? time = null, Sidep.Transport.IStageTransport? publish = null)
     {
+        _publish = publish;
         _matched = matched;
         _store = store;
         _time = time ?? TimeProvider.System;
@@ -98,7 +106,42 @@ public sealed class FanOutStage
         }
         _store.ApplyFanOut(ConsumerName, _next + batch.Count, [.. positives.Values], changes, key => "case_" + key[..20], _time.GetUtcNow());
         Interlocked.Add(ref _next, batch.Count);
+        if (changes.Count > 0)
+        {
+            PublishCasesAsync().GetAwaiter().GetResult();
+        }
         return batch.Count;
+    }
+
+    /// <summary>
+    /// Publishes the case changes not yet published, keyed by case id, with the feed cursor and status in headers;
+    /// the position moves once they are durable on the topic. After a crash between the two, changes are published
+    /// again: consumers keep the highest cursor per case (at least once, in order per case).
+    /// </summary>
+    public async Task PublishCasesAsync(CancellationToken cancellationToken = default)
+    {
+        if (_publish is null)
+        {
+            return;
+        }
+        while (true)
+        {
+            long after = _store.GetOffset(CasesTopicConsumer, -1);
+            List<StoredCase> changed = _store.CasesChangedAfter(after, 500);
+            if (changed.Count == 0)
+            {
+                return;
+            }
+            await _publish.PublishAsync(CasesTopic, [.. changed.Select(c => new Sidep.Transport.OutgoingMessage(c.CaseId, System.Text.Encoding.UTF8.GetBytes(c.Json),
+                new Dictionary<string, string>
+                {
+                    ["sidep-case-id"] = c.CaseId,
+                    ["sidep-cursor"] = c.Seq.ToString(CultureInfo.InvariantCulture),
+                    ["sidep-status"] = c.Status,
+                    ["sidep-territory"] = c.Territory,
+                }))], cancellationToken).ConfigureAwait(false);
+            _store.SetConsumerOffset(CasesTopicConsumer, -1, changed[^1].Seq);
+        }
     }
 
     /// <summary>The case and the notice of a positive result.</summary>

@@ -149,6 +149,24 @@ public sealed partial class StateStore
         }
     }
 
+    /// <summary>Every case that changed after <paramref name="afterSeq"/>, in feed order, whatever its territory (the
+    /// cases topic of the case-management system).</summary>
+    public List<StoredCase> CasesChangedAfter(long afterSeq, int limit) => Query(
+        "SELECT seq, case_id, person_id, sample_date, territory, region, status, updated_at, json FROM cases WHERE seq > $after ORDER BY seq LIMIT $limit",
+        r => new StoredCase(r.GetInt64(0), r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6),
+            DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(7)), r.GetString(8)), ("$after", afterSeq), ("$limit", limit));
+
+    /// <summary>Moves a consumer's position on its own (what it covers is not in this store: a topic it published to).</summary>
+    public void SetConsumerOffset(string consumer, int partition, long next)
+    {
+        lock (_lock)
+        {
+            using SqliteTransaction tx = _connection.BeginTransaction();
+            SetOffset(tx, consumer, partition, next);
+            tx.Commit();
+        }
+    }
+
     /// <summary>One case by id, whatever its territory (callers check it).</summary>
     public StoredCase? Case(string caseId)
     {

@@ -59,6 +59,21 @@ public class CasesApiTests
         Assert.Equal(Today.ToString("yyyy-MM-dd"), details.GetProperty("sampleDate").GetString());
         string caseId = only.GetProperty("caseId").GetString()!;
 
+        // The case-management system reads the same changes from the cases topic.
+        var transport = server.Services.GetRequiredService<Sidep.Transport.IStageTransport>();
+        using (Sidep.Transport.IStageConsumer topic = transport.Subscribe(Sidep.Ingestion.FanOutStage.CasesTopic, "case-management"))
+        {
+            Sidep.Transport.IncomingMessage? message = null;
+            for (int i = 0; i < 50 && message is null; i++)
+            {
+                message = topic.Poll(10, TimeSpan.FromMilliseconds(100)).FirstOrDefault();
+            }
+            Assert.NotNull(message);
+            Assert.Equal(caseId, message!.Headers["sidep-case-id"]);
+            Assert.Equal(("open", "01"), (message.Headers["sidep-status"], message.Headers["sidep-territory"]));
+            Assert.Contains("PERSB", System.Text.Encoding.UTF8.GetString(message.Payload), StringComparison.Ordinal);
+        }
+
         using HttpClient region = AgentClient(server, "agent-ara", AgentRoles.Supervisor, "reg:84"); // Auvergne-Rhône-Alpes holds the Ain
         Assert.Single((await WaitForCasesAsync(region, "/v1/cases", 1)).EnumerateArray());
         Assert.Equal(HttpStatusCode.OK, (await region.GetAsync($"/v1/cases/{caseId}")).StatusCode);
