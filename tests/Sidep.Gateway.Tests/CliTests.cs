@@ -5,6 +5,24 @@ namespace Sidep.Gateway.Tests;
 
 public class CliTests
 {
+    /// <summary>A served data directory with the demo lab registered (its facility SIDEP-DEMO) and the operator token
+    /// "tok"; removed afterwards.</summary>
+    private static async Task WithDemoServerAsync(Func<SidepProcess, string, string, Task> test)
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-cli-").FullName;
+        try
+        {
+            (int added, string key) = await SidepProcess.RunAsync("labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Demo", "--facility", "SIDEP-DEMO");
+            Assert.Equal(0, added);
+            using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "tok");
+            await test(server, key.Trim(), dir);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task Validate_exits_1_when_anything_is_rejected_and_0_when_all_is_accepted()
     {
@@ -57,61 +75,39 @@ public class CliTests
     }
 
     [Fact]
-    public async Task Indicators_export_writes_the_SPF_tables_of_each_level()
+    public Task Indicators_export_writes_the_SPF_tables_of_each_level() => WithDemoServerAsync(async (server, key, dir) =>
     {
-        string dir = Directory.CreateTempSubdirectory("sidep-ind-").FullName;
-        try
+        string demo = Path.Combine(Fixtures.RepoRoot, "examples", "demo-oru-r01.hl7");
+        Assert.Equal(0, (await SidepProcess.RunAsync("send", "--server", server.Http.ToString(), "--api-key", key, demo)).Exit);
+        string output = Path.Combine(dir, "export");
+        string daily = "";
+        for (int i = 0; i < 100 && !daily.Contains("69;2026-01-12;1;0;1;1;0;1;0;", StringComparison.Ordinal); i++)
         {
-            (int added, string key) = await SidepProcess.RunAsync("labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Demo", "--facility", "SIDEP-DEMO");
-            Assert.Equal(0, added);
-            using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "tok");
-            string demo = Path.Combine(Fixtures.RepoRoot, "examples", "demo-oru-r01.hl7");
-            Assert.Equal(0, (await SidepProcess.RunAsync("send", "--server", server.Http.ToString(), "--api-key", key.Trim(), demo)).Exit);
-            string output = Path.Combine(dir, "export");
-            string daily = "";
-            for (int i = 0; i < 100 && !daily.Contains("69;2026-01-12;1;0;1;1;0;1;0;", StringComparison.Ordinal); i++)
-            {
-                (int exit, string printed) = await SidepProcess.RunAsync("indicators", "export", "--server", server.Http.ToString(), "--operator-token", "tok", "--out", output);
-                Assert.Equal(0, exit);
-                Assert.Contains("dep-daily.csv: 1144 rows", printed); // 104 départements × 11 classes, one day
-                daily = File.ReadAllText(Path.Combine(output, "dep-daily.csv"));
-                await Task.Delay(100);
-            }
-            // Claire Martin, 40, of Lyon (commune 69383), positive on 12 January 2026.
-            Assert.Contains("69;2026-01-12;1;0;1;1;0;1;49;", daily);
-            Assert.Contains("84;2026-01-12;1;0;1;1;0;1;0;", File.ReadAllText(Path.Combine(output, "reg-daily.csv")));
-            Assert.StartsWith("fra;jour;P_f;P_h;P;T_f;T_h;T;cl_age90;pop\nFR;2026-01-12;0;0;0;0;0;0;09;", File.ReadAllText(Path.Combine(output, "fra-daily.csv")));
-            Assert.StartsWith("dep;jour;cl_age90;pop;P_7j;T_7j;tx_incid;tx_pos;tx_dep\n", File.ReadAllText(Path.Combine(output, "dep-rates.csv")));
-            (int refused, _) = await SidepProcess.RunAsync("indicators", "export", "--server", server.Http.ToString(), "--operator-token", "wrong", "--out", output);
-            Assert.Equal(2, refused);
+            (int exit, string printed) = await SidepProcess.RunAsync("indicators", "export", "--server", server.Http.ToString(), "--operator-token", "tok", "--out", output);
+            Assert.Equal(0, exit);
+            Assert.Contains("dep-daily.csv: 1144 rows", printed); // 104 départements × 11 classes, one day
+            daily = File.ReadAllText(Path.Combine(output, "dep-daily.csv"));
+            await Task.Delay(100);
         }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
+        // Claire Martin, 40, of Lyon (commune 69383), positive on 12 January 2026.
+        Assert.Contains("69;2026-01-12;1;0;1;1;0;1;49;", daily);
+        Assert.Contains("84;2026-01-12;1;0;1;1;0;1;0;", File.ReadAllText(Path.Combine(output, "reg-daily.csv")));
+        Assert.StartsWith("fra;jour;P_f;P_h;P;T_f;T_h;T;cl_age90;pop\nFR;2026-01-12;0;0;0;0;0;0;09;", File.ReadAllText(Path.Combine(output, "fra-daily.csv")));
+        Assert.StartsWith("dep;jour;cl_age90;pop;P_7j;T_7j;tx_incid;tx_pos;tx_dep\n", File.ReadAllText(Path.Combine(output, "dep-rates.csv")));
+        (int refused, _) = await SidepProcess.RunAsync("indicators", "export", "--server", server.Http.ToString(), "--operator-token", "wrong", "--out", output);
+        Assert.Equal(2, refused);
+    });
 
     [Fact]
-    public async Task Loadgen_sends_a_synthetic_workload_and_waits_for_every_stage_to_catch_up()
+    public Task Loadgen_sends_a_synthetic_workload_and_waits_for_every_stage_to_catch_up() => WithDemoServerAsync(async (server, key, _) =>
     {
-        string dir = Directory.CreateTempSubdirectory("sidep-loadgen-").FullName;
-        try
-        {
-            (int added, string key) = await SidepProcess.RunAsync("labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Demo", "--facility", "SIDEP-DEMO");
-            Assert.Equal(0, added);
-            using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "tok");
-            (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--server", server.Http.ToString(), "--api-key", key.Trim(), "--operator-token", "tok",
-                "--results", "3000", "--batch", "250", "--concurrency", "3");
-            Assert.Equal(0, exit);
-            Assert.Contains("accepted 3,000, rejected 0, duplicates 0, failed requests 0", output);
-            Assert.Matches(@"latency per batch: p50 \d+ ms, p99 \d+ ms", output);
-            Assert.Contains("pipeline caught up", output);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
+        (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--server", server.Http.ToString(), "--api-key", key, "--operator-token", "tok",
+            "--results", "3000", "--batch", "250", "--concurrency", "3");
+        Assert.Equal(0, exit);
+        Assert.Contains("accepted 3,000, rejected 0, duplicates 0, failed requests 0", output);
+        Assert.Matches(@"latency per batch: p50 \d+ ms, p99 \d+ ms", output);
+        Assert.Contains("pipeline caught up", output);
+    });
 
     [Fact]
     public async Task The_CLI_sends_HPRIM_lists_the_quarantine_and_maps_codes_which_replays_them()
