@@ -14,27 +14,51 @@ public sealed record Traits(string BirthName, string UsedName, string FirstGiven
     public static Traits Of(PatientIdentity p)
     {
         // Given names as whole names ("Jean-Pierre" is one), compact; a list sent in one field is split on commas.
-        var given = new List<string>();
+        var given = new List<string>(p.GivenNames.Count);
         foreach (string field in p.GivenNames)
         {
+            if (field.AsSpan().IndexOfAny(',', ';') < 0)
+            {
+                AddGiven(given, field); // the usual case: one name per field, nothing to split
+                continue;
+            }
             foreach (string name in field.Split([',', ';'], StringSplitOptions.RemoveEmptyEntries))
             {
-                string compact = Names.Compact(Names.Normalise(name));
-                if (compact.Length > 0)
-                {
-                    given.Add(compact);
-                }
+                AddGiven(given, name);
             }
         }
         return new Traits(Names.Compact(Names.Normalise(p.BirthName)), Names.Compact(Names.Normalise(p.UsedName)), given.Count > 0 ? given[0] : "", given,
             BirthDateKey(p.BirthDate), p.Sex);
     }
 
+    private static void AddGiven(List<string> given, string name)
+    {
+        string compact = Names.Compact(Names.Normalise(name));
+        if (compact.Length > 0)
+        {
+            given.Add(compact);
+        }
+    }
+
     /// <summary>YYYYMMDD with 00 for an unknown month or day; 00000000 when unknown.</summary>
-    public static string BirthDateKey(PartialDate? d) => d is null ? "00000000" : $"{d.Value.Year:D4}{d.Value.Month ?? 0:D2}{d.Value.Day ?? 0:D2}";
+    public static string BirthDateKey(PartialDate? d)
+    {
+        if (d is not { } date || date.Year is < 0 or > 9999)
+        {
+            return "00000000";
+        }
+        return string.Create(8, (date.Year, date.Month ?? 0, date.Day ?? 0), static (chars, v) =>
+        {
+            v.Item1.TryFormat(chars, out _, "D4", System.Globalization.CultureInfo.InvariantCulture);
+            chars[4] = (char)('0' + v.Item2 / 10 % 10);
+            chars[5] = (char)('0' + v.Item2 % 10);
+            chars[6] = (char)('0' + v.Item3 / 10 % 10);
+            chars[7] = (char)('0' + v.Item3 % 10);
+        });
+    }
 
     /// <summary>The blocking key of ARCHITECTURE.md decision 5: birth date + sex.</summary>
-    public string Block { get; } = $"{BirthDate}|{Sexes.Code(Sex)}";
+    public string Block { get; } = string.Concat(BirthDate, Sex switch { Sex.Female => "|F", Sex.Male => "|M", Sex.Other => "|O", _ => "|U" });
 }
 
 public static class Names
@@ -91,9 +115,16 @@ public static class Names
     /// <summary>Base letters of Latin-1 accented letters (U+00C0–U+00FF), upper case; '\0' for non-letters.</summary>
     private const string Latin1Base = "AAAAAAACEEEEIIIIDNOOOOO\0OUUUUYTSAAAAAAACEEEEIIIIDNOOOOO\0OUUUUYTY";
 
+    private static readonly System.Buffers.SearchValues<char> s_normalised = System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+
     /// <summary>ASCII and Latin-1 names (nearly all French names) without Unicode normalisation; null otherwise.</summary>
     private static string? FastPath(string name)
     {
+        // Already normalised (upper-case ASCII letters and digits, as most HL7 feeds send names): the name itself.
+        if (!name.AsSpan().ContainsAnyExcept(s_normalised))
+        {
+            return name;
+        }
         Span<char> buffer = name.Length <= 128 ? stackalloc char[name.Length * 2] : new char[name.Length * 2];
         int n = 0;
         bool space = false;
