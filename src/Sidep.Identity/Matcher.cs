@@ -56,7 +56,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
 {
     private readonly MatchThresholds _t = thresholds == default ? new MatchThresholds() : thresholds;
     /// <summary>INS (as a number: see <see cref="InsKey"/>) → the person holding it.</summary>
-    private readonly Dictionary<long, long> _byIns = [];
+    private readonly InsTable _byIns = new();
     /// <summary>Block (birth date + sex) → its persons, in the order they were created.</summary>
     private readonly Dictionary<string, BlockMembers> _byBlock = new(StringComparer.Ordinal);
 
@@ -314,7 +314,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             ref Person attached = ref At(best);
             attached.Ins = ins;
             attached.Block.Gate[attached.Slot] |= BlockMembers.HasIns;
-            _byIns[ins] = best;
+            _byIns.Set(ins, best);
             return new MatchDecision(best, MatchRule.InsAttachedToTraitMatch, score, comparisons);
         }
         long person = NewPerson(traits, ins);
@@ -662,7 +662,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             NameKey(traits.BirthName, traits.FirstGiven), NameKey(traits.UsedName, traits.FirstGiven));
         if (ins != 0)
         {
-            _byIns[ins] = index + 1L;
+            _byIns.Set(ins, index + 1L);
         }
         return index + 1L;
     }
