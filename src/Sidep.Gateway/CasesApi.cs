@@ -45,14 +45,9 @@ public static class CasesApi
             {
                 return Bad("cursor is a number returned as next; limit a number from 1 to 500");
             }
-            DateTimeOffset? since = null;
-            if (http.Request.Query["since"].FirstOrDefault() is string s)
+            if (!QueryMoments.TryRead(http.Request.Query, "since", out DateTimeOffset? since, out string? error))
             {
-                if (!DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset parsed))
-                {
-                    return Bad($"since '{s}' is not an ISO 8601 date-time");
-                }
-                since = parsed;
+                return Bad(error!);
             }
             List<StoredCase> cases = store.Cases(territories, cursor, since, limit);
             return Audited(store, time, agent, "cases.list", http, Page(cases, limit));
@@ -112,7 +107,7 @@ public static class CasesApi
             DateOnly today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
             long? found = identity.Find(person);
             string? latest = found is long id
-                ? store.PositiveDatesOf([id]).FirstOrDefault(d => DateOnly.ParseExact(d, "yyyy-MM-dd", CultureInfo.InvariantCulture) >= today.AddDays(-days))
+                ? store.PositiveDatesOf(id).FirstOrDefault(d => DateOnly.ParseExact(d, "yyyy-MM-dd", CultureInfo.InvariantCulture) >= today.AddDays(-days))
                 : null;
             // The question is audited without the identity asked about: the audit log holds no identities either.
             store.Audit(agent.Id, agent.Role, "cases.prior-positive", $"by {(query.Ins is null ? "traits" : "INS")}, {days} days: {(latest is null ? "no" : "yes")}", [], time.GetUtcNow());

@@ -67,14 +67,9 @@ public static class IndicatorsApi
             {
                 return refused;
             }
-            DateTimeOffset? since = null;
-            if (http.Request.Query["since"].FirstOrDefault() is string s)
+            if (!QueryMoments.TryRead(http.Request.Query, "since", out DateTimeOffset? since, out string? error))
             {
-                if (!DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset parsed))
-                {
-                    return Bad($"since '{s}' is not an ISO 8601 date-time");
-                }
-                since = parsed;
+                return Bad(error!);
             }
             return Results.Json(store.ListIndicatorRevisions(since).Select(r => new { rev = r.Rev, processedAt = r.ProcessedAt, results = r.Results, cells = r.Cells }));
         });
@@ -109,14 +104,9 @@ public static class IndicatorsApi
             error = $"from {f:yyyy-MM-dd} to {t:yyyy-MM-dd} is not a range of at most ten years";
             return null;
         }
-        if (query["asof"].FirstOrDefault() is string a)
+        if (!QueryMoments.TryRead(query, "asof", out asOf, out error))
         {
-            if (!DateTimeOffset.TryParse(a, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset at))
-            {
-                error = $"asof '{a}' is not an ISO 8601 date-time";
-                return null;
-            }
-            asOf = at;
+            return null;
         }
         int suppress = 0;
         if (query["suppress"].FirstOrDefault() is string k && (!int.TryParse(k, CultureInfo.InvariantCulture, out suppress) || suppress < 0 || suppress > 1000))
@@ -154,23 +144,17 @@ public static class IndicatorsApi
     /// </summary>
     private static IResult Changes(HttpContext http, IndicatorStage stage, TableRequest request)
     {
-        if (http.Request.Query["since"].FirstOrDefault() is not string s
-            || !DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset since))
+        if (!QueryMoments.TryRead(http.Request.Query, "since", out DateTimeOffset? since, out string? error) || since is null)
         {
-            return Bad("changes need since, an ISO 8601 date-time");
+            return Bad(error ?? "changes need since, an ISO 8601 date-time");
         }
-        DateTimeOffset? until = null;
-        if (http.Request.Query["until"].FirstOrDefault() is string u)
+        if (!QueryMoments.TryRead(http.Request.Query, "until", out DateTimeOffset? until, out error))
         {
-            if (!DateTimeOffset.TryParse(u, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset parsed))
-            {
-                return Bad($"until '{u}' is not an ISO 8601 date-time");
-            }
-            until = parsed;
+            return Bad(error!);
         }
         (int from, int to) = (request.From?.DayNumber ?? int.MinValue, request.To?.DayNumber ?? int.MaxValue);
         CountTable after = stage.Snapshot(from, to, until);
-        CountTable before = stage.Snapshot(from, to, since);
+        CountTable before = stage.Snapshot(from, to, since.Value);
         if (request.From is null && request.To is null && !after.IsEmpty)
         {
             request = request with { From = DateOnly.FromDayNumber(after.MinDay), To = DateOnly.FromDayNumber(after.MaxDay) };

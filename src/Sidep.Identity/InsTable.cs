@@ -16,8 +16,6 @@ internal sealed class InsTable
     private Slot[] _slots = new Slot[1024];
     private int _count;
 
-    public int Count => _count;
-
     private static int Index(long key, int mask) => (int)((ulong)(key * unchecked((long)0x9E3779B97F4A7C15)) >> 20) & mask;
 
     public bool TryGetValue(long key, out long value)

@@ -84,8 +84,6 @@ public sealed class Pseudonyms
 
     public string CurrentKeyId => _keys[^1].Id;
 
-    public IReadOnlyList<string> KeyIds => [.. _keys.Select(k => k.Id)];
-
     public string Of(long person) => Of(person, _keys.Count - 1);
 
     public string Of(long person, string keyId) => Of(person, _keys.FindIndex(k => k.Id == keyId) is int i and >= 0 ? i : throw new ArgumentException($"no research key '{keyId}'"));
@@ -194,13 +192,14 @@ public sealed class ResearchStage
                 changes.Add(new StateStore.ResearchRemove(key, matched.Envelope.Version + 1));
                 continue;
             }
-            List<string> identityKeys = [.. IdentityKeys(r.Patient)];
-            if (_store.Opposed(matched.PersonId, identityKeys))
+            if (_store.OpposedPerson(matched.PersonId))
             {
-                foreach (string k in identityKeys)
-                {
-                    _store.AttachOpposition(matched.PersonId, k);
-                }
+                continue;
+            }
+            // An opposition made by INS or traits before the person was known: tie it to the person once, found here.
+            if (_store.HasIdentityOppositions && _store.OpposedIdentity(IdentityKeys(r.Patient)) is string opposedBy)
+            {
+                _store.AttachOpposition(matched.PersonId, opposedBy);
                 continue;
             }
             DateOnly day = r.SampledAt?.Date ?? r.ResultedAt?.Date ?? DateOnly.FromDateTime(matched.Envelope.ReceivedAt.UtcDateTime);

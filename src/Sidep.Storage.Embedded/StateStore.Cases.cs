@@ -118,43 +118,28 @@ public sealed partial class StateStore
         }
     }
 
+    private const string CaseColumns = "SELECT seq, case_id, person_id, sample_date, territory, region, status, updated_at, json FROM cases";
+
+    private static StoredCase ReadCase(SqliteDataReader r) => new(r.GetInt64(0), r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4),
+        r.GetString(5), r.GetString(6), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(7)), r.GetString(8));
+
     /// <summary>Cases of the given départements changed after <paramref name="afterSeq"/> and at or after
-    /// <paramref name="since"/>, in feed order; with <paramref name="personId"/>, only that person's.</summary>
-    public List<StoredCase> Cases(IReadOnlyCollection<string> territories, long afterSeq, DateTimeOffset? since, int limit, long? personId = null)
+    /// <paramref name="since"/>, in feed order.</summary>
+    public List<StoredCase> Cases(IReadOnlyCollection<string> territories, long afterSeq, DateTimeOffset? since, int limit)
     {
         if (territories.Count == 0)
         {
             return []; // an agent with no territory sees no case
         }
-        lock (_lock)
-        {
-            using SqliteCommand cmd = _connection.CreateCommand();
-            var names = territories.Select((_, i) => $"$t{i}").ToList();
-            cmd.CommandText = "SELECT seq, case_id, person_id, sample_date, territory, region, status, updated_at, json FROM cases " +
-                $"WHERE territory IN ({string.Join(',', names)}) AND seq > $after AND updated_at >= $since" +
-                (personId is null ? "" : " AND person_id = $person") + " ORDER BY seq LIMIT $limit";
-            int n = 0;
-            foreach (string t in territories)
-            {
-                cmd.Parameters.AddWithValue(names[n++], t);
-            }
-            cmd.Parameters.AddWithValue("$after", afterSeq);
-            cmd.Parameters.AddWithValue("$since", since?.ToUnixTimeMilliseconds() ?? 0);
-            cmd.Parameters.AddWithValue("$limit", limit);
-            if (personId is long p)
-            {
-                cmd.Parameters.AddWithValue("$person", p);
-            }
-            return ReadCases(cmd);
-        }
+        (string Name, object Value)[] places = [.. territories.Select((t, i) => ($"$t{i}", (object)t))];
+        return Query($"{CaseColumns} WHERE territory IN ({string.Join(',', places.Select(p => p.Name))}) AND seq > $after AND updated_at >= $since ORDER BY seq LIMIT $limit",
+            ReadCase, [.. places, ("$after", afterSeq), ("$since", since?.ToUnixTimeMilliseconds() ?? 0), ("$limit", limit)]);
     }
 
     /// <summary>Every case that changed after <paramref name="afterSeq"/>, in feed order, whatever its territory (the
     /// cases topic of the case-management system).</summary>
-    public List<StoredCase> CasesChangedAfter(long afterSeq, int limit) => Query(
-        "SELECT seq, case_id, person_id, sample_date, territory, region, status, updated_at, json FROM cases WHERE seq > $after ORDER BY seq LIMIT $limit",
-        r => new StoredCase(r.GetInt64(0), r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6),
-            DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(7)), r.GetString(8)), ("$after", afterSeq), ("$limit", limit));
+    public List<StoredCase> CasesChangedAfter(long afterSeq, int limit) =>
+        Query($"{CaseColumns} WHERE seq > $after ORDER BY seq LIMIT $limit", ReadCase, ("$after", afterSeq), ("$limit", limit));
 
     /// <summary>Moves a consumer's position on its own (what it covers is not in this store: a topic it published to).</summary>
     public void SetConsumerOffset(string consumer, int partition, long next)
@@ -168,51 +153,11 @@ public sealed partial class StateStore
     }
 
     /// <summary>One case by id, whatever its territory (callers check it).</summary>
-    public StoredCase? Case(string caseId)
-    {
-        lock (_lock)
-        {
-            using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT seq, case_id, person_id, sample_date, territory, region, status, updated_at, json FROM cases WHERE case_id = $id";
-            cmd.Parameters.AddWithValue("$id", caseId);
-            return ReadCases(cmd).FirstOrDefault();
-        }
-    }
+    public StoredCase? Case(string caseId) => Query($"{CaseColumns} WHERE case_id = $id", ReadCase, ("$id", caseId)).FirstOrDefault();
 
     /// <summary>The sample dates of a person's open cases, latest first.</summary>
-    public List<string> PositiveDatesOf(IEnumerable<long> personIds)
-    {
-        lock (_lock)
-        {
-            var dates = new List<string>();
-            foreach (long person in personIds.Distinct())
-            {
-                using SqliteCommand cmd = _connection.CreateCommand();
-                cmd.CommandText = "SELECT sample_date FROM cases WHERE person_id = $p AND status = 'open'";
-                cmd.Parameters.AddWithValue("$p", person);
-                using SqliteDataReader r = cmd.ExecuteReader();
-                while (r.Read())
-                {
-                    dates.Add(r.GetString(0));
-                }
-            }
-            dates.Sort(StringComparer.Ordinal);
-            dates.Reverse();
-            return dates;
-        }
-    }
-
-    private static List<StoredCase> ReadCases(SqliteCommand cmd)
-    {
-        using SqliteDataReader r = cmd.ExecuteReader();
-        var cases = new List<StoredCase>();
-        while (r.Read())
-        {
-            cases.Add(new StoredCase(r.GetInt64(0), r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6),
-                DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(7)), r.GetString(8)));
-        }
-        return cases;
-    }
+    public List<string> PositiveDatesOf(long personId) =>
+        Query("SELECT sample_date FROM cases WHERE person_id = $p AND status = 'open' ORDER BY sample_date DESC", r => r.GetString(0), ("$p", personId));
 
     /// <summary>Notices not yet acknowledged by the sending service (those with a channel), oldest first.</summary>
     public List<StoredNotice> Outbox(int limit) => Query(
@@ -230,14 +175,6 @@ public sealed partial class StateStore
             cmd.Parameters.AddWithValue("$at", at.ToUnixTimeMilliseconds());
             cmd.Parameters.AddWithValue("$id", id);
             return cmd.ExecuteNonQuery() == 1;
-        }
-    }
-
-    public int CountNotices(string caseId)
-    {
-        lock (_lock)
-        {
-            return Convert.ToInt32(Scalar(null, "SELECT count(*) FROM notices WHERE case_id = $id", ("$id", caseId)), System.Globalization.CultureInfo.InvariantCulture);
         }
     }
 
@@ -263,50 +200,5 @@ public sealed partial class StateStore
         {
             Execute(sql);
         }
-    }
-
-    /// <summary>Runs a query and reads every row with <paramref name="read"/>.</summary>
-    private List<T> Query<T>(string sql, Func<SqliteDataReader, T> read, params (string Name, object Value)[] parameters)
-    {
-        lock (_lock)
-        {
-            using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = sql;
-            foreach ((string name, object value) in parameters)
-            {
-                cmd.Parameters.AddWithValue(name, value);
-            }
-            using SqliteDataReader r = cmd.ExecuteReader();
-            var rows = new List<T>();
-            while (r.Read())
-            {
-                rows.Add(read(r));
-            }
-            return rows;
-        }
-    }
-
-    private int Run(SqliteTransaction? tx, string sql, params (string Name, object Value)[] parameters)
-    {
-        using SqliteCommand cmd = _connection.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = sql;
-        foreach ((string name, object value) in parameters)
-        {
-            cmd.Parameters.AddWithValue(name, value);
-        }
-        return cmd.ExecuteNonQuery();
-    }
-
-    private object? Scalar(SqliteTransaction? tx, string sql, params (string Name, object Value)[] parameters)
-    {
-        using SqliteCommand cmd = _connection.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = sql;
-        foreach ((string name, object value) in parameters)
-        {
-            cmd.Parameters.AddWithValue(name, value);
-        }
-        return cmd.ExecuteScalar();
     }
 }

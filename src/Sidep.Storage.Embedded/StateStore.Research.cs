@@ -124,13 +124,36 @@ public sealed partial class StateStore
         _opposedKeys = new HashSet<string>(Query("SELECT identity_key FROM oppositions WHERE identity_key IS NOT NULL", r => r.GetString(0)), StringComparer.Ordinal);
     }
 
-    /// <summary>Whether a person (or an identity key of theirs) opposed research use.</summary>
-    public bool Opposed(long personId, IEnumerable<string> identityKeys)
+    /// <summary>Whether a person opposed research use.</summary>
+    public bool OpposedPerson(long personId)
     {
         lock (_lock)
         {
             LoadOppositions();
-            return _opposedPersons!.Contains(personId) || identityKeys.Any(_opposedKeys!.Contains);
+            return _opposedPersons!.Contains(personId);
+        }
+    }
+
+    /// <summary>Whether any opposition names an identity (INS or traits): only then are a result's keys worth making.</summary>
+    public bool HasIdentityOppositions
+    {
+        get
+        {
+            lock (_lock)
+            {
+                LoadOppositions();
+                return _opposedKeys!.Count > 0;
+            }
+        }
+    }
+
+    /// <summary>The first of these identity keys an opposition names, or null.</summary>
+    public string? OpposedIdentity(IEnumerable<string> identityKeys)
+    {
+        lock (_lock)
+        {
+            LoadOppositions();
+            return identityKeys.FirstOrDefault(_opposedKeys!.Contains);
         }
     }
 
@@ -173,7 +196,4 @@ public sealed partial class StateStore
 
     /// <summary>Every person with research rows (for the pseudonym link table of a key rotation).</summary>
     public List<long> ResearchPersons() => Query("SELECT DISTINCT person_id FROM research_rows ORDER BY person_id", r => r.GetInt64(0));
-
-    /// <summary>Every sample date with research rows.</summary>
-    public List<string> ResearchDates() => Query("SELECT DISTINCT sample_date FROM research_rows ORDER BY sample_date", r => r.GetString(0));
 }

@@ -382,6 +382,47 @@ public sealed partial class StateStore : IStageStore
         }
     }
 
+    /// <summary>A command with its parameters, in the transaction when there is one.</summary>
+    private SqliteCommand Command(SqliteTransaction? tx, string sql, (string Name, object Value)[] parameters)
+    {
+        SqliteCommand cmd = _connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        foreach ((string name, object value) in parameters)
+        {
+            cmd.Parameters.AddWithValue(name, value);
+        }
+        return cmd;
+    }
+
+    /// <summary>Runs a query and reads every row with <paramref name="read"/>.</summary>
+    private List<T> Query<T>(string sql, Func<SqliteDataReader, T> read, params (string Name, object Value)[] parameters)
+    {
+        lock (_lock)
+        {
+            using SqliteCommand cmd = Command(null, sql, parameters);
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var rows = new List<T>();
+            while (r.Read())
+            {
+                rows.Add(read(r));
+            }
+            return rows;
+        }
+    }
+
+    private int Run(SqliteTransaction? tx, string sql, params (string Name, object Value)[] parameters)
+    {
+        using SqliteCommand cmd = Command(tx, sql, parameters);
+        return cmd.ExecuteNonQuery();
+    }
+
+    private object? Scalar(SqliteTransaction? tx, string sql, params (string Name, object Value)[] parameters)
+    {
+        using SqliteCommand cmd = Command(tx, sql, parameters);
+        return cmd.ExecuteScalar();
+    }
+
     /// <summary>Moves a consumer's position inside the transaction of the writes it covers (-1: a consumer of the
     /// journal's global order rather than of one partition).</summary>
     private void SetOffset(SqliteTransaction tx, string consumer, int partition, long next)
