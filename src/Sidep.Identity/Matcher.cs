@@ -61,21 +61,26 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     private readonly Dictionary<string, BlockMembers> _byBlock = new(StringComparer.Ordinal);
 
     /// <summary>
-    /// A block's members, column by column, in creation order: the scan first sweeps <see cref="Gate"/> (the first
-    /// given name's profile and two flags, 8 bytes a member, so a block of hundreds is a few cache lines), and reads
-    /// the surnames' profiles and the person only for the members that pass it.
+    /// A block's members in creation order, each in one 40-byte record: the scan sweeps them in order (the first
+    /// given name's profile and two flags first), and the surnames' profiles it reads for the members that pass are on
+    /// the same cache line; the person itself is read only for the few that are scored.
     /// </summary>
     private sealed class BlockMembers
     {
         public const ulong Merged = 1UL << 62, HasIns = 1UL << 63;
 
-        public ulong[] Gate = new ulong[2];
-        public ulong[] Birth = new ulong[2];
-        public ulong[] Used = new ulong[2];
-        public int[] Index = new int[2];
-        /// <summary>Name keys (birth name, used name, each with the first given name): exact matches by a sweep.</summary>
-        public uint[] BirthKey = new uint[2];
-        public uint[] UsedKey = new uint[2];
+        public struct Member
+        {
+            /// <summary>The first given name's profile, and the flags.</summary>
+            public ulong Gate;
+            public ulong Birth, Used;
+            /// <summary>Name keys (birth name, used name, each with the first given name): exact matches by a sweep.</summary>
+            public uint BirthKey, UsedKey;
+            /// <summary>The person's index.</summary>
+            public int Index;
+        }
+
+        public Member[] Members = new Member[2];
         public int Count;
         /// <summary>Slots of the members created without an INS (in order): the only candidates of a result with an
         /// INS besides its holder, since persons with another INS are other persons.</summary>
@@ -84,18 +89,14 @@ public sealed class Matcher(MatchThresholds thresholds = default)
 
         public int Add(int index, bool hasIns, Profile given, Profile birth, Profile used, uint birthKey, uint usedKey)
         {
-            if (Count == Gate.Length)
+            if (Count == Members.Length)
             {
-                int size = Gate.Length * 2;
-                Array.Resize(ref Gate, size);
-                Array.Resize(ref Birth, size);
-                Array.Resize(ref Used, size);
-                Array.Resize(ref Index, size);
-                Array.Resize(ref BirthKey, size);
-                Array.Resize(ref UsedKey, size);
+                Array.Resize(ref Members, Members.Length * 2);
             }
-            (Gate[Count], Birth[Count], Used[Count], Index[Count]) = (given.Bits | (hasIns ? HasIns : 0), birth.Bits, used.Bits, index);
-            (BirthKey[Count], UsedKey[Count]) = (birthKey, usedKey);
+            Members[Count] = new Member
+            {
+                Gate = given.Bits | (hasIns ? HasIns : 0), Birth = birth.Bits, Used = used.Bits, BirthKey = birthKey, UsedKey = usedKey, Index = index,
+            };
             if (!hasIns)
             {
                 if (TraitOnlyCount == TraitOnly.Length)
@@ -205,6 +206,13 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             {
                 return 1; // lengths not kept exactly: no bound
             }
+            return Bound(Common(other), length, other.Length, Prefix(other));
+        }
+
+        /// <summary>Letters in common, counted with this name's repeats, at most the shorter length.</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        private int Common(in Profile other)
+        {
             int common = 0;
             if (!_repeats)
             {
@@ -217,15 +225,23 @@ public sealed class Matcher(MatchThresholds thresholds = default)
                     common += Counts[System.Numerics.BitOperations.TrailingZeroCount(bits)];
                 }
             }
-            common = Math.Min(common, Math.Min(length, other.Length));
+            return Math.Min(common, Math.Min(Name.Length, other.Length));
+        }
+
+        /// <summary>The common prefix the first two characters allow: 0, 1 or 4 (or more).</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        private int Prefix(in Profile other) => (Profile.Head & 0x3F) != (other.Head & 0x3F) ? 0 : Profile.Head != other.Head ? 1 : 4;
+
+        private static double Bound(int common, int length, int otherLength, int prefix)
+        {
             if (common == 0)
             {
                 return 0;
             }
-            double jaro = (common * (s_inverse[length] + s_inverse[other.Length]) + 1) * (1.0 / 3);
-            int prefix = (Profile.Head & 0x3F) != (other.Head & 0x3F) ? 0 : Profile.Head != other.Head ? 1 : 4;
+            double jaro = (common * (s_inverse[length] + s_inverse[otherLength]) + 1) * (1.0 / 3);
             return jaro + prefix * 0.1 * (1 - jaro) + 1e-9;
         }
+
     }
 
     private readonly QueryName _qBirth = new(), _qUsed = new(), _qGiven = new();
@@ -265,7 +281,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         {
             return Resolve(exact);
         }
-        (long best, double score, _) = BestInBlock(block, query, ins: 0, holder: 0);
+        (long best, double score, _) = BestInBlock(block, query, ins: 0, holder: 0, floor: _t.Link, explain: false);
         return best != 0 && score >= _t.Link ? Resolve(best) : null;
     }
 
@@ -287,7 +303,9 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         var query = View.Of(traits);
         bool held = _byIns.TryGetValue(ins, out long holderId);
         _byBlock.TryGetValue(traits.Block, out BlockMembers? block);
-        (long best, double score, List<FieldComparison> comparisons) = BestInBlock(block, query, ins, held ? holderId : 0);
+        // Whatever the INS, a person known by traits counts only if linked (merged into the holder, or given the INS):
+        // candidates below the link threshold are not looked for, and the explanation is built only for an attachment.
+        (long best, double score, _) = BestInBlock(block, query, ins, held ? holderId : 0, floor: _t.Link, explain: false);
         if (held)
         {
             long holder = Resolve(holderId);
@@ -296,7 +314,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             if ((holderTraits.BirthDate != traits.BirthDate || holderTraits.Sex != traits.Sex) && !Compatible(holderTraits.BirthDate, traits.BirthDate) || agreement < _t.Review)
             {
                 // Same INS, incompatible traits: never merged silently. A separate person, flagged for review.
-                long flagged = NewPerson(traits, ins: 0);
+                long flagged = NewPerson(traits, ins: 0, block);
                 _review.Add((flagged, holder, agreement));
                 return new MatchDecision(flagged, MatchRule.InsConflict, agreement, check, holder);
             }
@@ -313,11 +331,13 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         {
             ref Person attached = ref At(best);
             attached.Ins = ins;
-            attached.Block.Gate[attached.Slot] |= BlockMembers.HasIns;
+            attached.Block.Members[attached.Slot].Gate |= BlockMembers.HasIns;
             _byIns.Set(ins, best);
+            var comparisons = new List<FieldComparison>(5);
+            Score(query, View.Of(attached), comparisons);
             return new MatchDecision(best, MatchRule.InsAttachedToTraitMatch, score, comparisons);
         }
-        long person = NewPerson(traits, ins);
+        long person = NewPerson(traits, ins, block);
         return new MatchDecision(person, MatchRule.InsNewPerson, 1, [new FieldComparison("ins", "new", 1)]);
     }
 
@@ -329,7 +349,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         {
             return new MatchDecision(exact, MatchRule.ExactTraits, 1, exactComparisons);
         }
-        (long best, double score, List<FieldComparison> comparisons) = BestInBlock(block, query, ins: 0, holder: 0);
+        (long best, double score, List<FieldComparison> comparisons) = BestInBlock(block, query, ins: 0, holder: 0, floor: _t.Review, explain: true);
         if (best != 0 && score >= 0.999)
         {
             return new MatchDecision(best, MatchRule.ExactTraits, score, comparisons);
@@ -338,7 +358,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         {
             return new MatchDecision(best, MatchRule.FuzzyTraits, score, comparisons);
         }
-        long person = NewPerson(traits, ins: 0);
+        long person = NewPerson(traits, ins: 0, block);
         if (best != 0 && score >= _t.Review)
         {
             _review.Add((person, best, score));
@@ -383,13 +403,15 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             {
                 continue;
             }
-            for (int slot = 0; slot < block.Count; slot++)
+            ReadOnlySpan<BlockMembers.Member> members = block.Members.AsSpan(0, block.Count);
+            for (int slot = 0; slot < members.Length; slot++)
             {
-                if ((block.BirthKey[slot] != key && block.UsedKey[slot] != key) || (block.Gate[slot] & BlockMembers.Merged) != 0)
+                ref readonly BlockMembers.Member member = ref members[slot];
+                if ((member.BirthKey != key && member.UsedKey != key) || (member.Gate & BlockMembers.Merged) != 0)
                 {
                     continue;
                 }
-                long id = block.Index[slot] + 1L;
+                long id = member.Index + 1L;
                 List<FieldComparison> comparisons = Compare(query, View.Of(At(id)), out double score);
                 if (score >= 0.999)
                 {
@@ -401,14 +423,16 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     }
 
     /// <summary>
-    /// The most similar person of the block that reaches the review threshold; none when no one does. For a result
+    /// The most similar person of the block whose score reaches <paramref name="floor"/> (the review threshold, or the
+    /// link threshold when only a link matters); none when no one does. For a result
     /// with an INS, persons with another INS are other persons by definition: only the persons known by traits and
     /// the INS holder are candidates. Each candidate's score is first bounded from its names' letters, lengths and
     /// first characters (<see cref="QueryName.UpperBound"/>): only those whose bound reaches the review threshold and
     /// the best so far are scored. Equal scores go to the person created first, so the decision is the one a full
     /// scan of the block in creation order would make.
     /// </summary>
-    private (long Best, double Score, List<FieldComparison> Comparisons) BestInBlock(BlockMembers? block, in View query, long ins, long holder)
+    private (long Best, double Score, List<FieldComparison> Comparisons) BestInBlock(BlockMembers? block, in View query, long ins, long holder,
+        double floor, bool explain)
     {
         List<FieldComparison> bestComparisons = [];
         if (block is null)
@@ -423,7 +447,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         {
             _swap.Add(Profile.Of(query.Given[i]));
         }
-        var scan = new Scan(-1, 0, 0);
+        var scan = new Scan(-1, 0, 0, floor);
         if (ins == 0)
         {
             for (int slot = 0; slot < block.Count; slot++)
@@ -441,13 +465,17 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             for (int i = 0; i < block.TraitOnlyCount; i++)
             {
                 int slot = block.TraitOnly[i];
-                if ((block.Gate[slot] & BlockMembers.HasIns) == 0)
+                if ((block.Members[slot].Gate & BlockMembers.HasIns) == 0)
                 {
                     Consider(query, block, slot, ref scan);
                 }
             }
         }
-        long best = scan.Slot < 0 ? 0 : block.Index[scan.Slot] + 1L;
+        long best = scan.Slot < 0 ? 0 : block.Members[scan.Slot].Index + 1L;
+        if (!explain)
+        {
+            return (best, scan.Score, bestComparisons);
+        }
         if (best != 0)
         {
             Score(query, View.Of(At(best)), bestComparisons); // the explanation, for the one that counts
@@ -464,35 +492,38 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     private static string NoneSimilar(int compared) =>
         compared < s_noneSimilar.Length ? s_noneSimilar[compared] : $"{compared} persons compared, none similar enough for review";
 
-    /// <summary>The best candidate so far (its slot in the block, -1: none) and how many were compared.</summary>
-    private record struct Scan(int Slot, double Score, int Compared);
+    /// <summary>The best candidate so far (its slot in the block, -1: none), how many were compared, and the score a
+    /// candidate must reach to count at all.</summary>
+    private record struct Scan(int Slot, double Score, int Compared, double Floor);
 
     private void Consider(in View query, BlockMembers block, int slot, ref Scan scan)
     {
-        ulong gate = block.Gate[slot];
+        ref readonly BlockMembers.Member member = ref block.Members[slot];
+        ulong gate = member.Gate;
         if ((gate & BlockMembers.Merged) != 0)
         {
             return;
         }
         var candidateGiven = new Profile(gate & ~(BlockMembers.Merged | BlockMembers.HasIns));
         scan.Compared++;
-        double bar = Math.Max(_t.Review, scan.Score);
         // Given names in another order can make the given-name score 1: only when the candidate's first given
         // name could be one of the query's other given names.
+        double bar = Math.Max(scan.Floor, scan.Score);
         double given = _swap.Count > 0 && SwapPossible(candidateGiven) ? 1 : _qGiven.UpperBound(candidateGiven);
-        if (0.55 + 0.45 * given < bar)
+        // Below the floor, a first given name caps the score under the link threshold (see Score).
+        if (0.55 + 0.45 * given < bar || bar >= _t.Link && given < _t.GivenFloor)
         {
             return;
         }
-        var birth = new Profile(block.Birth[slot]);
-        var used = new Profile(block.Used[slot]);
+        var birth = new Profile(member.Birth);
+        var used = new Profile(member.Used);
         double name = Math.Max(Math.Max(Bound(_qBirth, birth), Bound(_qBirth, used)), Math.Max(Bound(_qUsed, birth), Bound(_qUsed, used)));
         if (0.55 * name + 0.45 * given < bar)
         {
             return;
         }
-        double score = Score(query, View.Of(_people[block.Index[slot]]), explain: null);
-        if (score >= _t.Review && (score > scan.Score || score == scan.Score && scan.Slot >= 0 && slot < scan.Slot))
+        double score = Score(query, View.Of(_people[member.Index]), explain: null);
+        if (score >= scan.Floor && (score > scan.Score || score == scan.Score && scan.Slot >= 0 && slot < scan.Slot))
         {
             (scan.Slot, scan.Score) = (slot, score);
         }
@@ -639,26 +670,34 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         return shared ??= given.Select(Shared).ToArray();
     }
 
-    private long NewPerson(Traits traits, long ins)
+    /// <summary>A new person in <paramref name="members"/> (the block of its traits, looked up by the caller; null
+    /// when the block is new). Its strings are those already held: the birth date of the block's first member, the
+    /// first given name of the shared list of given names.</summary>
+    private long NewPerson(Traits traits, long ins, BlockMembers? members)
     {
         if (_count == _people.Length)
         {
             Array.Resize(ref _people, _people.Length * 2);
         }
         int index = _count++;
+        string birthDate;
+        if (members is null)
+        {
+            _byBlock.Add(traits.Block, members = new BlockMembers());
+            birthDate = Shared(traits.BirthDate);
+        }
+        else
+        {
+            birthDate = _people[members.Members[0].Index].BirthDate;
+        }
+        string[] given = SharedGiven(traits.Given);
+        string firstGiven = given.Length > 0 && given[0] == traits.FirstGiven ? given[0] : Shared(traits.FirstGiven);
         _people[index] = new Person
         {
-            BirthName = Shared(traits.BirthName), UsedName = Shared(traits.UsedName), FirstGiven = Shared(traits.FirstGiven),
-            BirthDate = Shared(traits.BirthDate), Given = SharedGiven(traits.Given), Sex = traits.Sex, Ins = ins,
+            BirthName = Shared(traits.BirthName), UsedName = Shared(traits.UsedName), FirstGiven = firstGiven,
+            BirthDate = birthDate, Given = given, Sex = traits.Sex, Ins = ins, Block = members,
         };
-        string block = Shared(traits.Block);
-        if (!_byBlock.TryGetValue(block, out BlockMembers? members))
-        {
-            _byBlock[block] = members = new BlockMembers();
-        }
-        ref Person person = ref _people[index];
-        person.Block = members;
-        person.Slot = members.Add(index, ins != 0, Profile.Of(traits.FirstGiven), Profile.Of(traits.BirthName), Profile.Of(traits.UsedName),
+        _people[index].Slot = members.Add(index, ins != 0, Profile.Of(traits.FirstGiven), Profile.Of(traits.BirthName), Profile.Of(traits.UsedName),
             NameKey(traits.BirthName, traits.FirstGiven), NameKey(traits.UsedName, traits.FirstGiven));
         if (ins != 0)
         {
@@ -680,7 +719,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     {
         ref Person merged = ref At(from);
         merged.MergedInto = into;
-        merged.Block.Gate[merged.Slot] |= BlockMembers.Merged;
+        merged.Block.Members[merged.Slot].Gate |= BlockMembers.Merged;
         _merges.Add(new MergeEvent(from, into, reason));
     }
 
