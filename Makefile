@@ -2,7 +2,7 @@
 DOTNET ?= dotnet
 CONFIG ?= Release
 
-.PHONY: run test build bench clean
+.PHONY: run test build bench bench-e2e bench-e2e-short clean
 
 ## make run: build and start Sidep in embedded mode on localhost, with the demo lab registered.
 run:
@@ -21,6 +21,14 @@ build:
 FILTER ?= *
 bench:
 	$(DOTNET) run -c Release --project perf/Sidep.Benchmarks -- --filter '$(FILTER)'
+
+## make bench-e2e: a national peak day (2.28M results) end to end in embedded mode, with the correctness check;
+## make bench-e2e-short: the same with 100,000 results. Figures go in perf/README.md.
+bench-e2e:
+	perf/bench-e2e.sh 2280000
+
+bench-e2e-short:
+	perf/bench-e2e.sh 100000
 
 clean:
 	$(DOTNET) clean Sidep.sln --nologo -v q

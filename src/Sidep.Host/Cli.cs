@@ -372,10 +372,14 @@ public static class Cli
         var positivity = new Option<double>("--positivity") { Description = "Share of positive results", DefaultValueFactory = _ => 0.1 };
         var seed = new Option<int>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 1 };
         var facility = new Option<string>("--facility") { Description = "MSH-4 facility id (registered for the API key's lab)", DefaultValueFactory = _ => DemoFacility };
+        var duplicates = new Option<double>("--duplicates") { Description = "Share of results sent again unchanged, later", DefaultValueFactory = _ => 0.01 };
+        var corrections = new Option<double>("--corrections") { Description = "Share of results corrected later (other outcome, status C)", DefaultValueFactory = _ => 0.01 };
+        var invalid = new Option<double>("--invalid") { Description = "Share of invalid messages, on top (rejected with a reason)", DefaultValueFactory = _ => 0.005 };
+        var retests = new Option<double>("--retests") { Description = "Share of results that are a person's second test", DefaultValueFactory = _ => 0.1 };
         (Option<string> server, Option<string?> apiKey) = ServerOptions();
         var operatorToken = new Option<string?>("--operator-token") { Description = "With it, also wait for every stage to catch up (default: $SIDEP_OPERATOR_TOKEN)" };
         var command = new Command("loadgen", "Send a synthetic national workload (HL7 v2 over HTTP) and report throughput, latency and pipeline catch-up")
-            { results, batch, concurrency, withoutIns, positivity, seed, facility, server, apiKey, operatorToken };
+            { results, batch, concurrency, withoutIns, positivity, seed, facility, duplicates, corrections, invalid, retests, server, apiKey, operatorToken };
         command.SetAction(async (parse, ct) =>
         {
             string? key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("SIDEP_API_KEY");
@@ -385,7 +389,10 @@ public static class Cli
                 return 2;
             }
             var options = new LoadGen.Options(Math.Max(1, parse.GetValue(results)), Math.Clamp(parse.GetValue(batch), 1, 10_000), Math.Clamp(parse.GetValue(concurrency), 1, 64),
-                parse.GetValue(withoutIns), parse.GetValue(positivity), parse.GetValue(seed), parse.GetValue(facility)!, DemoFiness);
+                parse.GetValue(withoutIns), parse.GetValue(positivity), parse.GetValue(seed), parse.GetValue(facility)!, DemoFiness)
+            {
+                Duplicates = parse.GetValue(duplicates), Corrections = parse.GetValue(corrections), Invalid = parse.GetValue(invalid), Retests = parse.GetValue(retests),
+            };
             return await LoadGen.RunAsync(options, new Uri(parse.GetValue(server)!), key,
                 parse.GetValue(operatorToken) ?? Environment.GetEnvironmentVariable("SIDEP_OPERATOR_TOKEN"), Console.Out, ct);
         });
