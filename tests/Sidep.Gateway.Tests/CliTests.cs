@@ -99,14 +99,16 @@ public class CliTests
     });
 
     [Fact]
-    public Task Loadgen_sends_a_synthetic_workload_and_waits_for_every_stage_to_catch_up() => WithDemoServerAsync(async (server, key, _) =>
+    public Task Loadgen_accounts_for_every_result_and_finds_the_indicators_of_its_ground_truth() => WithDemoServerAsync(async (server, key, _) =>
     {
         (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--server", server.Http.ToString(), "--api-key", key, "--operator-token", "tok",
-            "--results", "3000", "--batch", "250", "--concurrency", "3");
-        Assert.Equal(0, exit);
-        Assert.Contains("accepted 3,000, rejected 0, duplicates 0, failed requests 0", output);
+            "--results", "3000", "--batch", "250", "--concurrency", "3", "--corrections", "0.05", "--duplicates", "0.05", "--invalid", "0.02");
+        Assert.True(exit == 0, output);
+        Assert.Matches(@"accepted 3,000 \(expected 3,000\), corrections (\d+) \(\1\), duplicates (\d+) \(\2\), rejected with a reason (\d+) \(\3\), pending mapping 0, failed requests 0: every result accounted for", output);
+        Assert.DoesNotMatch(@"corrections 0 |duplicates 0 |rejected with a reason 0 ", output);
         Assert.Matches(@"latency per batch: p50 \d+ ms, p99 \d+ ms", output);
         Assert.Contains("pipeline caught up", output);
+        Assert.Matches(@"indicators: (\d) of \1 national daily rows \(P_f, P_h, P, T_f, T_h, T\) equal to the ground truth\n", output.Replace("\r", ""));
     });
 
     [Fact]
