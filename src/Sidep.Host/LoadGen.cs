@@ -43,9 +43,12 @@ public static class LoadGen
         var random = new Random(o.Seed);
         string[] departements = [.. Sidep.Indicators.Geography.France.Departements.Where(d => d.Length == 2 && d != "2A" && d != "2B")];
         var today = DateOnly.FromDateTime(DateTime.UtcNow);
-        // Persons sharing a block (birth date + sex) never share a first given name: two generated persons are never
-        // so alike that matching them as one would be right, so the truth is the generator's persons.
+        // Persons sharing a block (birth date + sex) never share a first given name.
         var firstNames = new HashSet<(PartialDate, Sex, string)>();
+        // Nor so alike that identity vigilance would take them for one: with a few hundred names, namesakes born the
+        // same day with near-identical given names are far more frequent than in life (1 person in ≈6,000 at 2M), and
+        // the matcher rightly links them. Such a person is drawn again, so that the truth is countable.
+        var separable = new Sidep.Identity.Matcher();
         var persons = new List<(PatientIdentity Person, bool WithIns, string Dep)>();
         var messages = new List<string>(o.Results);
         var late = new List<string>();
@@ -74,10 +77,11 @@ public static class LoadGen
             else
             {
                 PatientIdentity p = SyntheticIdentities.RandomPerson(random);
-                for (int tries = 0; tries < 100 && !firstNames.Add((p.BirthDate!.Value, p.Sex, p.GivenNames[0])); tries++)
+                for (int tries = 0; tries < 100 && (!firstNames.Add((p.BirthDate!.Value, p.Sex, p.GivenNames[0])) || separable.Find(p with { Ins = null }) is not null); tries++)
                 {
                     p = SyntheticIdentities.RandomPerson(random);
                 }
+                separable.Match(p with { Ins = null });
                 persons.Add((p, random.NextDouble() >= o.WithoutIns, departements[random.Next(departements.Length)]));
                 person = persons.Count - 1;
             }
