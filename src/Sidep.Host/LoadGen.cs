@@ -36,8 +36,6 @@ public static class LoadGen
     public sealed record Workload(List<string> Batches, List<string> LateBatches, int Accepted, int Corrections, int Duplicates, int Rejected,
         List<Truth> Truths);
 
-    public static IEnumerable<string> Batches(Options o) => Generate(o).Batches;
-
     public static Workload Generate(Options o)
     {
         var random = new Random(o.Seed);
@@ -53,7 +51,7 @@ public static class LoadGen
         var messages = new List<string>(o.Results);
         var late = new List<string>();
         var truths = new List<Truth>(o.Results);
-        int invalid = 0;
+        int invalid = 0, corrections = 0;
         string Message(int i, int person, DateOnly day, bool positive, string status, int control)
         {
             (PatientIdentity p, bool withIns, string dep) = persons[person];
@@ -97,6 +95,7 @@ public static class LoadGen
                 // Corrected later: the other outcome, status C, a new control id.
                 late.Add(Message(i, person, day, !positive, "C", control++));
                 truths[^1] = truths[^1] with { Positive = !positive };
+                corrections++;
             }
             else if (late1 < o.Corrections + o.Duplicates)
             {
@@ -109,7 +108,6 @@ public static class LoadGen
                 invalid++;
             }
         }
-        int corrections = late.Count(m => m.Contains("|C|||", StringComparison.Ordinal));
         return new Workload(Chunk(messages, o.Batch), Chunk(late, o.Batch), o.Results, corrections, late.Count - corrections, invalid, truths);
     }
 
@@ -147,7 +145,7 @@ public static class LoadGen
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
         var generating = Stopwatch.StartNew();
         Workload work = Generate(o);
-        output.WriteLine($"generated {o.Results:N0} results ({work.Truths.Select(t => t.Person).Distinct().Count():N0} persons), " +
+        output.WriteLine($"generated {work.Accepted:N0} results ({work.Truths.Select(t => t.Person).Distinct().Count():N0} persons), " +
             $"{work.Corrections:N0} later corrections, {work.Duplicates:N0} later duplicates, {work.Rejected:N0} invalid messages in {generating.Elapsed.TotalSeconds:F1} s");
         var latencies = new List<double>(work.Batches.Count + work.LateBatches.Count);
         long accepted = 0, corrections = 0, rejected = 0, duplicates = 0, pending = 0, failures = 0, busy = 0;
@@ -208,12 +206,12 @@ public static class LoadGen
         double submitted = clock.Elapsed.TotalSeconds;
         latencies.Sort();
         double P(double q) => latencies.Count == 0 ? 0 : latencies[Math.Min(latencies.Count - 1, (int)(q * latencies.Count))];
-        int total = o.Results + work.Corrections + work.Duplicates + work.Rejected;
+        int total = work.Accepted + work.Corrections + work.Duplicates + work.Rejected;
         output.WriteLine($"submitted {total:N0} results in {work.Batches.Count + work.LateBatches.Count:N0} batches of up to {o.Batch} from {o.Concurrency} senders in {submitted:F1} s: " +
             $"{total / submitted:N0} results/s acknowledged durable");
         output.WriteLine($"  acknowledgement latency per batch: p50 {P(0.5):F0} ms, p99 {P(0.99):F0} ms, p99.9 {P(0.999):F0} ms; {busy:N0} answers 503/429 (backpressure), retried");
-        bool accounted = accepted == o.Results && corrections == work.Corrections && duplicates == work.Duplicates && rejected == work.Rejected && pending == 0 && failures == 0;
-        output.WriteLine($"  accounted for: accepted {accepted:N0} (expected {o.Results:N0}), corrections {corrections:N0} ({work.Corrections:N0}), " +
+        bool accounted = accepted == work.Accepted && corrections == work.Corrections && duplicates == work.Duplicates && rejected == work.Rejected && pending == 0 && failures == 0;
+        output.WriteLine($"  accounted for: accepted {accepted:N0} (expected {work.Accepted:N0}), corrections {corrections:N0} ({work.Corrections:N0}), " +
             $"duplicates {duplicates:N0} ({work.Duplicates:N0}), rejected with a reason {rejected:N0} ({work.Rejected:N0}), pending mapping {pending:N0}, failed requests {failures:N0}: " +
             (accounted ? "every result accounted for" : "MISMATCH"));
         if (operatorToken is null)

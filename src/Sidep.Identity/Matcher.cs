@@ -206,13 +206,6 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             {
                 return 1; // lengths not kept exactly: no bound
             }
-            return Bound(Common(other), length, other.Length, Prefix(other));
-        }
-
-        /// <summary>Letters in common, counted with this name's repeats, at most the shorter length.</summary>
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-        private int Common(in Profile other)
-        {
             int common = 0;
             if (!_repeats)
             {
@@ -225,23 +218,15 @@ public sealed class Matcher(MatchThresholds thresholds = default)
                     common += Counts[System.Numerics.BitOperations.TrailingZeroCount(bits)];
                 }
             }
-            return Math.Min(common, Math.Min(Name.Length, other.Length));
-        }
-
-        /// <summary>The common prefix the first two characters allow: 0, 1 or 4 (or more).</summary>
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-        private int Prefix(in Profile other) => (Profile.Head & 0x3F) != (other.Head & 0x3F) ? 0 : Profile.Head != other.Head ? 1 : 4;
-
-        private static double Bound(int common, int length, int otherLength, int prefix)
-        {
+            common = Math.Min(common, Math.Min(length, other.Length));
             if (common == 0)
             {
                 return 0;
             }
-            double jaro = (common * (s_inverse[length] + s_inverse[otherLength]) + 1) * (1.0 / 3);
+            double jaro = (common * (s_inverse[length] + s_inverse[other.Length]) + 1) * (1.0 / 3);
+            int prefix = (Profile.Head & 0x3F) != (other.Head & 0x3F) ? 0 : Profile.Head != other.Head ? 1 : 4;
             return jaro + prefix * 0.1 * (1 - jaro) + 1e-9;
         }
-
     }
 
     private readonly QueryName _qBirth = new(), _qUsed = new(), _qGiven = new();
@@ -333,9 +318,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             attached.Ins = ins;
             attached.Block.Members[attached.Slot].Gate |= BlockMembers.HasIns;
             _byIns.Set(ins, best);
-            var comparisons = new List<FieldComparison>(5);
-            Score(query, View.Of(attached), comparisons);
-            return new MatchDecision(best, MatchRule.InsAttachedToTraitMatch, score, comparisons);
+            return new MatchDecision(best, MatchRule.InsAttachedToTraitMatch, score, Compare(query, View.Of(attached), out _));
         }
         long person = NewPerson(traits, ins, block);
         return new MatchDecision(person, MatchRule.InsNewPerson, 1, [new FieldComparison("ins", "new", 1)]);
@@ -427,17 +410,16 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     /// link threshold when only a link matters); none when no one does. For a result
     /// with an INS, persons with another INS are other persons by definition: only the persons known by traits and
     /// the INS holder are candidates. Each candidate's score is first bounded from its names' letters, lengths and
-    /// first characters (<see cref="QueryName.UpperBound"/>): only those whose bound reaches the review threshold and
-    /// the best so far are scored. Equal scores go to the person created first, so the decision is the one a full
+    /// first characters (<see cref="QueryName.UpperBound"/>): only those whose bound reaches the floor and the best so
+    /// far are scored. The explanation (how the best compared, or how many were compared) only when asked for. Equal scores go to the person created first, so the decision is the one a full
     /// scan of the block in creation order would make.
     /// </summary>
     private (long Best, double Score, List<FieldComparison> Comparisons) BestInBlock(BlockMembers? block, in View query, long ins, long holder,
         double floor, bool explain)
     {
-        List<FieldComparison> bestComparisons = [];
         if (block is null)
         {
-            return (0, 0, bestComparisons);
+            return (0, 0, []);
         }
         _qBirth.Set(query.BirthName);
         _qUsed.Set(query.UsedName);
@@ -474,8 +456,9 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         long best = scan.Slot < 0 ? 0 : block.Members[scan.Slot].Index + 1L;
         if (!explain)
         {
-            return (best, scan.Score, bestComparisons);
+            return (best, scan.Score, []);
         }
+        List<FieldComparison> bestComparisons = [];
         if (best != 0)
         {
             Score(query, View.Of(At(best)), bestComparisons); // the explanation, for the one that counts
@@ -506,9 +489,9 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         }
         var candidateGiven = new Profile(gate & ~(BlockMembers.Merged | BlockMembers.HasIns));
         scan.Compared++;
+        double bar = Math.Max(scan.Floor, scan.Score);
         // Given names in another order can make the given-name score 1: only when the candidate's first given
         // name could be one of the query's other given names.
-        double bar = Math.Max(scan.Floor, scan.Score);
         double given = _swap.Count > 0 && SwapPossible(candidateGiven) ? 1 : _qGiven.UpperBound(candidateGiven);
         // Below the floor, a first given name caps the score under the link threshold (see Score).
         if (0.55 + 0.45 * given < bar || bar >= _t.Link && given < _t.GivenFloor)
