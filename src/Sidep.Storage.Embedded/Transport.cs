@@ -21,6 +21,13 @@ public interface IStageTransport : IAsyncDisposable
     Task PublishAsync(string topic, IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken = default);
 
     IStageConsumer Subscribe(string topic, string group);
+
+    /// <summary>The end offset of each partition of a topic (empty when the topic does not exist).</summary>
+    long[] EndOffsets(string topic);
+
+    /// <summary>The messages of one partition in [<paramref name="from"/>, <paramref name="to"/>), outside any group and
+    /// moving no position: what a stage replays to restore a partition's state, a gateway to rebuild its index.</summary>
+    IEnumerable<IncomingMessage> ReadRange(string topic, int partition, long from, long to);
 }
 
 public interface IStageConsumer : IDisposable
@@ -84,6 +91,36 @@ public sealed class InProcessTransport(string directory, int partitions = 8) : I
     }
 
     public IStageConsumer Subscribe(string topic, string group) => new Consumer(this, topic, group);
+
+    public long[] EndOffsets(string topic)
+    {
+        if (!Directory.Exists(Path.Combine(directory, "topics", topic)))
+        {
+            return [];
+        }
+        Storage.Embedded.EmbeddedLog log = Topic(topic);
+        return [.. Enumerable.Range(0, log.PartitionCount).Select(log.EndOffset)];
+    }
+
+    public IEnumerable<IncomingMessage> ReadRange(string topic, int partition, long from, long to)
+    {
+        Storage.Embedded.EmbeddedLog log = Topic(topic);
+        long next = from;
+        while (next < to)
+        {
+            List<Storage.Embedded.LogEntry> entries = log.Read(partition, next, (int)Math.Min(1000, to - next));
+            if (entries.Count == 0)
+            {
+                yield break;
+            }
+            foreach (Storage.Embedded.LogEntry e in entries)
+            {
+                (Dictionary<string, string> headers, byte[] payload) = Open(e.Payload);
+                yield return new IncomingMessage(topic, partition, e.Offset, e.Key, payload, headers);
+                next = e.Offset + 1;
+            }
+        }
+    }
 
     // [u16 header count]([u16 name length][name][u16 value length][value])* [payload]
     private static byte[] Envelope(OutgoingMessage m)

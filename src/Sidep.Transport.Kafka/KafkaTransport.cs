@@ -123,6 +123,64 @@ public sealed class KafkaTransport : IStageTransport
 
     public IStageConsumer Subscribe(string topic, string group) => new Consumer(this, topic, group);
 
+    private IConsumer<string, byte[]> Reader(bool partitionEof) => new ConsumerBuilder<string, byte[]>(new ConsumerConfig
+    {
+        BootstrapServers = _bootstrap,
+        GroupId = "sidep-reader", // never joined nor committed: partitions are assigned, not subscribed
+        EnableAutoCommit = false,
+        EnableAutoOffsetStore = false,
+        EnablePartitionEof = partitionEof,
+        IsolationLevel = IsolationLevel.ReadCommitted,
+    }).SetLogHandler((_, _) => { }).Build();
+
+    public long[] EndOffsets(string topic)
+    {
+        using IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _bootstrap }).Build();
+        TopicMetadata? metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.FirstOrDefault(t => t.Topic == topic);
+        if (metadata is null || metadata.Error.IsError)
+        {
+            return [];
+        }
+        using IConsumer<string, byte[]> reader = Reader(partitionEof: false);
+        return [.. metadata.Partitions.OrderBy(p => p.PartitionId)
+            .Select(p => reader.QueryWatermarkOffsets(new TopicPartition(topic, p.PartitionId), TimeSpan.FromSeconds(10)).High.Value)];
+    }
+
+    public IEnumerable<IncomingMessage> ReadRange(string topic, int partition, long from, long to)
+    {
+        if (from >= to)
+        {
+            yield break;
+        }
+        using IConsumer<string, byte[]> reader = Reader(partitionEof: true);
+        reader.Assign(new TopicPartitionOffset(topic, partition, from));
+        while (true)
+        {
+            // Offsets may have gaps (transaction markers): read up to the end or to the first offset at or past `to`.
+            ConsumeResult<string, byte[]> r = reader.Consume(TimeSpan.FromSeconds(30))
+                ?? throw new TimeoutException($"{topic}/{partition}: nothing read for 30 s while replaying up to offset {to}");
+            if (r.IsPartitionEOF || r.Offset.Value >= to)
+            {
+                yield break;
+            }
+            yield return Incoming(r);
+            if (r.Offset.Value >= to - 1)
+            {
+                yield break;
+            }
+        }
+    }
+
+    private static IncomingMessage Incoming(ConsumeResult<string, byte[]> r)
+    {
+        var headers = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (IHeader h in r.Message.Headers ?? [])
+        {
+            headers[h.Key] = Encoding.UTF8.GetString(h.GetValueBytes());
+        }
+        return new IncomingMessage(r.Topic, r.Partition.Value, r.Offset.Value, r.Message.Key ?? "", r.Message.Value ?? [], headers);
+    }
+
     public ValueTask DisposeAsync()
     {
         _producer.Flush(TimeSpan.FromSeconds(10));
@@ -179,12 +237,7 @@ public sealed class KafkaTransport : IStageTransport
                 {
                     break;
                 }
-                var headers = new Dictionary<string, string>(StringComparer.Ordinal);
-                foreach (IHeader h in r.Message.Headers ?? [])
-                {
-                    headers[h.Key] = Encoding.UTF8.GetString(h.GetValueBytes());
-                }
-                messages.Add(new IncomingMessage(r.Topic, r.Partition.Value, r.Offset.Value, r.Message.Key ?? "", r.Message.Value ?? [], headers));
+                messages.Add(Incoming(r));
                 timeout = TimeSpan.Zero; // what is already there, without waiting again
             }
             return messages;

@@ -67,6 +67,23 @@ public abstract class TransportContractTests
     }
 
     [Fact]
+    public async Task A_partition_can_be_read_again_from_any_offset_without_moving_a_group()
+    {
+        await using IStageTransport transport = Open();
+        string topic = NewTopic();
+        await transport.PublishAsync(topic, [.. Enumerable.Range(0, 30).Select(n => Message("one-key", n))]);
+        long[] ends = transport.EndOffsets(topic);
+        int partition = Array.FindIndex(ends, e => e > 0);
+        Assert.Equal(30, ends[partition]);
+        Assert.Equal(30, ends.Sum());
+        Assert.Equal(Enumerable.Range(0, 30), transport.ReadRange(topic, partition, 0, ends[partition]).Select(Value));
+        Assert.Equal(Enumerable.Range(10, 5), transport.ReadRange(topic, partition, 10, 15).Select(Value));
+        Assert.Empty(transport.ReadRange(topic, partition, 7, 7));
+        using IStageConsumer group = transport.Subscribe(topic, "group-e"); // the reads moved no group's position
+        Assert.Equal(30, PollUntil(group, 30).Count);
+    }
+
+    [Fact]
     public async Task A_poison_message_goes_to_the_dead_letter_topic_with_its_reason_and_the_stream_goes_on()
     {
         await using IStageTransport transport = Open();
