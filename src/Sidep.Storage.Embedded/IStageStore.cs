@@ -25,6 +25,25 @@ public interface IStageStore : IDisposable
 
     List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay);
 
+    /// <summary>Moves a consumer's position on its own (what it covers is elsewhere: a topic it published to).</summary>
+    void SetConsumerOffset(string consumer, int partition, long next);
+
+    /// <summary>The fan-out's batch in one transaction with its position: positive results kept, case changes in
+    /// order (an episode that starts again updates its case, never opens a second), one notice per case ever.</summary>
+    void ApplyFanOut(string consumer, long nextSequence, IReadOnlyList<StateStore.PositiveResult> positives, IReadOnlyList<CaseChange> changes,
+        Func<string, string> caseIdOf, DateTimeOffset now);
+
+    string? PositiveResultJson(string key);
+
+    /// <summary>Cases of the given territories changed after a feed cursor, in feed order.</summary>
+    List<StoredCase> Cases(IReadOnlyCollection<string> territories, long afterSeq, DateTimeOffset? since, int limit);
+
+    List<StoredCase> CasesChangedAfter(long afterSeq, int limit);
+
+    StoredCase? Case(string caseId);
+
+    List<string> PositiveDatesOf(long personId);
+
     /// <summary>Appends an audit record; the log refuses updates and deletes.</summary>
     void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at);
 

@@ -251,6 +251,85 @@ public sealed class PostgresStore : IStageStore
         "WHERE r.processed_at > $1 AND d.day BETWEEN $2 AND $3 GROUP BY d.day, d.cell",
         r => new IndicatorDelta(r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3)), asOf.ToUnixTimeMilliseconds(), fromDay, toDay);
 
+    public void SetConsumerOffset(string consumer, int partition, long next) => InTransaction((c, tx) =>
+    {
+        SetOffset(c, tx, consumer, partition, next);
+        return 0;
+    });
+
+    public void ApplyFanOut(string consumer, long nextSequence, IReadOnlyList<StateStore.PositiveResult> positives, IReadOnlyList<CaseChange> changes,
+        Func<string, string> caseIdOf, DateTimeOffset now) => InTransaction((c, tx) =>
+        {
+            // Fan-out workers of different partitions write one at a time: the feed cursor (seq) grows in commit order,
+            // so a reader that has seen cursor n never misses a change committed later with a smaller one.
+            Execute(c, tx, "LOCK TABLE cases IN EXCLUSIVE MODE");
+            foreach (StateStore.PositiveResult p in positives)
+            {
+                Execute(c, tx, "INSERT INTO case_results (key, version, json) VALUES ($1, $2, $3) " +
+                    "ON CONFLICT (key) DO UPDATE SET version = excluded.version, json = excluded.json WHERE excluded.version > case_results.version",
+                    p.Key, p.Version, p.Json);
+            }
+            long at = now.ToUnixTimeMilliseconds();
+            foreach (CaseChange change in changes)
+            {
+                if (!change.Started)
+                {
+                    Execute(c, tx, "UPDATE cases SET status = 'withdrawn', updated_at = $1, seq = (SELECT max(seq) + 1 FROM cases) WHERE positive_key = $2 AND status = 'open'",
+                        at, change.PositiveKey);
+                    continue;
+                }
+                string? existing = Scalar(c, tx, "SELECT case_id FROM cases WHERE positive_key = $1", change.PositiveKey) as string
+                    ?? Scalar(c, tx, "SELECT case_id FROM cases WHERE person_id = $1 AND sample_date = $2", change.PersonId, change.SampleDate) as string;
+                string caseId = existing ?? caseIdOf(change.PositiveKey);
+                Execute(c, tx, """
+                    INSERT INTO cases (seq, case_id, positive_key, person_id, sample_date, territory, region, status, updated_at, json)
+                    VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM cases), $1, $2, $3, $4, $5, $6, 'open', $7, $8)
+                    ON CONFLICT (case_id) DO UPDATE SET seq = (SELECT max(seq) + 1 FROM cases), positive_key = excluded.positive_key,
+                        person_id = excluded.person_id, sample_date = excluded.sample_date, territory = excluded.territory, region = excluded.region,
+                        status = 'open', updated_at = excluded.updated_at, json = excluded.json
+                    """, caseId, change.PositiveKey, change.PersonId, change.SampleDate, change.Territory, change.Region, at, change.Json!);
+                if (existing is null)
+                {
+                    Execute(c, tx, "INSERT INTO notices (case_id, channel, created_at, json) VALUES ($1, $2, $3, $4) ON CONFLICT (case_id) DO NOTHING",
+                        caseId, change.Channel ?? "none", at, change.NoticeJson!);
+                }
+            }
+            SetOffset(c, tx, consumer, -1, nextSequence);
+            return 0;
+        });
+
+    private static void Execute(NpgsqlConnection connection, NpgsqlTransaction tx, string sql, params object?[] values)
+    {
+        using NpgsqlCommand cmd = Command(connection, tx, sql, values);
+        cmd.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(NpgsqlConnection connection, NpgsqlTransaction tx, string sql, params object?[] values)
+    {
+        using NpgsqlCommand cmd = Command(connection, tx, sql, values);
+        return cmd.ExecuteScalar();
+    }
+
+    public string? PositiveResultJson(string key) => Query("SELECT json FROM case_results WHERE key = $1", r => r.GetString(0), key).FirstOrDefault();
+
+    private const string CaseColumns = "SELECT seq, case_id, person_id, sample_date, territory, region, status, updated_at, json FROM cases";
+
+    private static StoredCase ReadCase(NpgsqlDataReader r) => new(r.GetInt64(0), r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4),
+        r.GetString(5), r.GetString(6), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(7)), r.GetString(8));
+
+    public List<StoredCase> Cases(IReadOnlyCollection<string> territories, long afterSeq, DateTimeOffset? since, int limit) => territories.Count == 0
+        ? [] // an agent with no territory sees no case
+        : Query($"{CaseColumns} WHERE territory = ANY($1) AND seq > $2 AND updated_at >= $3 ORDER BY seq LIMIT $4", ReadCase,
+            territories.ToArray(), afterSeq, since?.ToUnixTimeMilliseconds() ?? 0, limit);
+
+    public List<StoredCase> CasesChangedAfter(long afterSeq, int limit) =>
+        Query($"{CaseColumns} WHERE seq > $1 ORDER BY seq LIMIT $2", ReadCase, afterSeq, limit);
+
+    public StoredCase? Case(string caseId) => Query($"{CaseColumns} WHERE case_id = $1", ReadCase, caseId).FirstOrDefault();
+
+    public List<string> PositiveDatesOf(long personId) =>
+        Query("SELECT sample_date FROM cases WHERE person_id = $1 AND status = 'open' ORDER BY sample_date DESC", r => r.GetString(0), personId);
+
     public void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at) => InTransaction((c, tx) =>
     {
         using NpgsqlCommand insert = Command(c, tx, "INSERT INTO audit (at, agent, role, action, query, case_ids) VALUES ($1, $2, $3, $4, $5, $6)",

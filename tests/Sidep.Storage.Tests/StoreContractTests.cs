@@ -62,6 +62,34 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task Cases_open_once_per_episode_update_in_place_are_withdrawn_and_feed_in_cursor_order()
+    {
+        using IStageStore store = await OpenAsync();
+        DateTimeOffset at = DateTimeOffset.FromUnixTimeSeconds(1_800_000_000);
+        static string CaseId(string key) => "case_" + key;
+        CaseChange Open(string key, long person, string territory, string json) => new(true, key, person, "2026-01-12", territory, "11", json, "sms", "{\"n\":1}");
+        store.ApplyFanOut("fanout/0", 5, [new StateStore.PositiveResult("k1", 1, "{\"r\":1}")], [Open("k1", 7, "75", "{\"v\":1}"), Open("k2", 8, "93", "{\"v\":1}")], CaseId, at);
+        Assert.Equal("{\"r\":1}", store.PositiveResultJson("k1"));
+        Assert.Equal(5, store.GetOffset("fanout/0", -1));
+        // The same batch again (a crash before the transport heard of it), then a correction of a detail: still one case each.
+        store.ApplyFanOut("fanout/0", 5, [new StateStore.PositiveResult("k1", 1, "{\"r\":1}")], [Open("k1", 7, "75", "{\"v\":1}"), Open("k2", 8, "93", "{\"v\":1}")], CaseId, at);
+        store.ApplyFanOut("fanout/0", 6, [new StateStore.PositiveResult("k1", 2, "{\"r\":2}"), new StateStore.PositiveResult("k1", 1, "{\"r\":1}")],
+            [Open("k1", 7, "75", "{\"v\":2}")], CaseId, at.AddMinutes(1));
+        Assert.Equal("{\"r\":2}", store.PositiveResultJson("k1"));
+        StoredCase k1 = Assert.Single(store.Cases(["75"], 0, null, 10));
+        Assert.Equal(("case_k1", "open", "{\"v\":2}"), (k1.CaseId, k1.Status, k1.Json));
+        Assert.Equal(["2026-01-12"], store.PositiveDatesOf(7));
+        store.ApplyFanOut("fanout/1", 1, [], [new CaseChange(false, "k2", 8, "2026-01-12", "", "", null, null, null)], CaseId, at.AddMinutes(2));
+        Assert.Equal("withdrawn", store.Case("case_k2")!.Status);
+        Assert.Empty(store.PositiveDatesOf(8));
+        List<StoredCase> feed = store.CasesChangedAfter(0, 10);
+        Assert.Equal(["case_k1", "case_k2"], feed.Select(c => c.CaseId)); // the latest change of each, in the order they happened
+        Assert.True(feed[0].Seq < feed[1].Seq);
+        Assert.Empty(store.CasesChangedAfter(feed[1].Seq, 10));
+        Assert.Empty(store.Cases([], 0, null, 10)); // no territory, no case
+    }
+
+    [Fact]
     public async Task The_audit_log_is_append_only()
     {
         using IStageStore store = await OpenAsync();
