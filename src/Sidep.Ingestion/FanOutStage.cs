@@ -62,8 +62,12 @@ public sealed class FanOutStage
     /// <summary>How far the stage has read its input.</summary>
     public long Position => Interlocked.Read(ref _next);
 
-    private void Apply(List<LogEntry> batch, Dictionary<string, StateStore.PositiveResult>? positives) =>
-        MatchedRecords.Apply(batch, _episodes, _kindOf, positives is null ? null : (fact, read) =>
+    private void Apply(List<LogEntry> batch, Dictionary<string, StateStore.PositiveResult>? positives) => Apply(batch, _episodes, _kindOf, positives);
+
+    /// <summary>Feeds a batch to the episode tracker; with <paramref name="positives"/>, keeps each positive result's
+    /// latest version there (what a case is made of).</summary>
+    internal static void Apply(List<LogEntry> batch, Aggregator episodes, Func<string?, TestKind> kindOf, Dictionary<string, StateStore.PositiveResult>? positives) =>
+        MatchedRecords.Apply(batch, episodes, kindOf, positives is null ? null : (fact, read) =>
         {
             if (fact.Outcome == Outcome.Positive)
             {
@@ -83,9 +87,26 @@ public sealed class FanOutStage
         }
         var positives = new Dictionary<string, StateStore.PositiveResult>(StringComparer.Ordinal);
         Apply(batch, positives);
-        _episodes.TakeDeltas();
+        List<CaseChange> changes = Changes(_episodes, positives, _store);
+        _store.ApplyFanOut(ConsumerName, _next + batch.Count, [.. positives.Values], changes, CaseId, _time.GetUtcNow());
+        Interlocked.Add(ref _next, batch.Count);
+        if (changes.Count > 0)
+        {
+            PublishCasesAsync().GetAwaiter().GetResult();
+        }
+        return batch.Count;
+    }
+
+    /// <summary>The id of the case a positive result opens.</summary>
+    public static string CaseId(string positiveKey) => "case_" + positiveKey[..20];
+
+    /// <summary>The case changes of the episodes that started or ended since the last call: a started episode's case
+    /// is made of its positive result (this batch's, else the one kept in the store).</summary>
+    internal static List<CaseChange> Changes(Aggregator episodes, Dictionary<string, StateStore.PositiveResult> positives, IStageStore store)
+    {
+        episodes.TakeDeltas();
         var changes = new List<CaseChange>();
-        foreach (EpisodeChange e in _episodes.TakeEpisodeChanges())
+        foreach (EpisodeChange e in episodes.TakeEpisodeChanges())
         {
             string key = Key(e.PositiveKey);
             string sampleDate = DateOnly.FromDayNumber(e.Day).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
@@ -94,7 +115,7 @@ public sealed class FanOutStage
                 changes.Add(new CaseChange(false, key, e.Person, sampleDate, "", "", null, null, null));
                 continue;
             }
-            string? source = positives.TryGetValue(key, out StateStore.PositiveResult? p) ? p.Json : _store.PositiveResultJson(key);
+            string? source = positives.TryGetValue(key, out StateStore.PositiveResult? p) ? p.Json : store.PositiveResultJson(key);
             if (source is null)
             {
                 continue; // cannot happen: every positive is kept before its episode starts
@@ -104,13 +125,7 @@ public sealed class FanOutStage
             changes.Add(new CaseChange(true, key, e.Person, sampleDate, details.Territory, details.Region,
                 JsonSerializer.Serialize(details, SidepJson.Default.CaseDetails), notice.Channel, JsonSerializer.Serialize(notice, SidepJson.Default.NoticeDetails)));
         }
-        _store.ApplyFanOut(ConsumerName, _next + batch.Count, [.. positives.Values], changes, key => "case_" + key[..20], _time.GetUtcNow());
-        Interlocked.Add(ref _next, batch.Count);
-        if (changes.Count > 0)
-        {
-            PublishCasesAsync().GetAwaiter().GetResult();
-        }
-        return batch.Count;
+        return changes;
     }
 
     /// <summary>
@@ -118,21 +133,20 @@ public sealed class FanOutStage
     /// the position moves once they are durable on the topic. After a crash between the two, changes are published
     /// again: consumers keep the highest cursor per case (at least once, in order per case).
     /// </summary>
-    public async Task PublishCasesAsync(CancellationToken cancellationToken = default)
+    public Task PublishCasesAsync(CancellationToken cancellationToken = default) =>
+        _publish is null ? Task.CompletedTask : PublishCasesAsync(_publish, _store, cancellationToken);
+
+    internal static async Task PublishCasesAsync(Sidep.Transport.IStageTransport publish, IStageStore store, CancellationToken cancellationToken = default)
     {
-        if (_publish is null)
-        {
-            return;
-        }
         while (true)
         {
-            long after = _store.GetOffset(CasesTopicConsumer, -1);
-            List<StoredCase> changed = _store.CasesChangedAfter(after, 500);
+            long after = store.GetOffset(CasesTopicConsumer, -1);
+            List<StoredCase> changed = store.CasesChangedAfter(after, 500);
             if (changed.Count == 0)
             {
                 return;
             }
-            await _publish.PublishAsync(CasesTopic, [.. changed.Select(c => new Sidep.Transport.OutgoingMessage(c.CaseId, System.Text.Encoding.UTF8.GetBytes(c.Json),
+            await publish.PublishAsync(CasesTopic, [.. changed.Select(c => new Sidep.Transport.OutgoingMessage(c.CaseId, System.Text.Encoding.UTF8.GetBytes(c.Json),
                 new Dictionary<string, string>
                 {
                     ["sidep-case-id"] = c.CaseId,
@@ -140,7 +154,7 @@ public sealed class FanOutStage
                     ["sidep-status"] = c.Status,
                     ["sidep-territory"] = c.Territory,
                 }))], cancellationToken).ConfigureAwait(false);
-            _store.SetConsumerOffset(CasesTopicConsumer, -1, changed[^1].Seq);
+            store.SetConsumerOffset(CasesTopicConsumer, -1, changed[^1].Seq);
         }
     }
 

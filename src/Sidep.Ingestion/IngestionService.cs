@@ -30,7 +30,7 @@ public sealed class IngestionService
     private static readonly Counter<long> s_replayed = Meter.CreateCounter<long>("sidep.quarantine.replayed", description: "Quarantined results replayed after their mapping was added");
     private static readonly Histogram<double> s_ackLatency = Meter.CreateHistogram<double>("sidep.ack.latency", unit: "ms", description: "Time from receipt to acknowledgement, durable write included");
 
-    private readonly EmbeddedLog? _log;
+    private readonly IResultJournal? _log;
     private readonly Hl7ParserOptions _parserOptions;
     /// <summary>Latest version of every result key: 128-bit fingerprints of the key and of the content, in a
     /// dictionary of value types (about 50 bytes a result, no object per entry). The journal keeps the full hashes.</summary>
@@ -50,7 +50,7 @@ public sealed class IngestionService
 
     /// <param name="log">The durable log; null for an offline validator that stores nothing.</param>
     /// <param name="terminology">LOINC value set and per-lab transcoding; the national value set with no lab table when null.</param>
-    public IngestionService(EmbeddedLog? log, Hl7ParserOptions parserOptions = default, Terminology? terminology = null)
+    public IngestionService(IResultJournal? log, Hl7ParserOptions parserOptions = default, Terminology? terminology = null)
     {
         _log = log;
         _parserOptions = parserOptions == default ? Hl7ParserOptions.Default : parserOptions;
@@ -79,7 +79,7 @@ public sealed class IngestionService
     }
 
     /// <summary>Rebuilds the result-key index from the journal: a restart forgets nothing it acknowledged.</summary>
-    private void Rebuild(EmbeddedLog log)
+    private void Rebuild(IResultJournal log)
     {
         foreach (LogEntry entry in log.ReadAllResults())
         {
@@ -240,7 +240,10 @@ public sealed class IngestionService
     private LogRecord ResultRecord(Decision d, ResultEnvelope envelope)
     {
         ResultKey key = d.Result!.Key;
-        return new LogRecord(RecordKind.Result, _log!.PartitionOf(d.Result.PartitionKey), $"{key.LabId}\u001F{key.AccessionId}\u001F{key.TestCode}", Payload(d, envelope));
+        return new LogRecord(RecordKind.Result, _log!.PartitionOf(d.Result.PartitionKey), $"{key.LabId}\u001F{key.AccessionId}\u001F{key.TestCode}", Payload(d, envelope))
+        {
+            PartitionKey = d.Result.PartitionKey,
+        };
     }
 
     /// <summary>Adds mappings to a lab's transcoding table (already stored by the caller) and replays, once and in the

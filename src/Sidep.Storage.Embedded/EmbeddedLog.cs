@@ -21,7 +21,30 @@ public enum RecordKind : byte
 }
 
 /// <summary>A record to append: results go on <see cref="Partition"/>; submissions have no partition (-1).</summary>
-public readonly record struct LogRecord(RecordKind Kind, int Partition, string Key, ReadOnlyMemory<byte> Payload);
+public readonly record struct LogRecord(RecordKind Kind, int Partition, string Key, ReadOnlyMemory<byte> Payload)
+{
+    /// <summary>A result's partition key (the person's blocking key), for journals that partition by it themselves.</summary>
+    public string? PartitionKey { get; init; }
+}
+
+/// <summary>
+/// Where the gateway makes submissions and results durable: the embedded log, or the topics of the distributed mode.
+/// </summary>
+public interface IResultJournal
+{
+    int PartitionOf(string key);
+
+    /// <summary>Appends in order; returns once every record is durable. The records are enqueued before it returns,
+    /// so the order of calls is the order of the journal.</summary>
+    Task AppendAsync(IReadOnlyList<LogRecord> records, CancellationToken cancellationToken = default);
+
+    /// <summary>Every result record (its key is the result key), to rebuild the gateway's index at start-up.</summary>
+    IEnumerable<LogEntry> ReadAllResults();
+
+    List<LogEntry> ReadPendingQuarantine();
+
+    LogEntry? ReadSubmission(string id);
+}
 
 /// <summary>A record read back, with its offset in its partition (results) or its journal position (submissions).</summary>
 public readonly record struct LogEntry(RecordKind Kind, int Partition, long Offset, string Key, ReadOnlyMemory<byte> Payload);
@@ -33,7 +56,7 @@ public readonly record struct LogEntry(RecordKind Kind, int Partition, long Offs
 /// only then completes them, so an append that has returned is on disk.
 /// A torn tail (a crash mid-write, never acknowledged) is cut off when the journal is opened.
 /// </summary>
-public sealed class EmbeddedLog : IAsyncDisposable
+public sealed class EmbeddedLog : IAsyncDisposable, IResultJournal
 {
     // [u32 payload length][u32 crc of everything after the crc][u8 kind][i32 partition][u16 key length][key utf8][payload]
     private const int HeaderSize = 4 + 4;

@@ -133,6 +133,15 @@ public sealed class KafkaTransport : IStageTransport
         IsolationLevel = IsolationLevel.ReadCommitted,
     }).SetLogHandler((_, _) => { }).Build();
 
+    /// <summary>Asks for the topic's metadata as a producer does, so that a broker that creates topics on first use
+    /// (the mock cluster) has it before a consumer subscribes; a topic created later would be seen only at the next
+    /// metadata refresh.</summary>
+    private void EnsureTopic(string topic)
+    {
+        using IAdminClient admin = new DependentAdminClientBuilder(_producer.Handle).Build();
+        admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
+    }
+
     public long[] EndOffsets(string topic)
     {
         using IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _bootstrap }).Build();
@@ -206,6 +215,9 @@ public sealed class KafkaTransport : IStageTransport
                 // The classic protocol's rejoin of an emptied group hangs on the mock cluster (decision 7).
                 GroupProtocol = GroupProtocol.Consumer,
                 IsolationLevel = IsolationLevel.ReadCommitted,
+                // A stage may subscribe before its input topic exists (auto-created by its first producer): find it
+                // within seconds rather than at the default five-minute metadata refresh.
+                TopicMetadataRefreshIntervalMs = 3000,
             })
             .SetErrorHandler((_, e) =>
             {
@@ -223,6 +235,7 @@ public sealed class KafkaTransport : IStageTransport
             })
             .SetLogHandler((_, _) => { })
             .Build();
+            transport.EnsureTopic(topic);
             _consumer.Subscribe(topic);
         }
 

@@ -1,0 +1,345 @@
+using System.Globalization;
+using System.Text.Json;
+using Sidep.Domain;
+using Sidep.Identity;
+using Sidep.Indicators;
+using Sidep.Storage.Embedded;
+using Sidep.Transport;
+
+namespace Sidep.Ingestion;
+
+/// <summary>
+/// A stage of the distributed mode (`sidep worker --stage ...`): one topic read by a consumer group, with state per
+/// partition (ARCHITECTURE.md decision 5: the partition key is the person's blocking key, so a partition holds every
+/// record of its persons). For each partition it holds, the worker writes its output and then, in one store
+/// transaction, its rows and the partition's position; only then is the transport told. A partition's state is valid
+/// only at the position the store has: when a worker gets a partition it does not hold at that position (at start,
+/// after a rebalance, after another worker moved it), it restores the state first by replaying the partition's input
+/// up to that position through the same code, writing nothing. What the transport delivers again below the store's
+/// position is skipped, so a crash anywhere counts nothing twice. An unreadable message goes to the dead-letter
+/// topic with the reason, and the stream goes on.
+/// </summary>
+public abstract class PartitionedStage<TState> : IDisposable where TState : PartitionedStage<TState>.State
+{
+    /// <summary>What a stage keeps per partition; <see cref="Next"/> is the input position it is valid at.</summary>
+    public abstract class State
+    {
+        public long Next { get; set; }
+    }
+
+    private readonly IStageConsumer _consumer;
+    private readonly Dictionary<int, TState> _states = [];
+    private readonly string _topic;
+
+    protected PartitionedStage(IStageTransport transport, IStageStore store, string topic, string group, string consumerName)
+    {
+        Transport = transport;
+        Store = store;
+        _topic = topic;
+        ConsumerName = consumerName;
+        _consumer = transport.Subscribe(topic, group);
+    }
+
+    protected IStageTransport Transport { get; }
+
+    protected IStageStore Store { get; }
+
+    protected string ConsumerName { get; }
+
+    /// <summary>The store's name for this stage's position in a partition.</summary>
+    protected string PositionName(int partition) => $"{ConsumerName}/{partition.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>How many partition states were restored by replay (a rebalance, a restart): for tests and metrics.</summary>
+    public int Restores { get; private set; }
+
+    protected abstract TState NewState(int partition);
+
+    /// <summary>Applies messages already processed to the state only (restore).</summary>
+    protected abstract void Replay(TState state, IReadOnlyList<IncomingMessage> messages);
+
+    /// <summary>Processes new messages: output first, then the store's rows with the position <paramref name="next"/>
+    /// in one transaction. Returns the messages it could not read, with why (sent to the dead-letter topic).</summary>
+    protected abstract Task<List<(IncomingMessage Message, string Reason)>> ProcessAsync(int partition, TState state, IReadOnlyList<IncomingMessage> messages,
+        long next, CancellationToken cancellationToken);
+
+    /// <summary>Moves what is there (waiting up to <paramref name="wait"/>); returns how many messages it handled.</summary>
+    public async Task<int> DrainOnceAsync(TimeSpan wait, int max = 1000, CancellationToken cancellationToken = default)
+    {
+        IReadOnlyList<IncomingMessage> messages = _consumer.Poll(max, wait);
+        if (messages.Count == 0)
+        {
+            return 0;
+        }
+        foreach (IGrouping<int, IncomingMessage> group in messages.GroupBy(m => m.Partition))
+        {
+            int partition = group.Key;
+            long stored = Store.GetOffset(PositionName(partition), -1);
+            if (!_states.TryGetValue(partition, out TState? state) || state.Next != stored)
+            {
+                _states[partition] = state = Restore(partition, stored);
+            }
+            List<IncomingMessage> fresh = [.. group.Where(m => m.Offset >= stored).OrderBy(m => m.Offset)];
+            if (fresh.Count > 0)
+            {
+                long next = fresh[^1].Offset + 1;
+                List<(IncomingMessage Message, string Reason)> poison = await ProcessAsync(partition, state, fresh, next, cancellationToken).ConfigureAwait(false);
+                state.Next = next;
+                // After the store: a crash before this sends them again on replay (at least once in the dead-letter
+                // topic), never skips them.
+                foreach ((IncomingMessage m, string reason) in poison)
+                {
+                    await Transport.PublishAsync(TransportHeaders.DeadLetterTopic(_topic), [TransportHeaders.DeadLetter(m, reason)], cancellationToken).ConfigureAwait(false);
+                }
+            }
+            _consumer.Commit([.. group]);
+        }
+        return messages.Count;
+    }
+
+    private TState Restore(int partition, long stored)
+    {
+        TState state = NewState(partition);
+        var batch = new List<IncomingMessage>(1000);
+        foreach (IncomingMessage m in Transport.ReadRange(_topic, partition, 0, stored))
+        {
+            batch.Add(m);
+            if (batch.Count == 1000)
+            {
+                Replay(state, batch);
+                batch.Clear();
+            }
+        }
+        Replay(state, batch);
+        state.Next = stored;
+        Restores++;
+        return state;
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await DrainOnceAsync(TimeSpan.FromMilliseconds(200), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose()
+    {
+        _consumer.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>The headers and topics of the distributed stages.</summary>
+public static class StageTopics
+{
+    public const string Results = "sidep.results";
+    public const string Matched = "sidep.matched";
+
+    /// <summary>Header: what a matched-topic message is ("matched" or "merged").</summary>
+    public const string Kind = "sidep-kind";
+
+    /// <summary>Header: the input message it came from, "partition:offset" (a merge and the matched result of one input
+    /// share it; the matched result comes last).</summary>
+    public const string From = "sidep-from";
+
+    /// <summary>Header: the result key of a result message (its message key is the partition key).</summary>
+    public const string ResultKey = "sidep-result-key";
+
+    public static string FromOf(int partition, long offset) => string.Create(CultureInfo.InvariantCulture, $"{partition}:{offset}");
+
+    /// <summary>A matched-topic message as the embedded stages' record, for the code they share.</summary>
+    public static LogEntry Entry(IncomingMessage m) => new(m.Headers.GetValueOrDefault(Kind) == "merged" ? RecordKind.Merged : RecordKind.Matched,
+        m.Partition, m.Offset, m.Key, m.Payload);
+
+    /// <summary>
+    /// The matched-topic messages to apply: the identity stage may publish an input's output twice (a crash between
+    /// its publication and its store write), so each consumer keeps, per input partition, the last input whose
+    /// matched result it applied, and skips anything at or below it. Messages without the header are kept.
+    /// </summary>
+    public static List<LogEntry> Unseen(IReadOnlyList<IncomingMessage> messages, Dictionary<int, long> done)
+    {
+        var entries = new List<LogEntry>(messages.Count);
+        foreach (IncomingMessage m in messages)
+        {
+            if (m.Headers.TryGetValue(From, out string? from) && from.IndexOf(':', StringComparison.Ordinal) is int colon and > 0
+                && int.TryParse(from.AsSpan(0, colon), CultureInfo.InvariantCulture, out int p) && long.TryParse(from.AsSpan(colon + 1), CultureInfo.InvariantCulture, out long o))
+            {
+                if (done.TryGetValue(p, out long last) && o <= last)
+                {
+                    continue;
+                }
+                if (m.Headers.GetValueOrDefault(Kind) != "merged")
+                {
+                    done[p] = o;
+                }
+            }
+            entries.Add(Entry(m));
+        }
+        return entries;
+    }
+}
+
+/// <summary>
+/// MATCH in the distributed mode: one identity matcher per partition of <see cref="StageTopics.Results"/> (all the
+/// candidates of a person are on its partition), person ids made unique across partitions (the partition in the high
+/// bits), decisions and merges in the store, matched results and merges on <see cref="StageTopics.Matched"/> keyed
+/// by the same partition key with the fact the indicators count. Cross-partition links by INS (a birth date or sex
+/// mistyped) are not made here: see the README.
+/// </summary>
+public sealed class PartitionedIdentityStage(IStageTransport transport, IStageStore store, Terminology terminology, bool sandbox = true,
+    string group = "sidep-match")
+    : PartitionedStage<PartitionedIdentityStage.MatcherState>(transport, store, StageTopics.Results, group, IdentityStage.ConsumerName)
+{
+    public sealed class MatcherState(int partition) : State
+    {
+        public Matcher Matcher { get; } = new();
+
+        public long Global(long local) => ((long)(partition + 1) << 32) | local;
+    }
+
+    protected override MatcherState NewState(int partition) => new(partition);
+
+    private static ResultEnvelope? Read(IncomingMessage m)
+    {
+        try
+        {
+            return m.Payload.Length > 36 ? JsonSerializer.Deserialize(m.Payload.AsSpan(36), SidepJson.Default.ResultEnvelope) is { Result: not null } e ? e : null : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    protected override void Replay(MatcherState state, IReadOnlyList<IncomingMessage> messages)
+    {
+        foreach (IncomingMessage m in messages)
+        {
+            if (Read(m) is ResultEnvelope envelope)
+            {
+                state.Matcher.Match(envelope.Result.Patient, sandbox);
+            }
+        }
+    }
+
+    protected override async Task<List<(IncomingMessage, string)>> ProcessAsync(int partition, MatcherState state, IReadOnlyList<IncomingMessage> messages,
+        long next, CancellationToken cancellationToken)
+    {
+        var poison = new List<(IncomingMessage, string)>();
+        var rows = new List<StateStore.MatchRow>(messages.Count);
+        var merges = new List<(long From, long Into)>();
+        var output = new List<OutgoingMessage>(messages.Count);
+        Matcher matcher = state.Matcher;
+        foreach (IncomingMessage m in messages)
+        {
+            if (Read(m) is not ResultEnvelope envelope)
+            {
+                poison.Add((m, "not a result envelope (content hash, version, JSON)"));
+                continue;
+            }
+            int mergesBefore = matcher.Merges.Count;
+            MatchDecision local = matcher.Match(envelope.Result.Patient, sandbox);
+            MatchDecision decision = local with
+            {
+                PersonId = state.Global(local.PersonId),
+                CandidateId = local.CandidateId is long c ? state.Global(c) : null,
+                MergedPersonIds = local.MergedPersonIds?.Select(state.Global).ToList(),
+            };
+            string from = StageTopics.FromOf(partition, m.Offset);
+            ResultKey key = envelope.Result.Key;
+            rows.Add(new StateStore.MatchRow(key.LabId, key.AccessionId, key.TestCode, envelope.Version, decision.PersonId, decision.Rule.ToString(),
+                decision.Score, JsonSerializer.Serialize(decision, SidepJson.Default.MatchDecision)));
+            for (int i = mergesBefore; i < matcher.Merges.Count; i++)
+            {
+                MergeEvent merge = matcher.Merges[i];
+                (long into, long gone) = (state.Global(merge.Into), state.Global(merge.From));
+                merges.Add((gone, into));
+                output.Add(new OutgoingMessage(m.Key, JsonSerializer.SerializeToUtf8Bytes(new PersonMerge(m.Offset, gone, into, merge.Reason), SidepJson.Default.PersonMerge),
+                    new Dictionary<string, string> { [StageTopics.Kind] = "merged", [StageTopics.From] = from }));
+            }
+            IndicatorFact? fact = Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf);
+            output.Add(new OutgoingMessage(m.Key, MatchedRecords.Encode(m.Offset, decision.PersonId, decision.Rule.ToString(), decision.Score, m.Payload.AsSpan(36), fact),
+                new Dictionary<string, string> { [StageTopics.Kind] = "matched", [StageTopics.From] = from }));
+        }
+        if (output.Count > 0)
+        {
+            await Transport.PublishAsync(StageTopics.Matched, output, cancellationToken).ConfigureAwait(false);
+        }
+        Store.ApplyMatches(PositionName(partition), next, rows, merges);
+        return poison;
+    }
+}
+
+/// <summary>
+/// AGGREGATE in the distributed mode: one aggregator per partition of <see cref="StageTopics.Matched"/> (a person's
+/// state lives on their partition); each batch's count changes are one revision in the store with the partition's
+/// position. Deltas are additive: the indicators are the sum of every partition's revisions.
+/// </summary>
+public sealed class PartitionedIndicatorStage(IStageTransport transport, IStageStore store, Terminology terminology, TimeProvider? time = null,
+    string group = "sidep-aggregate")
+    : PartitionedStage<PartitionedIndicatorStage.CountState>(transport, store, StageTopics.Matched, group, IndicatorStage.ConsumerName)
+{
+    public sealed class CountState : State
+    {
+        public Aggregator Aggregator { get; } = new();
+        public Dictionary<int, long> Done { get; } = [];
+    }
+
+    protected override CountState NewState(int partition) => new();
+
+    protected override void Replay(CountState state, IReadOnlyList<IncomingMessage> messages)
+    {
+        MatchedRecords.Apply(StageTopics.Unseen(messages, state.Done), state.Aggregator, terminology.KindOf);
+        state.Aggregator.TakeDeltas();
+    }
+
+    protected override Task<List<(IncomingMessage, string)>> ProcessAsync(int partition, CountState state, IReadOnlyList<IncomingMessage> messages, long next,
+        CancellationToken cancellationToken)
+    {
+        MatchedRecords.Apply(StageTopics.Unseen(messages, state.Done), state.Aggregator, terminology.KindOf);
+        List<CountDelta> deltas = state.Aggregator.TakeDeltas();
+        Store.ApplyIndicatorRevision(PositionName(partition), next, (time ?? TimeProvider.System).GetUtcNow(), messages.Count,
+            deltas.ConvertAll(d => new IndicatorDelta(d.Day, d.Cell, d.P, d.T)));
+        return Task.FromResult(new List<(IncomingMessage, string)>());
+    }
+}
+
+/// <summary>
+/// FAN-OUT (cases and notices) in the distributed mode: one episode tracker per partition of
+/// <see cref="StageTopics.Matched"/>, the same rules and the same store writes as the embedded fan-out, case changes
+/// published to the cases topic once stored.
+/// </summary>
+public sealed class PartitionedFanOutStage(IStageTransport transport, IStageStore store, Terminology terminology, TimeProvider? time = null,
+    string group = "sidep-fanout")
+    : PartitionedStage<PartitionedFanOutStage.EpisodeState>(transport, store, StageTopics.Matched, group, FanOutStage.ConsumerName)
+{
+    public sealed class EpisodeState : State
+    {
+        public Aggregator Episodes { get; } = new() { TrackEpisodes = true };
+        public Dictionary<int, long> Done { get; } = [];
+    }
+
+    protected override EpisodeState NewState(int partition) => new();
+
+    protected override void Replay(EpisodeState state, IReadOnlyList<IncomingMessage> messages)
+    {
+        FanOutStage.Apply(StageTopics.Unseen(messages, state.Done), state.Episodes, terminology.KindOf, positives: null);
+        state.Episodes.TakeEpisodeChanges();
+        state.Episodes.TakeDeltas();
+    }
+
+    protected override async Task<List<(IncomingMessage, string)>> ProcessAsync(int partition, EpisodeState state, IReadOnlyList<IncomingMessage> messages,
+        long next, CancellationToken cancellationToken)
+    {
+        var positives = new Dictionary<string, StateStore.PositiveResult>(StringComparer.Ordinal);
+        FanOutStage.Apply(StageTopics.Unseen(messages, state.Done), state.Episodes, terminology.KindOf, positives);
+        List<CaseChange> changes = FanOutStage.Changes(state.Episodes, positives, Store);
+        Store.ApplyFanOut(PositionName(partition), next, [.. positives.Values], changes, FanOutStage.CaseId, (time ?? TimeProvider.System).GetUtcNow());
+        if (changes.Count > 0)
+        {
+            await FanOutStage.PublishCasesAsync(Transport, Store, cancellationToken).ConfigureAwait(false);
+        }
+        return [];
+    }
+}
