@@ -191,3 +191,121 @@ public sealed class DistributedModeTests(KafkaCluster kafka, PostgresCluster pos
         Assert.Equal(embedded.Item3, distributed.Item3);
     }
 }
+
+/// <summary>A store that fails like a worker killed between its output and its store write: the Nth write of each
+/// stage throws before it reaches the database.</summary>
+internal sealed class CrashingStore(IStageStore inner, int failOnWrite) : IStageStore
+{
+    private int _matches, _revisions, _fanOuts;
+
+    public bool Crashed { get; private set; }
+
+    private void MaybeCrash(ref int count)
+    {
+        if (++count == failOnWrite)
+        {
+            Crashed = true;
+            throw new IOException("killed before the store write");
+        }
+    }
+
+    public long GetOffset(string consumer, int partition) => inner.GetOffset(consumer, partition);
+    public void ApplyResults(string consumer, int partition, long nextOffset, IReadOnlyList<StoredResult> results) => inner.ApplyResults(consumer, partition, nextOffset, results);
+    public long CountResults() => inner.CountResults();
+
+    public void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<StateStore.MatchRow> rows, IReadOnlyList<(long From, long Into)> merges)
+    {
+        MaybeCrash(ref _matches);
+        inner.ApplyMatches(consumer, nextSequence, rows, merges);
+    }
+
+    public List<StateStore.MatchRow> DecisionsOf(long personId) => inner.DecisionsOf(personId);
+
+    public long ApplyIndicatorRevision(string consumer, long nextSequence, DateTimeOffset processedAt, int results, IReadOnlyList<IndicatorDelta> deltas)
+    {
+        MaybeCrash(ref _revisions);
+        return inner.ApplyIndicatorRevision(consumer, nextSequence, processedAt, results, deltas);
+    }
+
+    public List<IndicatorRevision> ListIndicatorRevisions(DateTimeOffset? since = null, int limit = 1000) => inner.ListIndicatorRevisions(since, limit);
+    public List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay) => inner.IndicatorChangesAfter(asOf, fromDay, toDay);
+    public void SetConsumerOffset(string consumer, int partition, long next) => inner.SetConsumerOffset(consumer, partition, next);
+
+    public void ApplyFanOut(string consumer, long nextSequence, IReadOnlyList<StateStore.PositiveResult> positives, IReadOnlyList<CaseChange> changes,
+        Func<string, string> caseIdOf, DateTimeOffset now)
+    {
+        MaybeCrash(ref _fanOuts);
+        inner.ApplyFanOut(consumer, nextSequence, positives, changes, caseIdOf, now);
+    }
+
+    public string? PositiveResultJson(string key) => inner.PositiveResultJson(key);
+    public List<StoredCase> Cases(IReadOnlyCollection<string> territories, long afterSeq, DateTimeOffset? since, int limit) => inner.Cases(territories, afterSeq, since, limit);
+    public List<StoredCase> CasesChangedAfter(long afterSeq, int limit) => inner.CasesChangedAfter(afterSeq, limit);
+    public StoredCase? Case(string caseId) => inner.Case(caseId);
+    public List<string> PositiveDatesOf(long personId) => inner.PositiveDatesOf(personId);
+    public void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at) => inner.Audit(agent, role, action, query, caseIds, at);
+    public List<AuditRecord> AuditLog(long afterId, int limit) => inner.AuditLog(afterId, limit);
+
+    public void Dispose()
+    {
+    }
+}
+
+public sealed class DistributedFailoverTests(KafkaCluster kafka, PostgresCluster postgres) : IClassFixture<KafkaCluster>, IClassFixture<PostgresCluster>
+{
+    [Fact]
+    public async Task When_a_worker_of_each_stage_is_killed_between_its_output_and_its_store_write_the_other_takes_over_and_nothing_counts_twice()
+    {
+        var embedded = await DistributedModeTests.EmbeddedRunAsync();
+
+        await using var transport = new KafkaTransport(kafka.Bootstrap);
+        using PostgresStore store = PostgresStore.Open(await postgres.NewDatabaseAsync());
+        var crashing = new CrashingStore(store, failOnWrite: 2);
+        Terminology terminology = Terminology.CreateNational();
+        await Workload.SendAsync(new IngestionService(new TransportJournal(transport), terminology: terminology));
+
+        // Two workers per stage share each group; the first set dies at its second store write.
+        PartitionedIdentityStage identityA = new(transport, crashing, terminology);
+        PartitionedIndicatorStage indicatorsA = new(transport, crashing, terminology);
+        PartitionedFanOutStage fanOutA = new(transport, crashing, terminology);
+        using var identityB = new PartitionedIdentityStage(transport, store, terminology);
+        using var indicatorsB = new PartitionedIndicatorStage(transport, store, terminology);
+        using var fanOutB = new PartitionedFanOutStage(transport, store, terminology);
+        TimeSpan wait = TimeSpan.FromMilliseconds(200);
+        var deaths = new List<string>();
+        async Task<int> Alive(string name, IDisposable stage, Func<Task<int>> drain)
+        {
+            if (deaths.Contains(name))
+            {
+                return 0;
+            }
+            try
+            {
+                return await drain();
+            }
+            catch (IOException)
+            {
+                deaths.Add(name);
+                stage.Dispose(); // gone: its partitions go to the other worker
+                return 0;
+            }
+        }
+        await DistributedModeTests.DrainAsync(transport, store,
+            (IdentityStage.ConsumerName, StageTopics.Results, async () => await Alive("identity", identityA, () => identityA.DrainOnceAsync(wait, max: 40))
+                + await identityB.DrainOnceAsync(wait, max: 40)),
+            (IndicatorStage.ConsumerName, StageTopics.Matched, async () => await Alive("indicators", indicatorsA, () => indicatorsA.DrainOnceAsync(wait, max: 40))
+                + await indicatorsB.DrainOnceAsync(wait, max: 40)),
+            (FanOutStage.ConsumerName, StageTopics.Matched, async () => await Alive("fanout", fanOutA, () => fanOutA.DrainOnceAsync(wait, max: 40))
+                + await fanOutB.DrainOnceAsync(wait, max: 40)));
+
+        Assert.Equal(["fanout", "identity", "indicators"], deaths.Order(StringComparer.Ordinal));
+        Assert.True(identityB.Restores > 0, "the surviving identity worker restored the partitions it took over");
+        long[] ends = transport.EndOffsets(StageTopics.Matched);
+        int matched = Enumerable.Range(0, ends.Length).Sum(p => transport.ReadRange(StageTopics.Matched, p, 0, ends[p]).Count(m => m.Headers[StageTopics.Kind] == "matched"));
+        Assert.True(matched > transport.EndOffsets(StageTopics.Results).Sum(), "the killed identity worker's last output was published again by the other");
+        var distributed = Workload.Outcome(store);
+        Assert.Equal(embedded.Item1, distributed.Item1);
+        Assert.Equal(embedded.Item2, distributed.Item2);
+        Assert.Equal(embedded.Item3, distributed.Item3);
+    }
+}
