@@ -4,23 +4,15 @@ using Sidep.Storage.Embedded;
 namespace Sidep.Gateway;
 
 /// <summary>
-/// How far behind the pipeline is, from the stages' in-memory positions (no I/O): the gateway slows senders when a
+/// How far behind the pipeline is (embedded: the stages' in-memory positions, no I/O; distributed: the stored
+/// positions against the topics' ends, read once a second): the gateway slows senders when a
 /// stage falls more than <see cref="GatewayOptions.MaxLag"/> results behind its input, instead of letting the backlog
 /// grow — 503 with Retry-After on HTTP, a held acknowledgement on MLLP.
 /// </summary>
-public sealed class Backpressure(EmbeddedLog log, MatchedLog matched, IdentityStage identity, IndicatorStage indicators, FanOutStage fanOut,
-    ResearchStage research, GatewayOptions options)
+public sealed class Backpressure(IPipelineView pipeline, GatewayOptions options)
 {
     /// <summary>The largest lag of a stage behind its input, in results.</summary>
-    public long Lag
-    {
-        get
-        {
-            long results = log.OrderedCount, matchedCount = matched.Log.OrderedCount;
-            return Math.Max(results - identity.Position,
-                Math.Max(matchedCount - indicators.Position, Math.Max(matchedCount - fanOut.Position, matchedCount - research.Position)));
-        }
-    }
+    public long Lag => pipeline.Lag;
 
     public bool Overloaded => Lag > options.MaxLag;
 

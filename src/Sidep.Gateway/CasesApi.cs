@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Routing;
 using Sidep.Domain;
 using Sidep.Identity;
 using Sidep.Ingestion;
+using Microsoft.Extensions.DependencyInjection;
 using Sidep.Storage.Embedded;
 
 namespace Sidep.Gateway;
@@ -30,7 +31,7 @@ public static class CasesApi
 
     public static IEndpointRouteBuilder MapCasesApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/cases", (HttpContext http, StateStore store, GatewayOptions options, TimeProvider time) =>
+        app.MapGet("/v1/cases", (HttpContext http, IStageStore store, GatewayOptions options, TimeProvider time) =>
         {
             (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor);
             if (agent is null)
@@ -53,7 +54,7 @@ public static class CasesApi
             return Audited(store, time, agent, "cases.list", http, Page(cases, limit));
         });
 
-        app.MapGet("/v1/cases/feed", (HttpContext http, StateStore store, GatewayOptions options, TimeProvider time) =>
+        app.MapGet("/v1/cases/feed", (HttpContext http, IStageStore store, GatewayOptions options, TimeProvider time) =>
         {
             (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor);
             if (agent is null)
@@ -68,7 +69,7 @@ public static class CasesApi
             return Audited(store, time, agent, "cases.feed", http, Page(cases, limit));
         });
 
-        app.MapGet("/v1/cases/{caseId}", (string caseId, HttpContext http, StateStore store, GatewayOptions options, TimeProvider time) =>
+        app.MapGet("/v1/cases/{caseId}", (string caseId, HttpContext http, IStageStore store, GatewayOptions options, TimeProvider time) =>
         {
             (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor);
             if (agent is null)
@@ -83,8 +84,12 @@ public static class CasesApi
             return Audited(store, time, agent, "cases.get", http, new CasePage([View(found)], null));
         });
 
-        app.MapPost("/v1/cases/prior-positive", async (HttpContext http, StateStore store, IdentityStage identity, GatewayOptions options, TimeProvider time) =>
+        app.MapPost("/v1/cases/prior-positive", async (HttpContext http, IStageStore store, IServiceProvider services, GatewayOptions options, TimeProvider time) =>
         {
+            if (services.GetService<IdentityStage>() is not IdentityStage identity)
+            {
+                return Distributed.NotYet("the prior-positive question (it needs the identity index, which the distributed mode keeps in its match workers)");
+            }
             (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor);
             if (agent is null)
             {
@@ -114,7 +119,7 @@ public static class CasesApi
             return Results.Json(new { priorPositive = latest is not null, date = latest, days });
         });
 
-        app.MapGet("/v1/audit", (HttpContext http, StateStore store, GatewayOptions options) =>
+        app.MapGet("/v1/audit", (HttpContext http, IStageStore store, GatewayOptions options) =>
         {
             (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Auditor);
             if (agent is null)
@@ -129,7 +134,7 @@ public static class CasesApi
             return Results.Json(new { records, next = records.Count == limit ? records[^1].Id : (long?)null });
         });
 
-        app.MapGet("/v1/notifications/outbox", (HttpContext http, StateStore store, GatewayOptions options, TimeProvider time) =>
+        app.MapGet("/v1/notifications/outbox", (HttpContext http, IStageStore store, GatewayOptions options, TimeProvider time) =>
         {
             (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Notifier);
             if (agent is null)
@@ -148,7 +153,7 @@ public static class CasesApi
             });
         });
 
-        app.MapPost("/v1/notifications/{id:long}/ack", (long id, HttpContext http, StateStore store, GatewayOptions options, TimeProvider time) =>
+        app.MapPost("/v1/notifications/{id:long}/ack", (long id, HttpContext http, IStageStore store, GatewayOptions options, TimeProvider time) =>
         {
             (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Notifier);
             if (agent is null)
@@ -163,7 +168,7 @@ public static class CasesApi
     }
 
     /// <summary>The only way nominative data leaves: the audit record is written first, then the answer.</summary>
-    private static IResult Audited(StateStore store, TimeProvider time, Agent agent, string action, HttpContext http, CasePage page)
+    private static IResult Audited(IStageStore store, TimeProvider time, Agent agent, string action, HttpContext http, CasePage page)
     {
         store.Audit(agent.Id, agent.Role, action, http.Request.Path + http.Request.QueryString, [.. page.Cases.Select(c => c.CaseId)], time.GetUtcNow());
         return Results.Json(page, SidepGatewayJson.Default.CasePage);

@@ -21,7 +21,7 @@ public static class IndicatorsApi
 
     public static IEndpointRouteBuilder MapIndicatorsApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/indicators/{level}/{table}", (string level, string table, HttpContext http, IndicatorStage stage, GatewayOptions options) =>
+        app.MapGet("/v1/indicators/{level}/{table}", (string level, string table, HttpContext http, IIndicatorReader stage, GatewayOptions options) =>
         {
             if (Operator.Refuse(http, options) is IResult refused)
             {
@@ -61,7 +61,7 @@ public static class IndicatorsApi
             return Results.Bytes(body.WrittenMemory, type);
         });
 
-        app.MapGet("/v1/indicators/revisions", (HttpContext http, StateStore store, GatewayOptions options) =>
+        app.MapGet("/v1/indicators/revisions", (HttpContext http, IStageStore store, GatewayOptions options) =>
         {
             if (Operator.Refuse(http, options) is IResult refused)
             {
@@ -142,7 +142,7 @@ public static class IndicatorsApi
     /// What changed between two moments (<c>since</c>, <c>until</c>, default now): one line per published value that
     /// differs — unit, day, class, column, value before, value after.
     /// </summary>
-    private static IResult Changes(HttpContext http, IndicatorStage stage, TableRequest request)
+    private static IResult Changes(HttpContext http, IIndicatorReader stage, TableRequest request)
     {
         if (!QueryMoments.TryRead(http.Request.Query, "since", out DateTimeOffset? since, out string? error) || since is null)
         {

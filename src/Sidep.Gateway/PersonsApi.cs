@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Sidep.Ingestion;
+using Microsoft.Extensions.DependencyInjection;
 using Sidep.Storage.Embedded;
 
 namespace Sidep.Gateway;
@@ -17,13 +18,14 @@ public static class PersonsApi
 
     public static IEndpointRouteBuilder MapPersonsApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/persons/{id:long}/decisions", (long id, HttpContext http, StateStore store, IdentityStage identity, GatewayOptions options) =>
+        app.MapGet("/v1/persons/{id:long}/decisions", (long id, HttpContext http, IStageStore store, IServiceProvider services, GatewayOptions options) =>
         {
             if (Operator.Refuse(http, options) is IResult refused)
             {
                 return refused;
             }
-            long current = identity.Current(id);
+            // The distributed mode has no matcher here: its store follows the merges itself.
+            long current = services.GetService<IdentityStage>()?.Current(id) ?? id;
             List<DecisionView> decisions = store.DecisionsOf(current)
                 .Select(r => new DecisionView(r.LabId, r.AccessionId, r.TestCode, r.Version, r.PersonId, r.Rule, r.Score, JsonDocument.Parse(r.DecisionJson).RootElement))
                 .ToList();
@@ -32,11 +34,15 @@ public static class PersonsApi
                 : (IResult)TypedResults.Json(new { person = current, decisions });
         });
         // The review queue: possible matches (similar, not linked) and INS conflicts, for an operator to decide.
-        app.MapGet("/v1/persons/review", (HttpContext http, StateStore store, IdentityStage identity, GatewayOptions options, long? after, int? limit) =>
+        app.MapGet("/v1/persons/review", (HttpContext http, StateStore store, IServiceProvider services, GatewayOptions options, long? after, int? limit) =>
         {
             if (Operator.Refuse(http, options) is IResult refused)
             {
                 return refused;
+            }
+            if (services.GetService<IdentityStage>() is not IdentityStage identity)
+            {
+                return Distributed.NotYet("the review queue");
             }
             int take = Math.Clamp(limit ?? 100, 1, 1000);
             var items = store.ReviewQueue(after ?? 0, take).Select(x =>

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Routing;
 using Sidep.Domain;
 using Sidep.Identity;
 using Sidep.Ingestion;
+using Microsoft.Extensions.DependencyInjection;
 using Sidep.Storage.Embedded;
 
 namespace Sidep.Gateway;
@@ -15,11 +16,15 @@ public static class ResearchApi
 {
     public static IEndpointRouteBuilder MapResearchApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/v1/oppositions", async (HttpContext http, StateStore store, IdentityStage identity, GatewayOptions options, TimeProvider time) =>
+        app.MapPost("/v1/oppositions", async (HttpContext http, StateStore store, IServiceProvider services, GatewayOptions options, TimeProvider time) =>
         {
             if (Operator.Refuse(http, options) is IResult refused)
             {
                 return refused;
+            }
+            if (services.GetService<IdentityStage>() is not IdentityStage identity)
+            {
+                return Distributed.NotYet("oppositions to research use (the research sink)");
             }
             CasesApi.PriorPositiveQuery? query;
             try
@@ -44,12 +49,16 @@ public static class ResearchApi
             return Results.Json(new { recorded = true, personKnown = known is not null }, statusCode: 201);
         });
 
-        app.MapGet("/v1/research/pseudonym-links", (HttpContext http, ResearchStage research, GatewayOptions options, string? from, string? to) =>
+        app.MapGet("/v1/research/pseudonym-links", (HttpContext http, IServiceProvider services, GatewayOptions options, string? from, string? to) =>
         {
             (Agent? agent, IResult? refusal) = AgentTokens.Require(http, options, AgentRoles.ResearchOperator);
             if (agent is null)
             {
                 return refusal!;
+            }
+            if (services.GetService<ResearchStage>() is not ResearchStage research)
+            {
+                return Distributed.NotYet("the research sink");
             }
             if (from is null || to is null)
             {

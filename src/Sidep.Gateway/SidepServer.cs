@@ -9,49 +9,99 @@ using Sidep.Storage.Embedded;
 
 namespace Sidep.Gateway;
 
-/// <summary>Builds the embedded-mode server: gateway (HTTP + MLLP), durable log, state store and the store stage.</summary>
+/// <summary>The distributed mode's backends: the stages' transport and store.</summary>
+public sealed record DistributedBackends(Sidep.Transport.IStageTransport Transport, IStageStore Store);
+
+/// <summary>Builds the server: the gateway (HTTP + MLLP) and, unless <see cref="GatewayOptions.RunStages"/> is off, the
+/// pipeline's stages — on the embedded log and store, or on Kafka and PostgreSQL (the distributed mode).</summary>
 public static class SidepServer
 {
     /// <param name="customize">Last changes to the builder (tests add log and trace listeners).</param>
-    public static WebApplication Build(GatewayOptions options, string[] urls, string[]? args = null, Action<WebApplicationBuilder>? customize = null)
+    /// <param name="distributed">The distributed mode's transport (Kafka) and store (PostgreSQL); null: the embedded mode.</param>
+    public static WebApplication Build(GatewayOptions options, string[] urls, string[]? args = null, Action<WebApplicationBuilder>? customize = null,
+        DistributedBackends? distributed = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
         builder.WebHost.UseUrls(urls);
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes + 1);
         builder.AddServiceDefaults("sidep", [IngestionService.ActivitySource.Name], [IngestionService.Meter.Name]);
 
-        EmbeddedLog log = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "log"), options.Partitions);
+        // The lab register and transcoding tables: the data directory's store in both modes.
         StateStore store = StateStore.Open(options.DataDirectory);
         Terminology terminology = Terminology.CreateNational();
         terminology.Load(store.ListTranscoding());
-        var ingestion = new IngestionService(log, new Hl7ParserOptions { Production = options.Production }, terminology);
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(log);
         builder.Services.AddSingleton(store);
-        builder.Services.AddSingleton(ingestion);
-        builder.Services.AddSingleton(new ResultStoreStage(log, store));
-        EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "matched"), options.Partitions);
-        builder.Services.AddSingleton(new IdentityStage(log, store, matched, sandbox: !options.Production, terminology: terminology));
-        builder.Services.AddSingleton(new MatchedLog(matched));
         builder.Services.AddSingleton<Backpressure>();
-        builder.Services.AddSingleton(new IndicatorStage(matched, store, terminology));
-        var topics = new Sidep.Transport.InProcessTransport(options.DataDirectory, options.Partitions);
-        builder.Services.AddSingleton<Sidep.Transport.IStageTransport>(topics);
-        builder.Services.AddSingleton(new FanOutStage(matched, store, terminology, publish: topics));
-        builder.Services.AddSingleton(new ResearchStage(matched, store, terminology, Pseudonyms.Parse(options.ResearchKeys ?? ResearchKeyFile(options.DataDirectory)),
-            Path.Combine(options.DataDirectory, "research")));
+        var parserOptions = new Hl7ParserOptions { Production = options.Production };
+        List<IAsyncDisposable> closing = [];
+        if (distributed is null)
+        {
+            EmbeddedLog log = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "log"), options.Partitions);
+            EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "matched"), options.Partitions);
+            var topics = new Sidep.Transport.InProcessTransport(options.DataDirectory, options.Partitions);
+            closing.AddRange([log, matched, topics]);
+            builder.Services.AddSingleton(new IngestionService(log, parserOptions, terminology));
+            builder.Services.AddSingleton(log);
+            builder.Services.AddSingleton<IStageStore>(store);
+            builder.Services.AddSingleton(new ResultStoreStage(log, store));
+            builder.Services.AddSingleton(new IdentityStage(log, store, matched, sandbox: !options.Production, terminology: terminology));
+            builder.Services.AddSingleton(new MatchedLog(matched));
+            var indicators = new IndicatorStage(matched, store, terminology);
+            builder.Services.AddSingleton(indicators);
+            builder.Services.AddSingleton<IIndicatorReader>(indicators);
+            builder.Services.AddSingleton<Sidep.Transport.IStageTransport>(topics);
+            builder.Services.AddSingleton(new FanOutStage(matched, store, terminology, publish: topics));
+            builder.Services.AddSingleton(new ResearchStage(matched, store, terminology, Pseudonyms.Parse(options.ResearchKeys ?? ResearchKeyFile(options.DataDirectory)),
+                Path.Combine(options.DataDirectory, "research")));
+            builder.Services.AddSingleton<IPipelineView, EmbeddedPipeline>();
+            if (options.RunStages)
+            {
+                builder.Services.AddHostedService<ResultStoreWorker>();
+                builder.Services.AddHostedService<IdentityWorker>();
+                builder.Services.AddHostedService<IndicatorWorker>();
+                builder.Services.AddHostedService<FanOutWorker>();
+                builder.Services.AddHostedService<ResearchWorker>();
+            }
+        }
+        else
+        {
+            (Sidep.Transport.IStageTransport transport, IStageStore stageStore) = distributed;
+            builder.Services.AddSingleton(new IngestionService(new TransportJournal(transport), parserOptions, terminology));
+            builder.Services.AddSingleton(transport);
+            builder.Services.AddSingleton(stageStore);
+            builder.Services.AddSingleton<IIndicatorReader>(new StoredIndicators(stageStore));
+            builder.Services.AddSingleton<IPipelineView>(new DistributedPipeline(transport, stageStore));
+            if (options.RunStages)
+            {
+                // As plain IHostedService singletons: AddHostedService keeps one registration per implementation type.
+                bool sandbox = !options.Production;
+                builder.Services.AddSingleton<IHostedService>(_ => new StageService(async ct =>
+                {
+                    using var stage = new TransportResultStore(transport, stageStore);
+                    await stage.RunAsync(ct).ConfigureAwait(false);
+                }));
+                builder.Services.AddSingleton<IHostedService>(_ => new StageService(async ct =>
+                {
+                    using var stage = new PartitionedIdentityStage(transport, stageStore, terminology, sandbox);
+                    await stage.RunAsync(ct).ConfigureAwait(false);
+                }));
+                builder.Services.AddSingleton<IHostedService>(_ => new StageService(async ct =>
+                {
+                    using var stage = new PartitionedIndicatorStage(transport, stageStore, terminology);
+                    await stage.RunAsync(ct).ConfigureAwait(false);
+                }));
+                builder.Services.AddSingleton<IHostedService>(_ => new StageService(async ct =>
+                {
+                    using var stage = new PartitionedFanOutStage(transport, stageStore, terminology);
+                    await stage.RunAsync(ct).ConfigureAwait(false);
+                }));
+            }
+        }
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddAgentAuthentication(options);
         builder.Services.AddSingleton<MllpListener>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MllpListener>());
-        if (options.RunStages)
-        {
-            builder.Services.AddHostedService<ResultStoreWorker>();
-            builder.Services.AddHostedService<IdentityWorker>();
-            builder.Services.AddHostedService<IndicatorWorker>();
-            builder.Services.AddHostedService<FanOutWorker>();
-            builder.Services.AddHostedService<ResearchWorker>();
-        }
 
         customize?.Invoke(builder);
         WebApplication app = builder.Build();
@@ -70,9 +120,10 @@ public static class SidepServer
         app.MapPipelineApi();
         app.Lifetime.ApplicationStopped.Register(() =>
         {
-            log.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            matched.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            topics.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            foreach (IAsyncDisposable c in closing)
+            {
+                c.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
             store.Dispose();
         });
         return app;
@@ -93,6 +144,12 @@ public static class SidepServer
         }
         return File.ReadAllText(path).Trim();
     }
+}
+
+/// <summary>Hosts a stage of the distributed pipeline; its failure stops the process loudly.</summary>
+internal sealed class StageService(Func<CancellationToken, Task> run) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => run(stoppingToken), stoppingToken);
 }
 
 /// <summary>Hosts the research stage of the embedded pipeline.</summary>

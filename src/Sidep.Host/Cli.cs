@@ -21,7 +21,8 @@ public static class Cli
     public static RootCommand Build()
     {
         var root = new RootCommand("Sidep: national ingestion of laboratory test results (HL7 v2 today; HPRIM and FHIR to come).");
-        root.Subcommands.Add(Serve());
+        root.Subcommands.Add(Serve("serve", gatewayOnly: false));
+        root.Subcommands.Add(Serve("gateway", gatewayOnly: true));
         root.Subcommands.Add(Send());
         root.Subcommands.Add(Validate());
         root.Subcommands.Add(Labs());
@@ -45,7 +46,20 @@ public static class Cli
         DefaultValueFactory = _ => DefaultDataDir,
     };
 
-    private static Command Serve()
+    /// <summary>The distributed mode's backends named on the command line; "mock" starts librdkafka's mock cluster in
+    /// this process (a sandbox or a benchmark: nothing leaves the process, nothing survives it).</summary>
+    private static async Task<(DistributedBackends Backends, IDisposable? Mock, string Kafka)> OpenBackendsAsync(string kafka, string postgres, CancellationToken ct)
+    {
+        IDisposable? mock = null;
+        if (kafka == "mock")
+        {
+            (kafka, mock) = Sidep.Transport.Kafka.KafkaTransport.StartMockCluster(3);
+        }
+        await Sidep.Storage.Postgres.PostgresStore.MigrateAsync(postgres, ct);
+        return (new DistributedBackends(new Sidep.Transport.Kafka.KafkaTransport(kafka), Sidep.Storage.Postgres.PostgresStore.Open(postgres)), mock, kafka);
+    }
+
+    private static Command Serve(string name, bool gatewayOnly)
     {
         Option<string> dataDir = DataDirOption();
         var urls = new Option<string>("--urls") { Description = "HTTP address(es), ';'-separated", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
@@ -59,9 +73,22 @@ public static class Cli
         var agentKey = new Option<string?>("--agent-key") { Description = "Secret (32 bytes or more) that signs agents' tokens (contact tracing, audit, notices); default: $SIDEP_AGENT_KEY; none: off" };
         var agentIssuer = new Option<string>("--agent-issuer") { Description = "The issuer agents' tokens must carry", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SIDEP_AGENT_ISSUER") is { Length: > 0 } i ? i : AgentTokens.DefaultIssuer };
         var researchKeys = new Option<string?>("--research-keys") { Description = "Research pseudonymisation keys, 'k1=secret;k2=secret' (last is current; 32 bytes or more each); default: $SIDEP_RESEARCH_KEYS, else one made and kept in the data directory" };
-        var command = new Command("serve", "Run Sidep in embedded mode: HTTP gateway, MLLP listener, durable local log and database") { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, agentIssuer, researchKeys };
+        var kafka = new Option<string?>("--kafka") { Description = gatewayOnly ? "Kafka bootstrap servers (default: $SIDEP_KAFKA_BOOTSTRAP); 'mock': librdkafka's mock cluster in this process"
+            : "Distributed mode: Kafka bootstrap servers ('mock': librdkafka's mock cluster in this process); with --postgres" };
+        var postgres = new Option<string?>("--postgres") { Description = gatewayOnly ? "PostgreSQL connection string (default: $SIDEP_POSTGRES)" : "Distributed mode: PostgreSQL connection string; with --kafka" };
+        var command = new Command(name, gatewayOnly
+            ? "Run the gateway role of the distributed mode: HTTP and MLLP in, results to Kafka, indicators and cases read from PostgreSQL (workers run apart: sidep worker)"
+            : "Run Sidep: HTTP gateway, MLLP listener and every stage — embedded (durable local log and database), or distributed with --kafka and --postgres")
+        { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, agentIssuer, researchKeys, kafka, postgres };
         command.SetAction(async (parse, ct) =>
         {
+            string? kafkaServers = parse.GetValue(kafka) ?? (gatewayOnly ? Environment.GetEnvironmentVariable("SIDEP_KAFKA_BOOTSTRAP") : null);
+            string? postgresConnection = parse.GetValue(postgres) ?? (gatewayOnly ? Environment.GetEnvironmentVariable("SIDEP_POSTGRES") : null);
+            if ((gatewayOnly || kafkaServers is not null || postgresConnection is not null) && (string.IsNullOrEmpty(kafkaServers) || string.IsNullOrEmpty(postgresConnection)))
+            {
+                Console.Error.WriteLine("the distributed mode needs both --kafka and --postgres" + (gatewayOnly ? " (or $SIDEP_KAFKA_BOOTSTRAP and $SIDEP_POSTGRES)" : ""));
+                return 2;
+            }
             X509Certificate2? certificate = null;
             if (parse.GetValue(tlsCert) is FileInfo certFile)
             {
@@ -102,7 +129,25 @@ public static class Cli
                 options = options with { AgentSigningKey = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).ToLowerInvariant() };
             }
             string[] urlList = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries);
-            WebApplication app = SidepServer.Build(options, urlList);
+            DistributedBackends? backends = null;
+            IDisposable? mock = null;
+            string mode = $"embedded mode, data in {Path.GetFullPath(options.DataDirectory)}";
+            if (kafkaServers is not null)
+            {
+                try
+                {
+                    (backends, mock, string bootstrap) = await OpenBackendsAsync(kafkaServers, postgresConnection!, ct);
+                    mode = $"distributed mode{(gatewayOnly ? ", gateway role" : "")}: Kafka {bootstrap}{(mock is null ? "" : " (mock cluster in this process)")}, PostgreSQL {new Npgsql.NpgsqlConnectionStringBuilder(postgresConnection) { Password = null }.Host}; labs in {Path.GetFullPath(options.DataDirectory)}";
+                }
+                catch (Exception ex) when (ex is Npgsql.NpgsqlException or Confluent.Kafka.KafkaException or ArgumentException)
+                {
+                    Console.Error.WriteLine($"cannot open the distributed mode's backends: {ex.Message}");
+                    return 1;
+                }
+                options = options with { RunStages = !gatewayOnly };
+            }
+            using IDisposable? mockCluster = mock;
+            WebApplication app = SidepServer.Build(options, urlList, distributed: backends);
             string? demoKey = null;
             if (parse.GetValue(demo))
             {
@@ -110,7 +155,7 @@ public static class Cli
             }
             await app.StartAsync(ct);
             int port = await app.Services.GetMllp().Port;
-            Console.WriteLine($"Sidep is running (embedded mode, data in {Path.GetFullPath(options.DataDirectory)}).");
+            Console.WriteLine($"Sidep is running ({mode}).");
             Console.WriteLine($"  HTTP: {string.Join(", ", urlList)}   MLLP: {(port < 0 ? "off" : $"{options.MllpAddress}:{port}")}{(certificate is null ? " (plain TCP: labs identified by source address)" : " (TLS: labs identified by client certificate)")}");
             if (demoKey is not null)
             {
@@ -127,6 +172,11 @@ public static class Cli
             }
             Console.WriteLine("Press Ctrl+C to stop.");
             await app.WaitForShutdownAsync(ct);
+            if (backends is not null)
+            {
+                await backends.Transport.DisposeAsync();
+                backends.Store.Dispose();
+            }
             return 0;
         });
         return command;
@@ -401,11 +451,13 @@ public static class Cli
 
     private static Command Worker()
     {
-        var stage = new Option<string>("--stage") { Required = true, Description = "The stage to run: store (results into the store)" };
-        stage.AcceptOnlyFromAmong("store");
+        var stage = new Option<string>("--stage") { Required = true, Description = "The stage to run: store (results into the store), match (identity), aggregate (indicators), fanout (cases and notices)" };
+        stage.AcceptOnlyFromAmong("store", "match", "aggregate", "fanout");
         var kafka = new Option<string?>("--kafka") { Description = "Kafka bootstrap servers (default: $SIDEP_KAFKA_BOOTSTRAP)" };
         var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string (default: $SIDEP_POSTGRES)" };
-        var command = new Command("worker", "Run a stage of the distributed mode: consume its Kafka topic, write to PostgreSQL") { stage, kafka, postgres };
+        var production = new Option<bool>("--production") { Description = "Production mode: INS with test or demo OIDs are not trusted by the matcher" };
+        var command = new Command("worker", "Run a stage of the distributed mode: consume its Kafka topic in its consumer group, write to PostgreSQL; start as many as the topic has partitions")
+        { stage, kafka, postgres, production };
         command.SetAction(async (parse, ct) =>
         {
             string? servers = parse.GetValue(kafka) ?? Environment.GetEnvironmentVariable("SIDEP_KAFKA_BOOTSTRAP");
@@ -418,14 +470,46 @@ public static class Cli
             await Sidep.Storage.Postgres.PostgresStore.MigrateAsync(connection, ct);
             await using var transport = new Sidep.Transport.Kafka.KafkaTransport(servers);
             using var store = Sidep.Storage.Postgres.PostgresStore.Open(connection);
-            using var worker = new TransportResultStore(transport, store);
-            Console.WriteLine($"worker: stage store, topic {TransportResultStore.Topic} → PostgreSQL. Ctrl+C to stop.");
-            long handled = 0;
-            while (!ct.IsCancellationRequested)
+            Terminology terminology = Terminology.CreateNational();
+            string name = parse.GetValue(stage)!;
+            Func<CancellationToken, Task<int>> drain;
+            IDisposable worker;
+            switch (name)
             {
-                handled += await worker.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: ct);
+                case "store":
+                    var results = new TransportResultStore(transport, store);
+                    (worker, drain) = (results, c => results.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: c));
+                    break;
+                case "match":
+                    var match = new PartitionedIdentityStage(transport, store, terminology, sandbox: !parse.GetValue(production));
+                    (worker, drain) = (match, c => match.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: c));
+                    break;
+                case "aggregate":
+                    var aggregate = new PartitionedIndicatorStage(transport, store, terminology);
+                    (worker, drain) = (aggregate, c => aggregate.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: c));
+                    break;
+                default:
+                    var fanOut = new PartitionedFanOutStage(transport, store, terminology);
+                    (worker, drain) = (fanOut, c => fanOut.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: c));
+                    break;
             }
-            Console.WriteLine($"worker: {handled} messages handled");
+            using (worker)
+            {
+                string topic = name == "store" || name == "match" ? StageTopics.Results : StageTopics.Matched;
+                Console.WriteLine($"worker: stage {name}, topic {topic} → PostgreSQL. Ctrl+C to stop.");
+                long handled = 0;
+                try
+                {
+                    while (!ct.IsCancellationRequested)
+                    {
+                        handled += await drain(ct);
+                    }
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                }
+                Console.WriteLine($"worker: {handled} messages handled");
+            }
             return 0;
         });
         return command;

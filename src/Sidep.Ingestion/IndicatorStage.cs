@@ -11,7 +11,7 @@ namespace Sidep.Ingestion;
 /// counts and per-person state are rebuilt by replaying the output log up to that position (the same records give
 /// the same counts; the revisions already written are not written again).
 /// </summary>
-public sealed class IndicatorStage
+public sealed class IndicatorStage : IIndicatorReader
 {
     public const string ConsumerName = "indicators";
 
@@ -98,5 +98,35 @@ public sealed class IndicatorStage
                 await _matched.WaitForDataAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
             }
         }
+    }
+}
+
+/// <summary>Where the gateway reads the indicators' counts: now, or as they were at a moment.</summary>
+public interface IIndicatorReader
+{
+    CountTable Snapshot(int fromDay = int.MinValue, int toDay = int.MaxValue, DateTimeOffset? asOf = null);
+}
+
+/// <summary>
+/// The indicators of the distributed mode, read from the store: count changes are additive, so the counts are the sum
+/// of every revision of every partition's aggregator (as of a moment: without the revisions processed after it).
+/// </summary>
+public sealed class StoredIndicators(IStageStore store) : IIndicatorReader
+{
+    public CountTable Snapshot(int fromDay = int.MinValue, int toDay = int.MaxValue, DateTimeOffset? asOf = null)
+    {
+        var table = new CountTable();
+        foreach (IndicatorDelta d in store.IndicatorChangesAfter(DateTimeOffset.MinValue, fromDay, toDay))
+        {
+            table.Add(d.Day, d.Cell, d.P, d.T);
+        }
+        if (asOf is DateTimeOffset at)
+        {
+            foreach (IndicatorDelta d in store.IndicatorChangesAfter(at, fromDay, toDay))
+            {
+                table.Add(d.Day, d.Cell, -d.P, -d.T);
+            }
+        }
+        return table;
     }
 }

@@ -88,5 +88,13 @@ public sealed class TransportResultStore(IStageTransport transport, IStageStore 
         handled.Clear();
     }
 
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await DrainOnceAsync(TimeSpan.FromMilliseconds(200), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     public void Dispose() => _consumer.Dispose();
 }

@@ -44,6 +44,12 @@ public interface IStageStore : IDisposable
 
     List<string> PositiveDatesOf(long personId);
 
+    /// <summary>Notices not yet acknowledged by the sending service (those with a channel), oldest first.</summary>
+    List<StoredNotice> Outbox(int limit);
+
+    /// <summary>Marks a notice sent; false when there is no such notice or it was acknowledged already.</summary>
+    bool AcknowledgeNotice(long id, DateTimeOffset at);
+
     /// <summary>Appends an audit record; the log refuses updates and deletes.</summary>
     void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at);
 

@@ -330,6 +330,17 @@ public sealed class PostgresStore : IStageStore
     public List<string> PositiveDatesOf(long personId) =>
         Query("SELECT sample_date FROM cases WHERE person_id = $1 AND status = 'open' ORDER BY sample_date DESC", r => r.GetString(0), personId);
 
+    public List<StoredNotice> Outbox(int limit) => Query(
+        "SELECT id, case_id, channel, created_at, acked_at, json FROM notices WHERE acked_at IS NULL AND channel <> 'none' ORDER BY id LIMIT $1",
+        r => new StoredNotice(r.GetInt64(0), r.GetString(1), r.GetString(2), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3)),
+            r.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)), r.GetString(5)), limit);
+
+    public bool AcknowledgeNotice(long id, DateTimeOffset at) => InTransaction((c, tx) =>
+    {
+        using NpgsqlCommand cmd = Command(c, tx, "UPDATE notices SET acked_at = $1 WHERE id = $2 AND acked_at IS NULL", at.ToUnixTimeMilliseconds(), id);
+        return cmd.ExecuteNonQuery() == 1;
+    });
+
     public void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at) => InTransaction((c, tx) =>
     {
         using NpgsqlCommand insert = Command(c, tx, "INSERT INTO audit (at, agent, role, action, query, case_ids) VALUES ($1, $2, $3, $4, $5, $6)",

@@ -243,6 +243,8 @@ internal sealed class CrashingStore(IStageStore inner, int failOnWrite) : IStage
     public List<StoredCase> CasesChangedAfter(long afterSeq, int limit) => inner.CasesChangedAfter(afterSeq, limit);
     public StoredCase? Case(string caseId) => inner.Case(caseId);
     public List<string> PositiveDatesOf(long personId) => inner.PositiveDatesOf(personId);
+    public List<StoredNotice> Outbox(int limit) => inner.Outbox(limit);
+    public bool AcknowledgeNotice(long id, DateTimeOffset at) => inner.AcknowledgeNotice(id, at);
     public void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at) => inner.Audit(agent, role, action, query, caseIds, at);
     public List<AuditRecord> AuditLog(long afterId, int limit) => inner.AuditLog(afterId, limit);
 
