@@ -25,12 +25,13 @@ public sealed class SidepTestServer : IAsyncDisposable
     public StateStore Store => _app.Services.GetRequiredService<StateStore>();
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<SidepTestServer> StartAsync(Func<GatewayOptions, GatewayOptions>? configure = null, Action<WebApplicationBuilder>? customize = null)
+    public static async Task<SidepTestServer> StartAsync(Func<GatewayOptions, GatewayOptions>? configure = null, Action<WebApplicationBuilder>? customize = null,
+        DistributedBackends? distributed = null)
     {
         string dir = Directory.CreateTempSubdirectory("sidep-gw-").FullName;
         GatewayOptions options = new(dir, MllpPort: 0);
         options = configure?.Invoke(options) ?? options;
-        WebApplication app = SidepServer.Build(options, ["http://127.0.0.1:0"], customize: customize);
+        WebApplication app = SidepServer.Build(options, ["http://127.0.0.1:0"], customize: customize, distributed: distributed);
         await app.StartAsync();
         int mllp = await app.Services.GetRequiredService<MllpListener>().Port;
         return new SidepTestServer(app, dir, new Uri(app.Urls.First()), mllp);

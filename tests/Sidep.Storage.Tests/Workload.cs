@@ -1,0 +1,113 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using Sidep.Ingestion;
+using Sidep.Storage.Embedded;
+using Sidep.Tests;
+
+namespace Sidep.Storage.Tests;
+
+/// <summary>
+/// A workload that exercises what the counts depend on: the whole corpus (HL7 v2, HPRIM, FHIR), and synthetic
+/// persons with INS and without, typos, the same person under three labs (merges), retests on later days,
+/// corrections, retractions and resent duplicates.
+/// </summary>
+public static class Workload
+{
+    public static IEnumerable<(string Format, byte[] Body)> Corpus() =>
+        Fixtures.Hl7Files.Select(f => (Formats.Hl7v2, File.ReadAllBytes(f)))
+            .Concat(Fixtures.HprimFiles.Select(f => (Formats.Hprim, File.ReadAllBytes(f))))
+            .Concat(Directory.GetFiles(Fixtures.FhirDir, "*.json").Order(StringComparer.Ordinal).Select(f => (Formats.Fhir, File.ReadAllBytes(f))));
+
+    private static readonly string[] Names = ["DUPONT", "MARTIN", "BERNARD", "PETIT", "DURAND", "LEROY", "MOREAU", "SIMON", "LAURENT", "MICHEL"];
+    private static readonly string[] Given = ["MARIE", "JEAN", "LUCIE", "PAUL", "ANNE", "LOUIS", "CLAIRE", "HUGO", "EMMA", "JULES", "ALICE", "NOAH"];
+    private static readonly string[] Deps = ["75", "93", "13", "69", "59", "2A", "971", "33"];
+
+    private static string Ins(long nir13) => nir13.ToString(CultureInfo.InvariantCulture) + (97 - nir13 % 97).ToString("D2", CultureInfo.InvariantCulture);
+
+    private static string Message(string accession, string pid, int day, string outcome, string status = "F", string dep = "75") =>
+        "MSH|^~\\&|APP|LAB^990000001|SIDEP|ANS|20260120093000+0100||ORU^R01^ORU_R01|" + accession + "|P|2.5\r" + pid + "\r" +
+        $"OBR|1||{accession}|94500-6^SARS-CoV-2^LN|||202601{day:D2}081500+0100\r" +
+        $"OBX|1|CWE|94500-6^SARS-CoV-2^LN||{outcome}||||||{status}\r";
+
+    /// <summary>Synthetic HL7 submissions, in the order they are sent (deterministic).</summary>
+    public static List<byte[]> Synthetic(int persons = 240)
+    {
+        var random = new Random(7);
+        var messages = new List<string>();
+        var corrections = new List<string>();
+        for (int i = 0; i < persons; i++)
+        {
+            string sex = i % 2 == 0 ? "F" : "M";
+            string birth = $"19{50 + i % 45:D2}{1 + i % 12:D2}{1 + i / 12 % 28:D2}";
+            string name = Names[i % Names.Length], given = Given[i / Names.Length % Given.Length];
+            string dep = Deps[i % Deps.Length];
+            string address = $"||1 RUE DE LA PAIX^^PARIS^^{(dep.Length == 3 ? dep + "10" : dep + "100")}";
+            string ins = Ins(2_000_000_000_000 + (i % 2 == 0 ? 0 : 1_000_000_000_000) + 1_000L * i);
+            string withIns = $"PID|1||{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||{name}^{given}||{birth}|{sex}{address}";
+            string withoutIns = $"PID|1||L{i}^^^LAB^PI||{name}^{given}||{birth}|{sex}{address}";
+            string typo = $"PID|1||M{i}^^^LAB^PI||{name[..^1]}E^{given}||{birth}|{sex}{address}";
+            string positive = "260373001^Detected^SCT", negative = "260385009^Not detected^SCT";
+            int day = 1 + random.Next(20);
+            string first = random.NextDouble() < 0.3 ? positive : negative;
+            // Without INS first, with INS later: the INS result links to (or merges) the trait-only person.
+            messages.Add(Message($"S{i}A", i % 3 == 0 ? withoutIns : withIns, day, first, dep: dep));
+            if (random.NextDouble() < 0.5)
+            {
+                messages.Add(Message($"S{i}B", i % 3 == 0 ? withIns : random.NextDouble() < 0.3 ? typo : withIns, Math.Min(28, day + 1 + random.Next(6)),
+                    random.NextDouble() < 0.35 ? positive : negative, dep: dep));
+            }
+            if (random.NextDouble() < 0.08)
+            {
+                corrections.Add(Message($"S{i}A", withIns, day, first == positive ? negative : positive, "C", dep)); // a correction, later
+            }
+            if (random.NextDouble() < 0.03)
+            {
+                corrections.Add(Message($"S{i}A", withIns, day, first, "X", dep)); // cancelled: a retraction
+            }
+        }
+        for (int i = 0; i < IdentityFixtures.ThreeLabs.Length; i++)
+        {
+            messages.Add(Message($"T{i}", IdentityFixtures.ThreeLabs[i], 12, "260373001^Detected^SCT"));
+        }
+        var batches = new List<byte[]>();
+        for (int i = 0; i < messages.Count; i += 25)
+        {
+            batches.Add(Encoding.UTF8.GetBytes(string.Concat(messages.Skip(i).Take(25))));
+        }
+        batches.Add(Encoding.UTF8.GetBytes(string.Concat(messages.Take(10)))); // resent: duplicates
+        batches.Add(Encoding.UTF8.GetBytes(string.Concat(corrections)));
+        return batches;
+    }
+
+    /// <summary>Sends the corpus and the synthetic submissions; returns how many results were accepted or corrected.</summary>
+    public static async Task<int> SendAsync(IngestionService ingestion)
+    {
+        int stored = 0;
+        foreach ((string format, byte[] body) in Corpus().Concat(Synthetic().Select(b => (Formats.Hl7v2, b))))
+        {
+            SubmissionOutcome outcome = await ingestion.SubmitAsync(null, new ReadOnlySequence<byte>(body), format, "test", false);
+            stored += outcome.Report.Counts.Accepted + outcome.Report.Counts.Correction;
+        }
+        return stored;
+    }
+
+    /// <summary>What the stages made, in a form both modes can be compared on: the net indicator counts per day and
+    /// cell, the cases (their person ids replaced by the grouping they make), and the decisions' rules.</summary>
+    public static (List<string> Indicators, List<string> Cases, List<string> CasePersons) Outcome(IStageStore store)
+    {
+        List<string> indicators = [.. store.IndicatorChangesAfter(DateTimeOffset.MinValue, int.MinValue, int.MaxValue)
+            .Where(d => d.P != 0 || d.T != 0).Select(d => $"{d.Day}/{d.Cell}: P={d.P} T={d.T}").Order(StringComparer.Ordinal)];
+        List<StoredCase> cases = store.CasesChangedAfter(0, 100_000);
+        List<string> described = [.. cases.Select(c =>
+        {
+            JsonObject json = JsonNode.Parse(c.Json)!.AsObject();
+            json.Remove("personId");
+            return $"{c.CaseId} {c.Status} {c.SampleDate} {c.Territory} {c.Region} {json.ToJsonString()}";
+        }).Order(StringComparer.Ordinal)];
+        List<string> persons = [.. cases.GroupBy(c => c.PersonId).Select(g => string.Join(',', g.Select(c => c.CaseId).Order(StringComparer.Ordinal)))
+            .Order(StringComparer.Ordinal)];
+        return (indicators, described, persons);
+    }
+}
