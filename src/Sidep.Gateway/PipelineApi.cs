@@ -83,6 +83,7 @@ public sealed class DistributedPipeline(IStageTransport transport, IStageStore s
         ("identity", StageTopics.Results, p => ($"{IdentityStage.ConsumerName}/{p}", -1)),
         ("indicators", StageTopics.Matched, p => ($"{IndicatorStage.ConsumerName}/{p}", -1)),
         ("fan-out", StageTopics.Matched, p => ($"{FanOutStage.ConsumerName}/{p}", -1)),
+        ("research", StageTopics.Matched, p => ($"{ResearchStage.ConsumerName}/{p}", -1)),
     ];
 
     public long Lag => Snapshot().Item3.Where(s => s.Stage != "result-store").Select(s => s.Lag).DefaultIfEmpty(0).Max();

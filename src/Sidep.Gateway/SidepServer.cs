@@ -96,6 +96,12 @@ public static class SidepServer
                     using var stage = new PartitionedFanOutStage(transport, stageStore, terminology);
                     await stage.RunAsync(ct).ConfigureAwait(false);
                 }));
+                Pseudonyms pseudonyms = Pseudonyms.Parse(options.ResearchKeys ?? ResearchKeyFile(options.DataDirectory));
+                builder.Services.AddSingleton<IHostedService>(_ => new StageService(async ct =>
+                {
+                    using var stage = new PartitionedResearchStage(transport, stageStore, terminology, pseudonyms, Path.Combine(options.DataDirectory, "research"));
+                    await stage.RunAsync(ct).ConfigureAwait(false);
+                }));
             }
         }
         builder.Services.AddSingleton(TimeProvider.System);

@@ -451,13 +451,15 @@ public static class Cli
 
     private static Command Worker()
     {
-        var stage = new Option<string>("--stage") { Required = true, Description = "The stage to run: store (results into the store), match (identity), aggregate (indicators), fanout (cases and notices)" };
-        stage.AcceptOnlyFromAmong("store", "match", "aggregate", "fanout");
+        var stage = new Option<string>("--stage") { Required = true, Description = "The stage to run: store (results into the store), match (identity), aggregate (indicators), fanout (cases and notices), research (pseudonymised rows and their Parquet partitions)" };
+        stage.AcceptOnlyFromAmong("store", "match", "aggregate", "fanout", "research");
+        var researchDir = new Option<string>("--research-dir") { Description = "research: the directory of the Parquet partitions (shared by the research workers)", DefaultValueFactory = _ => "research" };
+        var researchKeys = new Option<string?>("--research-keys") { Description = "research: pseudonymisation keys 'k1=secret;k2=secret' (default: $SIDEP_RESEARCH_KEYS)" };
         var kafka = new Option<string?>("--kafka") { Description = "Kafka bootstrap servers (default: $SIDEP_KAFKA_BOOTSTRAP)" };
         var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string (default: $SIDEP_POSTGRES)" };
         var production = new Option<bool>("--production") { Description = "Production mode: INS with test or demo OIDs are not trusted by the matcher" };
         var command = new Command("worker", "Run a stage of the distributed mode: consume its Kafka topic in its consumer group, write to PostgreSQL; start as many as the topic has partitions")
-        { stage, kafka, postgres, production };
+        { stage, kafka, postgres, production, researchDir, researchKeys };
         command.SetAction(async (parse, ct) =>
         {
             string? servers = parse.GetValue(kafka) ?? Environment.GetEnvironmentVariable("SIDEP_KAFKA_BOOTSTRAP");
@@ -467,11 +469,24 @@ public static class Cli
                 Console.Error.WriteLine("both --kafka (or $SIDEP_KAFKA_BOOTSTRAP) and --postgres (or $SIDEP_POSTGRES) are needed");
                 return 2;
             }
+            string name = parse.GetValue(stage)!;
+            Pseudonyms? pseudonyms = null;
+            if (name == "research")
+            {
+                try
+                {
+                    pseudonyms = Pseudonyms.Parse(parse.GetValue(researchKeys) ?? Environment.GetEnvironmentVariable("SIDEP_RESEARCH_KEYS") ?? "");
+                }
+                catch (ArgumentException ex)
+                {
+                    Console.Error.WriteLine($"the research stage needs its keys (--research-keys or $SIDEP_RESEARCH_KEYS): {ex.Message}");
+                    return 2;
+                }
+            }
             await Sidep.Storage.Postgres.PostgresStore.MigrateAsync(connection, ct);
             await using var transport = new Sidep.Transport.Kafka.KafkaTransport(servers);
             using var store = Sidep.Storage.Postgres.PostgresStore.Open(connection);
             Terminology terminology = Terminology.CreateNational();
-            string name = parse.GetValue(stage)!;
             Func<CancellationToken, Task<int>> drain;
             IDisposable worker;
             switch (name)
@@ -488,9 +503,21 @@ public static class Cli
                     var aggregate = new PartitionedIndicatorStage(transport, store, terminology);
                     (worker, drain) = (aggregate, c => aggregate.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: c));
                     break;
-                default:
+                case "fanout":
                     var fanOut = new PartitionedFanOutStage(transport, store, terminology);
                     (worker, drain) = (fanOut, c => fanOut.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: c));
+                    break;
+                default:
+                    var research = new PartitionedResearchStage(transport, store, terminology, pseudonyms!, parse.GetValue(researchDir)!);
+                    (worker, drain) = (research, async c =>
+                    {
+                        int n = await research.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: c);
+                        if (n == 0)
+                        {
+                            await research.WritePartitionsAsync(c);
+                        }
+                        return n;
+                    });
                     break;
             }
             using (worker)

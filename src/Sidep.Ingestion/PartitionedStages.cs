@@ -54,6 +54,13 @@ public abstract class PartitionedStage<TState> : IDisposable where TState : Part
 
     protected abstract TState NewState(int partition);
 
+    /// <summary>Whether a partition's state is rebuilt by replay (false: the stage keeps no state, its writes are
+    /// idempotent).</summary>
+    protected virtual bool Stateful => true;
+
+    /// <summary>What the stage does when its input is drained (the research stage writes its partitions).</summary>
+    protected virtual Task IdleAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     /// <summary>Applies messages already processed to the state only (restore).</summary>
     protected abstract void Replay(TState state, IReadOnlyList<IncomingMessage> messages);
 
@@ -100,7 +107,7 @@ public abstract class PartitionedStage<TState> : IDisposable where TState : Part
     {
         TState state = NewState(partition);
         var batch = new List<IncomingMessage>(1000);
-        foreach (IncomingMessage m in Transport.ReadRange(_topic, partition, 0, stored))
+        foreach (IncomingMessage m in Stateful ? Transport.ReadRange(_topic, partition, 0, stored) : [])
         {
             batch.Add(m);
             if (batch.Count == 1000)
@@ -119,7 +126,10 @@ public abstract class PartitionedStage<TState> : IDisposable where TState : Part
     {
         while (!cancellationToken.IsCancellationRequested)
         {
-            await DrainOnceAsync(TimeSpan.FromMilliseconds(200), cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (await DrainOnceAsync(TimeSpan.FromMilliseconds(200), cancellationToken: cancellationToken).ConfigureAwait(false) == 0)
+            {
+                await IdleAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
@@ -342,4 +352,41 @@ public sealed class PartitionedFanOutStage(IStageTransport transport, IStageStor
         }
         return [];
     }
+}
+
+/// <summary>
+/// RESEARCH in the distributed mode: the same rows as the embedded research stage (pseudonymised only when written:
+/// the person id stays in the store), upserted by version in the store with the partition's position; when the input
+/// is drained, the Parquet partitions of the sample dates that changed are written again into
+/// <paramref name="directory"/> (a directory shared by the research workers: each date's file is replaced atomically).
+/// Its writes are idempotent, so it keeps no state to restore.
+/// </summary>
+public sealed class PartitionedResearchStage(IStageTransport transport, IStageStore store, Terminology terminology, Pseudonyms pseudonyms, string directory,
+    TimeProvider? time = null, string group = "sidep-research")
+    : PartitionedStage<PartitionedResearchStage.NoState>(transport, store, StageTopics.Matched, group, ResearchStage.ConsumerName)
+{
+    public sealed class NoState : State
+    {
+    }
+
+    protected override bool Stateful => false;
+
+    protected override NoState NewState(int partition) => new();
+
+    protected override void Replay(NoState state, IReadOnlyList<IncomingMessage> messages)
+    {
+    }
+
+    protected override Task<List<(IncomingMessage, string)>> ProcessAsync(int partition, NoState state, IReadOnlyList<IncomingMessage> messages, long next,
+        CancellationToken cancellationToken)
+    {
+        Store.ApplyResearch(PositionName(partition), next, ResearchStage.Changes([.. messages.Select(StageTopics.Entry)], Store, terminology.KindOf));
+        return Task.FromResult(new List<(IncomingMessage, string)>());
+    }
+
+    /// <summary>Writes the partitions of the sample dates that changed; returns how many.</summary>
+    public Task<int> WritePartitionsAsync(CancellationToken cancellationToken = default) =>
+        ResearchStage.WritePartitionsAsync(Store, pseudonyms, directory, time ?? TimeProvider.System, cancellationToken);
+
+    protected override Task IdleAsync(CancellationToken cancellationToken) => WritePartitionsAsync(cancellationToken);
 }

@@ -120,14 +120,14 @@ public sealed class ResearchStage
     public const string ConsumerName = "research";
 
     private readonly EmbeddedLog _matched;
-    private readonly StateStore _store;
+    private readonly IStageStore _store;
     private readonly Pseudonyms _pseudonyms;
     private readonly string _directory;
     private readonly TimeProvider _time;
     private readonly Func<string?, TestKind> _kindOf;
     private long _next;
 
-    public ResearchStage(EmbeddedLog matched, StateStore store, Terminology terminology, Pseudonyms pseudonyms, string directory, TimeProvider? time = null)
+    public ResearchStage(EmbeddedLog matched, IStageStore store, Terminology terminology, Pseudonyms pseudonyms, string directory, TimeProvider? time = null)
     {
         _matched = matched;
         _store = store;
@@ -170,6 +170,17 @@ public sealed class ResearchStage
         {
             return 0;
         }
+        List<StateStore.ResearchChange> changes = Changes(batch, _store, _kindOf);
+        _store.ApplyResearch(ConsumerName, _next + batch.Count, changes);
+        Interlocked.Add(ref _next, batch.Count);
+        return batch.Count;
+    }
+
+    /// <summary>The research changes of a batch of the identity stage's output: one pseudonymisable row per result
+    /// (latest version), retractions and non-research tests removed, merges followed, nothing for persons who opposed
+    /// (an opposition made by identity is tied to its person here, once found).</summary>
+    internal static List<StateStore.ResearchChange> Changes(List<LogEntry> batch, IStageStore store, Func<string?, TestKind> kindOf)
+    {
         var changes = new List<StateStore.ResearchChange>(batch.Count);
         foreach (LogEntry entry in batch)
         {
@@ -187,19 +198,19 @@ public sealed class ResearchStage
                 continue;
             }
             // Research keeps PCR and antigen tests (and serology: researchers study it); a retraction removes the row.
-            if (r.Status == ResultStatus.Cancelled || _kindOf(r.Loinc) == TestKind.Other)
+            if (r.Status == ResultStatus.Cancelled || kindOf(r.Loinc) == TestKind.Other)
             {
                 changes.Add(new StateStore.ResearchRemove(key, matched.Envelope.Version + 1));
                 continue;
             }
-            if (_store.OpposedPerson(matched.PersonId))
+            if (store.OpposedPerson(matched.PersonId))
             {
                 continue;
             }
             // An opposition made by INS or traits before the person was known: tie it to the person once, found here.
-            if (_store.HasIdentityOppositions && _store.OpposedIdentity(IdentityKeys(r.Patient)) is string opposedBy)
+            if (store.HasIdentityOppositions && store.OpposedIdentity(IdentityKeys(r.Patient)) is string opposedBy)
             {
-                _store.AttachOpposition(matched.PersonId, opposedBy);
+                store.AttachOpposition(matched.PersonId, opposedBy);
                 continue;
             }
             DateOnly day = r.SampledAt?.Date ?? r.ResultedAt?.Date ?? DateOnly.FromDateTime(matched.Envelope.ReceivedAt.UtcDateTime);
@@ -207,28 +218,29 @@ public sealed class ResearchStage
             changes.Add(new StateStore.ResearchUpsert(new ResearchRowRecord(key, matched.PersonId, matched.Envelope.Version, fields.SampleDate,
                 JsonSerializer.Serialize(fields, ResearchJson.Default.ResearchFields))));
         }
-        _store.ApplyResearch(ConsumerName, _next + batch.Count, changes);
-        Interlocked.Add(ref _next, batch.Count);
-        return batch.Count;
+        return changes;
     }
 
     /// <summary>Writes the partitions of the sample dates that changed; returns how many.</summary>
-    public async Task<int> WritePartitionsAsync(CancellationToken cancellationToken = default)
+    public Task<int> WritePartitionsAsync(CancellationToken cancellationToken = default) => WritePartitionsAsync(_store, _pseudonyms, _directory, _time, cancellationToken);
+
+    /// <summary>Writes the partitions of the sample dates that changed, from the store's rows, into <paramref name="directory"/>; returns how many.</summary>
+    public static async Task<int> WritePartitionsAsync(IStageStore store, Pseudonyms pseudonyms, string directory, TimeProvider time, CancellationToken cancellationToken = default)
     {
-        List<string> dates = _store.DirtyResearchDates(100);
+        List<string> dates = store.DirtyResearchDates(100);
         if (dates.Count == 0)
         {
             return 0;
         }
-        ResearchManifest manifest = ReadManifest(_directory) ?? new ResearchManifest(_pseudonyms.CurrentKeyId, _time.GetUtcNow(), new Dictionary<string, ResearchPartition>());
+        ResearchManifest manifest = ReadManifest(directory) ?? new ResearchManifest(pseudonyms.CurrentKeyId, time.GetUtcNow(), new Dictionary<string, ResearchPartition>());
         var partitions = new Dictionary<string, ResearchPartition>(manifest.Partitions, StringComparer.Ordinal);
         var emptied = new List<string>();
         foreach (string date in dates)
         {
-            List<ResearchRow> rows = [.. _store.ResearchRows(date).Select(r =>
-                JsonSerializer.Deserialize(r.Json, ResearchJson.Default.ResearchFields)!.Row(_pseudonyms.Of(r.PersonId)))];
+            List<ResearchRow> rows = [.. store.ResearchRows(date).Select(r =>
+                JsonSerializer.Deserialize(r.Json, ResearchJson.Default.ResearchFields)!.Row(pseudonyms.Of(r.PersonId)))];
             string relative = $"sample_date={date}/part-0.parquet";
-            string path = Path.Combine(_directory, relative);
+            string path = Path.Combine(directory, relative);
             if (rows.Count == 0)
             {
                 emptied.Add(path);
@@ -236,12 +248,12 @@ public sealed class ResearchStage
                 continue;
             }
             string sha = await WriteAtomicallyAsync(path, rows, cancellationToken).ConfigureAwait(false);
-            partitions[date] = new ResearchPartition(relative, rows.Count, sha, _time.GetUtcNow());
+            partitions[date] = new ResearchPartition(relative, rows.Count, sha, time.GetUtcNow());
         }
         // The manifest first, then the files it no longer lists: a reader following the manifest never misses a file.
-        await WriteManifestAsync(_directory, new ResearchManifest(_pseudonyms.CurrentKeyId, _time.GetUtcNow(), partitions), cancellationToken).ConfigureAwait(false);
+        await WriteManifestAsync(directory, new ResearchManifest(pseudonyms.CurrentKeyId, time.GetUtcNow(), partitions), cancellationToken).ConfigureAwait(false);
         emptied.ForEach(File.Delete);
-        _store.ResearchWritten(dates);
+        store.ResearchWritten(dates);
         return dates.Count;
     }
 

@@ -50,6 +50,31 @@ public interface IStageStore : IDisposable
     /// <summary>Marks a notice sent; false when there is no such notice or it was acknowledged already.</summary>
     bool AcknowledgeNotice(long id, DateTimeOffset at);
 
+    /// <summary>Applies research changes (upserts by version, removals, merges) with the stage's position in one
+    /// transaction, remembering the sample dates whose partition must be written again.</summary>
+    void ApplyResearch(string consumer, long nextSequence, IReadOnlyList<StateStore.ResearchChange> changes);
+
+    /// <summary>Records an opposition to research use, by person or by identity key (INS or traits).</summary>
+    void RecordOpposition(long? personId, string? identityKey, DateTimeOffset at);
+
+    bool OpposedPerson(long personId);
+
+    bool HasIdentityOppositions { get; }
+
+    string? OpposedIdentity(IEnumerable<string> identityKeys);
+
+    void AttachOpposition(long personId, string identityKey);
+
+    List<string> DirtyResearchDates(int limit);
+
+    /// <summary>The research rows of a sample date, without those of persons who opposed.</summary>
+    List<ResearchRowRecord> ResearchRows(string sampleDate);
+
+    /// <summary>Marks the partitions of these dates written (unless changed again since they were listed).</summary>
+    void ResearchWritten(IEnumerable<string> sampleDates);
+
+    List<long> ResearchPersons();
+
     /// <summary>Appends an audit record; the log refuses updates and deletes.</summary>
     void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at);
 

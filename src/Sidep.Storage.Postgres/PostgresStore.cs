@@ -341,6 +341,133 @@ public sealed class PostgresStore : IStageStore
         return cmd.ExecuteNonQuery() == 1;
     });
 
+    private const string MarkDirtySql = "INSERT INTO research_dirty (sample_date) {0} ON CONFLICT (sample_date) DO UPDATE SET mark = nextval('research_dirty_mark')";
+
+    private static void MarkDirty(NpgsqlConnection c, NpgsqlTransaction tx, string select, params object?[] values) =>
+        Execute(c, tx, string.Format(System.Globalization.CultureInfo.InvariantCulture, MarkDirtySql, select), values);
+
+    public void ApplyResearch(string consumer, long nextSequence, IReadOnlyList<StateStore.ResearchChange> changes)
+    {
+        InTransaction((c, tx) =>
+        {
+            foreach (StateStore.ResearchChange change in changes)
+            {
+                switch (change)
+                {
+                    case StateStore.ResearchUpsert { Row: var r }:
+                        MarkDirty(c, tx, "SELECT sample_date FROM research_rows WHERE key = $1 AND version < $2", r.Key, r.Version);
+                        using (NpgsqlCommand upsert = Command(c, tx, "INSERT INTO research_rows (key, person_id, version, sample_date, json) VALUES ($1, $2, $3, $4, $5) " +
+                            "ON CONFLICT (key) DO UPDATE SET person_id = excluded.person_id, version = excluded.version, sample_date = excluded.sample_date, json = excluded.json " +
+                            "WHERE excluded.version > research_rows.version", r.Key, r.PersonId, r.Version, r.SampleDate, r.Json))
+                        {
+                            if (upsert.ExecuteNonQuery() > 0)
+                            {
+                                MarkDirty(c, tx, "VALUES ($1)", r.SampleDate);
+                            }
+                        }
+                        break;
+                    case StateStore.ResearchRemove remove:
+                        MarkDirty(c, tx, "SELECT sample_date FROM research_rows WHERE key = $1 AND version < $2", remove.Key, remove.Version);
+                        Execute(c, tx, "DELETE FROM research_rows WHERE key = $1 AND version < $2", remove.Key, remove.Version);
+                        break;
+                    case StateStore.ResearchMerge merge:
+                        MarkDirty(c, tx, "SELECT DISTINCT sample_date FROM research_rows WHERE person_id = $1", merge.From);
+                        Execute(c, tx, "UPDATE research_rows SET person_id = $1 WHERE person_id = $2", merge.Into, merge.From);
+                        Execute(c, tx, "INSERT INTO research_persons_merged (from_person, into_person) VALUES ($1, $2) ON CONFLICT DO NOTHING", merge.From, merge.Into);
+                        Execute(c, tx, "UPDATE oppositions SET person_id = $1 WHERE person_id = $2", merge.Into, merge.From);
+                        break;
+                }
+            }
+            SetOffset(c, tx, consumer, -1, nextSequence);
+            return 0;
+        });
+        _oppositionsReadAt = 0; // a merge may have moved one
+    }
+
+    public void RecordOpposition(long? personId, string? identityKey, DateTimeOffset at)
+    {
+        InTransaction((c, tx) =>
+        {
+            Execute(c, tx, "INSERT INTO oppositions (recorded_at, person_id, identity_key) VALUES ($1, $2, $3)", at.ToUnixTimeMilliseconds(), personId, identityKey);
+            if (personId is long person)
+            {
+                MarkDirty(c, tx, "SELECT DISTINCT sample_date FROM research_rows WHERE person_id = $1", person);
+            }
+            return 0;
+        });
+        _oppositionsReadAt = 0;
+    }
+
+    /// <summary>Oppositions are rare and asked about for every result: read again at most every 5 s (they may be
+    /// recorded by another process), and at once after a change made here.</summary>
+    private (HashSet<long> Persons, HashSet<string> Keys) Oppositions()
+    {
+        lock (_oppositionsLock)
+        {
+            if (_oppositions.Persons is null || Environment.TickCount64 - _oppositionsReadAt > 5000)
+            {
+                _oppositions = ([.. Query("SELECT person_id FROM oppositions WHERE person_id IS NOT NULL", r => r.GetInt64(0))],
+                    new HashSet<string>(Query("SELECT identity_key FROM oppositions WHERE identity_key IS NOT NULL", r => r.GetString(0)), StringComparer.Ordinal));
+                _oppositionsReadAt = Environment.TickCount64;
+            }
+            return _oppositions;
+        }
+    }
+
+    private readonly Lock _oppositionsLock = new();
+    private (HashSet<long> Persons, HashSet<string> Keys) _oppositions;
+    private long _oppositionsReadAt;
+
+    public bool OpposedPerson(long personId) => Oppositions().Persons.Contains(personId);
+
+    public bool HasIdentityOppositions => Oppositions().Keys.Count > 0;
+
+    public string? OpposedIdentity(IEnumerable<string> identityKeys)
+    {
+        HashSet<string> keys = Oppositions().Keys;
+        return identityKeys.FirstOrDefault(keys.Contains);
+    }
+
+    public void AttachOpposition(long personId, string identityKey)
+    {
+        InTransaction((c, tx) =>
+        {
+            Execute(c, tx, "UPDATE oppositions SET person_id = $1 WHERE identity_key = $2 AND person_id IS NULL", personId, identityKey);
+            MarkDirty(c, tx, "SELECT DISTINCT sample_date FROM research_rows WHERE person_id = $1", personId);
+            return 0;
+        });
+        _oppositionsReadAt = 0;
+    }
+
+    /// <summary>The marks of the dirty dates this instance listed: it clears only those (see the migration). The oldest
+    /// listing is kept: clearing with an older mark is the safe side (the date is written once more).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _dirtyMarks = new(StringComparer.Ordinal);
+
+    public List<string> DirtyResearchDates(int limit) => Query("SELECT sample_date, mark FROM research_dirty ORDER BY sample_date LIMIT $1", r =>
+    {
+        _dirtyMarks.TryAdd(r.GetString(0), r.GetInt64(1));
+        return r.GetString(0);
+    }, limit);
+
+    public List<ResearchRowRecord> ResearchRows(string sampleDate) => Query(
+        "SELECT key, person_id, version, sample_date, json FROM research_rows WHERE sample_date = $1 " +
+        "AND person_id NOT IN (SELECT person_id FROM oppositions WHERE person_id IS NOT NULL) ORDER BY key",
+        r => new ResearchRowRecord(r.GetString(0), r.GetInt64(1), r.GetInt32(2), r.GetString(3), r.GetString(4)), sampleDate);
+
+    public void ResearchWritten(IEnumerable<string> sampleDates) => InTransaction((c, tx) =>
+    {
+        foreach (string date in sampleDates)
+        {
+            if (_dirtyMarks.TryRemove(date, out long mark))
+            {
+                Execute(c, tx, "DELETE FROM research_dirty WHERE sample_date = $1 AND mark <= $2", date, mark);
+            }
+        }
+        return 0;
+    });
+
+    public List<long> ResearchPersons() => Query("SELECT DISTINCT person_id FROM research_rows ORDER BY person_id", r => r.GetInt64(0));
+
     public void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at) => InTransaction((c, tx) =>
     {
         using NpgsqlCommand insert = Command(c, tx, "INSERT INTO audit (at, agent, role, action, query, case_ids) VALUES ($1, $2, $3, $4, $5, $6)",

@@ -15,7 +15,7 @@ namespace Sidep.Storage.Tests;
 /// PostgreSQL) against the embedded one, on the same workload.</summary>
 public sealed class DistributedModeTests(KafkaCluster kafka, PostgresCluster postgres) : IClassFixture<KafkaCluster>, IClassFixture<PostgresCluster>
 {
-    internal static async Task<(List<string>, List<string>, List<string>)> EmbeddedRunAsync()
+    internal static async Task<Workload.Outcomes> EmbeddedRunAsync()
     {
         using var dir = new TempDir();
         await using EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4);
@@ -35,8 +35,16 @@ public sealed class DistributedModeTests(KafkaCluster kafka, PostgresCluster pos
         while (fanOut.DrainOnce() > 0)
         {
         }
-        return Workload.Outcome(store);
+        string research = Path.Combine(dir.Path, "research");
+        var researchStage = new ResearchStage(matched, store, terminology, Keys, research);
+        while (researchStage.DrainOnce() > 0)
+        {
+        }
+        await researchStage.WritePartitionsAsync();
+        return Workload.Outcome(store, research);
     }
+
+    internal static readonly Pseudonyms Keys = Pseudonyms.Parse("k1=" + new string('s', 32));
 
     /// <summary>Drains the stages until every one has stored a position at the end of its input.</summary>
     internal static async Task DrainAsync(IStageTransport transport, IStageStore store, params IEnumerable<(string Consumer, string Topic, Func<Task<int>> Drain)> stages)
@@ -63,9 +71,11 @@ public sealed class DistributedModeTests(KafkaCluster kafka, PostgresCluster pos
     [Fact]
     public async Task The_corpus_and_a_synthetic_workload_give_the_same_indicators_and_cases_as_the_embedded_mode()
     {
-        var embedded = await EmbeddedRunAsync();
-        Assert.NotEmpty(embedded.Item1);
-        Assert.NotEmpty(embedded.Item2);
+        Workload.Outcomes embedded = await EmbeddedRunAsync();
+        Assert.NotEmpty(embedded.Indicators);
+        Assert.NotEmpty(embedded.Cases);
+        Assert.NotEmpty(embedded.Research);
+        Assert.NotEmpty(embedded.ResearchPartitions);
 
         await using var transport = new KafkaTransport(kafka.Bootstrap);
         using PostgresStore store = PostgresStore.Open(await postgres.NewDatabaseAsync());
@@ -75,16 +85,17 @@ public sealed class DistributedModeTests(KafkaCluster kafka, PostgresCluster pos
         using var identity = new PartitionedIdentityStage(transport, store, terminology);
         using var indicators = new PartitionedIndicatorStage(transport, store, terminology);
         using var fanOut = new PartitionedFanOutStage(transport, store, terminology);
+        using var researchDir = new TempDir();
+        using var research = new PartitionedResearchStage(transport, store, terminology, Keys, researchDir.Path);
         TimeSpan wait = TimeSpan.FromMilliseconds(200);
         await DrainAsync(transport, store,
             (IdentityStage.ConsumerName, StageTopics.Results, () => identity.DrainOnceAsync(wait)),
             (IndicatorStage.ConsumerName, StageTopics.Matched, () => indicators.DrainOnceAsync(wait)),
-            (FanOutStage.ConsumerName, StageTopics.Matched, () => fanOut.DrainOnceAsync(wait)));
+            (FanOutStage.ConsumerName, StageTopics.Matched, () => fanOut.DrainOnceAsync(wait)),
+            (ResearchStage.ConsumerName, StageTopics.Matched, () => research.DrainOnceAsync(wait)));
+        await research.WritePartitionsAsync();
 
-        var distributed = Workload.Outcome(store);
-        Assert.Equal(embedded.Item1, distributed.Item1);
-        Assert.Equal(embedded.Item2, distributed.Item2);
-        Assert.Equal(embedded.Item3, distributed.Item3);
+        embedded.AssertEqual(Workload.Outcome(store, researchDir.Path));
     }
 }
 
@@ -92,7 +103,7 @@ public sealed class DistributedModeTests(KafkaCluster kafka, PostgresCluster pos
 /// stage throws before it reaches the database.</summary>
 internal sealed class CrashingStore(IStageStore inner, int failOnWrite) : IStageStore
 {
-    private int _matches, _revisions, _fanOuts;
+    private int _matches, _revisions, _fanOuts, _research;
 
     public bool Crashed { get; private set; }
 
@@ -140,6 +151,22 @@ internal sealed class CrashingStore(IStageStore inner, int failOnWrite) : IStage
     public StoredCase? Case(string caseId) => inner.Case(caseId);
     public List<string> PositiveDatesOf(long personId) => inner.PositiveDatesOf(personId);
     public List<StoredNotice> Outbox(int limit) => inner.Outbox(limit);
+
+    public void ApplyResearch(string consumer, long nextSequence, IReadOnlyList<StateStore.ResearchChange> changes)
+    {
+        MaybeCrash(ref _research);
+        inner.ApplyResearch(consumer, nextSequence, changes);
+    }
+
+    public void RecordOpposition(long? personId, string? identityKey, DateTimeOffset at) => inner.RecordOpposition(personId, identityKey, at);
+    public bool OpposedPerson(long personId) => inner.OpposedPerson(personId);
+    public bool HasIdentityOppositions => inner.HasIdentityOppositions;
+    public string? OpposedIdentity(IEnumerable<string> identityKeys) => inner.OpposedIdentity(identityKeys);
+    public void AttachOpposition(long personId, string identityKey) => inner.AttachOpposition(personId, identityKey);
+    public List<string> DirtyResearchDates(int limit) => inner.DirtyResearchDates(limit);
+    public List<ResearchRowRecord> ResearchRows(string sampleDate) => inner.ResearchRows(sampleDate);
+    public void ResearchWritten(IEnumerable<string> sampleDates) => inner.ResearchWritten(sampleDates);
+    public List<long> ResearchPersons() => inner.ResearchPersons();
     public bool AcknowledgeNotice(long id, DateTimeOffset at) => inner.AcknowledgeNotice(id, at);
     public void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at) => inner.Audit(agent, role, action, query, caseIds, at);
     public List<AuditRecord> AuditLog(long afterId, int limit) => inner.AuditLog(afterId, limit);
@@ -154,7 +181,7 @@ public sealed class DistributedFailoverTests(KafkaCluster kafka, PostgresCluster
     [Fact]
     public async Task When_a_worker_of_each_stage_is_killed_between_its_output_and_its_store_write_the_other_takes_over_and_nothing_counts_twice()
     {
-        var embedded = await DistributedModeTests.EmbeddedRunAsync();
+        Workload.Outcomes embedded = await DistributedModeTests.EmbeddedRunAsync();
 
         await using var transport = new KafkaTransport(kafka.Bootstrap);
         using PostgresStore store = PostgresStore.Open(await postgres.NewDatabaseAsync());
@@ -166,9 +193,12 @@ public sealed class DistributedFailoverTests(KafkaCluster kafka, PostgresCluster
         PartitionedIdentityStage identityA = new(transport, crashing, terminology);
         PartitionedIndicatorStage indicatorsA = new(transport, crashing, terminology);
         PartitionedFanOutStage fanOutA = new(transport, crashing, terminology);
+        using var researchDir = new TempDir();
+        PartitionedResearchStage researchA = new(transport, crashing, terminology, DistributedModeTests.Keys, researchDir.Path);
         using var identityB = new PartitionedIdentityStage(transport, store, terminology);
         using var indicatorsB = new PartitionedIndicatorStage(transport, store, terminology);
         using var fanOutB = new PartitionedFanOutStage(transport, store, terminology);
+        using var researchB = new PartitionedResearchStage(transport, store, terminology, DistributedModeTests.Keys, researchDir.Path);
         TimeSpan wait = TimeSpan.FromMilliseconds(200);
         var deaths = new List<string>();
         async Task<int> Alive(string name, IDisposable stage, Func<Task<int>> drain)
@@ -194,16 +224,16 @@ public sealed class DistributedFailoverTests(KafkaCluster kafka, PostgresCluster
             (IndicatorStage.ConsumerName, StageTopics.Matched, async () => await Alive("indicators", indicatorsA, () => indicatorsA.DrainOnceAsync(wait, max: 40))
                 + await indicatorsB.DrainOnceAsync(wait, max: 40)),
             (FanOutStage.ConsumerName, StageTopics.Matched, async () => await Alive("fanout", fanOutA, () => fanOutA.DrainOnceAsync(wait, max: 40))
-                + await fanOutB.DrainOnceAsync(wait, max: 40)));
+                + await fanOutB.DrainOnceAsync(wait, max: 40)),
+            (ResearchStage.ConsumerName, StageTopics.Matched, async () => await Alive("research", researchA, () => researchA.DrainOnceAsync(wait, max: 40))
+                + await researchB.DrainOnceAsync(wait, max: 40)));
+        await researchB.WritePartitionsAsync();
 
-        Assert.Equal(["fanout", "identity", "indicators"], deaths.Order(StringComparer.Ordinal));
+        Assert.Equal(["fanout", "identity", "indicators", "research"], deaths.Order(StringComparer.Ordinal));
         Assert.True(identityB.Restores > 0, "the surviving identity worker restored the partitions it took over");
         long[] ends = transport.EndOffsets(StageTopics.Matched);
         int matched = Enumerable.Range(0, ends.Length).Sum(p => transport.ReadRange(StageTopics.Matched, p, 0, ends[p]).Count(m => m.Headers[StageTopics.Kind] == "matched"));
         Assert.True(matched > transport.EndOffsets(StageTopics.Results).Sum(), "the killed identity worker's last output was published again by the other");
-        var distributed = Workload.Outcome(store);
-        Assert.Equal(embedded.Item1, distributed.Item1);
-        Assert.Equal(embedded.Item2, distributed.Item2);
-        Assert.Equal(embedded.Item3, distributed.Item3);
+        embedded.AssertEqual(Workload.Outcome(store, researchDir.Path));
     }
 }

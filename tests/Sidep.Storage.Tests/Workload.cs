@@ -93,9 +93,30 @@ public static class Workload
         return stored;
     }
 
-    /// <summary>What the stages made, in a form both modes can be compared on: the net indicator counts per day and
-    /// cell, the cases (their person ids replaced by the grouping they make), and the decisions' rules.</summary>
-    public static (List<string> Indicators, List<string> Cases, List<string> CasePersons) Outcome(IStageStore store)
+    /// <summary>What the stages made, in a form both modes can be compared on (person ids differ between the modes: the
+    /// distributed matcher numbers persons per partition, so they are replaced by the grouping they make).</summary>
+    public sealed record Outcomes(List<string> Indicators, List<string> Cases, List<string> CasePersons, List<string> Research, List<string> ResearchPersons,
+        List<string> ResearchPartitions)
+    {
+        /// <summary>Asserts every part equal, with the part's name in the message.</summary>
+        public void AssertEqual(Outcomes other)
+        {
+            foreach ((string name, List<string> mine, List<string> theirs) in new[]
+            {
+                ("indicators", Indicators, other.Indicators), ("cases", Cases, other.Cases), ("case persons", CasePersons, other.CasePersons),
+                ("research rows", Research, other.Research), ("research persons", ResearchPersons, other.ResearchPersons),
+                ("research partitions", ResearchPartitions, other.ResearchPartitions),
+            })
+            {
+                Assert.True(mine.SequenceEqual(theirs), $"{name} differ: {mine.Count} vs {theirs.Count}; first difference: " +
+                    $"{mine.Except(theirs).FirstOrDefault()} / {theirs.Except(mine).FirstOrDefault()}");
+            }
+        }
+    }
+
+    /// <summary>The net indicator counts per day and cell, the cases, the research rows (of the partitions written in
+    /// <paramref name="researchDirectory"/>) and the partitions' row counts.</summary>
+    public static Outcomes Outcome(IStageStore store, string? researchDirectory = null)
     {
         List<string> indicators = [.. store.IndicatorChangesAfter(DateTimeOffset.MinValue, int.MinValue, int.MaxValue)
             .Where(d => d.P != 0 || d.T != 0).Select(d => $"{d.Day}/{d.Cell}: P={d.P} T={d.T}").Order(StringComparer.Ordinal)];
@@ -106,8 +127,14 @@ public static class Workload
             json.Remove("personId");
             return $"{c.CaseId} {c.Status} {c.SampleDate} {c.Territory} {c.Region} {json.ToJsonString()}";
         }).Order(StringComparer.Ordinal)];
-        List<string> persons = [.. cases.GroupBy(c => c.PersonId).Select(g => string.Join(',', g.Select(c => c.CaseId).Order(StringComparer.Ordinal)))
-            .Order(StringComparer.Ordinal)];
-        return (indicators, described, persons);
+        Dictionary<string, ResearchPartition> partitions = researchDirectory is null ? [] :
+            new(ResearchStage.ReadManifest(researchDirectory)?.Partitions ?? new Dictionary<string, ResearchPartition>());
+        List<ResearchRowRecord> rows = [.. partitions.Keys.SelectMany(store.ResearchRows)];
+        return new Outcomes(indicators, described, Grouping(cases.Select(c => (c.PersonId, c.CaseId))),
+            [.. rows.Select(r => $"{r.Key} v{r.Version} {r.SampleDate} {r.Json}").Order(StringComparer.Ordinal)], Grouping(rows.Select(r => (r.PersonId, r.Key))),
+            [.. partitions.Select(p => $"{p.Key}: {p.Value.Rows} rows").Order(StringComparer.Ordinal)]);
     }
+
+    private static List<string> Grouping(IEnumerable<(long Person, string Item)> items) => [.. items.GroupBy(i => i.Person)
+        .Select(g => string.Join(',', g.Select(i => i.Item).Order(StringComparer.Ordinal))).Order(StringComparer.Ordinal)];
 }
