@@ -69,7 +69,18 @@ public sealed class PostgresStore : IStageStore
     }
 
     /// <summary>Runs <paramref name="work"/> in a transaction, again from the start after a transient failure.</summary>
-    private T InTransaction<T>(Func<NpgsqlConnection, NpgsqlTransaction, T> work)
+    private T InTransaction<T>(Func<NpgsqlConnection, NpgsqlTransaction, T> work) => Retrying(() =>
+    {
+        using NpgsqlConnection connection = _source.OpenConnection();
+        using NpgsqlTransaction tx = connection.BeginTransaction();
+        T result = work(connection, tx);
+        tx.Commit();
+        return result;
+    });
+
+    /// <summary>Runs <paramref name="attempt"/>, again from the start after a transient failure, with backoff, until
+    /// the retry time is spent (then the failure surfaces: the worker stops loudly).</summary>
+    private T Retrying<T>(Func<T> attempt)
     {
         DateTime giveUp = DateTime.UtcNow + _retryFor;
         TimeSpan wait = TimeSpan.FromMilliseconds(50);
@@ -77,11 +88,7 @@ public sealed class PostgresStore : IStageStore
         {
             try
             {
-                using NpgsqlConnection connection = _source.OpenConnection();
-                using NpgsqlTransaction tx = connection.BeginTransaction();
-                T result = work(connection, tx);
-                tx.Commit();
-                return result;
+                return attempt();
             }
             catch (Exception ex) when (IsTransient(ex) && DateTime.UtcNow < giveUp)
             {
@@ -118,7 +125,18 @@ public sealed class PostgresStore : IStageStore
         cmd.ExecuteNonQuery();
     }
 
-    private List<T> Query<T>(string sql, Func<NpgsqlDataReader, T> read, params object?[] values)
+    /// <summary>Runs a read, again after a transient failure (as writes do): a worker asking for its position while
+    /// the server restarts waits for it rather than dying.</summary>
+    /// <summary>Whether a batch is in already: the consumer's stored position covers it. A retry after a commit whose
+    /// answer was lost (the connection cut just then) finds it so and writes nothing twice. The row lock also makes
+    /// writers of one position take turns.</summary>
+    private static bool AlreadyApplied(NpgsqlConnection c, NpgsqlTransaction tx, string consumer, int partition, long next)
+    {
+        using NpgsqlCommand cmd = Command(c, tx, "SELECT next_offset FROM consumer_offsets WHERE consumer = $1 AND partition = $2 FOR UPDATE", consumer, partition);
+        return cmd.ExecuteScalar() is long stored && stored >= next;
+    }
+
+    private List<T> Query<T>(string sql, Func<NpgsqlDataReader, T> read, params object?[] values) => Retrying(() =>
     {
         using NpgsqlConnection connection = _source.OpenConnection();
         using NpgsqlCommand cmd = Command(connection, null, sql, values);
@@ -129,13 +147,17 @@ public sealed class PostgresStore : IStageStore
             rows.Add(read(r));
         }
         return rows;
-    }
+    });
 
     public long GetOffset(string consumer, int partition) =>
         Query("SELECT next_offset FROM consumer_offsets WHERE consumer = $1 AND partition = $2", r => r.GetInt64(0), consumer, partition).FirstOrDefault();
 
     public void ApplyResults(string consumer, int partition, long nextOffset, IReadOnlyList<StoredResult> results) => InTransaction((c, tx) =>
     {
+        if (AlreadyApplied(c, tx, consumer, partition, nextOffset))
+        {
+            return 0;
+        }
         using (NpgsqlCommand temp = Command(c, tx, "CREATE TEMP TABLE incoming (LIKE results) ON COMMIT DROP"))
         {
             temp.ExecuteNonQuery();
@@ -191,6 +213,10 @@ public sealed class PostgresStore : IStageStore
     public void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<StateStore.MatchRow> rows, IReadOnlyList<(long From, long Into)> merges) =>
         InTransaction((c, tx) =>
         {
+            if (AlreadyApplied(c, tx, consumer, -1, nextSequence))
+            {
+                return 0;
+            }
             foreach (StateStore.MatchRow r in rows)
             {
                 using NpgsqlCommand insert = Command(c, tx,
@@ -217,6 +243,10 @@ public sealed class PostgresStore : IStageStore
     public long ApplyIndicatorRevision(string consumer, long nextSequence, DateTimeOffset processedAt, int results, IReadOnlyList<IndicatorDelta> deltas) =>
         InTransaction((c, tx) =>
         {
+            if (AlreadyApplied(c, tx, consumer, -1, nextSequence))
+            {
+                return 0L;
+            }
             long rev = 0;
             if (deltas.Count > 0)
             {
@@ -262,6 +292,10 @@ public sealed class PostgresStore : IStageStore
         {
             // Fan-out workers of different partitions write one at a time: the feed cursor (seq) grows in commit order,
             // so a reader that has seen cursor n never misses a change committed later with a smaller one.
+            if (AlreadyApplied(c, tx, consumer, -1, nextSequence))
+            {
+                return 0;
+            }
             Execute(c, tx, "LOCK TABLE cases IN EXCLUSIVE MODE");
             foreach (StateStore.PositiveResult p in positives)
             {
@@ -350,6 +384,10 @@ public sealed class PostgresStore : IStageStore
     {
         InTransaction((c, tx) =>
         {
+            if (AlreadyApplied(c, tx, consumer, -1, nextSequence))
+            {
+                return 0;
+            }
             foreach (StateStore.ResearchChange change in changes)
             {
                 switch (change)

@@ -237,3 +237,71 @@ public sealed class DistributedFailoverTests(KafkaCluster kafka, PostgresCluster
         embedded.AssertEqual(Workload.Outcome(store, researchDir.Path));
     }
 }
+
+public sealed class DistributedPoisonTests(KafkaCluster kafka, PostgresCluster postgres) : IClassFixture<KafkaCluster>, IClassFixture<PostgresCluster>
+{
+    [Fact]
+    public async Task A_message_the_match_stage_cannot_read_lands_in_the_dead_letter_topic_with_its_reason_and_the_stream_goes_on()
+    {
+        await using var transport = new KafkaTransport(kafka.Bootstrap);
+        using PostgresStore store = PostgresStore.Open(await postgres.NewDatabaseAsync());
+        Terminology terminology = Terminology.CreateNational();
+        var ingestion = new IngestionService(new TransportJournal(transport), terminology: terminology);
+        await ingestion.SubmitAsync(null, IdentityFixtures.Message("P1", IdentityFixtures.ThreeLabs[0]), Formats.Hl7v2, "test", false);
+        // Same partition key as the results around it, so it sits in their partition's stream.
+        await transport.PublishAsync(StageTopics.Results, [new OutgoingMessage("1985-03-14|F", Encoding.UTF8.GetBytes("not a result"))]);
+        await ingestion.SubmitAsync(null, IdentityFixtures.Message("P2", IdentityFixtures.ThreeLabs[1]), Formats.Hl7v2, "test", false);
+
+        using var identity = new PartitionedIdentityStage(transport, store, terminology);
+        await DistributedModeTests.DrainAsync(transport, store, (IdentityStage.ConsumerName, StageTopics.Results, () => identity.DrainOnceAsync(TimeSpan.FromMilliseconds(200))));
+
+        long[] ends = transport.EndOffsets(TransportHeaders.DeadLetterTopic(StageTopics.Results));
+        IncomingMessage dead = Assert.Single(Enumerable.Range(0, ends.Length).SelectMany(p => transport.ReadRange(TransportHeaders.DeadLetterTopic(StageTopics.Results), p, 0, ends[p])));
+        Assert.Equal("not a result", Encoding.UTF8.GetString(dead.Payload));
+        Assert.Contains("not a result envelope", dead.Headers[TransportHeaders.Reason]);
+        Assert.StartsWith(StageTopics.Results + "/", dead.Headers[TransportHeaders.Source]);
+        long[] matched = transport.EndOffsets(StageTopics.Matched);
+        Assert.Equal(2, Enumerable.Range(0, matched.Length).Sum(p => transport.ReadRange(StageTopics.Matched, p, 0, matched[p]).Count(m => m.Headers[StageTopics.Kind] == "matched")));
+    }
+}
+
+public sealed class DistributedPostgresRestartTests(KafkaCluster kafka, PostgresCluster postgres) : IClassFixture<KafkaCluster>, IClassFixture<PostgresCluster>
+{
+    [Fact]
+    public async Task When_PostgreSQL_restarts_during_the_stream_the_stages_wait_retry_and_end_with_what_the_embedded_mode_gives()
+    {
+        Assert.True(postgres.Throwaway, "this test stops its own server; set no SIDEP_TEST_POSTGRES to run it");
+        Workload.Outcomes embedded = await DistributedModeTests.EmbeddedRunAsync();
+        await using var transport = new KafkaTransport(kafka.Bootstrap);
+        using PostgresStore store = PostgresStore.Open(await postgres.NewDatabaseAsync(), retryFor: TimeSpan.FromSeconds(60));
+        Terminology terminology = Terminology.CreateNational();
+        await Workload.SendAsync(new IngestionService(new TransportJournal(transport), terminology: terminology));
+
+        using var identity = new PartitionedIdentityStage(transport, store, terminology);
+        using var indicators = new PartitionedIndicatorStage(transport, store, terminology);
+        using var fanOut = new PartitionedFanOutStage(transport, store, terminology);
+        using var researchDir = new TempDir();
+        using var research = new PartitionedResearchStage(transport, store, terminology, DistributedModeTests.Keys, researchDir.Path);
+        TimeSpan wait = TimeSpan.FromMilliseconds(200);
+        Task drained = Task.Run(() => DistributedModeTests.DrainAsync(transport, store,
+            (IdentityStage.ConsumerName, StageTopics.Results, () => identity.DrainOnceAsync(wait, max: 20)),
+            (IndicatorStage.ConsumerName, StageTopics.Matched, () => indicators.DrainOnceAsync(wait, max: 20)),
+            (FanOutStage.ConsumerName, StageTopics.Matched, () => fanOut.DrainOnceAsync(wait, max: 20)),
+            (ResearchStage.ConsumerName, StageTopics.Matched, () => research.DrainOnceAsync(wait, max: 20))));
+        // Mid-stream: some positions stored, not all.
+        DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        int partitions = transport.EndOffsets(StageTopics.Results).Length;
+        while (Enumerable.Range(0, partitions).Sum(p => store.GetOffset($"{IndicatorStage.ConsumerName}/{p}", -1)) < 50 && DateTime.UtcNow < until)
+        {
+            await Task.Delay(50);
+        }
+        Assert.False(drained.IsCompleted);
+        await postgres.PauseAsync(); // the server goes away mid-stream
+        await Task.Delay(1500);
+        await postgres.ResumeAsync();
+        await drained.WaitAsync(TimeSpan.FromSeconds(120));
+        await research.WritePartitionsAsync();
+
+        embedded.AssertEqual(Workload.Outcome(store, researchDir.Path));
+    }
+}
