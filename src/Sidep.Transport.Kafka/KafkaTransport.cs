@@ -136,23 +136,37 @@ public sealed class KafkaTransport : IStageTransport
     /// <summary>Asks for the topic's metadata as a producer does, so that a broker that creates topics on first use
     /// (the mock cluster) has it before a consumer subscribes; a topic created later would be seen only at the next
     /// metadata refresh.</summary>
-    private void EnsureTopic(string topic)
+    private void EnsureTopic(string topic) => Admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
+
+    private IAdminClient? _admin;
+    private IConsumer<string, byte[]>? _watermarks;
+    private readonly Lock _clients = new();
+
+    /// <summary>An admin client on the producer's connections (made once).</summary>
+    private IAdminClient Admin
     {
-        using IAdminClient admin = new DependentAdminClientBuilder(_producer.Handle).Build();
-        admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
+        get
+        {
+            lock (_clients)
+            {
+                return _admin ??= new DependentAdminClientBuilder(_producer.Handle).Build();
+            }
+        }
     }
 
     public long[] EndOffsets(string topic)
     {
-        using IAdminClient admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _bootstrap }).Build();
-        TopicMetadata? metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.FirstOrDefault(t => t.Topic == topic);
+        TopicMetadata? metadata = Admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.FirstOrDefault(t => t.Topic == topic);
         if (metadata is null || metadata.Error.IsError)
         {
             return [];
         }
-        using IConsumer<string, byte[]> reader = Reader(partitionEof: false);
-        return [.. metadata.Partitions.OrderBy(p => p.PartitionId)
-            .Select(p => reader.QueryWatermarkOffsets(new TopicPartition(topic, p.PartitionId), TimeSpan.FromSeconds(10)).High.Value)];
+        lock (_clients)
+        {
+            _watermarks ??= Reader(partitionEof: false);
+            return [.. metadata.Partitions.OrderBy(p => p.PartitionId)
+                .Select(p => _watermarks.QueryWatermarkOffsets(new TopicPartition(topic, p.PartitionId), TimeSpan.FromSeconds(10)).High.Value)];
+        }
     }
 
     public IEnumerable<IncomingMessage> ReadRange(string topic, int partition, long from, long to)
@@ -192,6 +206,11 @@ public sealed class KafkaTransport : IStageTransport
 
     public ValueTask DisposeAsync()
     {
+        lock (_clients)
+        {
+            _watermarks?.Dispose();
+            _admin?.Dispose();
+        }
         _producer.Flush(TimeSpan.FromSeconds(10));
         _producer.Dispose();
         return ValueTask.CompletedTask;

@@ -49,22 +49,25 @@ public sealed class DistributedModeTests(KafkaCluster kafka, PostgresCluster pos
     /// <summary>Drains the stages until every one has stored a position at the end of its input.</summary>
     internal static async Task DrainAsync(IStageTransport transport, IStageStore store, params IEnumerable<(string Consumer, string Topic, Func<Task<int>> Drain)> stages)
     {
-        DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(40);
+        DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(120);
         while (true)
         {
-            bool done = true;
-            foreach ((string consumer, string topic, Func<Task<int>> drain) in stages)
+            int moved = 0;
+            foreach ((string _, string _, Func<Task<int>> drain) in stages)
             {
-                await drain();
-                long[] ends = transport.EndOffsets(topic);
-                done &= ends.Length > 0 && Enumerable.Range(0, ends.Length).All(p => store.GetOffset($"{consumer}/{p}", -1) >= ends[p]);
+                moved += await drain();
             }
-            if (done)
+            if (moved > 0)
+            {
+                continue; // still working: check the positions when the stages find nothing more
+            }
+            var ends = stages.Select(s => s.Topic).Distinct().ToDictionary(t => t, transport.EndOffsets);
+            if (stages.All(s => ends[s.Topic].Length > 0 && Enumerable.Range(0, ends[s.Topic].Length).All(p => store.GetOffset($"{s.Consumer}/{p}", -1) >= ends[s.Topic][p])))
             {
                 return;
             }
             Assert.True(DateTime.UtcNow < until, "the distributed stages did not reach the end of their input within 120 s: " + string.Join("; ",
-                stages.Select(s => $"{s.Consumer}: " + string.Join(",", transport.EndOffsets(s.Topic).Select((e, p) => $"{store.GetOffset($"{s.Consumer}/{p}", -1)}/{e}")))));
+                stages.Select(s => $"{s.Consumer}: " + string.Join(",", ends[s.Topic].Select((e, p) => $"{store.GetOffset($"{s.Consumer}/{p}", -1)}/{e}")))));
         }
     }
 
@@ -284,10 +287,10 @@ public sealed class DistributedPostgresRestartTests(KafkaCluster kafka, Postgres
         using var research = new PartitionedResearchStage(transport, store, terminology, DistributedModeTests.Keys, researchDir.Path);
         TimeSpan wait = TimeSpan.FromMilliseconds(200);
         Task drained = Task.Run(() => DistributedModeTests.DrainAsync(transport, store,
-            (IdentityStage.ConsumerName, StageTopics.Results, () => identity.DrainOnceAsync(wait, max: 20)),
-            (IndicatorStage.ConsumerName, StageTopics.Matched, () => indicators.DrainOnceAsync(wait, max: 20)),
-            (FanOutStage.ConsumerName, StageTopics.Matched, () => fanOut.DrainOnceAsync(wait, max: 20)),
-            (ResearchStage.ConsumerName, StageTopics.Matched, () => research.DrainOnceAsync(wait, max: 20))));
+            (IdentityStage.ConsumerName, StageTopics.Results, () => identity.DrainOnceAsync(wait, max: 5)),
+            (IndicatorStage.ConsumerName, StageTopics.Matched, () => indicators.DrainOnceAsync(wait, max: 5)),
+            (FanOutStage.ConsumerName, StageTopics.Matched, () => fanOut.DrainOnceAsync(wait, max: 5)),
+            (ResearchStage.ConsumerName, StageTopics.Matched, () => research.DrainOnceAsync(wait, max: 5))));
         // Mid-stream: some positions stored, not all.
         DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         int partitions = transport.EndOffsets(StageTopics.Results).Length;
