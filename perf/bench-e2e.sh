@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
-# make bench-e2e: a national peak day through Sidep in embedded mode, end to end, on this machine.
-# Starts `sidep serve --demo` on a fresh data directory, drives it with `sidep loadgen` (HL7 v2 batches over HTTP,
-# with retests, later corrections and duplicates, invalid messages), waits until every stage has caught up, checks
-# that every result is accounted for and that the national indicators equal the generator's ground truth, and
-# prints the server's memory peak. Usage: perf/bench-e2e.sh [RESULTS] [BATCH] [CONCURRENCY]
+# make bench-e2e: a national peak day through Sidep, end to end, on this machine, in embedded or distributed mode.
+# Starts `sidep serve --demo` on a fresh data directory (distributed: with librdkafka's mock cluster in the server's
+# process and a throwaway PostgreSQL), drives it with `sidep loadgen` (HL7 v2 batches over HTTP, with retests, later
+# corrections and duplicates, invalid messages), waits until every stage has caught up, checks that every result is
+# accounted for and that the national indicators equal the generator's ground truth, and prints the server's memory
+# peak. Usage: perf/bench-e2e.sh [RESULTS] [BATCH] [CONCURRENCY] [embedded|distributed]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${1:-2280000}
 BATCH=${2:-1000}
 CONCURRENCY=${3:-4}
+MODE=${4:-embedded}
 PORT=${SIDEP_BENCH_PORT:-5390}
+PGPORT=${SIDEP_BENCH_PGPORT:-5391}
 dotnet build src/Sidep.Host -c Release --nologo -v q >/dev/null
 SIDEP="dotnet src/Sidep.Host/bin/Release/net10.0/sidep.dll"
 DATA=$(mktemp -d /tmp/sidep-bench-XXXXXX)
 TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 LOG="$DATA/serve.log"
-$SIDEP serve --demo --data-dir "$DATA/data" --urls "http://127.0.0.1:$PORT" --mllp-port 0 --operator-token "$TOKEN" >"$LOG" 2>&1 &
+BACKENDS=()
+PGDIR=""
+if [ "$MODE" = distributed ]; then
+  PGDIR=$(mktemp -u /tmp/sidep-bench-pg-XXXXXX)
+  CONN=$(infra/postgres/throwaway.sh start "$PGDIR" "$PGPORT" | tail -1)
+  BACKENDS=(--kafka mock --postgres "$CONN")
+fi
+$SIDEP serve --demo --data-dir "$DATA/data" --urls "http://127.0.0.1:$PORT" --mllp-port 0 --operator-token "$TOKEN" "${BACKENDS[@]}" >"$LOG" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; [ -z "$PGDIR" ] || infra/postgres/throwaway.sh stop "$PGDIR" >/dev/null 2>&1 || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 300); do
   grep -q "its API key" "$LOG" 2>/dev/null && break
   kill -0 $SERVER 2>/dev/null || { cat "$LOG"; exit 1; }
@@ -25,10 +35,14 @@ for _ in $(seq 1 300); do
 done
 KEY=$(sed -n 's/.*its API key: \([^ ]*\).*/\1/p' "$LOG" | head -1)
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GB; .NET $(dotnet --version)"
-echo "embedded mode: $RESULTS results, batches of $BATCH, $CONCURRENCY senders (server and load generator share the machine)"
+if [ "$MODE" = distributed ]; then
+  echo "distributed mode (Kafka: librdkafka's mock cluster, 3 brokers, in the server's process; PostgreSQL $(pg_config --version 2>/dev/null || echo '') throwaway, fsync off): $RESULTS results, batches of $BATCH, $CONCURRENCY senders (server, PostgreSQL and load generator share the machine)"
+else
+  echo "embedded mode: $RESULTS results, batches of $BATCH, $CONCURRENCY senders (server and load generator share the machine)"
+fi
 STATUS=0
 $SIDEP loadgen --server "http://127.0.0.1:$PORT" --api-key "$KEY" --operator-token "$TOKEN" \
   --results "$RESULTS" --batch "$BATCH" --concurrency "$CONCURRENCY" || STATUS=$?
 echo "server memory peak (VmHWM): $(awk '/VmHWM/{printf "%.0f MB", $2/1024}' /proc/$SERVER/status)"
-echo "data on disk: $(du -sh "$DATA/data" | cut -f1)"
+echo "data on disk: $(du -sh "$DATA/data" | cut -f1)${PGDIR:+, PostgreSQL $(du -sh "$PGDIR" 2>/dev/null | cut -f1)}"
 exit $STATUS

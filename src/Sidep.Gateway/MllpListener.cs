@@ -252,7 +252,16 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
         }
         // Backpressure: the acknowledgement waits while the pipeline is too far behind (the sender waits for it).
         await backpressure.WaitAsync(ct);
-        SubmissionOutcome outcome = await ingestion.SubmitAsync(lab, message, "hl7v2", "mllp", dryRun: false, ct);
+        SubmissionOutcome outcome;
+        try
+        {
+            outcome = await ingestion.SubmitAsync(lab, message, "hl7v2", "mllp", dryRun: false, ct);
+        }
+        catch (NotDurableException ex)
+        {
+            await SendRejectAsync(stream, "NotDurable", ex.Message, ct); // AR: refused for a reason unrelated to its content; send it again
+            return;
+        }
         if (outcome.Forbidden is not null)
         {
             await SendRejectAsync(stream, "LabMismatch", outcome.Forbidden, ct);

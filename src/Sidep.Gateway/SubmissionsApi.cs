@@ -120,6 +120,11 @@ public static class SubmissionsApi
             // Parsed straight from Kestrel's buffers (XML: from its JSON form).
             outcome = await ingestion.SubmitAsync(lab, body, format, "http", dryRun, http.RequestAborted);
         }
+        catch (NotDurableException ex)
+        {
+            http.Response.Headers.RetryAfter = "5";
+            return TypedResults.Problem(statusCode: 503, title: "Not stored", detail: ex.Message);
+        }
         finally
         {
             reader.AdvanceTo(read.Buffer.End);

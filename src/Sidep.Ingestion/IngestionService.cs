@@ -11,6 +11,10 @@ using Sidep.Storage.Embedded;
 
 namespace Sidep.Ingestion;
 
+/// <summary>A submission could not be made durable (the journal refused or failed): nothing of it is acknowledged, and
+/// the sender should send it again. The message says why, without any of the submission's content.</summary>
+public sealed class NotDurableException(string message, Exception inner) : Exception(message, inner);
+
 /// <summary>The outcome of one submission: its report, or why the lab may not submit it.</summary>
 public sealed record SubmissionOutcome(SubmissionReport Report, string? Forbidden);
 
@@ -202,9 +206,36 @@ public sealed class IngestionService
             activity?.SetTag("sidep.submission", submissionId);
             Record(lab, decisions);
         }
-        await durable.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await durable.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Forget(ex);
+            throw new NotDurableException($"the submission could not be made durable ({ex.GetType().Name}: {ex.Message}); nothing of it is acknowledged: send it again", ex);
+        }
         s_ackLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("channel", channel));
         return new SubmissionOutcome(report, null);
+    }
+
+    /// <summary>After a write that failed, the result-key index may hold results that never became durable (decided
+    /// before their write): it is rebuilt from the journal, so that a resend is accepted, not taken for a duplicate.</summary>
+    private void Forget(Exception failure)
+    {
+        lock (_decide)
+        {
+            _known.Clear();
+            try
+            {
+                Rebuild(_log!);
+            }
+            catch (Exception ex)
+            {
+                // The journal cannot be read either: nothing can be decided safely any more.
+                throw new AggregateException("the result-key index could not be rebuilt after a failed write", failure, ex);
+            }
+        }
     }
 
     /// <summary>New, duplicate, correction — or quarantined when the result still has no LOINC.</summary>

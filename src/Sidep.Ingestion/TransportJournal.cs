@@ -16,6 +16,11 @@ public sealed class TransportJournal(IStageTransport transport) : IResultJournal
     public const string Quarantine = "sidep.quarantine";
     private const string KindHeader = "sidep-kind";
 
+    /// <summary>Header of a submission's parts, "index/count": a submission (up to the gateway's body limit, with its
+    /// report) is cut into messages a broker takes (Kafka's default limit is 1 MB).</summary>
+    private const string PartHeader = "sidep-part";
+    public const int PartBytes = 512 * 1024;
+
     /// <summary>Unused here: the transport places results by their partition key.</summary>
     public int PartitionOf(string key) => -1;
 
@@ -34,7 +39,12 @@ public sealed class TransportJournal(IStageTransport transport) : IResultJournal
                         new Dictionary<string, string> { [StageTopics.ResultKey] = r.Key }));
                     break;
                 case RecordKind.Submission:
-                    submissions.Add(new OutgoingMessage(r.Key, payload));
+                    int parts = Math.Max(1, (payload.Length + PartBytes - 1) / PartBytes);
+                    for (int i = 0; i < parts; i++)
+                    {
+                        submissions.Add(new OutgoingMessage(r.Key, payload[(i * PartBytes)..Math.Min(payload.Length, (i + 1) * PartBytes)],
+                            new Dictionary<string, string> { [PartHeader] = $"{i}/{parts}" }));
+                    }
                     break;
                 case RecordKind.Quarantined or RecordKind.Released:
                     quarantine.Add(new OutgoingMessage(r.Key, payload, new Dictionary<string, string> { [KindHeader] = r.Kind.ToString() }));
@@ -93,8 +103,18 @@ public sealed class TransportJournal(IStageTransport transport) : IResultJournal
         return held.FindAll(e => !released.Contains(e.Key));
     }
 
-    /// <summary>A stored submission, found by reading the submissions topic (an operator's lookup, not a hot path; a
-    /// large deployment would index it in the store).</summary>
-    public LogEntry? ReadSubmission(string id) => All(Submissions).Where(m => m.Key == id)
-        .Select(m => (LogEntry?)new LogEntry(RecordKind.Submission, -1, m.Offset, m.Key, m.Payload)).FirstOrDefault();
+    /// <summary>A stored submission, its parts found by reading the submissions topic (an operator's lookup, not a hot
+    /// path; a large deployment would index it in the store).</summary>
+    public LogEntry? ReadSubmission(string id)
+    {
+        List<IncomingMessage> parts = [.. All(Submissions).Where(m => m.Key == id)];
+        if (parts.Count == 0)
+        {
+            return null;
+        }
+        // Parts in order; a part published twice (a retried publication) is taken once.
+        byte[] payload = [.. parts.GroupBy(m => m.Headers.GetValueOrDefault(PartHeader) ?? "0/1").OrderBy(g => int.Parse(g.Key.Split('/')[0], System.Globalization.CultureInfo.InvariantCulture))
+            .SelectMany(g => g.First().Payload)];
+        return new LogEntry(RecordKind.Submission, -1, parts[0].Offset, id, payload);
+    }
 }

@@ -30,6 +30,7 @@ public sealed class KafkaTransport : IStageTransport
             Acks = Acks.All,
             EnableIdempotence = true,
             LingerMs = 2,
+            CompressionType = CompressionType.Lz4,
             MessageTimeoutMs = 60_000,
         }).SetErrorHandler((_, e) =>
         {

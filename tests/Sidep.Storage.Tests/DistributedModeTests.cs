@@ -308,3 +308,62 @@ public sealed class DistributedPostgresRestartTests(KafkaCluster kafka, Postgres
         embedded.AssertEqual(Workload.Outcome(store, researchDir.Path));
     }
 }
+
+public sealed class TransportJournalTests(KafkaCluster kafka) : IClassFixture<KafkaCluster>
+{
+    [Fact]
+    public async Task A_submission_larger_than_a_Kafka_message_is_stored_in_parts_and_read_back_whole()
+    {
+        await using var transport = new KafkaTransport(kafka.Bootstrap);
+        var ingestion = new IngestionService(new TransportJournal(transport));
+        string messages = string.Concat(Enumerable.Range(0, 6000).Select(i => Encoding.UTF8.GetString(IdentityFixtures.Message($"BIG{i}", IdentityFixtures.ThreeLabs[i % 3]).ToArray())));
+        byte[] body = Encoding.UTF8.GetBytes(messages);
+        Assert.True(body.Length > 2 * TransportJournal.PartBytes);
+        SubmissionOutcome outcome = await ingestion.SubmitAsync(null, new ReadOnlySequence<byte>(body), Formats.Hl7v2, "test", false);
+        Assert.Equal(6000, outcome.Report.Counts.Accepted);
+        (StoredSubmission meta, ReadOnlyMemory<byte> raw) = ingestion.GetSubmission(outcome.Report.SubmissionId!)!.Value;
+        Assert.Equal(outcome.Report.Sha256, meta.Sha256);
+        Assert.True(raw.Span.SequenceEqual(body));
+    }
+}
+
+/// <summary>A journal whose next append fails after writing nothing (the broker refused it).</summary>
+internal sealed class FailingJournal(IResultJournal inner) : IResultJournal
+{
+    public bool FailNext { get; set; }
+
+    public int PartitionOf(string key) => inner.PartitionOf(key);
+
+    public Task AppendAsync(IReadOnlyList<LogRecord> records, CancellationToken cancellationToken = default)
+    {
+        if (FailNext)
+        {
+            FailNext = false;
+            return Task.FromException(new IOException("Broker: Message size too large"));
+        }
+        return inner.AppendAsync(records, cancellationToken);
+    }
+
+    public IEnumerable<LogEntry> ReadAllResults() => inner.ReadAllResults();
+    public List<LogEntry> ReadPendingQuarantine() => inner.ReadPendingQuarantine();
+    public LogEntry? ReadSubmission(string id) => inner.ReadSubmission(id);
+}
+
+public sealed class NotDurableTests
+{
+    [Fact]
+    public async Task A_submission_that_could_not_be_stored_is_not_acknowledged_and_its_resend_is_accepted_not_taken_for_a_duplicate()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4);
+        var journal = new FailingJournal(log) { FailNext = true };
+        var ingestion = new IngestionService(journal);
+        ReadOnlySequence<byte> message = IdentityFixtures.Message("ND1", IdentityFixtures.ThreeLabs[0]);
+        NotDurableException refused = await Assert.ThrowsAsync<NotDurableException>(() => ingestion.SubmitAsync(null, message, Formats.Hl7v2, "test", false));
+        Assert.Contains("send it again", refused.Message);
+        Assert.DoesNotContain("LEF", refused.Message); // nothing of the content
+        SubmissionOutcome resent = await ingestion.SubmitAsync(null, message, Formats.Hl7v2, "test", false);
+        Assert.Equal(1, resent.Report.Counts.Accepted);
+        Assert.Equal(0, resent.Report.Counts.Duplicate);
+    }
+}
