@@ -72,6 +72,10 @@ public sealed partial class StateStore
     {
         lock (_lock)
         {
+            if (GetOffset(consumer, -1) >= nextSequence)
+            {
+                return; // already applied: a batch written again after a crash before its transport heard of it
+            }
             using SqliteTransaction tx = _connection.BeginTransaction();
             foreach (PositiveResult p in positives)
             {

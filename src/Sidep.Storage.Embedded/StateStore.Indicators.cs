@@ -16,6 +16,10 @@ public sealed partial class StateStore
     {
         lock (_lock)
         {
+            if (GetOffset(consumer, -1) >= nextSequence)
+            {
+                return 0; // already applied: a batch written again after a crash before its transport heard of it
+            }
             using SqliteTransaction tx = _connection.BeginTransaction();
             long rev = 0;
             if (deltas.Count > 0)

@@ -44,6 +44,11 @@ public sealed partial class StateStore
     {
         lock (_lock)
         {
+            if (GetOffset(consumer, -1) >= nextSequence)
+            {
+                return; // already applied: a batch written again after a crash before its transport heard of it
+            }
+            LoadOppositions(); // a query of its own: not inside the transaction below
             using SqliteTransaction tx = _connection.BeginTransaction();
             foreach (ResearchChange change in changes)
             {
@@ -90,6 +95,7 @@ public sealed partial class StateStore
     {
         lock (_lock)
         {
+            LoadOppositions();
             using SqliteTransaction tx = _connection.BeginTransaction();
             Run(tx, "INSERT INTO oppositions (recorded_at, person_id, identity_key) VALUES ($at, $p, $i)",
                 ("$at", at.ToUnixTimeMilliseconds()), ("$p", personId is long p ? p : DBNull.Value), ("$i", identityKey is string i ? i : DBNull.Value));
@@ -162,6 +168,7 @@ public sealed partial class StateStore
     {
         lock (_lock)
         {
+            LoadOppositions();
             using SqliteTransaction tx = _connection.BeginTransaction();
             Run(tx, "UPDATE oppositions SET person_id = $p WHERE identity_key = $k AND person_id IS NULL", ("$p", personId), ("$k", identityKey));
             LoadOppositions();

@@ -250,6 +250,10 @@ public sealed partial class StateStore : IStageStore
     {
         lock (_lock)
         {
+            if (GetOffset(consumer, -1) >= nextSequence)
+            {
+                return; // already applied: a batch written again after a crash before its transport heard of it
+            }
             using SqliteTransaction tx = _connection.BeginTransaction();
             using (SqliteCommand insert = _connection.CreateCommand())
             {
@@ -345,6 +349,10 @@ public sealed partial class StateStore : IStageStore
     {
         lock (_lock)
         {
+            if (GetOffset(consumer, partition) >= nextOffset)
+            {
+                return; // already applied: a batch written again after a crash before its transport heard of it
+            }
             using SqliteTransaction tx = _connection.BeginTransaction();
             using (SqliteCommand upsert = _connection.CreateCommand())
             {

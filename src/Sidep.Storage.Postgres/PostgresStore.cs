@@ -217,18 +217,37 @@ public sealed class PostgresStore : IStageStore
             {
                 return 0;
             }
-            foreach (StateStore.MatchRow r in rows)
+            if (rows.Count > 0)
             {
-                using NpgsqlCommand insert = Command(c, tx,
-                    "INSERT INTO matches (lab_id, accession_id, test_code, version, person_id, rule, score, decision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) " +
-                    "ON CONFLICT (lab_id, accession_id, test_code, version) DO NOTHING",
-                    r.LabId, r.AccessionId, r.TestCode, r.Version, r.PersonId, r.Rule, r.Score, r.DecisionJson);
-                insert.ExecuteNonQuery();
+                // Binary COPY into a temporary table, then one insert in the batch's order (seq keeps it).
+                Execute(c, tx, "CREATE TEMP TABLE incoming_matches (ord INTEGER, lab_id TEXT, accession_id TEXT, test_code TEXT, version INTEGER, person_id BIGINT, " +
+                    "rule TEXT, score DOUBLE PRECISION, decision TEXT) ON COMMIT DROP");
+                using (NpgsqlBinaryImporter copy = c.BeginBinaryImport(
+                    "COPY incoming_matches (ord, lab_id, accession_id, test_code, version, person_id, rule, score, decision) FROM STDIN (FORMAT BINARY)"))
+                {
+                    for (int i = 0; i < rows.Count; i++)
+                    {
+                        StateStore.MatchRow r = rows[i];
+                        copy.StartRow();
+                        copy.Write(i, NpgsqlDbType.Integer);
+                        copy.Write(r.LabId, NpgsqlDbType.Text);
+                        copy.Write(r.AccessionId, NpgsqlDbType.Text);
+                        copy.Write(r.TestCode, NpgsqlDbType.Text);
+                        copy.Write(r.Version, NpgsqlDbType.Integer);
+                        copy.Write(r.PersonId, NpgsqlDbType.Bigint);
+                        copy.Write(r.Rule, NpgsqlDbType.Text);
+                        copy.Write(r.Score, NpgsqlDbType.Double);
+                        copy.Write(r.DecisionJson, NpgsqlDbType.Text);
+                    }
+                    copy.Complete();
+                }
+                Execute(c, tx, "INSERT INTO matches (lab_id, accession_id, test_code, version, person_id, rule, score, decision) " +
+                    "SELECT lab_id, accession_id, test_code, version, person_id, rule, score, decision FROM incoming_matches ORDER BY ord " +
+                    "ON CONFLICT (lab_id, accession_id, test_code, version) DO NOTHING");
             }
             foreach ((long from, long into) in merges)
             {
-                using NpgsqlCommand merge = Command(c, tx, "INSERT INTO person_merges (from_person, into_person) VALUES ($1, $2) ON CONFLICT DO NOTHING", from, into);
-                merge.ExecuteNonQuery();
+                Execute(c, tx, "INSERT INTO person_merges (from_person, into_person) VALUES ($1, $2) ON CONFLICT DO NOTHING", from, into);
             }
             SetOffset(c, tx, consumer, -1, nextSequence);
             return 0;
@@ -388,39 +407,98 @@ public sealed class PostgresStore : IStageStore
             {
                 return 0;
             }
+            // Runs of upserts and removals are applied set-based; merges, rare, one by one in their place.
+            var run = new List<StateStore.ResearchChange>();
             foreach (StateStore.ResearchChange change in changes)
             {
-                switch (change)
+                if (change is StateStore.ResearchMerge merge)
                 {
-                    case StateStore.ResearchUpsert { Row: var r }:
-                        MarkDirty(c, tx, "SELECT sample_date FROM research_rows WHERE key = $1 AND version < $2", r.Key, r.Version);
-                        using (NpgsqlCommand upsert = Command(c, tx, "INSERT INTO research_rows (key, person_id, version, sample_date, json) VALUES ($1, $2, $3, $4, $5) " +
-                            "ON CONFLICT (key) DO UPDATE SET person_id = excluded.person_id, version = excluded.version, sample_date = excluded.sample_date, json = excluded.json " +
-                            "WHERE excluded.version > research_rows.version", r.Key, r.PersonId, r.Version, r.SampleDate, r.Json))
-                        {
-                            if (upsert.ExecuteNonQuery() > 0)
-                            {
-                                MarkDirty(c, tx, "VALUES ($1)", r.SampleDate);
-                            }
-                        }
-                        break;
-                    case StateStore.ResearchRemove remove:
-                        MarkDirty(c, tx, "SELECT sample_date FROM research_rows WHERE key = $1 AND version < $2", remove.Key, remove.Version);
-                        Execute(c, tx, "DELETE FROM research_rows WHERE key = $1 AND version < $2", remove.Key, remove.Version);
-                        break;
-                    case StateStore.ResearchMerge merge:
-                        MarkDirty(c, tx, "SELECT DISTINCT sample_date FROM research_rows WHERE person_id = $1", merge.From);
-                        Execute(c, tx, "UPDATE research_rows SET person_id = $1 WHERE person_id = $2", merge.Into, merge.From);
-                        Execute(c, tx, "INSERT INTO research_persons_merged (from_person, into_person) VALUES ($1, $2) ON CONFLICT DO NOTHING", merge.From, merge.Into);
-                        Execute(c, tx, "UPDATE oppositions SET person_id = $1 WHERE person_id = $2", merge.Into, merge.From);
-                        break;
+                    ApplyResearchRun(c, tx, run);
+                    run.Clear();
+                    MarkDirty(c, tx, "SELECT DISTINCT sample_date FROM research_rows WHERE person_id = $1", merge.From);
+                    Execute(c, tx, "UPDATE research_rows SET person_id = $1 WHERE person_id = $2", merge.Into, merge.From);
+                    Execute(c, tx, "INSERT INTO research_persons_merged (from_person, into_person) VALUES ($1, $2) ON CONFLICT DO NOTHING", merge.From, merge.Into);
+                    Execute(c, tx, "UPDATE oppositions SET person_id = $1 WHERE person_id = $2", merge.Into, merge.From);
+                }
+                else
+                {
+                    run.Add(change);
                 }
             }
+            ApplyResearchRun(c, tx, run);
             SetOffset(c, tx, consumer, -1, nextSequence);
             return 0;
         });
         _oppositionsReadAt = 0; // a merge may have moved one
     }
+
+    /// <summary>
+    /// Upserts and removals, set-based, with the same effect as one by one in order: per key, an upsert of version u
+    /// survives a removal of versions below r when u ≥ r, so only the strongest change of each key is applied. Every
+    /// sample date a row leaves or enters is marked for writing again.
+    /// </summary>
+    private static void ApplyResearchRun(NpgsqlConnection c, NpgsqlTransaction tx, List<StateStore.ResearchChange> run)
+    {
+        if (run.Count == 0)
+        {
+            return;
+        }
+        var strongest = new Dictionary<string, StateStore.ResearchChange>(StringComparer.Ordinal);
+        foreach (StateStore.ResearchChange change in run)
+        {
+            (string key, int weight) = Weigh(change);
+            if (!strongest.TryGetValue(key, out StateStore.ResearchChange? kept) || weight > Weigh(kept).Weight)
+            {
+                strongest[key] = change;
+            }
+        }
+        Execute(c, tx, "CREATE TEMP TABLE IF NOT EXISTS incoming_research (key TEXT, person_id BIGINT, version INTEGER, sample_date TEXT, json TEXT, remove BOOLEAN) ON COMMIT DELETE ROWS");
+        Execute(c, tx, "DELETE FROM incoming_research");
+        using (NpgsqlBinaryImporter copy = c.BeginBinaryImport("COPY incoming_research (key, person_id, version, sample_date, json, remove) FROM STDIN (FORMAT BINARY)"))
+        {
+            foreach (StateStore.ResearchChange change in strongest.Values)
+            {
+                copy.StartRow();
+                switch (change)
+                {
+                    case StateStore.ResearchUpsert { Row: var r }:
+                        copy.Write(r.Key, NpgsqlDbType.Text);
+                        copy.Write(r.PersonId, NpgsqlDbType.Bigint);
+                        copy.Write(r.Version, NpgsqlDbType.Integer);
+                        copy.Write(r.SampleDate, NpgsqlDbType.Text);
+                        copy.Write(r.Json, NpgsqlDbType.Text);
+                        copy.Write(false, NpgsqlDbType.Boolean);
+                        break;
+                    case StateStore.ResearchRemove remove:
+                        copy.Write(remove.Key, NpgsqlDbType.Text);
+                        copy.WriteNull();
+                        copy.Write(remove.Version, NpgsqlDbType.Integer);
+                        copy.WriteNull();
+                        copy.WriteNull();
+                        copy.Write(true, NpgsqlDbType.Boolean);
+                        break;
+                }
+            }
+            copy.Complete();
+        }
+        // The dates rows leave (an older version replaced or removed), then the rows, then the dates rows enter.
+        MarkDirty(c, tx, "SELECT DISTINCT r.sample_date FROM research_rows r JOIN incoming_research i ON r.key = i.key AND r.version < i.version");
+        Execute(c, tx, "DELETE FROM research_rows r USING incoming_research i WHERE i.remove AND r.key = i.key AND r.version < i.version");
+        Execute(c, tx, "WITH written AS (INSERT INTO research_rows (key, person_id, version, sample_date, json) " +
+            "SELECT key, person_id, version, sample_date, json FROM incoming_research WHERE NOT remove " +
+            "ON CONFLICT (key) DO UPDATE SET person_id = excluded.person_id, version = excluded.version, sample_date = excluded.sample_date, json = excluded.json " +
+            "WHERE excluded.version > research_rows.version RETURNING sample_date) " +
+            string.Format(System.Globalization.CultureInfo.InvariantCulture, MarkDirtySql, "SELECT DISTINCT sample_date FROM written"));
+    }
+
+    /// <summary>A change's key and strength: an upsert of version u weighs 2u, a removal of versions below r weighs 2r − 1
+    /// (an upsert of version r outweighs it, one of r − 1 does not).</summary>
+    private static (string Key, int Weight) Weigh(StateStore.ResearchChange change) => change switch
+    {
+        StateStore.ResearchUpsert u => (u.Row.Key, 2 * u.Row.Version),
+        StateStore.ResearchRemove r => (r.Key, 2 * r.Version - 1),
+        _ => throw new ArgumentOutOfRangeException(nameof(change)),
+    };
 
     public void RecordOpposition(long? personId, string? identityKey, DateTimeOffset at)
     {

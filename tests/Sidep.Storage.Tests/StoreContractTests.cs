@@ -90,6 +90,33 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task Research_rows_keep_the_latest_version_follow_merges_and_mark_every_date_they_leave_or_enter()
+    {
+        using IStageStore store = await OpenAsync();
+        static StateStore.ResearchUpsert Row(string key, long person, int version, string date) => new(new ResearchRowRecord(key, person, version, date, $"{{\"v\":{version}}}"));
+        // In one batch: a row, its correction to another date, an older version arriving late; another row then its retraction.
+        store.ApplyResearch("research/0", 6, [Row("a", 1, 1, "2026-01-10"), Row("a", 1, 2, "2026-01-11"), Row("a", 1, 1, "2026-01-10"),
+            Row("b", 2, 1, "2026-01-12"), new StateStore.ResearchRemove("b", 2), Row("c", 3, 1, "2026-01-12")]);
+        // (A date a row entered and left within the batch may be marked too: writing it again changes nothing.)
+        Assert.Superset(new HashSet<string> { "2026-01-11", "2026-01-12" }, store.DirtyResearchDates(10).ToHashSet());
+        Assert.Equal("{\"v\":2}", Assert.Single(store.ResearchRows("2026-01-11")).Json);
+        Assert.Empty(store.ResearchRows("2026-01-10"));
+        Assert.Equal(["c"], store.ResearchRows("2026-01-12").Select(r => r.Key));
+        store.ResearchWritten(store.DirtyResearchDates(10));
+        store.ApplyResearch("research/0", 6, [Row("a", 1, 9, "2026-01-01")]); // the same position again: already in
+        Assert.Empty(store.DirtyResearchDates(10));
+        // A merge moves the rows to the surviving person and marks their dates; a correction moves a row to another date.
+        store.ApplyResearch("research/0", 8, [new StateStore.ResearchMerge(3, 1), Row("a", 1, 3, "2026-01-13")]);
+        Assert.Equal(["2026-01-11", "2026-01-12", "2026-01-13"], store.DirtyResearchDates(10));
+        Assert.Equal([1L], store.ResearchRows("2026-01-12").Select(r => r.PersonId));
+        Assert.Equal([1L], store.ResearchPersons());
+        // An opposition removes the person's rows from what is written.
+        store.RecordOpposition(1, null, DateTimeOffset.UtcNow);
+        Assert.True(store.OpposedPerson(1));
+        Assert.Empty(store.ResearchRows("2026-01-13"));
+    }
+
+    [Fact]
     public async Task The_audit_log_is_append_only()
     {
         using IStageStore store = await OpenAsync();
