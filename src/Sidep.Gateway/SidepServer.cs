@@ -33,6 +33,7 @@ public static class SidepServer
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton<Backpressure>();
+        builder.Services.AddSingleton<StageFailures>();
         var parserOptions = new Hl7ParserOptions { Production = options.Production };
         List<IAsyncDisposable> closing = [];
         if (distributed is null)
@@ -76,32 +77,32 @@ public static class SidepServer
             {
                 // As plain IHostedService singletons: AddHostedService keeps one registration per implementation type.
                 bool sandbox = !options.Production;
-                builder.Services.AddSingleton<IHostedService>(_ => new StageService(async ct =>
+                builder.Services.AddSingleton<IHostedService>(sp => new StageService(async ct =>
                 {
                     using var stage = new TransportResultStore(transport, stageStore);
                     await stage.RunAsync(ct).ConfigureAwait(false);
-                }));
-                builder.Services.AddSingleton<IHostedService>(_ => new StageService(async ct =>
+                }, sp.GetRequiredService<StageFailures>()));
+                builder.Services.AddSingleton<IHostedService>(sp => new StageService(async ct =>
                 {
                     using var stage = new PartitionedIdentityStage(transport, stageStore, terminology, sandbox);
                     await stage.RunAsync(ct).ConfigureAwait(false);
-                }));
-                builder.Services.AddSingleton<IHostedService>(_ => new StageService(async ct =>
+                }, sp.GetRequiredService<StageFailures>()));
+                builder.Services.AddSingleton<IHostedService>(sp => new StageService(async ct =>
                 {
                     using var stage = new PartitionedIndicatorStage(transport, stageStore, terminology);
                     await stage.RunAsync(ct).ConfigureAwait(false);
-                }));
-                builder.Services.AddSingleton<IHostedService>(_ => new StageService(async ct =>
+                }, sp.GetRequiredService<StageFailures>()));
+                builder.Services.AddSingleton<IHostedService>(sp => new StageService(async ct =>
                 {
                     using var stage = new PartitionedFanOutStage(transport, stageStore, terminology);
                     await stage.RunAsync(ct).ConfigureAwait(false);
-                }));
+                }, sp.GetRequiredService<StageFailures>()));
                 Pseudonyms pseudonyms = Pseudonyms.Parse(options.ResearchKeys ?? ResearchKeyFile(options.DataDirectory));
-                builder.Services.AddSingleton<IHostedService>(_ => new StageService(async ct =>
+                builder.Services.AddSingleton<IHostedService>(sp => new StageService(async ct =>
                 {
                     using var stage = new PartitionedResearchStage(transport, stageStore, terminology, pseudonyms, Path.Combine(options.DataDirectory, "research"));
                     await stage.RunAsync(ct).ConfigureAwait(false);
-                }));
+                }, sp.GetRequiredService<StageFailures>()));
             }
         }
         builder.Services.AddSingleton(TimeProvider.System);
@@ -153,37 +154,59 @@ public static class SidepServer
 }
 
 /// <summary>Hosts a stage of the distributed pipeline; its failure stops the process loudly.</summary>
-internal sealed class StageService(Func<CancellationToken, Task> run) : BackgroundService
+internal sealed class StageService(Func<CancellationToken, Task> run, StageFailures failures) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => run(stoppingToken), stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(run, stoppingToken);
+}
+
+/// <summary>The first stage that failed, if any: the host stops (its default for a failed background service) and
+/// `sidep serve` exits non-zero saying which.</summary>
+public sealed class StageFailures
+{
+    private Exception? _first;
+
+    public Exception? First => Volatile.Read(ref _first);
+
+    internal Task Run(Func<CancellationToken, Task> stage, CancellationToken stoppingToken) => Task.Run(async () =>
+    {
+        try
+        {
+            await stage(stoppingToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+        {
+            Interlocked.CompareExchange(ref _first, ex, null);
+            throw;
+        }
+    }, stoppingToken);
 }
 
 /// <summary>Hosts the research stage of the embedded pipeline.</summary>
-internal sealed class ResearchWorker(ResearchStage stage) : BackgroundService
+internal sealed class ResearchWorker(ResearchStage stage, StageFailures failures) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => stage.RunAsync(stoppingToken), stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(stage.RunAsync, stoppingToken);
 }
 
 /// <summary>Hosts the identity stage of the embedded pipeline.</summary>
-internal sealed class IdentityWorker(IdentityStage stage) : BackgroundService
+internal sealed class IdentityWorker(IdentityStage stage, StageFailures failures) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => stage.RunAsync(stoppingToken), stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(stage.RunAsync, stoppingToken);
 }
 
 /// <summary>Hosts the fan-out stage (cases, notices) of the embedded pipeline.</summary>
-internal sealed class FanOutWorker(FanOutStage stage) : BackgroundService
+internal sealed class FanOutWorker(FanOutStage stage, StageFailures failures) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => stage.RunAsync(stoppingToken), stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(stage.RunAsync, stoppingToken);
 }
 
 /// <summary>Hosts the indicator stage of the embedded pipeline.</summary>
-internal sealed class IndicatorWorker(IndicatorStage stage) : BackgroundService
+internal sealed class IndicatorWorker(IndicatorStage stage, StageFailures failures) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => stage.RunAsync(stoppingToken), stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(stage.RunAsync, stoppingToken);
 }
 
 /// <summary>Hosts the result-store stage of the embedded pipeline.</summary>
-internal sealed class ResultStoreWorker(ResultStoreStage stage) : BackgroundService
+internal sealed class ResultStoreWorker(ResultStoreStage stage, StageFailures failures) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() => stage.RunAsync(stoppingToken), stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(stage.RunAsync, stoppingToken);
 }

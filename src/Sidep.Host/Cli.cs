@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Sidep.Gateway;
 using Sidep.Ingestion;
@@ -176,6 +177,11 @@ public static class Cli
             {
                 await backends.Transport.DisposeAsync();
                 backends.Store.Dispose();
+            }
+            if (app.Services.GetRequiredService<StageFailures>().First is Exception failed)
+            {
+                Console.Error.WriteLine($"sidep: a stage failed and Sidep stopped: {failed.GetType().Name}: {failed.Message}");
+                return 1;
             }
             return 0;
         });

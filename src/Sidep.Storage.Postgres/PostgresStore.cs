@@ -306,46 +306,157 @@ public sealed class PostgresStore : IStageStore
         return 0;
     });
 
+    private sealed class CaseRow
+    {
+        public long Seq;
+        public required string CaseId;
+        public required string PositiveKey;
+        public long PersonId;
+        public required string SampleDate;
+        public required string Territory;
+        public required string Region;
+        public required string Status;
+        public long UpdatedAt;
+        public required string Json;
+        public bool Changed;
+    }
+
     public void ApplyFanOut(string consumer, long nextSequence, IReadOnlyList<StateStore.PositiveResult> positives, IReadOnlyList<CaseChange> changes,
         Func<string, string> caseIdOf, DateTimeOffset now) => InTransaction((c, tx) =>
         {
-            // Fan-out workers of different partitions write one at a time: the feed cursor (seq) grows in commit order,
-            // so a reader that has seen cursor n never misses a change committed later with a smaller one.
             if (AlreadyApplied(c, tx, consumer, -1, nextSequence))
             {
                 return 0;
             }
+            // Fan-out workers of different partitions write one at a time: the feed cursor (seq) grows in commit order,
+            // so a reader that has seen cursor n never misses a change committed later with a smaller one.
             Execute(c, tx, "LOCK TABLE cases IN EXCLUSIVE MODE");
-            foreach (StateStore.PositiveResult p in positives)
+            if (positives.Count > 0)
             {
-                Execute(c, tx, "INSERT INTO case_results (key, version, json) VALUES ($1, $2, $3) " +
-                    "ON CONFLICT (key) DO UPDATE SET version = excluded.version, json = excluded.json WHERE excluded.version > case_results.version",
-                    p.Key, p.Version, p.Json);
+                Execute(c, tx, "CREATE TEMP TABLE incoming_positives (key TEXT, version INTEGER, json TEXT) ON COMMIT DROP");
+                using (NpgsqlBinaryImporter copy = c.BeginBinaryImport("COPY incoming_positives (key, version, json) FROM STDIN (FORMAT BINARY)"))
+                {
+                    foreach (StateStore.PositiveResult p in positives.GroupBy(p => p.Key).Select(g => g.MaxBy(p => p.Version)!))
+                    {
+                        copy.StartRow();
+                        copy.Write(p.Key, NpgsqlDbType.Text);
+                        copy.Write(p.Version, NpgsqlDbType.Integer);
+                        copy.Write(p.Json, NpgsqlDbType.Text);
+                    }
+                    copy.Complete();
+                }
+                Execute(c, tx, "INSERT INTO case_results (key, version, json) SELECT key, version, json FROM incoming_positives " +
+                    "ON CONFLICT (key) DO UPDATE SET version = excluded.version, json = excluded.json WHERE excluded.version > case_results.version");
             }
+            if (changes.Count == 0)
+            {
+                SetOffset(c, tx, consumer, -1, nextSequence);
+                return 0;
+            }
+            // The cases the batch may touch, read at once; then the changes applied in order in memory, exactly as one
+            // statement after another would (each change of a case moves it to the end of the feed); then written at once.
+            var touched = new Dictionary<string, CaseRow>(StringComparer.Ordinal);
+            const string columns = "SELECT seq, case_id, positive_key, person_id, sample_date, territory, region, status, updated_at, json FROM cases";
+            CaseRow Read(NpgsqlDataReader r) => new()
+            {
+                Seq = r.GetInt64(0), CaseId = r.GetString(1), PositiveKey = r.GetString(2), PersonId = r.GetInt64(3), SampleDate = r.GetString(4),
+                Territory = r.GetString(5), Region = r.GetString(6), Status = r.GetString(7), UpdatedAt = r.GetInt64(8), Json = r.GetString(9),
+            };
+            void Load(string sql, params object?[] values)
+            {
+                using NpgsqlCommand cmd = Command(c, tx, sql, values);
+                using NpgsqlDataReader r = cmd.ExecuteReader();
+                while (r.Read())
+                {
+                    CaseRow row = Read(r);
+                    touched.TryAdd(row.CaseId, row);
+                }
+            }
+            Load($"{columns} WHERE positive_key = ANY($1)", (object)changes.Select(x => x.PositiveKey).Distinct().ToArray());
+            List<CaseChange> started = [.. changes.Where(x => x.Started)];
+            if (started.Count > 0)
+            {
+                Load($"{columns} WHERE (person_id, sample_date) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))",
+                    started.Select(x => x.PersonId).ToArray(), started.Select(x => x.SampleDate).ToArray());
+            }
+            long seq = Scalar(c, tx, "SELECT coalesce(max(seq), 0) FROM cases") is long max ? max : 0;
             long at = now.ToUnixTimeMilliseconds();
+            var notices = new List<(string CaseId, string Channel, string Json)>();
             foreach (CaseChange change in changes)
             {
                 if (!change.Started)
                 {
-                    Execute(c, tx, "UPDATE cases SET status = 'withdrawn', updated_at = $1, seq = (SELECT max(seq) + 1 FROM cases) WHERE positive_key = $2 AND status = 'open'",
-                        at, change.PositiveKey);
+                    foreach (CaseRow row in touched.Values.Where(r => r.PositiveKey == change.PositiveKey && r.Status == "open").OrderBy(r => r.Seq).ToList())
+                    {
+                        (row.Status, row.UpdatedAt, row.Seq, row.Changed) = ("withdrawn", at, ++seq, true);
+                    }
                     continue;
                 }
-                string? existing = Scalar(c, tx, "SELECT case_id FROM cases WHERE positive_key = $1", change.PositiveKey) as string
-                    ?? Scalar(c, tx, "SELECT case_id FROM cases WHERE person_id = $1 AND sample_date = $2", change.PersonId, change.SampleDate) as string;
-                string caseId = existing ?? caseIdOf(change.PositiveKey);
-                Execute(c, tx, """
-                    INSERT INTO cases (seq, case_id, positive_key, person_id, sample_date, territory, region, status, updated_at, json)
-                    VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM cases), $1, $2, $3, $4, $5, $6, 'open', $7, $8)
-                    ON CONFLICT (case_id) DO UPDATE SET seq = (SELECT max(seq) + 1 FROM cases), positive_key = excluded.positive_key,
-                        person_id = excluded.person_id, sample_date = excluded.sample_date, territory = excluded.territory, region = excluded.region,
-                        status = 'open', updated_at = excluded.updated_at, json = excluded.json
-                    """, caseId, change.PositiveKey, change.PersonId, change.SampleDate, change.Territory, change.Region, at, change.Json!);
+                CaseRow? existing = touched.Values.Where(r => r.PositiveKey == change.PositiveKey).MinBy(r => r.Seq)
+                    ?? touched.Values.Where(r => r.PersonId == change.PersonId && r.SampleDate == change.SampleDate).MinBy(r => r.Seq);
                 if (existing is null)
                 {
-                    Execute(c, tx, "INSERT INTO notices (case_id, channel, created_at, json) VALUES ($1, $2, $3, $4) ON CONFLICT (case_id) DO NOTHING",
-                        caseId, change.Channel ?? "none", at, change.NoticeJson!);
+                    existing = new CaseRow
+                    {
+                        CaseId = caseIdOf(change.PositiveKey), PositiveKey = "", SampleDate = "", Territory = "", Region = "", Status = "", Json = "",
+                    };
+                    // Taken as it is if it exists already under that id (a case ever opens one notice).
+                    if (!touched.TryAdd(existing.CaseId, existing))
+                    {
+                        existing = touched[existing.CaseId];
+                    }
+                    else
+                    {
+                        notices.Add((existing.CaseId, change.Channel ?? "none", change.NoticeJson!));
+                    }
                 }
+                (existing.Seq, existing.PositiveKey, existing.PersonId, existing.SampleDate, existing.Territory, existing.Region, existing.Status, existing.UpdatedAt, existing.Json) =
+                    (++seq, change.PositiveKey, change.PersonId, change.SampleDate, change.Territory, change.Region, "open", at, change.Json!);
+                existing.Changed = true;
+            }
+            Execute(c, tx, "CREATE TEMP TABLE incoming_cases (LIKE cases) ON COMMIT DROP");
+            using (NpgsqlBinaryImporter copy = c.BeginBinaryImport(
+                "COPY incoming_cases (seq, case_id, positive_key, person_id, sample_date, territory, region, status, updated_at, json) FROM STDIN (FORMAT BINARY)"))
+            {
+                foreach (CaseRow row in touched.Values.Where(r => r.Changed))
+                {
+                    copy.StartRow();
+                    copy.Write(row.Seq, NpgsqlDbType.Bigint);
+                    copy.Write(row.CaseId, NpgsqlDbType.Text);
+                    copy.Write(row.PositiveKey, NpgsqlDbType.Text);
+                    copy.Write(row.PersonId, NpgsqlDbType.Bigint);
+                    copy.Write(row.SampleDate, NpgsqlDbType.Text);
+                    copy.Write(row.Territory, NpgsqlDbType.Text);
+                    copy.Write(row.Region, NpgsqlDbType.Text);
+                    copy.Write(row.Status, NpgsqlDbType.Text);
+                    copy.Write(row.UpdatedAt, NpgsqlDbType.Bigint);
+                    copy.Write(row.Json, NpgsqlDbType.Text);
+                }
+                copy.Complete();
+            }
+            Execute(c, tx, """
+                INSERT INTO cases SELECT * FROM incoming_cases
+                ON CONFLICT (case_id) DO UPDATE SET seq = excluded.seq, positive_key = excluded.positive_key, person_id = excluded.person_id,
+                    sample_date = excluded.sample_date, territory = excluded.territory, region = excluded.region, status = excluded.status,
+                    updated_at = excluded.updated_at, json = excluded.json
+                """);
+            if (notices.Count > 0)
+            {
+                Execute(c, tx, "CREATE TEMP TABLE incoming_notices (ord INTEGER, case_id TEXT, channel TEXT, json TEXT) ON COMMIT DROP");
+                using (NpgsqlBinaryImporter copy = c.BeginBinaryImport("COPY incoming_notices (ord, case_id, channel, json) FROM STDIN (FORMAT BINARY)"))
+                {
+                    for (int i = 0; i < notices.Count; i++)
+                    {
+                        copy.StartRow();
+                        copy.Write(i, NpgsqlDbType.Integer);
+                        copy.Write(notices[i].CaseId, NpgsqlDbType.Text);
+                        copy.Write(notices[i].Channel, NpgsqlDbType.Text);
+                        copy.Write(notices[i].Json, NpgsqlDbType.Text);
+                    }
+                    copy.Complete();
+                }
+                Execute(c, tx, "INSERT INTO notices (case_id, channel, created_at, json) SELECT case_id, channel, $1, json FROM incoming_notices ORDER BY ord " +
+                    "ON CONFLICT (case_id) DO NOTHING", at);
             }
             SetOffset(c, tx, consumer, -1, nextSequence);
             return 0;
