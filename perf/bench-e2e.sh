@@ -27,7 +27,12 @@ if [ "$MODE" = distributed ]; then
 fi
 $SIDEP serve --demo --data-dir "$DATA/data" --urls "http://127.0.0.1:$PORT" --mllp-port 0 --operator-token "$TOKEN" "${BACKENDS[@]}" >"$LOG" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; [ -z "$PGDIR" ] || infra/postgres/throwaway.sh stop "$PGDIR" >/dev/null 2>&1 || true; rm -rf "$DATA"' EXIT
+# SIDEP_BENCH_KEEP=1: leave the server running and its data (and PostgreSQL) in place, to look into them.
+if [ -z "${SIDEP_BENCH_KEEP:-}" ]; then
+  trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; [ -z "$PGDIR" ] || infra/postgres/throwaway.sh stop "$PGDIR" >/dev/null 2>&1 || true; rm -rf "$DATA"' EXIT
+else
+  trap 'echo "kept: server pid $SERVER, data $DATA${PGDIR:+, PostgreSQL $PGDIR port $PGPORT}, operator token $TOKEN"' EXIT
+fi
 for _ in $(seq 1 300); do
   grep -q "its API key" "$LOG" 2>/dev/null && break
   kill -0 $SERVER 2>/dev/null || { cat "$LOG"; exit 1; }

@@ -52,6 +52,9 @@ public abstract class PartitionedStage<TState> : IDisposable where TState : Part
     /// <summary>How many partition states were restored by replay (a rebalance, a restart): for tests and metrics.</summary>
     public int Restores { get; private set; }
 
+    /// <summary>How many times the transport delivered a partition past the stored position and was sent back to it.</summary>
+    public int Rewinds { get; private set; }
+
     protected abstract TState NewState(int partition);
 
     /// <summary>Whether a partition's state is rebuilt by replay (false: the stage keeps no state, its writes are
@@ -86,6 +89,15 @@ public abstract class PartitionedStage<TState> : IDisposable where TState : Part
                 _states[partition] = state = Restore(partition, stored);
             }
             List<IncomingMessage> fresh = [.. group.Where(m => m.Offset >= stored).OrderBy(m => m.Offset)];
+            if (fresh.Count > 0 && fresh[0].Offset > stored && Transport.ReadRange(_topic, partition, stored, fresh[0].Offset).Any())
+            {
+                // The transport is ahead of the store (seen with librdkafka after a partition was taken away and
+                // given back: it resumed from its fetch position, not the committed one). The store's position is
+                // the truth: go back to it; what this poll held of the partition comes again.
+                _consumer.Seek(partition, stored);
+                Rewinds++;
+                continue;
+            }
             if (fresh.Count > 0)
             {
                 long next = fresh[^1].Offset + 1;

@@ -42,6 +42,13 @@ public sealed class TransportResultStore(IStageTransport transport, IStageStore 
         foreach (IGrouping<int, IncomingMessage> partition in messages.GroupBy(m => m.Partition))
         {
             long stored = store.GetOffset(_consumerName, partition.Key);
+            long first = partition.Min(m => m.Offset);
+            if (first > stored && transport.ReadRange(topic, partition.Key, stored, first).Any())
+            {
+                // The transport is ahead of the store (see PartitionedStage): back to the store's position.
+                _consumer.Seek(partition.Key, stored);
+                continue;
+            }
             var rows = new List<StoredResult>();
             var handled = new List<IncomingMessage>();
             foreach (IncomingMessage m in partition.OrderBy(m => m.Offset))

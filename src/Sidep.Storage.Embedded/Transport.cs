@@ -39,6 +39,10 @@ public interface IStageConsumer : IDisposable
     /// <summary>Moves the group's positions past these messages: call only once their work is durable.</summary>
     void Commit(IReadOnlyList<IncomingMessage> processed);
 
+    /// <summary>Makes the next polls of a partition this consumer holds start at <paramref name="offset"/> (a stage
+    /// whose store is behind what the transport delivered goes back to the store's position).</summary>
+    void Seek(int partition, long offset);
+
     /// <summary>Sends a message that cannot be processed to the topic's dead-letter topic, with the reason in its
     /// headers, and moves past it.</summary>
     Task DeadLetterAsync(IncomingMessage message, string reason, CancellationToken cancellationToken = default);
@@ -224,6 +228,8 @@ public sealed class InProcessTransport(string directory, int partitions = 8) : I
                 .ConfigureAwait(false);
             Commit([message]);
         }
+
+        public void Seek(int partition, long offset) => _next[partition] = offset;
 
         public void Dispose()
         {

@@ -221,10 +221,12 @@ public sealed class KafkaTransport : IStageTransport
     {
         private readonly KafkaTransport _transport;
         private readonly IConsumer<string, byte[]> _consumer;
+        private readonly string _topic;
 
         public Consumer(KafkaTransport transport, string topic, string group)
         {
             _transport = transport;
+            _topic = topic;
             _consumer = new ConsumerBuilder<string, byte[]>(new ConsumerConfig
             {
                 BootstrapServers = transport._bootstrap,
@@ -286,6 +288,8 @@ public sealed class KafkaTransport : IStageTransport
                 .Select(g => new TopicPartitionOffset(g.Key.Topic, g.Key.Partition, g.Max(m => m.Offset) + 1))];
             _consumer.Commit(offsets);
         }
+
+        public void Seek(int partition, long offset) => _consumer.Seek(new TopicPartitionOffset(_topic, partition, offset));
 
         public async Task DeadLetterAsync(IncomingMessage message, string reason, CancellationToken cancellationToken = default)
         {

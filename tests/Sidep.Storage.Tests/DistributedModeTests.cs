@@ -367,3 +367,37 @@ public sealed class NotDurableTests
         Assert.Equal(0, resent.Report.Counts.Duplicate);
     }
 }
+
+public sealed class TransportAheadOfStoreTests
+{
+    [Fact]
+    public async Task A_stage_whose_transport_delivers_past_the_stored_position_goes_back_to_it_and_misses_nothing()
+    {
+        using var dir = new TempDir();
+        await using var transport = new InProcessTransport(dir.Path, partitions: 1);
+        using StateStore store = StateStore.Open(dir.Path);
+        var ingestion = new IngestionService(new TransportJournal(transport));
+        for (int i = 0; i < 30; i++)
+        {
+            await ingestion.SubmitAsync(null, IdentityFixtures.Message($"AH{i}", $"PID|1||{i}^^^LAB^PI||NOM{i}^PRENOM||19850314|F"), Formats.Hl7v2, "test", false);
+        }
+        // The group's transport position moved past 20 results the store never saw (what librdkafka did once, after a
+        // partition was taken away and given back).
+        using (IStageConsumer ahead = transport.Subscribe(StageTopics.Results, "sidep-match"))
+        {
+            List<IncomingMessage> got = [];
+            while (got.Count < 20)
+            {
+                got.AddRange(ahead.Poll(20 - got.Count, TimeSpan.FromMilliseconds(100)));
+            }
+            ahead.Commit(got);
+        }
+        using var identity = new PartitionedIdentityStage(transport, store, Terminology.CreateNational());
+        while (await identity.DrainOnceAsync(TimeSpan.FromMilliseconds(100)) > 0)
+        {
+        }
+        Assert.Equal(1, identity.Rewinds);
+        Assert.Equal(30, store.GetOffset($"{IdentityStage.ConsumerName}/0", -1));
+        Assert.Equal(30, transport.ReadRange(StageTopics.Matched, 0, 0, transport.EndOffsets(StageTopics.Matched)[0]).Count());
+    }
+}

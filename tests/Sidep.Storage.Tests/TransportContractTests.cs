@@ -84,6 +84,18 @@ public abstract class TransportContractTests
     }
 
     [Fact]
+    public async Task A_consumer_sent_back_to_an_offset_gets_the_messages_from_there_again()
+    {
+        await using IStageTransport transport = Open();
+        string topic = NewTopic();
+        await transport.PublishAsync(topic, [.. Enumerable.Range(0, 10).Select(n => Message("one-key", n))]);
+        using IStageConsumer consumer = transport.Subscribe(topic, "group-f");
+        List<IncomingMessage> all = PollUntil(consumer, 10);
+        consumer.Seek(all[0].Partition, all[3].Offset);
+        Assert.Equal(Enumerable.Range(3, 7), PollUntil(consumer, 7).Select(Value));
+    }
+
+    [Fact]
     public async Task A_poison_message_goes_to_the_dead_letter_topic_with_its_reason_and_the_stream_goes_on()
     {
         await using IStageTransport transport = Open();
