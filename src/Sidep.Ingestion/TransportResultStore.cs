@@ -42,22 +42,21 @@ public sealed class TransportResultStore(IStageTransport transport, IStageStore 
         foreach (IGrouping<int, IncomingMessage> partition in messages.GroupBy(m => m.Partition))
         {
             long stored = store.GetOffset(_consumerName, partition.Key);
-            long first = partition.Min(m => m.Offset);
-            if (first > stored && transport.ReadRange(topic, partition.Key, stored, first).Any())
-            {
-                // The transport is ahead of the store (see PartitionedStage): back to the store's position.
-                _consumer.Seek(partition.Key, stored);
-                continue;
-            }
+            List<IncomingMessage> ordered = [.. partition.OrderBy(m => m.Offset)];
+            List<IncomingMessage> fresh = [.. ordered.Where(m => m.Offset >= stored)];
+            // Holes in what the transport delivered (see Holes): processed up to the first, then back to it.
+            long? backTo = Holes.Cut(transport, topic, partition.Key, stored, fresh);
             var rows = new List<StoredResult>();
             var handled = new List<IncomingMessage>();
-            foreach (IncomingMessage m in partition.OrderBy(m => m.Offset))
+            long covered = stored; // the position once this batch is written: past every message dealt with, dead letters included
+            foreach (IncomingMessage m in ordered.Where(m => m.Offset < stored).Concat(fresh))
             {
                 if (m.Offset < stored)
                 {
                     handled.Add(m); // written before a crash that kept the transport from hearing of it
                     continue;
                 }
+                covered = m.Offset + 1;
                 ResultEnvelope? envelope = null;
                 string? reason = null;
                 try
@@ -79,7 +78,11 @@ public sealed class TransportResultStore(IStageTransport transport, IStageStore 
                 rows.Add(ResultStoreStage.Row(envelope!));
                 handled.Add(m);
             }
-            Flush(partition.Key, partition.Max(m => m.Offset) + 1, rows, handled);
+            Flush(partition.Key, covered, rows, handled);
+            if (backTo is long offset)
+            {
+                _consumer.Seek(partition.Key, offset);
+            }
         }
         return messages.Count;
     }
