@@ -177,18 +177,33 @@ public sealed class KafkaTransport : IStageTransport
             yield break;
         }
         using IConsumer<string, byte[]> reader = Reader(partitionEof: true);
+        // Up to what the partition holds now: an end-of-partition event is believed only there (librdkafka was seen
+        // reporting one at assignment, before any fetch, which made a replay stop short).
+        long end = Math.Min(to, reader.QueryWatermarkOffsets(new TopicPartition(topic, partition), TimeSpan.FromSeconds(10)).High.Value);
+        if (from >= end)
+        {
+            yield break;
+        }
         reader.Assign(new TopicPartitionOffset(topic, partition, from));
         while (true)
         {
-            // Offsets may have gaps (transaction markers): read up to the end or to the first offset at or past `to`.
             ConsumeResult<string, byte[]> r = reader.Consume(TimeSpan.FromSeconds(30))
-                ?? throw new TimeoutException($"{topic}/{partition}: nothing read for 30 s while replaying up to offset {to}");
-            if (r.IsPartitionEOF || r.Offset.Value >= to)
+                ?? throw new TimeoutException($"{topic}/{partition}: nothing read for 30 s while reading up to offset {end}");
+            if (r.IsPartitionEOF)
+            {
+                if (r.Offset.Value >= end)
+                {
+                    yield break;
+                }
+                continue;
+            }
+            // Offsets may have gaps (transaction markers): up to the first offset at or past the end.
+            if (r.Offset.Value >= end)
             {
                 yield break;
             }
             yield return Incoming(r);
-            if (r.Offset.Value >= to - 1)
+            if (r.Offset.Value >= end - 1)
             {
                 yield break;
             }
