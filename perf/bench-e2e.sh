@@ -23,7 +23,9 @@ PGDIR=""
 if [ "$MODE" = distributed ]; then
   PGDIR=$(mktemp -u /tmp/sidep-bench-pg-XXXXXX)
   CONN=$(infra/postgres/throwaway.sh start "$PGDIR" "$PGPORT" | tail -1)
-  BACKENDS=(--kafka mock --postgres "$CONN")
+  # librdkafka's mock cluster keeps at most 5 MiB a partition and deletes older messages: the backlog must stay well
+  # inside that (a stage finding its input deleted stops, loudly), so backpressure holds senders at a small lag.
+  BACKENDS=(--kafka mock --postgres "$CONN" --max-lag "${SIDEP_BENCH_MAX_LAG:-5000}")
 fi
 $SIDEP serve --demo --data-dir "$DATA/data" --urls "http://127.0.0.1:$PORT" --mllp-port 0 --operator-token "$TOKEN" "${BACKENDS[@]}" >"$LOG" 2>&1 &
 SERVER=$!

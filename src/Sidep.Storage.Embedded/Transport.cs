@@ -26,7 +26,8 @@ public interface IStageTransport : IAsyncDisposable
     long[] EndOffsets(string topic);
 
     /// <summary>The messages of one partition in [<paramref name="from"/>, <paramref name="to"/>), outside any group and
-    /// moving no position: what a stage replays to restore a partition's state, a gateway to rebuild its index.</summary>
+    /// moving no position: what a stage replays to restore a partition's state, a gateway to rebuild its index. Throws
+    /// when the transport no longer holds the start of the range (deleted by retention): nothing is skipped silently.</summary>
     IEnumerable<IncomingMessage> ReadRange(string topic, int partition, long from, long to);
 }
 

@@ -179,7 +179,16 @@ public sealed class KafkaTransport : IStageTransport
         using IConsumer<string, byte[]> reader = Reader(partitionEof: true);
         // Up to what the partition holds now: an end-of-partition event is believed only there (librdkafka was seen
         // reporting one at assignment, before any fetch, which made a replay stop short).
-        long end = Math.Min(to, reader.QueryWatermarkOffsets(new TopicPartition(topic, partition), TimeSpan.FromSeconds(10)).High.Value);
+        WatermarkOffsets held = reader.QueryWatermarkOffsets(new TopicPartition(topic, partition), TimeSpan.FromSeconds(10));
+        if (from < held.Low.Value && held.Low.Value > 0)
+        {
+            // Deleted by retention (the mock cluster keeps 5 MiB per partition; a broker its topic's retention.ms):
+            // what a stage needs is gone, and going on would count wrong. Stop, loudly.
+            throw new InvalidOperationException($"{topic}/{partition} no longer holds offsets {from} to {held.Low.Value - 1}: retention deleted them " +
+                "before they were processed or while they are still needed to restore a stage; keep the stages' topics forever (infra/kafka/topics.json) " +
+                "and the backlog under the broker's retention");
+        }
+        long end = Math.Min(to, held.High.Value);
         if (from >= end)
         {
             yield break;

@@ -153,3 +153,32 @@ public sealed class KafkaTopicTests(KafkaCluster cluster) : IClassFixture<KafkaC
         }
     }
 }
+
+public sealed class KafkaRetentionTests(KafkaCluster cluster) : IClassFixture<KafkaCluster>
+{
+    [Fact]
+    public async Task Reading_offsets_retention_deleted_fails_loudly_instead_of_skipping_them()
+    {
+        if (Environment.GetEnvironmentVariable("SIDEP_KAFKA_BOOTSTRAP") is { Length: > 0 })
+        {
+            return; // a real broker keeps what its topic's retention says: this is the mock cluster's 5 MiB partitions
+        }
+        await using var transport = new KafkaTransport(cluster.Bootstrap);
+        string topic = $"retention.{Guid.NewGuid():N}";
+        var random = new Random(1);
+        // librdkafka's mock cluster keeps 5 MiB a partition: 8 MiB of incompressible messages push the first ones out.
+        for (int batch = 0; batch < 8; batch++)
+        {
+            await transport.PublishAsync(topic, [.. Enumerable.Range(0, 64).Select(_ =>
+            {
+                byte[] payload = new byte[16 * 1024];
+                random.NextBytes(payload);
+                return new OutgoingMessage("one-key", payload);
+            })]);
+        }
+        long[] ends = transport.EndOffsets(topic);
+        int partition = Array.FindIndex(ends, e => e > 0);
+        InvalidOperationException lost = Assert.Throws<InvalidOperationException>(() => transport.ReadRange(topic, partition, 0, ends[partition]).Count());
+        Assert.Contains("retention deleted them", lost.Message);
+    }
+}
