@@ -22,13 +22,16 @@ FILTER ?= *
 bench:
 	$(DOTNET) run -c Release --project perf/Sidep.Benchmarks -- --filter '$(FILTER)'
 
-## make bench-e2e: a national peak day (2.28M results) end to end in embedded mode, with the correctness check;
+## make bench-e2e: a national peak day (2.28M results) end to end, embedded mode then distributed mode (Kafka: the mock
+## cluster in the server's process; a throwaway PostgreSQL), each with the correctness check;
 ## make bench-e2e-short: the same with 100,000 results. Figures go in perf/README.md.
 bench-e2e:
-	perf/bench-e2e.sh 2280000
+	perf/bench-e2e.sh 2280000 1000 4 embedded
+	perf/bench-e2e.sh 2280000 1000 4 distributed
 
 bench-e2e-short:
-	perf/bench-e2e.sh 100000
+	perf/bench-e2e.sh 100000 1000 4 embedded
+	perf/bench-e2e.sh 100000 1000 4 distributed
 
 clean:
 	$(DOTNET) clean Sidep.sln --nologo -v q
