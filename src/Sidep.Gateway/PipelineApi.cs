@@ -69,7 +69,7 @@ public sealed class EmbeddedPipeline(EmbeddedLog log, MatchedLog matched, StateS
 
 /// <summary>
 /// The distributed pipeline's positions: the topics' end offsets against the positions the workers stored with their
-/// writes (what is durable, whichever worker holds a partition). Read at most once a second.
+/// writes (what is durable, whichever worker holds a partition). Backpressure reads them at most once a second.
 /// </summary>
 public sealed class DistributedPipeline(IStageTransport transport, IStageStore store) : IPipelineView
 {
@@ -86,16 +86,25 @@ public sealed class DistributedPipeline(IStageTransport transport, IStageStore s
         ("research", StageTopics.Matched, p => ($"{ResearchStage.ConsumerName}/{p}", -1)),
     ];
 
-    public long Lag => Snapshot().Item3.Where(s => s.Stage != "result-store").Select(s => s.Lag).DefaultIfEmpty(0).Max();
+    /// <summary>Asked at every submission: from a reading at most a second old.</summary>
+    public long Lag
+    {
+        get
+        {
+            (long, long, IReadOnlyList<PipelineApi.StageView>) last;
+            lock (_lock)
+            {
+                last = _last.Item3 is not null && Environment.TickCount64 - _readAt < 1000 ? _last : Snapshot();
+            }
+            return last.Item3.Where(s => s.Stage != "result-store").Select(s => s.Lag).DefaultIfEmpty(0).Max();
+        }
+    }
 
+    /// <summary>Read now (GET /v1/pipeline: "caught up" must not come from a reading older than the last acknowledgement).</summary>
     public (long, long, IReadOnlyList<PipelineApi.StageView>) Snapshot()
     {
         lock (_lock)
         {
-            if (_last.Item3 is not null && Environment.TickCount64 - _readAt < 1000)
-            {
-                return _last;
-            }
             var ends = new Dictionary<string, long[]>(StringComparer.Ordinal)
             {
                 [StageTopics.Results] = transport.EndOffsets(StageTopics.Results),

@@ -1,7 +1,5 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text;
-using System.Text.Json.Nodes;
 using Sidep.Ingestion;
 using Sidep.Storage.Embedded;
 using Sidep.Storage.Postgres;
