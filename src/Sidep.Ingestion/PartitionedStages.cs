@@ -67,8 +67,9 @@ public abstract class PartitionedStage<TState> : IDisposable where TState : Part
     /// <summary>Applies messages already processed to the state only (restore).</summary>
     protected abstract void Replay(TState state, IReadOnlyList<IncomingMessage> messages);
 
-    /// <summary>Processes new messages: output first, then the store's rows with the position <paramref name="next"/>
-    /// in one transaction. Returns the messages it could not read, with why (sent to the dead-letter topic).</summary>
+    /// <summary>Processes new messages: output first (dead letters included), then the store's rows with the position
+    /// <paramref name="next"/> in one transaction, so that a crash in between sends everything again rather than
+    /// nothing. Returns messages to dead-letter after the store write (at most once: only for what may be lost).</summary>
     protected abstract Task<List<(IncomingMessage Message, string Reason)>> ProcessAsync(int partition, TState state, IReadOnlyList<IncomingMessage> messages,
         long next, CancellationToken cancellationToken);
 
@@ -95,8 +96,6 @@ public abstract class PartitionedStage<TState> : IDisposable where TState : Part
                 long next = fresh[^1].Offset + 1;
                 List<(IncomingMessage Message, string Reason)> poison = await ProcessAsync(partition, state, fresh, next, cancellationToken).ConfigureAwait(false);
                 state.Next = next;
-                // After the store: a crash before this sends them again on replay (at least once in the dead-letter
-                // topic), never skips them.
                 foreach ((IncomingMessage m, string reason) in poison)
                 {
                     await Transport.PublishAsync(TransportHeaders.DeadLetterTopic(_topic), [TransportHeaders.DeadLetter(m, reason)], cancellationToken).ConfigureAwait(false);
@@ -317,8 +316,13 @@ public sealed class PartitionedIdentityStage(IStageTransport transport, IStageSt
         {
             await Transport.PublishAsync(StageTopics.Matched, output, cancellationToken).ConfigureAwait(false);
         }
+        // Before the store write, like the output: a crash in between dead-letters them again (at least once) rather than lose them.
+        foreach ((IncomingMessage m, string reason) in poison)
+        {
+            await Transport.PublishAsync(TransportHeaders.DeadLetterTopic(StageTopics.Results), [TransportHeaders.DeadLetter(m, reason)], cancellationToken).ConfigureAwait(false);
+        }
         Store.ApplyMatches(PositionName(partition), next, rows, merges);
-        return poison;
+        return [];
     }
 }
 
