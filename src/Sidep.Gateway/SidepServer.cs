@@ -76,33 +76,16 @@ public static class SidepServer
             if (options.RunStages)
             {
                 // As plain IHostedService singletons: AddHostedService keeps one registration per implementation type.
-                bool sandbox = !options.Production;
-                builder.Services.AddSingleton<IHostedService>(sp => new StageService(async ct =>
-                {
-                    using var stage = new TransportResultStore(transport, stageStore);
-                    await stage.RunAsync(ct).ConfigureAwait(false);
-                }, sp.GetRequiredService<StageFailures>()));
-                builder.Services.AddSingleton<IHostedService>(sp => new StageService(async ct =>
-                {
-                    using var stage = new PartitionedIdentityStage(transport, stageStore, terminology, sandbox);
-                    await stage.RunAsync(ct).ConfigureAwait(false);
-                }, sp.GetRequiredService<StageFailures>()));
-                builder.Services.AddSingleton<IHostedService>(sp => new StageService(async ct =>
-                {
-                    using var stage = new PartitionedIndicatorStage(transport, stageStore, terminology);
-                    await stage.RunAsync(ct).ConfigureAwait(false);
-                }, sp.GetRequiredService<StageFailures>()));
-                builder.Services.AddSingleton<IHostedService>(sp => new StageService(async ct =>
-                {
-                    using var stage = new PartitionedFanOutStage(transport, stageStore, terminology);
-                    await stage.RunAsync(ct).ConfigureAwait(false);
-                }, sp.GetRequiredService<StageFailures>()));
                 Pseudonyms pseudonyms = Pseudonyms.Parse(options.ResearchKeys ?? ResearchKeyFile(options.DataDirectory));
-                builder.Services.AddSingleton<IHostedService>(sp => new StageService(async ct =>
+                foreach (string name in DistributedStages.Names)
                 {
-                    using var stage = new PartitionedResearchStage(transport, stageStore, terminology, pseudonyms, Path.Combine(options.DataDirectory, "research"));
-                    await stage.RunAsync(ct).ConfigureAwait(false);
-                }, sp.GetRequiredService<StageFailures>()));
+                    builder.Services.AddSingleton<IHostedService>(sp => new StageService(async ct =>
+                    {
+                        using IStageWorker stage = DistributedStages.Create(name, transport, stageStore, terminology, sandbox: !options.Production, pseudonyms,
+                            Path.Combine(options.DataDirectory, "research"));
+                        await stage.RunAsync(ct).ConfigureAwait(false);
+                    }, sp.GetRequiredService<StageFailures>()));
+                }
             }
         }
         builder.Services.AddSingleton(TimeProvider.System);

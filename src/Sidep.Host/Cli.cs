@@ -459,7 +459,7 @@ public static class Cli
     private static Command Worker()
     {
         var stage = new Option<string>("--stage") { Required = true, Description = "The stage to run: store (results into the store), match (identity), aggregate (indicators), fanout (cases and notices), research (pseudonymised rows and their Parquet partitions)" };
-        stage.AcceptOnlyFromAmong("store", "match", "aggregate", "fanout", "research");
+        stage.AcceptOnlyFromAmong(DistributedStages.Names);
         var researchDir = new Option<string>("--research-dir") { Description = "research: the directory of the Parquet partitions (shared by the research workers)", DefaultValueFactory = _ => "research" };
         var researchKeys = new Option<string?>("--research-keys") { Description = "research: pseudonymisation keys 'k1=secret;k2=secret' (default: $SIDEP_RESEARCH_KEYS)" };
         var kafka = new Option<string?>("--kafka") { Description = "Kafka bootstrap servers (default: $SIDEP_KAFKA_BOOTSTRAP)" };
@@ -494,56 +494,17 @@ public static class Cli
             await using var transport = new Sidep.Transport.Kafka.KafkaTransport(servers);
             using var store = Sidep.Storage.Postgres.PostgresStore.Open(connection);
             Terminology terminology = Terminology.CreateNational();
-            Func<CancellationToken, Task<int>> drain;
-            IDisposable worker;
-            switch (name)
+            using IStageWorker worker = DistributedStages.Create(name, transport, store, terminology, sandbox: !parse.GetValue(production), pseudonyms,
+                parse.GetValue(researchDir)!);
+            Console.WriteLine($"worker: stage {name}, topic {DistributedStages.TopicOf(name)} → PostgreSQL. Ctrl+C to stop.");
+            try
             {
-                case "store":
-                    var results = new TransportResultStore(transport, store);
-                    (worker, drain) = (results, c => results.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: c));
-                    break;
-                case "match":
-                    var match = new PartitionedIdentityStage(transport, store, terminology, sandbox: !parse.GetValue(production));
-                    (worker, drain) = (match, c => match.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: c));
-                    break;
-                case "aggregate":
-                    var aggregate = new PartitionedIndicatorStage(transport, store, terminology);
-                    (worker, drain) = (aggregate, c => aggregate.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: c));
-                    break;
-                case "fanout":
-                    var fanOut = new PartitionedFanOutStage(transport, store, terminology);
-                    (worker, drain) = (fanOut, c => fanOut.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: c));
-                    break;
-                default:
-                    var research = new PartitionedResearchStage(transport, store, terminology, pseudonyms!, parse.GetValue(researchDir)!);
-                    (worker, drain) = (research, async c =>
-                    {
-                        int n = await research.DrainOnceAsync(TimeSpan.FromMilliseconds(500), cancellationToken: c);
-                        if (n == 0)
-                        {
-                            await research.WritePartitionsAsync(c);
-                        }
-                        return n;
-                    });
-                    break;
+                await worker.RunAsync(ct);
             }
-            using (worker)
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
-                string topic = name == "store" || name == "match" ? StageTopics.Results : StageTopics.Matched;
-                Console.WriteLine($"worker: stage {name}, topic {topic} → PostgreSQL. Ctrl+C to stop.");
-                long handled = 0;
-                try
-                {
-                    while (!ct.IsCancellationRequested)
-                    {
-                        handled += await drain(ct);
-                    }
-                }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested)
-                {
-                }
-                Console.WriteLine($"worker: {handled} messages handled");
             }
+            Console.WriteLine($"worker: stage {name} stopped");
             return 0;
         });
         return command;

@@ -8,6 +8,34 @@ using Sidep.Transport;
 
 namespace Sidep.Ingestion;
 
+/// <summary>A stage of the distributed mode as a worker runs it: until cancelled, or until it fails (loudly).</summary>
+public interface IStageWorker : IDisposable
+{
+    Task RunAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>The distributed mode's stages by name, as `sidep worker --stage NAME` and `sidep serve --kafka` run them.</summary>
+public static class DistributedStages
+{
+    public static readonly string[] Names = ["store", "match", "aggregate", "fanout", "research"];
+
+    /// <summary>The input topic of a stage.</summary>
+    public static string TopicOf(string name) => name is "store" or "match" ? StageTopics.Results : StageTopics.Matched;
+
+    /// <param name="pseudonyms">The research sink's keys (research only).</param>
+    public static IStageWorker Create(string name, IStageTransport transport, IStageStore store, Terminology terminology, bool sandbox,
+        Pseudonyms? pseudonyms, string researchDirectory) => name switch
+        {
+            "store" => new TransportResultStore(transport, store),
+            "match" => new PartitionedIdentityStage(transport, store, terminology, sandbox),
+            "aggregate" => new PartitionedIndicatorStage(transport, store, terminology),
+            "fanout" => new PartitionedFanOutStage(transport, store, terminology),
+            "research" => new PartitionedResearchStage(transport, store, terminology,
+                pseudonyms ?? throw new ArgumentException("the research stage needs its pseudonymisation keys", nameof(pseudonyms)), researchDirectory),
+            _ => throw new ArgumentException($"no stage '{name}': {string.Join(", ", Names)}", nameof(name)),
+        };
+}
+
 /// <summary>
 /// A stage of the distributed mode (`sidep worker --stage ...`): one topic read by a consumer group, with state per
 /// partition (ARCHITECTURE.md decision 5: the partition key is the person's blocking key, so a partition holds every
@@ -19,7 +47,7 @@ namespace Sidep.Ingestion;
 /// position is skipped, so a crash anywhere counts nothing twice. An unreadable message goes to the dead-letter
 /// topic with the reason, and the stream goes on.
 /// </summary>
-public abstract class PartitionedStage<TState> : IDisposable where TState : PartitionedStage<TState>.State
+public abstract class PartitionedStage<TState> : IStageWorker where TState : PartitionedStage<TState>.State
 {
     /// <summary>What a stage keeps per partition; <see cref="Next"/> is the input position it is valid at.</summary>
     public abstract class State
@@ -69,9 +97,8 @@ public abstract class PartitionedStage<TState> : IDisposable where TState : Part
 
     /// <summary>Processes new messages: output first (dead letters included), then the store's rows with the position
     /// <paramref name="next"/> in one transaction, so that a crash in between sends everything again rather than
-    /// nothing. Returns messages to dead-letter after the store write (at most once: only for what may be lost).</summary>
-    protected abstract Task<List<(IncomingMessage Message, string Reason)>> ProcessAsync(int partition, TState state, IReadOnlyList<IncomingMessage> messages,
-        long next, CancellationToken cancellationToken);
+    /// nothing.</summary>
+    protected abstract Task ProcessAsync(int partition, TState state, IReadOnlyList<IncomingMessage> messages, long next, CancellationToken cancellationToken);
 
     /// <summary>Moves what is there (waiting up to <paramref name="wait"/>); returns how many messages it handled.</summary>
     public async Task<int> DrainOnceAsync(TimeSpan wait, int max = 1000, CancellationToken cancellationToken = default)
@@ -94,12 +121,8 @@ public abstract class PartitionedStage<TState> : IDisposable where TState : Part
             if (fresh.Count > 0)
             {
                 long next = fresh[^1].Offset + 1;
-                List<(IncomingMessage Message, string Reason)> poison = await ProcessAsync(partition, state, fresh, next, cancellationToken).ConfigureAwait(false);
+                await ProcessAsync(partition, state, fresh, next, cancellationToken).ConfigureAwait(false);
                 state.Next = next;
-                foreach ((IncomingMessage m, string reason) in poison)
-                {
-                    await Transport.PublishAsync(TransportHeaders.DeadLetterTopic(_topic), [TransportHeaders.DeadLetter(m, reason)], cancellationToken).ConfigureAwait(false);
-                }
             }
             if (backTo is long offset)
             {
@@ -250,31 +273,19 @@ public sealed class PartitionedIdentityStage(IStageTransport transport, IStageSt
 
     protected override MatcherState NewState(int partition) => new(partition);
 
-    private static ResultEnvelope? Read(IncomingMessage m)
-    {
-        try
-        {
-            return m.Payload.Length > 36 ? JsonSerializer.Deserialize(m.Payload.AsSpan(36), SidepJson.Default.ResultEnvelope) is { Result: not null } e ? e : null : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
     protected override void Replay(MatcherState state, IReadOnlyList<IncomingMessage> messages)
     {
         foreach (IncomingMessage m in messages)
         {
-            if (Read(m) is ResultEnvelope envelope)
+            if (TransportResultStore.Read(m.Payload, out _) is ResultEnvelope envelope)
             {
                 state.Matcher.Match(envelope.Result.Patient, sandbox);
             }
         }
     }
 
-    protected override async Task<List<(IncomingMessage, string)>> ProcessAsync(int partition, MatcherState state, IReadOnlyList<IncomingMessage> messages,
-        long next, CancellationToken cancellationToken)
+    protected override async Task ProcessAsync(int partition, MatcherState state, IReadOnlyList<IncomingMessage> messages, long next,
+        CancellationToken cancellationToken)
     {
         var poison = new List<(IncomingMessage, string)>();
         var rows = new List<StateStore.MatchRow>(messages.Count);
@@ -283,9 +294,9 @@ public sealed class PartitionedIdentityStage(IStageTransport transport, IStageSt
         Matcher matcher = state.Matcher;
         foreach (IncomingMessage m in messages)
         {
-            if (Read(m) is not ResultEnvelope envelope)
+            if (TransportResultStore.Read(m.Payload, out string? unreadable) is not ResultEnvelope envelope)
             {
-                poison.Add((m, "not a result envelope (content hash, version, JSON)"));
+                poison.Add((m, unreadable!));
                 continue;
             }
             int mergesBefore = matcher.Merges.Count;
@@ -322,7 +333,6 @@ public sealed class PartitionedIdentityStage(IStageTransport transport, IStageSt
             await Transport.PublishAsync(TransportHeaders.DeadLetterTopic(StageTopics.Results), [TransportHeaders.DeadLetter(m, reason)], cancellationToken).ConfigureAwait(false);
         }
         Store.ApplyMatches(PositionName(partition), next, rows, merges);
-        return [];
     }
 }
 
@@ -349,14 +359,13 @@ public sealed class PartitionedIndicatorStage(IStageTransport transport, IStageS
         state.Aggregator.TakeDeltas();
     }
 
-    protected override Task<List<(IncomingMessage, string)>> ProcessAsync(int partition, CountState state, IReadOnlyList<IncomingMessage> messages, long next,
-        CancellationToken cancellationToken)
+    protected override Task ProcessAsync(int partition, CountState state, IReadOnlyList<IncomingMessage> messages, long next, CancellationToken cancellationToken)
     {
         MatchedRecords.Apply(StageTopics.Unseen(messages, state.Done), state.Aggregator, terminology.KindOf);
         List<CountDelta> deltas = state.Aggregator.TakeDeltas();
         Store.ApplyIndicatorRevision(PositionName(partition), next, (time ?? TimeProvider.System).GetUtcNow(), messages.Count,
             deltas.ConvertAll(d => new IndicatorDelta(d.Day, d.Cell, d.P, d.T)));
-        return Task.FromResult(new List<(IncomingMessage, string)>());
+        return Task.CompletedTask;
     }
 }
 
@@ -384,8 +393,8 @@ public sealed class PartitionedFanOutStage(IStageTransport transport, IStageStor
         state.Episodes.TakeDeltas();
     }
 
-    protected override async Task<List<(IncomingMessage, string)>> ProcessAsync(int partition, EpisodeState state, IReadOnlyList<IncomingMessage> messages,
-        long next, CancellationToken cancellationToken)
+    protected override async Task ProcessAsync(int partition, EpisodeState state, IReadOnlyList<IncomingMessage> messages, long next,
+        CancellationToken cancellationToken)
     {
         var positives = new Dictionary<string, StateStore.PositiveResult>(StringComparer.Ordinal);
         FanOutStage.Apply(StageTopics.Unseen(messages, state.Done), state.Episodes, terminology.KindOf, positives);
@@ -395,7 +404,6 @@ public sealed class PartitionedFanOutStage(IStageTransport transport, IStageStor
         {
             await FanOutStage.PublishCasesAsync(Transport, Store, cancellationToken).ConfigureAwait(false);
         }
-        return [];
     }
 }
 
@@ -422,11 +430,10 @@ public sealed class PartitionedResearchStage(IStageTransport transport, IStageSt
     {
     }
 
-    protected override Task<List<(IncomingMessage, string)>> ProcessAsync(int partition, NoState state, IReadOnlyList<IncomingMessage> messages, long next,
-        CancellationToken cancellationToken)
+    protected override Task ProcessAsync(int partition, NoState state, IReadOnlyList<IncomingMessage> messages, long next, CancellationToken cancellationToken)
     {
         Store.ApplyResearch(PositionName(partition), next, ResearchStage.Changes([.. messages.Select(StageTopics.Entry)], Store, terminology.KindOf));
-        return Task.FromResult(new List<(IncomingMessage, string)>());
+        return Task.CompletedTask;
     }
 
     /// <summary>Writes the partitions of the sample dates that changed; returns how many.</summary>

@@ -12,7 +12,7 @@ namespace Sidep.Ingestion;
 /// message that is not a result goes to the dead-letter topic with the reason, and the stream goes on.
 /// </summary>
 public sealed class TransportResultStore(IStageTransport transport, IStageStore store, string topic = TransportResultStore.Topic, string group = "sidep-result-store")
-    : IDisposable
+    : IStageWorker
 {
     public const string Topic = "sidep.results";
 
@@ -29,6 +29,22 @@ public sealed class TransportResultStore(IStageTransport transport, IStageStore 
         System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(32), envelope.Version);
         json.CopyTo(payload, 36);
         return payload;
+    }
+
+    /// <summary>The result envelope of a transport payload (<see cref="Payload"/>), or null with why it is not one.</summary>
+    public static ResultEnvelope? Read(byte[] payload, out string? reason)
+    {
+        try
+        {
+            ResultEnvelope? envelope = payload.Length > 36 ? JsonSerializer.Deserialize(payload.AsSpan(36), SidepJson.Default.ResultEnvelope) : null;
+            reason = envelope?.Result is null ? "not a result envelope (content hash, version, JSON)" : null;
+            return reason is null ? envelope : null;
+        }
+        catch (JsonException ex)
+        {
+            reason = $"not a result envelope: {ex.Message}";
+            return null;
+        }
     }
 
     /// <summary>Moves what is there (waiting up to <paramref name="wait"/>); returns how many messages it handled.</summary>
@@ -57,25 +73,15 @@ public sealed class TransportResultStore(IStageTransport transport, IStageStore 
                     continue;
                 }
                 covered = m.Offset + 1;
-                ResultEnvelope? envelope = null;
-                string? reason = null;
-                try
-                {
-                    envelope = m.Payload.Length > 36 ? JsonSerializer.Deserialize(m.Payload.AsSpan(36), SidepJson.Default.ResultEnvelope) : null;
-                    reason = envelope?.Result is null ? "not a result envelope (content hash, version, JSON)" : null;
-                }
-                catch (JsonException ex)
-                {
-                    reason = $"not a result envelope: {ex.Message}";
-                }
-                if (reason is not null)
+                ResultEnvelope? envelope = Read(m.Payload, out string? reason);
+                if (envelope is null)
                 {
                     // Written up to here first, so that the dead letter's position is covered by the store.
                     Flush(partition.Key, m.Offset, rows, handled);
-                    await _consumer.DeadLetterAsync(m, reason, cancellationToken).ConfigureAwait(false);
+                    await _consumer.DeadLetterAsync(m, reason!, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
-                rows.Add(ResultStoreStage.Row(envelope!));
+                rows.Add(ResultStoreStage.Row(envelope));
                 handled.Add(m);
             }
             Flush(partition.Key, covered, rows, handled);
