@@ -13,10 +13,12 @@ CONCURRENCY=${3:-4}
 MODE=${4:-embedded}
 PORT=${SIDEP_BENCH_PORT:-5390}
 PGPORT=${SIDEP_BENCH_PGPORT:-5391}
+MLLPPORT=${SIDEP_BENCH_MLLP_PORT:-5392}
 dotnet build src/Sidep.Host -c Release --nologo -v q >/dev/null
 SIDEP="dotnet src/Sidep.Host/bin/Release/net10.0/sidep.dll"
 DATA=$(mktemp -d /tmp/sidep-bench-XXXXXX)
 TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+AGENT_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 LOG="$DATA/serve.log"
 BACKENDS=()
 PGDIR=""
@@ -27,7 +29,7 @@ if [ "$MODE" = distributed ]; then
   # inside that (a stage finding its input deleted stops, loudly), so backpressure holds senders at a small lag.
   BACKENDS=(--kafka mock --postgres "$CONN" --max-lag "${SIDEP_BENCH_MAX_LAG:-5000}")
 fi
-$SIDEP serve --demo --data-dir "$DATA/data" --urls "http://127.0.0.1:$PORT" --mllp-port 0 --operator-token "$TOKEN" "${BACKENDS[@]}" >"$LOG" 2>&1 &
+$SIDEP serve --demo --data-dir "$DATA/data" --urls "http://127.0.0.1:$PORT" --mllp-port "$MLLPPORT" --operator-token "$TOKEN" --agent-key "$AGENT_KEY" "${BACKENDS[@]}" >"$LOG" 2>&1 &
 SERVER=$!
 # SIDEP_BENCH_KEEP=1: leave the server running and its data (and PostgreSQL) in place, to look into them.
 if [ -z "${SIDEP_BENCH_KEEP:-}" ]; then
@@ -40,7 +42,6 @@ for _ in $(seq 1 300); do
   kill -0 $SERVER 2>/dev/null || { cat "$LOG"; exit 1; }
   sleep 0.1
 done
-KEY=$(sed -n 's/.*its API key: \([^ ]*\).*/\1/p' "$LOG" | head -1)
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GB; .NET $(dotnet --version)"
 if [ "$MODE" = distributed ]; then
   echo "distributed mode (Kafka: librdkafka's mock cluster, 3 brokers, in the server's process; PostgreSQL $(pg_config --version 2>/dev/null || echo '') throwaway, fsync off): $RESULTS results, batches of $BATCH, $CONCURRENCY senders (server, PostgreSQL and load generator share the machine)"
@@ -48,8 +49,8 @@ else
   echo "embedded mode: $RESULTS results, batches of $BATCH, $CONCURRENCY senders (server and load generator share the machine)"
 fi
 STATUS=0
-$SIDEP loadgen --server "http://127.0.0.1:$PORT" --api-key "$KEY" --operator-token "$TOKEN" \
-  --results "$RESULTS" --batch "$BATCH" --concurrency "$CONCURRENCY" || STATUS=$?
+$SIDEP loadgen --server "http://127.0.0.1:$PORT" --mllp-port "$MLLPPORT" --operator-token "$TOKEN" --agent-key "$AGENT_KEY" \
+  --results "$RESULTS" --batch "$BATCH" --concurrency "$CONCURRENCY" ${SIDEP_BENCH_LOADGEN_ARGS:-} || STATUS=$?
 echo "server memory peak (VmHWM): $(awk '/VmHWM/{printf "%.0f MB", $2/1024}' /proc/$SERVER/status)"
 echo "data on disk: $(du -sh "$DATA/data" | cut -f1)${PGDIR:+, PostgreSQL $(du -sh "$PGDIR" 2>/dev/null | cut -f1)}"
 exit $STATUS

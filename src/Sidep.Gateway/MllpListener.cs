@@ -109,7 +109,7 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
     private Lab? LabOf(IPAddress address)
     {
         string text = address.IsIPv4MappedToIPv6 ? address.MapToIPv4().ToString() : address.ToString();
-        return store.ListLabs().FirstOrDefault(l => l.MllpSources.Contains(text));
+        return store.FindLabByMllpSource(text);
     }
 
     private async Task ServeConnectionAsync(Stream stream, Lab? lab, string unknownLab, CancellationToken stoppingToken)

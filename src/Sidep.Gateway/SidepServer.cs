@@ -103,6 +103,7 @@ public static class SidepServer
         app.MapDefaultEndpoints();
         app.MapSubmissionsApi();
         app.MapTerminologyApi();
+        app.MapLabsApi();
         app.MapPersonsApi();
         app.MapIndicatorsApi();
         app.MapCasesApi();

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Net.Http.Headers;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
@@ -422,36 +423,72 @@ public static class Cli
 
     private static Command LoadGenCommand()
     {
-        var results = new Option<int>("--results") { Description = "Results to send", DefaultValueFactory = _ => 100_000 };
-        var batch = new Option<int>("--batch") { Description = "Results per HTTP submission", DefaultValueFactory = _ => 1_000 };
-        var concurrency = new Option<int>("--concurrency") { Description = "Concurrent senders", DefaultValueFactory = _ => 4 };
-        var withoutIns = new Option<double>("--without-ins") { Description = "Share of results without INS", DefaultValueFactory = _ => 0.4 };
-        var positivity = new Option<double>("--positivity") { Description = "Share of positive results", DefaultValueFactory = _ => 0.1 };
-        var seed = new Option<int>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 1 };
-        var facility = new Option<string>("--facility") { Description = "MSH-4 facility id (registered for the API key's lab)", DefaultValueFactory = _ => DemoFacility };
-        var duplicates = new Option<double>("--duplicates") { Description = "Share of results sent again unchanged, later", DefaultValueFactory = _ => 0.01 };
-        var corrections = new Option<double>("--corrections") { Description = "Share of results corrected later (other outcome, status C)", DefaultValueFactory = _ => 0.01 };
-        var invalid = new Option<double>("--invalid") { Description = "Share of invalid messages, on top (rejected with a reason)", DefaultValueFactory = _ => 0.005 };
-        var retests = new Option<double>("--retests") { Description = "Share of results that are a person's second test", DefaultValueFactory = _ => 0.1 };
-        (Option<string> server, Option<string?> apiKey) = ServerOptions();
-        var operatorToken = new Option<string?>("--operator-token") { Description = "With it, also wait for every stage to catch up (default: $SIDEP_OPERATOR_TOKEN)" };
-        var command = new Command("loadgen", "Send a synthetic national workload (HL7 v2 over HTTP) and report throughput, latency and pipeline catch-up")
-            { results, batch, concurrency, withoutIns, positivity, seed, facility, duplicates, corrections, invalid, retests, server, apiKey, operatorToken };
+        var defaults = new LoadGen.WorkloadOptions();
+        var results = new Option<int>("--results") { Description = "Results to generate", DefaultValueFactory = _ => defaults.Results };
+        var labs = new Option<int>("--labs") { Description = "Laboratories, spread over the départements by population", DefaultValueFactory = _ => defaults.Labs };
+        var formats = new Option<string>("--formats") { Description = "Relative weights of the labs' formats: hl7v2,hprim-sante,hprim-medecin,fhir", DefaultValueFactory = _ => "55,20,5,20" };
+        var batch = new Option<int>("--batch") { Description = "Results per HTTP submission, at most", DefaultValueFactory = _ => defaults.Batch };
+        var concurrency = new Option<int>("--concurrency") { Description = "Concurrent HTTP senders", DefaultValueFactory = _ => 4 };
+        var mllpConnections = new Option<int>("--mllp-connections") { Description = "Concurrent MLLP connections (one lab each)", DefaultValueFactory = _ => 8 };
+        var mllpPort = new Option<int>("--mllp-port") { Description = "The server's MLLP port (host: the --server one)", DefaultValueFactory = _ => 2575 };
+        var mllpShare = new Option<double>("--mllp") { Description = "Share of HL7 v2 labs sending over MLLP, one message per result", DefaultValueFactory = _ => defaults.Mllp };
+        var localCodes = new Option<double>("--local-codes") { Description = "Share of HL7 v2 and HPRIM Santé labs sending their own codes (with a transcoding table)", DefaultValueFactory = _ => defaults.LocalCodes };
+        var withoutIns = new Option<double>("--without-ins") { Description = "Share of persons whose results come without INS", DefaultValueFactory = _ => defaults.WithoutIns };
+        var positivity = new Option<double>("--positivity") { Description = "Share of positive results", DefaultValueFactory = _ => defaults.Positivity };
+        var seed = new Option<int>("--seed") { Description = "Random seed", DefaultValueFactory = _ => defaults.Seed };
+        var duplicates = new Option<double>("--duplicates") { Description = "Share of results sent again unchanged, later", DefaultValueFactory = _ => defaults.Duplicates };
+        var corrections = new Option<double>("--corrections") { Description = "Share of results corrected later (other outcome, status C)", DefaultValueFactory = _ => defaults.Corrections };
+        var invalid = new Option<double>("--invalid") { Description = "Share of invalid items, on top (rejected with a reason)", DefaultValueFactory = _ => defaults.Invalid };
+        var retests = new Option<double>("--retests") { Description = "Share of results that are an earlier person's test again", DefaultValueFactory = _ => defaults.Retests };
+        var late = new Option<double>("--late") { Description = "Share of results sampled 8 to 20 days before", DefaultValueFactory = _ => defaults.Late };
+        var output = new Option<string?>("--out") { Description = "Write the workload to this directory (submissions per lab, labs.csv, truth.csv) instead of sending it" };
+        var server = new Option<string>("--server") { Description = "Sidep's HTTP address", DefaultValueFactory = _ => "http://localhost:8080" };
+        var operatorToken = new Option<string?>("--operator-token") { Description = "Registers the labs, reads the pipeline and the indicators (default: $SIDEP_OPERATOR_TOKEN)" };
+        var agentKey = new Option<string?>("--agent-key") { Description = "The server's agent signing key: probes measure acknowledgement → cases API and indicators (default: $SIDEP_AGENT_KEY)" };
+        var command = new Command("loadgen", "Generate a synthetic national workload (5,000 labs, HL7 v2, HPRIM Santé, HPRIM Médecin, FHIR; HTTP and MLLP), send it or write it, " +
+            "and report throughput, latency, catch-up, and whether every result and the indicators are accounted for")
+            { results, labs, formats, batch, concurrency, mllpConnections, mllpPort, mllpShare, localCodes, withoutIns, positivity, seed, duplicates, corrections, invalid, retests, late, output, server, operatorToken, agentKey };
         command.SetAction(async (parse, ct) =>
         {
-            string? key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("SIDEP_API_KEY");
-            if (string.IsNullOrEmpty(key))
+            double[] weights;
+            try
             {
-                Console.Error.WriteLine("an API key is needed (--api-key or $SIDEP_API_KEY)");
+                weights = [.. parse.GetValue(formats)!.Split(',').Select(w => double.Parse(w, CultureInfo.InvariantCulture))];
+            }
+            catch (FormatException)
+            {
+                weights = [];
+            }
+            if (weights.Length != 4 || weights.Any(w => w < 0) || weights.Sum() <= 0)
+            {
+                Console.Error.WriteLine("--formats takes four weights, hl7v2,hprim-sante,hprim-medecin,fhir (e.g. 55,20,5,20)");
                 return 2;
             }
-            var options = new LoadGen.Options(Math.Max(1, parse.GetValue(results)), Math.Clamp(parse.GetValue(batch), 1, 10_000), Math.Clamp(parse.GetValue(concurrency), 1, 64),
-                parse.GetValue(withoutIns), parse.GetValue(positivity), parse.GetValue(seed), parse.GetValue(facility)!, DemoFiness)
+            var workload = new LoadGen.WorkloadOptions
             {
-                Duplicates = parse.GetValue(duplicates), Corrections = parse.GetValue(corrections), Invalid = parse.GetValue(invalid), Retests = parse.GetValue(retests),
+                Results = Math.Max(1, parse.GetValue(results)), Labs = Math.Clamp(parse.GetValue(labs), 1, 200_000), FormatWeights = weights,
+                Batch = Math.Clamp(parse.GetValue(batch), 1, 10_000), Seed = parse.GetValue(seed), WithoutIns = parse.GetValue(withoutIns),
+                Positivity = parse.GetValue(positivity), Duplicates = parse.GetValue(duplicates), Corrections = parse.GetValue(corrections),
+                Invalid = parse.GetValue(invalid), Retests = parse.GetValue(retests), Late = parse.GetValue(late), LocalCodes = parse.GetValue(localCodes),
+                Mllp = parse.GetValue(mllpShare),
             };
-            return await LoadGen.RunAsync(options, new Uri(parse.GetValue(server)!), key,
-                parse.GetValue(operatorToken) ?? Environment.GetEnvironmentVariable("SIDEP_OPERATOR_TOKEN"), Console.Out, ct);
+            if (parse.GetValue(output) is string directory)
+            {
+                return LoadGen.LoadGenerator.Write(workload, directory, Console.Out);
+            }
+            string? token = parse.GetValue(operatorToken) ?? Environment.GetEnvironmentVariable("SIDEP_OPERATOR_TOKEN");
+            if (string.IsNullOrEmpty(token))
+            {
+                Console.Error.WriteLine("the operator token is needed to register the labs (--operator-token or $SIDEP_OPERATOR_TOKEN; 'sidep serve --operator-token')");
+                return 2;
+            }
+            var drive = new LoadGen.DriveOptions(new Uri(parse.GetValue(server)!), token)
+            {
+                Concurrency = Math.Clamp(parse.GetValue(concurrency), 1, 256), MllpConnections = Math.Clamp(parse.GetValue(mllpConnections), 1, 1_000),
+                MllpPort = parse.GetValue(mllpPort),
+                AgentKey = parse.GetValue(agentKey) ?? (Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY") is { Length: > 0 } k ? k : null),
+            };
+            return await LoadGen.LoadGenerator.RunAsync(workload, drive, Console.Out, ct);
         });
         return command;
     }

@@ -15,6 +15,10 @@ public sealed record Lab(string Finess, string Name, IReadOnlyList<string> Facil
         string.Equals(facilityId, Finess, StringComparison.OrdinalIgnoreCase) || FacilityIds.Contains(facilityId, StringComparer.OrdinalIgnoreCase);
 }
 
+/// <summary>What registering a lab needs: its FINESS and name, the facility ids it sends as, where its MLLP
+/// connections come from (source addresses, client certificate thumbprints).</summary>
+public sealed record LabRegistration(string Finess, string Name, IReadOnlyList<string> FacilityIds, IReadOnlyList<string> MllpSources, IReadOnlyList<string> MllpCertificates);
+
 /// <summary>One row of a lab's transcoding table: its local analysis code and the LOINC it means.</summary>
 public sealed record TranscodingRow(string LocalCode, string Loinc, string? Label);
 
@@ -122,28 +126,44 @@ public sealed partial class StateStore : IStageStore
     }
 
     /// <summary>Registers a lab and returns its API key, shown once: only its SHA-256 is stored.</summary>
-    public string AddLab(string finess, string name, IEnumerable<string> facilityIds, IEnumerable<string> mllpSources, IEnumerable<string>? mllpCertificates = null)
+    public string AddLab(string finess, string name, IEnumerable<string> facilityIds, IEnumerable<string> mllpSources, IEnumerable<string>? mllpCertificates = null) =>
+        AddLabs([new LabRegistration(finess, name, [.. facilityIds], [.. mllpSources], [.. mllpCertificates ?? []])])[0];
+
+    /// <summary>Registers (or re-keys) labs in one transaction; returns their API keys in order, shown once.</summary>
+    public List<string> AddLabs(IReadOnlyList<LabRegistration> labs)
     {
-        string apiKey = "sdp_" + Base64Url(RandomNumberGenerator.GetBytes(32));
+        var keys = new List<string>(labs.Count);
         lock (_lock)
         {
+            using SqliteTransaction tx = _connection.BeginTransaction();
             using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.Transaction = tx;
             cmd.CommandText = """
                 INSERT INTO labs (finess, name, api_key_hash, facility_ids, mllp_sources, mllp_certs, created_at)
                 VALUES ($finess, $name, $hash, $facilities, $sources, $certs, $now)
                 ON CONFLICT (finess) DO UPDATE SET name = excluded.name, api_key_hash = excluded.api_key_hash,
                     facility_ids = excluded.facility_ids, mllp_sources = excluded.mllp_sources, mllp_certs = excluded.mllp_certs
                 """;
-            cmd.Parameters.AddWithValue("$finess", finess);
-            cmd.Parameters.AddWithValue("$name", name);
-            cmd.Parameters.AddWithValue("$hash", HashKey(apiKey));
-            cmd.Parameters.AddWithValue("$facilities", string.Join('\n', facilityIds));
-            cmd.Parameters.AddWithValue("$sources", string.Join('\n', mllpSources));
-            cmd.Parameters.AddWithValue("$certs", string.Join('\n', (mllpCertificates ?? []).Select(c => c.Replace(":", "", StringComparison.Ordinal).ToUpperInvariant())));
-            cmd.Parameters.AddWithValue("$now", DateTimeOffset.UtcNow.ToString("O"));
-            cmd.ExecuteNonQuery();
+            SqliteParameter finess = cmd.Parameters.Add("$finess", SqliteType.Text), name = cmd.Parameters.Add("$name", SqliteType.Text),
+                hash = cmd.Parameters.Add("$hash", SqliteType.Text), facilities = cmd.Parameters.Add("$facilities", SqliteType.Text),
+                sources = cmd.Parameters.Add("$sources", SqliteType.Text), certs = cmd.Parameters.Add("$certs", SqliteType.Text),
+                now = cmd.Parameters.Add("$now", SqliteType.Text);
+            foreach (LabRegistration lab in labs)
+            {
+                string apiKey = "sdp_" + Base64Url(RandomNumberGenerator.GetBytes(32));
+                finess.Value = lab.Finess;
+                name.Value = lab.Name;
+                hash.Value = HashKey(apiKey);
+                facilities.Value = string.Join('\n', lab.FacilityIds);
+                sources.Value = string.Join('\n', lab.MllpSources);
+                certs.Value = string.Join('\n', lab.MllpCertificates.Select(c => c.Replace(":", "", StringComparison.Ordinal).ToUpperInvariant()));
+                now.Value = DateTimeOffset.UtcNow.ToString("O");
+                cmd.ExecuteNonQuery();
+                keys.Add(apiKey);
+            }
+            tx.Commit();
         }
-        return apiKey;
+        return keys;
     }
 
     public Lab? FindLabByApiKey(string apiKey) => QueryLabs("WHERE api_key_hash = $p", HashKey(apiKey)).FirstOrDefault();
@@ -151,6 +171,10 @@ public sealed partial class StateStore : IStageStore
     public Lab? FindLab(string finess) => QueryLabs("WHERE finess = $p", finess).FirstOrDefault();
 
     public List<Lab> ListLabs() => QueryLabs("ORDER BY finess", null);
+
+    /// <summary>The lab whose plain-TCP MLLP connections come from <paramref name="address"/>, if any.</summary>
+    public Lab? FindLabByMllpSource(string address) =>
+        QueryLabs("WHERE instr(char(10) || mllp_sources || char(10), char(10) || $p || char(10)) > 0 ORDER BY finess", address).FirstOrDefault();
 
     private List<Lab> QueryLabs(string where, string? parameter)
     {

@@ -99,17 +99,60 @@ public class CliTests
     });
 
     [Fact]
-    public Task Loadgen_accounts_for_every_result_and_finds_the_indicators_of_its_ground_truth() => WithDemoServerAsync(async (server, key, _) =>
+    public async Task Loadgen_registers_its_labs_sends_every_format_over_HTTP_and_MLLP_accounts_for_every_result_and_finds_the_indicators_of_its_ground_truth()
     {
-        (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--server", server.Http.ToString(), "--api-key", key, "--operator-token", "tok",
-            "--results", "3000", "--batch", "250", "--concurrency", "3", "--corrections", "0.05", "--duplicates", "0.05", "--invalid", "0.02");
-        Assert.True(exit == 0, output);
-        Assert.Matches(@"accepted 3,000 \(expected 3,000\), corrections (\d+) \(\1\), duplicates (\d+) \(\2\), rejected with a reason (\d+) \(\3\), pending mapping 0, failed requests 0: every result accounted for", output);
-        Assert.DoesNotMatch(@"corrections 0 |duplicates 0 |rejected with a reason 0 ", output);
-        Assert.Matches(@"latency per batch: p50 \d+ ms, p99 \d+ ms", output);
-        Assert.Contains("pipeline caught up", output);
-        Assert.Matches(@"indicators: (\d) of \1 national daily rows \(P_f, P_h, P, T_f, T_h, T\) equal to the ground truth\n", output.Replace("\r", ""));
-    });
+        string dir = Directory.CreateTempSubdirectory("sidep-cli-").FullName;
+        try
+        {
+            string agentKey = new('k', 40);
+            int mllpPort = SidepProcess.FreePort();
+            using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "tok", "--agent-key", agentKey, "--mllp-port", mllpPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--server", server.Http.ToString(), "--operator-token", "tok", "--agent-key", agentKey,
+                "--mllp-port", mllpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--results", "3000", "--labs", "40", "--batch", "100", "--concurrency", "3",
+                "--mllp", "0.5", "--corrections", "0.05", "--duplicates", "0.05", "--invalid", "0.02", "--late", "0.05");
+            output = output.Replace("\r", "", StringComparison.Ordinal);
+            Assert.True(exit == 0, output);
+            Assert.Matches(@"40 labs \(\d+ Hl7v2, \d+ Hl7v2 over MLLP, \d+ HprimSante, \d+ HprimMedecin, \d+ Fhir\)", output);
+            Assert.Matches(@"registered 41 labs and \d+ transcoding tables", output);
+            Assert.Contains("every result accounted for", output);
+            Assert.DoesNotMatch(@"corrections 0 |duplicates 0 |rejected with a reason 0 |MLLP AA 0 ", output);
+            Assert.Matches(@"HTTP per submission p50 \d+ ms, p99 \d+ ms, p99.9 \d+ ms, max \d+ ms; MLLP per message p50 \d+ ms", output);
+            Assert.Contains("pipeline caught up", output);
+            Assert.Matches(@"acknowledgement → visible \(\d+ probes.*\): cases API p50 \d+ ms.*; indicators p50 \d+ ms", output);
+            Assert.Matches(@"indicators, national daily table \(.*\): (\d+) of \1 rows equal to the ground truth\n", output);
+            Assert.Matches(@"indicators, département daily table \(.*\): ([\d,]+) of \1 rows equal to the ground truth\n", output);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Loadgen_writes_its_workload_as_files_each_lab_in_its_format_and_every_file_validates()
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-cli-").FullName;
+        try
+        {
+            (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--out", dir, "--results", "2000", "--labs", "30", "--invalid", "0", "--mllp", "0.3");
+            Assert.True(exit == 0, output);
+            string[] labs = File.ReadAllLines(Path.Combine(dir, "labs.csv"));
+            Assert.Equal(31, labs.Length);
+            Assert.Equal(2001, File.ReadLines(Path.Combine(dir, "truth.csv")).Count());
+            Assert.StartsWith("fra;jour;P_f;P_h;P;T_f;T_h;T;cl_age90\n", File.ReadAllText(Path.Combine(dir, "expected-fra-daily.csv")));
+            foreach (string format in new[] { "Hl7v2", "HprimSante", "HprimMedecin", "Fhir" })
+            {
+                string finess = labs.Skip(1).Select(l => l.Split(';')).First(f => f[4] == format && f[5] == "http")[0];
+                string file = Directory.GetFiles(Path.Combine(dir, finess), "1-*").Order(StringComparer.Ordinal).First();
+                (int valid, string report) = await SidepProcess.RunAsync("validate", file);
+                Assert.True(valid == 0, $"{format} {file}: {report}");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 
     [Fact]
     public async Task The_CLI_sends_HPRIM_lists_the_quarantine_and_maps_codes_which_replays_them()

@@ -38,7 +38,8 @@ public sealed class SidepProcess : IDisposable
     {
         int port = FreePort();
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in (string[])[SidepDll, "serve", "--data-dir", dataDir, "--urls", $"http://127.0.0.1:{port}", "--mllp-port", "-1", .. extra])
+        string[] mllp = extra.Contains("--mllp-port") ? [] : ["--mllp-port", "-1"];
+        foreach (string a in (string[])[SidepDll, "serve", "--data-dir", dataDir, "--urls", $"http://127.0.0.1:{port}", .. mllp, .. extra])
         {
             psi.ArgumentList.Add(a);
         }
@@ -84,7 +85,7 @@ public sealed class SidepProcess : IDisposable
         }
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();

@@ -54,11 +54,13 @@ public static class SyntheticIdentities
     ];
 
     /// <summary>One random person with a valid INS, for streams too large to keep (the 10-million-person benchmark).</summary>
-    public static PatientIdentity RandomPerson(Random random)
+    public static PatientIdentity RandomPerson(Random random) =>
+        RandomPerson(random, random.Next(2) == 0 ? Sex.Female : Sex.Male, new DateOnly(1930 + random.Next(90), 1 + random.Next(12), 1 + random.Next(28)));
+
+    /// <summary>One random person of the given sex and birth date, with a valid INS that agrees with both.</summary>
+    public static PatientIdentity RandomPerson(Random random, Sex sex, DateOnly birth)
     {
-        Sex sex = random.Next(2) == 0 ? Sex.Female : Sex.Male;
         string[] firsts = sex == Sex.Female ? s_female : s_male;
-        var birth = new DateOnly(1930 + random.Next(90), 1 + random.Next(12), 1 + random.Next(28));
         return new PatientIdentity
         {
             Ins = new Ins(Ins(sex, birth, random), InsNumber.NirOid, InsKind.Nir),

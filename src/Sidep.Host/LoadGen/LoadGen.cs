@@ -1,0 +1,410 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Sidep.Domain;
+using Sidep.Gateway;
+using Sidep.Identity.Quality;
+
+namespace Sidep.Host.LoadGen;
+
+/// <summary>How <c>sidep loadgen</c> drives a running Sidep.</summary>
+public sealed record DriveOptions(Uri Server, string OperatorToken)
+{
+    /// <summary>Concurrent HTTP senders.</summary>
+    public int Concurrency { get; init; } = 4;
+    /// <summary>Concurrent MLLP connections (one lab each at a time).</summary>
+    public int MllpConnections { get; init; } = 8;
+    /// <summary>The server's MLLP port (the host is the HTTP server's).</summary>
+    public int MllpPort { get; init; } = 2575;
+    /// <summary>The agents' token signing key of the server: with it, probes measure how long a positive takes from its
+    /// acknowledgement to the cases API and to the indicators, while the load runs.</summary>
+    public string? AgentKey { get; init; }
+    public TimeSpan ProbeInterval { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>
+/// <c>sidep loadgen</c> (issue 9): registers the workload's labs (and their transcoding tables) with the operator token,
+/// sends the workload — HTTP batches from concurrent senders, MLLP messages from the MLLP labs' own connections, then
+/// the late corrections and duplicates — and reports throughput, acknowledgement latency, end-to-end latency (probes),
+/// the pipeline's catch-up, whether every result is accounted for, and whether the published daily tables (national
+/// and départements, by age class and sex) equal the ones the generator's truth implies.
+/// </summary>
+public static class LoadGenerator
+{
+    private const string ProbeFiness = "999999999";
+    private const string ProbeDep = "75";
+
+    private sealed class Tally
+    {
+        public long Accepted, Corrections, Duplicates, Rejected, Pending, Failures, Busy, MllpAccepted, MllpRejected, MllpRefused, MllpRetried;
+        public readonly List<double> HttpLatencies = [];
+        public readonly List<double> MllpLatencies = [];
+
+        public long Acknowledged => Interlocked.Read(ref Accepted) + Interlocked.Read(ref Corrections) + Interlocked.Read(ref Duplicates) +
+            Interlocked.Read(ref Rejected) + Interlocked.Read(ref Pending) + Interlocked.Read(ref MllpAccepted) + Interlocked.Read(ref MllpRejected);
+    }
+
+    public static async Task<int> RunAsync(WorkloadOptions o, DriveOptions drive, TextWriter output, CancellationToken ct)
+    {
+        Workload work = Generated(o, output);
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = drive.Concurrency + 4 }) { BaseAddress = drive.Server, Timeout = TimeSpan.FromMinutes(5) };
+        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        var registering = Stopwatch.StartNew();
+        Dictionary<string, string> keys = await RegisterAsync(http, work, drive, ct);
+        output.WriteLine($"registered {keys.Count:N0} labs and {work.Labs.Count(l => l.LocalCode is not null):N0} transcoding tables in {registering.Elapsed.TotalSeconds:F1} s");
+
+        var tally = new Tally();
+        var clock = Stopwatch.StartNew();
+        long lastCount = 0;
+        double lastTime = 0;
+        int total = work.Expected.Total;
+        using var progress = new Timer(_ =>
+        {
+            long now = tally.Acknowledged;
+            double t = clock.Elapsed.TotalSeconds;
+            output.WriteLine($"  {t,5:F0} s: {now:N0} of {total:N0} results acknowledged ({(now - lastCount) / Math.Max(0.001, t - lastTime):N0}/s lately), " +
+                $"{Interlocked.Read(ref tally.Busy) + Interlocked.Read(ref tally.MllpRetried):N0} waits for backpressure");
+            (lastCount, lastTime) = (now, t);
+        }, null, drive.ProgressInterval, drive.ProgressInterval);
+
+        using var probing = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        Task<Probes> probes = drive.AgentKey is { Length: > 0 } agentKey
+            ? ProbeAsync(http, keys[ProbeFiness], agentKey, drive, work.Today, probing.Token)
+            : Task.FromResult(new Probes([], [], []));
+        var server = new IPEndPoint((await Dns.GetHostAddressesAsync(drive.Server.Host, ct)).First(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork), drive.MllpPort);
+        await SendAsync(http, server, keys, work.Http, work.Mllp, tally, drive, ct);
+        // Corrections and duplicates come once their originals are acknowledged, as late results do.
+        await SendAsync(http, server, keys, work.LateHttp, work.LateMllp, tally, drive, ct);
+        double submitted = clock.Elapsed.TotalSeconds;
+        await progress.DisposeAsync();
+        int batches = work.Http.Count + work.LateHttp.Count;
+        int messages = work.Mllp.Sum(m => m.Messages.Count) + work.LateMllp.Sum(m => m.Messages.Count);
+        output.WriteLine($"submitted {total:N0} results ({batches:N0} HTTP submissions from {drive.Concurrency} senders, {messages:N0} MLLP messages on up to {drive.MllpConnections} connections) " +
+            $"in {submitted:F1} s: {total / submitted:N0} results/s acknowledged durable");
+        output.WriteLine($"  acknowledgement latency: HTTP per submission {Percentiles(tally.HttpLatencies)}; MLLP per message {Percentiles(tally.MllpLatencies)}; " +
+            $"{tally.Busy:N0} HTTP answers 503/429 and {tally.MllpRetried:N0} MLLP refusals (backpressure), waited for and sent again");
+        ExpectedAnswers e = work.Expected;
+        bool accounted = tally.Accepted == e.Accepted && tally.Corrections == e.Corrections && tally.Duplicates == e.Duplicates && tally.Rejected == e.Rejected
+            && tally.MllpAccepted == e.MllpAccepted && tally.MllpRejected == e.MllpRejected && tally.Pending == 0 && tally.Failures == 0 && tally.MllpRefused == 0;
+        output.WriteLine($"  accounted for: HTTP accepted {tally.Accepted:N0} (expected {e.Accepted:N0}), corrections {tally.Corrections:N0} ({e.Corrections:N0}), " +
+            $"duplicates {tally.Duplicates:N0} ({e.Duplicates:N0}), rejected with a reason {tally.Rejected:N0} ({e.Rejected:N0}), pending mapping {tally.Pending:N0}, " +
+            $"failed requests {tally.Failures:N0}; MLLP AA {tally.MllpAccepted:N0} ({e.MllpAccepted:N0}), AE with a reason {tally.MllpRejected:N0} ({e.MllpRejected:N0}), " +
+            $"refused {tally.MllpRefused:N0}: " + (accounted ? "every result accounted for" : "MISMATCH"));
+
+        http.DefaultRequestHeaders.Add("X-Operator-Token", drive.OperatorToken);
+        while (!ct.IsCancellationRequested)
+        {
+            using JsonDocument pipeline = JsonDocument.Parse(await http.GetStringAsync("/v1/pipeline", ct));
+            if (pipeline.RootElement.GetProperty("caughtUp").GetBoolean())
+            {
+                break;
+            }
+            await Task.Delay(100, ct);
+        }
+        double caughtUp = clock.Elapsed.TotalSeconds;
+        await probing.CancelAsync();
+        Probes probed = await probes;
+        output.WriteLine($"pipeline caught up (store, identity, indicators, cases, research) {caughtUp:F1} s after the first submission: {total / caughtUp:N0} results/s end to end");
+        if (probed.Cases.Count > 0)
+        {
+            output.WriteLine($"  end to end, acknowledgement → visible ({probed.Cases.Count} probes, one positive every {drive.ProbeInterval.TotalSeconds:F0} s during the load): " +
+                $"cases API {Percentiles(probed.Cases)}; indicators {Percentiles(probed.Indicators)}");
+        }
+        bool equal = await CheckIndicatorsAsync(http, work.Truths.Concat(probed.Truths), output, ct);
+        return accounted && equal ? 0 : 1;
+    }
+
+    /// <summary>Writes the workload as files instead of sending it.</summary>
+    public static int Write(WorkloadOptions o, string directory, TextWriter output)
+    {
+        Workload work = Generated(o, output);
+        work.WriteTo(directory);
+        output.WriteLine($"written to {directory}: labs.csv, one directory of submissions per lab (1-*: first, 2-late-*: corrections and duplicates), truth.csv, expected-fra-daily.csv");
+        return 0;
+    }
+
+    private static Workload Generated(WorkloadOptions o, TextWriter output)
+    {
+        var generating = Stopwatch.StartNew();
+        Workload work = Workload.Generate(o);
+        ExpectedAnswers e = work.Expected;
+        string formats = string.Join(", ", work.Labs.GroupBy(l => (l.Format, l.Mllp)).OrderBy(g => g.Key.Format).ThenBy(g => g.Key.Mllp)
+            .Select(g => $"{g.Count():N0} {g.Key.Format}{(g.Key.Mllp ? " over MLLP" : "")}"));
+        output.WriteLine($"generated {o.Results:N0} results of {work.Persons:N0} persons, {work.Corrections:N0} later corrections, {work.Duplicates:N0} later duplicates, " +
+            $"{e.Rejected + e.MllpRejected:N0} invalid items, " +
+            $"{work.Truths.Count(t => t.Day < work.Today.AddDays(-7)):N0} late results; {work.Labs.Count:N0} labs ({formats}) in {generating.Elapsed.TotalSeconds:F1} s");
+        return work;
+    }
+
+    /// <summary>Registers the labs (and the probe lab) in one request, then each lab with local codes sends its table.</summary>
+    private static async Task<Dictionary<string, string>> RegisterAsync(HttpClient http, Workload work, DriveOptions drive, CancellationToken ct)
+    {
+        var labs = work.Labs.Select(l => new LabsApi.LabRequest(l.Finess, l.Name, [l.Facility], l.Mllp ? [l.MllpSource] : [], []))
+            .Append(new LabsApi.LabRequest(ProbeFiness, "SONDE DE BOUT EN BOUT", ["PROBE"], [], []));
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/labs") { Content = JsonContent.Create(labs) };
+        request.Headers.Add("X-Operator-Token", drive.OperatorToken);
+        using HttpResponseMessage response = await http.SendAsync(request, ct);
+        string text = await response.Content.ReadAsStringAsync(ct);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"registering the labs failed: {(int)response.StatusCode} {text}");
+        }
+        var keys = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (JsonElement lab in JsonDocument.Parse(text).RootElement.EnumerateArray())
+        {
+            keys[lab.GetProperty("finess").GetString()!] = lab.GetProperty("apiKey").GetString()!;
+        }
+        await Parallel.ForEachAsync(work.Labs.Where(l => l.LocalCode is not null), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (lab, token) =>
+        {
+            using var put = new HttpRequestMessage(HttpMethod.Put, $"/v1/labs/{lab.Finess}/transcoding")
+            {
+                Content = new StringContent($"{lab.LocalCode};{lab.Loinc};{lab.Label}\n", Encoding.UTF8, "text/csv"),
+            };
+            put.Headers.Authorization = new AuthenticationHeaderValue("Bearer", keys[lab.Finess]);
+            using HttpResponseMessage answer = await http.SendAsync(put, token);
+            if (!answer.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException($"lab {lab.Finess}'s transcoding table was refused: {(int)answer.StatusCode} {await answer.Content.ReadAsStringAsync(token)}");
+            }
+        });
+        return keys;
+    }
+
+    private static async Task SendAsync(HttpClient http, IPEndPoint mllpServer, Dictionary<string, string> keys, List<Submission> submissions, List<MllpStream> streams,
+        Tally tally, DriveOptions drive, CancellationToken ct)
+    {
+        int nextSubmission = -1, nextStream = -1;
+        async Task HttpSender()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref nextSubmission)) < submissions.Count)
+            {
+                Submission s = submissions[i];
+                while (true)
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions")
+                    {
+                        Content = new ByteArrayContent(s.Body) { Headers = { ContentType = new MediaTypeHeaderValue(s.Lab.MediaType) } },
+                    };
+                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", keys[s.Lab.Finess]);
+                    long started = Stopwatch.GetTimestamp();
+                    using HttpResponseMessage response = await http.SendAsync(request, ct);
+                    string text = await response.Content.ReadAsStringAsync(ct);
+                    double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                    if ((int)response.StatusCode is 503 or 429)
+                    {
+                        // Backpressure: the stages are behind. Wait as told, then send the same batch again.
+                        Interlocked.Increment(ref tally.Busy);
+                        await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1), ct);
+                        continue;
+                    }
+                    lock (tally.HttpLatencies)
+                    {
+                        tally.HttpLatencies.Add(ms);
+                    }
+                    if (!response.IsSuccessStatusCode && (int)response.StatusCode != 422)
+                    {
+                        Interlocked.Increment(ref tally.Failures);
+                        break;
+                    }
+                    JsonElement counts = JsonDocument.Parse(text).RootElement.GetProperty("counts");
+                    Interlocked.Add(ref tally.Accepted, counts.GetProperty("accepted").GetInt32());
+                    Interlocked.Add(ref tally.Corrections, counts.GetProperty("correction").GetInt32());
+                    Interlocked.Add(ref tally.Rejected, counts.GetProperty("rejected").GetInt32());
+                    Interlocked.Add(ref tally.Duplicates, counts.GetProperty("duplicate").GetInt32());
+                    if (counts.TryGetProperty("quarantined", out JsonElement pending))
+                    {
+                        Interlocked.Add(ref tally.Pending, pending.GetInt32());
+                    }
+                    break;
+                }
+            }
+        }
+        async Task MllpLab()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref nextStream)) < streams.Count)
+            {
+                MllpStream stream = streams[i];
+                MllpSender? connection = null;
+                try
+                {
+                    foreach (byte[] message in stream.Messages)
+                    {
+                        for (int attempt = 0; ; attempt++)
+                        {
+                            connection ??= await MllpSender.ConnectAsync(mllpServer, stream.Lab.MllpSource, ct);
+                            long started = Stopwatch.GetTimestamp();
+                            string? code = await connection.SendAsync(message, ct);
+                            double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                            if (code is "AA" or "AE")
+                            {
+                                lock (tally.MllpLatencies)
+                                {
+                                    tally.MllpLatencies.Add(ms);
+                                }
+                                Interlocked.Increment(ref code == "AA" ? ref tally.MllpAccepted : ref tally.MllpRejected);
+                                break;
+                            }
+                            // AR (not stored: send it again) or the connection closed: as lab software does, wait and resend.
+                            if (code is null)
+                            {
+                                await connection.DisposeAsync();
+                                connection = null;
+                            }
+                            if (attempt == 20)
+                            {
+                                Interlocked.Increment(ref tally.MllpRefused);
+                                break;
+                            }
+                            Interlocked.Increment(ref tally.MllpRetried);
+                            await Task.Delay(TimeSpan.FromSeconds(1), ct);
+                        }
+                    }
+                }
+                finally
+                {
+                    if (connection is not null)
+                    {
+                        await connection.DisposeAsync();
+                    }
+                }
+            }
+        }
+        await Task.WhenAll(Enumerable.Range(0, drive.Concurrency).Select(_ => HttpSender())
+            .Concat(Enumerable.Range(0, streams.Count == 0 ? 0 : drive.MllpConnections).Select(_ => MllpLab())));
+    }
+
+    private sealed record Probes(List<double> Cases, List<double> Indicators, List<Truth> Truths);
+
+    /// <summary>While the load runs: every interval, one positive of a new person (the probe lab, sampled a week ago, a
+    /// day no other result uses), then how long from its acknowledgement until the cases API lists it and until the
+    /// national daily table counts it.</summary>
+    private static async Task<Probes> ProbeAsync(HttpClient http, string labKey, string agentKey, DriveOptions drive, DateOnly today, CancellationToken ct)
+    {
+        var result = new Probes([], [], []);
+        DateOnly day = today.AddDays(-7);
+        string token = AgentTokens.Mint(agentKey, "loadgen-probe", AgentRoles.Investigator, [ProbeDep], TimeSpan.FromHours(12));
+        long cursor = 0;
+        var random = new Random(42);
+        try
+        {
+            for (int k = 0; ; k++)
+            {
+                long round = Stopwatch.GetTimestamp();
+                // A birth date of its own: the probe's block holds no other person.
+                var birth = new DateOnly(1931, 1, 1).AddDays(k);
+                birth = new DateOnly(birth.Year, birth.Month, Math.Min(28, birth.Day));
+                PatientIdentity p = SyntheticIdentities.RandomPerson(random, k % 2 == 0 ? Sex.Female : Sex.Male, birth);
+                string accession = $"PROBE-{k}";
+                string message = $"MSH|^~\\&|LOADGEN|PROBE^{ProbeFiness}^FINESS|SIDEP|ANS|{day:yyyyMMdd}120000+0100||ORU^R01^ORU_R01|{accession}|P|2.5|||||FRA|UNICODE UTF-8\r" +
+                    $"PID|1||{p.Ins!.Matricule}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||SONDE^{p.GivenNames[0]}^{p.GivenNames[1]}||{birth:yyyyMMdd}|{(p.Sex == Sex.Female ? 'F' : 'M')}|||1 RUE DE RIVOLI^^PARIS^^75001^FRA^H\r" +
+                    $"OBR|1||{accession}|94500-6^SARS-CoV-2 RNA^LN|||{day:yyyyMMdd}080000+0100\r" +
+                    $"OBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||260373001^Détecté^SCT||||||F|||{day:yyyyMMdd}080000+0100\r";
+                while (true)
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = new StringContent(message, Encoding.UTF8, "application/hl7-v2") };
+                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", labKey);
+                    using HttpResponseMessage response = await http.SendAsync(request, ct);
+                    if (response.StatusCode == HttpStatusCode.Created)
+                    {
+                        break;
+                    }
+                    await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1), ct);
+                }
+                long acknowledged = Stopwatch.GetTimestamp();
+                int age = day.Year - birth.Year - (day < birth.AddYears(day.Year - birth.Year) ? 1 : 0);
+                result.Truths.Add(new Truth(-1 - k, day, p.Sex == Sex.Female ? TruthSex.Female : TruthSex.Male, ProbeDep, Math.Min(9, age / 10), true));
+                double? inCases = null, inIndicators = null;
+                while (inCases is null || inIndicators is null)
+                {
+                    if (Stopwatch.GetElapsedTime(acknowledged) > TimeSpan.FromMinutes(5))
+                    {
+                        throw new TimeoutException($"probe {accession} not visible 5 minutes after its acknowledgement");
+                    }
+                    if (inCases is null)
+                    {
+                        using var feed = new HttpRequestMessage(HttpMethod.Get, $"/v1/cases/feed?after={cursor}&limit=500");
+                        feed.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                        using HttpResponseMessage answer = await http.SendAsync(feed, ct);
+                        using JsonDocument page = JsonDocument.Parse(await answer.Content.ReadAsStringAsync(ct));
+                        foreach (JsonElement c in page.RootElement.GetProperty("cases").EnumerateArray())
+                        {
+                            if (c.GetProperty("details").TryGetProperty("accessionId", out JsonElement a) && a.GetString() == accession)
+                            {
+                                inCases = Stopwatch.GetElapsedTime(acknowledged).TotalMilliseconds;
+                            }
+                        }
+                        if (page.RootElement.TryGetProperty("next", out JsonElement next) && next.ValueKind == JsonValueKind.Number)
+                        {
+                            cursor = next.GetInt64();
+                        }
+                    }
+                    if (inIndicators is null)
+                    {
+                        using var indicators = new HttpRequestMessage(HttpMethod.Get, $"/v1/indicators/fra/daily.csv?from={day:yyyy-MM-dd}&to={day:yyyy-MM-dd}");
+                        indicators.Headers.Add("X-Operator-Token", drive.OperatorToken);
+                        using HttpResponseMessage answer = await http.SendAsync(indicators, ct);
+                        string csv = await answer.Content.ReadAsStringAsync(ct);
+                        // fra;jour;P_f;P_h;P;T_f;T_h;T;cl_age90;pop — the all-ages row.
+                        string[]? all = csv.Split('\n').Skip(1).Select(l => l.Split(';')).FirstOrDefault(f => f.Length > 8 && f[8] == "0");
+                        if (all is not null && int.Parse(all[7], CultureInfo.InvariantCulture) >= k + 1)
+                        {
+                            inIndicators = Stopwatch.GetElapsedTime(acknowledged).TotalMilliseconds;
+                        }
+                    }
+                    await Task.Delay(50, ct);
+                }
+                result.Cases.Add(inCases.Value);
+                result.Indicators.Add(inIndicators.Value);
+                TimeSpan left = drive.ProbeInterval - Stopwatch.GetElapsedTime(round);
+                if (left > TimeSpan.Zero)
+                {
+                    await Task.Delay(left, ct);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return result;
+        }
+    }
+
+    private static string Percentiles(List<double> values)
+    {
+        if (values.Count == 0)
+        {
+            return "(none)";
+        }
+        values.Sort();
+        double P(double q) => values[Math.Min(values.Count - 1, (int)(q * values.Count))];
+        return $"p50 {P(0.5):F0} ms, p99 {P(0.99):F0} ms, p99.9 {P(0.999):F0} ms, max {values[^1]:F0} ms";
+    }
+
+    /// <summary>The national and départemental daily tables the server publishes against the ones the truth gives.</summary>
+    private static async Task<bool> CheckIndicatorsAsync(HttpClient http, IEnumerable<Truth> truths, TextWriter output, CancellationToken ct)
+    {
+        GroundTruth truth = GroundTruth.Of(truths);
+        bool ok = true;
+        foreach ((string level, bool national, int places) in new[] { ("fra", true, 1), ("dep", false, Sidep.Indicators.Geography.France.Departements.Count) })
+        {
+            string csv = await http.GetStringAsync($"/v1/indicators/{level}/daily.csv?from={truth.First:yyyy-MM-dd}&to={truth.Last:yyyy-MM-dd}", ct);
+            (int rows, int equal, List<string> differences) = truth.Compare(csv, national);
+            int expected = truth.ExpectedRows(places);
+            bool same = rows == expected && equal == rows;
+            output.WriteLine($"indicators, {(national ? "national" : "département")} daily table ({truth.First:yyyy-MM-dd} to {truth.Last:yyyy-MM-dd}, every age class; P_f, P_h, P, T_f, T_h, T): " +
+                $"{equal:N0} of {expected:N0} rows equal to the ground truth" + (same ? "" : " — MISMATCH"));
+            foreach (string d in differences)
+            {
+                output.WriteLine($"  published {d}");
+            }
+            ok &= same;
+        }
+        return ok;
+    }
+}
