@@ -441,13 +441,15 @@ public static class Cli
         var invalid = new Option<double>("--invalid") { Description = "Share of invalid items, on top (rejected with a reason)", DefaultValueFactory = _ => defaults.Invalid };
         var retests = new Option<double>("--retests") { Description = "Share of results that are an earlier person's test again", DefaultValueFactory = _ => defaults.Retests };
         var late = new Option<double>("--late") { Description = "Share of results sampled 8 to 20 days before", DefaultValueFactory = _ => defaults.Late };
+        var mllpRate = new Option<double?>("--mllp-rate") { Description = "Measure single MLLP messages instead: HL7 v2 labs only, each on its own connection (--labs of them), " +
+            "--results messages sent on a fixed schedule at this rate a second; reports ACK latency from the schedule" };
         var output = new Option<string?>("--out") { Description = "Write the workload to this directory (submissions per lab, labs.csv, truth.csv) instead of sending it" };
         var server = new Option<string>("--server") { Description = "Sidep's HTTP address", DefaultValueFactory = _ => "http://localhost:8080" };
         var operatorToken = new Option<string?>("--operator-token") { Description = "Registers the labs, reads the pipeline and the indicators (default: $SIDEP_OPERATOR_TOKEN)" };
         var agentKey = new Option<string?>("--agent-key") { Description = "The server's agent signing key: probes measure acknowledgement → cases API and indicators (default: $SIDEP_AGENT_KEY)" };
         var command = new Command("loadgen", "Generate a synthetic national workload (5,000 labs, HL7 v2, HPRIM Santé, HPRIM Médecin, FHIR; HTTP and MLLP), send it or write it, " +
             "and report throughput, latency, catch-up, and whether every result and the indicators are accounted for")
-            { results, labs, formats, batch, concurrency, mllpConnections, mllpPort, mllpShare, localCodes, withoutIns, positivity, seed, duplicates, corrections, invalid, retests, late, output, server, operatorToken, agentKey };
+            { results, labs, formats, batch, concurrency, mllpConnections, mllpPort, mllpShare, localCodes, withoutIns, positivity, seed, duplicates, corrections, invalid, retests, late, mllpRate, output, server, operatorToken, agentKey };
         command.SetAction(async (parse, ct) =>
         {
             double[] weights;
@@ -472,6 +474,11 @@ public static class Cli
                 Invalid = parse.GetValue(invalid), Retests = parse.GetValue(retests), Late = parse.GetValue(late), LocalCodes = parse.GetValue(localCodes),
                 Mllp = parse.GetValue(mllpShare),
             };
+            if (parse.GetValue(mllpRate) is double rate)
+            {
+                // Single new results, as lab software sends them one by one: no batches, no later corrections.
+                workload = workload with { FormatWeights = [1, 0, 0, 0], Mllp = 1, Corrections = 0, Duplicates = 0, Invalid = 0, Late = 0 };
+            }
             if (parse.GetValue(output) is string directory)
             {
                 return LoadGen.LoadGenerator.Write(workload, directory, Console.Out);
@@ -485,7 +492,7 @@ public static class Cli
             var drive = new LoadGen.DriveOptions(new Uri(parse.GetValue(server)!), token)
             {
                 Concurrency = Math.Clamp(parse.GetValue(concurrency), 1, 256), MllpConnections = Math.Clamp(parse.GetValue(mllpConnections), 1, 1_000),
-                MllpPort = parse.GetValue(mllpPort),
+                MllpPort = parse.GetValue(mllpPort), MllpRate = parse.GetValue(mllpRate) is double r && r > 0 ? r : null,
                 AgentKey = parse.GetValue(agentKey) ?? (Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY") is { Length: > 0 } k ? k : null),
             };
             return await LoadGen.LoadGenerator.RunAsync(workload, drive, Console.Out, ct);

@@ -442,14 +442,7 @@ public sealed class PartitionedResearchStage(IStageTransport transport, IStageSt
 
     private long _writtenAt = long.MinValue / 2;
 
-    /// <summary>When idle, at most every 5 s: each write reads a changed date's rows back, and a busy day changes
-    /// every date it touches again and again (written at every idle poll, it was the distributed run's bottleneck).</summary>
-    protected override async Task IdleAsync(CancellationToken cancellationToken)
-    {
-        if (Environment.TickCount64 - _writtenAt >= 5000)
-        {
-            await WritePartitionsAsync(cancellationToken).ConfigureAwait(false);
-            _writtenAt = Environment.TickCount64;
-        }
-    }
+    /// <summary>When idle, at most every <see cref="ResearchStage.PartitionWriteInterval"/>.</summary>
+    protected override Task IdleAsync(CancellationToken cancellationToken) =>
+        ResearchStage.PacedWriteAsync(WritePartitionsAsync, () => _writtenAt, t => _writtenAt = t, cancellationToken);
 }

@@ -25,6 +25,9 @@ public sealed record DriveOptions(Uri Server, string OperatorToken)
     public string? AgentKey { get; init; }
     public TimeSpan ProbeInterval { get; init; } = TimeSpan.FromSeconds(2);
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>When set: only MLLP, every lab on its own connection, messages sent on a fixed schedule at this total rate
+    /// a second (the single-message latency measurement).</summary>
+    public double? MllpRate { get; init; }
 }
 
 /// <summary>
@@ -77,9 +80,17 @@ public static class LoadGenerator
             ? ProbeAsync(http, keys[ProbeFiness], agentKey, drive, work.Today, probing.Token)
             : Task.FromResult(new Probes([], [], []));
         var server = new IPEndPoint((await Dns.GetHostAddressesAsync(drive.Server.Host, ct)).First(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork), drive.MllpPort);
-        await SendAsync(http, server, keys, work.Http, work.Mllp, tally, drive, ct);
-        // Corrections and duplicates come once their originals are acknowledged, as late results do.
-        await SendAsync(http, server, keys, work.LateHttp, work.LateMllp, tally, drive, ct);
+        List<double>? fromSchedule = null;
+        if (drive.MllpRate is double rate)
+        {
+            fromSchedule = await PacedMllpAsync(server, work.Mllp, rate, tally, ct);
+        }
+        else
+        {
+            await SendAsync(http, server, keys, work.Http, work.Mllp, tally, drive, ct);
+            // Corrections and duplicates come once their originals are acknowledged, as late results do.
+            await SendAsync(http, server, keys, work.LateHttp, work.LateMllp, tally, drive, ct);
+        }
         double submitted = clock.Elapsed.TotalSeconds;
         await progress.DisposeAsync();
         int batches = work.Http.Count + work.LateHttp.Count;
@@ -88,6 +99,11 @@ public static class LoadGenerator
             $"in {submitted:F1} s: {total / submitted:N0} results/s acknowledged durable");
         output.WriteLine($"  acknowledgement latency: HTTP per submission {Percentiles(tally.HttpLatencies)}; MLLP per message {Percentiles(tally.MllpLatencies)}; " +
             $"{tally.Busy:N0} HTTP answers 503/429 and {tally.MllpRetried:N0} MLLP refusals (backpressure), waited for and sent again");
+        if (fromSchedule is not null)
+        {
+            output.WriteLine($"  MLLP at a fixed rate: {messages:N0} messages at {drive.MllpRate:N0}/s asked ({messages / submitted:N0}/s achieved) on {work.Mllp.Count} connections, one lab each; " +
+                $"ACK latency from the scheduled send (waits for the previous ACK included) {Percentiles(fromSchedule)}");
+        }
         ExpectedAnswers e = work.Expected;
         bool accounted = tally.Accepted == e.Accepted && tally.Corrections == e.Corrections && tally.Duplicates == e.Duplicates && tally.Rejected == e.Rejected
             && tally.MllpAccepted == e.MllpAccepted && tally.MllpRejected == e.MllpRejected && tally.Pending == 0 && tally.Failures == 0 && tally.MllpRefused == 0;
@@ -278,6 +294,50 @@ public static class LoadGenerator
         }
         await Task.WhenAll(Enumerable.Range(0, drive.Concurrency).Select(_ => HttpSender())
             .Concat(Enumerable.Range(0, streams.Count == 0 ? 0 : drive.MllpConnections).Select(_ => MllpLab())));
+    }
+
+    /// <summary>Open loop: each lab's connection sends its messages on a fixed schedule (the connections staggered, the
+    /// total at <paramref name="rate"/> a second), one ACK awaited at a time as lab software does; returns each message's
+    /// latency from its scheduled time (a late ACK delays the next send, and that delay counts: no coordinated omission),
+    /// and records the latency from the actual send in the tally.</summary>
+    private static async Task<List<double>> PacedMllpAsync(IPEndPoint server, List<MllpStream> streams, double rate, Tally tally, CancellationToken ct)
+    {
+        var fromSchedule = new List<double>();
+        // The k-th message of the whole run is due k / rate seconds after the start; which lab sends it is drawn at random
+        // (labs send when their results are ready, not in turn).
+        var owners = streams.SelectMany((s, i) => Enumerable.Repeat(i, s.Messages.Count)).ToArray();
+        new Random(7).Shuffle(owners);
+        var slots = streams.Select(_ => new List<int>()).ToArray();
+        for (int k = 0; k < owners.Length; k++)
+        {
+            slots[owners[k]].Add(k);
+        }
+        long start = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 2;
+        async Task Connection(int index)
+        {
+            MllpStream stream = streams[index];
+            await using MllpSender connection = await MllpSender.ConnectAsync(server, stream.Lab.MllpSource, ct);
+            for (int j = 0; j < stream.Messages.Count; j++)
+            {
+                long scheduled = start + (long)(slots[index][j] / rate * Stopwatch.Frequency);
+                TimeSpan wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), scheduled);
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait, ct);
+                }
+                long sent = Stopwatch.GetTimestamp();
+                string? code = await connection.SendAsync(stream.Messages[j], ct);
+                long acknowledged = Stopwatch.GetTimestamp();
+                Interlocked.Increment(ref code == "AA" ? ref tally.MllpAccepted : ref code == "AE" ? ref tally.MllpRejected : ref tally.MllpRefused);
+                lock (fromSchedule)
+                {
+                    fromSchedule.Add(Stopwatch.GetElapsedTime(scheduled, acknowledged).TotalMilliseconds);
+                    tally.MllpLatencies.Add(Stopwatch.GetElapsedTime(sent, acknowledged).TotalMilliseconds);
+                }
+            }
+        }
+        await Task.WhenAll(Enumerable.Range(0, streams.Count).Select(Connection));
+        return fromSchedule;
     }
 
     private sealed record Probes(List<double> Cases, List<double> Indicators, List<Truth> Truths);
