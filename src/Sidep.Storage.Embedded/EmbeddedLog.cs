@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Threading.Channels;
 
@@ -147,6 +148,10 @@ public sealed class EmbeddedLog : IAsyncDisposable, IResultJournal
             {
                 throw new ArgumentOutOfRangeException(nameof(records), $"partition {r.Partition} does not exist");
             }
+            if (System.Text.Encoding.UTF8.GetByteCount(r.Key) > ushort.MaxValue)
+            {
+                throw new ArgumentOutOfRangeException(nameof(records), $"a record's key may hold at most {ushort.MaxValue} bytes");
+            }
             if (r.Payload.Length + r.Key.Length * 3 + FixedSize > MaxRecordBytes)
             {
                 throw new ArgumentOutOfRangeException(nameof(records), $"a record may hold at most {MaxRecordBytes} bytes");
@@ -173,13 +178,47 @@ public sealed class EmbeddedLog : IAsyncDisposable, IResultJournal
         return ReadAt(positions, offset);
     }
 
-    /// <summary>The records at these journal positions; their offsets number on from <paramref name="firstOffset"/>.</summary>
+    /// <summary>Bytes read at once when a batch of records is read: one system call for the records it holds (they are
+    /// close together: appended together, in journal order), instead of two per record.</summary>
+    private const int ReadChunkBytes = 256 * 1024;
+
+    /// <summary>The records at these journal positions (ascending); their offsets number on from <paramref name="firstOffset"/>.</summary>
     private List<LogEntry> ReadAt(long[] positions, long firstOffset)
     {
         var entries = new List<LogEntry>(positions.Length);
-        for (int i = 0; i < positions.Length; i++)
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(ReadChunkBytes);
+        try
         {
-            entries.Add(ReadAt(positions[i], firstOffset + i));
+            long chunkStart = 0;
+            int chunkLength = 0;
+            for (int i = 0; i < positions.Length; i++)
+            {
+                long position = positions[i];
+                if (position < chunkStart || position + HeaderSize > chunkStart + chunkLength)
+                {
+                    (chunkStart, chunkLength) = (position, RandomAccess.Read(_reader, chunk.AsSpan(0, ReadChunkBytes), position));
+                }
+                int size = BinaryPrimitives.ReadInt32LittleEndian(chunk.AsSpan((int)(position - chunkStart)));
+                if (position + HeaderSize + size > chunkStart + chunkLength)
+                {
+                    if (HeaderSize + size > ReadChunkBytes)
+                    {
+                        entries.Add(ReadAt(position, firstOffset + i)); // larger than a chunk: on its own
+                        continue;
+                    }
+                    (chunkStart, chunkLength) = (position, RandomAccess.Read(_reader, chunk.AsSpan(0, ReadChunkBytes), position));
+                    if (HeaderSize + size > chunkLength)
+                    {
+                        entries.Add(ReadAt(position, firstOffset + i)); // a short read: the record on its own
+                        continue;
+                    }
+                }
+                entries.Add(Decode(chunk.AsSpan((int)(position - chunkStart) + HeaderSize, size).ToArray(), firstOffset + i));
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
         }
         return entries;
     }
@@ -289,7 +328,7 @@ public sealed class EmbeddedLog : IAsyncDisposable, IResultJournal
             }
             byte[] body = new byte[size];
             RandomAccess.Read(_reader, body, position + HeaderSize);
-            if (Crc32.Compute(body) != crc)
+            if (System.IO.Hashing.Crc32.HashToUInt32(body) != crc)
             {
                 break;
             }
@@ -368,7 +407,7 @@ public sealed class EmbeddedLog : IAsyncDisposable, IResultJournal
                         System.Text.Encoding.UTF8.GetBytes(record.Key, body[FixedSize..]);
                         record.Payload.Span.CopyTo(body[(FixedSize + keyBytes)..]);
                         BinaryPrimitives.WriteInt32LittleEndian(buffer, size);
-                        BinaryPrimitives.WriteUInt32LittleEndian(buffer[4..], Crc32.Compute(body));
+                        BinaryPrimitives.WriteUInt32LittleEndian(buffer[4..], System.IO.Hashing.Crc32.HashToUInt32(body));
                         _writer.Write(buffer);
                         placed.Add((record, position));
                         position += buffer.Length;

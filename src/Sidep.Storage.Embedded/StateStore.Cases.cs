@@ -76,7 +76,8 @@ public sealed partial class StateStore
             {
                 return; // already applied: a batch written again after a crash before its transport heard of it
             }
-            using SqliteTransaction tx = _connection.BeginTransaction();
+            using DerivedWrite derived = BeginDerived();
+            SqliteTransaction tx = derived.Transaction;
             foreach (PositiveResult p in positives)
             {
                 Run(tx, "INSERT INTO case_results (key, version, json) VALUES ($k, $v, $j) ON CONFLICT (key) DO UPDATE SET version = excluded.version, json = excluded.json WHERE excluded.version > case_results.version",

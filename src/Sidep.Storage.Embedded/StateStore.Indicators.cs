@@ -20,7 +20,8 @@ public sealed partial class StateStore
             {
                 return 0; // already applied: a batch written again after a crash before its transport heard of it
             }
-            using SqliteTransaction tx = _connection.BeginTransaction();
+            using DerivedWrite derived = BeginDerived();
+            SqliteTransaction tx = derived.Transaction;
             long rev = 0;
             if (deltas.Count > 0)
             {

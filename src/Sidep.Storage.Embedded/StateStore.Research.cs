@@ -49,7 +49,8 @@ public sealed partial class StateStore
                 return; // already applied: a batch written again after a crash before its transport heard of it
             }
             LoadOppositions(); // a query of its own: not inside the transaction below
-            using SqliteTransaction tx = _connection.BeginTransaction();
+            using DerivedWrite derived = BeginDerived();
+            SqliteTransaction tx = derived.Transaction;
             foreach (ResearchChange change in changes)
             {
                 switch (change)

@@ -115,6 +115,31 @@ public sealed partial class StateStore : IStageStore
         return store;
     }
 
+    /// <summary>
+    /// A write of derived state (a stage's rows and position, all recomputable from the fsynced journal): committed with
+    /// <c>synchronous = NORMAL</c>, durable across a crash of the process but not necessarily of the machine, where the
+    /// last such commits may roll back and the stage replays from its older position (its outputs already written are
+    /// recognised, as after a crash between its output and its store write). Everything else — labs, transcoding
+    /// tables, oppositions, acknowledgements, audit — stays <c>FULL</c>: fsynced at each commit. A FULL commit also
+    /// makes every earlier NORMAL one durable (one WAL).
+    /// </summary>
+    private DerivedWrite BeginDerived()
+    {
+        Execute("PRAGMA synchronous = NORMAL");
+        return new DerivedWrite(this, _connection.BeginTransaction());
+    }
+
+    private sealed class DerivedWrite(StateStore store, SqliteTransaction transaction) : IDisposable
+    {
+        public SqliteTransaction Transaction { get; } = transaction;
+
+        public void Dispose()
+        {
+            Transaction.Dispose();
+            store.Execute("PRAGMA synchronous = FULL");
+        }
+    }
+
     private void AddColumnIfMissing(string table, string column, string definition)
     {
         using SqliteCommand check = _connection.CreateCommand();
@@ -278,7 +303,8 @@ public sealed partial class StateStore : IStageStore
             {
                 return; // already applied: a batch written again after a crash before its transport heard of it
             }
-            using SqliteTransaction tx = _connection.BeginTransaction();
+            using DerivedWrite derived = BeginDerived();
+            SqliteTransaction tx = derived.Transaction;
             using (SqliteCommand insert = _connection.CreateCommand())
             {
                 insert.Transaction = tx;
@@ -377,7 +403,8 @@ public sealed partial class StateStore : IStageStore
             {
                 return; // already applied: a batch written again after a crash before its transport heard of it
             }
-            using SqliteTransaction tx = _connection.BeginTransaction();
+            using DerivedWrite derived = BeginDerived();
+            SqliteTransaction tx = derived.Transaction;
             using (SqliteCommand upsert = _connection.CreateCommand())
             {
                 upsert.Transaction = tx;

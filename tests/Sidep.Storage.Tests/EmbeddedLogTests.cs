@@ -21,6 +21,45 @@ public class EmbeddedLogTests
     }
 
     [Fact]
+    public async Task Batches_read_whole_across_read_chunks_records_larger_than_a_chunk_and_submissions_between_them()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        var random = new Random(3);
+        var written = new List<(int Partition, string Text)>();
+        for (int append = 0; append < 40; append++)
+        {
+            var records = new List<LogRecord> { new(RecordKind.Submission, -1, $"sub_{append}", new byte[random.Next(1, 200_000)]) };
+            for (int i = 0; i < 30; i++)
+            {
+                // Mostly small, some larger than the 256 KiB read chunk.
+                string text = $"{append}-{i}-" + new string((char)('a' + i % 26), random.Next(10) == 0 ? 300_000 : random.Next(1, 5_000));
+                int partition = random.Next(4);
+                records.Add(new LogRecord(RecordKind.Result, partition, $"k{append}-{i}", Encoding.UTF8.GetBytes(text)));
+                written.Add((partition, text));
+            }
+            await log.AppendAsync(records);
+        }
+        List<string> inOrder = [.. Enumerable.Range(0, 10).SelectMany(b => log.ReadInJournalOrder(b * 120, 120)).Select(e => Encoding.UTF8.GetString(e.Payload.Span))];
+        Assert.Equal(written.Select(w => w.Text), inOrder);
+        for (int p = 0; p < 4; p++)
+        {
+            List<LogEntry> partition = log.Read(p, 0, 10_000);
+            Assert.Equal(written.Where(w => w.Partition == p).Select(w => w.Text), partition.Select(e => Encoding.UTF8.GetString(e.Payload.Span)));
+            Assert.Equal(Enumerable.Range(0, partition.Count).Select(i => (long)i), partition.Select(e => e.Offset));
+        }
+    }
+
+    [Fact]
+    public async Task A_key_longer_than_the_record_format_holds_is_refused_not_cut()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => log.AppendAsync([new LogRecord(RecordKind.Result, 0, new string('k', 70_000), "x"u8.ToArray())]));
+        Assert.Equal(0, log.EndOffset(0));
+    }
+
+    [Fact]
     public async Task Reopening_the_journal_recovers_every_durable_record_and_submission()
     {
         using var dir = new TempDir();
