@@ -2,7 +2,7 @@
 DOTNET ?= dotnet
 CONFIG ?= Release
 
-.PHONY: run test build bench bench-e2e bench-e2e-short clean
+.PHONY: run test build bench bench-e2e bench-e2e-short bench-mllp clean
 
 ## make run: build and start Sidep in embedded mode on localhost, with the demo lab registered.
 run:
@@ -26,12 +26,17 @@ bench:
 ## cluster in the server's process; a throwaway PostgreSQL), each with the correctness check;
 ## make bench-e2e-short: the same with 100,000 results. Figures go in perf/README.md.
 bench-e2e:
-	perf/bench-e2e.sh 2280000 1000 4 embedded
-	perf/bench-e2e.sh 2280000 1000 4 distributed
+	perf/bench-e2e.sh 2280000 1000 32 embedded
+	perf/bench-e2e.sh 2280000 1000 32 distributed
 
 bench-e2e-short:
-	perf/bench-e2e.sh 100000 1000 4 embedded
-	perf/bench-e2e.sh 100000 1000 4 distributed
+	perf/bench-e2e.sh 100000 1000 32 embedded
+	perf/bench-e2e.sh 100000 1000 32 distributed
+
+## make bench-mllp: single HL7 v2 messages over MLLP, 1,000 a second on 50 connections for a minute (embedded mode):
+## ACK latency from each message's scheduled time.
+bench-mllp:
+	SIDEP_BENCH_LOADGEN_ARGS="--mllp-rate 1000 --labs 50" perf/bench-e2e.sh 60000 1000 4 embedded
 
 clean:
 	$(DOTNET) clean Sidep.sln --nologo -v q

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # make bench-e2e: a national peak day through Sidep, end to end, on this machine, in embedded or distributed mode.
 # Starts `sidep serve --demo` on a fresh data directory (distributed: with librdkafka's mock cluster in the server's
-# process and a throwaway PostgreSQL), drives it with `sidep loadgen` (HL7 v2 batches over HTTP, with retests, later
-# corrections and duplicates, invalid messages), waits until every stage has caught up, checks that every result is
-# accounted for and that the national indicators equal the generator's ground truth, and prints the server's memory
-# peak. Usage: perf/bench-e2e.sh [RESULTS] [BATCH] [CONCURRENCY] [embedded|distributed]
+# process and a throwaway PostgreSQL), drives it with `sidep loadgen` (5,000 labs: HL7 v2, HPRIM Santé, HPRIM Médecin
+# and FHIR over HTTP, HL7 v2 over MLLP; retests, late results, later corrections and duplicates, invalid items), waits
+# until every stage has caught up, checks that every result is accounted for and that the national and département
+# daily tables equal the generator's ground truth, and prints the server's memory peak and CPU time.
+# Usage: perf/bench-e2e.sh [RESULTS] [BATCH] [CONCURRENCY] [embedded|distributed]
+# (CONCURRENCY: HTTP senders, and as many MLLP connections; SIDEP_BENCH_LOADGEN_ARGS: more loadgen options, e.g.
+# "--mllp-rate 1000 --labs 50" for the single-message MLLP latency measurement.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${1:-2280000}
@@ -49,8 +52,9 @@ else
   echo "embedded mode: $RESULTS results, batches of $BATCH, $CONCURRENCY senders (server and load generator share the machine)"
 fi
 STATUS=0
-$SIDEP loadgen --server "http://127.0.0.1:$PORT" --mllp-port "$MLLPPORT" --operator-token "$TOKEN" --agent-key "$AGENT_KEY" \
-  --results "$RESULTS" --batch "$BATCH" --concurrency "$CONCURRENCY" ${SIDEP_BENCH_LOADGEN_ARGS:-} || STATUS=$?
-echo "server memory peak (VmHWM): $(awk '/VmHWM/{printf "%.0f MB", $2/1024}' /proc/$SERVER/status)"
+TIMEFORMAT="load generator CPU time: %U s user + %S s system (%R s elapsed)"
+time $SIDEP loadgen --server "http://127.0.0.1:$PORT" --mllp-port "$MLLPPORT" --operator-token "$TOKEN" --agent-key "$AGENT_KEY" \
+  --results "$RESULTS" --batch "$BATCH" --concurrency "$CONCURRENCY" --mllp-connections "$CONCURRENCY" ${SIDEP_BENCH_LOADGEN_ARGS:-} || STATUS=$?
+echo "server memory peak (VmHWM): $(awk '/VmHWM/{printf "%.0f MB", $2/1024}' /proc/$SERVER/status); server CPU time: $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.0f s user + %.0f s system", $14/hz, $15/hz}' /proc/$SERVER/stat)"
 echo "data on disk: $(du -sh "$DATA/data" | cut -f1)${PGDIR:+, PostgreSQL $(du -sh "$PGDIR" 2>/dev/null | cut -f1)}"
 exit $STATUS

@@ -89,9 +89,13 @@ public sealed class IdentityStage
         var merges = new List<(long From, long Into)>();
         var output = new List<LogRecord>(batch.Count);
         long sequence = _next;
-        foreach (LogEntry entry in batch)
+        // Reading the envelopes depends on each alone: on every core at once; matching follows, in order.
+        var envelopes = new ResultEnvelope[batch.Count];
+        Parallel.For(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => envelopes[i] = Envelope(batch[i]));
+        for (int i = 0; i < batch.Count; i++)
         {
-            ResultEnvelope envelope = Envelope(entry);
+            LogEntry entry = batch[i];
+            ResultEnvelope envelope = envelopes[i];
             int mergesBefore;
             MatchDecision decision;
             lock (_sync)

@@ -24,15 +24,16 @@ public sealed class ResultStoreStage(EmbeddedLog log, StateStore store)
             {
                 continue;
             }
-            var rows = new List<StoredResult>(entries.Count);
-            foreach (LogEntry e in entries)
+            var rows = new StoredResult[entries.Count];
+            // Each row depends on its entry alone: read on every core at once. The envelope's JSON is stored as it is
+            // in the journal: read for its fields, not written again.
+            Parallel.For(0, entries.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
             {
-                ReadOnlySpan<byte> json = e.Payload.Span[36..];
-                // The envelope's JSON is stored as it is in the journal: read for its fields, not written again.
-                rows.Add(Row(JsonSerializer.Deserialize(json, SidepJson.Default.ResultEnvelope)!, System.Text.Encoding.UTF8.GetString(json)));
-            }
+                ReadOnlySpan<byte> json = entries[i].Payload.Span[36..];
+                rows[i] = Row(JsonSerializer.Deserialize(json, SidepJson.Default.ResultEnvelope)!, System.Text.Encoding.UTF8.GetString(json));
+            });
             store.ApplyResults(ConsumerName, p, offset + entries.Count, rows);
-            applied += rows.Count;
+            applied += rows.Length;
         }
         return applied;
     }

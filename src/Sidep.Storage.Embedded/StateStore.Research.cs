@@ -51,17 +51,30 @@ public sealed partial class StateStore
             LoadOppositions(); // a query of its own: not inside the transaction below
             using DerivedWrite derived = BeginDerived();
             SqliteTransaction tx = derived.Transaction;
+            // The statements of the common case, prepared once for the batch rather than once per row.
+            using SqliteCommand dirtyOld = Command(tx, "INSERT OR IGNORE INTO research_dirty (sample_date) SELECT sample_date FROM research_rows WHERE key = $k AND version < $v",
+                ("$k", ""), ("$v", 0));
+            using SqliteCommand upsert = Command(tx, "INSERT INTO research_rows (key, person_id, version, sample_date, json) VALUES ($k, $p, $v, $d, $j) " +
+                "ON CONFLICT (key) DO UPDATE SET person_id = excluded.person_id, version = excluded.version, sample_date = excluded.sample_date, json = excluded.json " +
+                "WHERE excluded.version > research_rows.version", ("$k", ""), ("$p", 0L), ("$v", 0), ("$d", ""), ("$j", ""));
+            using SqliteCommand dirtyNew = Command(tx, "INSERT OR IGNORE INTO research_dirty (sample_date) VALUES ($d)", ("$d", ""));
             foreach (ResearchChange change in changes)
             {
                 switch (change)
                 {
                     case ResearchUpsert { Row: var r }:
-                        MarkDirty(tx, "SELECT sample_date FROM research_rows WHERE key = $k AND version < $v", ("$k", r.Key), ("$v", r.Version));
-                        if (Run(tx, "INSERT INTO research_rows (key, person_id, version, sample_date, json) VALUES ($k, $p, $v, $d, $j) " +
-                            "ON CONFLICT (key) DO UPDATE SET person_id = excluded.person_id, version = excluded.version, sample_date = excluded.sample_date, json = excluded.json " +
-                            "WHERE excluded.version > research_rows.version", ("$k", r.Key), ("$p", r.PersonId), ("$v", r.Version), ("$d", r.SampleDate), ("$j", r.Json)) > 0)
+                        dirtyOld.Parameters["$k"].Value = r.Key;
+                        dirtyOld.Parameters["$v"].Value = r.Version;
+                        dirtyOld.ExecuteNonQuery();
+                        upsert.Parameters["$k"].Value = r.Key;
+                        upsert.Parameters["$p"].Value = r.PersonId;
+                        upsert.Parameters["$v"].Value = r.Version;
+                        upsert.Parameters["$d"].Value = r.SampleDate;
+                        upsert.Parameters["$j"].Value = r.Json;
+                        if (upsert.ExecuteNonQuery() > 0)
                         {
-                            Run(tx, "INSERT OR IGNORE INTO research_dirty (sample_date) VALUES ($d)", ("$d", r.SampleDate));
+                            dirtyNew.Parameters["$d"].Value = r.SampleDate;
+                            dirtyNew.ExecuteNonQuery();
                         }
                         break;
                     case ResearchRemove remove:
@@ -75,7 +88,10 @@ public sealed partial class StateStore
                         if (Run(tx, "UPDATE oppositions SET person_id = $into WHERE person_id = $from", ("$into", merge.Into), ("$from", merge.From)) > 0)
                         {
                             LoadOppositions();
-                            _opposedPersons!.Add(merge.Into);
+                            lock (_oppositionsLock)
+                            {
+                                _opposedPersons!.Add(merge.Into);
+                            }
                         }
                         break;
                 }
@@ -101,13 +117,16 @@ public sealed partial class StateStore
             Run(tx, "INSERT INTO oppositions (recorded_at, person_id, identity_key) VALUES ($at, $p, $i)",
                 ("$at", at.ToUnixTimeMilliseconds()), ("$p", personId is long p ? p : DBNull.Value), ("$i", identityKey is string i ? i : DBNull.Value));
             LoadOppositions();
-            if (personId is long known)
+            lock (_oppositionsLock)
             {
-                _opposedPersons!.Add(known);
-            }
-            if (identityKey is not null)
-            {
-                _opposedKeys!.Add(identityKey);
+                if (personId is long known)
+                {
+                    _opposedPersons!.Add(known);
+                }
+                if (identityKey is not null)
+                {
+                    _opposedKeys!.Add(identityKey);
+                }
             }
             if (personId is long person)
             {
@@ -117,26 +136,45 @@ public sealed partial class StateStore
         }
     }
 
-    /// <summary>Oppositions are rare and asked about for every result: kept in memory too, loaded once.</summary>
+    /// <summary>Oppositions are rare and asked about for every result: kept in memory too, loaded once (under the
+    /// store's lock, which holds the connection), then read under a lock of their own — the research stage asks for
+    /// every result, and must not wait for another stage's transaction each time.</summary>
     private HashSet<long>? _opposedPersons;
     private HashSet<string>? _opposedKeys;
+    private readonly Lock _oppositionsLock = new();
 
     private void LoadOppositions()
     {
-        if (_opposedPersons is not null)
+        if (Volatile.Read(ref _opposedPersons) is not null)
         {
             return;
         }
-        _opposedPersons = [.. Query("SELECT person_id FROM oppositions WHERE person_id IS NOT NULL", r => r.GetInt64(0))];
-        _opposedKeys = new HashSet<string>(Query("SELECT identity_key FROM oppositions WHERE identity_key IS NOT NULL", r => r.GetString(0)), StringComparer.Ordinal);
+        HashSet<string> keys = new(Query("SELECT identity_key FROM oppositions WHERE identity_key IS NOT NULL", r => r.GetString(0)), StringComparer.Ordinal);
+        HashSet<long> persons = [.. Query("SELECT person_id FROM oppositions WHERE person_id IS NOT NULL", r => r.GetInt64(0))];
+        lock (_oppositionsLock)
+        {
+            _opposedKeys = keys;
+            Volatile.Write(ref _opposedPersons, persons);
+        }
+    }
+
+    private void EnsureOppositions()
+    {
+        if (Volatile.Read(ref _opposedPersons) is null)
+        {
+            lock (_lock)
+            {
+                LoadOppositions();
+            }
+        }
     }
 
     /// <summary>Whether a person opposed research use.</summary>
     public bool OpposedPerson(long personId)
     {
-        lock (_lock)
+        EnsureOppositions();
+        lock (_oppositionsLock)
         {
-            LoadOppositions();
             return _opposedPersons!.Contains(personId);
         }
     }
@@ -146,9 +184,9 @@ public sealed partial class StateStore
     {
         get
         {
-            lock (_lock)
+            EnsureOppositions();
+            lock (_oppositionsLock)
             {
-                LoadOppositions();
                 return _opposedKeys!.Count > 0;
             }
         }
@@ -157,9 +195,9 @@ public sealed partial class StateStore
     /// <summary>The first of these identity keys an opposition names, or null.</summary>
     public string? OpposedIdentity(IEnumerable<string> identityKeys)
     {
-        lock (_lock)
+        EnsureOppositions();
+        lock (_oppositionsLock)
         {
-            LoadOppositions();
             return identityKeys.FirstOrDefault(_opposedKeys!.Contains);
         }
     }
@@ -173,7 +211,10 @@ public sealed partial class StateStore
             using SqliteTransaction tx = _connection.BeginTransaction();
             Run(tx, "UPDATE oppositions SET person_id = $p WHERE identity_key = $k AND person_id IS NULL", ("$p", personId), ("$k", identityKey));
             LoadOppositions();
-            _opposedPersons!.Add(personId);
+            lock (_oppositionsLock)
+            {
+                _opposedPersons!.Add(personId);
+            }
             MarkDirty(tx, "SELECT DISTINCT sample_date FROM research_rows WHERE person_id = $p", ("$p", personId));
             tx.Commit();
         }

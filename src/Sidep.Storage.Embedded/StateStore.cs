@@ -31,6 +31,10 @@ public sealed partial class StateStore : IStageStore
 {
     private readonly SqliteConnection _connection;
     private readonly Lock _lock = new();
+    /// <summary>A second connection for the lab register's lookups (every HTTP request, every MLLP connection): in WAL
+    /// mode it reads while the stages write, instead of waiting for their transactions under <see cref="_lock"/>.</summary>
+    private SqliteConnection? _reader;
+    private readonly Lock _readLock = new();
 
     private StateStore(SqliteConnection connection) => _connection = connection;
 
@@ -112,6 +116,13 @@ public sealed partial class StateStore : IStageStore
         store.AddColumnIfMissing("labs", "mllp_certs", "TEXT NOT NULL DEFAULT ''");
         store.CreateCaseTables();
         store.CreateResearchTables();
+        store._reader = new SqliteConnection(connection.ConnectionString);
+        store._reader.Open();
+        using (SqliteCommand busy = store._reader.CreateCommand())
+        {
+            busy.CommandText = "PRAGMA busy_timeout = 5000";
+            busy.ExecuteNonQuery();
+        }
         return store;
     }
 
@@ -203,9 +214,9 @@ public sealed partial class StateStore : IStageStore
 
     private List<Lab> QueryLabs(string where, string? parameter)
     {
-        lock (_lock)
+        lock (_readLock)
         {
-            using SqliteCommand cmd = _connection.CreateCommand();
+            using SqliteCommand cmd = _reader!.CreateCommand();
             cmd.CommandText = $"SELECT finess, name, facility_ids, mllp_sources, mllp_certs FROM labs {where}";
             if (parameter is not null)
             {
@@ -442,7 +453,7 @@ public sealed partial class StateStore : IStageStore
     }
 
     /// <summary>A command with its parameters, in the transaction when there is one.</summary>
-    private SqliteCommand Command(SqliteTransaction? tx, string sql, (string Name, object Value)[] parameters)
+    private SqliteCommand Command(SqliteTransaction? tx, string sql, params (string Name, object Value)[] parameters)
     {
         SqliteCommand cmd = _connection.CreateCommand();
         cmd.Transaction = tx;
@@ -531,5 +542,9 @@ public sealed partial class StateStore : IStageStore
         cmd.ExecuteNonQuery();
     }
 
-    public void Dispose() => _connection.Dispose();
+    public void Dispose()
+    {
+        _reader?.Dispose();
+        _connection.Dispose();
+    }
 }
