@@ -113,6 +113,9 @@ public static class LoadGenerator
             $"refused {tally.MllpRefused:N0}: " + (accounted ? "every result accounted for" : "MISMATCH"));
 
         http.DefaultRequestHeaders.Add("X-Operator-Token", drive.OperatorToken);
+        // The probes stop with the load (the last one stored is in the truth), then the pipeline must catch up with all.
+        await probing.CancelAsync();
+        Probes probed = await probes;
         while (!ct.IsCancellationRequested)
         {
             using JsonDocument pipeline = JsonDocument.Parse(await http.GetStringAsync("/v1/pipeline", ct));
@@ -123,8 +126,6 @@ public static class LoadGenerator
             await Task.Delay(100, ct);
         }
         double caughtUp = clock.Elapsed.TotalSeconds;
-        await probing.CancelAsync();
-        Probes probed = await probes;
         output.WriteLine($"pipeline caught up (store, identity, indicators, cases, research) {caughtUp:F1} s after the first submission: {total / caughtUp:N0} results/s end to end");
         if (probed.Cases.Count > 0)
         {
@@ -354,7 +355,7 @@ public static class LoadGenerator
         var random = new Random(42);
         try
         {
-            for (int k = 0; ; k++)
+            for (int k = 0; !ct.IsCancellationRequested; k++)
             {
                 long round = Stopwatch.GetTimestamp();
                 // A birth date of its own: the probe's block holds no other person.
@@ -370,12 +371,13 @@ public static class LoadGenerator
                 {
                     using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = new StringContent(message, Encoding.UTF8, "application/hl7-v2") };
                     request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", labKey);
-                    using HttpResponseMessage response = await http.SendAsync(request, ct);
+                    // Not cancelled once sent: a probe the server stored must be in the truth.
+                    using HttpResponseMessage response = await http.SendAsync(request, CancellationToken.None);
                     if (response.StatusCode == HttpStatusCode.Created)
                     {
                         break;
                     }
-                    await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1), ct);
+                    await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1), CancellationToken.None);
                 }
                 long acknowledged = Stopwatch.GetTimestamp();
                 int age = day.Year - birth.Year - (day < birth.AddYears(day.Year - birth.Year) ? 1 : 0);
@@ -431,8 +433,8 @@ public static class LoadGenerator
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            return result;
         }
+        return result;
     }
 
     private static string Percentiles(List<double> values)
