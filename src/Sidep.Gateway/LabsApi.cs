@@ -41,13 +41,13 @@ public static class LabsApi
         {
             return refused;
         }
-        List<LabRequest> requests;
+        List<LabRequest?> requests;
         try
         {
             using JsonDocument body = await JsonDocument.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted);
             requests = body.RootElement.ValueKind == JsonValueKind.Array
-                ? body.RootElement.Deserialize<List<LabRequest>>(s_json) ?? []
-                : [body.RootElement.Deserialize<LabRequest>(s_json)!];
+                ? body.RootElement.Deserialize<List<LabRequest?>>(s_json) ?? []
+                : [body.RootElement.Deserialize<LabRequest>(s_json)];
         }
         catch (JsonException ex)
         {
@@ -62,17 +62,22 @@ public static class LabsApi
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < requests.Count; i++)
         {
-            if (Problem(requests[i], seen) is string problem)
+            if (requests[i] is not LabRequest lab)
             {
-                problems.Add(new LabProblem(i, requests[i].Finess, problem));
+                problems.Add(new LabProblem(i, null, "not a lab: null"));
+            }
+            else if (Problem(lab, seen) is string problem)
+            {
+                problems.Add(new LabProblem(i, lab.Finess, problem));
             }
         }
         if (problems.Count > 0)
         {
             return TypedResults.Json(new { registered = 0, rejected = problems }, statusCode: 422);
         }
-        List<string> keys = store.AddLabs([.. requests.Select(r => new LabRegistration(r.Finess!, r.Name!.Trim(), r.FacilityIds ?? [], r.MllpSources ?? [], r.MllpCertificates ?? []))]);
-        return TypedResults.Json(requests.Select((r, i) => new RegisteredLab(r.Finess!, keys[i])).ToList(), statusCode: 201);
+        List<LabRequest> valid = [.. requests.OfType<LabRequest>()];
+        List<string> keys = store.AddLabs([.. valid.Select(r => new LabRegistration(r.Finess!, r.Name!.Trim(), r.FacilityIds ?? [], r.MllpSources ?? [], r.MllpCertificates ?? []))]);
+        return TypedResults.Json(valid.Select((r, i) => new RegisteredLab(r.Finess!, keys[i])).ToList(), statusCode: 201);
     }
 
     /// <summary>Why a registration cannot be taken, or null.</summary>

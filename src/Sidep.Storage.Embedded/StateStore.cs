@@ -54,9 +54,8 @@ public sealed partial class StateStore : IStageStore
             PRAGMA synchronous = FULL;
             PRAGMA busy_timeout = 5000;
             -- A page cache of 256 MiB (the default 2 MiB made nearly every index insert of a busy day a read from the
-            -- operating system), reads through a memory map, a checkpoint every 10,000 WAL pages rather than 1,000.
+            -- operating system) and a checkpoint every 10,000 WAL pages rather than 1,000.
             PRAGMA cache_size = -262144;
-            PRAGMA mmap_size = 4294967296;
             PRAGMA wal_autocheckpoint = 10000;
             CREATE TABLE IF NOT EXISTS labs (
                 finess TEXT PRIMARY KEY,

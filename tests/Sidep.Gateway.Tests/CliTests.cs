@@ -23,6 +23,19 @@ public class CliTests
         }
     }
 
+    private static async Task InTempDirAsync(Func<string, Task> test)
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-cli-").FullName;
+        try
+        {
+            await test(dir);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task Validate_exits_1_when_anything_is_rejected_and_0_when_all_is_accepted()
     {
@@ -99,60 +112,68 @@ public class CliTests
     });
 
     [Fact]
-    public async Task Loadgen_registers_its_labs_sends_every_format_over_HTTP_and_MLLP_accounts_for_every_result_and_finds_the_indicators_of_its_ground_truth()
+    public Task Loadgen_registers_its_labs_sends_every_format_over_HTTP_and_MLLP_accounts_for_every_result_and_finds_the_indicators_of_its_ground_truth() => InTempDirAsync(async dir =>
     {
-        string dir = Directory.CreateTempSubdirectory("sidep-cli-").FullName;
-        try
-        {
-            string agentKey = new('k', 40);
-            int mllpPort = SidepProcess.FreePort();
-            using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "tok", "--agent-key", agentKey, "--mllp-port", mllpPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--server", server.Http.ToString(), "--operator-token", "tok", "--agent-key", agentKey,
-                "--mllp-port", mllpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--results", "3000", "--labs", "40", "--batch", "100", "--concurrency", "3",
-                "--mllp", "0.5", "--corrections", "0.05", "--duplicates", "0.05", "--invalid", "0.02", "--late", "0.05");
-            output = output.Replace("\r", "", StringComparison.Ordinal);
-            Assert.True(exit == 0, output);
-            Assert.Matches(@"40 labs \(\d+ Hl7v2, \d+ Hl7v2 over MLLP, \d+ HprimSante, \d+ HprimMedecin, \d+ Fhir\)", output);
-            Assert.Matches(@"registered 41 labs and \d+ transcoding tables", output);
-            Assert.Contains("every result accounted for", output);
-            Assert.DoesNotMatch(@"corrections 0 |duplicates 0 |rejected with a reason 0 |MLLP AA 0 ", output);
-            Assert.Matches(@"HTTP per submission p50 \d+ ms, p99 \d+ ms, p99.9 \d+ ms, max \d+ ms; MLLP per message p50 \d+ ms", output);
-            Assert.Contains("pipeline caught up", output);
-            Assert.Matches(@"acknowledgement → visible \(\d+ probes.*\): cases API p50 \d+ ms.*; indicators p50 \d+ ms", output);
-            Assert.Matches(@"indicators, national daily table \(.*\): (\d+) of \1 rows equal to the ground truth\n", output);
-            Assert.Matches(@"indicators, département daily table \(.*\): ([\d,]+) of \1 rows equal to the ground truth\n", output);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
+        string agentKey = new('k', 40);
+        int mllpPort = SidepProcess.FreePort();
+        using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "tok", "--agent-key", agentKey, "--mllp-port", mllpPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--server", server.Http.ToString(), "--operator-token", "tok", "--agent-key", agentKey,
+            "--mllp-port", mllpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--results", "3000", "--labs", "40", "--batch", "100", "--concurrency", "3",
+            "--mllp", "0.5", "--corrections", "0.05", "--duplicates", "0.05", "--invalid", "0.02", "--late", "0.05");
+        output = output.Replace("\r", "", StringComparison.Ordinal);
+        Assert.True(exit == 0, output);
+        Assert.Matches(@"40 labs \(\d+ Hl7v2, \d+ Hl7v2 over MLLP, \d+ HprimSante, \d+ HprimMedecin, \d+ Fhir\)", output);
+        Assert.Matches(@"registered 41 labs and \d+ transcoding tables", output);
+        Assert.Contains("every result accounted for", output);
+        Assert.DoesNotMatch(@"corrections 0 |duplicates 0 |rejected with a reason 0 |MLLP AA 0 ", output);
+        Assert.Matches(@"HTTP per submission p50 \d+ ms, p99 \d+ ms, p99.9 \d+ ms, max \d+ ms; MLLP per message p50 \d+ ms", output);
+        Assert.Contains("pipeline caught up", output);
+        Assert.Matches(@"acknowledgement → visible \(\d+ probes.*\): cases API p50 \d+ ms.*; indicators p50 \d+ ms", output);
+        Assert.Matches(@"indicators, national daily table \(.*\): (\d+) of \1 rows equal to the ground truth\n", output);
+        Assert.Matches(@"indicators, département daily table \(.*\): ([\d,]+) of \1 rows equal to the ground truth\n", output);
+    });
 
     [Fact]
-    public async Task Loadgen_writes_its_workload_as_files_each_lab_in_its_format_and_every_file_validates()
+    public Task Loadgen_draws_persons_by_departement_and_age_class_as_the_published_population_is() => InTempDirAsync(async dir =>
     {
-        string dir = Directory.CreateTempSubdirectory("sidep-cli-").FullName;
-        try
+        (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--out", dir, "--results", "40000", "--labs", "200", "--retests", "0", "--late", "0");
+        Assert.True(exit == 0, output);
+        // person;day;sex;dep;cl_age;positive — one row per result, each a new person here.
+        string[][] truth = [.. File.ReadLines(Path.Combine(dir, "truth.csv")).Skip(1).Select(l => l.Split(';'))];
+        var population = File.ReadLines(Path.Combine(Fixtures.Shared, "reference", "population_dep_age_2020.csv")).Skip(1).Select(l => l.Split(';'))
+            .Where(f => f[1] != "0").Select(f => (Dep: f[0], Age: f[1], Pop: double.Parse(f[2], System.Globalization.CultureInfo.InvariantCulture))).ToList();
+        double total = population.Sum(p => p.Pop);
+        foreach (string dep in new[] { "75", "13", "59", "93" })
         {
-            (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--out", dir, "--results", "2000", "--labs", "30", "--invalid", "0", "--mllp", "0.3");
-            Assert.True(exit == 0, output);
-            string[] labs = File.ReadAllLines(Path.Combine(dir, "labs.csv"));
-            Assert.Equal(31, labs.Length);
-            Assert.Equal(2001, File.ReadLines(Path.Combine(dir, "truth.csv")).Count());
-            Assert.StartsWith("fra;jour;P_f;P_h;P;T_f;T_h;T;cl_age90\n", File.ReadAllText(Path.Combine(dir, "expected-fra-daily.csv")));
-            foreach (string format in new[] { "Hl7v2", "HprimSante", "HprimMedecin", "Fhir" })
-            {
-                string finess = labs.Skip(1).Select(l => l.Split(';')).First(f => f[4] == format && f[5] == "http")[0];
-                string file = Directory.GetFiles(Path.Combine(dir, finess), "1-*").Order(StringComparer.Ordinal).First();
-                (int valid, string report) = await SidepProcess.RunAsync("validate", file);
-                Assert.True(valid == 0, $"{format} {file}: {report}");
-            }
+            double expected = population.Where(p => p.Dep == dep).Sum(p => p.Pop) / total, got = truth.Count(t => t[3] == dep) / (double)truth.Length;
+            Assert.True(Math.Abs(got - expected) < 0.25 * expected, $"département {dep}: {got:P2} of the persons, {expected:P2} of the population");
         }
-        finally
+        // Ages on the sample day: a few days later than the draw, so a class border moves a little; the classes hold.
+        foreach ((string label, int age) in new[] { ("09", 0), ("49", 4), ("79", 7), ("90", 9) })
         {
-            Directory.Delete(dir, recursive: true);
+            double expected = population.Where(p => p.Age == label).Sum(p => p.Pop) / total, got = truth.Count(t => t[4] == age.ToString(System.Globalization.CultureInfo.InvariantCulture)) / (double)truth.Length;
+            Assert.True(Math.Abs(got - expected) < 0.15 * expected, $"age class {label}: {got:P2} of the results, {expected:P2} of the population");
         }
-    }
+        Assert.InRange(truth.Count(t => t[5] == "1") / (double)truth.Length, 0.09, 0.11);
+    });
+
+    [Fact]
+    public Task Loadgen_writes_its_workload_as_files_each_lab_in_its_format_and_every_file_validates() => InTempDirAsync(async dir =>
+    {
+        (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--out", dir, "--results", "2000", "--labs", "30", "--invalid", "0", "--mllp", "0.3");
+        Assert.True(exit == 0, output);
+        string[] labs = File.ReadAllLines(Path.Combine(dir, "labs.csv"));
+        Assert.Equal(31, labs.Length);
+        Assert.Equal(2001, File.ReadLines(Path.Combine(dir, "truth.csv")).Count());
+        Assert.StartsWith("fra;jour;P_f;P_h;P;T_f;T_h;T;cl_age90\n", File.ReadAllText(Path.Combine(dir, "expected-fra-daily.csv")));
+        foreach (string format in new[] { "Hl7v2", "HprimSante", "HprimMedecin", "Fhir" })
+        {
+            string finess = labs.Skip(1).Select(l => l.Split(';')).First(f => f[4] == format && f[5] == "http")[0];
+            string file = Directory.GetFiles(Path.Combine(dir, finess), "1-*").Order(StringComparer.Ordinal).First();
+            (int valid, string report) = await SidepProcess.RunAsync("validate", file);
+            Assert.True(valid == 0, $"{format} {file}: {report}");
+        }
+    });
 
     [Fact]
     public async Task The_CLI_sends_HPRIM_lists_the_quarantine_and_maps_codes_which_replays_them()

@@ -51,11 +51,12 @@ public class LabsApiTests
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = Token });
         using HttpClient op = Operator(server);
-        HttpResponseMessage answer = await op.PostAsJsonAsync("/v1/labs", new object[]
+        HttpResponseMessage answer = await op.PostAsJsonAsync("/v1/labs", new object?[]
         {
             new { finess = "690000011", name = "Laboratoire A" },
             new { finess = "69-000", name = "Laboratoire B" },
             new { finess = "690000013", name = "Laboratoire C", mllpSources = new[] { "not-an-address" } },
+            null,
         });
         Assert.Equal(HttpStatusCode.UnprocessableEntity, answer.StatusCode);
         string body = await answer.Content.ReadAsStringAsync();
@@ -63,6 +64,7 @@ public class LabsApiTests
         Assert.Contains("is not a FINESS number", body);
         Assert.Contains("\"index\":2", body);
         Assert.Contains("'not-an-address' is not an IP address", body);
+        Assert.Contains("\"index\":3", body);
         Assert.Empty(server.Store.ListLabs());
     }
 
