@@ -89,13 +89,9 @@ public sealed class IdentityStage
         var merges = new List<(long From, long Into)>();
         var output = new List<LogRecord>(batch.Count);
         long sequence = _next;
-        // Reading the envelopes depends on each alone: on every core at once; matching follows, in order.
-        var envelopes = new ResultEnvelope[batch.Count];
-        Parallel.For(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => envelopes[i] = Envelope(batch[i]));
-        for (int i = 0; i < batch.Count; i++)
+        foreach (LogEntry entry in batch)
         {
-            LogEntry entry = batch[i];
-            ResultEnvelope envelope = envelopes[i];
+            ResultEnvelope envelope = Envelope(entry);
             int mergesBefore;
             MatchDecision decision;
             lock (_sync)

@@ -181,16 +181,16 @@ public sealed class ResearchStage
     /// (an opposition made by identity is tied to its person here, once found).</summary>
     internal static List<StateStore.ResearchChange> Changes(List<LogEntry> batch, IStageStore store, Func<string?, TestKind> kindOf)
     {
-        // Reading each result and building its row depend on that result alone: done on every core at once; what
-        // depends on the store (oppositions) and the order (merges) follows, in order.
+        // Reading each result and building its row depend on that result alone; what depends on the store
+        // (oppositions) and the order (merges) follows.
         var read = new Candidate?[batch.Count];
-        Parallel.For(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+        for (int i = 0; i < batch.Count; i++)
         {
             if (batch[i].Kind != RecordKind.Merged)
             {
                 read[i] = Candidate.Of(MatchedRecords.Read(batch[i].Payload.Span), kindOf);
             }
-        });
+        }
         var changes = new List<StateStore.ResearchChange>(batch.Count);
         for (int i = 0; i < batch.Count; i++)
         {

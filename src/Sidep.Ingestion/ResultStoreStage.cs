@@ -25,13 +25,12 @@ public sealed class ResultStoreStage(EmbeddedLog log, StateStore store)
                 continue;
             }
             var rows = new StoredResult[entries.Count];
-            // Each row depends on its entry alone: read on every core at once. The envelope's JSON is stored as it is
-            // in the journal: read for its fields, not written again.
-            Parallel.For(0, entries.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+            for (int i = 0; i < entries.Count; i++)
             {
                 ReadOnlySpan<byte> json = entries[i].Payload.Span[36..];
+                // The envelope's JSON is stored as it is in the journal: read for its fields, not written again.
                 rows[i] = Row(JsonSerializer.Deserialize(json, SidepJson.Default.ResultEnvelope)!, System.Text.Encoding.UTF8.GetString(json));
-            });
+            }
             store.ApplyResults(ConsumerName, p, offset + entries.Count, rows);
             applied += rows.Length;
         }
