@@ -22,7 +22,7 @@ public static class Cli
 
     public static RootCommand Build()
     {
-        var root = new RootCommand("Sidep: national ingestion of laboratory test results (HL7 v2 today; HPRIM and FHIR to come).");
+        var root = new RootCommand("Sidep: national ingestion of laboratory test results (HL7 v2, HPRIM, FHIR R4; HTTP and MLLP), their identity matching, indicators and sinks.");
         root.Subcommands.Add(Serve("serve", gatewayOnly: false));
         root.Subcommands.Add(Serve("gateway", gatewayOnly: true));
         root.Subcommands.Add(Send());
