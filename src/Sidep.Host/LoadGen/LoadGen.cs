@@ -75,9 +75,9 @@ public static class LoadGenerator
             (lastCount, lastTime) = (now, t);
         }, null, drive.ProgressInterval, drive.ProgressInterval);
 
-        using var probing = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var probing = new CancellationTokenSource();
         Task<Probes> probes = drive.AgentKey is { Length: > 0 } agentKey
-            ? ProbeAsync(http, keys[ProbeFiness], agentKey, drive, work.Today, probing.Token)
+            ? ProbeAsync(http, keys[ProbeFiness], agentKey, drive, work.Today, probing.Token, ct)
             : Task.FromResult(new Probes([], [], []));
         var server = new IPEndPoint((await Dns.GetHostAddressesAsync(drive.Server.Host, ct)).First(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork), drive.MllpPort);
         List<double>? fromSchedule = null;
@@ -112,13 +112,13 @@ public static class LoadGenerator
             $"failed requests {tally.Failures:N0}; MLLP AA {tally.MllpAccepted:N0} ({e.MllpAccepted:N0}), AE with a reason {tally.MllpRejected:N0} ({e.MllpRejected:N0}), " +
             $"refused {tally.MllpRefused:N0}: " + (accounted ? "every result accounted for" : "MISMATCH"));
 
-        http.DefaultRequestHeaders.Add("X-Operator-Token", drive.OperatorToken);
+        using var operatorHttp = new HttpClient { BaseAddress = drive.Server, Timeout = TimeSpan.FromMinutes(5) };
+        operatorHttp.DefaultRequestHeaders.Add("X-Operator-Token", drive.OperatorToken);
         // The probes stop with the load (the last one stored is in the truth), then the pipeline must catch up with all.
         await probing.CancelAsync();
-        Probes probed = await probes;
         while (!ct.IsCancellationRequested)
         {
-            using JsonDocument pipeline = JsonDocument.Parse(await http.GetStringAsync("/v1/pipeline", ct));
+            using JsonDocument pipeline = JsonDocument.Parse(await operatorHttp.GetStringAsync("/v1/pipeline", ct));
             if (pipeline.RootElement.GetProperty("caughtUp").GetBoolean())
             {
                 break;
@@ -126,13 +126,14 @@ public static class LoadGenerator
             await Task.Delay(100, ct);
         }
         double caughtUp = clock.Elapsed.TotalSeconds;
+        Probes probed = await probes;
         output.WriteLine($"pipeline caught up (store, identity, indicators, cases, research) {caughtUp:F1} s after the first submission: {total / caughtUp:N0} results/s end to end");
         if (probed.Cases.Count > 0)
         {
             output.WriteLine($"  end to end, acknowledgement → visible ({probed.Cases.Count} probes, one positive every {drive.ProbeInterval.TotalSeconds:F0} s during the load): " +
                 $"cases API {Percentiles(probed.Cases)}; indicators {Percentiles(probed.Indicators)}");
         }
-        bool equal = await CheckIndicatorsAsync(http, work.Truths.Concat(probed.Truths), output, ct);
+        bool equal = await CheckIndicatorsAsync(operatorHttp, work.Truths.Concat(probed.Truths), output, ct);
         return accounted && equal ? 0 : 1;
     }
 
@@ -344,96 +345,131 @@ public static class LoadGenerator
     private sealed record Probes(List<double> Cases, List<double> Indicators, List<Truth> Truths);
 
     /// <summary>While the load runs: every interval, one positive of a new person (the probe lab, sampled a week ago, a
-    /// day no other result uses), then how long from its acknowledgement until the cases API lists it and until the
-    /// national daily table counts it.</summary>
-    private static async Task<Probes> ProbeAsync(HttpClient http, string labKey, string agentKey, DriveOptions drive, DateOnly today, CancellationToken ct)
+    /// day no other result uses), sent on schedule whatever the earlier ones became; a watcher times each from its
+    /// acknowledgement until the cases API lists it (by its accession) and until the national daily table counts it
+    /// (the probe day's T reaching its rank: exact when the pipeline keeps the journal's order, as the embedded one does;
+    /// across Kafka partitions, the time the table counts as many probes). Sending stops with <paramref name="stop"/>;
+    /// the task ends once every probe sent is visible.</summary>
+    private static async Task<Probes> ProbeAsync(HttpClient http, string labKey, string agentKey, DriveOptions drive, DateOnly today, CancellationToken stop,
+        CancellationToken ct)
     {
         var result = new Probes([], [], []);
         DateOnly day = today.AddDays(-7);
         string token = AgentTokens.Mint(agentKey, "loadgen-probe", AgentRoles.Investigator, [ProbeDep], TimeSpan.FromHours(12));
-        long cursor = 0;
-        var random = new Random(42);
-        try
+        var acknowledged = new List<long>(); // per probe, in order: when its acknowledgement came
+        async Task SendAsync()
         {
-            for (int k = 0; !ct.IsCancellationRequested; k++)
+            var random = new Random(42);
+            try
             {
-                long round = Stopwatch.GetTimestamp();
-                // A birth date of its own: the probe's block holds no other person.
-                var birth = new DateOnly(1931, 1, 1).AddDays(k);
-                birth = new DateOnly(birth.Year, birth.Month, Math.Min(28, birth.Day));
-                PatientIdentity p = SyntheticIdentities.RandomPerson(random, k % 2 == 0 ? Sex.Female : Sex.Male, birth);
-                string accession = $"PROBE-{k}";
-                string message = $"MSH|^~\\&|LOADGEN|PROBE^{ProbeFiness}^FINESS|SIDEP|ANS|{day:yyyyMMdd}120000+0100||ORU^R01^ORU_R01|{accession}|P|2.5|||||FRA|UNICODE UTF-8\r" +
-                    $"PID|1||{p.Ins!.Matricule}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||SONDE^{p.GivenNames[0]}^{p.GivenNames[1]}||{birth:yyyyMMdd}|{(p.Sex == Sex.Female ? 'F' : 'M')}|||1 RUE DE RIVOLI^^PARIS^^75001^FRA^H\r" +
-                    $"OBR|1||{accession}|94500-6^SARS-CoV-2 RNA^LN|||{day:yyyyMMdd}080000+0100\r" +
-                    $"OBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||260373001^Détecté^SCT||||||F|||{day:yyyyMMdd}080000+0100\r";
-                while (true)
+                for (int k = 0; !stop.IsCancellationRequested; k++)
                 {
-                    using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = new StringContent(message, Encoding.UTF8, "application/hl7-v2") };
-                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", labKey);
-                    // Not cancelled once sent: a probe the server stored must be in the truth.
-                    using HttpResponseMessage response = await http.SendAsync(request, CancellationToken.None);
-                    if (response.StatusCode == HttpStatusCode.Created)
+                    long round = Stopwatch.GetTimestamp();
+                    // A birth date of its own: the probe's block holds no other person.
+                    var birth = new DateOnly(1931, 1, 1).AddDays(k);
+                    birth = new DateOnly(birth.Year, birth.Month, Math.Min(28, birth.Day));
+                    PatientIdentity p = SyntheticIdentities.RandomPerson(random, k % 2 == 0 ? Sex.Female : Sex.Male, birth);
+                    string accession = $"PROBE-{k}";
+                    string message = $"MSH|^~\\&|LOADGEN|PROBE^{ProbeFiness}^FINESS|SIDEP|ANS|{day:yyyyMMdd}120000+0100||ORU^R01^ORU_R01|{accession}|P|2.5|||||FRA|UNICODE UTF-8\r" +
+                        $"PID|1||{p.Ins!.Matricule}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||SONDE^{p.GivenNames[0]}^{p.GivenNames[1]}||{birth:yyyyMMdd}|{(p.Sex == Sex.Female ? 'F' : 'M')}|||1 RUE DE RIVOLI^^PARIS^^75001^FRA^H\r" +
+                        $"OBR|1||{accession}|94500-6^SARS-CoV-2 RNA^LN|||{day:yyyyMMdd}080000+0100\r" +
+                        $"OBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||260373001^Détecté^SCT||||||F|||{day:yyyyMMdd}080000+0100\r";
+                    while (true)
                     {
-                        break;
-                    }
-                    await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1), CancellationToken.None);
-                }
-                long acknowledged = Stopwatch.GetTimestamp();
-                int age = day.Year - birth.Year - (day < birth.AddYears(day.Year - birth.Year) ? 1 : 0);
-                result.Truths.Add(new Truth(-1 - k, day, p.Sex == Sex.Female ? TruthSex.Female : TruthSex.Male, ProbeDep, Math.Min(9, age / 10), true));
-                double? inCases = null, inIndicators = null;
-                while (inCases is null || inIndicators is null)
-                {
-                    if (Stopwatch.GetElapsedTime(acknowledged) > TimeSpan.FromMinutes(5))
-                    {
-                        throw new TimeoutException($"probe {accession} not visible 5 minutes after its acknowledgement");
-                    }
-                    if (inCases is null)
-                    {
-                        using var feed = new HttpRequestMessage(HttpMethod.Get, $"/v1/cases/feed?after={cursor}&limit=500");
-                        feed.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-                        using HttpResponseMessage answer = await http.SendAsync(feed, ct);
-                        using JsonDocument page = JsonDocument.Parse(await answer.Content.ReadAsStringAsync(ct));
-                        foreach (JsonElement c in page.RootElement.GetProperty("cases").EnumerateArray())
+                        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = new StringContent(message, Encoding.UTF8, "application/hl7-v2") };
+                        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", labKey);
+                        // Not cancelled once sent: a probe the server stored must be in the truth.
+                        using HttpResponseMessage response = await http.SendAsync(request, CancellationToken.None);
+                        if (response.StatusCode == HttpStatusCode.Created)
                         {
-                            if (c.GetProperty("details").TryGetProperty("accessionId", out JsonElement a) && a.GetString() == accession)
-                            {
-                                inCases = Stopwatch.GetElapsedTime(acknowledged).TotalMilliseconds;
-                            }
+                            break;
                         }
-                        if (page.RootElement.TryGetProperty("next", out JsonElement next) && next.ValueKind == JsonValueKind.Number)
-                        {
-                            cursor = next.GetInt64();
-                        }
+                        await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1), CancellationToken.None);
                     }
-                    if (inIndicators is null)
+                    int age = day.Year - birth.Year - (day < birth.AddYears(day.Year - birth.Year) ? 1 : 0);
+                    lock (acknowledged)
                     {
-                        using var indicators = new HttpRequestMessage(HttpMethod.Get, $"/v1/indicators/fra/daily.csv?from={day:yyyy-MM-dd}&to={day:yyyy-MM-dd}");
-                        indicators.Headers.Add("X-Operator-Token", drive.OperatorToken);
-                        using HttpResponseMessage answer = await http.SendAsync(indicators, ct);
-                        string csv = await answer.Content.ReadAsStringAsync(ct);
-                        // fra;jour;P_f;P_h;P;T_f;T_h;T;cl_age90;pop — the all-ages row.
-                        string[]? all = csv.Split('\n').Skip(1).Select(l => l.Split(';')).FirstOrDefault(f => f.Length > 8 && f[8] == "0");
-                        if (all is not null && int.Parse(all[7], CultureInfo.InvariantCulture) >= k + 1)
-                        {
-                            inIndicators = Stopwatch.GetElapsedTime(acknowledged).TotalMilliseconds;
-                        }
+                        acknowledged.Add(Stopwatch.GetTimestamp());
+                        result.Truths.Add(new Truth(-1 - k, day, p.Sex == Sex.Female ? TruthSex.Female : TruthSex.Male, ProbeDep, Math.Min(9, age / 10), true));
                     }
-                    await Task.Delay(50, ct);
-                }
-                result.Cases.Add(inCases.Value);
-                result.Indicators.Add(inIndicators.Value);
-                TimeSpan left = drive.ProbeInterval - Stopwatch.GetElapsedTime(round);
-                if (left > TimeSpan.Zero)
-                {
-                    await Task.Delay(left, ct);
+                    TimeSpan left = drive.ProbeInterval - Stopwatch.GetElapsedTime(round);
+                    if (left > TimeSpan.Zero)
+                    {
+                        await Task.Delay(left, stop);
+                    }
                 }
             }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+            }
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        Task sending = SendAsync();
+        var inCases = new Dictionary<int, double>();
+        var inIndicators = new Dictionary<int, double>();
+        long cursor = 0, progress = Stopwatch.GetTimestamp();
+        while (true)
         {
+            bool done = sending.IsCompleted;
+            long[] acks;
+            lock (acknowledged)
+            {
+                acks = [.. acknowledged];
+            }
+            long now = Stopwatch.GetTimestamp();
+            int before = inCases.Count + inIndicators.Count;
+            while (true)
+            {
+                using var feed = new HttpRequestMessage(HttpMethod.Get, $"/v1/cases/feed?after={cursor}&limit=500");
+                feed.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                using HttpResponseMessage answer = await http.SendAsync(feed, ct);
+                using JsonDocument page = JsonDocument.Parse(await answer.Content.ReadAsStringAsync(ct));
+                int count = 0;
+                foreach (JsonElement c in page.RootElement.GetProperty("cases").EnumerateArray())
+                {
+                    count++;
+                    if (c.GetProperty("details").TryGetProperty("accessionId", out JsonElement a) && a.GetString() is string accession
+                        && accession.StartsWith("PROBE-", StringComparison.Ordinal) && int.TryParse(accession.AsSpan(6), out int k) && k < acks.Length)
+                    {
+                        inCases.TryAdd(k, Stopwatch.GetElapsedTime(acks[k], now).TotalMilliseconds);
+                    }
+                }
+                if (page.RootElement.TryGetProperty("next", out JsonElement next) && next.ValueKind == JsonValueKind.Number)
+                {
+                    cursor = next.GetInt64();
+                }
+                if (count < 500)
+                {
+                    break;
+                }
+            }
+            using (var indicators = new HttpRequestMessage(HttpMethod.Get, $"/v1/indicators/fra/daily.csv?from={day:yyyy-MM-dd}&to={day:yyyy-MM-dd}"))
+            {
+                indicators.Headers.Add("X-Operator-Token", drive.OperatorToken);
+                using HttpResponseMessage answer = await http.SendAsync(indicators, ct);
+                // fra;jour;P_f;P_h;P;T_f;T_h;T;cl_age90;pop — the all-ages row.
+                string[]? all = (await answer.Content.ReadAsStringAsync(ct)).Split('\n').Skip(1).Select(l => l.Split(';')).FirstOrDefault(f => f.Length > 8 && f[8] == "0");
+                int counted = all is null ? 0 : Math.Min(acks.Length, int.Parse(all[7], CultureInfo.InvariantCulture));
+                for (int k = 0; k < counted; k++)
+                {
+                    inIndicators.TryAdd(k, Stopwatch.GetElapsedTime(acks[k], now).TotalMilliseconds);
+                }
+            }
+            if (inCases.Count + inIndicators.Count > before)
+            {
+                progress = now;
+            }
+            if (done && inCases.Count == acks.Length && inIndicators.Count == acks.Length)
+            {
+                break;
+            }
+            if (Stopwatch.GetElapsedTime(progress) > TimeSpan.FromMinutes(10))
+            {
+                throw new TimeoutException($"probes: {acks.Length} acknowledged, {inCases.Count} in the cases API and {inIndicators.Count} in the indicators, none more for 10 minutes");
+            }
+            await Task.Delay(100, ct);
         }
+        result.Cases.AddRange(inCases.Values);
+        result.Indicators.AddRange(inIndicators.Values);
         return result;
     }
 
