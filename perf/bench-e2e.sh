@@ -24,6 +24,8 @@ TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 AGENT_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 LOG="$DATA/serve.log"
 BACKENDS=()
+# SIDEP_BENCH_MAX_LAG: the backpressure threshold (embedded: serve's default unless set; distributed: 5,000).
+[ -z "${SIDEP_BENCH_MAX_LAG:-}" ] || BACKENDS=(--max-lag "$SIDEP_BENCH_MAX_LAG")
 PGDIR=""
 if [ "$MODE" = distributed ]; then
   PGDIR=$(mktemp -u /tmp/sidep-bench-pg-XXXXXX)
