@@ -181,70 +181,44 @@ public sealed class ResearchStage
     /// (an opposition made by identity is tied to its person here, once found).</summary>
     internal static List<StateStore.ResearchChange> Changes(List<LogEntry> batch, IStageStore store, Func<string?, TestKind> kindOf)
     {
-        // Reading each result and building its row depend on that result alone; what depends on the store
-        // (oppositions) and the order (merges) follows.
-        var read = new Candidate?[batch.Count];
-        for (int i = 0; i < batch.Count; i++)
-        {
-            if (batch[i].Kind != RecordKind.Merged)
-            {
-                read[i] = Candidate.Of(MatchedRecords.Read(batch[i].Payload.Span), kindOf);
-            }
-        }
         var changes = new List<StateStore.ResearchChange>(batch.Count);
-        for (int i = 0; i < batch.Count; i++)
+        foreach (LogEntry entry in batch)
         {
-            if (read[i] is not Candidate c)
+            if (entry.Kind == RecordKind.Merged)
             {
-                PersonMerge merge = JsonSerializer.Deserialize(batch[i].Payload.Span, SidepJson.Default.PersonMerge)!;
+                PersonMerge merge = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.PersonMerge)!;
                 changes.Add(new StateStore.ResearchMerge(merge.From, merge.Into));
                 continue;
             }
-            if (c.Change is StateStore.ResearchRemove or null)
+            MatchedResult matched = MatchedRecords.Read(entry.Payload.Span);
+            LabResult r = matched.Envelope.Result;
+            string key = r.Key.Fingerprint().ToString("x32", CultureInfo.InvariantCulture);
+            if (r.Status == ResultStatus.Preliminary)
             {
-                if (c.Change is not null)
-                {
-                    changes.Add(c.Change);
-                }
                 continue;
             }
-            if (store.OpposedPerson(c.Matched.PersonId))
+            // Research keeps PCR and antigen tests (and serology: researchers study it); a retraction removes the row.
+            if (r.Status == ResultStatus.Cancelled || kindOf(r.Loinc) == TestKind.Other)
+            {
+                changes.Add(new StateStore.ResearchRemove(key, matched.Envelope.Version + 1));
+                continue;
+            }
+            if (store.OpposedPerson(matched.PersonId))
             {
                 continue;
             }
             // An opposition made by INS or traits before the person was known: tie it to the person once, found here.
-            if (store.HasIdentityOppositions && store.OpposedIdentity(IdentityKeys(c.Matched.Envelope.Result.Patient)) is string opposedBy)
+            if (store.HasIdentityOppositions && store.OpposedIdentity(IdentityKeys(r.Patient)) is string opposedBy)
             {
-                store.AttachOpposition(c.Matched.PersonId, opposedBy);
+                store.AttachOpposition(matched.PersonId, opposedBy);
                 continue;
-            }
-            changes.Add(c.Change);
-        }
-        return changes;
-    }
-
-    /// <summary>A matched result read, and the research change it would make if its person has not opposed: none for a
-    /// preliminary result, a removal for a retraction or a test research does not keep, else its row.</summary>
-    private sealed record Candidate(MatchedResult Matched, StateStore.ResearchChange? Change)
-    {
-        public static Candidate Of(MatchedResult matched, Func<string?, TestKind> kindOf)
-        {
-            LabResult r = matched.Envelope.Result;
-            if (r.Status == ResultStatus.Preliminary)
-            {
-                return new Candidate(matched, null);
-            }
-            string key = r.Key.Fingerprint().ToString("x32", CultureInfo.InvariantCulture);
-            // Research keeps PCR and antigen tests (and serology: researchers study it); a retraction removes the row.
-            if (r.Status == ResultStatus.Cancelled || kindOf(r.Loinc) == TestKind.Other)
-            {
-                return new Candidate(matched, new StateStore.ResearchRemove(key, matched.Envelope.Version + 1));
             }
             DateOnly day = r.SampledAt?.Date ?? r.ResultedAt?.Date ?? DateOnly.FromDateTime(matched.Envelope.ReceivedAt.UtcDateTime);
             ResearchFields fields = ResearchFields.Of(r, day);
-            return new Candidate(matched, new StateStore.ResearchUpsert(new ResearchRowRecord(key, matched.PersonId, matched.Envelope.Version, fields.SampleDate,
+            changes.Add(new StateStore.ResearchUpsert(new ResearchRowRecord(key, matched.PersonId, matched.Envelope.Version, fields.SampleDate,
                 JsonSerializer.Serialize(fields, ResearchJson.Default.ResearchFields))));
         }
+        return changes;
     }
 
     /// <summary>Writes the partitions of the sample dates that changed; returns how many.</summary>

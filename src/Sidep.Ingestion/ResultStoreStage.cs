@@ -24,15 +24,15 @@ public sealed class ResultStoreStage(EmbeddedLog log, StateStore store)
             {
                 continue;
             }
-            var rows = new StoredResult[entries.Count];
-            for (int i = 0; i < entries.Count; i++)
+            var rows = new List<StoredResult>(entries.Count);
+            foreach (LogEntry e in entries)
             {
-                ReadOnlySpan<byte> json = entries[i].Payload.Span[36..];
+                ReadOnlySpan<byte> json = e.Payload.Span[36..];
                 // The envelope's JSON is stored as it is in the journal: read for its fields, not written again.
-                rows[i] = Row(JsonSerializer.Deserialize(json, SidepJson.Default.ResultEnvelope)!, System.Text.Encoding.UTF8.GetString(json));
+                rows.Add(Row(JsonSerializer.Deserialize(json, SidepJson.Default.ResultEnvelope)!, System.Text.Encoding.UTF8.GetString(json)));
             }
             store.ApplyResults(ConsumerName, p, offset + entries.Count, rows);
-            applied += rows.Length;
+            applied += rows.Count;
         }
         return applied;
     }
