@@ -440,9 +440,8 @@ public sealed class PartitionedResearchStage(IStageTransport transport, IStageSt
     public Task<int> WritePartitionsAsync(CancellationToken cancellationToken = default) =>
         ResearchStage.WritePartitionsAsync(Store, pseudonyms, directory, time ?? TimeProvider.System, cancellationToken);
 
-    private long _writtenAt = long.MinValue / 2;
+    private readonly PartitionWritePacer _pacer = new();
 
-    /// <summary>When idle, at most every <see cref="ResearchStage.PartitionWriteInterval"/>.</summary>
-    protected override Task IdleAsync(CancellationToken cancellationToken) =>
-        ResearchStage.PacedWriteAsync(WritePartitionsAsync, () => _writtenAt, t => _writtenAt = t, cancellationToken);
+    /// <summary>When idle, at most every <see cref="PartitionWritePacer.Interval"/>.</summary>
+    protected override Task IdleAsync(CancellationToken cancellationToken) => _pacer.WriteIfDueAsync(WritePartitionsAsync, cancellationToken);
 }

@@ -293,22 +293,7 @@ public sealed class ResearchStage
     public List<(string Old, string New)> LinkTable(string fromKey, string toKey) =>
         [.. _store.ResearchPersons().Select(p => (_pseudonyms.Of(p, fromKey), _pseudonyms.Of(p, toKey)))];
 
-    /// <summary>The partitions are rewritten when the stage is idle, at most this often: each write reads a changed
-    /// date's rows back whole, and a busy day changes every date it touches again and again (written at every idle
-    /// moment, it took most of the CPU of a peak day's end, in both modes).</summary>
-    public static readonly TimeSpan PartitionWriteInterval = TimeSpan.FromSeconds(5);
-
-    private long _writtenAt = long.MinValue / 2;
-
-    /// <summary>Writes the changed partitions if the last write is older than <see cref="PartitionWriteInterval"/>.</summary>
-    internal static async Task PacedWriteAsync(Func<CancellationToken, Task<int>> write, Func<long> writtenAt, Action<long> wrote, CancellationToken cancellationToken)
-    {
-        if (Environment.TickCount64 - writtenAt() >= (long)PartitionWriteInterval.TotalMilliseconds)
-        {
-            await write(cancellationToken).ConfigureAwait(false);
-            wrote(Environment.TickCount64);
-        }
-    }
+    private readonly PartitionWritePacer _pacer = new();
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -317,9 +302,31 @@ public sealed class ResearchStage
             int drained = DrainOnce();
             if (drained == 0)
             {
-                await PacedWriteAsync(WritePartitionsAsync, () => _writtenAt, t => _writtenAt = t, cancellationToken).ConfigureAwait(false);
+                await _pacer.WriteIfDueAsync(WritePartitionsAsync, cancellationToken).ConfigureAwait(false);
                 await _matched.WaitForDataAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
             }
+        }
+    }
+}
+
+/// <summary>
+/// When a research stage (embedded or partitioned) rewrites its partitions: when idle, at most every
+/// <see cref="Interval"/>. Each write reads a changed date's rows back whole, and a busy day changes every date it touches
+/// again and again (written at every idle moment, it took most of the CPU of a peak day's end, in both modes).
+/// </summary>
+internal sealed class PartitionWritePacer
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
+
+    private long _writtenAt = long.MinValue / 2;
+
+    /// <summary>Writes the changed partitions if the last write is older than <see cref="Interval"/>.</summary>
+    public async Task WriteIfDueAsync(Func<CancellationToken, Task<int>> write, CancellationToken cancellationToken)
+    {
+        if (Environment.TickCount64 - _writtenAt >= (long)Interval.TotalMilliseconds)
+        {
+            await write(cancellationToken).ConfigureAwait(false);
+            _writtenAt = Environment.TickCount64;
         }
     }
 }
