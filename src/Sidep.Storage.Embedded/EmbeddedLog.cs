@@ -191,29 +191,24 @@ public sealed class EmbeddedLog : IAsyncDisposable, IResultJournal
         {
             long chunkStart = 0;
             int chunkLength = 0;
+            // Whether the chunk holds the whole record at this position: its header, then as many bytes as it says.
+            bool Holds(long position) => position >= chunkStart && position + HeaderSize <= chunkStart + chunkLength
+                && position + HeaderSize + BinaryPrimitives.ReadInt32LittleEndian(chunk.AsSpan((int)(position - chunkStart))) <= chunkStart + chunkLength;
             for (int i = 0; i < positions.Length; i++)
             {
                 long position = positions[i];
-                if (position < chunkStart || position + HeaderSize > chunkStart + chunkLength)
+                if (!Holds(position))
                 {
                     (chunkStart, chunkLength) = (position, RandomAccess.Read(_reader, chunk.AsSpan(0, ReadChunkBytes), position));
-                }
-                int size = BinaryPrimitives.ReadInt32LittleEndian(chunk.AsSpan((int)(position - chunkStart)));
-                if (position + HeaderSize + size > chunkStart + chunkLength)
-                {
-                    if (HeaderSize + size > ReadChunkBytes)
+                    if (!Holds(position))
                     {
-                        entries.Add(ReadAt(position, firstOffset + i)); // larger than a chunk: on its own
-                        continue;
-                    }
-                    (chunkStart, chunkLength) = (position, RandomAccess.Read(_reader, chunk.AsSpan(0, ReadChunkBytes), position));
-                    if (HeaderSize + size > chunkLength)
-                    {
-                        entries.Add(ReadAt(position, firstOffset + i)); // a short read: the record on its own
+                        entries.Add(ReadAt(position, firstOffset + i)); // larger than a chunk (or a short read): on its own
                         continue;
                     }
                 }
-                entries.Add(Decode(chunk.AsSpan((int)(position - chunkStart) + HeaderSize, size).ToArray(), firstOffset + i));
+                int offset = (int)(position - chunkStart);
+                int size = BinaryPrimitives.ReadInt32LittleEndian(chunk.AsSpan(offset));
+                entries.Add(Decode(chunk.AsSpan(offset + HeaderSize, size).ToArray(), firstOffset + i));
             }
         }
         finally
