@@ -39,8 +39,9 @@ public sealed record DriveOptions(Uri Server, string OperatorToken)
 /// </summary>
 public static class LoadGenerator
 {
-    private const string ProbeFiness = "999999999";
-    private const string ProbeDep = "75";
+    /// <summary>The lab the probes come from: HL7 v2 over HTTP, LOINC, in Paris.</summary>
+    private static readonly SyntheticLab ProbeLab = new(-1, "999999999", "SONDE DE BOUT EN BOUT", "PROBE", "75", LabFormat.Hl7v2, Mllp: false, LocalCode: null,
+        "94500-6", "SARS-CoV-2 RNA", MllpSource: "");
 
     private sealed class Tally
     {
@@ -57,8 +58,11 @@ public static class LoadGenerator
         Workload work = Generated(o, output);
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = drive.Concurrency + 4 }) { BaseAddress = drive.Server, Timeout = TimeSpan.FromMinutes(5) };
         http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        // The operator's requests (labs, pipeline, indicators) on a client of their own.
+        using var operatorHttp = new HttpClient { BaseAddress = drive.Server, Timeout = TimeSpan.FromMinutes(5) };
+        operatorHttp.DefaultRequestHeaders.Add("X-Operator-Token", drive.OperatorToken);
         var registering = Stopwatch.StartNew();
-        Dictionary<string, string> keys = await RegisterAsync(http, work, drive, ct);
+        Dictionary<string, string> keys = await RegisterAsync(operatorHttp, http, work, ct);
         output.WriteLine($"registered {keys.Count:N0} labs and {work.Labs.Count(l => l.LocalCode is not null):N0} transcoding tables in {registering.Elapsed.TotalSeconds:F1} s");
 
         var tally = new Tally();
@@ -77,7 +81,7 @@ public static class LoadGenerator
 
         using var probing = new CancellationTokenSource();
         Task<Probes> probes = drive.AgentKey is { Length: > 0 } agentKey
-            ? ProbeAsync(http, keys[ProbeFiness], agentKey, drive, work.Today, probing.Token, ct)
+            ? ProbeAsync(http, operatorHttp, keys[ProbeLab.Finess], agentKey, drive, work.Today, probing.Token, ct)
             : Task.FromResult(new Probes([], [], []));
         var server = new IPEndPoint((await Dns.GetHostAddressesAsync(drive.Server.Host, ct)).First(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork), drive.MllpPort);
         List<double>? fromSchedule = null;
@@ -112,8 +116,6 @@ public static class LoadGenerator
             $"failed requests {tally.Failures:N0}; MLLP AA {tally.MllpAccepted:N0} ({e.MllpAccepted:N0}), AE with a reason {tally.MllpRejected:N0} ({e.MllpRejected:N0}), " +
             $"refused {tally.MllpRefused:N0}: " + (accounted ? "every result accounted for" : "MISMATCH"));
 
-        using var operatorHttp = new HttpClient { BaseAddress = drive.Server, Timeout = TimeSpan.FromMinutes(5) };
-        operatorHttp.DefaultRequestHeaders.Add("X-Operator-Token", drive.OperatorToken);
         // The probes stop with the load (the last one stored is in the truth), then the pipeline must catch up with all.
         await probing.CancelAsync();
         while (!ct.IsCancellationRequested)
@@ -160,13 +162,11 @@ public static class LoadGenerator
     }
 
     /// <summary>Registers the labs (and the probe lab) in one request, then each lab with local codes sends its table.</summary>
-    private static async Task<Dictionary<string, string>> RegisterAsync(HttpClient http, Workload work, DriveOptions drive, CancellationToken ct)
+    private static async Task<Dictionary<string, string>> RegisterAsync(HttpClient operatorHttp, HttpClient http, Workload work, CancellationToken ct)
     {
         var labs = work.Labs.Select(l => new LabsApi.LabRequest(l.Finess, l.Name, [l.Facility], l.Mllp ? [l.MllpSource] : [], []))
-            .Append(new LabsApi.LabRequest(ProbeFiness, "SONDE DE BOUT EN BOUT", ["PROBE"], [], []));
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/labs") { Content = JsonContent.Create(labs) };
-        request.Headers.Add("X-Operator-Token", drive.OperatorToken);
-        using HttpResponseMessage response = await http.SendAsync(request, ct);
+            .Append(new LabsApi.LabRequest(ProbeLab.Finess, ProbeLab.Name, [ProbeLab.Facility], [], []));
+        using HttpResponseMessage response = await operatorHttp.PostAsync("/v1/labs", JsonContent.Create(labs), ct);
         string text = await response.Content.ReadAsStringAsync(ct);
         if (!response.IsSuccessStatusCode)
         {
@@ -203,43 +203,24 @@ public static class LoadGenerator
             while ((i = Interlocked.Increment(ref nextSubmission)) < submissions.Count)
             {
                 Submission s = submissions[i];
-                while (true)
+                (HttpStatusCode status, string text, double ms) = await PostAsync(http, keys[s.Lab.Finess], s.Lab.MediaType, s.Body, () => Interlocked.Increment(ref tally.Busy), ct);
+                lock (tally.HttpLatencies)
                 {
-                    using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions")
-                    {
-                        Content = new ByteArrayContent(s.Body) { Headers = { ContentType = new MediaTypeHeaderValue(s.Lab.MediaType) } },
-                    };
-                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", keys[s.Lab.Finess]);
-                    long started = Stopwatch.GetTimestamp();
-                    using HttpResponseMessage response = await http.SendAsync(request, ct);
-                    string text = await response.Content.ReadAsStringAsync(ct);
-                    double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-                    if ((int)response.StatusCode is 503 or 429)
-                    {
-                        // Backpressure: the stages are behind. Wait as told, then send the same batch again.
-                        Interlocked.Increment(ref tally.Busy);
-                        await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1), ct);
-                        continue;
-                    }
-                    lock (tally.HttpLatencies)
-                    {
-                        tally.HttpLatencies.Add(ms);
-                    }
-                    if (!response.IsSuccessStatusCode && (int)response.StatusCode != 422)
-                    {
-                        Interlocked.Increment(ref tally.Failures);
-                        break;
-                    }
-                    JsonElement counts = JsonDocument.Parse(text).RootElement.GetProperty("counts");
-                    Interlocked.Add(ref tally.Accepted, counts.GetProperty("accepted").GetInt32());
-                    Interlocked.Add(ref tally.Corrections, counts.GetProperty("correction").GetInt32());
-                    Interlocked.Add(ref tally.Rejected, counts.GetProperty("rejected").GetInt32());
-                    Interlocked.Add(ref tally.Duplicates, counts.GetProperty("duplicate").GetInt32());
-                    if (counts.TryGetProperty("quarantined", out JsonElement pending))
-                    {
-                        Interlocked.Add(ref tally.Pending, pending.GetInt32());
-                    }
-                    break;
+                    tally.HttpLatencies.Add(ms);
+                }
+                if ((int)status is not (>= 200 and < 300 or 422))
+                {
+                    Interlocked.Increment(ref tally.Failures);
+                    continue;
+                }
+                JsonElement counts = JsonDocument.Parse(text).RootElement.GetProperty("counts");
+                Interlocked.Add(ref tally.Accepted, counts.GetProperty("accepted").GetInt32());
+                Interlocked.Add(ref tally.Corrections, counts.GetProperty("correction").GetInt32());
+                Interlocked.Add(ref tally.Rejected, counts.GetProperty("rejected").GetInt32());
+                Interlocked.Add(ref tally.Duplicates, counts.GetProperty("duplicate").GetInt32());
+                if (counts.TryGetProperty("quarantined", out JsonElement pending))
+                {
+                    Interlocked.Add(ref tally.Pending, pending.GetInt32());
                 }
             }
         }
@@ -342,6 +323,32 @@ public static class LoadGenerator
         return fromSchedule;
     }
 
+    /// <summary>Posts a submission as its lab; while the server answers 503 or 429 (backpressure), waits as told
+    /// (<paramref name="busy"/> counts each) and sends it again. Returns the answer and how long it took.</summary>
+    private static async Task<(HttpStatusCode Status, string Text, double Milliseconds)> PostAsync(HttpClient http, string labKey, string mediaType, byte[] body,
+        Action busy, CancellationToken ct)
+    {
+        while (true)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions")
+            {
+                Content = new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue(mediaType) } },
+            };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", labKey);
+            long started = Stopwatch.GetTimestamp();
+            using HttpResponseMessage response = await http.SendAsync(request, ct);
+            string text = await response.Content.ReadAsStringAsync(ct);
+            double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            if ((int)response.StatusCode is 503 or 429)
+            {
+                busy();
+                await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1), ct);
+                continue;
+            }
+            return (response.StatusCode, text, ms);
+        }
+    }
+
     private sealed record Probes(List<double> Cases, List<double> Indicators, List<Truth> Truths);
 
     /// <summary>While the load runs: every interval, one positive of a new person (the probe lab, sampled a week ago, a
@@ -350,12 +357,12 @@ public static class LoadGenerator
     /// (the probe day's T reaching its rank: exact when the pipeline keeps the journal's order, as the embedded one does;
     /// across Kafka partitions, the time the table counts as many probes). Sending stops with <paramref name="stop"/>;
     /// the task ends once every probe sent is visible.</summary>
-    private static async Task<Probes> ProbeAsync(HttpClient http, string labKey, string agentKey, DriveOptions drive, DateOnly today, CancellationToken stop,
+    private static async Task<Probes> ProbeAsync(HttpClient http, HttpClient operatorHttp, string labKey, string agentKey, DriveOptions drive, DateOnly today, CancellationToken stop,
         CancellationToken ct)
     {
         var result = new Probes([], [], []);
         DateOnly day = today.AddDays(-7);
-        string token = AgentTokens.Mint(agentKey, "loadgen-probe", AgentRoles.Investigator, [ProbeDep], TimeSpan.FromHours(12));
+        string token = AgentTokens.Mint(agentKey, "loadgen-probe", AgentRoles.Investigator, [ProbeLab.Dep], TimeSpan.FromHours(12));
         var acknowledged = new List<long>(); // per probe, in order: when its acknowledgement came
         async Task SendAsync()
         {
@@ -368,29 +375,19 @@ public static class LoadGenerator
                     // A birth date of its own: the probe's block holds no other person.
                     var birth = new DateOnly(1931, 1, 1).AddDays(k);
                     birth = new DateOnly(birth.Year, birth.Month, Math.Min(28, birth.Day));
-                    PatientIdentity p = SyntheticIdentities.RandomPerson(random, k % 2 == 0 ? Sex.Female : Sex.Male, birth);
-                    string accession = $"PROBE-{k}";
-                    string message = $"MSH|^~\\&|LOADGEN|PROBE^{ProbeFiness}^FINESS|SIDEP|ANS|{day:yyyyMMdd}120000+0100||ORU^R01^ORU_R01|{accession}|P|2.5|||||FRA|UNICODE UTF-8\r" +
-                        $"PID|1||{p.Ins!.Matricule}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||SONDE^{p.GivenNames[0]}^{p.GivenNames[1]}||{birth:yyyyMMdd}|{(p.Sex == Sex.Female ? 'F' : 'M')}|||1 RUE DE RIVOLI^^PARIS^^75001^FRA^H\r" +
-                        $"OBR|1||{accession}|94500-6^SARS-CoV-2 RNA^LN|||{day:yyyyMMdd}080000+0100\r" +
-                        $"OBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||260373001^Détecté^SCT||||||F|||{day:yyyyMMdd}080000+0100\r";
-                    while (true)
+                    PatientIdentity p = SyntheticIdentities.RandomPerson(random, k % 2 == 0 ? Sex.Female : Sex.Male, birth) with { BirthName = "SONDE" };
+                    var person = new Workload.Person(p, WithIns: true, ProbeLab.Dep, "75001", "PARIS", Medecin: false);
+                    string message = Workload.Render(ProbeLab, person, -1 - k, $"PROBE-{k}", day, positive: true, "F", valid: true);
+                    // Not cancelled once sent: a probe the server stored must be in the truth.
+                    (HttpStatusCode status, string answer, _) = await PostAsync(http, labKey, ProbeLab.MediaType, Encoding.UTF8.GetBytes(message), () => { }, CancellationToken.None);
+                    if (status != HttpStatusCode.Created)
                     {
-                        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = new StringContent(message, Encoding.UTF8, "application/hl7-v2") };
-                        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", labKey);
-                        // Not cancelled once sent: a probe the server stored must be in the truth.
-                        using HttpResponseMessage response = await http.SendAsync(request, CancellationToken.None);
-                        if (response.StatusCode == HttpStatusCode.Created)
-                        {
-                            break;
-                        }
-                        await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1), CancellationToken.None);
+                        throw new InvalidOperationException($"probe PROBE-{k} was refused: {(int)status} {answer}");
                     }
-                    int age = day.Year - birth.Year - (day < birth.AddYears(day.Year - birth.Year) ? 1 : 0);
                     lock (acknowledged)
                     {
                         acknowledged.Add(Stopwatch.GetTimestamp());
-                        result.Truths.Add(new Truth(-1 - k, day, p.Sex == Sex.Female ? TruthSex.Female : TruthSex.Male, ProbeDep, Math.Min(9, age / 10), true));
+                        result.Truths.Add(Workload.TruthOf(person, -1 - k, day, positive: true));
                     }
                     TimeSpan left = drive.ProbeInterval - Stopwatch.GetElapsedTime(round);
                     if (left > TimeSpan.Zero)
@@ -442,17 +439,13 @@ public static class LoadGenerator
                     break;
                 }
             }
-            using (var indicators = new HttpRequestMessage(HttpMethod.Get, $"/v1/indicators/fra/daily.csv?from={day:yyyy-MM-dd}&to={day:yyyy-MM-dd}"))
+            string csv = await operatorHttp.GetStringAsync($"/v1/indicators/fra/daily.csv?from={day:yyyy-MM-dd}&to={day:yyyy-MM-dd}", ct);
+            // fra;jour;P_f;P_h;P;T_f;T_h;T;cl_age90;pop — the all-ages row.
+            string[]? all = csv.Split('\n').Skip(1).Select(l => l.Split(';')).FirstOrDefault(f => f.Length > 8 && f[8] == "0");
+            int counted = all is null ? 0 : Math.Min(acks.Length, int.Parse(all[7], CultureInfo.InvariantCulture));
+            for (int k = 0; k < counted; k++)
             {
-                indicators.Headers.Add("X-Operator-Token", drive.OperatorToken);
-                using HttpResponseMessage answer = await http.SendAsync(indicators, ct);
-                // fra;jour;P_f;P_h;P;T_f;T_h;T;cl_age90;pop — the all-ages row.
-                string[]? all = (await answer.Content.ReadAsStringAsync(ct)).Split('\n').Skip(1).Select(l => l.Split(';')).FirstOrDefault(f => f.Length > 8 && f[8] == "0");
-                int counted = all is null ? 0 : Math.Min(acks.Length, int.Parse(all[7], CultureInfo.InvariantCulture));
-                for (int k = 0; k < counted; k++)
-                {
-                    inIndicators.TryAdd(k, Stopwatch.GetElapsedTime(acks[k], now).TotalMilliseconds);
-                }
+                inIndicators.TryAdd(k, Stopwatch.GetElapsedTime(acks[k], now).TotalMilliseconds);
             }
             if (inCases.Count + inIndicators.Count > before)
             {

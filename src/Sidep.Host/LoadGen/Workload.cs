@@ -94,7 +94,8 @@ public sealed class Workload
         ("TAGCOV", "94558-4", "Test antigénique SARS-CoV-2"), ("COVSAL", "94845-5", "PCR SARS-CoV-2 salivaire"),
     ];
 
-    private sealed record Person(PatientIdentity Identity, bool WithIns, string Dep, string Postcode, string City, bool Medecin);
+    /// <summary>A person of the workload, and where the labs say they live.</summary>
+    internal sealed record Person(PatientIdentity Identity, bool WithIns, string Dep, string Postcode, string City, bool Medecin);
 
     /// <summary>One lab's items in the order it sends them; each is a whole message (HL7, HPRIM Médecin block), a P/OBR/OBX
     /// group (HPRIM Santé) or a Patient and Observation pair (FHIR).</summary>
@@ -286,7 +287,7 @@ public sealed class Workload
         return true;
     }
 
-    private static Truth TruthOf(Person p, int person, DateOnly day, bool positive)
+    internal static Truth TruthOf(Person p, int person, DateOnly day, bool positive)
     {
         PartialDate b = p.Identity.BirthDate!.Value;
         var birth = new DateOnly(b.Year, b.Month!.Value, b.Day!.Value);
@@ -332,7 +333,8 @@ public sealed class Workload
         }
     }
 
-    private static string Render(SyntheticLab lab, Person person, int id, string accession, DateOnly day, bool positive, string status, bool valid)
+    /// <summary>One result as the lab sends it, in its format (a whole message, or the part of a file or bundle it fills).</summary>
+    internal static string Render(SyntheticLab lab, Person person, int id, string accession, DateOnly day, bool positive, string status, bool valid)
     {
         PatientIdentity p = person.Identity;
         PartialDate b = p.BirthDate!.Value;
