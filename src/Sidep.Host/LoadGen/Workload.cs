@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using Sidep.Domain;
 using Sidep.Identity.Quality;
@@ -248,9 +249,9 @@ public sealed class Workload
             duplicates += mine.LateDuplicates;
         }
         // Labs send at the same time: their submissions interleave.
-        Shuffle(http, random);
-        Shuffle(lateHttp, random);
-        Shuffle(mllp, random);
+        random.Shuffle(CollectionsMarshal.AsSpan(http));
+        random.Shuffle(CollectionsMarshal.AsSpan(lateHttp));
+        random.Shuffle(CollectionsMarshal.AsSpan(mllp));
         return new Workload
         {
             Options = o, Labs = labs, Http = http, LateHttp = lateHttp, Mllp = mllp, LateMllp = lateMllp, Truths = truths, Persons = persons.Count, Today = today,
@@ -380,15 +381,6 @@ public sealed class Workload
                     $"OBR|1||{accession}|{code}^{lab.Label}^{system}|||{sample}\r" +
                     $"OBX|1|CWE|{code}^{lab.Label}^{system}||{result}||||||{(valid ? status : "")}|||{sample}\r";
             }
-        }
-    }
-
-    private static void Shuffle<T>(List<T> list, Random random)
-    {
-        for (int i = list.Count - 1; i > 0; i--)
-        {
-            int j = random.Next(i + 1);
-            (list[i], list[j]) = (list[j], list[i]);
         }
     }
 
