@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Data.Sqlite;
@@ -138,13 +141,20 @@ public sealed partial class StateStore : IStageStore
     /// tables, oppositions, acknowledgements, audit — stays <c>FULL</c>: fsynced at each commit. A FULL commit also
     /// makes every earlier NORMAL one durable (one WAL).
     /// </summary>
-    private DerivedWrite BeginDerived()
+    private DerivedWrite BeginDerived([CallerMemberName] string write = "")
     {
+        long started = Stopwatch.GetTimestamp();
         Execute("PRAGMA synchronous = NORMAL");
-        return new DerivedWrite(this, _connection.BeginTransaction());
+        return new DerivedWrite(this, _connection.BeginTransaction(), write, started);
     }
 
-    private sealed class DerivedWrite(StateStore store, SqliteTransaction transaction) : IDisposable
+    /// <summary>The store's metrics: how long each stage's write holds the store (its one connection), per write.</summary>
+    public static readonly Meter Meter = new("Sidep.Storage");
+
+    private static readonly Histogram<double> s_stageWrite = Meter.CreateHistogram<double>("sidep.store.stage_write", unit: "ms",
+        description: "Time a stage's write (rows and position, one transaction) holds the embedded store, by write");
+
+    private sealed class DerivedWrite(StateStore store, SqliteTransaction transaction, string write, long started) : IDisposable
     {
         public SqliteTransaction Transaction { get; } = transaction;
 
@@ -152,6 +162,7 @@ public sealed partial class StateStore : IStageStore
         {
             Transaction.Dispose();
             store.Execute("PRAGMA synchronous = FULL");
+            s_stageWrite.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("write", write));
         }
     }
 
