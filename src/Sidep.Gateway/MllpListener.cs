@@ -21,7 +21,7 @@ namespace Sidep.Gateway;
 /// thumbprint ('sidep labs add --mllp-cert'); without TLS, by its source address ('--mllp-source'). Bytes outside a frame, oversized frames and unknown sources are answered with an AR, and the
 /// connection stays usable; a frame that does not complete within the frame timeout (slowloris) closes it.
 /// </summary>
-public sealed class MllpListener(IngestionService ingestion, StateStore store, GatewayOptions options, Backpressure backpressure, ILogger<MllpListener> logger) : BackgroundService
+public sealed class MllpListener(IngestionService ingestion, StateStore store, GatewayOptions options, Backpressure backpressure, StorageHealth health, ILogger<MllpListener> logger) : BackgroundService
 {
     private readonly TaskCompletionSource<int> _port = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -259,6 +259,7 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
         }
         catch (NotDurableException ex)
         {
+            health.Failed("journal", ex.InnerException ?? ex);
             await SendRejectAsync(stream, "NotDurable", ex.Message, ct); // AR: refused for a reason unrelated to its content; send it again
             return;
         }

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Sidep.Ingestion;
 using Sidep.Parsing.Hl7v2;
 using Sidep.ServiceDefaults;
@@ -26,6 +27,8 @@ public static class SidepServer
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes + 1);
         builder.AddServiceDefaults("sidep", [IngestionService.ActivitySource.Name], [IngestionService.Meter.Name, StateStore.Meter.Name]);
 
+        // Nominative data and secrets: the data directory and everything in it are its owner's only.
+        List<string> permissionWarnings = DataDirectory.Prepare(options.DataDirectory);
         // The lab register and transcoding tables: the data directory's store in both modes.
         StateStore store = StateStore.Open(options.DataDirectory);
         Terminology terminology = Terminology.CreateNational();
@@ -34,12 +37,27 @@ public static class SidepServer
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton<Backpressure>();
         builder.Services.AddSingleton<StageFailures>();
+        builder.Services.AddSingleton<StorageHealth>();
+        builder.Services.AddHealthChecks().AddCheck<StorageHealth>("storage");
         var parserOptions = new Hl7ParserOptions { Production = options.Production };
         List<IAsyncDisposable> closing = [];
+        List<EmbeddedLog> journals = [];
         if (distributed is null)
         {
-            EmbeddedLog log = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "log"), options.Partitions);
-            EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "matched"), options.Partitions);
+            var journalOptions = new JournalOptions { SegmentBytes = options.JournalSegmentBytes };
+            EmbeddedLog log = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "log"), options.Partitions, journalOptions);
+            EmbeddedLog matched;
+            try
+            {
+                matched = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "matched"), options.Partitions, journalOptions);
+            }
+            catch
+            {
+                log.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                store.Dispose();
+                throw;
+            }
+            journals.AddRange([log, matched]);
             var topics = new Sidep.Transport.InProcessTransport(options.DataDirectory, options.Partitions);
             closing.AddRange([log, matched, topics]);
             builder.Services.AddSingleton(new IngestionService(log, parserOptions, terminology));
@@ -79,7 +97,7 @@ public static class SidepServer
                 Pseudonyms pseudonyms = Pseudonyms.Parse(options.ResearchKeys ?? ResearchKeyFile(options.DataDirectory));
                 foreach (string name in DistributedStages.Names)
                 {
-                    builder.Services.AddSingleton<IHostedService>(sp => new StageService(async ct =>
+                    builder.Services.AddSingleton<IHostedService>(sp => new StageService(name, async ct =>
                     {
                         using IStageWorker stage = DistributedStages.Create(name, transport, stageStore, terminology, sandbox: !options.Production, pseudonyms,
                             Path.Combine(options.DataDirectory, "research"));
@@ -95,6 +113,26 @@ public static class SidepServer
 
         customize?.Invoke(builder);
         WebApplication app = builder.Build();
+        ILogger startup = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Sidep.Startup");
+        permissionWarnings.ForEach(w => startup.LogWarning("{Warning}", w));
+        StorageHealth storageHealth = app.Services.GetRequiredService<StorageHealth>();
+        foreach (EmbeddedLog journal in journals)
+        {
+            JournalRecovery r = journal.Recovery;
+            startup.LogInformation("journal {Directory}: {Segments} segments, {Records} records, opened in {Milliseconds} ms", journal.DirectoryPath, r.Segments, r.Records,
+                (long)r.Elapsed.TotalMilliseconds);
+            if (r.TornBytesCut > 0 || r.UnacknowledgedRecordsKept > 0)
+            {
+                startup.LogWarning("journal {Directory}: a torn tail past the last acknowledged point was cut ({Bytes} bytes, never acknowledged); " +
+                    "{Kept} whole records written but never acknowledged were kept (a resend of them is a duplicate)", journal.DirectoryPath, r.TornBytesCut, r.UnacknowledgedRecordsKept);
+            }
+            if (r.Lost > 0)
+            {
+                startup.LogWarning("journal {Directory}: {Lost} results were moved aside by journal repair; their numbers are kept, their content is gone", journal.DirectoryPath, r.Lost);
+            }
+            storageHealth.Watch(() => journal.Unavailable is string why ? $"journal {Path.GetFileName(journal.DirectoryPath)}: {why}" : null);
+        }
+        StorageHealth.UseStorageUnavailableAnswers(app);
         if (options.AgentSigningKey is not null)
         {
             app.UseAuthentication();
@@ -126,41 +164,71 @@ public static class SidepServer
         string path = Path.Combine(dataDirectory, "secrets", "research-keys");
         if (!File.Exists(path))
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            File.WriteAllText(path, "k1=" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+            DataDirectory.CreateOwnerOnly(Path.GetDirectoryName(path)!);
+            var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
             if (!OperatingSystem.IsWindows())
             {
-                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // restricted from the first byte
             }
+            using var file = new StreamWriter(new FileStream(path, create));
+            file.Write("k1=" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+            file.Flush();
+            file.BaseStream.Flush();
         }
         return File.ReadAllText(path).Trim();
     }
 }
 
 /// <summary>Hosts a stage of the distributed pipeline; its failure stops the process loudly.</summary>
-internal sealed class StageService(Func<CancellationToken, Task> run, StageFailures failures) : BackgroundService
+internal sealed class StageService(string name, Func<CancellationToken, Task> run, StageFailures failures) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(run, stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(name, run, restore: null, stoppingToken);
 }
 
-/// <summary>The first stage that failed, if any: the host stops (its default for a failed background service) and
-/// `sidep serve` exits non-zero saying which.</summary>
-public sealed class StageFailures
+/// <summary>
+/// Runs the stages. A stage that meets storage it cannot write (a full disk, an I/O error, a read-only file system, the
+/// journal refusing appends) pauses, backs off (1 s, doubling, at most 30 s), restores its state from what its store
+/// holds, and goes on by itself: nothing acknowledged is lost, nothing is counted twice. Any other failure is a bug or
+/// damage: the first one is kept, the host stops (its default for a failed background service) and `sidep serve` exits
+/// non-zero saying which.
+/// </summary>
+public sealed class StageFailures(StorageHealth health, ILogger<StageFailures> logger)
 {
+    private static readonly TimeSpan s_firstPause = TimeSpan.FromSeconds(1), s_longestPause = TimeSpan.FromSeconds(30);
     private Exception? _first;
 
     public Exception? First => Volatile.Read(ref _first);
 
-    internal Task Run(Func<CancellationToken, Task> stage, CancellationToken stoppingToken) => Task.Run(async () =>
+    internal Task Run(string name, Func<CancellationToken, Task> stage, Action? restore, CancellationToken stoppingToken) => Task.Run(async () =>
     {
-        try
+        TimeSpan pause = s_firstPause;
+        while (true)
         {
-            await stage(stoppingToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-        {
-            Interlocked.CompareExchange(ref _first, ex, null);
-            throw;
+            try
+            {
+                await stage(stoppingToken).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested && StorageFaults.IsStorageUnavailable(ex))
+            {
+                health.Failed(name, ex);
+                logger.LogWarning("stage {Stage} cannot write ({Reason}); it pauses {Pause} s and goes on from what its store holds", name, StorageFaults.Describe(ex), pause.TotalSeconds);
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                Interlocked.CompareExchange(ref _first, ex, null);
+                throw;
+            }
+            await Task.Delay(pause, stoppingToken).ConfigureAwait(false);
+            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, s_longestPause.Ticks));
+            try
+            {
+                restore?.Invoke();
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested && StorageFaults.IsStorageUnavailable(ex))
+            {
+                health.Failed(name, ex); // tried again after the next pause
+            }
         }
     }, stoppingToken);
 }
@@ -168,29 +236,29 @@ public sealed class StageFailures
 /// <summary>Hosts the research stage of the embedded pipeline.</summary>
 internal sealed class ResearchWorker(ResearchStage stage, StageFailures failures) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(stage.RunAsync, stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run("research", stage.RunAsync, stage.Restore, stoppingToken);
 }
 
 /// <summary>Hosts the identity stage of the embedded pipeline.</summary>
 internal sealed class IdentityWorker(IdentityStage stage, StageFailures failures) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(stage.RunAsync, stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run("identity", stage.RunAsync, stage.Restore, stoppingToken);
 }
 
 /// <summary>Hosts the fan-out stage (cases, notices) of the embedded pipeline.</summary>
 internal sealed class FanOutWorker(FanOutStage stage, StageFailures failures) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(stage.RunAsync, stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run("fan-out", stage.RunAsync, stage.Restore, stoppingToken);
 }
 
 /// <summary>Hosts the indicator stage of the embedded pipeline.</summary>
 internal sealed class IndicatorWorker(IndicatorStage stage, StageFailures failures) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(stage.RunAsync, stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run("indicators", stage.RunAsync, stage.Restore, stoppingToken);
 }
 
-/// <summary>Hosts the result-store stage of the embedded pipeline.</summary>
+/// <summary>Hosts the result-store stage of the embedded pipeline (it keeps no state but its store's).</summary>
 internal sealed class ResultStoreWorker(ResultStoreStage stage, StageFailures failures) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(stage.RunAsync, stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run("result-store", stage.RunAsync, restore: null, stoppingToken);
 }

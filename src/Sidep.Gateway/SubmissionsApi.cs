@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
@@ -122,6 +123,7 @@ public static class SubmissionsApi
         }
         catch (NotDurableException ex)
         {
+            http.RequestServices.GetRequiredService<StorageHealth>().Failed("journal", ex.InnerException ?? ex);
             http.Response.Headers.RetryAfter = "5";
             return TypedResults.Problem(statusCode: 503, title: "Not stored", detail: ex.Message);
         }

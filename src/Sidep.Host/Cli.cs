@@ -13,7 +13,7 @@ using Sidep.Storage.Embedded;
 namespace Sidep.Host;
 
 /// <summary>The `sidep` command line.</summary>
-public static class Cli
+public static partial class Cli
 {
     public const string DemoFiness = "990000001";
     public const string DemoFacility = "SIDEP-DEMO";
@@ -39,6 +39,7 @@ public static class Cli
         root.Subcommands.Add(KafkaCommand());
         root.Subcommands.Add(Worker());
         root.Subcommands.Add(LoadGenCommand());
+        root.Subcommands.Add(JournalCommand());
         return root;
     }
 
@@ -75,6 +76,7 @@ public static class Cli
         var agentKey = new Option<string?>("--agent-key") { Description = "Secret (32 bytes or more) that signs agents' tokens (contact tracing, audit, notices); default: $SIDEP_AGENT_KEY; none: off" };
         var agentIssuer = new Option<string>("--agent-issuer") { Description = "The issuer agents' tokens must carry", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SIDEP_AGENT_ISSUER") is { Length: > 0 } i ? i : AgentTokens.DefaultIssuer };
         var researchKeys = new Option<string?>("--research-keys") { Description = "Research pseudonymisation keys, 'k1=secret;k2=secret' (last is current; 32 bytes or more each); default: $SIDEP_RESEARCH_KEYS, else one made and kept in the data directory" };
+        var segmentBytes = new Option<long>("--journal-segment-bytes") { Description = "The embedded journal starts a new segment file past this size", DefaultValueFactory = _ => 256L * 1024 * 1024 };
         var maxLag = new Option<long>("--max-lag") { Description = "Backpressure: 503 + Retry-After (HTTP) and held ACKs (MLLP) while a stage is more than this many results behind", DefaultValueFactory = _ => 500_000 };
         var kafka = new Option<string?>("--kafka") { Description = gatewayOnly ? "Kafka bootstrap servers (default: $SIDEP_KAFKA_BOOTSTRAP); 'mock': librdkafka's mock cluster in this process"
             : "Distributed mode: Kafka bootstrap servers ('mock': librdkafka's mock cluster in this process); with --postgres" };
@@ -82,7 +84,7 @@ public static class Cli
         var command = new Command(name, gatewayOnly
             ? "Run the gateway role of the distributed mode: HTTP and MLLP in, results to Kafka, indicators and cases read from PostgreSQL (workers run apart: sidep worker)"
             : "Run Sidep: HTTP gateway, MLLP listener and every stage — embedded (durable local log and database), or distributed with --kafka and --postgres")
-        { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, agentIssuer, researchKeys, kafka, postgres, maxLag };
+        { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, agentIssuer, researchKeys, kafka, postgres, maxLag, segmentBytes };
         command.SetAction(async (parse, ct) =>
         {
             string? kafkaServers = parse.GetValue(kafka) ?? (gatewayOnly ? Environment.GetEnvironmentVariable("SIDEP_KAFKA_BOOTSTRAP") : null);
@@ -105,7 +107,7 @@ public static class Cli
                 OperatorToken: parse.GetValue(operatorToken) ?? (Environment.GetEnvironmentVariable("SIDEP_OPERATOR_TOKEN") is { Length: > 0 } t ? t : null),
                 AgentSigningKey: parse.GetValue(agentKey) ?? (Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY") is { Length: > 0 } k ? k : null),
                 ResearchKeys: parse.GetValue(researchKeys) ?? (Environment.GetEnvironmentVariable("SIDEP_RESEARCH_KEYS") is { Length: > 0 } r ? r : null),
-                AgentIssuer: parse.GetValue(agentIssuer)!, MaxLag: parse.GetValue(maxLag));
+                AgentIssuer: parse.GetValue(agentIssuer)!, MaxLag: parse.GetValue(maxLag), JournalSegmentBytes: Math.Max(4096, parse.GetValue(segmentBytes)));
             if (options.ResearchKeys is string configured)
             {
                 try
@@ -150,7 +152,17 @@ public static class Cli
                 options = options with { RunStages = !gatewayOnly };
             }
             using IDisposable? mockCluster = mock;
-            WebApplication app = SidepServer.Build(options, urlList, distributed: backends);
+            WebApplication app;
+            try
+            {
+                app = SidepServer.Build(options, urlList, distributed: backends);
+            }
+            catch (JournalCorruptException ex)
+            {
+                // Refuse to start rather than drop what lies beyond the damage.
+                Console.Error.WriteLine($"sidep: not starting: {ex.Message}");
+                return 1;
+            }
             string? demoKey = null;
             if (parse.GetValue(demo))
             {

@@ -36,7 +36,7 @@ public sealed class FanOutStage
     private readonly EmbeddedLog _matched;
     private readonly StateStore _store;
     private readonly TimeProvider _time;
-    private readonly Aggregator _episodes = new() { TrackEpisodes = true };
+    private Aggregator _episodes = new() { TrackEpisodes = true };
     private readonly Func<string?, TestKind> _kindOf;
     private long _next;
 
@@ -54,7 +54,15 @@ public sealed class FanOutStage
         _store = store;
         _time = time ?? TimeProvider.System;
         _kindOf = terminology.KindOf;
-        _next = StageReplay.UpTo(_matched, store.GetOffset(ConsumerName, -1), batch => Apply(batch, positives: null));
+        Restore();
+    }
+
+    /// <summary>Rebuilds the episodes from the matched log up to the position the store holds (at start-up, and after a
+    /// store write failed).</summary>
+    public void Restore()
+    {
+        _episodes = new Aggregator { TrackEpisodes = true };
+        _next = StageReplay.UpTo(_matched, _store.GetOffset(ConsumerName, -1), batch => Apply(batch, positives: null));
         _episodes.TakeEpisodeChanges();
         _episodes.TakeDeltas();
     }

@@ -21,7 +21,7 @@ public sealed class IdentityStage
     private readonly StateStore _store;
     private readonly EmbeddedLog? _output;
     private readonly bool _sandbox;
-    private readonly Matcher _matcher = new();
+    private Matcher _matcher = new();
     private long _next;
     /// <summary>The input sequence of the last record in the output log: anything up to it was already emitted.</summary>
     private long _emitted = -1;
@@ -35,17 +35,32 @@ public sealed class IdentityStage
         _store = store;
         _output = output;
         _sandbox = sandbox;
-        _next = StageReplay.UpTo(_log, store.GetOffset(ConsumerName, -1), batch =>
+        Restore();
+    }
+
+    /// <summary>Rebuilds the matcher from the journal up to the position the store holds (at start-up, and after a
+    /// store write failed: what the matcher learnt from a batch whose write failed is forgotten, then learnt again).</summary>
+    public void Restore()
+    {
+        var matcher = new Matcher();
+        long next = StageReplay.UpTo(_log, _store.GetOffset(ConsumerName, -1), batch =>
         {
-            foreach (LogEntry entry in batch)
+            foreach (LogEntry entry in batch.Where(e => e.Kind != RecordKind.Lost))
             {
-                _matcher.Match(Envelope(entry).Result.Patient, _sandbox);
+                matcher.Match(Envelope(entry).Result.Patient, _sandbox);
             }
         });
-        if (output is not null && output.OrderedCount > 0)
+        long emitted = -1;
+        if (_output is not null && _output.OrderedCount > 0)
         {
-            LogEntry last = output.ReadInJournalOrder(output.OrderedCount - 1, 1)[0];
-            _emitted = long.Parse(last.Key, System.Globalization.CultureInfo.InvariantCulture);
+            LogEntry last = _output.ReadInJournalOrder(_output.OrderedCount - 1, 1)[0];
+            emitted = long.Parse(last.Key, System.Globalization.CultureInfo.InvariantCulture);
+        }
+        lock (_sync)
+        {
+            _matcher = matcher;
+            _emitted = emitted;
+            Interlocked.Exchange(ref _next, next);
         }
     }
 
@@ -91,6 +106,11 @@ public sealed class IdentityStage
         long sequence = _next;
         foreach (LogEntry entry in batch)
         {
+            if (entry.Kind == RecordKind.Lost)
+            {
+                sequence++; // moved aside by journal repair: its number stays, its content is gone
+                continue;
+            }
             ResultEnvelope envelope = Envelope(entry);
             int mergesBefore;
             MatchDecision decision;

@@ -18,7 +18,7 @@ public sealed class IndicatorStage : IIndicatorReader
     private readonly EmbeddedLog _matched;
     private readonly StateStore _store;
     private readonly TimeProvider _time;
-    private readonly Aggregator _aggregator = new();
+    private Aggregator _aggregator = new();
     private readonly Func<string?, TestKind> _kindOf;
     private readonly Lock _sync = new();
     private long _next;
@@ -29,8 +29,19 @@ public sealed class IndicatorStage : IIndicatorReader
         _store = store;
         _time = time ?? TimeProvider.System;
         _kindOf = terminology.KindOf;
-        _next = StageReplay.UpTo(_matched, store.GetOffset(ConsumerName, -1), batch => Apply(batch));
-        _aggregator.TakeDeltas();
+        Restore();
+    }
+
+    /// <summary>Rebuilds the counts from the matched log up to the position the store holds (at start-up, and after a
+    /// store write failed: the counts of a batch whose revision was not written are taken back).</summary>
+    public void Restore()
+    {
+        lock (_sync)
+        {
+            _aggregator = new Aggregator();
+            _next = StageReplay.UpTo(_matched, _store.GetOffset(ConsumerName, -1), batch => Apply(batch));
+            _aggregator.TakeDeltas();
+        }
     }
 
     /// <summary>Results known to the aggregator (latest versions).</summary>

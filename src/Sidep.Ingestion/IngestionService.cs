@@ -213,7 +213,9 @@ public sealed class IngestionService
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             Forget(ex);
-            throw new NotDurableException($"the submission could not be made durable ({ex.GetType().Name}: {ex.Message}); nothing of it is acknowledged: send it again", ex);
+            throw new NotDurableException(ex is JournalUnavailableException
+                ? $"not stored: {ex.Message}"
+                : $"not stored: the submission could not be made durable ({ex.GetType().Name}: {ex.Message}); nothing of it is acknowledged: send it again", ex);
         }
         s_ackLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("channel", channel));
         return new SubmissionOutcome(report, null);

@@ -68,6 +68,10 @@ public static class MatchedRecords
     {
         foreach (LogEntry entry in batch)
         {
+            if (entry.Kind == RecordKind.Lost)
+            {
+                continue; // moved aside by journal repair
+            }
             if (entry.Kind == RecordKind.Merged)
             {
                 PersonMerge merge = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.PersonMerge)!;

@@ -141,6 +141,9 @@ public sealed class ResearchStage
 
     public string DirectoryPath => _directory;
 
+    /// <summary>Goes back to the position the store holds (after a store write failed).</summary>
+    public void Restore() => Interlocked.Exchange(ref _next, _store.GetOffset(ConsumerName, -1));
+
     /// <summary>How far the stage has read its input.</summary>
     public long Position => Interlocked.Read(ref _next);
 
@@ -184,6 +187,10 @@ public sealed class ResearchStage
         var changes = new List<StateStore.ResearchChange>(batch.Count);
         foreach (LogEntry entry in batch)
         {
+            if (entry.Kind == RecordKind.Lost)
+            {
+                continue; // moved aside by journal repair
+            }
             if (entry.Kind == RecordKind.Merged)
             {
                 PersonMerge merge = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.PersonMerge)!;

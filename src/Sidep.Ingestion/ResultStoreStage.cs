@@ -27,6 +27,10 @@ public sealed class ResultStoreStage(EmbeddedLog log, StateStore store)
             var rows = new List<StoredResult>(entries.Count);
             foreach (LogEntry e in entries)
             {
+                if (e.Kind == RecordKind.Lost)
+                {
+                    continue; // moved aside by journal repair: its number stays, its content is gone
+                }
                 ReadOnlySpan<byte> json = e.Payload.Span[36..];
                 // The envelope's JSON is stored as it is in the journal: read for its fields, not written again.
                 rows.Add(Row(JsonSerializer.Deserialize(json, SidepJson.Default.ResultEnvelope)!, System.Text.Encoding.UTF8.GetString(json)));

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection;
@@ -45,7 +47,17 @@ public static class Extensions
 
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
-        app.MapHealthChecks("/health", new HealthCheckOptions());
+        // "Healthy", or the status and why (each check's description: what is degraded and since when).
+        app.MapHealthChecks("/health", new HealthCheckOptions
+        {
+            ResponseWriter = (context, report) =>
+            {
+                context.Response.ContentType = "text/plain; charset=utf-8";
+                string text = report.Status == HealthStatus.Healthy ? "Healthy"
+                    : report.Status + ": " + string.Join("; ", report.Entries.Where(e => e.Value.Status != HealthStatus.Healthy).Select(e => $"{e.Key}: {e.Value.Description}"));
+                return context.Response.WriteAsync(text);
+            },
+        });
         app.MapPrometheusScrapingEndpoint("/metrics");
         return app;
     }

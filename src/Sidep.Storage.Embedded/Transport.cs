@@ -120,9 +120,13 @@ public sealed class InProcessTransport(string directory, int partitions = 8) : I
             }
             foreach (Storage.Embedded.LogEntry e in entries)
             {
+                next = e.Offset + 1;
+                if (e.Kind == Storage.Embedded.RecordKind.Lost)
+                {
+                    continue; // moved aside by journal repair
+                }
                 (Dictionary<string, string> headers, byte[] payload) = Open(e.Payload);
                 yield return new IncomingMessage(topic, partition, e.Offset, e.Key, payload, headers);
-                next = e.Offset + 1;
             }
         }
     }
@@ -199,6 +203,11 @@ public sealed class InProcessTransport(string directory, int partitions = 8) : I
                 {
                     foreach (Storage.Embedded.LogEntry e in log.Read(p, _next[p], max - messages.Count))
                     {
+                        if (e.Kind == Storage.Embedded.RecordKind.Lost)
+                        {
+                            _next[p] = e.Offset + 1; // moved aside by journal repair
+                            continue;
+                        }
                         (Dictionary<string, string> headers, byte[] payload) = Open(e.Payload);
                         messages.Add(new IncomingMessage(_topic, p, e.Offset, e.Key, payload, headers));
                         _next[p] = e.Offset + 1;

@@ -73,47 +73,6 @@ public class EmbeddedLogTests
     }
 
     [Fact]
-    public async Task A_torn_tail_left_by_a_crash_is_cut_off_and_appends_go_on_after_it()
-    {
-        using var dir = new TempDir();
-        string path;
-        await using (EmbeddedLog log = EmbeddedLog.Open(dir.Path, 2))
-        {
-            await log.AppendAsync([Result(0, "kept")]);
-            path = log.Path;
-        }
-        long whole = new FileInfo(path).Length;
-        await using (var f = new FileStream(path, FileMode.Append))
-        {
-            f.Write([0x40, 0, 0, 0, 1, 2, 3, 4, 2, 0]); // a header promising 64 bytes that never came
-        }
-        await using (EmbeddedLog log = EmbeddedLog.Open(dir.Path, 2))
-        {
-            Assert.Equal(whole, new FileInfo(path).Length);
-            await log.AppendAsync([Result(0, "after")]);
-            Assert.Equal(["kept", "after"], log.Read(0, 0, 10).Select(e => Encoding.UTF8.GetString(e.Payload.Span)));
-        }
-    }
-
-    [Fact]
-    public async Task A_corrupted_record_is_detected_by_its_checksum()
-    {
-        using var dir = new TempDir();
-        string path;
-        await using (EmbeddedLog log = EmbeddedLog.Open(dir.Path, 1))
-        {
-            await log.AppendAsync([Result(0, "one")]);
-            await log.AppendAsync([Result(0, "two")]);
-            path = log.Path;
-        }
-        byte[] bytes = File.ReadAllBytes(path);
-        bytes[^1] ^= 0xFF; // flip the last payload byte of "two"
-        File.WriteAllBytes(path, bytes);
-        await using EmbeddedLog reopened = EmbeddedLog.Open(dir.Path, 1);
-        Assert.Equal(["one"], reopened.Read(0, 0, 10).Select(e => Encoding.UTF8.GetString(e.Payload.Span)));
-    }
-
-    [Fact]
     public async Task Concurrent_appends_share_fsyncs_through_group_commit()
     {
         using var dir = new TempDir();

@@ -1,0 +1,211 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Sidep.Storage.Embedded;
+
+/// <summary>
+/// The journal's view of the file system: the one seam under which its faults are injected in tests (failed and short
+/// writes, failed fsyncs, ENOSPC, EIO). Everything the journal writes, reads, truncates, renames or syncs goes through it.
+/// </summary>
+public interface IJournalFileSystem
+{
+    /// <summary>Opens a file for reading and writing, creating it (readable by its owner only) when <paramref name="create"/> is set.</summary>
+    IJournalFile Open(string path, bool create);
+
+    bool Exists(string path);
+
+    /// <summary>The files of a directory whose names end with <paramref name="suffix"/>, by name.</summary>
+    IReadOnlyList<string> List(string directory, string suffix);
+
+    /// <summary>Creates the directory (and its parents), readable by its owner only.</summary>
+    void CreateDirectory(string directory);
+
+    /// <summary>Replaces <paramref name="to"/> by <paramref name="from"/> atomically.</summary>
+    void Move(string from, string to);
+
+    void Delete(string path);
+
+    /// <summary>Makes the directory's entries durable (a file created or renamed in it survives a crash).</summary>
+    void SyncDirectory(string directory);
+}
+
+/// <summary>One open file: positioned reads and writes (no shared cursor), fsync, truncation.</summary>
+public interface IJournalFile : IDisposable
+{
+    string Path { get; }
+
+    long Length { get; }
+
+    /// <summary>Reads up to <paramref name="buffer"/>'s length at <paramref name="position"/>; returns the bytes read (fewer at the end).</summary>
+    int Read(Span<byte> buffer, long position);
+
+    /// <summary>Writes all of <paramref name="data"/> at <paramref name="position"/>, or throws (after a part may have been written).</summary>
+    void Write(ReadOnlySpan<byte> data, long position);
+
+    /// <summary>fsync: returns once everything written is on stable storage, or throws.</summary>
+    void Flush();
+
+    void SetLength(long length);
+}
+
+/// <summary>The operating system's files (what the journal uses outside tests).</summary>
+public sealed class OsJournalFileSystem : IJournalFileSystem
+{
+    public static readonly OsJournalFileSystem Instance = new();
+
+    private const UnixFileMode OwnerFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    private const UnixFileMode OwnerDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    public IJournalFile Open(string path, bool create)
+    {
+        var options = new FileStreamOptions
+        {
+            Mode = create ? FileMode.OpenOrCreate : FileMode.Open,
+            Access = FileAccess.ReadWrite,
+            Share = FileShare.ReadWrite,
+            BufferSize = 0,
+        };
+        if (create && !OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = OwnerFile;
+        }
+        return new OsFile(path, new FileStream(path, options));
+    }
+
+    public bool Exists(string path) => File.Exists(path);
+
+    public IReadOnlyList<string> List(string directory, string suffix) =>
+        Directory.Exists(directory)
+            ? [.. Directory.EnumerateFiles(directory, "*" + suffix).Where(f => f.EndsWith(suffix, StringComparison.Ordinal)).Order(StringComparer.Ordinal)]
+            : [];
+
+    public void CreateDirectory(string directory)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(directory);
+        }
+        else
+        {
+            Directory.CreateDirectory(directory, OwnerDirectory);
+        }
+    }
+
+    public void Move(string from, string to) => File.Move(from, to, overwrite: true);
+
+    public void Delete(string path) => File.Delete(path);
+
+    public void SyncDirectory(string directory)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // NTFS makes metadata durable with the file; there is no directory fsync.
+        }
+        int fd = Libc.open(directory, Libc.O_RDONLY | Libc.O_DIRECTORY);
+        if (fd < 0)
+        {
+            throw new IOException($"cannot open directory {directory} to sync it (errno {Marshal.GetLastPInvokeError()})");
+        }
+        try
+        {
+            if (Libc.fsync(fd) != 0)
+            {
+                int errno = Marshal.GetLastPInvokeError();
+                throw new IOException($"fsync of directory {directory} failed (errno {errno})", errno);
+            }
+        }
+        finally
+        {
+            _ = Libc.close(fd);
+        }
+    }
+
+    private sealed class OsFile(string path, FileStream stream) : IJournalFile
+    {
+        private readonly SafeFileHandle _handle = stream.SafeFileHandle;
+
+        public string Path => path;
+
+        public long Length => RandomAccess.GetLength(_handle);
+
+        public int Read(Span<byte> buffer, long position)
+        {
+            int total = 0;
+            while (total < buffer.Length)
+            {
+                int read = RandomAccess.Read(_handle, buffer[total..], position + total);
+                if (read == 0)
+                {
+                    break;
+                }
+                total += read;
+            }
+            return total;
+        }
+
+        public void Write(ReadOnlySpan<byte> data, long position) => RandomAccess.Write(_handle, data, position);
+
+        public void Flush() => RandomAccess.FlushToDisk(_handle);
+
+        public void SetLength(long length) => RandomAccess.SetLength(_handle, length);
+
+        public void Dispose() => stream.Dispose();
+    }
+
+    private static class Libc
+    {
+        public const int O_RDONLY = 0;
+        public const int O_DIRECTORY = 0x10000; // Linux
+
+        [DllImport("libc", SetLastError = true)]
+#pragma warning disable CA2101, SYSLIB1054 // plain ASCII paths; DllImport needs no unsafe code (LibraryImport does)
+        public static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+#pragma warning restore CA2101, SYSLIB1054
+
+        [DllImport("libc", SetLastError = true)]
+#pragma warning disable SYSLIB1054
+        public static extern int fsync(int fd);
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int close(int fd);
+#pragma warning restore SYSLIB1054
+    }
+}
+
+/// <summary>What kind of storage failure an exception is: the ones that pass (space, a device error, a read-only
+/// remount) are waited out with back-off; the rest are bugs or damage and stop loudly.</summary>
+public static class StorageFaults
+{
+    private const int Enospc = 28, Eio = 5, Erofs = 30, Edquot = 122;
+
+    /// <summary>A full disk, an I/O error, a read-only file system, or the journal refusing appends until it is healed.</summary>
+    public static bool IsStorageUnavailable(Exception? ex)
+    {
+        for (Exception? e = ex; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                case JournalUnavailableException:
+                    return true;
+                case Microsoft.Data.Sqlite.SqliteException s when (s.SqliteErrorCode & 0xFF) is 13 /* FULL */ or 10 /* IOERR */ or 8 /* READONLY */ or 14 /* CANTOPEN */:
+                    return true;
+                case IOException io when IsErrno(io, Enospc) || IsErrno(io, Eio) || IsErrno(io, Erofs) || IsErrno(io, Edquot)
+                    || io.Message.Contains("No space left", StringComparison.Ordinal) || io.Message.Contains("Read-only file system", StringComparison.Ordinal):
+                    return true;
+                case UnauthorizedAccessException ua when ua.InnerException is IOException inner && IsErrno(inner, Erofs):
+                    return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>A short reason for health checks and logs (no paths with identities: the journal's paths hold none).</summary>
+    public static string Describe(Exception ex) => ex switch
+    {
+        JournalUnavailableException j => j.Message,
+        Microsoft.Data.Sqlite.SqliteException s => $"database: {s.Message}",
+        _ => ex.Message,
+    };
+
+    private static bool IsErrno(IOException io, int errno) => io.HResult == errno || (io.HResult & 0xFFFF) == errno;
+}

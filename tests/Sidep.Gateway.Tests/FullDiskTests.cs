@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Sidep.Gateway;
+using Sidep.Ingestion;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Gateway.Tests;
+
+/// <summary>A test that needs a small real file system: a tmpfs mounted for it, which needs root. Skipped, saying so, elsewhere.</summary>
+public sealed class SmallFileSystemFactAttribute : FactAttribute
+{
+    public SmallFileSystemFactAttribute()
+    {
+        if (OperatingSystem.IsWindows() || Environment.UserName != "root" || !File.Exists("/bin/mount"))
+        {
+            Skip = "needs root and mount(8) to mount a small tmpfs (the full-disk test runs in CI, as root)";
+        }
+    }
+}
+
+/// <summary>The data directory's file system fills up during a load, then space comes back: ingestion answers 503 while
+/// nothing can be stored, the stages wait, the server never stops, and after a restart exactly the acknowledged
+/// submissions are there.</summary>
+public class FullDiskTests
+{
+    [SmallFileSystemFact]
+    public async Task A_file_system_that_fills_during_a_load_degrades_the_server_and_every_acknowledged_result_survives()
+    {
+        string mount = Directory.CreateTempSubdirectory("sidep-tmpfs-").FullName;
+        Assert.Equal(0, await RunAsync("mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", mount));
+        try
+        {
+            string dir = Path.Combine(mount, "data");
+            string filler = Path.Combine(mount, "filler");
+            var acknowledged = new Dictionary<string, string>(StringComparer.Ordinal); // accession → submission id
+            var refused = new List<string>();
+            string key;
+            WebApplication app = await StartAsync(dir);
+            try
+            {
+                key = app.Services.GetRequiredService<StateStore>().AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+                using HttpClient http = Client(app, key);
+                // Leave about 1 MB free: the load fills it.
+                long free = new DriveInfo(mount).AvailableFreeSpace;
+                await File.WriteAllBytesAsync(filler, new byte[Math.Max(0, free - 1_000_000)]);
+                int full = 0;
+                int i = 0;
+                for (; i < 5_000 && full < 20; i++)
+                {
+                    full += await SendAsync(http, i, acknowledged, refused) ? 0 : 1;
+                }
+                Assert.True(full >= 20, $"the file system never filled ({acknowledged.Count} acknowledged)");
+                HttpResponseMessage health = await http.GetAsync("/health");
+                Assert.Contains("Degraded", await health.Content.ReadAsStringAsync());
+
+                // Space comes back: appends and stages resume by themselves.
+                File.Delete(filler);
+                int resumedAt = acknowledged.Count;
+                for (int j = 0; j < 40; j++, i++)
+                {
+                    await SendAsync(http, i, acknowledged, refused);
+                }
+                Assert.True(acknowledged.Count > resumedAt + 30, "appends did not resume once space came back");
+                var pipeline = Stopwatch.StartNew();
+                using var op = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
+                op.DefaultRequestHeaders.Add("X-Operator-Token", "operator");
+                while (pipeline.Elapsed < TimeSpan.FromSeconds(60))
+                {
+                    JsonElement p = JsonDocument.Parse(await op.GetStringAsync("/v1/pipeline")).RootElement;
+                    if (p.GetProperty("caughtUp").GetBoolean() && p.GetProperty("stages")[0].GetProperty("lag").GetInt64() == 0)
+                    {
+                        break;
+                    }
+                    await Task.Delay(100);
+                }
+                Assert.Null(app.Services.GetRequiredService<StageFailures>().First);
+            }
+            finally
+            {
+                await app.StopAsync();
+                await app.DisposeAsync();
+            }
+
+            WebApplication restarted = await StartAsync(dir);
+            try
+            {
+                using HttpClient http = Client(restarted, key);
+                foreach (string submission in acknowledged.Values)
+                {
+                    Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"/v1/submissions/{submission}")).StatusCode);
+                }
+                StateStore store = restarted.Services.GetRequiredService<StateStore>();
+                var deadline = Stopwatch.StartNew();
+                List<string> stored;
+                do
+                {
+                    stored = [.. store.ListResults(100_000).Select(r => r.AccessionId).Order(StringComparer.Ordinal)];
+                    if (stored.Count == acknowledged.Count)
+                    {
+                        break;
+                    }
+                    await Task.Delay(100);
+                }
+                while (deadline.Elapsed < TimeSpan.FromSeconds(30));
+                // The acknowledged set is the stored set: nothing acknowledged lost, nothing refused kept.
+                Assert.Equal(acknowledged.Keys.Order(StringComparer.Ordinal), stored);
+                Assert.DoesNotContain(refused, stored.Contains);
+            }
+            finally
+            {
+                await restarted.StopAsync();
+                await restarted.DisposeAsync();
+            }
+        }
+        finally
+        {
+            await RunAsync("umount", "-l", mount);
+            Directory.Delete(mount, recursive: true);
+        }
+    }
+
+    private static async Task<bool> SendAsync(HttpClient http, int i, Dictionary<string, string> acknowledged, List<string> refused)
+    {
+        string accession = "FULL" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        // A bulky comment makes each submission a few KB, so that the file system fills within a few hundred.
+        string message = HttpApiTests.Message("F" + i, accession) + "NTE|1||" + new string('x', 3000) + "\r";
+        HttpResponseMessage r = await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(message));
+        if (r.StatusCode == HttpStatusCode.Created)
+        {
+            SubmissionReport report = JsonSerializer.Deserialize(await r.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
+            acknowledged[accession] = report.SubmissionId!;
+            return true;
+        }
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode);
+        Assert.NotNull(r.Headers.RetryAfter);
+        Assert.Contains("send it again", await r.Content.ReadAsStringAsync());
+        refused.Add(accession);
+        return false;
+    }
+
+    private static async Task<WebApplication> StartAsync(string dir)
+    {
+        WebApplication app = SidepServer.Build(new GatewayOptions(dir, MllpPort: -1, OperatorToken: "operator", JournalSegmentBytes: 256 * 1024), ["http://127.0.0.1:0"]);
+        await app.StartAsync();
+        return app;
+    }
+
+    private static HttpClient Client(WebApplication app, string key)
+    {
+        var http = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return http;
+    }
+
+    private static async Task<int> RunAsync(string file, params string[] args)
+    {
+        using Process p = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        await p.WaitForExitAsync();
+        return p.ExitCode;
+    }
+}
