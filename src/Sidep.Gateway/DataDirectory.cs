@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Sidep.Gateway;
 
 /// <summary>The data directory holds nominative data (journal, database, cases topic) and secrets: it and every file in
@@ -7,6 +9,21 @@ public static class DataDirectory
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
     private const UnixFileMode Others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
         | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+
+    /// <summary>Sets the process's file creation mask to 077: whatever it creates from now on (SQLite's files included)
+    /// is its owner's only, from the first byte.</summary>
+    public static void RestrictNewFiles()
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            _ = umask(0x3F);
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "umask")]
+#pragma warning disable SYSLIB1054 // DllImport needs no unsafe code (LibraryImport does)
+    private static extern uint umask(uint mask);
+#pragma warning restore SYSLIB1054
 
     public static void CreateOwnerOnly(string directory)
     {
@@ -24,6 +41,7 @@ public static class DataDirectory
     /// others can read or write (changed by hand, or made by an earlier Sidep).</summary>
     public static List<string> Prepare(string directory)
     {
+        RestrictNewFiles();
         CreateOwnerOnly(directory);
         var warnings = new List<string>();
         if (OperatingSystem.IsWindows())

@@ -20,6 +20,7 @@ namespace Sidep.Gateway;
 /// Retry-After and MLLP acknowledgements wait; default 500,000 (a few minutes of a peak day).</param>
 /// <param name="RunStages">Whether the pipeline's stages run (tests of backpressure stop them); default true.</param>
 /// <param name="JournalSegmentBytes">The embedded journal rolls to a new segment file past this size; default 256 MiB.</param>
+/// <param name="JournalFileSystem">The file system under the embedded journal (tests inject faults there); default the OS's.</param>
 /// <param name="ResearchKeys">The research sink's pseudonymisation keys, "k1=secret;k2=secret" (the last is current);
 /// none: a random key is made once and kept in the data directory (secrets/research-keys).</param>
 public sealed record GatewayOptions(
@@ -39,7 +40,8 @@ public sealed record GatewayOptions(
     string? ResearchKeys = null,
     long MaxLag = 500_000,
     bool RunStages = true,
-    long JournalSegmentBytes = 256L * 1024 * 1024)
+    long JournalSegmentBytes = 256L * 1024 * 1024,
+    Sidep.Storage.Embedded.IJournalFileSystem? JournalFileSystem = null)
 {
     public TimeSpan FrameTimeout => MllpFrameTimeout ?? TimeSpan.FromSeconds(30);
     public TimeSpan IdleTimeout => MllpIdleTimeout ?? TimeSpan.FromMinutes(5);

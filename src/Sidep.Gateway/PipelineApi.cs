@@ -54,15 +54,17 @@ public sealed class EmbeddedPipeline(EmbeddedLog log, MatchedLog matched, StateS
 
     public (long, long, IReadOnlyList<PipelineApi.StageView>) Snapshot()
     {
-        long results = log.OrderedCount, matchedCount = matched.Log.OrderedCount;
+        // Positions first, then the ends: both only grow, so a stage is never shown past the end it reads.
         long stored = Enumerable.Range(0, log.PartitionCount).Sum(p => store.GetOffset(ResultStoreStage.ConsumerName, p));
+        long matching = identity.Position, counting = indicators.Position, fanning = fanOut.Position, researching = research.Position;
+        long results = log.OrderedCount, matchedCount = matched.Log.OrderedCount;
         return (results, matchedCount,
         [
             new("result-store", "journal", stored, results, results - stored),
-            new("identity", "journal", identity.Position, results, results - identity.Position),
-            new("indicators", "matched", indicators.Position, matchedCount, matchedCount - indicators.Position),
-            new("fan-out", "matched", fanOut.Position, matchedCount, matchedCount - fanOut.Position),
-            new("research", "matched", research.Position, matchedCount, matchedCount - research.Position),
+            new("identity", "journal", matching, results, results - matching),
+            new("indicators", "matched", counting, matchedCount, matchedCount - counting),
+            new("fan-out", "matched", fanning, matchedCount, matchedCount - fanning),
+            new("research", "matched", researching, matchedCount, matchedCount - researching),
         ]);
     }
 }

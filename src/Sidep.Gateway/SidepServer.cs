@@ -44,7 +44,7 @@ public static class SidepServer
         List<EmbeddedLog> journals = [];
         if (distributed is null)
         {
-            var journalOptions = new JournalOptions { SegmentBytes = options.JournalSegmentBytes };
+            var journalOptions = new JournalOptions { SegmentBytes = options.JournalSegmentBytes, FileSystem = options.JournalFileSystem ?? OsJournalFileSystem.Instance };
             EmbeddedLog log = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "log"), options.Partitions, journalOptions);
             EmbeddedLog matched;
             try
@@ -204,6 +204,7 @@ public sealed class StageFailures(StorageHealth health, ILogger<StageFailures> l
         TimeSpan pause = s_firstPause;
         while (true)
         {
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 await stage(stoppingToken).ConfigureAwait(false);
@@ -212,6 +213,10 @@ public sealed class StageFailures(StorageHealth health, ILogger<StageFailures> l
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested && StorageFaults.IsStorageUnavailable(ex))
             {
                 health.Failed(name, ex);
+                if (System.Diagnostics.Stopwatch.GetElapsedTime(started) > 4 * pause)
+                {
+                    pause = s_firstPause; // it had been running well since the last failure: a new episode
+                }
                 logger.LogWarning("stage {Stage} cannot write ({Reason}); it pauses {Pause} s and goes on from what its store holds", name, StorageFaults.Describe(ex), pause.TotalSeconds);
             }
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested)

@@ -39,11 +39,11 @@ public class FullDiskTests
             var acknowledged = new Dictionary<string, string>(StringComparer.Ordinal); // accession → submission id
             var refused = new List<string>();
             string key;
-            WebApplication app = await StartAsync(dir);
+            SidepTestServer app = await StartAsync(dir);
             try
             {
-                key = app.Services.GetRequiredService<StateStore>().AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
-                using HttpClient http = Client(app, key);
+                key = app.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+                using HttpClient http = app.Client(key);
                 // Leave about 1 MB free: the load fills it.
                 long free = new DriveInfo(mount).AvailableFreeSpace;
                 await File.WriteAllBytesAsync(filler, new byte[Math.Max(0, free - 1_000_000)]);
@@ -66,7 +66,7 @@ public class FullDiskTests
                 }
                 Assert.True(acknowledged.Count > resumedAt + 30, "appends did not resume once space came back");
                 var pipeline = Stopwatch.StartNew();
-                using var op = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
+                using HttpClient op = app.Client(null);
                 op.DefaultRequestHeaders.Add("X-Operator-Token", "operator");
                 while (pipeline.Elapsed < TimeSpan.FromSeconds(60))
                 {
@@ -81,19 +81,18 @@ public class FullDiskTests
             }
             finally
             {
-                await app.StopAsync();
                 await app.DisposeAsync();
             }
 
-            WebApplication restarted = await StartAsync(dir);
+            SidepTestServer restarted = await StartAsync(dir);
             try
             {
-                using HttpClient http = Client(restarted, key);
+                using HttpClient http = restarted.Client(key);
                 foreach (string submission in acknowledged.Values)
                 {
                     Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"/v1/submissions/{submission}")).StatusCode);
                 }
-                StateStore store = restarted.Services.GetRequiredService<StateStore>();
+                StateStore store = restarted.Store;
                 var deadline = Stopwatch.StartNew();
                 List<string> stored;
                 do
@@ -112,7 +111,6 @@ public class FullDiskTests
             }
             finally
             {
-                await restarted.StopAsync();
                 await restarted.DisposeAsync();
             }
         }
@@ -142,24 +140,60 @@ public class FullDiskTests
         return false;
     }
 
-    private static async Task<WebApplication> StartAsync(string dir)
-    {
-        WebApplication app = SidepServer.Build(new GatewayOptions(dir, MllpPort: -1, OperatorToken: "operator", JournalSegmentBytes: 256 * 1024), ["http://127.0.0.1:0"]);
-        await app.StartAsync();
-        return app;
-    }
-
-    private static HttpClient Client(WebApplication app, string key)
-    {
-        var http = new HttpClient { BaseAddress = new Uri(app.Urls.First()) };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        return http;
-    }
+    private static Task<SidepTestServer> StartAsync(string dir) =>
+        SidepTestServer.StartAsync(o => o with { MllpPort = -1, OperatorToken = "operator", JournalSegmentBytes = 256 * 1024 }, dataDir: dir);
 
     private static async Task<int> RunAsync(string file, params string[] args)
     {
         using Process p = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardError = true, RedirectStandardOutput = true })!;
         await p.WaitForExitAsync();
         return p.ExitCode;
+    }
+}
+
+public class DataDirectoryPermissionTests
+{
+    [Fact]
+    public async Task Everything_the_server_creates_in_its_data_directory_is_readable_by_its_owner_only()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        string key = server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+        using HttpClient http = server.Client(key);
+        Assert.Equal(HttpStatusCode.Created, (await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message()))).StatusCode);
+        const UnixFileMode others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+            | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+        string[] entries = [server.DataDir, .. Directory.EnumerateFileSystemEntries(server.DataDir, "*", SearchOption.AllDirectories)];
+        Assert.Contains(entries, e => e.EndsWith("research-keys", StringComparison.Ordinal));
+        Assert.Contains(entries, e => e.EndsWith(".seg", StringComparison.Ordinal));
+        foreach (string e in entries)
+        {
+            UnixFileMode mode = File.GetUnixFileMode(e);
+            Assert.True((mode & others) == 0, $"{e}: {mode}");
+        }
+    }
+
+    [Fact]
+    public void Existing_files_that_others_can_read_are_warned_about_at_start()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+        string dir = Directory.CreateTempSubdirectory("sidep-perm-").FullName;
+        try
+        {
+            string loose = Path.Combine(dir, "sidep.db");
+            File.WriteAllText(loose, "");
+            File.SetUnixFileMode(loose, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+            Assert.Contains(DataDirectory.Prepare(dir), w => w.StartsWith(loose, StringComparison.Ordinal) && w.Contains("other users", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }

@@ -11,9 +11,12 @@ public sealed class SidepTestServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private SidepTestServer(WebApplication app, string dataDir, Uri http, int mllpPort)
+    private readonly bool _ownsDataDir;
+
+    private SidepTestServer(WebApplication app, string dataDir, Uri http, int mllpPort, bool ownsDataDir)
     {
         _app = app;
+        _ownsDataDir = ownsDataDir;
         DataDir = dataDir;
         Http = http;
         MllpPort = mllpPort;
@@ -25,16 +28,17 @@ public sealed class SidepTestServer : IAsyncDisposable
     public StateStore Store => _app.Services.GetRequiredService<StateStore>();
     public IServiceProvider Services => _app.Services;
 
+    /// <param name="dataDir">A data directory the caller keeps (a restart on it); none: a temporary one, removed at the end.</param>
     public static async Task<SidepTestServer> StartAsync(Func<GatewayOptions, GatewayOptions>? configure = null, Action<WebApplicationBuilder>? customize = null,
-        DistributedBackends? distributed = null)
+        DistributedBackends? distributed = null, string? dataDir = null)
     {
-        string dir = Directory.CreateTempSubdirectory("sidep-gw-").FullName;
+        string dir = dataDir ?? Directory.CreateTempSubdirectory("sidep-gw-").FullName;
         GatewayOptions options = new(dir, MllpPort: 0);
         options = configure?.Invoke(options) ?? options;
         WebApplication app = SidepServer.Build(options, ["http://127.0.0.1:0"], customize: customize, distributed: distributed);
         await app.StartAsync();
         int mllp = await app.Services.GetRequiredService<MllpListener>().Port;
-        return new SidepTestServer(app, dir, new Uri(app.Urls.First()), mllp);
+        return new SidepTestServer(app, dir, new Uri(app.Urls.First()), mllp, ownsDataDir: dataDir is null);
     }
 
     public HttpClient Client(string? apiKey)
@@ -51,6 +55,10 @@ public sealed class SidepTestServer : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+        if (!_ownsDataDir)
+        {
+            return;
+        }
         try
         {
             Directory.Delete(DataDir, recursive: true);

@@ -1,5 +1,6 @@
 using System.Text;
 using Sidep.Storage.Embedded;
+using Sidep.Tests;
 
 namespace Sidep.Storage.Tests;
 

@@ -1,6 +1,6 @@
 using Sidep.Storage.Embedded;
 
-namespace Sidep.Storage.Tests;
+namespace Sidep.Tests;
 
 /// <summary>What a fault does when it strikes.</summary>
 public enum FaultKind

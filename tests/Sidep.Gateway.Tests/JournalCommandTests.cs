@@ -1,0 +1,55 @@
+using System.Text;
+using Sidep.Storage.Embedded;
+
+namespace Sidep.Gateway.Tests;
+
+/// <summary>The operator's side of a damaged journal: `sidep serve` refuses to start and says where, `sidep journal
+/// verify` reports the same, `sidep journal repair` moves the damage aside and lists what it held.</summary>
+public class JournalCommandTests
+{
+    [Fact]
+    public async Task A_damaged_journal_stops_serve_and_verify_then_repair_list_what_it_held()
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-journal-").FullName;
+        try
+        {
+            string log = Path.Combine(dir, "log");
+            await using (EmbeddedLog journal = EmbeddedLog.Open(log))
+            {
+                for (int i = 0; i < 20; i++)
+                {
+                    await journal.AppendAsync([new LogRecord(RecordKind.Submission, -1, $"sub_{i:D2}", Encoding.UTF8.GetBytes($"raw submission {i}")),
+                        new LogRecord(RecordKind.Result, i % 8, $"990000001\u001FACC{i:D2}\u001F94500-6", Encoding.UTF8.GetBytes(new string('r', 200)))]);
+                }
+            }
+            string segment = Path.Combine(log, "0000000000.seg");
+            byte[] bytes = await File.ReadAllBytesAsync(segment);
+            int at = Encoding.ASCII.GetString(bytes).IndexOf("ACC07", StringComparison.Ordinal);
+            bytes[at + 40] ^= 0x20; // inside the 8th result's payload
+            await File.WriteAllBytesAsync(segment, bytes);
+
+            (int serve, string refused) = await SidepProcess.RunAsync("serve", "--data-dir", dir, "--urls", "http://127.0.0.1:0", "--mllp-port", "-1");
+            Assert.Equal(1, serve);
+            Assert.Contains("not starting", refused);
+            Assert.Contains(segment, refused);
+            Assert.Contains("24 acknowledged records lie beyond it", refused);
+
+            (int verify, string report) = await SidepProcess.RunAsync("journal", "verify", "--data-dir", dir);
+            Assert.Equal(1, verify);
+            Assert.Contains("DAMAGED (acknowledged records)", report);
+            Assert.Contains("held: result lab 990000001, accession ACC07, test 94500-6", report);
+
+            (int repair, string repaired) = await SidepProcess.RunAsync("journal", "repair", "--data-dir", dir);
+            Assert.Equal(0, repair);
+            Assert.Contains("moved aside: " + Path.Combine(log, "damaged"), repaired);
+            Assert.Single(Directory.GetFiles(Path.Combine(log, "damaged")));
+            (int again, string clean) = await SidepProcess.RunAsync("journal", "verify", "--data-dir", dir);
+            Assert.Equal(0, again);
+            Assert.Contains("no damage", clean);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
