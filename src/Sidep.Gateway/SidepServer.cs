@@ -58,6 +58,17 @@ public static class SidepServer
                 throw;
             }
             journals.AddRange([log, matched]);
+            try
+            {
+                CheckPositions(store, log, matched);
+            }
+            catch
+            {
+                log.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                matched.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                store.Dispose();
+                throw;
+            }
             var topics = new Sidep.Transport.InProcessTransport(options.DataDirectory, options.Partitions);
             closing.AddRange([log, matched, topics]);
             builder.Services.AddSingleton(new IngestionService(log, parserOptions, terminology));
@@ -156,6 +167,34 @@ public static class SidepServer
             store.Dispose();
         });
         return app;
+    }
+
+    /// <summary>Refuses to start when a stage's stored position is past the end of the journal it reads: the journal then
+    /// lacks records the stages had read (a journal replaced by an older copy, or deleted), and going on would skip
+    /// what is appended next under the numbers already consumed.</summary>
+    private static void CheckPositions(StateStore store, EmbeddedLog log, EmbeddedLog matched)
+    {
+        var damage = new List<JournalDamage>();
+        void Check(EmbeddedLog journal, string stage, long position, long end, string of)
+        {
+            if (position > end)
+            {
+                damage.Add(new JournalDamage(journal.DirectoryPath, 0, 0, $"the {stage} stage has read {position} {of}, but the journal holds {end}", 0, 0, position - end));
+            }
+        }
+        for (int p = 0; p < log.PartitionCount; p++)
+        {
+            Check(log, ResultStoreStage.ConsumerName, store.GetOffset(ResultStoreStage.ConsumerName, p), log.EndOffset(p), $"results of partition {p}");
+        }
+        Check(log, IdentityStage.ConsumerName, store.GetOffset(IdentityStage.ConsumerName, -1), log.OrderedCount, "results");
+        foreach (string stage in new[] { IndicatorStage.ConsumerName, FanOutStage.ConsumerName, ResearchStage.ConsumerName })
+        {
+            Check(matched, stage, store.GetOffset(stage, -1), matched.OrderedCount, "matched results");
+        }
+        if (damage.Count > 0)
+        {
+            throw new JournalCorruptException(Path.GetDirectoryName(log.DirectoryPath)!, damage);
+        }
     }
 
     /// <summary>The research key kept in the data directory when none is configured: made once, readable by its owner only.</summary>

@@ -13,11 +13,40 @@ namespace Sidep.Gateway.Tests;
 /// <summary>A test that needs a small real file system: a tmpfs mounted for it, which needs root. Skipped, saying so, elsewhere.</summary>
 public sealed class SmallFileSystemFactAttribute : FactAttribute
 {
+    private static readonly string? s_unavailable = Probe();
+
     public SmallFileSystemFactAttribute()
+    {
+        if (s_unavailable is not null)
+        {
+            Skip = s_unavailable;
+        }
+    }
+
+    /// <summary>Null when a tmpfs can be mounted here; else why not.</summary>
+    private static string? Probe()
     {
         if (OperatingSystem.IsWindows() || Environment.UserName != "root" || !File.Exists("/bin/mount"))
         {
-            Skip = "needs root and mount(8) to mount a small tmpfs (the full-disk test runs in CI, as root)";
+            return "needs root and mount(8) to mount a small tmpfs (CI runs it as root)";
+        }
+        string probe = Directory.CreateTempSubdirectory("sidep-tmpfs-probe-").FullName;
+        try
+        {
+            using Process mount = Process.Start(new ProcessStartInfo("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe]) { RedirectStandardError = true })!;
+            string error = mount.StandardError.ReadToEnd();
+            mount.WaitForExit();
+            if (mount.ExitCode != 0)
+            {
+                return $"mounting a tmpfs is not allowed here ({error.Trim()})";
+            }
+            using Process umount = Process.Start(new ProcessStartInfo("umount", [probe]))!;
+            umount.WaitForExit();
+            return null;
+        }
+        finally
+        {
+            Directory.Delete(probe);
         }
     }
 }

@@ -52,4 +52,37 @@ public class JournalCommandTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task A_journal_that_lost_what_the_stages_had_read_stops_serve()
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-journal-").FullName;
+        try
+        {
+            await using (SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator" }, dataDir: dir))
+            {
+                string key = server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+                using HttpClient http = server.Client(key);
+                Assert.Equal(System.Net.HttpStatusCode.Created, (await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message()))).StatusCode);
+                using HttpClient op = server.Client(null);
+                op.DefaultRequestHeaders.Add("X-Operator-Token", "operator");
+                var waited = System.Diagnostics.Stopwatch.StartNew();
+                while (!System.Text.Json.JsonDocument.Parse(await op.GetStringAsync("/v1/pipeline")).RootElement.GetProperty("caughtUp").GetBoolean())
+                {
+                    Assert.True(waited.Elapsed < TimeSpan.FromSeconds(30), "the pipeline did not catch up");
+                    await Task.Delay(20);
+                }
+            }
+            Directory.Delete(Path.Combine(dir, "log"), recursive: true); // an operator "resets" the journal and keeps the database
+
+            (int serve, string refused) = await SidepProcess.RunAsync("serve", "--data-dir", dir, "--urls", "http://127.0.0.1:0", "--mllp-port", "-1");
+            Assert.Equal(1, serve);
+            Assert.Contains("not starting", refused);
+            Assert.Contains("the identity stage has read 1 results, but the journal holds 0", refused);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

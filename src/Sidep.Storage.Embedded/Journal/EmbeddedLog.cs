@@ -532,10 +532,10 @@ public sealed partial class EmbeddedLog : IAsyncDisposable, IResultJournal
             {
                 reopened.SetLength(segment.Length);
                 reopened.Flush();
-                var damage = SegmentScan.Run(reopened, segment.Number, static (long _, in RecordHead _, ReadOnlySpan<byte> _) => { }, segment.Length);
-                if (damage.Count > 0 && damage.Any(d => d.Offset + d.Length > _lastGroupStart))
+                // The last acknowledged group, read again through the new handle: it must still be whole.
+                if (SegmentScan.Check(reopened, _lastGroupStart, segment.Length) is (long at, string why))
                 {
-                    _stopped = $"after a failed write, the acknowledged tail of {segment.Path} no longer checks at byte {damage[0].Offset} ({damage[0].Reason})";
+                    _stopped = $"after a failed write, the acknowledged tail of {segment.Path} no longer checks at byte {at} ({why})";
                     reopened.Dispose();
                     return false;
                 }

@@ -103,6 +103,37 @@ internal static class SegmentScan
         return damage;
     }
 
+    /// <summary>Checks the records that fill [<paramref name="from"/>, <paramref name="to"/>) exactly, reading them from the
+    /// file; returns null when they all pass, else where the first one fails and why.</summary>
+    public static (long Offset, string Reason)? Check(IJournalFile file, long from, long to)
+    {
+        Span<byte> header = stackalloc byte[JournalFormat.RecordHeaderSize];
+        long position = from;
+        while (position < to)
+        {
+            int bodyLength = file.Read(header, position) == header.Length ? JournalFormat.BodyLength(header) : -1;
+            if (bodyLength < 0 || position + JournalFormat.RecordHeaderSize + bodyLength > to)
+            {
+                return (position, "no whole record here");
+            }
+            byte[] record = ArrayPool<byte>.Shared.Rent(JournalFormat.RecordHeaderSize + bodyLength);
+            try
+            {
+                int size = JournalFormat.RecordHeaderSize + bodyLength;
+                if (file.Read(record.AsSpan(0, size), position) != size || !JournalFormat.Verify(record.AsSpan(0, size)))
+                {
+                    return (position, "the record fails its checksum");
+                }
+                position += size;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(record);
+            }
+        }
+        return null;
+    }
+
     /// <summary>The first offset at or after <paramref name="from"/> where a whole valid record starts, or <paramref name="length"/>.</summary>
     public static long Resync(IJournalFile file, long from, long length)
     {
