@@ -88,8 +88,11 @@ public class JournalCorruptionTests
         using var dir = new TempDir();
         (string segment, List<long> starts) = await WriteAsync(dir.Path);
         Flip(segment, starts[4] + 30); // the second append's first result: partition 0, offset 1, sequence 2
-        Assert.Throws<JournalCorruptException>(() => EmbeddedLog.Open(dir.Path, 2));
+        JournalCorruptException refused = Assert.Throws<JournalCorruptException>(() => EmbeddedLog.Open(dir.Path, 2));
+        Assert.Equal((2L, 2L), refused.Damage[0].Results); // 0a, 0b, then 1a: the third result of the journal's order
+        Assert.Contains("holding results #2 to #2", refused.Message);
         (JournalVerifyReport report, _) = JournalTool.Repair(dir.Path);
+        Assert.Equal((2L, 2L), report.Damage[0].Damage.Results);
         Assert.Contains(report.Damage[0].Held, h => h.ToString() == "result lab 990000001, accession ACC-1a, test 94500-6");
 
         await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 2);
@@ -150,6 +153,7 @@ public class JournalCorruptionTests
         JournalDamage damage = Assert.Single(refused.Damage);
         Assert.Equal(3, damage.MissingRecords);
         Assert.Equal(starts[^3], damage.Offset);
+        Assert.Equal((18L, 19L), damage.Results); // the last append's two results
         JournalVerifyReport verify = JournalTool.Verify(dir.Path);
         Assert.Equal(3, Assert.Single(verify.Damage).Damage.MissingRecords);
     }

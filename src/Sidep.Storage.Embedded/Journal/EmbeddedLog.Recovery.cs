@@ -143,9 +143,10 @@ public sealed partial class EmbeddedLog
         }
         if (damage.Count > 0)
         {
-            throw Corrupt([.. damage.Select(d => d.SeenBefore < 0
+            long orderedEnd = Math.Max(commit.Ordered, _ordered.Count);
+            throw Corrupt([.. damage.Select(d => (d.SeenBefore < 0
                 ? d.Damage with { MissingRecords = Math.Max(0, commit.Records - acknowledgedSeen) }
-                : d.Damage with { RecordsBeyond = acknowledgedSeen - d.SeenBefore })]);
+                : d.Damage with { RecordsBeyond = acknowledgedSeen - d.SeenBefore }) with { Results = JournalDamage.ResultsAt(_ordered, d.Damage.FirstPosition, orderedEnd) })]);
         }
 
         // Only now that nothing acknowledged is damaged: cut the torn tail (a crash mid-write) and go on after it.

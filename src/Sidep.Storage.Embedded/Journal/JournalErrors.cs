@@ -18,11 +18,39 @@ public sealed class JournalUnavailableException(string message, Exception? inner
 /// <param name="FirstPosition">The journal position of the damage (for listing what lies around it).</param>
 /// <param name="RecordsBeyond">Acknowledged records found intact after the damage.</param>
 /// <param name="MissingRecords">Acknowledged records known to be missing (bytes cut off a tail): 0 when unknown.</param>
-public sealed record JournalDamage(string File, long Offset, long Length, string Reason, long FirstPosition, long RecordsBeyond, long MissingRecords = 0)
+/// <param name="Results">The results (or matched results) of the journal's global order the damage holds: between the
+/// last intact one before it and the first intact one after it; null when it holds none.</param>
+public sealed record JournalDamage(string File, long Offset, long Length, string Reason, long FirstPosition, long RecordsBeyond, long MissingRecords = 0,
+    (long First, long Last)? Results = null)
 {
     public override string ToString() =>
-        $"{File} at byte {Offset}: {Reason}; {Length} bytes damaged{(MissingRecords > 0 ? $", {MissingRecords} acknowledged records missing" : "")}; " +
-        $"{RecordsBeyond} acknowledged records lie beyond it";
+        $"{File} at byte {Offset}: {Reason}; {Length} bytes damaged{(MissingRecords > 0 ? $", {MissingRecords} acknowledged records missing" : "")}" +
+        (Results is (long first, long last) ? $", holding results #{first} to #{last} of the journal's order ({last - first + 1})" : "") +
+        $"; {RecordsBeyond} acknowledged records lie beyond it";
+
+    /// <summary>The numbers of the global order that lie within a damaged range at <paramref name="position"/>:
+    /// <paramref name="ordered"/> maps each number to its record's position (-1 where none is known), up to <paramref name="end"/>.</summary>
+    internal static (long, long)? ResultsAt(IReadOnlyList<long> ordered, long position, long end)
+    {
+        long before = -1, after = end;
+        for (int i = 0; i < ordered.Count; i++)
+        {
+            if (ordered[i] < 0)
+            {
+                continue;
+            }
+            if (ordered[i] < position)
+            {
+                before = i;
+            }
+            else
+            {
+                after = i;
+                break;
+            }
+        }
+        return after - before > 1 ? (before + 1, after - 1) : null;
+    }
 }
 
 /// <summary>The journal's acknowledged records are damaged: Sidep refuses to start on it rather than drop what lies

@@ -67,6 +67,7 @@ public static class JournalTool
         List<int> numbers = SegmentNumbers(fs, directory);
         var found = new List<(JournalDamage Damage, long SeenBefore, bool Acknowledged, List<JournalSalvage> Held)>();
         long records = 0, acknowledged = 0;
+        var ordered = new List<long>();
         long acknowledgedEnd = commit is null ? long.MaxValue : JournalFormat.Position(commit.Segment, commit.End);
         int expected = 0;
         foreach (int number in numbers)
@@ -87,6 +88,17 @@ public static class JournalTool
                 {
                     segmentRecords++;
                     before.Add(offset);
+                }
+                if (head.Sequence is >= 0 and < int.MaxValue)
+                {
+                    while (ordered.Count < head.Sequence)
+                    {
+                        ordered.Add(-1);
+                    }
+                    if (ordered.Count == head.Sequence)
+                    {
+                        ordered.Add(JournalFormat.Position(number, offset));
+                    }
                 }
             });
             foreach (DamagedRange range in ranges)
@@ -112,10 +124,12 @@ public static class JournalTool
             found.Insert(0, (new JournalDamage(Path.Combine(directory, "commit"), 0, 0,
                 "the commit file is missing or both its slots are damaged: the last acknowledged point is unknown", 0, 0), acknowledged, true, []));
         }
+        long orderedEnd = Math.Max(commit?.Ordered ?? 0, ordered.Count);
         List<JournalDamageReport> damage = [.. found.Select(f => new JournalDamageReport(
-            f.SeenBefore < 0
+            (f.SeenBefore < 0
                 ? f.Damage with { MissingRecords = Math.Max(0, (commit?.Records ?? 0) - acknowledged) }
-                : f.Damage with { RecordsBeyond = f.Acknowledged ? acknowledged - f.SeenBefore : 0 },
+                : f.Damage with { RecordsBeyond = f.Acknowledged ? acknowledged - f.SeenBefore : 0 })
+                with { Results = f.Acknowledged ? JournalDamage.ResultsAt(ordered, f.Damage.FirstPosition, orderedEnd) : null },
             f.Acknowledged, f.Held))];
         return new JournalVerifyReport(directory, numbers.Count, records, acknowledgedEnd == long.MaxValue ? 0 : acknowledgedEnd, damage);
     }
