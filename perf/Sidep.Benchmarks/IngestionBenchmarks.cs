@@ -1,7 +1,10 @@
 using System.Buffers;
 using BenchmarkDotNet.Attributes;
 using Sidep.Ingestion;
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Benchmarks;
 

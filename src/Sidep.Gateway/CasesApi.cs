@@ -7,7 +7,9 @@ using Sidep.Domain;
 using Sidep.Identity;
 using Sidep.Ingestion;
 using Microsoft.Extensions.DependencyInjection;
-using Sidep.Storage.Embedded;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Gateway;
 

@@ -41,7 +41,7 @@ public sealed record GatewayOptions(
     long MaxLag = 500_000,
     bool RunStages = true,
     long JournalSegmentBytes = 256L * 1024 * 1024,
-    Sidep.Storage.Embedded.IJournalFileSystem? JournalFileSystem = null)
+    Sidep.Journal.IJournalFileSystem? JournalFileSystem = null)
 {
     public TimeSpan FrameTimeout => MllpFrameTimeout ?? TimeSpan.FromSeconds(30);
     public TimeSpan IdleTimeout => MllpIdleTimeout ?? TimeSpan.FromMinutes(5);

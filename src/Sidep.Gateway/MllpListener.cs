@@ -11,7 +11,10 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Sidep.Ingestion;
 using Sidep.Parsing.Hl7v2;
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Gateway;
 

@@ -6,7 +6,10 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Sidep.Ingestion;
 using Microsoft.Extensions.DependencyInjection;
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Gateway;
 

@@ -6,7 +6,10 @@ using Microsoft.Extensions.Logging;
 using Sidep.Ingestion;
 using Sidep.Parsing.Hl7v2;
 using Sidep.ServiceDefaults;
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Gateway;
 
@@ -25,7 +28,7 @@ public static class SidepServer
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
         builder.WebHost.UseUrls(urls);
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes + 1);
-        builder.AddServiceDefaults("sidep", [IngestionService.ActivitySource.Name], [IngestionService.Meter.Name, StateStore.Meter.Name]);
+        builder.AddServiceDefaults("sidep", [IngestionService.ActivitySource.Name], [IngestionService.Meter.Name, StateStore.Meter.Name, JournalMetrics.Meter.Name]);
 
         // Nominative data and secrets: the data directory and everything in it are its owner's only.
         List<string> permissionWarnings = DataDirectory.Prepare(options.DataDirectory);

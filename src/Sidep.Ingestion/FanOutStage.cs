@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Text.Json;
 using Sidep.Domain;
 using Sidep.Indicators;
-using Sidep.Storage.Embedded;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Ingestion;
 
@@ -70,17 +72,17 @@ public sealed class FanOutStage
     /// <summary>How far the stage has read its input.</summary>
     public long Position => Interlocked.Read(ref _next);
 
-    private void Apply(List<LogEntry> batch, Dictionary<string, StateStore.PositiveResult>? positives) => Apply(batch, _episodes, _kindOf, positives);
+    private void Apply(List<LogEntry> batch, Dictionary<string, PositiveResult>? positives) => Apply(batch, _episodes, _kindOf, positives);
 
     /// <summary>Feeds a batch to the episode tracker; with <paramref name="positives"/>, keeps each positive result's
     /// latest version there (what a case is made of).</summary>
-    internal static void Apply(List<LogEntry> batch, Aggregator episodes, Func<string?, TestKind> kindOf, Dictionary<string, StateStore.PositiveResult>? positives) =>
+    internal static void Apply(List<LogEntry> batch, Aggregator episodes, Func<string?, TestKind> kindOf, Dictionary<string, PositiveResult>? positives) =>
         MatchedRecords.Apply(batch, episodes, kindOf, positives is null ? null : (fact, read) =>
         {
             if (fact.Outcome == Outcome.Positive)
             {
                 string key = Key(fact.Key);
-                positives[key] = new StateStore.PositiveResult(key, fact.Version, JsonSerializer.Serialize(read(), SidepJson.Default.MatchedResult));
+                positives[key] = new PositiveResult(key, fact.Version, JsonSerializer.Serialize(read(), SidepJson.Default.MatchedResult));
             }
         });
 
@@ -93,7 +95,7 @@ public sealed class FanOutStage
         {
             return 0;
         }
-        var positives = new Dictionary<string, StateStore.PositiveResult>(StringComparer.Ordinal);
+        var positives = new Dictionary<string, PositiveResult>(StringComparer.Ordinal);
         Apply(batch, positives);
         List<CaseChange> changes = Changes(_episodes, positives, _store);
         _store.ApplyFanOut(ConsumerName, _next + batch.Count, [.. positives.Values], changes, CaseId, _time.GetUtcNow());
@@ -110,7 +112,7 @@ public sealed class FanOutStage
 
     /// <summary>The case changes of the episodes that started or ended since the last call: a started episode's case
     /// is made of its positive result (this batch's, else the one kept in the store).</summary>
-    internal static List<CaseChange> Changes(Aggregator episodes, Dictionary<string, StateStore.PositiveResult> positives, IStageStore store)
+    internal static List<CaseChange> Changes(Aggregator episodes, Dictionary<string, PositiveResult> positives, IStageStore store)
     {
         episodes.TakeDeltas();
         var changes = new List<CaseChange>();
@@ -123,7 +125,7 @@ public sealed class FanOutStage
                 changes.Add(new CaseChange(false, key, e.Person, sampleDate, "", "", null, null, null));
                 continue;
             }
-            string? source = positives.TryGetValue(key, out StateStore.PositiveResult? p) ? p.Json : store.PositiveResultJson(key);
+            string? source = positives.TryGetValue(key, out PositiveResult? p) ? p.Json : store.PositiveResultJson(key);
             if (source is null)
             {
                 continue; // cannot happen: every positive is kept before its episode starts

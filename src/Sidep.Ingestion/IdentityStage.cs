@@ -1,7 +1,9 @@
 using System.Text.Json;
 using Sidep.Domain;
 using Sidep.Identity;
-using Sidep.Storage.Embedded;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Ingestion;
 
@@ -89,7 +91,7 @@ public sealed class IdentityStage
         }
     }
 
-    private static ResultEnvelope Envelope(LogEntry entry) => JsonSerializer.Deserialize(entry.Payload.Span[36..], SidepJson.Default.ResultEnvelope)!;
+    private static ResultEnvelope Envelope(LogEntry entry) => JsonSerializer.Deserialize(ResultRecords.Envelope(entry.Payload.Span), SidepJson.Default.ResultEnvelope)!;
 
     public int DrainOnce(int max = 1000) => DrainOnceAsync(max).GetAwaiter().GetResult();
 
@@ -100,7 +102,7 @@ public sealed class IdentityStage
         {
             return 0;
         }
-        var rows = new List<StateStore.MatchRow>(batch.Count);
+        var rows = new List<MatchRow>(batch.Count);
         var merges = new List<(long From, long Into)>();
         var output = new List<LogRecord>(batch.Count);
         long sequence = _next;
@@ -120,7 +122,7 @@ public sealed class IdentityStage
                 decision = _matcher.Match(envelope.Result.Patient, _sandbox);
             }
             ResultKey key = envelope.Result.Key;
-            rows.Add(new StateStore.MatchRow(key.LabId, key.AccessionId, key.TestCode, envelope.Version, decision.PersonId, decision.Rule.ToString(),
+            rows.Add(new MatchRow(key.LabId, key.AccessionId, key.TestCode, envelope.Version, decision.PersonId, decision.Rule.ToString(),
                 decision.Score, JsonSerializer.Serialize(decision, SidepJson.Default.MatchDecision)));
             string seq = sequence.ToString(System.Globalization.CultureInfo.InvariantCulture);
             for (int m = mergesBefore; m < _matcher.Merges.Count; m++)
@@ -138,7 +140,7 @@ public sealed class IdentityStage
                 // The indicator fact rides along, so that the indicators never parse the JSON.
                 Sidep.Indicators.IndicatorFact? fact = Sidep.Indicators.Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, _terminology.KindOf);
                 output.Add(new LogRecord(RecordKind.Matched, entry.Partition, seq,
-                    MatchedRecords.Encode(sequence, decision.PersonId, decision.Rule.ToString(), decision.Score, entry.Payload.Span[36..], fact)));
+                    MatchedRecords.Encode(sequence, decision.PersonId, decision.Rule.ToString(), decision.Score, ResultRecords.Envelope(entry.Payload.Span), fact)));
             }
             sequence++;
         }

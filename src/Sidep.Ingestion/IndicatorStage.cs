@@ -1,6 +1,9 @@
 using System.Text.Json;
 using Sidep.Indicators;
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Ingestion;
 

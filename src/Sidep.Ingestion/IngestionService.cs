@@ -7,7 +7,9 @@ using System.Text.Json;
 using Sidep.Domain;
 using Sidep.Parsing;
 using Sidep.Parsing.Hl7v2;
-using Sidep.Storage.Embedded;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Ingestion;
 
@@ -64,7 +66,7 @@ public sealed class IngestionService
             Rebuild(log);
             foreach (LogEntry entry in log.ReadPendingQuarantine())
             {
-                ResultEnvelope envelope = JsonSerializer.Deserialize(entry.Payload.Span[36..], SidepJson.Default.ResultEnvelope)!;
+                ResultEnvelope envelope = JsonSerializer.Deserialize(ResultRecords.Envelope(entry.Payload.Span), SidepJson.Default.ResultEnvelope)!;
                 Park(entry.Key, envelope);
             }
         }
@@ -88,12 +90,15 @@ public sealed class IngestionService
         foreach (LogEntry entry in log.ReadAllResults())
         {
             ReadOnlySpan<byte> p = entry.Payload.Span;
-            string[] parts = entry.Key.Split('\u001F');
-            UInt128 key = new ResultKey(parts[0], parts[1], parts[2]).Fingerprint();
-            int version = BinaryPrimitives.ReadInt32LittleEndian(p[32..]);
+            if (ResultRecords.ParseKey(entry.Key) is not ResultKey resultKey)
+            {
+                continue;
+            }
+            UInt128 key = resultKey.Fingerprint();
+            int version = ResultRecords.Version(p);
             if (!_known.TryGetValue(key, out Known known) || known.Version < version)
             {
-                _known[key] = new Known(Fingerprint(p[..32]), version);
+                _known[key] = new Known(Fingerprint(ResultRecords.ContentHash(p)), version);
             }
         }
     }
@@ -262,18 +267,12 @@ public sealed class IngestionService
 
     private static byte[] Payload(Decision d, ResultEnvelope envelope)
     {
-        byte[] envelopeJson = JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope);
-        byte[] payload = new byte[36 + envelopeJson.Length];
-        d.Hash!.CopyTo(payload, 0);
-        BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(32), d.Version);
-        envelopeJson.CopyTo(payload, 36);
-        return payload;
+        return ResultRecords.Encode(d.Hash!, d.Version, JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope));
     }
 
     private LogRecord ResultRecord(Decision d, ResultEnvelope envelope)
     {
-        ResultKey key = d.Result!.Key;
-        return new LogRecord(RecordKind.Result, _log!.PartitionOf(d.Result.PartitionKey), $"{key.LabId}\u001F{key.AccessionId}\u001F{key.TestCode}", Payload(d, envelope))
+        return new LogRecord(RecordKind.Result, _log!.PartitionOf(d.Result!.PartitionKey), ResultRecords.Key(d.Result.Key), Payload(d, envelope))
         {
             PartitionKey = d.Result.PartitionKey,
         };

@@ -1,7 +1,10 @@
 using System.Buffers.Binary;
 using System.Text.Json;
 using Sidep.Indicators;
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Ingestion;
 

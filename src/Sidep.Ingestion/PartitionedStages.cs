@@ -3,7 +3,9 @@ using System.Text.Json;
 using Sidep.Domain;
 using Sidep.Identity;
 using Sidep.Indicators;
-using Sidep.Storage.Embedded;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 using Sidep.Transport;
 
 namespace Sidep.Ingestion;
@@ -288,7 +290,7 @@ public sealed class PartitionedIdentityStage(IStageTransport transport, IStageSt
         CancellationToken cancellationToken)
     {
         var poison = new List<(IncomingMessage, string)>();
-        var rows = new List<StateStore.MatchRow>(messages.Count);
+        var rows = new List<MatchRow>(messages.Count);
         var merges = new List<(long From, long Into)>();
         var output = new List<OutgoingMessage>(messages.Count);
         Matcher matcher = state.Matcher;
@@ -309,7 +311,7 @@ public sealed class PartitionedIdentityStage(IStageTransport transport, IStageSt
             };
             string from = StageTopics.FromOf(partition, m.Offset);
             ResultKey key = envelope.Result.Key;
-            rows.Add(new StateStore.MatchRow(key.LabId, key.AccessionId, key.TestCode, envelope.Version, decision.PersonId, decision.Rule.ToString(),
+            rows.Add(new MatchRow(key.LabId, key.AccessionId, key.TestCode, envelope.Version, decision.PersonId, decision.Rule.ToString(),
                 decision.Score, JsonSerializer.Serialize(decision, SidepJson.Default.MatchDecision)));
             for (int i = mergesBefore; i < matcher.Merges.Count; i++)
             {
@@ -320,7 +322,7 @@ public sealed class PartitionedIdentityStage(IStageTransport transport, IStageSt
                     new Dictionary<string, string> { [StageTopics.Kind] = "merged", [StageTopics.From] = from }));
             }
             IndicatorFact? fact = Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf);
-            output.Add(new OutgoingMessage(m.Key, MatchedRecords.Encode(m.Offset, decision.PersonId, decision.Rule.ToString(), decision.Score, m.Payload.AsSpan(36), fact),
+            output.Add(new OutgoingMessage(m.Key, MatchedRecords.Encode(m.Offset, decision.PersonId, decision.Rule.ToString(), decision.Score, ResultRecords.Envelope(m.Payload), fact),
                 new Dictionary<string, string> { [StageTopics.Kind] = "matched", [StageTopics.From] = from }));
         }
         if (output.Count > 0)
@@ -396,7 +398,7 @@ public sealed class PartitionedFanOutStage(IStageTransport transport, IStageStor
     protected override async Task ProcessAsync(int partition, EpisodeState state, IReadOnlyList<IncomingMessage> messages, long next,
         CancellationToken cancellationToken)
     {
-        var positives = new Dictionary<string, StateStore.PositiveResult>(StringComparer.Ordinal);
+        var positives = new Dictionary<string, PositiveResult>(StringComparer.Ordinal);
         FanOutStage.Apply(StageTopics.Unseen(messages, state.Done), state.Episodes, terminology.KindOf, positives);
         List<CaseChange> changes = FanOutStage.Changes(state.Episodes, positives, Store);
         Store.ApplyFanOut(PositionName(partition), next, [.. positives.Values], changes, FanOutStage.CaseId, (time ?? TimeProvider.System).GetUtcNow());

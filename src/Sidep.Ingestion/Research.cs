@@ -6,7 +6,9 @@ using System.Text.Json.Serialization;
 using Sidep.Domain;
 using Sidep.Identity;
 using Sidep.Indicators;
-using Sidep.Storage.Embedded;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Ingestion;
 
@@ -173,7 +175,7 @@ public sealed class ResearchStage
         {
             return 0;
         }
-        List<StateStore.ResearchChange> changes = Changes(batch, _store, _kindOf);
+        List<ResearchChange> changes = Changes(batch, _store, _kindOf);
         _store.ApplyResearch(ConsumerName, _next + batch.Count, changes);
         Interlocked.Add(ref _next, batch.Count);
         return batch.Count;
@@ -182,9 +184,9 @@ public sealed class ResearchStage
     /// <summary>The research changes of a batch of the identity stage's output: one pseudonymisable row per result
     /// (latest version), retractions and non-research tests removed, merges followed, nothing for persons who opposed
     /// (an opposition made by identity is tied to its person here, once found).</summary>
-    internal static List<StateStore.ResearchChange> Changes(List<LogEntry> batch, IStageStore store, Func<string?, TestKind> kindOf)
+    internal static List<ResearchChange> Changes(List<LogEntry> batch, IStageStore store, Func<string?, TestKind> kindOf)
     {
-        var changes = new List<StateStore.ResearchChange>(batch.Count);
+        var changes = new List<ResearchChange>(batch.Count);
         foreach (LogEntry entry in batch)
         {
             if (entry.Kind == RecordKind.Lost)
@@ -194,7 +196,7 @@ public sealed class ResearchStage
             if (entry.Kind == RecordKind.Merged)
             {
                 PersonMerge merge = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.PersonMerge)!;
-                changes.Add(new StateStore.ResearchMerge(merge.From, merge.Into));
+                changes.Add(new ResearchMerge(merge.From, merge.Into));
                 continue;
             }
             MatchedResult matched = MatchedRecords.Read(entry.Payload.Span);
@@ -207,7 +209,7 @@ public sealed class ResearchStage
             // Research keeps PCR and antigen tests (and serology: researchers study it); a retraction removes the row.
             if (r.Status == ResultStatus.Cancelled || kindOf(r.Loinc) == TestKind.Other)
             {
-                changes.Add(new StateStore.ResearchRemove(key, matched.Envelope.Version + 1));
+                changes.Add(new ResearchRemove(key, matched.Envelope.Version + 1));
                 continue;
             }
             if (store.OpposedPerson(matched.PersonId))
@@ -222,7 +224,7 @@ public sealed class ResearchStage
             }
             DateOnly day = r.SampledAt?.Date ?? r.ResultedAt?.Date ?? DateOnly.FromDateTime(matched.Envelope.ReceivedAt.UtcDateTime);
             ResearchFields fields = ResearchFields.Of(r, day);
-            changes.Add(new StateStore.ResearchUpsert(new ResearchRowRecord(key, matched.PersonId, matched.Envelope.Version, fields.SampleDate,
+            changes.Add(new ResearchUpsert(new ResearchRowRecord(key, matched.PersonId, matched.Envelope.Version, fields.SampleDate,
                 JsonSerializer.Serialize(fields, ResearchJson.Default.ResearchFields))));
         }
         return changes;

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Sidep.Domain;
-using Sidep.Storage.Embedded;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Ingestion;
 
@@ -31,7 +33,7 @@ public sealed class ResultStoreStage(EmbeddedLog log, StateStore store)
                 {
                     continue; // moved aside by journal repair: its number stays, its content is gone
                 }
-                ReadOnlySpan<byte> json = e.Payload.Span[36..];
+                ReadOnlySpan<byte> json = ResultRecords.Envelope(e.Payload.Span);
                 // The envelope's JSON is stored as it is in the journal: read for its fields, not written again.
                 rows.Add(Row(JsonSerializer.Deserialize(json, SidepJson.Default.ResultEnvelope)!, System.Text.Encoding.UTF8.GetString(json)));
             }

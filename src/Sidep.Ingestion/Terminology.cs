@@ -3,7 +3,9 @@ using System.Text;
 using System.Text.Json;
 using Sidep.Domain;
 using Sidep.Parsing;
-using Sidep.Storage.Embedded;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Ingestion;
 

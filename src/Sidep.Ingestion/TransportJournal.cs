@@ -1,5 +1,8 @@
 using System.Text;
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 using Sidep.Transport;
 
 namespace Sidep.Ingestion;

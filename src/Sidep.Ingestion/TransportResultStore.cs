@@ -1,5 +1,8 @@
 using System.Text.Json;
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 using Sidep.Transport;
 
 namespace Sidep.Ingestion;
@@ -23,12 +26,7 @@ public sealed class TransportResultStore(IStageTransport transport, IStageStore 
     /// (content hash, version, then the envelope as JSON).</summary>
     public static byte[] Payload(ResultEnvelope envelope, byte[] contentHash)
     {
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope);
-        byte[] payload = new byte[36 + json.Length];
-        contentHash.AsSpan(0, 32).CopyTo(payload);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(32), envelope.Version);
-        json.CopyTo(payload, 36);
-        return payload;
+        return ResultRecords.Encode(contentHash, envelope.Version, JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope));
     }
 
     /// <summary>The result envelope of a transport payload (<see cref="Payload"/>), or null with why it is not one.</summary>
@@ -36,7 +34,7 @@ public sealed class TransportResultStore(IStageTransport transport, IStageStore 
     {
         try
         {
-            ResultEnvelope? envelope = payload.Length > 36 ? JsonSerializer.Deserialize(payload.AsSpan(36), SidepJson.Default.ResultEnvelope) : null;
+            ResultEnvelope? envelope = ResultRecords.IsResult(payload) ? JsonSerializer.Deserialize(ResultRecords.Envelope(payload), SidepJson.Default.ResultEnvelope) : null;
             reason = envelope?.Result is null ? "not a result envelope (content hash, version, JSON)" : null;
             return reason is null ? envelope : null;
         }

@@ -1,7 +1,8 @@
 using System.Reflection;
 using Npgsql;
 using NpgsqlTypes;
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Pipeline;
 
 namespace Sidep.Storage.Postgres;
 
@@ -210,7 +211,7 @@ public sealed class PostgresStore : IStageStore
 
     public long CountResults() => Query("SELECT count(*) FROM results", r => r.GetInt64(0))[0];
 
-    public void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<StateStore.MatchRow> rows, IReadOnlyList<(long From, long Into)> merges) =>
+    public void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<MatchRow> rows, IReadOnlyList<(long From, long Into)> merges) =>
         InTransaction((c, tx) =>
         {
             if (AlreadyApplied(c, tx, consumer, -1, nextSequence))
@@ -227,7 +228,7 @@ public sealed class PostgresStore : IStageStore
                 {
                     for (int i = 0; i < rows.Count; i++)
                     {
-                        StateStore.MatchRow r = rows[i];
+                        MatchRow r = rows[i];
                         copy.StartRow();
                         copy.Write(i, NpgsqlDbType.Integer);
                         copy.Write(r.LabId, NpgsqlDbType.Text);
@@ -253,10 +254,10 @@ public sealed class PostgresStore : IStageStore
             return 0;
         });
 
-    public List<StateStore.MatchRow> DecisionsOf(long personId) => Query(
+    public List<MatchRow> DecisionsOf(long personId) => Query(
         "SELECT lab_id, accession_id, test_code, version, person_id, rule, score, decision FROM matches " +
         "WHERE person_id = $1 OR person_id IN (SELECT from_person FROM person_merges WHERE into_person = $1) ORDER BY seq",
-        r => new StateStore.MatchRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetInt64(4), r.GetString(5), r.GetDouble(6), r.GetString(7)),
+        r => new MatchRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetInt64(4), r.GetString(5), r.GetDouble(6), r.GetString(7)),
         personId);
 
     public long ApplyIndicatorRevision(string consumer, long nextSequence, DateTimeOffset processedAt, int results, IReadOnlyList<IndicatorDelta> deltas) =>
@@ -321,7 +322,7 @@ public sealed class PostgresStore : IStageStore
         public bool Changed;
     }
 
-    public void ApplyFanOut(string consumer, long nextSequence, IReadOnlyList<StateStore.PositiveResult> positives, IReadOnlyList<CaseChange> changes,
+    public void ApplyFanOut(string consumer, long nextSequence, IReadOnlyList<PositiveResult> positives, IReadOnlyList<CaseChange> changes,
         Func<string, string> caseIdOf, DateTimeOffset now) => InTransaction((c, tx) =>
         {
             if (AlreadyApplied(c, tx, consumer, -1, nextSequence))
@@ -336,7 +337,7 @@ public sealed class PostgresStore : IStageStore
                 Execute(c, tx, "CREATE TEMP TABLE incoming_positives (key TEXT, version INTEGER, json TEXT) ON COMMIT DROP");
                 using (NpgsqlBinaryImporter copy = c.BeginBinaryImport("COPY incoming_positives (key, version, json) FROM STDIN (FORMAT BINARY)"))
                 {
-                    foreach (StateStore.PositiveResult p in positives.GroupBy(p => p.Key).Select(g => g.MaxBy(p => p.Version)!))
+                    foreach (PositiveResult p in positives.GroupBy(p => p.Key).Select(g => g.MaxBy(p => p.Version)!))
                     {
                         copy.StartRow();
                         copy.Write(p.Key, NpgsqlDbType.Text);
@@ -510,7 +511,7 @@ public sealed class PostgresStore : IStageStore
     private static void MarkDirty(NpgsqlConnection c, NpgsqlTransaction tx, string select, params object?[] values) =>
         Execute(c, tx, string.Format(System.Globalization.CultureInfo.InvariantCulture, MarkDirtySql, select), values);
 
-    public void ApplyResearch(string consumer, long nextSequence, IReadOnlyList<StateStore.ResearchChange> changes)
+    public void ApplyResearch(string consumer, long nextSequence, IReadOnlyList<ResearchChange> changes)
     {
         InTransaction((c, tx) =>
         {
@@ -519,10 +520,10 @@ public sealed class PostgresStore : IStageStore
                 return 0;
             }
             // Runs of upserts and removals are applied set-based; merges, rare, one by one in their place.
-            var run = new List<StateStore.ResearchChange>();
-            foreach (StateStore.ResearchChange change in changes)
+            var run = new List<ResearchChange>();
+            foreach (ResearchChange change in changes)
             {
-                if (change is StateStore.ResearchMerge merge)
+                if (change is ResearchMerge merge)
                 {
                     ApplyResearchRun(c, tx, run);
                     run.Clear();
@@ -548,17 +549,17 @@ public sealed class PostgresStore : IStageStore
     /// survives a removal of versions below r when u ≥ r, so only the strongest change of each key is applied. Every
     /// sample date a row leaves or enters is marked for writing again.
     /// </summary>
-    private static void ApplyResearchRun(NpgsqlConnection c, NpgsqlTransaction tx, List<StateStore.ResearchChange> run)
+    private static void ApplyResearchRun(NpgsqlConnection c, NpgsqlTransaction tx, List<ResearchChange> run)
     {
         if (run.Count == 0)
         {
             return;
         }
-        var strongest = new Dictionary<string, StateStore.ResearchChange>(StringComparer.Ordinal);
-        foreach (StateStore.ResearchChange change in run)
+        var strongest = new Dictionary<string, ResearchChange>(StringComparer.Ordinal);
+        foreach (ResearchChange change in run)
         {
             (string key, int weight) = Weigh(change);
-            if (!strongest.TryGetValue(key, out StateStore.ResearchChange? kept) || weight > Weigh(kept).Weight)
+            if (!strongest.TryGetValue(key, out ResearchChange? kept) || weight > Weigh(kept).Weight)
             {
                 strongest[key] = change;
             }
@@ -567,12 +568,12 @@ public sealed class PostgresStore : IStageStore
         Execute(c, tx, "DELETE FROM incoming_research");
         using (NpgsqlBinaryImporter copy = c.BeginBinaryImport("COPY incoming_research (key, person_id, version, sample_date, json, remove) FROM STDIN (FORMAT BINARY)"))
         {
-            foreach (StateStore.ResearchChange change in strongest.Values)
+            foreach (ResearchChange change in strongest.Values)
             {
                 copy.StartRow();
                 switch (change)
                 {
-                    case StateStore.ResearchUpsert { Row: var r }:
+                    case ResearchUpsert { Row: var r }:
                         copy.Write(r.Key, NpgsqlDbType.Text);
                         copy.Write(r.PersonId, NpgsqlDbType.Bigint);
                         copy.Write(r.Version, NpgsqlDbType.Integer);
@@ -580,7 +581,7 @@ public sealed class PostgresStore : IStageStore
                         copy.Write(r.Json, NpgsqlDbType.Text);
                         copy.Write(false, NpgsqlDbType.Boolean);
                         break;
-                    case StateStore.ResearchRemove remove:
+                    case ResearchRemove remove:
                         copy.Write(remove.Key, NpgsqlDbType.Text);
                         copy.WriteNull();
                         copy.Write(remove.Version, NpgsqlDbType.Integer);
@@ -604,10 +605,10 @@ public sealed class PostgresStore : IStageStore
 
     /// <summary>A change's key and strength: an upsert of version u weighs 2u, a removal of versions below r weighs 2r − 1
     /// (an upsert of version r outweighs it, one of r − 1 does not).</summary>
-    private static (string Key, int Weight) Weigh(StateStore.ResearchChange change) => change switch
+    private static (string Key, int Weight) Weigh(ResearchChange change) => change switch
     {
-        StateStore.ResearchUpsert u => (u.Row.Key, 2 * u.Row.Version),
-        StateStore.ResearchRemove r => (r.Key, 2 * r.Version - 1),
+        ResearchUpsert u => (u.Row.Key, 2 * u.Row.Version),
+        ResearchRemove r => (r.Key, 2 * r.Version - 1),
         _ => throw new ArgumentOutOfRangeException(nameof(change)),
     };
 

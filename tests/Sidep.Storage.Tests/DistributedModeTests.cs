@@ -1,7 +1,10 @@
 using System.Buffers;
 using System.Text;
 using Sidep.Ingestion;
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 using Sidep.Storage.Postgres;
 using Sidep.Tests;
 using Sidep.Transport;
@@ -121,13 +124,13 @@ internal sealed class CrashingStore(IStageStore inner, int failOnWrite) : IStage
     public void ApplyResults(string consumer, int partition, long nextOffset, IReadOnlyList<StoredResult> results) => inner.ApplyResults(consumer, partition, nextOffset, results);
     public long CountResults() => inner.CountResults();
 
-    public void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<StateStore.MatchRow> rows, IReadOnlyList<(long From, long Into)> merges)
+    public void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<MatchRow> rows, IReadOnlyList<(long From, long Into)> merges)
     {
         MaybeCrash(ref _matches);
         inner.ApplyMatches(consumer, nextSequence, rows, merges);
     }
 
-    public List<StateStore.MatchRow> DecisionsOf(long personId) => inner.DecisionsOf(personId);
+    public List<MatchRow> DecisionsOf(long personId) => inner.DecisionsOf(personId);
 
     public long ApplyIndicatorRevision(string consumer, long nextSequence, DateTimeOffset processedAt, int results, IReadOnlyList<IndicatorDelta> deltas)
     {
@@ -139,7 +142,7 @@ internal sealed class CrashingStore(IStageStore inner, int failOnWrite) : IStage
     public List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay) => inner.IndicatorChangesAfter(asOf, fromDay, toDay);
     public void SetConsumerOffset(string consumer, int partition, long next) => inner.SetConsumerOffset(consumer, partition, next);
 
-    public void ApplyFanOut(string consumer, long nextSequence, IReadOnlyList<StateStore.PositiveResult> positives, IReadOnlyList<CaseChange> changes,
+    public void ApplyFanOut(string consumer, long nextSequence, IReadOnlyList<PositiveResult> positives, IReadOnlyList<CaseChange> changes,
         Func<string, string> caseIdOf, DateTimeOffset now)
     {
         MaybeCrash(ref _fanOuts);
@@ -153,7 +156,7 @@ internal sealed class CrashingStore(IStageStore inner, int failOnWrite) : IStage
     public List<string> PositiveDatesOf(long personId) => inner.PositiveDatesOf(personId);
     public List<StoredNotice> Outbox(int limit) => inner.Outbox(limit);
 
-    public void ApplyResearch(string consumer, long nextSequence, IReadOnlyList<StateStore.ResearchChange> changes)
+    public void ApplyResearch(string consumer, long nextSequence, IReadOnlyList<ResearchChange> changes)
     {
         MaybeCrash(ref _research);
         inner.ApplyResearch(consumer, nextSequence, changes);

@@ -1,7 +1,10 @@
 using System.Buffers;
 using System.Text;
 using Sidep.Ingestion;
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 using Sidep.Tests;
 using static Sidep.Tests.IdentityFixtures;
 
@@ -27,7 +30,7 @@ public class IdentityStageTests
             var stage = new IdentityStage(log, store);
             Assert.Equal(3, stage.DrainOnce());
             Assert.Equal(1, stage.PersonCount);
-            List<StateStore.MatchRow> decisions = store.DecisionsOf(1);
+            List<MatchRow> decisions = store.DecisionsOf(1);
             Assert.Equal(["InsNewPerson", "FuzzyTraits", "ExactTraits"], decisions.Select(d => d.Rule));
             Assert.Contains("\"birth name ~ used name\"", decisions[2].DecisionJson);
             Assert.DoesNotContain("MARTIN", decisions[2].DecisionJson); // nothing nominative in a decision

@@ -1,6 +1,9 @@
 using Sidep.Indicators;
 using Sidep.Ingestion;
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 using Sidep.Tests;
 using static Sidep.Tests.IdentityFixtures;
 

@@ -1,7 +1,10 @@
 using System.Buffers;
 using System.Text;
 using Sidep.Ingestion;
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 using Sidep.Tests;
 
 namespace Sidep.Storage.Tests;

@@ -2,7 +2,9 @@ using System.Buffers;
 using System.Text;
 using Sidep.Domain;
 using Sidep.Ingestion;
-using Sidep.Storage.Embedded;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 
 namespace Sidep.Storage.Tests;
 

@@ -1,4 +1,7 @@
-using Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 using Sidep.Storage.Postgres;
 
 namespace Sidep.Storage.Tests;
@@ -37,7 +40,7 @@ public abstract class StoreContractTests
     public async Task Matches_are_written_once_and_decisions_follow_merges()
     {
         using IStageStore store = await OpenAsync();
-        StateStore.MatchRow Row(string acc, long person, string rule) => new("990000001", acc, "94500-6", 1, person, rule, 1, "{}");
+        MatchRow Row(string acc, long person, string rule) => new("990000001", acc, "94500-6", 1, person, rule, 1, "{}");
         store.ApplyMatches("identity", 2, [Row("A1", 1, "InsNewPerson"), Row("A2", 2, "NewPerson")], []);
         store.ApplyMatches("identity", 3, [Row("A2", 2, "NewPerson"), Row("A3", 1, "InsKnown")], [(2, 1)]);
         Assert.Equal(["A1", "A2", "A3"], store.DecisionsOf(1).Select(d => d.AccessionId));
@@ -68,12 +71,12 @@ public abstract class StoreContractTests
         DateTimeOffset at = DateTimeOffset.FromUnixTimeSeconds(1_800_000_000);
         static string CaseId(string key) => "case_" + key;
         CaseChange Open(string key, long person, string territory, string json) => new(true, key, person, "2026-01-12", territory, "11", json, "sms", "{\"n\":1}");
-        store.ApplyFanOut("fanout/0", 5, [new StateStore.PositiveResult("k1", 1, "{\"r\":1}")], [Open("k1", 7, "75", "{\"v\":1}"), Open("k2", 8, "93", "{\"v\":1}")], CaseId, at);
+        store.ApplyFanOut("fanout/0", 5, [new PositiveResult("k1", 1, "{\"r\":1}")], [Open("k1", 7, "75", "{\"v\":1}"), Open("k2", 8, "93", "{\"v\":1}")], CaseId, at);
         Assert.Equal("{\"r\":1}", store.PositiveResultJson("k1"));
         Assert.Equal(5, store.GetOffset("fanout/0", -1));
         // The same batch again (a crash before the transport heard of it), then a correction of a detail: still one case each.
-        store.ApplyFanOut("fanout/0", 5, [new StateStore.PositiveResult("k1", 1, "{\"r\":1}")], [Open("k1", 7, "75", "{\"v\":1}"), Open("k2", 8, "93", "{\"v\":1}")], CaseId, at);
-        store.ApplyFanOut("fanout/0", 6, [new StateStore.PositiveResult("k1", 2, "{\"r\":2}"), new StateStore.PositiveResult("k1", 1, "{\"r\":1}")],
+        store.ApplyFanOut("fanout/0", 5, [new PositiveResult("k1", 1, "{\"r\":1}")], [Open("k1", 7, "75", "{\"v\":1}"), Open("k2", 8, "93", "{\"v\":1}")], CaseId, at);
+        store.ApplyFanOut("fanout/0", 6, [new PositiveResult("k1", 2, "{\"r\":2}"), new PositiveResult("k1", 1, "{\"r\":1}")],
             [Open("k1", 7, "75", "{\"v\":2}")], CaseId, at.AddMinutes(1));
         Assert.Equal("{\"r\":2}", store.PositiveResultJson("k1"));
         StoredCase k1 = Assert.Single(store.Cases(["75"], 0, null, 10));
@@ -93,10 +96,10 @@ public abstract class StoreContractTests
     public async Task Research_rows_keep_the_latest_version_follow_merges_and_mark_every_date_they_leave_or_enter()
     {
         using IStageStore store = await OpenAsync();
-        static StateStore.ResearchUpsert Row(string key, long person, int version, string date) => new(new ResearchRowRecord(key, person, version, date, $"{{\"v\":{version}}}"));
+        static ResearchUpsert Row(string key, long person, int version, string date) => new(new ResearchRowRecord(key, person, version, date, $"{{\"v\":{version}}}"));
         // In one batch: a row, its correction to another date, an older version arriving late; another row then its retraction.
         store.ApplyResearch("research/0", 6, [Row("a", 1, 1, "2026-01-10"), Row("a", 1, 2, "2026-01-11"), Row("a", 1, 1, "2026-01-10"),
-            Row("b", 2, 1, "2026-01-12"), new StateStore.ResearchRemove("b", 2), Row("c", 3, 1, "2026-01-12")]);
+            Row("b", 2, 1, "2026-01-12"), new ResearchRemove("b", 2), Row("c", 3, 1, "2026-01-12")]);
         // (A date a row entered and left within the batch may be marked too: writing it again changes nothing.)
         Assert.Superset(new HashSet<string> { "2026-01-11", "2026-01-12" }, store.DirtyResearchDates(10).ToHashSet());
         Assert.Equal("{\"v\":2}", Assert.Single(store.ResearchRows("2026-01-11")).Json);
@@ -106,7 +109,7 @@ public abstract class StoreContractTests
         store.ApplyResearch("research/0", 6, [Row("a", 1, 9, "2026-01-01")]); // the same position again: already in
         Assert.Empty(store.DirtyResearchDates(10));
         // A merge moves the rows to the surviving person and marks their dates; a correction moves a row to another date.
-        store.ApplyResearch("research/0", 8, [new StateStore.ResearchMerge(3, 1), Row("a", 1, 3, "2026-01-13")]);
+        store.ApplyResearch("research/0", 8, [new ResearchMerge(3, 1), Row("a", 1, 3, "2026-01-13")]);
         Assert.Equal(["2026-01-11", "2026-01-12", "2026-01-13"], store.DirtyResearchDates(10));
         Assert.Equal([1L], store.ResearchRows("2026-01-12").Select(r => r.PersonId));
         Assert.Equal([1L], store.ResearchPersons());

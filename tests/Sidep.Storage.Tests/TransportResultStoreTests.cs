@@ -1,6 +1,8 @@
 using Sidep.Domain;
 using Sidep.Ingestion;
-using Sidep.Storage.Embedded;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 using Sidep.Storage.Postgres;
 using Sidep.Transport;
 using Sidep.Transport.Kafka;

@@ -5,29 +5,12 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Data.Sqlite;
 
-namespace Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Pipeline;
 
-/// <summary>A registered laboratory. <see cref="FacilityIds"/> are the identifiers it may send as (MSH-4 HD-1/HD-2);
-/// <see cref="MllpSources"/> the source addresses its plain-TCP MLLP connections come from;
-/// <see cref="MllpCertificates"/> the SHA-256 thumbprints (hex) of the client certificates of its MLLP/TLS connections.</summary>
-public sealed record Lab(string Finess, string Name, IReadOnlyList<string> FacilityIds, IReadOnlyList<string> MllpSources)
-{
-    public IReadOnlyList<string> MllpCertificates { get; init; } = [];
+namespace Sidep.Storage.Sqlite;
 
-    public bool SendsAs(string facilityId) =>
-        string.Equals(facilityId, Finess, StringComparison.OrdinalIgnoreCase) || FacilityIds.Contains(facilityId, StringComparer.OrdinalIgnoreCase);
-}
 
-/// <summary>What registering a lab needs: its FINESS and name, the facility ids it sends as, where its MLLP
-/// connections come from (source addresses, client certificate thumbprints).</summary>
-public sealed record LabRegistration(string Finess, string Name, IReadOnlyList<string> FacilityIds, IReadOnlyList<string> MllpSources, IReadOnlyList<string> MllpCertificates);
-
-/// <summary>One row of a lab's transcoding table: its local analysis code and the LOINC it means.</summary>
-public sealed record TranscodingRow(string LocalCode, string Loinc, string? Label);
-
-/// <summary>One row of the results table: the latest version of a result.</summary>
-public sealed record StoredResult(string LabId, string AccessionId, string TestCode, int Version, string Status, string Interpretation,
-    string? Loinc, string? SampleDate, string PartitionKey, string Json);
 
 /// <summary>The embedded database (SQLite): labs, the latest version of every result, consumer positions.</summary>
 public sealed partial class StateStore : IStageStore
@@ -316,9 +299,6 @@ public sealed partial class StateStore : IStageStore
             return rows;
         }
     }
-
-    /// <summary>One matched result: the person it belongs to and the decision, as JSON.</summary>
-    public sealed record MatchRow(string LabId, string AccessionId, string TestCode, int Version, long PersonId, string Rule, double Score, string DecisionJson);
 
     /// <summary>Writes matches and moves the consumer's position in one transaction.</summary>
     public void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<MatchRow> rows, IReadOnlyList<(long From, long Into)> merges)

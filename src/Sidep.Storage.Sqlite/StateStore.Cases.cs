@@ -1,22 +1,9 @@
 using Microsoft.Data.Sqlite;
 
-namespace Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Pipeline;
 
-/// <summary>A case as stored: an episode (first positive in more than 60 days) with what investigators need, as JSON.
-/// <see cref="Seq"/> is the feed cursor: it grows every time the case changes.</summary>
-public sealed record StoredCase(long Seq, string CaseId, long PersonId, string SampleDate, string Territory, string Region, string Status,
-    DateTimeOffset UpdatedAt, string Json);
-
-/// <summary>A patient advice notice waiting to be sent (one per case, ever).</summary>
-public sealed record StoredNotice(long Id, string CaseId, string Channel, DateTimeOffset CreatedAt, DateTimeOffset? AckedAt, string Json);
-
-/// <summary>An audit record: who read which nominative data, when, how.</summary>
-public sealed record AuditRecord(long Id, DateTimeOffset At, string Agent, string Role, string Action, string Query, IReadOnlyList<string> CaseIds);
-
-/// <summary>One change the fan-out applies to the cases: an episode started (a case opened or updated, with its
-/// details) or ended (the case withdrawn).</summary>
-public sealed record CaseChange(bool Started, string PositiveKey, long PersonId, string SampleDate, string Territory, string Region, string? Json,
-    string? Channel, string? NoticeJson);
+namespace Sidep.Storage.Sqlite;
 
 public sealed partial class StateStore
 {
@@ -57,9 +44,6 @@ public sealed partial class StateStore
         CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
         CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
         """);
-
-    /// <summary>The latest version of a positive result, kept for the case it may open.</summary>
-    public sealed record PositiveResult(string Key, int Version, string Json);
 
     /// <summary>
     /// Applies a batch of the fan-out in one transaction with its position: keeps the positive results, then the

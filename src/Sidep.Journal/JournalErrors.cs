@@ -1,10 +1,6 @@
-namespace Sidep.Storage.Embedded;
+using Sidep.Pipeline;
 
-/// <summary>
-/// The journal cannot take appends now (a write or fsync failed, the disk is full, the device errs): nothing of the
-/// append was acknowledged, the journal is as it was before it, and appends resume by themselves once a write succeeds.
-/// </summary>
-public sealed class JournalUnavailableException(string message, Exception? inner = null) : IOException(message, inner);
+namespace Sidep.Journal;
 
 /// <summary>
 /// Damage found in what the journal had acknowledged: where, what was lost or cut off, and how many acknowledged records

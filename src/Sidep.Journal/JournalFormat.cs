@@ -2,7 +2,9 @@ using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
 
-namespace Sidep.Storage.Embedded;
+using Sidep.Pipeline;
+
+namespace Sidep.Journal;
 
 /// <summary>
 /// The journal's on-disk layout, owned here and nowhere else.

@@ -1,12 +1,9 @@
 using Microsoft.Data.Sqlite;
 
-namespace Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Pipeline;
 
-/// <summary>One revision of the indicators: when it was processed, how many results it covered, how many counters it moved.</summary>
-public sealed record IndicatorRevision(long Rev, DateTimeOffset ProcessedAt, int Results, int Cells);
-
-/// <summary>A net change of one indicator counter (sample day number, cell, P, T).</summary>
-public readonly record struct IndicatorDelta(int Day, int Cell, int P, int T);
+namespace Sidep.Storage.Sqlite;
 
 public sealed partial class StateStore
 {

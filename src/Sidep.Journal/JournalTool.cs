@@ -1,6 +1,8 @@
 using System.Text;
 
-namespace Sidep.Storage.Embedded;
+using Sidep.Pipeline;
+
+namespace Sidep.Journal;
 
 /// <summary>A damaged range found by <see cref="JournalTool.Verify"/>, with what its bytes still tell of the records it held.</summary>
 /// <param name="Acknowledged">Before the commit point: acknowledged records were there (start-up refuses). Otherwise a torn
@@ -14,7 +16,7 @@ public sealed record JournalSalvage(RecordKind Kind, string Key)
     public override string ToString() => Kind switch
     {
         RecordKind.Submission => $"submission {Key}",
-        RecordKind.Result when Key.Split('\u001F') is [string lab, string accession, string test] => $"result lab {lab}, accession {accession}, test {test}",
+        RecordKind.Result when ResultRecords.ParseKey(Key) is Sidep.Domain.ResultKey k => $"result lab {k.LabId}, accession {k.AccessionId}, test {k.TestCode}",
         RecordKind.Quarantined => $"quarantined result {Key}",
         RecordKind.Released => $"quarantine release of lab {Key}",
         RecordKind.Matched => $"matched result #{Key} (derived: rebuilt from the journal)",

@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 
-namespace Sidep.Storage.Embedded;
+using Sidep.Pipeline;
+
+namespace Sidep.Journal;
 
 /// <summary>
 /// The last acknowledged point of the journal: the end of the last group fsynced (segment, byte in it), how many records

@@ -2,7 +2,9 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.IO.Hashing;
 
-namespace Sidep.Storage.Embedded;
+using Sidep.Pipeline;
+
+namespace Sidep.Journal;
 
 public sealed partial class EmbeddedLog
 {

@@ -1,10 +1,9 @@
 using Microsoft.Data.Sqlite;
 
-namespace Sidep.Storage.Embedded;
+using Sidep.Domain;
+using Sidep.Pipeline;
 
-/// <summary>A research row as kept before pseudonymisation: the result it comes from (by its key fingerprint), the
-/// person (internal id, never exported), the sample date (its partition) and the row's non-identifying fields as JSON.</summary>
-public sealed record ResearchRowRecord(string Key, long PersonId, int Version, string SampleDate, string Json);
+namespace Sidep.Storage.Sqlite;
 
 public sealed partial class StateStore
 {
@@ -27,16 +26,6 @@ public sealed partial class StateStore
         CREATE INDEX IF NOT EXISTS oppositions_person ON oppositions (person_id);
         CREATE INDEX IF NOT EXISTS oppositions_identity ON oppositions (identity_key);
         """);
-
-    /// <summary>One change to the research rows: an upsert (a newer version), a removal (a retraction, or a result
-    /// that is no longer a research row), or a merge of two persons.</summary>
-    public abstract record ResearchChange;
-
-    public sealed record ResearchUpsert(ResearchRowRecord Row) : ResearchChange;
-
-    public sealed record ResearchRemove(string Key, int Version) : ResearchChange;
-
-    public sealed record ResearchMerge(long From, long Into) : ResearchChange;
 
     /// <summary>Applies a batch of research changes with the stage's position in one transaction; the sample dates
     /// whose partition must be written again are remembered.</summary>

@@ -1,4 +1,4 @@
-namespace Sidep.Storage.Embedded;
+namespace Sidep.Pipeline;
 
 /// <summary>
 /// The store contract of the stages (ARCHITECTURE.md decision 6): what the embedded SQLite store and the PostgreSQL
@@ -15,9 +15,9 @@ public interface IStageStore : IDisposable
 
     long CountResults();
 
-    void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<StateStore.MatchRow> rows, IReadOnlyList<(long From, long Into)> merges);
+    void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<MatchRow> rows, IReadOnlyList<(long From, long Into)> merges);
 
-    List<StateStore.MatchRow> DecisionsOf(long personId);
+    List<MatchRow> DecisionsOf(long personId);
 
     long ApplyIndicatorRevision(string consumer, long nextSequence, DateTimeOffset processedAt, int results, IReadOnlyList<IndicatorDelta> deltas);
 
@@ -30,7 +30,7 @@ public interface IStageStore : IDisposable
 
     /// <summary>The fan-out's batch in one transaction with its position: positive results kept, case changes in
     /// order (an episode that starts again updates its case, never opens a second), one notice per case ever.</summary>
-    void ApplyFanOut(string consumer, long nextSequence, IReadOnlyList<StateStore.PositiveResult> positives, IReadOnlyList<CaseChange> changes,
+    void ApplyFanOut(string consumer, long nextSequence, IReadOnlyList<PositiveResult> positives, IReadOnlyList<CaseChange> changes,
         Func<string, string> caseIdOf, DateTimeOffset now);
 
     string? PositiveResultJson(string key);
@@ -52,7 +52,7 @@ public interface IStageStore : IDisposable
 
     /// <summary>Applies research changes (upserts by version, removals, merges) with the stage's position in one
     /// transaction, remembering the sample dates whose partition must be written again.</summary>
-    void ApplyResearch(string consumer, long nextSequence, IReadOnlyList<StateStore.ResearchChange> changes);
+    void ApplyResearch(string consumer, long nextSequence, IReadOnlyList<ResearchChange> changes);
 
     /// <summary>Records an opposition to research use, by person or by identity key (INS or traits).</summary>
     void RecordOpposition(long? personId, string? identityKey, DateTimeOffset at);

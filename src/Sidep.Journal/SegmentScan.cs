@@ -1,6 +1,8 @@
 using System.Buffers;
 
-namespace Sidep.Storage.Embedded;
+using Sidep.Pipeline;
+
+namespace Sidep.Journal;
 
 /// <summary>A range of a segment file that holds no valid record: from a record that fails its check to the next one
 /// that passes (or the end of the file).</summary>

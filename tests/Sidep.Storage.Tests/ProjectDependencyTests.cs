@@ -1,0 +1,67 @@
+using System.Xml.Linq;
+using Sidep.Tests;
+
+namespace Sidep.Storage.Tests;
+
+/// <summary>
+/// The dependency rule (ARCHITECTURE.md decision 9), read from the project files: contracts belong to no store;
+/// stores and transports depend on the contracts, never on each other; only the host composes them.
+/// </summary>
+public class ProjectDependencyTests
+{
+    private static readonly string[] s_backends = ["Sidep.Journal", "Sidep.Storage.Sqlite", "Sidep.Storage.Postgres", "Sidep.Transport.Kafka"];
+
+    /// <summary>What still references the embedded backends directly: the embedded stages take the journal and the
+    /// SQLite store by type until they become engines on one runner (issue 17, step 2). Listed here so that each line is
+    /// removed when it stops being true (the test fails on a line that no longer holds).</summary>
+    private static readonly (string From, string To)[] s_untilOnePipeline =
+    [
+        ("Sidep.Ingestion", "Sidep.Journal"),
+        ("Sidep.Ingestion", "Sidep.Storage.Sqlite"),
+    ];
+
+    private static Dictionary<string, string[]> References()
+    {
+        string root = Fixtures.RepoRoot;
+        return Directory.EnumerateFiles(Path.Combine(root, "src"), "*.csproj", SearchOption.AllDirectories)
+            .Concat(Directory.EnumerateFiles(Path.Combine(root, "parsers"), "*.csproj", SearchOption.AllDirectories))
+            .Where(p => !p.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+                && !p.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .ToDictionary(p => Path.GetFileNameWithoutExtension(p), p => XDocument.Load(p).Descendants("ProjectReference")
+                .Select(r => Path.GetFileNameWithoutExtension(r.Attribute("Include")!.Value.Replace('\\', '/'))).Order(StringComparer.Ordinal).ToArray());
+    }
+
+    [Fact]
+    public void The_domain_and_the_contracts_depend_on_no_store_and_no_transport()
+    {
+        Dictionary<string, string[]> refs = References();
+        Assert.Empty(refs["Sidep.Domain"]);
+        Assert.Equal(["Sidep.Domain"], refs["Sidep.Pipeline"]);
+        foreach ((string project, string[] to) in refs.Where(r => r.Key.StartsWith("Sidep.Parsing", StringComparison.Ordinal)))
+        {
+            Assert.All(to, t => Assert.True(t is "Sidep.Domain" || t.StartsWith("Sidep.Parsing", StringComparison.Ordinal), $"{project} → {t}"));
+        }
+    }
+
+    [Fact]
+    public void Stores_and_transports_depend_on_the_contracts_only_never_on_each_other()
+    {
+        Dictionary<string, string[]> refs = References();
+        foreach (string backend in s_backends)
+        {
+            Assert.Equal(["Sidep.Pipeline"], refs[backend]);
+        }
+    }
+
+    [Fact]
+    public void Only_the_host_composes_the_backends()
+    {
+        Dictionary<string, string[]> refs = References();
+        var found = new List<(string, string)>();
+        foreach ((string project, string[] to) in refs.Where(r => r.Key != "Sidep.Host"))
+        {
+            found.AddRange(to.Where(s_backends.Contains).Select(t => (project, t)));
+        }
+        Assert.Equal(s_untilOnePipeline.Order(), found.Order());
+    }
+}
