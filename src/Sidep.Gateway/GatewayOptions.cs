@@ -43,6 +43,30 @@ public sealed record GatewayOptions(
     long JournalSegmentBytes = 256L * 1024 * 1024,
     Sidep.Journal.IJournalFileSystem? JournalFileSystem = null)
 {
+    /// <summary>The shortest operator token accepted: a guessable token opens the lab register and the indicators.</summary>
+    public const int MinOperatorTokenLength = 16;
+
+    /// <summary>The shortest agent signing key accepted (HS256 wants at least 256 bits).</summary>
+    public const int MinAgentKeyLength = 32;
+
+    /// <summary>What makes these settings half-secure, one line each: a secret that is configured (by any source) but
+    /// empty or short. An unset secret turns its role off; an empty one is a mistake (`--operator-token "$UNSET"`).</summary>
+    public IReadOnlyList<string> Problems()
+    {
+        var problems = new List<string>();
+        if (OperatorToken is string token && token.Trim().Length < MinOperatorTokenLength)
+        {
+            problems.Add($"the operator token is {(token.Trim().Length == 0 ? "empty" : "too short")}: it must be at least {MinOperatorTokenLength} characters " +
+                "(leave it unset to turn the operator role off)");
+        }
+        if (AgentSigningKey is string key && key.Trim().Length < MinAgentKeyLength)
+        {
+            problems.Add($"the agent signing key is {(key.Trim().Length == 0 ? "empty" : "too short")}: it must be at least {MinAgentKeyLength} characters " +
+                "(leave it unset to turn agents' access off)");
+        }
+        return problems;
+    }
+
     public TimeSpan FrameTimeout => MllpFrameTimeout ?? TimeSpan.FromSeconds(30);
     public TimeSpan IdleTimeout => MllpIdleTimeout ?? TimeSpan.FromMinutes(5);
 }

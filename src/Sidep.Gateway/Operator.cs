@@ -11,7 +11,7 @@ public static class Operator
     public static IResult? Refuse(HttpContext http, GatewayOptions options)
     {
         string? token = http.Request.Headers["X-Operator-Token"].FirstOrDefault();
-        if (options.OperatorToken is string expected && token is not null
+        if (options.OperatorToken is { Length: >= GatewayOptions.MinOperatorTokenLength } expected && token is { Length: > 0 }
             && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(token), Encoding.UTF8.GetBytes(expected)))
         {
             return null;

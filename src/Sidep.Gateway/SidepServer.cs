@@ -25,6 +25,10 @@ public static class SidepServer
     public static WebApplication Build(GatewayOptions options, string[] urls, string[]? args = null, Action<WebApplicationBuilder>? customize = null,
         DistributedBackends? distributed = null)
     {
+        if (options.Problems() is [_, ..] problems)
+        {
+            throw new ArgumentException(string.Join("; ", problems));
+        }
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
         builder.WebHost.UseUrls(urls);
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes + 1);

@@ -75,7 +75,7 @@ public static partial class Cli
         var maxBody = new Option<long>("--max-body-bytes") { Description = "Largest HTTP submission", DefaultValueFactory = _ => 64L * 1024 * 1024 };
         var tlsCert = new Option<FileInfo?>("--mllp-tls-cert") { Description = "Server certificate for MLLP over TLS (PKCS#12 .pfx/.p12, or PEM with its key): labs are then identified by their client certificate" };
         var tlsPassword = new Option<string?>("--mllp-tls-password") { Description = "Password of the --mllp-tls-cert file (default: $SIDEP_MLLP_TLS_PASSWORD)" };
-        var operatorToken = new Option<string?>("--operator-token") { Description = "Token of the restricted operator role (identity decisions); default: $SIDEP_OPERATOR_TOKEN; none: off" };
+        var operatorToken = new Option<string?>("--operator-token") { Description = "Token of the restricted operator role (lab register, indicators, identity decisions), at least 16 characters; default: $SIDEP_OPERATOR_TOKEN; unset: off (empty: refused)" };
         var agentKey = new Option<string?>("--agent-key") { Description = "Secret (32 bytes or more) that signs agents' tokens (contact tracing, audit, notices); default: $SIDEP_AGENT_KEY; none: off" };
         var agentIssuer = new Option<string>("--agent-issuer") { Description = "The issuer agents' tokens must carry", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SIDEP_AGENT_ISSUER") is { Length: > 0 } i ? i : AgentTokens.DefaultIssuer };
         var researchKeys = new Option<string?>("--research-keys") { Description = "Research pseudonymisation keys, 'k1=secret;k2=secret' (last is current; 32 bytes or more each); default: $SIDEP_RESEARCH_KEYS, else one made and kept in the data directory" };
@@ -107,8 +107,9 @@ public static partial class Cli
             }
             var options = new GatewayOptions(parse.GetValue(dataDir)!, MaxBodyBytes: parse.GetValue(maxBody), MllpPort: parse.GetValue(mllpPort),
                 Production: parse.GetValue(production), MllpCertificate: certificate,
-                OperatorToken: parse.GetValue(operatorToken) ?? (Environment.GetEnvironmentVariable("SIDEP_OPERATOR_TOKEN") is { Length: > 0 } t ? t : null),
-                AgentSigningKey: parse.GetValue(agentKey) ?? (Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY") is { Length: > 0 } k ? k : null),
+                // A secret set but empty (a flag given "$UNSET", a variable exported empty) is refused below, not taken as "off".
+                OperatorToken: parse.GetValue(operatorToken) ?? Environment.GetEnvironmentVariable("SIDEP_OPERATOR_TOKEN"),
+                AgentSigningKey: parse.GetValue(agentKey) ?? Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY"),
                 ResearchKeys: parse.GetValue(researchKeys) ?? (Environment.GetEnvironmentVariable("SIDEP_RESEARCH_KEYS") is { Length: > 0 } r ? r : null),
                 AgentIssuer: parse.GetValue(agentIssuer)!, MaxLag: parse.GetValue(maxLag), JournalSegmentBytes: Math.Max(4096, parse.GetValue(segmentBytes)));
             if (options.ResearchKeys is string configured)
@@ -123,9 +124,9 @@ public static partial class Cli
                     return 2;
                 }
             }
-            if (options.AgentSigningKey is { Length: < 32 })
+            if (options.Problems() is [_, ..] problems)
             {
-                Console.Error.WriteLine("the agent signing key must be at least 32 bytes long");
+                problems.ToList().ForEach(p => Console.Error.WriteLine($"sidep: not starting: {p}"));
                 return 2;
             }
             if (parse.GetValue(demo) && options.OperatorToken is null)

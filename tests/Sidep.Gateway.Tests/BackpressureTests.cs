@@ -12,7 +12,7 @@ public class BackpressureTests
     public async Task When_the_stages_fall_behind_HTTP_senders_get_503_with_Retry_After_and_MLLP_acknowledgements_wait()
     {
         // The stages do not run: every accepted result stays behind, and the limit is one result.
-        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { MaxLag = 0, RunStages = false, OperatorToken = "op" });
+        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { MaxLag = 0, RunStages = false, OperatorToken = "operator-token-for-tests" });
         using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], ["127.0.0.1"]));
         HttpResponseMessage first = await lab.PostAsync("/v1/submissions", Body(ResultMessages.Oru(1, Day, 30, 'F', positive: false)));
         Assert.Equal(HttpStatusCode.Created, first.StatusCode);
@@ -36,7 +36,7 @@ public class BackpressureTests
     private static async Task<string> OperatorGet(SidepTestServer server, string path)
     {
         using var op = new HttpClient { BaseAddress = server.Http };
-        op.DefaultRequestHeaders.Add("X-Operator-Token", "op");
+        op.DefaultRequestHeaders.Add("X-Operator-Token", "operator-token-for-tests");
         return await op.GetStringAsync(path);
     }
 }

@@ -6,7 +6,7 @@ namespace Sidep.Gateway.Tests;
 public class CliTests
 {
     /// <summary>A served data directory with the demo lab registered (its facility SIDEP-DEMO) and the operator token
-    /// "tok"; removed afterwards.</summary>
+    /// "operator-token-for-tests"; removed afterwards.</summary>
     private static async Task WithDemoServerAsync(Func<SidepProcess, string, string, Task> test)
     {
         string dir = Directory.CreateTempSubdirectory("sidep-cli-").FullName;
@@ -14,7 +14,7 @@ public class CliTests
         {
             (int added, string key) = await SidepProcess.RunAsync("labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Demo", "--facility", "SIDEP-DEMO");
             Assert.Equal(0, added);
-            using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "tok");
+            using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "operator-token-for-tests");
             await test(server, key.Trim(), dir);
         }
         finally
@@ -96,7 +96,7 @@ public class CliTests
         string daily = "";
         for (int i = 0; i < 100 && !daily.Contains("69;2026-01-12;1;0;1;1;0;1;0;", StringComparison.Ordinal); i++)
         {
-            (int exit, string printed) = await SidepProcess.RunAsync("indicators", "export", "--server", server.Http.ToString(), "--operator-token", "tok", "--out", output);
+            (int exit, string printed) = await SidepProcess.RunAsync("indicators", "export", "--server", server.Http.ToString(), "--operator-token", "operator-token-for-tests", "--out", output);
             Assert.Equal(0, exit);
             Assert.Contains("dep-daily.csv: 1144 rows", printed); // 104 départements × 11 classes, one day
             daily = File.ReadAllText(Path.Combine(output, "dep-daily.csv"));
@@ -116,8 +116,8 @@ public class CliTests
     {
         string agentKey = new('k', 40);
         int mllpPort = SidepProcess.FreePort();
-        using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "tok", "--agent-key", agentKey, "--mllp-port", mllpPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--server", server.Http.ToString(), "--operator-token", "tok", "--agent-key", agentKey,
+        using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "operator-token-for-tests", "--agent-key", agentKey, "--mllp-port", mllpPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--server", server.Http.ToString(), "--operator-token", "operator-token-for-tests", "--agent-key", agentKey,
             "--mllp-port", mllpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--results", "3000", "--labs", "40", "--batch", "100", "--concurrency", "3",
             "--mllp", "0.5", "--corrections", "0.05", "--duplicates", "0.05", "--invalid", "0.02", "--late", "0.05");
         output = output.Replace("\r", "", StringComparison.Ordinal);

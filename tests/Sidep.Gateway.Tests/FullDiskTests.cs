@@ -99,7 +99,7 @@ public class FullDiskTests
                 Assert.True(acknowledged.Count > resumedAt + 30, "appends did not resume once space came back");
                 var pipeline = Stopwatch.StartNew();
                 using HttpClient op = app.Client(null);
-                op.DefaultRequestHeaders.Add("X-Operator-Token", "operator");
+                op.DefaultRequestHeaders.Add("X-Operator-Token", "operator-token-for-tests");
                 while (pipeline.Elapsed < TimeSpan.FromSeconds(60))
                 {
                     JsonElement p = JsonDocument.Parse(await op.GetStringAsync("/v1/pipeline")).RootElement;
@@ -173,7 +173,7 @@ public class FullDiskTests
     }
 
     private static Task<SidepTestServer> StartAsync(string dir) =>
-        SidepTestServer.StartAsync(o => o with { MllpPort = -1, OperatorToken = "operator", JournalSegmentBytes = 256 * 1024 }, dataDir: dir);
+        SidepTestServer.StartAsync(o => o with { MllpPort = -1, OperatorToken = "operator-token-for-tests", JournalSegmentBytes = 256 * 1024 }, dataDir: dir);
 
     private static async Task<int> RunAsync(string file, params string[] args)
     {

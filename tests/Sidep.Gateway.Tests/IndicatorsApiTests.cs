@@ -9,7 +9,7 @@ namespace Sidep.Gateway.Tests;
 
 public class IndicatorsApiTests
 {
-    private const string Token = "op-secret";
+    private const string Token = "operator-token-for-tests";
 
     private static HttpClient OperatorClient(SidepTestServer server)
     {

@@ -62,13 +62,13 @@ public class JournalCommandTests
         string dir = Directory.CreateTempSubdirectory("sidep-journal-").FullName;
         try
         {
-            await using (SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator" }, dataDir: dir))
+            await using (SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests" }, dataDir: dir))
             {
                 string key = server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
                 using HttpClient http = server.Client(key);
                 Assert.Equal(System.Net.HttpStatusCode.Created, (await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message()))).StatusCode);
                 using HttpClient op = server.Client(null);
-                op.DefaultRequestHeaders.Add("X-Operator-Token", "operator");
+                op.DefaultRequestHeaders.Add("X-Operator-Token", "operator-token-for-tests");
                 var waited = System.Diagnostics.Stopwatch.StartNew();
                 while (!System.Text.Json.JsonDocument.Parse(await op.GetStringAsync("/v1/pipeline")).RootElement.GetProperty("caughtUp").GetBoolean())
                 {

@@ -7,7 +7,7 @@ namespace Sidep.Gateway.Tests;
 
 public class LabsApiTests
 {
-    private const string Token = "op-labs";
+    private const string Token = "operator-token-for-labs";
 
     private static HttpClient Operator(SidepTestServer server)
     {

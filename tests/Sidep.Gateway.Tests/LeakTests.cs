@@ -105,7 +105,7 @@ public class LeakTests
                 string.Join(' ', a.Events.Select(e => e.Name + string.Join(' ', e.Tags.Select(t => $"{t.Key}={t.Value}")))) + $" {a.StatusDescription}"),
         };
         ActivitySource.AddActivityListener(listener);
-        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "op" }, builder =>
+        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests" }, builder =>
         {
             builder.Logging.SetMinimumLevel(LogLevel.Trace);
             builder.Logging.AddProvider(logs);

@@ -10,7 +10,7 @@ public class PersonsApiTests
     [Fact]
     public async Task Identity_decisions_are_served_to_the_operator_role_only()
     {
-        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "op-secret" });
+        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests" });
         using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
         for (int i = 0; i < IdentityFixtures.ThreeLabs.Length; i++)
         {
@@ -21,7 +21,7 @@ public class PersonsApiTests
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v1/persons/1/decisions")).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await lab.GetAsync("/v1/persons/1/decisions")).StatusCode); // a lab is no operator
         using var op = new HttpClient { BaseAddress = server.Http };
-        op.DefaultRequestHeaders.Add("X-Operator-Token", "op-secret");
+        op.DefaultRequestHeaders.Add("X-Operator-Token", "operator-token-for-tests");
         JsonElement decisions = default;
         for (int i = 0; i < 50; i++)
         {
@@ -41,7 +41,7 @@ public class PersonsApiTests
     [Fact]
     public async Task Possible_matches_and_INS_conflicts_wait_in_the_review_queue_for_the_operator()
     {
-        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "op-secret" });
+        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests" });
         using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
         string[] pids =
         [
@@ -58,7 +58,7 @@ public class PersonsApiTests
         using var anonymous = new HttpClient { BaseAddress = server.Http };
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v1/persons/review")).StatusCode);
         using var op = new HttpClient { BaseAddress = server.Http };
-        op.DefaultRequestHeaders.Add("X-Operator-Token", "op-secret");
+        op.DefaultRequestHeaders.Add("X-Operator-Token", "operator-token-for-tests");
         JsonElement items = default;
         for (int i = 0; i < 50; i++)
         {

@@ -48,7 +48,7 @@ public class ResearchTests
     [Fact]
     public async Task Research_rows_carry_a_stable_keyed_pseudonym_and_nothing_identifying_and_an_opposition_removes_them()
     {
-        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "op", ResearchKeys = K1 });
+        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests", ResearchKeys = K1 });
         using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
         await ResultMessages.SendAsync(lab,
         [
@@ -88,7 +88,7 @@ public class ResearchTests
 
         // She opposes research use: her rows disappear from the partitions, and her later results never enter them.
         using var op = new HttpClient { BaseAddress = server.Http };
-        op.DefaultRequestHeaders.Add("X-Operator-Token", "op");
+        op.DefaultRequestHeaders.Add("X-Operator-Token", "operator-token-for-tests");
         Assert.Equal(HttpStatusCode.Created, (await op.PostAsJsonAsync("/v1/oppositions", new { ins = ResultMessages.InsOf(1, 'F') })).StatusCode);
         rows = await WaitForRowsAsync(server, r => r.Count == 1);
         Assert.Equal("Male", Assert.Single(rows).Sex);

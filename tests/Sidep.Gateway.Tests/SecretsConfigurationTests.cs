@@ -1,0 +1,41 @@
+using Sidep.Gateway;
+
+namespace Sidep.Gateway.Tests;
+
+/// <summary>Configuration that cannot be half-secure: a secret that is set but empty or short is refused at start,
+/// whatever its source; only an unset secret turns its role off.</summary>
+public class SecretsConfigurationTests
+{
+    [Theory]
+    [InlineData("--operator-token", "", "the operator token is empty: it must be at least 16 characters")]
+    [InlineData("--operator-token", "short", "the operator token is too short: it must be at least 16 characters")]
+    [InlineData("--agent-key", "", "the agent signing key is empty: it must be at least 32 characters")]
+    public async Task An_empty_or_short_secret_on_the_command_line_stops_serve_with_a_clear_message(string flag, string value, string message)
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-secrets-").FullName;
+        try
+        {
+            (int exit, string output) = await SidepProcess.RunAsync("serve", "--data-dir", dir, "--urls", "http://127.0.0.1:0", "--mllp-port", "-1", flag, value);
+            Assert.Equal(2, exit);
+            Assert.Contains(message, output);
+            Assert.DoesNotContain("   at ", output); // a sentence, not a stack trace
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_server_built_with_an_empty_operator_token_refuses_to_start_and_an_unset_one_keeps_the_role_off()
+    {
+        ArgumentException refused = await Assert.ThrowsAsync<ArgumentException>(() => SidepTestServer.StartAsync(o => o with { OperatorToken = "   " }));
+        Assert.Contains("operator token is empty", refused.Message);
+
+        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        using HttpClient op = server.Client(null);
+        op.DefaultRequestHeaders.TryAddWithoutValidation("X-Operator-Token", "");
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await op.PostAsync("/v1/labs", new StringContent("[]", System.Text.Encoding.UTF8, "application/json"))).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await op.GetAsync("/v1/indicators/fra/daily.csv")).StatusCode);
+    }
+}
