@@ -19,8 +19,11 @@ public static class AgentRoles
     public const string Notifier = "notifier";
     /// <summary>The research operator: the pseudonym link tables of key rotations.</summary>
     public const string ResearchOperator = "research-operator";
+    /// <summary>A national contact-tracing platform's investigator: the prior-positive question answered for anyone in
+    /// France (other roles: for persons of their territories only); no access to the cases lists.</summary>
+    public const string NationalInvestigator = "national-investigator";
 
-    public static readonly string[] All = [Investigator, Supervisor, Auditor, Notifier, ResearchOperator];
+    public static readonly string[] All = [Investigator, Supervisor, Auditor, Notifier, ResearchOperator, NationalInvestigator];
 }
 
 /// <summary>An authenticated agent: who, which role, which départements (régions expanded).</summary>
@@ -70,9 +73,16 @@ public static class AgentTokens
     }
 
     /// <summary>Mints a token (for tests, demos, and the identity provider's stand-in).</summary>
+    /// <summary>The longest an agent's token may live: a working day and a half.</summary>
+    public static readonly TimeSpan MaxLifetime = TimeSpan.FromHours(36);
+
     public static string Mint(string secret, string agent, string role, IEnumerable<string> territories, TimeSpan lifetime, string issuer = DefaultIssuer,
         DateTime? now = null)
     {
+        if (lifetime <= TimeSpan.Zero || lifetime > MaxLifetime)
+        {
+            throw new ArgumentOutOfRangeException(nameof(lifetime), $"a token lives more than 0 and at most {MaxLifetime.TotalHours} hours");
+        }
         DateTime issued = now ?? DateTime.UtcNow;
         var claims = new Dictionary<string, object> { ["sub"] = agent, ["role"] = role, ["territory"] = territories.ToArray() };
         return new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor

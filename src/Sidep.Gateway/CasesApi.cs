@@ -23,6 +23,30 @@ public static class CasesApi
 {
     private const int MaxPage = 500;
 
+    /// <summary>The rate-limiting policy of the prior-positive question: so many a minute per agent.</summary>
+    public const string PriorPositiveLimit = "prior-positive";
+
+    /// <summary>The prior-positive question's limit, per agent (the token's subject): a fixed window of a minute;
+    /// past it 429 with Retry-After, and the refusal is audited with the limit.</summary>
+    public static IServiceCollection AddPriorPositiveLimit(this IServiceCollection services, GatewayOptions options) => services.AddRateLimiter(limiter =>
+    {
+        limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+        limiter.AddPolicy(PriorPositiveLimit, http => System.Threading.RateLimiting.RateLimitPartition.GetFixedWindowLimiter(
+            http.User.FindFirst("sub")?.Value ?? http.Connection.RemoteIpAddress?.ToString() ?? "anonymous",
+            _ => new System.Threading.RateLimiting.FixedWindowRateLimiterOptions { PermitLimit = Math.Max(1, options.PriorPositivePerMinute), Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+        limiter.OnRejected = (context, _) =>
+        {
+            HttpContext http = context.HttpContext;
+            http.Response.Headers.RetryAfter = "60";
+            if (http.User.FindFirst("sub")?.Value is string agent)
+            {
+                http.RequestServices.GetRequiredService<IStageStore>().Audit(agent, http.User.FindFirst("role")?.Value ?? "", "cases.prior-positive",
+                    $"refused: over the limit of {options.PriorPositivePerMinute}/min", [], http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow());
+            }
+            return ValueTask.CompletedTask;
+        };
+    });
+
     /// <summary>One case as an agent reads it.</summary>
     public sealed record CaseView(string CaseId, long Cursor, string Status, DateTimeOffset UpdatedAt, string Territory, JsonElement Details);
 
@@ -92,7 +116,7 @@ public static class CasesApi
             {
                 return Distributed.NotYet("the prior-positive question (it needs the identity index, which the distributed mode keeps in its match workers)");
             }
-            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor);
+            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor, AgentRoles.NationalInvestigator);
             if (agent is null)
             {
                 return refused!;
@@ -113,13 +137,23 @@ public static class CasesApi
             int days = Math.Clamp(query.Days ?? 60, 1, 366);
             DateOnly today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
             long? found = identity.Find(person);
-            string? latest = found is long id
-                ? store.PositiveDatesOf(id).FirstOrDefault(d => DateOnly.ParseExact(d, "yyyy-MM-dd", CultureInfo.InvariantCulture) >= today.AddDays(-days))
-                : null;
-            // The question is audited without the identity asked about: the audit log holds no identities either.
-            store.Audit(agent.Id, agent.Role, "cases.prior-positive", $"by {(query.Ins is null ? "traits" : "INS")}, {days} days: {(latest is null ? "no" : "yes")}", [], time.GetUtcNow());
-            return Results.Json(new { priorPositive = latest is not null, date = latest, days });
-        });
+            List<StoredCase> recent = found is long id
+                ? [.. store.OpenCasesOf(id).Where(c => DateOnly.ParseExact(c.SampleDate, "yyyy-MM-dd", CultureInfo.InvariantCulture) >= today.AddDays(-days))]
+                : [];
+            // Answered for persons of the agent's territories only (national investigators: anyone). A positive elsewhere
+            // reads as none, exactly like no positive at all: the question cannot probe other territories.
+            bool national = agent.Role == AgentRoles.NationalInvestigator;
+            StoredCase? latest = recent.FirstOrDefault(c => national || agent.Sees(c.Territory));
+            int elsewhere = recent.Count(c => !national && !agent.Sees(c.Territory));
+            // Audited with the person it resolved to (Sidep's internal id, never the identity asked), the territory and
+            // the answer; the case answered is the audit record's case.
+            store.Audit(agent.Id, agent.Role, "cases.prior-positive",
+                $"by {(query.Ins is null ? "traits" : "INS")}, {days} days, scope {(national ? "national" : string.Join(' ', agent.Departements.Order(StringComparer.Ordinal)))}, " +
+                $"person {(found is long p ? p.ToString(CultureInfo.InvariantCulture) : "not found")}, territory {latest?.Territory ?? "-"}: {(latest is null ? "no" : "yes")}" +
+                (elsewhere > 0 ? $" ({elsewhere} positive outside the scope, not answered)" : "") + $"; limit {options.PriorPositivePerMinute}/min",
+                latest is null ? [] : [latest.CaseId], time.GetUtcNow());
+            return Results.Json(new { priorPositive = latest is not null, date = latest?.SampleDate, days, scope = national ? "national" : "your territories" });
+        }).RequireRateLimiting(PriorPositiveLimit);
 
         app.MapGet("/v1/audit", (HttpContext http, IStageStore store, GatewayOptions options) =>
         {
@@ -162,7 +196,9 @@ public static class CasesApi
             {
                 return refused!;
             }
-            return store.AcknowledgeNotice(id, time.GetUtcNow())
+            bool acknowledged = store.AcknowledgeNotice(id, time.GetUtcNow());
+            store.Audit(agent.Id, agent.Role, "notifications.ack", $"notice {id}: {(acknowledged ? "acknowledged" : "nothing to acknowledge")}", [], time.GetUtcNow());
+            return acknowledged
                 ? Results.NoContent()
                 : TypedResults.Problem(statusCode: 409, title: "Nothing to acknowledge", detail: $"notice {id} does not exist or was acknowledged already");
         });

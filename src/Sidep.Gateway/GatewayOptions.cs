@@ -20,6 +20,10 @@ namespace Sidep.Gateway;
 /// Retry-After and MLLP acknowledgements wait; default 500,000 (a few minutes of a peak day).</param>
 /// <param name="RunStages">Whether the pipeline's stages run (tests of backpressure stop them); default true.</param>
 /// <param name="JournalSegmentBytes">The embedded journal rolls to a new segment file past this size; default 256 MiB.</param>
+/// <param name="MllpMaxConnections">MLLP connections served at once; past it a new one is closed at once. Default 2,000.</param>
+/// <param name="MllpMaxConnectionsPerSource">MLLP connections served at once from one source address; default 64.</param>
+/// <param name="PriorPositivePerMinute">Prior-positive questions an agent may ask a minute; default 30.</param>
+/// <param name="MllpAccept">How the MLLP listener accepts a connection (tests inject accept() failures here); default the socket's own.</param>
 /// <param name="JournalFileSystem">The file system under the embedded journal (tests inject faults there); default the OS's.</param>
 /// <param name="ResearchKeys">The research sink's pseudonymisation keys, "k1=secret;k2=secret" (the last is current);
 /// none: a random key is made once and kept in the data directory (secrets/research-keys).</param>
@@ -41,7 +45,11 @@ public sealed record GatewayOptions(
     long MaxLag = 500_000,
     bool RunStages = true,
     long JournalSegmentBytes = 256L * 1024 * 1024,
-    Sidep.Journal.IJournalFileSystem? JournalFileSystem = null)
+    Sidep.Journal.IJournalFileSystem? JournalFileSystem = null,
+    int MllpMaxConnections = 2_000,
+    int MllpMaxConnectionsPerSource = 64,
+    Func<System.Net.Sockets.Socket, CancellationToken, ValueTask<System.Net.Sockets.Socket>>? MllpAccept = null,
+    int PriorPositivePerMinute = 30)
 {
     /// <summary>The shortest operator token accepted: a guessable token opens the lab register and the indicators.</summary>
     public const int MinOperatorTokenLength = 16;

@@ -27,6 +27,19 @@ namespace Sidep.Gateway;
 public sealed class MllpListener(IngestionService ingestion, StateStore store, GatewayOptions options, Backpressure backpressure, StorageHealth health, ILogger<MllpListener> logger) : BackgroundService
 {
     private readonly TaskCompletionSource<int> _port = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<IPAddress, int> _perSource = new();
+    private int _connections;
+    private int _maxConnections;
+
+    /// <summary>Bytes an unidentified peer may send before its answer: it is never buffered a lab's 16 MiB.</summary>
+    public const int UnidentifiedFrameBytes = 64 * 1024;
+
+    /// <summary>How long an unidentified peer may stay connected without sending a whole frame.</summary>
+    public static readonly TimeSpan UnidentifiedIdleTimeout = TimeSpan.FromSeconds(10);
+
+    public static readonly System.Diagnostics.Metrics.Meter Meter = new("Sidep.Gateway");
+    private static readonly System.Diagnostics.Metrics.Counter<long> s_refused = Meter.CreateCounter<long>("sidep.mllp.connections_refused",
+        description: "MLLP connections closed at once: over the global or per-source cap, or accept() failing (file descriptors exhausted)");
 
     /// <summary>The port actually bound (useful with port 0).</summary>
     public Task<int> Port => _port.Task;
@@ -42,21 +55,83 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
         listener.Bind(new IPEndPoint(IPAddress.Parse(options.MllpAddress), options.MllpPort));
         listener.Listen(512);
         int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        _maxConnections = Math.Min(options.MllpMaxConnections, FileDescriptors.Budget());
         _port.TrySetResult(port);
-        logger.LogInformation("MLLP listening on {Address}:{Port}", options.MllpAddress, port);
+        logger.LogInformation("MLLP listening on {Address}:{Port}, at most {Max} connections ({PerSource} per source)", options.MllpAddress, port, _maxConnections,
+            options.MllpMaxConnectionsPerSource);
+        Func<Socket, CancellationToken, ValueTask<Socket>> accept = options.MllpAccept ?? ((l, ct) => l.AcceptAsync(ct));
+        TimeSpan pause = TimeSpan.FromMilliseconds(50);
         while (!stoppingToken.IsCancellationRequested)
         {
             Socket client;
             try
             {
-                client = await listener.AcceptAsync(stoppingToken);
+                client = await accept(listener, stoppingToken);
+                pause = TimeSpan.FromMilliseconds(50);
             }
             catch (OperationCanceledException)
             {
                 break;
             }
-            _ = Task.Run(() => ServeAsync(client, stoppingToken), stoppingToken);
+            catch (SocketException ex)
+            {
+                // EMFILE / ENFILE (file descriptors exhausted) and the like: the listener and the host go on; the
+                // connection waits in the backlog until descriptors are free again.
+                s_refused.Add(1, new KeyValuePair<string, object?>("reason", "accept_failed"));
+                logger.LogWarning("MLLP accept failed ({Error}: {Message}); retrying in {Pause} ms", ex.SocketErrorCode, ex.Message, pause.TotalMilliseconds);
+                try
+                {
+                    await Task.Delay(pause, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+                continue;
+            }
+            IPAddress source = ((IPEndPoint)client.RemoteEndPoint!).Address;
+            if (!Admit(source))
+            {
+                s_refused.Add(1, new KeyValuePair<string, object?>("reason", "over_cap"));
+                client.Dispose();
+                continue;
+            }
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await ServeAsync(client, stoppingToken);
+                }
+                finally
+                {
+                    Release(source);
+                }
+            }, stoppingToken);
         }
+    }
+
+    /// <summary>Counts the connection in, or says it is one too many (globally, or from its source address).</summary>
+    private bool Admit(IPAddress source)
+    {
+        if (Interlocked.Increment(ref _connections) > _maxConnections)
+        {
+            Interlocked.Decrement(ref _connections);
+            return false;
+        }
+        if (_perSource.AddOrUpdate(source, 1, (_, n) => n + 1) > options.MllpMaxConnectionsPerSource)
+        {
+            Release(source);
+            return false;
+        }
+        return true;
+    }
+
+    private void Release(IPAddress source)
+    {
+        Interlocked.Decrement(ref _connections);
+        _perSource.AddOrUpdate(source, 0, (_, n) => n - 1);
+        _perSource.TryRemove(new KeyValuePair<IPAddress, int>(source, 0));
     }
 
     private async Task ServeAsync(Socket socket, CancellationToken stoppingToken)
@@ -120,10 +195,21 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
         PipeReader reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true));
         bool discarding = false; // inside an oversized frame, skipping to its end
         DateTime frameStarted = DateTime.UtcNow;
+        // Only a whole frame resets the idle timer: bytes outside frames do not keep a connection alive.
+        DateTime lastFrame = DateTime.UtcNow;
         bool inFrame = false;
+        // An unidentified peer is answered once (AR) and closed; until then it may not make Sidep hold more than a
+        // small frame, nor keep its connection for long.
+        int maxFrame = lab is null ? Math.Min(UnidentifiedFrameBytes, options.MllpMaxFrameBytes) : options.MllpMaxFrameBytes;
+        TimeSpan idle = lab is null ? UnidentifiedIdleTimeout : options.IdleTimeout;
         while (!stoppingToken.IsCancellationRequested)
         {
-            TimeSpan wait = inFrame ? options.FrameTimeout - (DateTime.UtcNow - frameStarted) : options.IdleTimeout;
+            TimeSpan wait = inFrame ? options.FrameTimeout - (DateTime.UtcNow - frameStarted) : idle - (DateTime.UtcNow - lastFrame);
+            if (!inFrame && wait <= TimeSpan.Zero)
+            {
+                logger.LogDebug("MLLP connection of lab {Lab} sent no frame for {Timeout}; closed", lab?.Finess ?? "(unknown)", idle);
+                return;
+            }
             if (wait <= TimeSpan.Zero)
             {
                 logger.LogInformation("MLLP frame from lab {Lab} did not complete within {Timeout}; connection closed", lab?.Finess ?? "(unknown)", options.FrameTimeout);
@@ -138,12 +224,7 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
             }
             catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
             {
-                if (!inFrame)
-                {
-                    logger.LogDebug("MLLP connection of lab {Lab} idle for {Timeout}; closed", lab?.Finess ?? "(unknown)", options.IdleTimeout);
-                    return;
-                }
-                continue; // the loop head closes a frame that is late
+                continue; // the loop head closes a connection that is idle or a frame that is late
             }
             ReadOnlySequence<byte> buffer = read.Buffer;
             while (true)
@@ -165,6 +246,11 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
                 ReadOnlySequence<byte> before = start is null ? buffer : buffer.Slice(0, start.Value);
                 if (!IsWhitespace(before))
                 {
+                    if (lab is null)
+                    {
+                        await SendRejectAsync(stream, "UnknownLab", unknownLab, stoppingToken);
+                        return;
+                    }
                     await SendRejectAsync(stream, "NotHl7", $"{before.Length} bytes outside MLLP framing (0x0B … 0x1C 0x0D) were discarded", stoppingToken);
                 }
                 if (start is null)
@@ -181,8 +267,13 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
                 SequencePosition? frameEnd = FindEnd(afterStart);
                 if (frameEnd is null)
                 {
-                    if (afterStart.Length > options.MllpMaxFrameBytes)
+                    if (afterStart.Length > maxFrame)
                     {
+                        if (lab is null)
+                        {
+                            await SendRejectAsync(stream, "UnknownLab", unknownLab, stoppingToken);
+                            return;
+                        }
                         await SendRejectAsync(stream, "SegmentTooLong", $"MLLP frame exceeds the {options.MllpMaxFrameBytes}-byte limit; it is discarded up to its end block", stoppingToken);
                         discarding = true;
                         buffer = afterStart;
@@ -193,6 +284,11 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
                 }
                 long frameLength = afterStart.Slice(0, frameEnd.Value).Length; // message + 0x1C 0x0D
                 ReadOnlySequence<byte> message = afterStart.Slice(0, frameLength - 2);
+                if (lab is null)
+                {
+                    await SendRejectAsync(stream, "UnknownLab", unknownLab, stoppingToken);
+                    return; // one answer, then closed
+                }
                 if (message.Length > options.MllpMaxFrameBytes)
                 {
                     await SendRejectAsync(stream, "SegmentTooLong", $"MLLP frame of {message.Length} bytes exceeds the {options.MllpMaxFrameBytes}-byte limit", stoppingToken);
@@ -202,6 +298,7 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
                     await HandleMessageAsync(stream, lab, unknownLab, message, stoppingToken);
                 }
                 inFrame = false;
+                lastFrame = DateTime.UtcNow;
                 buffer = afterStart.Slice(frameEnd.Value);
             }
             reader.AdvanceTo(buffer.Start, read.Buffer.End);

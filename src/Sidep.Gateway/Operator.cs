@@ -7,6 +7,23 @@ namespace Sidep.Gateway;
 /// <summary>The restricted operator role: a shared token sent as X-Operator-Token (serve --operator-token).</summary>
 public static class Operator
 {
+    /// <summary>Whether the request carries the operator token, as X-Operator-Token or as a bearer token (what
+    /// Prometheus sends with its <c>authorization</c> setting).</summary>
+    public static bool Allows(HttpContext http, GatewayOptions options)
+    {
+        if (options.OperatorToken is not { Length: >= GatewayOptions.MinOperatorTokenLength } expected)
+        {
+            return false;
+        }
+        string? token = http.Request.Headers["X-Operator-Token"].FirstOrDefault();
+        string? authorization = http.Request.Headers.Authorization.FirstOrDefault();
+        if (token is null && authorization is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            token = authorization["Bearer ".Length..].Trim();
+        }
+        return token is { Length: > 0 } && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(token), Encoding.UTF8.GetBytes(expected));
+    }
+
     /// <summary>Null when the request carries the operator token; else the 401 to answer.</summary>
     public static IResult? Refuse(HttpContext http, GatewayOptions options)
     {

@@ -32,7 +32,7 @@ public static class SidepServer
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
         builder.WebHost.UseUrls(urls);
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes + 1);
-        builder.AddServiceDefaults("sidep", [IngestionService.ActivitySource.Name], [IngestionService.Meter.Name, StateStore.Meter.Name, JournalMetrics.Meter.Name]);
+        builder.AddServiceDefaults("sidep", [IngestionService.ActivitySource.Name], [IngestionService.Meter.Name, StateStore.Meter.Name, JournalMetrics.Meter.Name, MllpListener.Meter.Name]);
 
         // Nominative data and secrets: the data directory and everything in it are its owner's only.
         List<string> permissionWarnings = DataDirectory.Prepare(options.DataDirectory);
@@ -126,6 +126,7 @@ public static class SidepServer
         }
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddAgentAuthentication(options);
+        builder.Services.AddPriorPositiveLimit(options);
         builder.Services.AddSingleton<MllpListener>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MllpListener>());
 
@@ -156,7 +157,8 @@ public static class SidepServer
             app.UseAuthentication();
             app.UseAuthorization();
         }
-        app.MapDefaultEndpoints();
+        app.UseRateLimiter();
+        app.MapDefaultEndpoints(metricsAllowed: http => Operator.Allows(http, options));
         app.MapSubmissionsApi();
         app.MapTerminologyApi();
         app.MapLabsApi();

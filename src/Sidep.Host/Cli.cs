@@ -79,6 +79,8 @@ public static partial class Cli
         var agentKey = new Option<string?>("--agent-key") { Description = "Secret (32 bytes or more) that signs agents' tokens (contact tracing, audit, notices); default: $SIDEP_AGENT_KEY; none: off" };
         var agentIssuer = new Option<string>("--agent-issuer") { Description = "The issuer agents' tokens must carry", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SIDEP_AGENT_ISSUER") is { Length: > 0 } i ? i : AgentTokens.DefaultIssuer };
         var researchKeys = new Option<string?>("--research-keys") { Description = "Research pseudonymisation keys, 'k1=secret;k2=secret' (last is current; 32 bytes or more each); default: $SIDEP_RESEARCH_KEYS, else one made and kept in the data directory" };
+        var mllpMax = new Option<int>("--mllp-max-connections") { Description = "MLLP connections served at once (past it a new one is closed)", DefaultValueFactory = _ => 2_000 };
+        var mllpMaxPerSource = new Option<int>("--mllp-max-connections-per-source") { Description = "MLLP connections served at once from one source address", DefaultValueFactory = _ => 64 };
         var segmentBytes = new Option<long>("--journal-segment-bytes") { Description = "The embedded journal starts a new segment file past this size", DefaultValueFactory = _ => 256L * 1024 * 1024 };
         var maxLag = new Option<long>("--max-lag") { Description = "Backpressure: 503 + Retry-After (HTTP) and held ACKs (MLLP) while a stage is more than this many results behind", DefaultValueFactory = _ => 500_000 };
         var kafka = new Option<string?>("--kafka") { Description = gatewayOnly ? "Kafka bootstrap servers (default: $SIDEP_KAFKA_BOOTSTRAP); 'mock': librdkafka's mock cluster in this process"
@@ -87,7 +89,7 @@ public static partial class Cli
         var command = new Command(name, gatewayOnly
             ? "Run the gateway role of the distributed mode: HTTP and MLLP in, results to Kafka, indicators and cases read from PostgreSQL (workers run apart: sidep worker)"
             : "Run Sidep: HTTP gateway, MLLP listener and every stage — embedded (durable local log and database), or distributed with --kafka and --postgres")
-        { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, agentIssuer, researchKeys, kafka, postgres, maxLag, segmentBytes };
+        { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, agentIssuer, researchKeys, kafka, postgres, maxLag, segmentBytes, mllpMax, mllpMaxPerSource };
         command.SetAction(async (parse, ct) =>
         {
             string? kafkaServers = parse.GetValue(kafka) ?? (gatewayOnly ? Environment.GetEnvironmentVariable("SIDEP_KAFKA_BOOTSTRAP") : null);
@@ -111,7 +113,8 @@ public static partial class Cli
                 OperatorToken: parse.GetValue(operatorToken) ?? Environment.GetEnvironmentVariable("SIDEP_OPERATOR_TOKEN"),
                 AgentSigningKey: parse.GetValue(agentKey) ?? Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY"),
                 ResearchKeys: parse.GetValue(researchKeys) ?? (Environment.GetEnvironmentVariable("SIDEP_RESEARCH_KEYS") is { Length: > 0 } r ? r : null),
-                AgentIssuer: parse.GetValue(agentIssuer)!, MaxLag: parse.GetValue(maxLag), JournalSegmentBytes: Math.Max(4096, parse.GetValue(segmentBytes)));
+                AgentIssuer: parse.GetValue(agentIssuer)!, MaxLag: parse.GetValue(maxLag), JournalSegmentBytes: Math.Max(4096, parse.GetValue(segmentBytes)),
+                MllpMaxConnections: Math.Max(1, parse.GetValue(mllpMax)), MllpMaxConnectionsPerSource: Math.Max(1, parse.GetValue(mllpMaxPerSource)));
             if (options.ResearchKeys is string configured)
             {
                 try
@@ -156,6 +159,12 @@ public static partial class Cli
                 options = options with { RunStages = !gatewayOnly };
             }
             using IDisposable? mockCluster = mock;
+            // A port taken by another program is said in one line (Kestrel would log a stack trace first).
+            if (PortInUse(urlList, options) is string taken)
+            {
+                Console.Error.WriteLine($"sidep: not starting: {taken}");
+                return 1;
+            }
             WebApplication app;
             try
             {
@@ -172,7 +181,21 @@ public static partial class Cli
             {
                 demoKey = app.Services.GetStore().AddLab(DemoFiness, "Laboratoire de démonstration", [DemoFacility], ["127.0.0.1"]);
             }
-            await app.StartAsync(ct);
+            try
+            {
+                await app.StartAsync(ct);
+            }
+            catch (IOException ex) when (ex.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse }
+                || ex.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+                Console.Error.WriteLine($"sidep: not starting: {string.Join(", ", urlList)} is in use by another program; choose another address with --urls");
+                return 1;
+            }
+            catch (System.Net.Sockets.SocketException ex) when (ex.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+            {
+                Console.Error.WriteLine($"sidep: not starting: the MLLP port {options.MllpPort} is in use by another program; choose another with --mllp-port");
+                return 1;
+            }
             int port = await app.Services.GetMllp().Port;
             Console.WriteLine($"Sidep is running ({mode}).");
             Console.WriteLine($"  HTTP: {string.Join(", ", urlList)}   MLLP: {(port < 0 ? "off" : $"{options.MllpAddress}:{port}")}{(certificate is null ? " (plain TCP: labs identified by source address)" : " (TLS: labs identified by client certificate)")}");
@@ -204,6 +227,45 @@ public static partial class Cli
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Which of the addresses to listen on another program holds, said for the operator; null when all are free.</summary>
+    private static string? PortInUse(IEnumerable<string> urls, GatewayOptions options)
+    {
+        var wanted = new List<(System.Net.IPAddress Address, int Port, string What)>();
+        foreach (string url in urls)
+        {
+            if (Uri.TryCreate(url, UriKind.Absolute, out Uri? uri) && uri.Port > 0)
+            {
+                System.Net.IPAddress address = System.Net.IPAddress.TryParse(uri.Host, out System.Net.IPAddress? ip) ? ip
+                    : uri.Host is "localhost" ? System.Net.IPAddress.Loopback : System.Net.IPAddress.Any;
+                wanted.Add((address, uri.Port, $"{url} is in use by another program; choose another address with --urls"));
+            }
+        }
+        if (options.MllpPort > 0)
+        {
+            wanted.Add((System.Net.IPAddress.Parse(options.MllpAddress), options.MllpPort, $"the MLLP port {options.MllpPort} is in use by another program; choose another with --mllp-port"));
+        }
+        foreach ((System.Net.IPAddress address, int port, string what) in wanted)
+        {
+            try
+            {
+                using var probe = new System.Net.Sockets.Socket(address.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                // As Kestrel binds: connections of an earlier run in TIME_WAIT do not make the port "in use".
+                probe.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.ReuseAddress, true);
+                probe.Bind(new System.Net.IPEndPoint(address, port));
+                probe.Listen(1);
+            }
+            catch (System.Net.Sockets.SocketException ex) when (ex.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+            {
+                return what;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // not ours to judge (an address not on this machine...): Kestrel says it
+            }
+        }
+        return null;
     }
 
     private static Command Send()
@@ -656,6 +718,12 @@ public static partial class Cli
             if (secret is not { Length: >= 32 })
             {
                 Console.Error.WriteLine("the signing key is needed (--key or $SIDEP_AGENT_KEY), 32 bytes or more, as given to 'sidep serve --agent-key'.");
+                return 2;
+            }
+            double lifetime = parse.GetValue(hours);
+            if (!(lifetime > 0) || lifetime > AgentTokens.MaxLifetime.TotalHours)
+            {
+                Console.Error.WriteLine($"--hours must be more than 0 and at most {AgentTokens.MaxLifetime.TotalHours} (a token is minted to be used, then renewed)");
                 return 2;
             }
             string[] territories = parse.GetValue(territory) ?? [];

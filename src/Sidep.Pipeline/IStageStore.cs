@@ -42,7 +42,9 @@ public interface IStageStore : IDisposable
 
     StoredCase? Case(string caseId);
 
-    List<string> PositiveDatesOf(long personId);
+    /// <summary>A person's open cases (their positive episodes), latest sample date first: what the prior-positive
+    /// question answers from, each with its territory.</summary>
+    List<StoredCase> OpenCasesOf(long personId);
 
     /// <summary>Notices not yet acknowledged by the sending service (those with a channel), oldest first.</summary>
     List<StoredNotice> Outbox(int limit);

@@ -492,8 +492,8 @@ public sealed class PostgresStore : IStageStore
 
     public StoredCase? Case(string caseId) => Query($"{CaseColumns} WHERE case_id = $1", ReadCase, caseId).FirstOrDefault();
 
-    public List<string> PositiveDatesOf(long personId) =>
-        Query("SELECT sample_date FROM cases WHERE person_id = $1 AND status = 'open' ORDER BY sample_date DESC", r => r.GetString(0), personId);
+    public List<StoredCase> OpenCasesOf(long personId) =>
+        Query($"{CaseColumns} WHERE person_id = $1 AND status = 'open' ORDER BY sample_date DESC", ReadCase, personId);
 
     public List<StoredNotice> Outbox(int limit) => Query(
         "SELECT id, case_id, channel, created_at, acked_at, json FROM notices WHERE acked_at IS NULL AND channel <> 'none' ORDER BY id LIMIT $1",

@@ -144,9 +144,8 @@ public sealed partial class StateStore
     /// <summary>One case by id, whatever its territory (callers check it).</summary>
     public StoredCase? Case(string caseId) => Query($"{CaseColumns} WHERE case_id = $id", ReadCase, ("$id", caseId)).FirstOrDefault();
 
-    /// <summary>The sample dates of a person's open cases, latest first.</summary>
-    public List<string> PositiveDatesOf(long personId) =>
-        Query("SELECT sample_date FROM cases WHERE person_id = $p AND status = 'open' ORDER BY sample_date DESC", r => r.GetString(0), ("$p", personId));
+    public List<StoredCase> OpenCasesOf(long personId) =>
+        Query($"{CaseColumns} WHERE person_id = $p AND status = 'open' ORDER BY sample_date DESC", ReadCase, ("$p", personId));
 
     /// <summary>Notices not yet acknowledged by the sending service (those with a channel), oldest first.</summary>
     public List<StoredNotice> Outbox(int limit) => Query(

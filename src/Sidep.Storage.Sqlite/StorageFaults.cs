@@ -6,7 +6,7 @@ namespace Sidep.Storage.Sqlite;
 /// remount) are waited out with back-off; the rest are bugs or damage and stop loudly.</summary>
 public static class StorageFaults
 {
-    private const int Enospc = 28, Eio = 5, Erofs = 30, Edquot = 122;
+    private const int Enospc = 28, Eio = 5, Erofs = 30, Edquot = 122, Emfile = 24, Enfile = 23;
 
     /// <summary>A full disk, an I/O error, a read-only file system, or the journal refusing appends until it is healed.</summary>
     public static bool IsStorageUnavailable(Exception? ex)
@@ -19,7 +19,8 @@ public static class StorageFaults
                     return true;
                 case Microsoft.Data.Sqlite.SqliteException s when (s.SqliteErrorCode & 0xFF) is 13 /* FULL */ or 10 /* IOERR */ or 8 /* READONLY */ or 14 /* CANTOPEN */:
                     return true;
-                case IOException io when IsErrno(io, Enospc) || IsErrno(io, Eio) || IsErrno(io, Erofs) || IsErrno(io, Edquot)
+                case IOException io when IsErrno(io, Enospc) || IsErrno(io, Eio) || IsErrno(io, Erofs) || IsErrno(io, Edquot) || IsErrno(io, Emfile) || IsErrno(io, Enfile)
+                    || io.Message.Contains("Too many open files", StringComparison.Ordinal)
                     || io.Message.Contains("No space left", StringComparison.Ordinal) || io.Message.Contains("Read-only file system", StringComparison.Ordinal):
                     return true;
                 case UnauthorizedAccessException ua when ua.InnerException is IOException inner && IsErrno(inner, Erofs):

@@ -23,9 +23,11 @@ public class CasesApiTests
         return client;
     }
 
-    private static async Task<SidepTestServer> StartAsync(string? dir = null)
+    private static Task<SidepTestServer> StartAsync(Func<GatewayOptions, GatewayOptions> configure) => StartAsync(null, configure);
+
+    private static async Task<SidepTestServer> StartAsync(string? dir = null, Func<GatewayOptions, GatewayOptions>? configure = null)
     {
-        SidepTestServer server = await SidepTestServer.StartAsync(o => o with { AgentSigningKey = Key, DataDirectory = dir ?? o.DataDirectory });
+        SidepTestServer server = await SidepTestServer.StartAsync(o => (configure ?? (x => x))(o with { AgentSigningKey = Key, DataDirectory = dir ?? o.DataDirectory }));
         server.Store.AddLab("990000001", "Demo", ["LAB"], []);
         return server;
     }
@@ -166,6 +168,7 @@ public class CasesApiTests
             long first = notices[0].GetProperty("id").GetInt64();
             Assert.Equal(HttpStatusCode.NoContent, (await notifier.PostAsync($"/v1/notifications/{first}/ack", null)).StatusCode);
             Assert.Equal(HttpStatusCode.Conflict, (await notifier.PostAsync($"/v1/notifications/{first}/ack", null)).StatusCode);
+            Assert.Contains(again.Store.AuditLog(0, 1000), r => r.Action == "notifications.ack" && r.Agent == "sender" && r.Query == $"notice {first}: acknowledged");
             Assert.Single(JsonDocument.Parse(await notifier.GetStringAsync("/v1/notifications/outbox")).RootElement.GetProperty("notices").EnumerateArray());
             using HttpClient ain = AgentClient(again, "agent-ain", AgentRoles.Investigator, "01");
             Assert.Equal(2, JsonDocument.Parse(await ain.GetStringAsync("/v1/cases")).RootElement.GetProperty("cases").GetArrayLength());
@@ -186,7 +189,7 @@ public class CasesApiTests
         JsonElement yes = JsonDocument.Parse(await (await ain.PostAsJsonAsync("/v1/cases/prior-positive", new { ins })).Content.ReadAsStringAsync()).RootElement;
         Assert.True(yes.GetProperty("priorPositive").GetBoolean());
         Assert.Equal(Today.AddDays(-20).ToString("yyyy-MM-dd"), yes.GetProperty("date").GetString());
-        Assert.Equal(3, yes.EnumerateObject().Count()); // whether, when, over how many days: nothing else
+        Assert.Equal(4, yes.EnumerateObject().Count()); // whether, when, over how many days, within which scope: nothing else
         JsonElement byTraits = JsonDocument.Parse(await (await ain.PostAsJsonAsync("/v1/cases/prior-positive",
             new { birthName = "PERSB", givenNames = new[] { "Claude" }, birthDate = "1990-05-05", sex = "F" })).Content.ReadAsStringAsync()).RootElement;
         Assert.True(byTraits.GetProperty("priorPositive").GetBoolean());
@@ -196,5 +199,48 @@ public class CasesApiTests
         Assert.False(nobody.GetProperty("priorPositive").GetBoolean());
         Assert.Equal(HttpStatusCode.BadRequest, (await ain.PostAsJsonAsync("/v1/cases/prior-positive", new { birthName = "X" })).StatusCode);
         Assert.Contains(server.Store.AuditLog(0, 100), r => r.Action == "cases.prior-positive" && !r.Query.Contains(ins, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_prior_positive_lookup_answers_for_the_agents_territories_only_audits_the_person_and_is_rate_limited()
+    {
+        await using SidepTestServer server = await StartAsync(o => o with { PriorPositivePerMinute = 5 });
+        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        await ResultMessages.SendAsync(lab, [ResultMessages.Oru(1, Today.AddDays(-20), 34, 'F', positive: true, birthDate: new DateOnly(1990, 5, 5))]);
+        using HttpClient ain = AgentClient(server, "agent-ain", AgentRoles.Investigator, "01");
+        await WaitForCasesAsync(ain, "/v1/cases", 1);
+        string ins = ResultMessages.InsOf(1, 'F');
+
+        // An investigator of the Rhône asks about a person of the Ain: answered exactly as for nobody.
+        using HttpClient rhone = AgentClient(server, "agent-rhone", AgentRoles.Investigator, "69");
+        JsonElement elsewhere = JsonDocument.Parse(await (await rhone.PostAsJsonAsync("/v1/cases/prior-positive", new { ins })).Content.ReadAsStringAsync()).RootElement;
+        Assert.False(elsewhere.GetProperty("priorPositive").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, elsewhere.GetProperty("date").ValueKind);
+        AuditRecord refused = server.Store.AuditLog(0, 100).Last(r => r.Agent == "agent-rhone");
+        Assert.Contains("scope 69", refused.Query);
+        Assert.Contains("1 positive outside the scope, not answered", refused.Query);
+        Assert.Empty(refused.CaseIds);
+
+        // A national investigator is answered for anyone; the audit names the person and the territory, never the INS.
+        using HttpClient national = AgentClient(server, "agent-national", AgentRoles.NationalInvestigator);
+        JsonElement yes = JsonDocument.Parse(await (await national.PostAsJsonAsync("/v1/cases/prior-positive", new { ins })).Content.ReadAsStringAsync()).RootElement;
+        Assert.True(yes.GetProperty("priorPositive").GetBoolean());
+        AuditRecord answered = server.Store.AuditLog(0, 100).Last(r => r.Agent == "agent-national");
+        Assert.Matches("person [0-9]+, territory 01: yes", answered.Query);
+        Assert.Contains("limit 5/min", answered.Query);
+        Assert.Single(answered.CaseIds);
+        Assert.DoesNotContain(ins, answered.Query, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Forbidden, (await national.GetAsync("/v1/cases")).StatusCode);
+
+        // Five a minute per agent: the sixth is refused, and the refusal audited with the limit.
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await national.PostAsJsonAsync("/v1/cases/prior-positive", new { ins })).StatusCode);
+        }
+        HttpResponseMessage over = await national.PostAsJsonAsync("/v1/cases/prior-positive", new { ins });
+        Assert.Equal(HttpStatusCode.TooManyRequests, over.StatusCode);
+        Assert.NotNull(over.Headers.RetryAfter);
+        Assert.Contains(server.Store.AuditLog(0, 100), r => r.Agent == "agent-national" && r.Query == "refused: over the limit of 5/min");
+        Assert.Equal(HttpStatusCode.OK, (await rhone.PostAsJsonAsync("/v1/cases/prior-positive", new { ins })).StatusCode); // another agent's own limit
     }
 }

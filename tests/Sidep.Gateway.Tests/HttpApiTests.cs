@@ -166,13 +166,16 @@ public class HttpApiTests
     }
 
     [Fact]
-    public async Task Health_and_metrics_are_served()
+    public async Task Health_is_served_to_anyone_and_metrics_to_the_operator_only()
     {
-        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests" });
         using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
         await http.PostAsync("/v1/submissions", Hl7(Message()));
         Assert.Equal("Healthy", await http.GetStringAsync("/health"));
-        string metrics = await http.GetStringAsync("/metrics");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await server.Client(null).GetAsync("/metrics")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/metrics")).StatusCode); // a lab's key is not the operator's
+        using HttpClient prometheus = server.Client("operator-token-for-tests"); // Authorization: Bearer, as Prometheus sends it
+        string metrics = await prometheus.GetStringAsync("/metrics");
         Assert.Contains("sidep_results_outcome", metrics);
         Assert.Contains("sidep_ack_latency", metrics);
         Assert.DoesNotContain("DURAND", metrics);

@@ -133,7 +133,7 @@ public class LeakTests
             answers.AppendLine(await (await lab.PostAsync("/v1/validate", cut)).Content.ReadAsStringAsync());
         }
         await Task.Delay(500); // the stages log as they consume
-        string metrics = await new HttpClient { BaseAddress = server.Http }.GetStringAsync("/metrics");
+        string metrics = await server.Client("operator-token-for-tests").GetStringAsync("/metrics");
 
         foreach ((string where, string text) in new[] { ("logs", string.Join('\n', logs.Lines)), ("traces", string.Join('\n', traces)), ("metrics", metrics), ("answers", answers.ToString()) })
         {

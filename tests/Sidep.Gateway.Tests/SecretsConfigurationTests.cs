@@ -39,3 +39,39 @@ public class SecretsConfigurationTests
         Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await op.GetAsync("/v1/indicators/fra/daily.csv")).StatusCode);
     }
 }
+
+/// <summary>What an operator meets at the command line: one sentence, never a stack trace.</summary>
+public class CommandLineRefusalTests
+{
+    [Fact]
+    public async Task A_port_in_use_is_said_in_one_line()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        string dir = Directory.CreateTempSubdirectory("sidep-port-").FullName;
+        try
+        {
+            (int exit, string output) = await SidepProcess.RunAsync("serve", "--data-dir", dir, "--urls", $"http://127.0.0.1:{port}", "--mllp-port", "-1");
+            Assert.Equal(1, exit);
+            Assert.Contains($"http://127.0.0.1:{port} is in use by another program; choose another address with --urls", output);
+            Assert.DoesNotContain("   at ", output);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("-2")]
+    [InlineData("0")]
+    [InlineData("1000")]
+    public async Task A_token_that_would_be_born_expired_or_live_for_weeks_is_not_minted(string hours)
+    {
+        (int exit, string output) = await SidepProcess.RunAsync("agents", "token", "--agent", "a", "--role", "investigator", "--territory", "69", "--hours", hours,
+            "--key", new string('k', 32));
+        Assert.Equal(2, exit);
+        Assert.Contains("--hours must be more than 0 and at most 36", output);
+    }
+}

@@ -17,6 +17,22 @@ public sealed class SidepProcess : IDisposable
 
     public Uri Http { get; }
 
+    private System.Text.StringBuilder _output = new();
+
+    /// <summary>What the server printed so far (standard output and error).</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public bool IsRunning => !_process.HasExited;
+
     private static string SidepDll => Path.Combine(AppContext.BaseDirectory, "sidep.dll");
 
     public static async Task<(int Exit, string Output)> RunAsync(params string[] args)
@@ -34,21 +50,38 @@ public sealed class SidepProcess : IDisposable
         return (p.ExitCode, await stdout + await stderr);
     }
 
-    public static async Task<SidepProcess> ServeAsync(string dataDir, params string[] extra)
+    public static Task<SidepProcess> ServeAsync(string dataDir, params string[] extra) => ServeAsync(dataDir, extra, maxOpenFiles: 0);
+
+    /// <param name="maxOpenFiles">When positive, the server runs under `ulimit -n` of that many file descriptors.</param>
+    public static async Task<SidepProcess> ServeAsync(string dataDir, string[] extra, int maxOpenFiles)
     {
         int port = FreePort();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         string[] mllp = extra.Contains("--mllp-port") ? [] : ["--mllp-port", "-1"];
-        foreach (string a in (string[])[SidepDll, "serve", "--data-dir", dataDir, "--urls", $"http://127.0.0.1:{port}", .. mllp, .. extra])
+        string[] command = [SidepDll, "serve", "--data-dir", dataDir, "--urls", $"http://127.0.0.1:{port}", .. mllp, .. extra];
+        ProcessStartInfo psi;
+        if (maxOpenFiles > 0)
         {
-            psi.ArgumentList.Add(a);
+            psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (string a in (string[])["-c", $"ulimit -n {maxOpenFiles} && exec dotnet \"$@\"", "sidep", .. command])
+            {
+                psi.ArgumentList.Add(a);
+            }
+        }
+        else
+        {
+            psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (string a in command)
+            {
+                psi.ArgumentList.Add(a);
+            }
         }
         Process process = Process.Start(psi)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var output = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var server = new SidepProcess(process, new Uri($"http://127.0.0.1:{port}"));
+        var server = new SidepProcess(process, new Uri($"http://127.0.0.1:{port}")) { _output = output };
         using var http = new HttpClient { BaseAddress = server.Http, Timeout = TimeSpan.FromSeconds(2) };
         for (int i = 0; i < 300; i++)
         {

@@ -153,7 +153,7 @@ internal sealed class CrashingStore(IStageStore inner, int failOnWrite) : IStage
     public List<StoredCase> Cases(IReadOnlyCollection<string> territories, long afterSeq, DateTimeOffset? since, int limit) => inner.Cases(territories, afterSeq, since, limit);
     public List<StoredCase> CasesChangedAfter(long afterSeq, int limit) => inner.CasesChangedAfter(afterSeq, limit);
     public StoredCase? Case(string caseId) => inner.Case(caseId);
-    public List<string> PositiveDatesOf(long personId) => inner.PositiveDatesOf(personId);
+    public List<StoredCase> OpenCasesOf(long personId) => inner.OpenCasesOf(personId);
     public List<StoredNotice> Outbox(int limit) => inner.Outbox(limit);
 
     public void ApplyResearch(string consumer, long nextSequence, IReadOnlyList<ResearchChange> changes)

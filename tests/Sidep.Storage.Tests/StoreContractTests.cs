@@ -81,10 +81,10 @@ public abstract class StoreContractTests
         Assert.Equal("{\"r\":2}", store.PositiveResultJson("k1"));
         StoredCase k1 = Assert.Single(store.Cases(["75"], 0, null, 10));
         Assert.Equal(("case_k1", "open", "{\"v\":2}"), (k1.CaseId, k1.Status, k1.Json));
-        Assert.Equal(["2026-01-12"], store.PositiveDatesOf(7));
+        Assert.Equal([("case_k1", "2026-01-12", "75")], store.OpenCasesOf(7).Select(c => (c.CaseId, c.SampleDate, c.Territory)));
         store.ApplyFanOut("fanout/1", 1, [], [new CaseChange(false, "k2", 8, "2026-01-12", "", "", null, null, null)], CaseId, at.AddMinutes(2));
         Assert.Equal("withdrawn", store.Case("case_k2")!.Status);
-        Assert.Empty(store.PositiveDatesOf(8));
+        Assert.Empty(store.OpenCasesOf(8));
         List<StoredCase> feed = store.CasesChangedAfter(0, 10);
         Assert.Equal(["case_k1", "case_k2"], feed.Select(c => c.CaseId)); // the latest change of each, in the order they happened
         Assert.True(feed[0].Seq < feed[1].Seq);
