@@ -10,9 +10,11 @@ run:
 	$(DOTNET) src/Sidep.Host/bin/$(CONFIG)/net10.0/sidep.dll serve --demo
 
 ## make test: build everything (warnings are errors) and run every test.
+## TEST_RESULTS=DIR also writes each test project's results there (TRX), for counting them.
+TEST_RESULTS ?=
 test:
 	$(DOTNET) build Sidep.sln -c $(CONFIG) --nologo -v q
-	$(DOTNET) test Sidep.sln -c $(CONFIG) --no-build --nologo --logger "console;verbosity=normal"
+	$(DOTNET) test Sidep.sln -c $(CONFIG) --no-build --nologo --logger "console;verbosity=normal" $(if $(TEST_RESULTS),--logger trx --results-directory $(TEST_RESULTS))
 
 build:
 	$(DOTNET) build Sidep.sln -c $(CONFIG) --nologo

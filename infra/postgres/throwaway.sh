@@ -6,6 +6,8 @@
 #   infra/postgres/throwaway.sh pause DIR | resume DIR PORT   (failure tests: the server goes away and comes back)
 # DIR must be reachable by the postgres user when run as root (e.g. /tmp/sidep-pg-1234, not inside a 0700 directory).
 set -euo pipefail
+# The postgres user must reach what this creates, whatever umask the caller runs under (Sidep's own is 077).
+umask 022
 cmd=${1:?start or stop}
 dir=$(realpath -m "${2:?a directory for the cluster}")
 port=${3:-55432}

@@ -22,6 +22,8 @@ namespace Sidep.Gateway;
 /// <param name="JournalSegmentBytes">The embedded journal rolls to a new segment file past this size; default 256 MiB.</param>
 /// <param name="MllpMaxConnections">MLLP connections served at once; past it a new one is closed at once. Default 2,000.</param>
 /// <param name="MllpMaxConnectionsPerSource">MLLP connections served at once from one source address; default 64.</param>
+/// <param name="MllpHonourAckTypes">MLLP answers as MSH-15/16 ask (NE: none; enhanced mode: a commit ACK and the
+/// application ACK); default false: every message is answered once, whatever they say.</param>
 /// <param name="PriorPositivePerMinute">Prior-positive questions an agent may ask a minute; default 30.</param>
 /// <param name="MllpAccept">How the MLLP listener accepts a connection (tests inject accept() failures here); default the socket's own.</param>
 /// <param name="JournalFileSystem">The file system under the embedded journal (tests inject faults there); default the OS's.</param>
@@ -49,7 +51,8 @@ public sealed record GatewayOptions(
     int MllpMaxConnections = 2_000,
     int MllpMaxConnectionsPerSource = 64,
     Func<System.Net.Sockets.Socket, CancellationToken, ValueTask<System.Net.Sockets.Socket>>? MllpAccept = null,
-    int PriorPositivePerMinute = 30)
+    int PriorPositivePerMinute = 30,
+    bool MllpHonourAckTypes = false)
 {
     /// <summary>The shortest operator token accepted: a guessable token opens the lab register and the indicators.</summary>
     public const int MinOperatorTokenLength = 16;

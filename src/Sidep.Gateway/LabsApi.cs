@@ -19,7 +19,9 @@ public static class LabsApi
 {
     public sealed record LabRequest(string? Finess, string? Name, string[]? FacilityIds, string[]? MllpSources, string[]? MllpCertificates);
 
-    public sealed record RegisteredLab(string Finess, string ApiKey);
+    /// <param name="Replaced">The lab was registered already: its name, facility ids, MLLP sources and certificates are now
+    /// those of this request (the old lists are replaced, not merged), and its old API key no longer works.</param>
+    public sealed record RegisteredLab(string Finess, string ApiKey, bool Replaced);
 
     public sealed record LabProblem(int Index, string? Finess, string Problem);
 
@@ -79,8 +81,22 @@ public static class LabsApi
             return TypedResults.Json(new { registered = 0, rejected = problems }, statusCode: 422);
         }
         List<LabRequest> valid = [.. requests.OfType<LabRequest>()];
-        List<string> keys = store.AddLabs([.. valid.Select(r => new LabRegistration(r.Finess!, r.Name!.Trim(), r.FacilityIds ?? [], r.MllpSources ?? [], r.MllpCertificates ?? []))]);
-        return TypedResults.Json(valid.Select((r, i) => new RegisteredLab(r.Finess!, keys[i])).ToList(), statusCode: 201);
+        List<LabRegistration> registrations = [.. valid.Select(r => new LabRegistration(r.Finess!, r.Name!.Trim(), r.FacilityIds ?? [], r.MllpSources ?? [], r.MllpCertificates ?? []))];
+        HashSet<string> known = [.. store.ListLabs().Select(l => l.Finess)];
+        List<string> keys;
+        try
+        {
+            keys = store.AddLabs(registrations);
+        }
+        catch (LabConflictException conflict)
+        {
+            return TypedResults.Json(new
+            {
+                registered = 0,
+                rejected = conflict.Conflicts.Select(c => new LabProblem(c.Index, valid[c.Index].Finess, $"{c}: a facility id is one lab's only")).ToList(),
+            }, statusCode: 422);
+        }
+        return TypedResults.Json(valid.Select((r, i) => new RegisteredLab(r.Finess!, keys[i], known.Contains(r.Finess!))).ToList(), statusCode: 201);
     }
 
     /// <summary>Why a registration cannot be taken, or null.</summary>

@@ -286,7 +286,7 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
                 ReadOnlySequence<byte> message = afterStart.Slice(0, frameLength - 2);
                 if (lab is null)
                 {
-                    await SendRejectAsync(stream, "UnknownLab", unknownLab, stoppingToken);
+                    await SendRejectAsync(stream, "UnknownLab", unknownLab, stoppingToken, HeaderOf(message));
                     return; // one answer, then closed
                 }
                 if (message.Length > options.MllpMaxFrameBytes)
@@ -345,9 +345,10 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
 
     private async Task HandleMessageAsync(Stream stream, Lab? lab, string unknownLab, ReadOnlySequence<byte> message, CancellationToken ct)
     {
+        Header header = HeaderOf(message);
         if (lab is null)
         {
-            await SendRejectAsync(stream, "UnknownLab", unknownLab, ct);
+            await SendRejectAsync(stream, "UnknownLab", unknownLab, ct, header);
             return;
         }
         // Backpressure: the acknowledgement waits while the pipeline is too far behind (the sender waits for it).
@@ -360,19 +361,22 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
         catch (NotDurableException ex)
         {
             health.Failed("journal", ex.InnerException ?? ex);
-            await SendRejectAsync(stream, "NotDurable", ex.Message, ct); // AR: refused for a reason unrelated to its content; send it again
+            await SendRejectAsync(stream, "NotDurable", ex.Message, ct, header); // AR: refused for a reason unrelated to its content; send it again
             return;
         }
         if (outcome.Forbidden is not null)
         {
-            await SendRejectAsync(stream, "LabMismatch", outcome.Forbidden, ct);
+            await SendRejectAsync(stream, "LabMismatch", outcome.Forbidden, ct, header);
             return;
         }
         foreach (Acks.Ack ack in Acks.Each(outcome.Report))
         {
             string? accept = ack.Message?.Header.AcceptAckType;
             string? application = ack.Message?.Header.ApplicationAckType;
-            if (string.IsNullOrEmpty(accept) && string.IsNullOrEmpty(application))
+            // By default every message is answered once (AA/AE/AR), whatever MSH-15/16 ask, as the integration engines
+            // labs use do: clients wait for an answer to each message, and a lab must learn of a rejection. Honouring
+            // MSH-15/16 (NE: no answer; enhanced mode: a commit ACK then the application ACK) is an option.
+            if (!options.MllpHonourAckTypes || (string.IsNullOrEmpty(accept) && string.IsNullOrEmpty(application)))
             {
                 await WriteFrameAsync(stream, ack.Original, ct); // original mode
                 continue;
@@ -400,9 +404,35 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
         _ => false,
     };
 
-    private static Task SendRejectAsync(Stream stream, string code, string text, CancellationToken ct) =>
-        WriteFrameAsync(stream, Hl7AckWriter.Write("AR", null, null, null, null, null, null,
-            [new AckError("", 0, 0, 0, 0, true, code, text)], DateTimeOffset.Now, Acks.NextControlId()), ct);
+    /// <summary>An AR for a message refused before it was read (unknown lab, lab mismatch, not stored): MSA-2 names the
+    /// message when its MSH could be read.</summary>
+    private static Task SendRejectAsync(Stream stream, string code, string text, CancellationToken ct, Header header = default) =>
+        WriteFrameAsync(stream, Hl7AckWriter.Write("AR", header.ControlId, header.Version, header.SendingApplication, header.SendingFacility,
+            header.ReceivingApplication, header.ReceivingFacility, [new AckError("MSH", 1, 0, 0, 0, true, code, text)], DateTimeOffset.Now, Acks.NextControlId()), ct);
+
+    /// <summary>What an answer needs of a message's MSH: its control id (MSH-10), version (MSH-12) and the applications
+    /// and facilities (MSH-3 to MSH-6, first component), read from its first segment only.</summary>
+    internal readonly record struct Header(string? ControlId, string? Version, string? SendingApplication, string? SendingFacility,
+        string? ReceivingApplication, string? ReceivingFacility);
+
+    internal static Header HeaderOf(in ReadOnlySequence<byte> message)
+    {
+        Span<byte> first = stackalloc byte[1024];
+        ReadOnlySequence<byte> head = message.Slice(0, Math.Min(message.Length, first.Length));
+        head.CopyTo(first);
+        first = first[..(int)head.Length];
+        int end = first.IndexOfAny((byte)'\r', (byte)'\n');
+        ReadOnlySpan<byte> segment = end < 0 ? first : first[..end];
+        if (segment.Length < 8 || !segment.StartsWith("MSH"u8))
+        {
+            return default;
+        }
+        char separator = (char)segment[3];
+        char component = (char)segment[4];
+        string[] fields = Encoding.Latin1.GetString(segment).Split(separator);
+        string? Field(int msh) => msh - 1 < fields.Length && fields[msh - 1].Length > 0 ? fields[msh - 1].Split(component)[0] : null;
+        return new Header(Field(10), Field(12), Field(3), Field(4), Field(5), Field(6));
+    }
 
     private static async Task WriteFrameAsync(Stream stream, string ack, CancellationToken ct)
     {

@@ -81,6 +81,7 @@ public static partial class Cli
         var researchKeys = new Option<string?>("--research-keys") { Description = "Research pseudonymisation keys, 'k1=secret;k2=secret' (last is current; 32 bytes or more each); default: $SIDEP_RESEARCH_KEYS, else one made and kept in the data directory" };
         var mllpMax = new Option<int>("--mllp-max-connections") { Description = "MLLP connections served at once (past it a new one is closed)", DefaultValueFactory = _ => 2_000 };
         var mllpMaxPerSource = new Option<int>("--mllp-max-connections-per-source") { Description = "MLLP connections served at once from one source address", DefaultValueFactory = _ => 64 };
+        var honourAckTypes = new Option<bool>("--mllp-honour-ack-types") { Description = "Answer MLLP messages as their MSH-15/16 ask (NE: no answer; enhanced mode: commit ACK then application ACK); default: every message answered once" };
         var segmentBytes = new Option<long>("--journal-segment-bytes") { Description = "The embedded journal starts a new segment file past this size", DefaultValueFactory = _ => 256L * 1024 * 1024 };
         var maxLag = new Option<long>("--max-lag") { Description = "Backpressure: 503 + Retry-After (HTTP) and held ACKs (MLLP) while a stage is more than this many results behind", DefaultValueFactory = _ => 500_000 };
         var kafka = new Option<string?>("--kafka") { Description = gatewayOnly ? "Kafka bootstrap servers (default: $SIDEP_KAFKA_BOOTSTRAP); 'mock': librdkafka's mock cluster in this process"
@@ -89,7 +90,7 @@ public static partial class Cli
         var command = new Command(name, gatewayOnly
             ? "Run the gateway role of the distributed mode: HTTP and MLLP in, results to Kafka, indicators and cases read from PostgreSQL (workers run apart: sidep worker)"
             : "Run Sidep: HTTP gateway, MLLP listener and every stage — embedded (durable local log and database), or distributed with --kafka and --postgres")
-        { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, agentIssuer, researchKeys, kafka, postgres, maxLag, segmentBytes, mllpMax, mllpMaxPerSource };
+        { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, agentIssuer, researchKeys, kafka, postgres, maxLag, segmentBytes, mllpMax, mllpMaxPerSource, honourAckTypes };
         command.SetAction(async (parse, ct) =>
         {
             string? kafkaServers = parse.GetValue(kafka) ?? (gatewayOnly ? Environment.GetEnvironmentVariable("SIDEP_KAFKA_BOOTSTRAP") : null);
@@ -114,7 +115,7 @@ public static partial class Cli
                 AgentSigningKey: parse.GetValue(agentKey) ?? Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY"),
                 ResearchKeys: parse.GetValue(researchKeys) ?? (Environment.GetEnvironmentVariable("SIDEP_RESEARCH_KEYS") is { Length: > 0 } r ? r : null),
                 AgentIssuer: parse.GetValue(agentIssuer)!, MaxLag: parse.GetValue(maxLag), JournalSegmentBytes: Math.Max(4096, parse.GetValue(segmentBytes)),
-                MllpMaxConnections: Math.Max(1, parse.GetValue(mllpMax)), MllpMaxConnectionsPerSource: Math.Max(1, parse.GetValue(mllpMaxPerSource)));
+                MllpMaxConnections: Math.Max(1, parse.GetValue(mllpMax)), MllpMaxConnectionsPerSource: Math.Max(1, parse.GetValue(mllpMaxPerSource)), MllpHonourAckTypes: parse.GetValue(honourAckTypes));
             if (options.ResearchKeys is string configured)
             {
                 try
@@ -868,13 +869,21 @@ public static partial class Cli
         var facility = new Option<string[]>("--facility") { Description = "Other identifiers it sends as in MSH-4 (repeatable)", AllowMultipleArgumentsPerToken = true };
         var mllpSource = new Option<string[]>("--mllp-source") { Description = "Source IP address of its plain-TCP MLLP connections (repeatable)", AllowMultipleArgumentsPerToken = true };
         var mllpCert = new Option<string[]>("--mllp-cert") { Description = "SHA-256 thumbprint (hex) of a client certificate of its MLLP/TLS connections (repeatable)", AllowMultipleArgumentsPerToken = true };
-        var add = new Command("add", "Register (or re-key) a lab and print its API key, shown only once") { dataDir, finess, name, facility, mllpSource, mllpCert };
+        var add = new Command("add", "Register (or re-key) a lab and print its API key, shown only once; registering it again replaces its facility ids, MLLP sources and certificates") { dataDir, finess, name, facility, mllpSource, mllpCert };
         add.SetAction(parse =>
         {
             using StateStore store = StateStore.Open(parse.GetValue(dataDir)!);
-            string key = store.AddLab(parse.GetValue(finess)!, parse.GetValue(name)!, parse.GetValue(facility) ?? [], parse.GetValue(mllpSource) ?? [], parse.GetValue(mllpCert) ?? []);
-            Console.WriteLine(key);
-            return 0;
+            try
+            {
+                string key = store.AddLab(parse.GetValue(finess)!, parse.GetValue(name)!, parse.GetValue(facility) ?? [], parse.GetValue(mllpSource) ?? [], parse.GetValue(mllpCert) ?? []);
+                Console.WriteLine(key);
+                return 0;
+            }
+            catch (LabConflictException ex)
+            {
+                Console.Error.WriteLine($"sidep: not registered: {ex.Message}");
+                return 2;
+            }
         });
         Option<string> listDir = DataDirOption();
         var list = new Command("list", "List registered labs") { listDir };

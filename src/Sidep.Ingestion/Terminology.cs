@@ -67,9 +67,29 @@ public sealed class Terminology
     /// SARS-CoV-2 test could not be understood.</summary>
     public LabResult Apply(LabResult result, ParsedItem item)
     {
+        // A code that has the form of a LOINC but fails its check digit is not a LOINC (a typo would otherwise be a
+        // result counted nowhere, silently): it goes through the lab's table like any local code, else to quarantine.
+        if (result.Loinc is string sent && !LoincCode.IsWellFormed(sent))
+        {
+            string? corrected = LoincCode.Corrected(sent);
+            item.Diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.InvalidField,
+                corrected is null
+                    ? $"'{sent}' is sent as LOINC but is not one (NNNNN-C with its mod-10 check digit): it is treated as a local code"
+                    : $"'{sent}' is sent as LOINC but its check digit is wrong (the number {sent[..^2]} calls for {corrected[^1]}: {corrected}): it is treated as a local code",
+                item.Position)
+            { Found = sent, Expected = corrected ?? "a LOINC code NNNNN-C" });
+            result = result with { Loinc = null };
+        }
         if (result.Loinc is null && Map(result.LabId, result.AnalysisAsSent.Code) is string mapped)
         {
             result = result with { Loinc = mapped };
+        }
+        if (result.Loinc is string outside && !ValueSet.ContainsKey(outside))
+        {
+            item.Diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.InvalidField,
+                $"LOINC {outside} is not in the national SARS-CoV-2 value set: the result is stored and sent on, but it does not count in the indicators",
+                item.Position)
+            { Found = outside, Expected = "a LOINC of the SARS-CoV-2 value set (reference/loinc_sarscov2.csv)" });
         }
         if (result.Loinc is null || !ValueSet.ContainsKey(result.Loinc) || result.Value.Interpretation != Interpretation.NotInterpreted
             || result.Status == ResultStatus.Cancelled)

@@ -12,6 +12,19 @@ namespace Sidep.Storage.Sqlite;
 
 
 
+/// <summary>A facility id a registration would share with another lab.</summary>
+public sealed record LabConflict(int Index, string FacilityId, string OwnedBy)
+{
+    public override string ToString() => $"facility id {FacilityId} belongs to lab {OwnedBy}";
+}
+
+/// <summary>Registrations refused because they would share facility ids with other labs.</summary>
+public sealed class LabConflictException(IReadOnlyList<LabConflict> conflicts)
+    : ArgumentException(string.Join("; ", conflicts) + ": a facility id is one lab's only (a lab could otherwise submit as another)")
+{
+    public IReadOnlyList<LabConflict> Conflicts { get; } = conflicts;
+}
+
 /// <summary>The embedded database (SQLite): labs, the latest version of every result, consumer positions.</summary>
 public sealed partial class StateStore : IStageStore
 {
@@ -159,16 +172,62 @@ public sealed partial class StateStore : IStageStore
         }
     }
 
+    /// <summary>The identifiers these registrations would share with another lab (a facility id is one lab's only: a
+    /// lab that could send as another's facility could submit as that lab), as (index, facility id, the owning lab).</summary>
+    public List<LabConflict> FacilityConflicts(IReadOnlyList<LabRegistration> labs)
+    {
+        var owner = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (Lab existing in ListLabs())
+        {
+            if (labs.Any(l => string.Equals(l.Finess, existing.Finess, StringComparison.OrdinalIgnoreCase)))
+            {
+                continue; // registered again: its old lists are replaced
+            }
+            owner.TryAdd(existing.Finess, existing.Finess);
+            foreach (string facility in existing.FacilityIds)
+            {
+                owner.TryAdd(facility, existing.Finess);
+            }
+        }
+        foreach (LabRegistration lab in labs)
+        {
+            owner.TryAdd(lab.Finess, lab.Finess);
+        }
+        var conflicts = new List<LabConflict>();
+        for (int i = 0; i < labs.Count; i++)
+        {
+            foreach (string facility in labs[i].FacilityIds.Distinct(StringComparer.OrdinalIgnoreCase))
+            {
+                if (owner.TryGetValue(facility, out string? lab) && !string.Equals(lab, labs[i].Finess, StringComparison.OrdinalIgnoreCase))
+                {
+                    conflicts.Add(new LabConflict(i, facility, lab));
+                }
+                else
+                {
+                    owner[facility] = labs[i].Finess;
+                }
+            }
+        }
+        return conflicts;
+    }
+
     /// <summary>Registers a lab and returns its API key, shown once: only its SHA-256 is stored.</summary>
     public string AddLab(string finess, string name, IEnumerable<string> facilityIds, IEnumerable<string> mllpSources, IEnumerable<string>? mllpCertificates = null) =>
         AddLabs([new LabRegistration(finess, name, [.. facilityIds], [.. mllpSources], [.. mllpCertificates ?? []])])[0];
 
-    /// <summary>Registers (or re-keys) labs in one transaction; returns their API keys in order, shown once.</summary>
+    /// <summary>Registers (or re-keys) labs in one transaction; returns their API keys in order, shown once. A lab
+    /// registered again gets the name, facility ids, MLLP sources and certificates of this registration (they replace
+    /// the old lists) and a new key.</summary>
+    /// <exception cref="LabConflictException">A facility id (or FINESS) another lab sends as: nothing is registered.</exception>
     public List<string> AddLabs(IReadOnlyList<LabRegistration> labs)
     {
         var keys = new List<string>(labs.Count);
         lock (_lock)
         {
+            if (FacilityConflicts(labs) is [_, ..] conflicts)
+            {
+                throw new LabConflictException(conflicts);
+            }
             using SqliteTransaction tx = _connection.BeginTransaction();
             using SqliteCommand cmd = _connection.CreateCommand();
             cmd.Transaction = tx;

@@ -78,4 +78,28 @@ public class LabsApiTests
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v1/labs")).StatusCode);
         Assert.Empty(server.Store.ListLabs());
     }
+
+    [Fact]
+    public async Task A_facility_id_belongs_to_one_lab_only_and_registering_a_lab_again_says_it_replaced_its_lists()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = Token });
+        using HttpClient op = Operator(server);
+        Assert.Equal(HttpStatusCode.Created, (await op.PostAsJsonAsync("/v1/labs", new { finess = "690000011", name = "A", facilityIds = new[] { "11D2030855" } })).StatusCode);
+
+        foreach (string taken in new[] { "11D2030855", "690000011" })
+        {
+            HttpResponseMessage refused = await op.PostAsJsonAsync("/v1/labs", new { finess = "690000022", name = "B", facilityIds = new[] { "LABB", taken } });
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+            string why = await refused.Content.ReadAsStringAsync();
+            Assert.Contains($"facility id {taken} belongs to lab 690000011", why);
+        }
+        Assert.DoesNotContain(server.Store.ListLabs(), l => l.Finess == "690000022"); // nothing registered
+
+        HttpResponseMessage again = await op.PostAsJsonAsync("/v1/labs", new { finess = "690000011", name = "A", facilityIds = new[] { "LABA2" } });
+        Assert.Equal(HttpStatusCode.Created, again.StatusCode);
+        Assert.True(JsonDocument.Parse(await again.Content.ReadAsStringAsync()).RootElement[0].GetProperty("replaced").GetBoolean());
+        Assert.Equal(["LABA2"], server.Store.ListLabs().Single(l => l.Finess == "690000011").FacilityIds);
+        // Its old facility id is free now.
+        Assert.Equal(HttpStatusCode.Created, (await op.PostAsJsonAsync("/v1/labs", new { finess = "690000022", name = "B", facilityIds = new[] { "11D2030855" } })).StatusCode);
+    }
 }

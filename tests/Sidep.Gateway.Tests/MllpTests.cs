@@ -30,9 +30,9 @@ public class MllpTests
     }
 
     [Fact]
-    public async Task Enhanced_mode_sends_the_commit_and_application_ACKs_it_asks_for()
+    public async Task Honouring_ack_types_sends_the_commit_and_application_ACKs_a_message_asks_for()
     {
-        await using SidepTestServer server = await ServerWithLabAsync();
+        await using SidepTestServer server = await ServerWithLabAsync(o => o with { MllpHonourAckTypes = true });
         await using MllpClient client = await MllpClient.ConnectAsync(server.MllpPort);
         await client.SendAsync(Message("E1", "A1", "|||AL|AL"));
         Assert.Equal("MSA|CA|E1", Msa((await client.ReceiveAsync())!));
@@ -42,6 +42,20 @@ public class MllpTests
         // E2 asked for nothing; E3 for a commit ACK only (its application ACK only on error).
         Assert.Equal("MSA|CA|E3", Msa((await client.ReceiveAsync())!));
         Assert.Null(await client.ReceiveAsync(TimeSpan.FromMilliseconds(300)));
+    }
+
+    [Fact]
+    public async Task By_default_every_message_is_answered_once_whatever_MSH_15_and_16_ask()
+    {
+        await using SidepTestServer server = await ServerWithLabAsync();
+        await using MllpClient client = await MllpClient.ConnectAsync(server.MllpPort);
+        await client.SendAsync(Message("N1", "A1", "|||NE|NE"));
+        Assert.Equal("MSA|AA|N1", Msa((await client.ReceiveAsync())!));
+        await client.SendAsync(Message("N2", "A2", "|||AL|AL"));
+        Assert.Equal("MSA|AA|N2", Msa((await client.ReceiveAsync())!));
+        await client.SendAsync(Message("N3", "A3", "|||NE|NE").Replace("||||||F\r", "||||||Q\r"));
+        Assert.Equal("MSA|AE|N3", Msa((await client.ReceiveAsync())!)); // a rejection is told, NE or not
+        Assert.Null(await client.ReceiveAsync(TimeSpan.FromMilliseconds(300))); // and nothing more
     }
 
     [Fact]
@@ -56,7 +70,7 @@ public class MllpTests
         await using MllpClient stranger = await MllpClient.ConnectAsync(server.MllpPort, source: "127.0.0.2");
         await stranger.SendAsync(Message("S1"));
         string refused = (await stranger.ReceiveAsync())!;
-        Assert.StartsWith("MSA|AR", Msa(refused));
+        Assert.Equal("MSA|AR|S1", Msa(refused)); // MSA-2 names the message refused
         Assert.Contains("UnknownLab", refused);
     }
 

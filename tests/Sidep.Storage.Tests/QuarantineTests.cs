@@ -173,4 +173,41 @@ public class QuarantineTests
         Assert.Equal("RT-PCR/NAAT (probe)", t.ValueSet["94500-6"].Method);
         Assert.Contains("Serum, Plasma or Blood", t.ValueSet["94507-1"].Display); // a quoted CSV field
     }
+
+    /// <summary>An HL7 v2 ORU^R01 whose OBX-3 is coded LN with the given code.</summary>
+    private static ReadOnlySequence<byte> Oru(string accession, string loinc) => new(Encoding.ASCII.GetBytes(
+        "MSH|^~\\&|APP|LABO^750000001|SIDEP|ANS|20260112093000+0100||ORU^R01^ORU_R01|M1|P|2.5\r" +
+        "PID|1||42^^^LAB^PI||DURAND^PAUL||19700101|M\r" +
+        $"OBR|1||{accession}|{loinc}^SARS-CoV-2^LN|||20260112081500+0100\r" +
+        $"OBX|1|CWE|{loinc}^SARS-CoV-2^LN||260373001^Detected^SCT||||||F\r"));
+
+    [Fact]
+    public async Task A_LOINC_with_a_wrong_check_digit_is_not_counted_silently_it_waits_for_a_mapping_saying_which_digit_is_expected()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        var ingestion = new IngestionService(log);
+        SubmissionReport report = (await ingestion.SubmitAsync(s_lab, Oru("T1", "94500-7"), Formats.Hl7v2, "test", dryRun: false)).Report;
+        ItemReport item = Assert.Single(report.Items);
+        Assert.Equal(ItemStatus.Quarantined, item.Status);
+        Assert.Contains(item.Problems, p => p.Severity == "warning" && p.Message.Contains("check digit is wrong", StringComparison.Ordinal)
+            && p.Message.Contains("94500-6", StringComparison.Ordinal));
+        Assert.Equal(("94500-7", 1), (Assert.Single(ingestion.QuarantineOf("750000001")).LocalCode, ingestion.QuarantineOf("750000001")[0].Count));
+
+        // The lab (or the operator) maps the mistyped code: the result is replayed and counts.
+        Assert.Equal(1, await ingestion.MapAndReplayAsync("750000001", [new TranscodingRow("94500-7", "94500-6", "typo")]));
+        Assert.Equal(1, Enumerable.Range(0, 4).Sum(p => log.EndOffset(p)));
+    }
+
+    [Fact]
+    public async Task A_valid_LOINC_outside_the_SARS_CoV_2_value_set_is_accepted_and_says_it_does_not_count()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        var ingestion = new IngestionService(log);
+        SubmissionReport report = (await ingestion.SubmitAsync(s_lab, Oru("T2", "2345-7"), Formats.Hl7v2, "test", dryRun: false)).Report; // glucose
+        ItemReport item = Assert.Single(report.Items);
+        Assert.Equal(ItemStatus.Accepted, item.Status);
+        Assert.Contains(item.Problems, p => p.Severity == "warning" && p.Message.Contains("does not count in the indicators", StringComparison.Ordinal));
+    }
 }
