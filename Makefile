@@ -2,7 +2,7 @@
 DOTNET ?= dotnet
 CONFIG ?= Release
 
-.PHONY: run test build bench bench-e2e bench-e2e-short bench-mllp clean
+.PHONY: run test build bench bench-e2e bench-e2e-short bench-mllp fuzz clean
 
 ## make run: build and start Sidep in embedded mode on localhost, with the demo lab registered.
 run:
@@ -39,6 +39,12 @@ bench-e2e-short:
 ## ACK latency from each message's scheduled time.
 bench-mllp:
 	SIDEP_BENCH_LOADGEN_ARGS="--mllp-rate 1000 --labs 50" perf/bench-e2e.sh 60000 1000 4 embedded
+
+## make fuzz TARGET=hl7|hprim-sante|hprim-medecin|fhir SECONDS=600: coverage-guided fuzzing (SharpFuzz + AFL++); FUZZING.md.
+TARGET ?= hl7
+SECONDS ?= 600
+fuzz:
+	tests/Sidep.Fuzz/fuzz.sh $(TARGET) $(SECONDS)
 
 clean:
 	$(DOTNET) clean Sidep.sln --nologo -v q

@@ -26,18 +26,18 @@ public static class FhirDate
             return true;
         }
         bool zone = text.EndsWith('Z') || text.LastIndexOfAny(['+', '-']) > 10;
-        int secondsColon = text.IndexOf(':', 14);
+        int secondsColon = text.Length > 14 ? text.IndexOf(':', 14) : -1; // (an 11- to 14-character text threw here: found by fuzzing)
         TimestampPrecision precision = text.Contains('.') ? TimestampPrecision.Fraction : secondsColon > 0 && secondsColon < 17 ? TimestampPrecision.Second : TimestampPrecision.Minute;
         if (zone)
         {
-            if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out DateTimeOffset dto))
+            if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out DateTimeOffset dto) || dto.Year is < 1800 or > 2200)
             {
                 return false;
             }
             value = new Timestamp(dto, precision, TimeZoneGiven: true);
             return true;
         }
-        if (!DateTime.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out DateTime local))
+        if (!DateTime.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out DateTime local) || local.Year is < 1800 or > 2200)
         {
             return false;
         }
@@ -54,9 +54,10 @@ public static class FhirDate
             return false;
         }
         string[] parts = text.Trim()[..Math.Min(text.Trim().Length, 10)].Split('-');
-        if (parts.Length is < 1 or > 3 || parts[0].Length != 4 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int year))
+        if (parts.Length is < 1 or > 3 || parts[0].Length != 4 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int year)
+            || year is < 1800 or > 2200)
         {
-            return false;
+            return false; // the range the HL7 v2 and HPRIM readers take too (year 0000 threw: found by fuzzing)
         }
         int? month = null, day = null;
         if (parts.Length >= 2)

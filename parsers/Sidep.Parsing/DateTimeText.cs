@@ -86,10 +86,27 @@ public static class DateTimeText
                 return false;
             }
             var offset = new TimeSpan(zh, zm, 0);
-            value = new Timestamp(new DateTimeOffset(clock, text[zoneAt] == (byte)'-' ? -offset : offset), precision, TimeZoneGiven: true);
-            return true;
+            if (offset > s_maxOffset)
+            {
+                return false; // +1430 has the form of an offset, but no clock on Earth is that far from UTC (found by fuzzing)
+            }
+            return TryStamp(clock, text[zoneAt] == (byte)'-' ? -offset : offset, precision, zoneGiven: true, out value);
         }
-        value = new Timestamp(new DateTimeOffset(clock, resolveZone ? s_paris.GetUtcOffset(clock) : TimeSpan.Zero), precision, TimeZoneGiven: false);
+        return TryStamp(clock, resolveZone ? s_paris.GetUtcOffset(clock) : TimeSpan.Zero, precision, zoneGiven: false, out value);
+    }
+
+    private static readonly TimeSpan s_maxOffset = TimeSpan.FromHours(14);
+
+    /// <summary>The moment, unless it falls outside what a DateTimeOffset holds (year 1 east of UTC, year 9999 west of it).</summary>
+    private static bool TryStamp(DateTime clock, TimeSpan offset, TimestampPrecision precision, bool zoneGiven, out Timestamp value)
+    {
+        long utc = clock.Ticks - offset.Ticks;
+        if (utc < DateTime.MinValue.Ticks || utc > DateTime.MaxValue.Ticks)
+        {
+            value = default;
+            return false;
+        }
+        value = new Timestamp(new DateTimeOffset(clock, offset), precision, TimeZoneGiven: zoneGiven);
         return true;
     }
 
