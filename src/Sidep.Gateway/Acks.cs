@@ -70,7 +70,7 @@ public static class Acks
         MessageReport? first = report.Messages.Count > 0 ? report.Messages[0] : null;
         string[] sender = (first?.Header.SendingFacility ?? "").Split('^');
         return Parsing.Hprim.HprimAckWriter.Write(first?.ControlId, sender[0], sender.Length > 1 ? sender[1] : null, report.SubmissionId,
-            report.Counts.Accepted + report.Counts.Correction, report.Counts.Rejected, report.Counts.Quarantined, report.Counts.Duplicate, errors, DateTimeOffset.Now);
+            report.Counts.Stored, report.Counts.Rejected, report.Counts.Quarantined, report.Counts.Duplicate, errors, DateTimeOffset.Now);
     }
 
     /// <summary>AR ACKs for every message of a refused submission (wrong lab), with the reason in ERR.</summary>

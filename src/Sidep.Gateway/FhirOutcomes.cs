@@ -18,8 +18,8 @@ public static class FhirOutcomes
         {
             Severity = OperationOutcome.IssueSeverity.Information,
             Code = OperationOutcome.IssueType.Informational,
-            Diagnostics = $"submission {report.SubmissionId ?? "(not stored: validation)"}: {c.Accepted} accepted, {c.Correction} corrected, {c.Duplicate} duplicate, " +
-                $"{c.Quarantined} pending mapping, {c.Rejected} rejected",
+            Diagnostics = $"submission {report.SubmissionId ?? "(not stored: validation)"}: {c.Accepted} accepted, {c.Correction} corrected, {c.Retraction} retracted, " +
+                $"{c.Duplicate} duplicate, {c.Quarantined} pending mapping, {c.Rejected} rejected",
         });
         foreach (ProblemReport p in report.Problems.Concat(report.Messages.SelectMany(m => m.Problems)).Concat(report.Items.SelectMany(i => i.Problems)))
         {

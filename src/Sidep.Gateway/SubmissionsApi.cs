@@ -149,7 +149,7 @@ public static class SubmissionsApi
             return TypedResults.Problem(statusCode: 403, title: "Lab may only submit as itself", detail: outcome.Forbidden);
         }
         SubmissionReport report = outcome.Report;
-        int status = dryRun ? 200 : report.Counts.Accepted + report.Counts.Correction + report.Counts.Duplicate + report.Counts.Quarantined > 0 ? 201 : 422;
+        int status = dryRun ? 200 : report.Counts.Stored + report.Counts.Duplicate + report.Counts.Quarantined > 0 ? 201 : 422;
         if (!dryRun && report.SubmissionId is not null)
         {
             http.Response.Headers.Location = $"/v1/submissions/{report.SubmissionId}";

@@ -9,7 +9,7 @@ public static class ReportPrinter
     public static void Print(TextWriter output, string name, SubmissionReport report)
     {
         ReportCounts c = report.Counts;
-        output.WriteLine($"{name}: {report.Messages.Count} message(s), {c.Accepted} accepted, {c.Correction} correction(s), {c.Duplicate} duplicate(s), {c.Quarantined} pending mapping, {c.Rejected} rejected"
+        output.WriteLine($"{name}: {report.Messages.Count} message(s), {c.Accepted} accepted, {c.Correction} correction(s), {c.Retraction} retraction(s), {c.Duplicate} duplicate(s), {c.Quarantined} pending mapping, {c.Rejected} rejected"
             + (report.SubmissionId is null ? "" : $"  [{report.SubmissionId}]"));
         foreach (ProblemReport p in report.Problems)
         {

@@ -178,7 +178,7 @@ public sealed class IngestionService
             foreach (Decision d in decisions)
             {
                 index++;
-                if (d.Status is ItemStatus.Accepted or ItemStatus.Correction)
+                if (d.Status is ItemStatus.Accepted or ItemStatus.Correction or ItemStatus.Retraction)
                 {
                     records.Add(ResultRecord(d, new ResultEnvelope(submissionId, d.Version, Disposition(d), receivedAt, channel, d.Result!)));
                 }
@@ -257,13 +257,15 @@ public sealed class IngestionService
             return new Decision(item, message, ItemStatus.Duplicate, result, known.Version, null);
         }
         int version = known.Version + 1;
-        ItemStatus status = result.Loinc is null ? ItemStatus.Quarantined : known.Version == 0 ? ItemStatus.Accepted : ItemStatus.Correction;
+        ItemStatus status = result.Loinc is null ? ItemStatus.Quarantined
+            : result.Status == ResultStatus.Cancelled ? ItemStatus.Retraction
+            : known.Version == 0 ? ItemStatus.Accepted : ItemStatus.Correction;
         pending[key] = new Known(content, version);
         return new Decision(item, message, status, result, version, hash) { KeyFingerprint = key };
     }
 
     private static string Disposition(Decision d) =>
-        d.Status == ItemStatus.Accepted ? "new" : d.Result!.Status == ResultStatus.Cancelled ? "retraction" : "correction";
+        d.Version == 1 && d.Status is ItemStatus.Accepted or ItemStatus.Retraction ? "new" : d.Result!.Status == ResultStatus.Cancelled ? "retraction" : "correction";
 
     private static byte[] Payload(Decision d, ResultEnvelope envelope)
     {
@@ -310,7 +312,7 @@ public sealed class IngestionService
                     Decision d = Decide(item, null!, result, pending);
                     decisions.Add(d);
                     released.Add(q.Id);
-                    if (d.Status is ItemStatus.Accepted or ItemStatus.Correction)
+                    if (d.Status is ItemStatus.Accepted or ItemStatus.Correction or ItemStatus.Retraction)
                     {
                         records.Add(ResultRecord(d, q.Envelope with { Version = d.Version, Disposition = "replayed", Result = d.Result! }));
                     }
@@ -429,7 +431,7 @@ public sealed class IngestionService
         var counts = new ReportCounts(
             items.Count(i => i.Status == ItemStatus.Accepted), items.Count(i => i.Status == ItemStatus.Rejected),
             items.Count(i => i.Status == ItemStatus.Duplicate), items.Count(i => i.Status == ItemStatus.Correction),
-            items.Count(i => i.Status == ItemStatus.Quarantined));
+            items.Count(i => i.Status == ItemStatus.Quarantined), items.Count(i => i.Status == ItemStatus.Retraction));
         return new SubmissionReport(id, receivedAt, lab?.Finess ?? "", format, dryRun, durable, sha256, bytes, counts,
             parsed.Diagnostics.Select(ProblemReport.From).ToList(), messages, items);
     }

@@ -17,6 +17,9 @@ public enum ItemStatus
     Correction,
     /// <summary>Accepted, pending mapping: the local code has no LOINC yet; held durably and replayed when it is mapped.</summary>
     Quarantined,
+    /// <summary>The lab cancelled the result (entered in error, deleted: OBX-11 W, X or D; FHIR entered-in-error or
+    /// cancelled): stored as the result's latest version, so it no longer counts nor opens a case.</summary>
+    Retraction,
 }
 
 /// <summary>One local code of a lab waiting for its LOINC mapping.</summary>
@@ -62,7 +65,12 @@ public sealed record MessageReport(
     string AckCode,
     IReadOnlyList<ProblemReport> Problems);
 
-public sealed record ReportCounts(int Accepted, int Rejected, int Duplicate, int Correction, int Quarantined = 0);
+public sealed record ReportCounts(int Accepted, int Rejected, int Duplicate, int Correction, int Quarantined = 0, int Retraction = 0)
+{
+    /// <summary>Items stored by this submission: new results, corrections and retractions.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public int Stored => Accepted + Correction + Retraction;
+}
 
 /// <summary>The per-item answer to a submission (JSON). Rejections carry segment, field, line, byte offset and reason.</summary>
 public sealed record SubmissionReport(

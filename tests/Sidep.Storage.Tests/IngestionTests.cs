@@ -21,6 +21,26 @@ public class IngestionTests
 
     private static ReadOnlySequence<byte> Bytes(string s) => new(Encoding.UTF8.GetBytes(s));
 
+    [Theory]
+    [InlineData("X")]
+    [InlineData("W")]
+    [InlineData("D")]
+    public async Task A_cancelled_result_is_reported_as_a_retraction_whether_new_or_a_later_version(string status)
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        var ingestion = new IngestionService(log);
+        Assert.Equal(new ReportCounts(1, 0, 0, 0), (await ingestion.SubmitAsync(s_lab, Bytes(Message()), "hl7v2", "test", false)).Report.Counts);
+        SubmissionReport cancelled = (await ingestion.SubmitAsync(s_lab, Bytes(Message(status: status)), "hl7v2", "test", false)).Report;
+        Assert.Equal(ItemStatus.Retraction, Assert.Single(cancelled.Items).Status);
+        Assert.Equal(new ReportCounts(0, 0, 0, 0, 0, 1), cancelled.Counts);
+        Assert.Equal(2, cancelled.Items[0].Version);
+        // A cancellation of a result never received is stored too (it may precede its original): still a retraction.
+        SubmissionReport first = (await ingestion.SubmitAsync(s_lab, Bytes(Message(status: status, accession: "ACC2")), "hl7v2", "test", false)).Report;
+        Assert.Equal(ItemStatus.Retraction, Assert.Single(first.Items).Status);
+        Assert.Equal(3, Enumerable.Range(0, 4).Sum(p => log.EndOffset(p)));
+    }
+
     [Fact]
     public async Task Resubmitting_the_same_result_is_a_duplicate_and_a_changed_one_a_correction()
     {
