@@ -9,14 +9,9 @@ namespace Sidep.Gateway.Tests;
 /// and accept() failing (file descriptors exhausted) stops nothing.</summary>
 public class MllpHardeningTests
 {
-    private static string Msa(string ack) => ack.Split('\r').First(s => s.StartsWith("MSA|", StringComparison.Ordinal));
+    private static string Msa(string ack) => MllpTests.Msa(ack);
 
-    private static async Task<SidepTestServer> ServerWithLabAsync(Func<GatewayOptions, GatewayOptions>? configure = null)
-    {
-        SidepTestServer server = await SidepTestServer.StartAsync(configure);
-        server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], ["127.0.0.1"]);
-        return server;
-    }
+    private static Task<SidepTestServer> ServerWithLabAsync(Func<GatewayOptions, GatewayOptions>? configure = null) => MllpTests.ServerWithLabAsync(configure);
 
     [Fact]
     public async Task An_unknown_peer_gets_one_AR_and_is_closed()

@@ -7,9 +7,10 @@ public class MllpTests
     private static string Message(string control, string accession = "ACC1", string ackModes = "") =>
         HttpApiTests.Message(control, accession).Replace("|P|2.5\r", "|P|2.5" + ackModes + "\r");
 
-    private static string Msa(string ack) => ack.Split('\r')[1];
+    internal static string Msa(string ack) => ack.Split('\r')[1];
 
-    private static async Task<SidepTestServer> ServerWithLabAsync(Func<GatewayOptions, GatewayOptions>? configure = null)
+    /// <summary>A server with the demo lab registered for MLLP from 127.0.0.1.</summary>
+    internal static async Task<SidepTestServer> ServerWithLabAsync(Func<GatewayOptions, GatewayOptions>? configure = null)
     {
         SidepTestServer server = await SidepTestServer.StartAsync(configure);
         server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], ["127.0.0.1"]);
