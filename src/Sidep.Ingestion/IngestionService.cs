@@ -129,7 +129,7 @@ public sealed class IngestionService
         activity?.SetTag("sidep.format", format);
         ParsedSubmission parsed = Formats.Parse(format, body, _parserOptions);
 
-        string? forbidden = lab is null ? null : CheckSender(lab, parsed);
+        string? forbidden = lab is null ? null : CheckSender(lab, parsed, channel);
         if (forbidden is not null)
         {
             activity?.SetStatus(ActivityStatusCode.Error, "lab mismatch");
@@ -367,13 +367,15 @@ public sealed class IngestionService
         return (meta, payload[(4 + metaLength)..]);
     }
 
-    private static string? CheckSender(Lab lab, ParsedSubmission parsed)
+    private static string? CheckSender(Lab lab, ParsedSubmission parsed, string channel)
     {
+        // What identified the lab, in the sender's own terms: an API key over HTTP, the connection over MLLP.
+        string identified = channel == "mllp" ? "this MLLP connection (its source address or client certificate) identifies lab" : "this API key belongs to lab";
         foreach (ParsedMessage message in parsed.Messages)
         {
             if (message.SenderIds.Count > 0 && !message.SenderIds.Any(lab.SendsAs))
             {
-                return $"this API key belongs to lab {lab.Finess}; the message at line {message.Position.Line} (byte {message.Position.ByteOffset}) is sent as facility '{string.Join("^", message.SenderIds)}' (MSH-4), which is not registered for it";
+                return $"{identified} {lab.Finess}; the message at line {message.Position.Line} (byte {message.Position.ByteOffset}) is sent as facility '{string.Join("^", message.SenderIds)}' (MSH-4), which is not registered for it";
             }
         }
         return null;

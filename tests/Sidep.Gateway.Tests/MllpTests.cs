@@ -60,6 +60,18 @@ public class MllpTests
     }
 
     [Fact]
+    public async Task A_lab_sending_as_another_facility_over_MLLP_is_told_what_identified_it_not_an_API_key()
+    {
+        await using SidepTestServer server = await ServerWithLabAsync();
+        await using MllpClient client = await MllpClient.ConnectAsync(server.MllpPort);
+        await client.SendAsync(Message("F1").Replace("|SIDEP-DEMO^990000001|", "|OTHER-LAB^690000011|"));
+        string refused = (await client.ReceiveAsync())!;
+        Assert.Equal("MSA|AR|F1", Msa(refused));
+        Assert.Contains("this MLLP connection (its source address or client certificate) identifies lab 990000001", refused);
+        Assert.DoesNotContain("API key", refused);
+    }
+
+    [Fact]
     public async Task A_rejected_result_gets_AE_with_ERR_and_an_unknown_source_gets_AR()
     {
         await using SidepTestServer server = await ServerWithLabAsync();
