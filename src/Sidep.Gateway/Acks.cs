@@ -74,9 +74,11 @@ public static class Acks
     }
 
     /// <summary>AR ACKs for every message of a refused submission (wrong lab), with the reason in ERR.</summary>
-    public static string Refusal(SubmissionReport report, string code, string reason)
+    public static string Refusal(SubmissionReport report, string code, string reason) => string.Concat(Refusals(report, code, reason));
+
+    /// <summary>The AR ACK of each message of a refused submission, apart (MLLP frames each on its own).</summary>
+    public static IEnumerable<string> Refusals(SubmissionReport report, string code, string reason)
     {
-        var sb = new StringBuilder();
         var error = new AckError("MSH", 0, 4, 0, 0, true, code, reason);
         var messages = new List<MessageReport?>(report.Messages);
         if (messages.Count == 0)
@@ -86,10 +88,9 @@ public static class Acks
         foreach (MessageReport? m in messages)
         {
             MessageHeader? h = m?.Header;
-            sb.Append(Hl7AckWriter.Write("AR", m?.ControlId, h?.Version, h?.SendingApplication, h?.SendingFacility, h?.ReceivingApplication,
-                h?.ReceivingFacility, [error with { Line = m?.Line ?? 0, ByteOffset = m?.ByteOffset ?? 0 }], DateTimeOffset.Now, NextControlId()));
+            yield return Hl7AckWriter.Write("AR", m?.ControlId, h?.Version, h?.SendingApplication, h?.SendingFacility, h?.ReceivingApplication,
+                h?.ReceivingFacility, [error with { Line = m?.Line ?? 0, ByteOffset = m?.ByteOffset ?? 0 }], DateTimeOffset.Now, NextControlId());
         }
-        return sb.ToString();
     }
 
     /// <summary>An ACK with another MSA code (enhanced-mode commit ACK: CA/CE/CR).</summary>

@@ -366,7 +366,11 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
         }
         if (outcome.Forbidden is not null)
         {
-            await SendRejectAsync(stream, "LabMismatch", outcome.Forbidden, ct, header);
+            // As over HTTP: each message read is named, with its line and byte.
+            foreach (string refusal in Acks.Refusals(outcome.Report, "LabMismatch", outcome.Forbidden))
+            {
+                await WriteFrameAsync(stream, refusal, ct);
+            }
             return;
         }
         foreach (Acks.Ack ack in Acks.Each(outcome.Report))
@@ -404,8 +408,8 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
         _ => false,
     };
 
-    /// <summary>An AR for a message refused before it was read (unknown lab, lab mismatch, not stored): MSA-2 names the
-    /// message when its MSH could be read.</summary>
+    /// <summary>An AR for a message refused before it was read (unknown lab, not stored): MSA-2 names the message when
+    /// its MSH could be read.</summary>
     private static Task SendRejectAsync(Stream stream, string code, string text, CancellationToken ct, Header header = default) =>
         WriteFrameAsync(stream, Hl7AckWriter.Write("AR", header.ControlId, header.Version, header.SendingApplication, header.SendingFacility,
             header.ReceivingApplication, header.ReceivingFacility, [new AckError("MSH", 1, 0, 0, 0, true, code, text)], DateTimeOffset.Now, Acks.NextControlId()), ct);

@@ -21,15 +21,18 @@ public static class Operator
         {
             token = authorization["Bearer ".Length..].Trim();
         }
-        return token is { Length: > 0 } && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(token), Encoding.UTF8.GetBytes(expected));
+        return IsToken(token, expected);
     }
+
+    /// <summary>Whether a token sent is the operator's (compared in constant time).</summary>
+    private static bool IsToken(string? token, string expected) =>
+        token is { Length: > 0 } && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(token), Encoding.UTF8.GetBytes(expected));
 
     /// <summary>Null when the request carries the operator token; else the 401 to answer.</summary>
     public static IResult? Refuse(HttpContext http, GatewayOptions options)
     {
-        string? token = http.Request.Headers["X-Operator-Token"].FirstOrDefault();
-        if (options.OperatorToken is { Length: >= GatewayOptions.MinOperatorTokenLength } expected && token is { Length: > 0 }
-            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(token), Encoding.UTF8.GetBytes(expected)))
+        if (options.OperatorToken is { Length: >= GatewayOptions.MinOperatorTokenLength } expected
+            && IsToken(http.Request.Headers["X-Operator-Token"].FirstOrDefault(), expected))
         {
             return null;
         }

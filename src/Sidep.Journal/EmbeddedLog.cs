@@ -215,8 +215,8 @@ public sealed partial class EmbeddedLog : IAsyncDisposable, IResultJournal
             int chunkLength = 0;
             // Whether the chunk holds the whole record at this local position: its header, then as many bytes as it says.
             bool Holds(long local) => local >= chunkStart && local + JournalFormat.RecordHeaderSize <= chunkStart + chunkLength
-                && local + JournalFormat.RecordHeaderSize + JournalFormat.BodyLength(chunk.AsSpan((int)(local - chunkStart))) <= chunkStart + chunkLength
-                && JournalFormat.BodyLength(chunk.AsSpan((int)(local - chunkStart))) >= 0;
+                && JournalFormat.BodyLength(chunk.AsSpan((int)(local - chunkStart))) is int body and >= 0
+                && local + JournalFormat.RecordHeaderSize + body <= chunkStart + chunkLength;
             for (int i = 0; i < positions.Length; i++)
             {
                 long position = positions[i];

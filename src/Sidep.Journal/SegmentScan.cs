@@ -109,29 +109,14 @@ internal static class SegmentScan
     /// file; returns null when they all pass, else where the first one fails and why.</summary>
     public static (long Offset, string Reason)? Check(IJournalFile file, long from, long to)
     {
-        Span<byte> header = stackalloc byte[JournalFormat.RecordHeaderSize];
-        long position = from;
-        while (position < to)
+        for (long position = from; position < to;)
         {
-            int bodyLength = file.Read(header, position) == header.Length ? JournalFormat.BodyLength(header) : -1;
-            if (bodyLength < 0 || position + JournalFormat.RecordHeaderSize + bodyLength > to)
+            int size = ValidRecordSize(file, position, to);
+            if (size < 0)
             {
-                return (position, "no whole record here");
+                return (position, "no whole record that passes its checksum here");
             }
-            byte[] record = ArrayPool<byte>.Shared.Rent(JournalFormat.RecordHeaderSize + bodyLength);
-            try
-            {
-                int size = JournalFormat.RecordHeaderSize + bodyLength;
-                if (file.Read(record.AsSpan(0, size), position) != size || !JournalFormat.Verify(record.AsSpan(0, size)))
-                {
-                    return (position, "the record fails its checksum");
-                }
-                position += size;
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(record);
-            }
+            position += size;
         }
         return null;
     }
@@ -161,7 +146,7 @@ internal static class SegmentScan
                         break;
                     }
                     long candidate = start + at + found;
-                    if (IsValidRecordAt(file, candidate, length))
+                    if (ValidRecordSize(file, candidate, length) > 0)
                     {
                         return candidate;
                     }
@@ -177,23 +162,25 @@ internal static class SegmentScan
         }
     }
 
-    private static bool IsValidRecordAt(IJournalFile file, long position, long length)
+    /// <summary>The size of the whole, valid record at <paramref name="position"/> ending before <paramref name="limit"/>,
+    /// read from the file; -1 when there is none.</summary>
+    private static int ValidRecordSize(IJournalFile file, long position, long limit)
     {
         Span<byte> header = stackalloc byte[JournalFormat.RecordHeaderSize];
         if (file.Read(header, position) < header.Length)
         {
-            return false;
+            return -1;
         }
         int bodyLength = JournalFormat.BodyLength(header);
-        if (bodyLength < 0 || position + JournalFormat.RecordHeaderSize + bodyLength > length)
+        if (bodyLength < 0 || position + JournalFormat.RecordHeaderSize + bodyLength > limit)
         {
-            return false;
+            return -1;
         }
-        byte[] record = ArrayPool<byte>.Shared.Rent(JournalFormat.RecordHeaderSize + bodyLength);
+        int size = JournalFormat.RecordHeaderSize + bodyLength;
+        byte[] record = ArrayPool<byte>.Shared.Rent(size);
         try
         {
-            int size = JournalFormat.RecordHeaderSize + bodyLength;
-            return file.Read(record.AsSpan(0, size), position) == size && JournalFormat.Verify(record.AsSpan(0, size));
+            return file.Read(record.AsSpan(0, size), position) == size && JournalFormat.Verify(record.AsSpan(0, size)) ? size : -1;
         }
         finally
         {
