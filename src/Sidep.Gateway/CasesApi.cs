@@ -112,7 +112,7 @@ public static class CasesApi
 
         app.MapPost("/v1/cases/prior-positive", async (HttpContext http, IStageStore store, IServiceProvider services, GatewayOptions options, TimeProvider time) =>
         {
-            if (services.GetService<IdentityStage>() is not IdentityStage identity)
+            if (services.GetService<IPersonIndex>() is not IPersonIndex identity)
             {
                 return Distributed.NotYet("the prior-positive question (it needs the identity index, which the distributed mode keeps in its match workers)");
             }

@@ -28,7 +28,7 @@ public static class PersonsApi
                 return refused;
             }
             // The distributed mode has no matcher here: its store follows the merges itself.
-            long current = services.GetService<IdentityStage>()?.Current(id) ?? id;
+            long current = services.GetService<IPersonIndex>()?.Current(id) ?? id;
             List<DecisionView> decisions = store.DecisionsOf(current)
                 .Select(r => new DecisionView(r.LabId, r.AccessionId, r.TestCode, r.Version, r.PersonId, r.Rule, r.Score, JsonDocument.Parse(r.DecisionJson).RootElement))
                 .ToList();
@@ -43,7 +43,7 @@ public static class PersonsApi
             {
                 return refused;
             }
-            if (services.GetService<IdentityStage>() is not IdentityStage identity)
+            if (services.GetService<IPersonIndex>() is not IPersonIndex identity)
             {
                 return Distributed.NotYet("the review queue");
             }

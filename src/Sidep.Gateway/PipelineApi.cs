@@ -3,9 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Sidep.Ingestion;
 using Sidep.Domain;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 using Sidep.Transport;
 
 namespace Sidep.Gateway;
@@ -41,42 +39,14 @@ public interface IPipelineView
     long Lag { get; }
 }
 
-/// <summary>The embedded pipeline's positions, from the stages in memory (the result store's from its store).</summary>
-public sealed class EmbeddedPipeline(EmbeddedLog log, MatchedLog matched, StateStore store, IdentityStage identity, IndicatorStage indicators, FanOutStage fanOut,
-    ResearchStage research) : IPipelineView
-{
-    public long Lag
-    {
-        get
-        {
-            long results = log.OrderedCount, matchedCount = matched.Log.OrderedCount;
-            return Math.Max(results - identity.Position,
-                Math.Max(matchedCount - indicators.Position, Math.Max(matchedCount - fanOut.Position, matchedCount - research.Position)));
-        }
-    }
-
-    public (long, long, IReadOnlyList<PipelineApi.StageView>) Snapshot()
-    {
-        // Positions first, then the ends: both only grow, so a stage is never shown past the end it reads.
-        long stored = Enumerable.Range(0, log.PartitionCount).Sum(p => store.GetOffset(ResultStoreStage.ConsumerName, p));
-        long matching = identity.Position, counting = indicators.Position, fanning = fanOut.Position, researching = research.Position;
-        long results = log.OrderedCount, matchedCount = matched.Log.OrderedCount;
-        return (results, matchedCount,
-        [
-            new("result-store", "journal", stored, results, results - stored),
-            new("identity", "journal", matching, results, results - matching),
-            new("indicators", "matched", counting, matchedCount, matchedCount - counting),
-            new("fan-out", "matched", fanning, matchedCount, matchedCount - fanning),
-            new("research", "matched", researching, matchedCount, matchedCount - researching),
-        ]);
-    }
-}
-
 /// <summary>
-/// The distributed pipeline's positions: the topics' end offsets against the positions the workers stored with their
-/// writes (what is durable, whichever worker holds a partition). Backpressure reads them at most once a second.
+/// The pipeline's positions, in either mode: the topics' end offsets (in the embedded mode, the results topic is the
+/// journal) against the positions the stages stored with their writes (what is durable, whichever worker holds a
+/// partition). Backpressure reads them at most once a second.
 /// </summary>
-public sealed class DistributedPipeline(IStageTransport transport, IStageStore store) : IPipelineView
+/// <param name="readingAge">How old a reading <see cref="Lag"/> may use: none in the embedded mode (positions in the
+/// process's own store), a second in the distributed one (a broker and a database away).</param>
+public sealed class PipelineView(IStageTransport transport, IStageStore store, TimeSpan readingAge) : IPipelineView
 {
     private readonly Lock _lock = new();
     private (long, long, IReadOnlyList<PipelineApi.StageView>) _last;
@@ -84,7 +54,7 @@ public sealed class DistributedPipeline(IStageTransport transport, IStageStore s
 
     private static readonly (string Stage, string Topic, Func<int, (string Consumer, int Partition)> Position)[] s_stages =
     [
-        ("result-store", StageTopics.Results, p => ($"{ResultStoreStage.ConsumerName}:{StageTopics.Results}", p)),
+        ("result-store", StageTopics.Results, p => (ResultStoreStage.PositionName(StageTopics.Results), p)),
         ("identity", StageTopics.Results, p => ($"{IdentityStage.ConsumerName}/{p}", -1)),
         ("indicators", StageTopics.Matched, p => ($"{IndicatorStage.ConsumerName}/{p}", -1)),
         ("fan-out", StageTopics.Matched, p => ($"{FanOutStage.ConsumerName}/{p}", -1)),
@@ -99,10 +69,30 @@ public sealed class DistributedPipeline(IStageTransport transport, IStageStore s
             (long, long, IReadOnlyList<PipelineApi.StageView>) last;
             lock (_lock)
             {
-                last = _last.Item3 is not null && Environment.TickCount64 - _readAt < 1000 ? _last : Snapshot();
+                last = _last.Item3 is not null && Environment.TickCount64 - _readAt < (long)readingAge.TotalMilliseconds ? _last : Snapshot();
             }
             return last.Item3.Where(s => s.Stage != "result-store").Select(s => s.Lag).DefaultIfEmpty(0).Max();
         }
+    }
+
+    /// <summary>Every stage position stored past the end of the partition it reads: the input then lacks records the
+    /// stage had read (in the embedded mode, a journal replaced by an older copy, or deleted).</summary>
+    public List<(string Stage, string Topic, int Partition, long Position, long End)> PastTheEnd()
+    {
+        var past = new List<(string, string, int, long, long)>();
+        foreach ((string stage, string topic, Func<int, (string Consumer, int Partition)> position) in s_stages)
+        {
+            long[] end = transport.EndOffsets(topic);
+            for (int p = 0; p < end.Length; p++)
+            {
+                (string consumer, int partition) = position(p);
+                if (store.GetOffset(consumer, partition) is long stored && stored > end[p])
+                {
+                    past.Add((stage, topic, p, stored, end[p]));
+                }
+            }
+        }
+        return past;
     }
 
     /// <summary>Read now (GET /v1/pipeline: "caught up" must not come from a reading older than the last acknowledgement).</summary>
@@ -127,6 +117,3 @@ public sealed class DistributedPipeline(IStageTransport transport, IStageStore s
         }
     }
 }
-
-/// <summary>The identity stage's output log, as a service of its own (the input log is the <see cref="EmbeddedLog"/> service).</summary>
-public sealed record MatchedLog(EmbeddedLog Log);

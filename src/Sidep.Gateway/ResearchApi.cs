@@ -7,9 +7,7 @@ using Sidep.Domain;
 using Sidep.Identity;
 using Sidep.Ingestion;
 using Microsoft.Extensions.DependencyInjection;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 
 namespace Sidep.Gateway;
 
@@ -18,13 +16,13 @@ public static class ResearchApi
 {
     public static IEndpointRouteBuilder MapResearchApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/v1/oppositions", async (HttpContext http, StateStore store, IServiceProvider services, GatewayOptions options, TimeProvider time) =>
+        app.MapPost("/v1/oppositions", async (HttpContext http, IStageStore store, IServiceProvider services, GatewayOptions options, TimeProvider time) =>
         {
             if (Operator.Refuse(http, options) is IResult refused)
             {
                 return refused;
             }
-            if (services.GetService<IdentityStage>() is not IdentityStage identity)
+            if (services.GetService<IPersonIndex>() is not IPersonIndex identity)
             {
                 return Distributed.NotYet("oppositions to research use (the research sink)");
             }
@@ -42,7 +40,7 @@ public static class ResearchApi
                 return TypedResults.Problem(statusCode: 400, title: "Bad request", detail: "give an INS (ins), or traits: birthName, givenNames, birthDate (YYYY-MM-DD) and sex");
             }
             long? known = identity.Find(person);
-            List<string> keys = [.. ResearchStage.IdentityKeys(person)];
+            List<string> keys = [.. ResearchSink.IdentityKeys(person)];
             foreach (string key in keys)
             {
                 store.RecordOpposition(known, key, time.GetUtcNow());
@@ -51,16 +49,12 @@ public static class ResearchApi
             return Results.Json(new { recorded = true, personKnown = known is not null }, statusCode: 201);
         });
 
-        app.MapGet("/v1/research/pseudonym-links", (HttpContext http, IServiceProvider services, GatewayOptions options, string? from, string? to) =>
+        app.MapGet("/v1/research/pseudonym-links", (HttpContext http, IStageStore store, Pseudonyms pseudonyms, GatewayOptions options, string? from, string? to) =>
         {
             (Agent? agent, IResult? refusal) = AgentTokens.Require(http, options, AgentRoles.ResearchOperator);
             if (agent is null)
             {
                 return refusal!;
-            }
-            if (services.GetService<ResearchStage>() is not ResearchStage research)
-            {
-                return Distributed.NotYet("the research sink");
             }
             if (from is null || to is null)
             {
@@ -68,7 +62,7 @@ public static class ResearchApi
             }
             try
             {
-                return Results.Json(research.LinkTable(from, to).Select(l => new { old = l.Old, @new = l.New }));
+                return Results.Json(ResearchSink.LinkTable(store, pseudonyms, from, to).Select(l => new { old = l.Old, @new = l.New }));
             }
             catch (ArgumentException ex)
             {

@@ -49,79 +49,69 @@ public static class SidepServer
         var parserOptions = new Hl7ParserOptions { Production = options.Production };
         List<IAsyncDisposable> closing = [];
         List<EmbeddedLog> journals = [];
+        Pseudonyms pseudonyms = Pseudonyms.Parse(options.ResearchKeys ?? ResearchKeyFile(options.DataDirectory));
+        Sidep.Transport.IStageTransport transport;
+        IStageStore stageStore;
         if (distributed is null)
         {
+            // The embedded mode: the stages read the journal itself (its global order, one partition) and write their
+            // output topics in process; the data directory's SQLite store holds their rows.
+            RefuseEarlierLayout(options.DataDirectory, store);
             var journalOptions = new JournalOptions { SegmentBytes = options.JournalSegmentBytes, FileSystem = options.JournalFileSystem ?? OsJournalFileSystem.Instance };
-            EmbeddedLog log = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "log"), options.Partitions, journalOptions);
-            EmbeddedLog matched;
+            EmbeddedLog log;
             try
             {
-                matched = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "matched"), options.Partitions, journalOptions);
+                log = EmbeddedLog.Open(Path.Combine(options.DataDirectory, "log"), options.Partitions, journalOptions);
             }
             catch
             {
+                store.Dispose();
+                throw;
+            }
+            var topics = new Sidep.Transport.InProcessTransport(Path.Combine(options.DataDirectory, "pipeline"), partitions: 1,
+                new Dictionary<string, EmbeddedLog> { [StageTopics.Results] = log });
+            journals.Add(log);
+            closing.AddRange([topics, log]);
+            try
+            {
+                CheckPositions(new PipelineView(topics, store, TimeSpan.Zero), log);
+            }
+            catch
+            {
+                topics.DisposeAsync().AsTask().GetAwaiter().GetResult();
                 log.DisposeAsync().AsTask().GetAwaiter().GetResult();
                 store.Dispose();
                 throw;
             }
-            journals.AddRange([log, matched]);
-            try
-            {
-                CheckPositions(store, log, matched);
-            }
-            catch
-            {
-                log.DisposeAsync().AsTask().GetAwaiter().GetResult();
-                matched.DisposeAsync().AsTask().GetAwaiter().GetResult();
-                store.Dispose();
-                throw;
-            }
-            var topics = new Sidep.Transport.InProcessTransport(options.DataDirectory, options.Partitions);
-            closing.AddRange([log, matched, topics]);
             builder.Services.AddSingleton(new IngestionService(log, parserOptions, terminology));
-            builder.Services.AddSingleton(log);
-            builder.Services.AddSingleton<IStageStore>(store);
-            builder.Services.AddSingleton(new ResultStoreStage(log, store));
-            builder.Services.AddSingleton(new IdentityStage(log, store, matched, sandbox: !options.Production, terminology: terminology));
-            builder.Services.AddSingleton(new MatchedLog(matched));
-            var indicators = new IndicatorStage(matched, store, terminology);
-            builder.Services.AddSingleton(indicators);
-            builder.Services.AddSingleton<IIndicatorReader>(indicators);
-            builder.Services.AddSingleton<Sidep.Transport.IStageTransport>(topics);
-            builder.Services.AddSingleton(new FanOutStage(matched, store, terminology, publish: topics));
-            builder.Services.AddSingleton(new ResearchStage(matched, store, terminology, Pseudonyms.Parse(options.ResearchKeys ?? ResearchKeyFile(options.DataDirectory)),
-                Path.Combine(options.DataDirectory, "research")));
-            builder.Services.AddSingleton<IPipelineView, EmbeddedPipeline>();
-            if (options.RunStages)
-            {
-                builder.Services.AddHostedService<ResultStoreWorker>();
-                builder.Services.AddHostedService<IdentityWorker>();
-                builder.Services.AddHostedService<IndicatorWorker>();
-                builder.Services.AddHostedService<FanOutWorker>();
-                builder.Services.AddHostedService<ResearchWorker>();
-            }
+            (transport, stageStore) = (topics, store);
         }
         else
         {
-            (Sidep.Transport.IStageTransport transport, IStageStore stageStore) = distributed;
+            (transport, stageStore) = distributed;
             builder.Services.AddSingleton(new IngestionService(new TransportJournal(transport), parserOptions, terminology));
-            builder.Services.AddSingleton(transport);
-            builder.Services.AddSingleton(stageStore);
-            builder.Services.AddSingleton<IIndicatorReader>(new StoredIndicators(stageStore));
-            builder.Services.AddSingleton<IPipelineView>(new DistributedPipeline(transport, stageStore));
-            if (options.RunStages)
+        }
+        builder.Services.AddSingleton(transport);
+        builder.Services.AddSingleton(stageStore);
+        builder.Services.AddSingleton(pseudonyms);
+        builder.Services.AddSingleton<IIndicatorReader>(new StoredIndicators(stageStore));
+        builder.Services.AddSingleton<IPipelineView>(new PipelineView(transport, stageStore, distributed is null ? TimeSpan.Zero : TimeSpan.FromSeconds(1)));
+        if (options.RunStages)
+        {
+            // One body of stage code for both modes. In the embedded mode the identity stage holds every partition of its
+            // input (one), so the gateway asks it the identity questions; in the distributed mode the index is spread
+            // over the match workers and those questions are not answered yet (see the README).
+            foreach (string name in Stages.Names)
             {
-                // As plain IHostedService singletons: AddHostedService keeps one registration per implementation type.
-                Pseudonyms pseudonyms = Pseudonyms.Parse(options.ResearchKeys ?? ResearchKeyFile(options.DataDirectory));
-                foreach (string name in DistributedStages.Names)
+                IStageWorker stage = Stages.Create(name, transport, stageStore, terminology, sandbox: !options.Production, pseudonyms,
+                    Path.Combine(options.DataDirectory, "research"), holdsEveryPartition: distributed is null);
+                if (stage is IdentityStage identity && distributed is null)
                 {
-                    builder.Services.AddSingleton<IHostedService>(sp => new StageService(name, async ct =>
-                    {
-                        using IStageWorker stage = DistributedStages.Create(name, transport, stageStore, terminology, sandbox: !options.Production, pseudonyms,
-                            Path.Combine(options.DataDirectory, "research"));
-                        await stage.RunAsync(ct).ConfigureAwait(false);
-                    }, sp.GetRequiredService<StageFailures>()));
+                    identity.RestoreEveryPartition();
+                    builder.Services.AddSingleton<IPersonIndex>(identity);
                 }
+                // As plain IHostedService singletons: AddHostedService keeps one registration per implementation type.
+                builder.Services.AddSingleton<IHostedService>(sp => new StageService(name, stage, sp.GetRequiredService<StageFailures>()));
             }
         }
         builder.Services.AddSingleton(TimeProvider.System);
@@ -178,31 +168,31 @@ public static class SidepServer
         return app;
     }
 
-    /// <summary>Refuses to start when a stage's stored position is past the end of the journal it reads: the journal then
-    /// lacks records the stages had read (a journal replaced by an older copy, or deleted), and going on would skip
-    /// what is appended next under the numbers already consumed.</summary>
-    private static void CheckPositions(StateStore store, EmbeddedLog log, EmbeddedLog matched)
+    /// <summary>Refuses to start when a stage's stored position is past the end of the journal (or topic) it reads: the
+    /// journal then lacks records the stages had read (a journal replaced by an older copy, or deleted), and going on
+    /// would skip what is appended next under the numbers already consumed.</summary>
+    private static void CheckPositions(PipelineView pipeline, EmbeddedLog log)
     {
-        var damage = new List<JournalDamage>();
-        void Check(EmbeddedLog journal, string stage, long position, long end, string of)
-        {
-            if (position > end)
-            {
-                damage.Add(new JournalDamage(journal.DirectoryPath, 0, 0, $"the {stage} stage has read {position} {of}, but the journal holds {end}", 0, 0, position - end));
-            }
-        }
-        for (int p = 0; p < log.PartitionCount; p++)
-        {
-            Check(log, ResultStoreStage.ConsumerName, store.GetOffset(ResultStoreStage.ConsumerName, p), log.EndOffset(p), $"results of partition {p}");
-        }
-        Check(log, IdentityStage.ConsumerName, store.GetOffset(IdentityStage.ConsumerName, -1), log.OrderedCount, "results");
-        foreach (string stage in new[] { IndicatorStage.ConsumerName, FanOutStage.ConsumerName, ResearchStage.ConsumerName })
-        {
-            Check(matched, stage, store.GetOffset(stage, -1), matched.OrderedCount, "matched results");
-        }
+        List<JournalDamage> damage = [.. pipeline.PastTheEnd().Select(p => new JournalDamage(log.DirectoryPath, 0, 0,
+            $"the {p.Stage} stage has read {p.Position} records of {p.Topic} (partition {p.Partition}), but it holds {p.End}", 0, 0, p.Position - p.End))];
         if (damage.Count > 0)
         {
             throw new JournalCorruptException(Path.GetDirectoryName(log.DirectoryPath)!, damage);
+        }
+    }
+
+    /// <summary>
+    /// A data directory written before the stages became one pipeline (a separate "matched" log, positions per stage
+    /// rather than per partition) is refused with what to do, rather than counted twice: its revisions and cases were
+    /// made by the earlier stages, and the new ones would make them again from the journal.
+    /// </summary>
+    private static void RefuseEarlierLayout(string dataDirectory, StateStore store)
+    {
+        if (Directory.Exists(Path.Combine(dataDirectory, "matched")))
+        {
+            store.Dispose();
+            throw new InvalidOperationException($"{dataDirectory} was written by an earlier Sidep (a separate 'matched' log): its stage rows cannot be " +
+                "carried over. Start with a new data directory and send the results again (or keep the earlier version to read this one).");
         }
     }
 
@@ -227,16 +217,22 @@ public static class SidepServer
     }
 }
 
-/// <summary>Hosts a stage of the distributed pipeline; its failure stops the process loudly.</summary>
-internal sealed class StageService(string name, Func<CancellationToken, Task> run, StageFailures failures) : BackgroundService
+/// <summary>Hosts a stage of the pipeline (see <see cref="StageFailures"/> for what its failures do).</summary>
+internal sealed class StageService(string name, IStageWorker stage, StageFailures failures) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(name, run, restore: null, stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run(name, stage.RunAsync, stoppingToken);
+
+    public override void Dispose()
+    {
+        stage.Dispose();
+        base.Dispose();
+    }
 }
 
 /// <summary>
 /// Runs the stages. A stage that meets storage it cannot write (a full disk, an I/O error, a read-only file system, the
-/// journal refusing appends) pauses, backs off (1 s, doubling, at most 30 s), restores its state from what its store
-/// holds, and goes on by itself: nothing acknowledged is lost, nothing is counted twice. Any other failure is a bug or
+/// journal refusing appends) pauses, backs off (1 s, doubling, at most 30 s), and goes on by itself from what its store
+/// holds (the runner forgets the state of a batch whose write failed and reads it again): nothing acknowledged is lost, nothing is counted twice. Any other failure is a bug or
 /// damage: the first one is kept, the host stops (its default for a failed background service) and `sidep serve` exits
 /// non-zero saying which.
 /// </summary>
@@ -247,7 +243,7 @@ public sealed class StageFailures(StorageHealth health, ILogger<StageFailures> l
 
     public Exception? First => Volatile.Read(ref _first);
 
-    internal Task Run(string name, Func<CancellationToken, Task> stage, Action? restore, CancellationToken stoppingToken) => Task.Run(async () =>
+    internal Task Run(string name, Func<CancellationToken, Task> stage, CancellationToken stoppingToken) => Task.Run(async () =>
     {
         TimeSpan pause = s_firstPause;
         while (true)
@@ -274,44 +270,6 @@ public sealed class StageFailures(StorageHealth health, ILogger<StageFailures> l
             }
             await Task.Delay(pause, stoppingToken).ConfigureAwait(false);
             pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, s_longestPause.Ticks));
-            try
-            {
-                restore?.Invoke();
-            }
-            catch (Exception ex) when (!stoppingToken.IsCancellationRequested && StorageFaults.IsStorageUnavailable(ex))
-            {
-                health.Failed(name, ex); // tried again after the next pause
-            }
         }
     }, stoppingToken);
-}
-
-/// <summary>Hosts the research stage of the embedded pipeline.</summary>
-internal sealed class ResearchWorker(ResearchStage stage, StageFailures failures) : BackgroundService
-{
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run("research", stage.RunAsync, stage.Restore, stoppingToken);
-}
-
-/// <summary>Hosts the identity stage of the embedded pipeline.</summary>
-internal sealed class IdentityWorker(IdentityStage stage, StageFailures failures) : BackgroundService
-{
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run("identity", stage.RunAsync, stage.Restore, stoppingToken);
-}
-
-/// <summary>Hosts the fan-out stage (cases, notices) of the embedded pipeline.</summary>
-internal sealed class FanOutWorker(FanOutStage stage, StageFailures failures) : BackgroundService
-{
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run("fan-out", stage.RunAsync, stage.Restore, stoppingToken);
-}
-
-/// <summary>Hosts the indicator stage of the embedded pipeline.</summary>
-internal sealed class IndicatorWorker(IndicatorStage stage, StageFailures failures) : BackgroundService
-{
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run("indicators", stage.RunAsync, stage.Restore, stoppingToken);
-}
-
-/// <summary>Hosts the result-store stage of the embedded pipeline (it keeps no state but its store's).</summary>
-internal sealed class ResultStoreWorker(ResultStoreStage stage, StageFailures failures) : BackgroundService
-{
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => failures.Run("result-store", stage.RunAsync, restore: null, stoppingToken);
 }

@@ -582,7 +582,7 @@ public static partial class Cli
     private static Command Worker()
     {
         var stage = new Option<string>("--stage") { Required = true, Description = "The stage to run: store (results into the store), match (identity), aggregate (indicators), fanout (cases and notices), research (pseudonymised rows and their Parquet partitions)" };
-        stage.AcceptOnlyFromAmong(DistributedStages.Names);
+        stage.AcceptOnlyFromAmong(Stages.Names);
         var researchDir = new Option<string>("--research-dir") { Description = "research: the directory of the Parquet partitions (shared by the research workers)", DefaultValueFactory = _ => "research" };
         var researchKeys = new Option<string?>("--research-keys") { Description = "research: pseudonymisation keys 'k1=secret;k2=secret' (default: $SIDEP_RESEARCH_KEYS)" };
         var kafka = new Option<string?>("--kafka") { Description = "Kafka bootstrap servers (default: $SIDEP_KAFKA_BOOTSTRAP)" };
@@ -617,9 +617,9 @@ public static partial class Cli
             await using var transport = new Sidep.Transport.Kafka.KafkaTransport(servers);
             using var store = Sidep.Storage.Postgres.PostgresStore.Open(connection);
             Terminology terminology = Terminology.CreateNational();
-            using IStageWorker worker = DistributedStages.Create(name, transport, store, terminology, sandbox: !parse.GetValue(production), pseudonyms,
+            using IStageWorker worker = Stages.Create(name, transport, store, terminology, sandbox: !parse.GetValue(production), pseudonyms,
                 parse.GetValue(researchDir)!);
-            Console.WriteLine($"worker: stage {name}, topic {DistributedStages.TopicOf(name)} → PostgreSQL. Ctrl+C to stop.");
+            Console.WriteLine($"worker: stage {name}, topic {Stages.TopicOf(name)} → PostgreSQL. Ctrl+C to stop.");
             try
             {
                 await worker.RunAsync(ct);

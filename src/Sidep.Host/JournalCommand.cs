@@ -50,12 +50,12 @@ public static partial class Cli
         return new Command("journal", "The embedded mode's journal (the system of record): verify it, repair it") { verify, repair };
     }
 
-    /// <summary>The journals of a data directory: the results' (log), the identity stage's output (matched), and the
-    /// in-process topics (the cases topic).</summary>
+    /// <summary>The journals of a data directory: the results' (log) and the stages' in-process topics (the matched
+    /// results, the cases topic).</summary>
     private static IEnumerable<string> Journals(string dataDirectory)
     {
-        string topics = Path.Combine(dataDirectory, "topics");
-        return new[] { "log", "matched" }.Select(name => Path.Combine(dataDirectory, name)).Where(Directory.Exists)
+        string topics = Path.Combine(dataDirectory, "pipeline", "topics");
+        return new[] { Path.Combine(dataDirectory, "log") }.Where(Directory.Exists)
             .Concat(Directory.Exists(topics) ? Directory.EnumerateDirectories(topics).Order(StringComparer.Ordinal) : []);
     }
 }

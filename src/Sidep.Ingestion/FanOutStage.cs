@@ -2,9 +2,8 @@ using System.Globalization;
 using System.Text.Json;
 using Sidep.Domain;
 using Sidep.Indicators;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
+using Sidep.Transport;
 
 namespace Sidep.Ingestion;
 
@@ -22,57 +21,13 @@ public sealed record CaseTest(string? Loinc, string? Method, string Value);
 /// <summary>A patient advice notice: the channel the contact data allows and where to send it.</summary>
 public sealed record NoticeDetails(string Channel, string? To, string Template, string SampleDate);
 
-/// <summary>
-/// FAN-OUT in embedded mode: the identity stage's output (matched results and merges, in order) through the same
-/// counting rules as the indicators, to find every new positive episode (a person's first positive in more than 60
-/// days, corrections, retractions and merges applied). Each episode is a case for contact tracers — nominative, in
-/// the territory of the person's residence, else of the lab — and one patient advice notice. A batch, its cases and
-/// notices and the stage's position are written in one transaction; at start-up the per-person state is rebuilt by
-/// replaying the output log up to that position, and cases are matched to what is stored, so nothing is opened or
-/// notified twice.
-/// </summary>
-public sealed class FanOutStage
+/// <summary>What the fan-out makes of positive episodes: cases for contact tracers, patient advice notices, and the
+/// cases topic the case-management system reads.</summary>
+public static class Cases
 {
-    public const string ConsumerName = "fanout";
-
-    private readonly EmbeddedLog _matched;
-    private readonly StateStore _store;
-    private readonly TimeProvider _time;
-    private Aggregator _episodes = new() { TrackEpisodes = true };
-    private readonly Func<string?, TestKind> _kindOf;
-    private long _next;
-
     /// <summary>The topic every case change is published to, for the case-management system.</summary>
-    public const string CasesTopic = "sidep.cases";
-    private const string CasesTopicConsumer = "cases-topic";
-    private readonly Sidep.Transport.IStageTransport? _publish;
-
-    /// <param name="publish">Where case changes are published (<see cref="CasesTopic"/>): the in-process log in the
-    /// embedded mode, Kafka in the distributed one; none: not published.</param>
-    public FanOutStage(EmbeddedLog matched, StateStore store, Terminology terminology, TimeProvider? time = null, Sidep.Transport.IStageTransport? publish = null)
-    {
-        _publish = publish;
-        _matched = matched;
-        _store = store;
-        _time = time ?? TimeProvider.System;
-        _kindOf = terminology.KindOf;
-        Restore();
-    }
-
-    /// <summary>Rebuilds the episodes from the matched log up to the position the store holds (at start-up, and after a
-    /// store write failed).</summary>
-    public void Restore()
-    {
-        _episodes = new Aggregator { TrackEpisodes = true };
-        _next = StageReplay.UpTo(_matched, _store.GetOffset(ConsumerName, -1), batch => Apply(batch, positives: null));
-        _episodes.TakeEpisodeChanges();
-        _episodes.TakeDeltas();
-    }
-
-    /// <summary>How far the stage has read its input.</summary>
-    public long Position => Interlocked.Read(ref _next);
-
-    private void Apply(List<LogEntry> batch, Dictionary<string, PositiveResult>? positives) => Apply(batch, _episodes, _kindOf, positives);
+    public const string Topic = "sidep.cases";
+    private const string TopicConsumer = "cases-topic";
 
     /// <summary>Feeds a batch to the episode tracker; with <paramref name="positives"/>, keeps each positive result's
     /// latest version there (what a case is made of).</summary>
@@ -87,25 +42,6 @@ public sealed class FanOutStage
         });
 
     private static string Key(UInt128 key) => key.ToString("x32", CultureInfo.InvariantCulture);
-
-    public int DrainOnce(int max = 1000)
-    {
-        List<LogEntry> batch = _matched.ReadInJournalOrder(_next, max);
-        if (batch.Count == 0)
-        {
-            return 0;
-        }
-        var positives = new Dictionary<string, PositiveResult>(StringComparer.Ordinal);
-        Apply(batch, positives);
-        List<CaseChange> changes = Changes(_episodes, positives, _store);
-        _store.ApplyFanOut(ConsumerName, _next + batch.Count, [.. positives.Values], changes, CaseId, _time.GetUtcNow());
-        Interlocked.Add(ref _next, batch.Count);
-        if (changes.Count > 0)
-        {
-            PublishCasesAsync().GetAwaiter().GetResult();
-        }
-        return batch.Count;
-    }
 
     /// <summary>The id of the case a positive result opens.</summary>
     public static string CaseId(string positiveKey) => "case_" + positiveKey[..20];
@@ -143,20 +79,17 @@ public sealed class FanOutStage
     /// the position moves once they are durable on the topic. After a crash between the two, changes are published
     /// again: consumers keep the highest cursor per case (at least once, in order per case).
     /// </summary>
-    public Task PublishCasesAsync(CancellationToken cancellationToken = default) =>
-        _publish is null ? Task.CompletedTask : PublishCasesAsync(_publish, _store, cancellationToken);
-
-    internal static async Task PublishCasesAsync(Sidep.Transport.IStageTransport publish, IStageStore store, CancellationToken cancellationToken = default)
+    internal static async Task PublishAsync(IStageTransport publish, IStageStore store, CancellationToken cancellationToken = default)
     {
         while (true)
         {
-            long after = store.GetOffset(CasesTopicConsumer, -1);
+            long after = store.GetOffset(TopicConsumer, -1);
             List<StoredCase> changed = store.CasesChangedAfter(after, 500);
             if (changed.Count == 0)
             {
                 return;
             }
-            await publish.PublishAsync(CasesTopic, [.. changed.Select(c => new Sidep.Transport.OutgoingMessage(c.CaseId, System.Text.Encoding.UTF8.GetBytes(c.Json),
+            await publish.PublishAsync(Topic, [.. changed.Select(c => new OutgoingMessage(c.CaseId, System.Text.Encoding.UTF8.GetBytes(c.Json),
                 new Dictionary<string, string>
                 {
                     ["sidep-case-id"] = c.CaseId,
@@ -164,7 +97,7 @@ public sealed class FanOutStage
                     ["sidep-status"] = c.Status,
                     ["sidep-territory"] = c.Territory,
                 }))], cancellationToken).ConfigureAwait(false);
-            store.SetConsumerOffset(CasesTopicConsumer, -1, changed[^1].Seq);
+            store.SetConsumerOffset(TopicConsumer, -1, changed[^1].Seq);
         }
     }
 
@@ -210,15 +143,48 @@ public sealed class FanOutStage
         }
         return Geography.France.DepartementIndex(finess.StartsWith("97", StringComparison.Ordinal) ? finess[..3] : finess[..2].ToUpperInvariant());
     }
+}
 
-    public async Task RunAsync(CancellationToken cancellationToken)
+/// <summary>
+/// FAN-OUT (cases and notices): the identity stage's output (matched results and merges, in order), one episode tracker
+/// per partition of <see cref="StageTopics.Matched"/>, through the same counting rules as the indicators, to find every
+/// new positive episode (a person's first positive in more than 60 days, corrections, retractions and merges applied).
+/// Each episode is a case for contact tracers — nominative, in the territory of the person's residence, else of the
+/// lab — and one patient advice notice. A batch, its cases and notices and the partition's position are written in
+/// one transaction, cases matched to what is stored, so nothing is opened or notified twice; case changes are
+/// published to <see cref="Cases.Topic"/> once stored.
+/// </summary>
+public sealed class FanOutStage(IStageTransport transport, IStageStore store, Terminology terminology, TimeProvider? time = null,
+    string group = "sidep-fanout")
+    : StageRunner<FanOutStage.EpisodeState>(transport, store, StageTopics.Matched, group, ConsumerName)
+{
+    public const string ConsumerName = "fanout";
+
+    public sealed class EpisodeState : State
     {
-        while (!cancellationToken.IsCancellationRequested)
+        public Aggregator Episodes { get; } = new() { TrackEpisodes = true };
+        public Dictionary<int, long> Done { get; } = [];
+    }
+
+    protected override EpisodeState NewState(int partition) => new();
+
+    protected override void Replay(EpisodeState state, IReadOnlyList<IncomingMessage> messages)
+    {
+        Cases.Apply(StageTopics.Unseen(messages, state.Done), state.Episodes, terminology.KindOf, positives: null);
+        state.Episodes.TakeEpisodeChanges();
+        state.Episodes.TakeDeltas();
+    }
+
+    protected override async Task ProcessAsync(int partition, EpisodeState state, IReadOnlyList<IncomingMessage> messages, long next,
+        CancellationToken cancellationToken)
+    {
+        var positives = new Dictionary<string, PositiveResult>(StringComparer.Ordinal);
+        Cases.Apply(StageTopics.Unseen(messages, state.Done), state.Episodes, terminology.KindOf, positives);
+        List<CaseChange> changes = Cases.Changes(state.Episodes, positives, Store);
+        Store.ApplyFanOut(PositionName(partition), next, [.. positives.Values], changes, Cases.CaseId, (time ?? TimeProvider.System).GetUtcNow());
+        if (changes.Count > 0)
         {
-            if (DrainOnce() == 0)
-            {
-                await _matched.WaitForDataAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
-            }
+            await Cases.PublishAsync(Transport, Store, cancellationToken).ConfigureAwait(false);
         }
     }
 }

@@ -1,167 +1,154 @@
 using System.Text.Json;
 using Sidep.Domain;
 using Sidep.Identity;
-using Sidep.Journal;
+using Sidep.Indicators;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
+using Sidep.Transport;
 
 namespace Sidep.Ingestion;
 
+/// <summary>The identity index as the gateway asks it (the prior-positive question, the review queue, oppositions):
+/// served by the identity stage when it runs in the gateway's process and holds every partition of its input.</summary>
+public interface IPersonIndex
+{
+    /// <summary>The person a (possibly merged) id designates now.</summary>
+    long Current(long personId);
+
+    /// <summary>The person an identity designates (INS, same or similar traits), without recording it.</summary>
+    long? Find(PatientIdentity identity);
+}
+
 /// <summary>
-/// MATCH in embedded mode: every result, in the journal's global order, through the identity matcher; each match
-/// (person id, rule, score, the fields compared — nothing nominative) and each merge written with the stage's
-/// position in one transaction, after the matched results and merges are durable in the stage's output log (the
-/// input of the aggregator and the fan-out). The matcher's index is rebuilt at start-up by replaying the journal up to
-/// that position: the order is fixed, so the same persons get the same ids, and output already written before a
-/// crash is recognised by its input sequence and not written twice.
+/// MATCH: one identity matcher per partition of <see cref="StageTopics.Results"/> (all the candidates of a person are on
+/// its partition), person ids made unique across partitions (the partition in the high bits), decisions (person id,
+/// rule, score, the fields compared — nothing nominative) and merges in the store, matched results and merges on
+/// <see cref="StageTopics.Matched"/> keyed by the same partition key with the fact the indicators count. In the embedded
+/// mode the results topic is the journal in its global order, one partition: one matcher sees every result, so a
+/// result whose birth date or sex was mistyped is linked by its INS across blocks. In the distributed mode such links
+/// across partitions are not made yet (see the README).
 /// </summary>
-public sealed class IdentityStage
+public sealed class IdentityStage(IStageTransport transport, IStageStore store, Terminology terminology, bool sandbox = true,
+    string group = "sidep-match")
+    : StageRunner<IdentityStage.MatcherState>(transport, store, StageTopics.Results, group, ConsumerName), IPersonIndex
 {
     public const string ConsumerName = "identity";
 
-    private readonly EmbeddedLog _log;
-    private readonly StateStore _store;
-    private readonly EmbeddedLog? _output;
-    private readonly bool _sandbox;
-    private Matcher _matcher = new();
-    private long _next;
-    /// <summary>The input sequence of the last record in the output log: anything up to it was already emitted.</summary>
-    private long _emitted = -1;
-
-    private readonly Terminology _terminology;
-
-    public IdentityStage(EmbeddedLog log, StateStore store, EmbeddedLog? output = null, bool sandbox = true, Terminology? terminology = null)
+    public sealed class MatcherState(int partition) : State
     {
-        _terminology = terminology ?? Terminology.CreateNational();
-        _log = log;
-        _store = store;
-        _output = output;
-        _sandbox = sandbox;
-        Restore();
+        public Matcher Matcher { get; } = new();
+
+        /// <summary>Held while the matcher changes, and by readers of the index.</summary>
+        public Lock Sync { get; } = new();
+
+        /// <summary>A person id unique across partitions: the partition in the high bits (the matcher numbers from 1, so
+        /// the embedded mode's one partition keeps the matcher's own numbers).</summary>
+        public long Global(long local) => ((long)partition << 32) | local;
     }
 
-    /// <summary>Rebuilds the matcher from the journal up to the position the store holds (at start-up, and after a
-    /// store write failed: what the matcher learnt from a batch whose write failed is forgotten, then learnt again).</summary>
-    public void Restore()
+    private static int PartitionOfPerson(long personId) => (int)(personId >> 32);
+
+    private static long Local(long personId) => personId & 0xFFFF_FFFF;
+
+    protected override MatcherState NewState(int partition) => new(partition);
+
+    protected override void Replay(MatcherState state, IReadOnlyList<IncomingMessage> messages)
     {
-        var matcher = new Matcher();
-        long next = StageReplay.UpTo(_log, _store.GetOffset(ConsumerName, -1), batch =>
+        foreach (IncomingMessage m in messages)
         {
-            foreach (LogEntry entry in batch.Where(e => e.Kind != RecordKind.Lost))
+            if (ResultStoreStage.Read(m.Payload, out _) is ResultEnvelope envelope)
             {
-                matcher.Match(Envelope(entry).Result.Patient, _sandbox);
+                state.Matcher.Match(envelope.Result.Patient, sandbox);
             }
-        });
-        long emitted = -1;
-        if (_output is not null && _output.OrderedCount > 0)
-        {
-            LogEntry last = _output.ReadInJournalOrder(_output.OrderedCount - 1, 1)[0];
-            emitted = long.Parse(last.Key, System.Globalization.CultureInfo.InvariantCulture);
-        }
-        lock (_sync)
-        {
-            _matcher = matcher;
-            _emitted = emitted;
-            Interlocked.Exchange(ref _next, next);
         }
     }
 
-    private readonly Lock _sync = new();
+    /// <summary>How many persons the held partitions know.</summary>
+    public int PersonCount => HeldStates().Sum(s => s.State.Matcher.PersonCount);
 
-    public int PersonCount => _matcher.PersonCount;
-
-    /// <summary>How far the stage has read its input.</summary>
-    public long Position => Interlocked.Read(ref _next);
-
-    /// <summary>The person a (possibly merged) id designates now.</summary>
     public long Current(long personId)
     {
-        lock (_sync)
+        int partition = PartitionOfPerson(personId);
+        foreach ((int p, MatcherState state) in HeldStates())
         {
-            return _matcher.Current(personId);
+            if (p == partition)
+            {
+                lock (state.Sync)
+                {
+                    return state.Global(state.Matcher.Current(Local(personId)));
+                }
+            }
         }
+        return personId;
     }
 
-    /// <summary>The person an identity designates (INS, same or similar traits), without recording it.</summary>
     public long? Find(PatientIdentity identity)
     {
-        lock (_sync)
+        foreach ((int _, MatcherState state) in HeldStates())
         {
-            return _matcher.Find(identity, _sandbox);
+            lock (state.Sync)
+            {
+                if (state.Matcher.Find(identity, sandbox) is long local)
+                {
+                    return state.Global(local);
+                }
+            }
         }
+        return null;
     }
 
-    private static ResultEnvelope Envelope(LogEntry entry) => JsonSerializer.Deserialize(ResultRecords.Envelope(entry.Payload.Span), SidepJson.Default.ResultEnvelope)!;
-
-    public int DrainOnce(int max = 1000) => DrainOnceAsync(max).GetAwaiter().GetResult();
-
-    public async Task<int> DrainOnceAsync(int max = 1000, CancellationToken cancellationToken = default)
+    protected override async Task ProcessAsync(int partition, MatcherState state, IReadOnlyList<IncomingMessage> messages, long next,
+        CancellationToken cancellationToken)
     {
-        List<LogEntry> batch = _log.ReadInJournalOrder(_next, max);
-        if (batch.Count == 0)
-        {
-            return 0;
-        }
-        var rows = new List<MatchRow>(batch.Count);
+        var poison = new List<(IncomingMessage, string)>();
+        var rows = new List<MatchRow>(messages.Count);
         var merges = new List<(long From, long Into)>();
-        var output = new List<LogRecord>(batch.Count);
-        long sequence = _next;
-        foreach (LogEntry entry in batch)
+        var output = new List<OutgoingMessage>(messages.Count);
+        Matcher matcher = state.Matcher;
+        foreach (IncomingMessage m in messages)
         {
-            if (entry.Kind == RecordKind.Lost)
+            if (ResultStoreStage.Read(m.Payload, out string? unreadable) is not ResultEnvelope envelope)
             {
-                sequence++; // moved aside by journal repair: its number stays, its content is gone
+                poison.Add((m, unreadable!));
                 continue;
             }
-            ResultEnvelope envelope = Envelope(entry);
             int mergesBefore;
-            MatchDecision decision;
-            lock (_sync)
+            MatchDecision local;
+            lock (state.Sync)
             {
-                mergesBefore = _matcher.Merges.Count;
-                decision = _matcher.Match(envelope.Result.Patient, _sandbox);
+                mergesBefore = matcher.Merges.Count;
+                local = matcher.Match(envelope.Result.Patient, sandbox);
             }
+            MatchDecision decision = local with
+            {
+                PersonId = state.Global(local.PersonId),
+                CandidateId = local.CandidateId is long c ? state.Global(c) : null,
+                MergedPersonIds = local.MergedPersonIds?.Select(state.Global).ToList(),
+            };
+            string from = StageTopics.FromOf(partition, m.Offset);
             ResultKey key = envelope.Result.Key;
             rows.Add(new MatchRow(key.LabId, key.AccessionId, key.TestCode, envelope.Version, decision.PersonId, decision.Rule.ToString(),
                 decision.Score, JsonSerializer.Serialize(decision, SidepJson.Default.MatchDecision)));
-            string seq = sequence.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            for (int m = mergesBefore; m < _matcher.Merges.Count; m++)
+            for (int i = mergesBefore; i < matcher.Merges.Count; i++)
             {
-                MergeEvent merge = _matcher.Merges[m];
-                merges.Add((merge.From, merge.Into));
-                if (sequence > _emitted)
-                {
-                    output.Add(new LogRecord(RecordKind.Merged, -1, seq,
-                        JsonSerializer.SerializeToUtf8Bytes(new PersonMerge(sequence, merge.From, merge.Into, merge.Reason), SidepJson.Default.PersonMerge)));
-                }
+                MergeEvent merge = matcher.Merges[i];
+                (long into, long gone) = (state.Global(merge.Into), state.Global(merge.From));
+                merges.Add((gone, into));
+                output.Add(new OutgoingMessage(m.Key, JsonSerializer.SerializeToUtf8Bytes(new PersonMerge(m.Offset, gone, into, merge.Reason), SidepJson.Default.PersonMerge),
+                    new Dictionary<string, string> { [StageTopics.Kind] = "merged", [StageTopics.From] = from }));
             }
-            if (sequence > _emitted)
-            {
-                // The indicator fact rides along, so that the indicators never parse the JSON.
-                Sidep.Indicators.IndicatorFact? fact = Sidep.Indicators.Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, _terminology.KindOf);
-                output.Add(new LogRecord(RecordKind.Matched, entry.Partition, seq,
-                    MatchedRecords.Encode(sequence, decision.PersonId, decision.Rule.ToString(), decision.Score, ResultRecords.Envelope(entry.Payload.Span), fact)));
-            }
-            sequence++;
+            IndicatorFact? fact = Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf);
+            output.Add(new OutgoingMessage(m.Key, MatchedRecords.Encode(m.Offset, decision.PersonId, decision.Rule.ToString(), decision.Score, ResultRecords.Envelope(m.Payload), fact),
+                new Dictionary<string, string> { [StageTopics.Kind] = "matched", [StageTopics.From] = from }));
         }
-        if (_output is not null && output.Count > 0)
+        if (output.Count > 0)
         {
-            await _output.AppendAsync(output, cancellationToken).ConfigureAwait(false);
+            await Transport.PublishAsync(StageTopics.Matched, output, cancellationToken).ConfigureAwait(false);
         }
-        _emitted = Math.Max(_emitted, sequence - 1);
-        _store.ApplyMatches(ConsumerName, _next + batch.Count, rows, merges);
-        Interlocked.Add(ref _next, batch.Count);
-        return batch.Count;
-    }
-
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
+        // Before the store write, like the output: a crash in between dead-letters them again (at least once) rather than lose them.
+        foreach ((IncomingMessage m, string reason) in poison)
         {
-            if (await DrainOnceAsync(1000, cancellationToken).ConfigureAwait(false) == 0)
-            {
-                await _log.WaitForDataAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
-            }
+            await Transport.PublishAsync(TransportHeaders.DeadLetterTopic(StageTopics.Results), [TransportHeaders.DeadLetter(m, reason)], cancellationToken).ConfigureAwait(false);
         }
+        Store.ApplyMatches(PositionName(partition), next, rows, merges);
     }
 }

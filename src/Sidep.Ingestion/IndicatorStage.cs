@@ -1,117 +1,43 @@
-using System.Text.Json;
 using Sidep.Indicators;
-using Sidep.Domain;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
+using Sidep.Transport;
 
 namespace Sidep.Ingestion;
 
 /// <summary>
-/// AGGREGATE in embedded mode: the identity stage's output (matched results and merges, in order) through the SPF
-/// counting rules. Each batch's net counter changes are one revision, written with the stage's position in one
-/// transaction and stamped with the time it was processed, so tables can be read as of a past moment. At start-up the
-/// counts and per-person state are rebuilt by replaying the output log up to that position (the same records give
-/// the same counts; the revisions already written are not written again).
+/// AGGREGATE: the identity stage's output (matched results and merges, in order) through the SPF counting rules, one
+/// aggregator per partition of <see cref="StageTopics.Matched"/> (a person's state lives on their partition). Each
+/// batch's net counter changes are one revision, written with the partition's position in one transaction and stamped
+/// with the time it was processed, so that tables can be read as of a past moment. Deltas are additive: the indicators
+/// are the sum of every partition's revisions (<see cref="StoredIndicators"/>).
 /// </summary>
-public sealed class IndicatorStage : IIndicatorReader
+public sealed class IndicatorStage(IStageTransport transport, IStageStore store, Terminology terminology, TimeProvider? time = null,
+    string group = "sidep-aggregate")
+    : StageRunner<IndicatorStage.CountState>(transport, store, StageTopics.Matched, group, ConsumerName)
 {
     public const string ConsumerName = "indicators";
 
-    private readonly EmbeddedLog _matched;
-    private readonly StateStore _store;
-    private readonly TimeProvider _time;
-    private Aggregator _aggregator = new();
-    private readonly Func<string?, TestKind> _kindOf;
-    private readonly Lock _sync = new();
-    private long _next;
-
-    public IndicatorStage(EmbeddedLog matched, StateStore store, Terminology terminology, TimeProvider? time = null)
+    public sealed class CountState : State
     {
-        _matched = matched;
-        _store = store;
-        _time = time ?? TimeProvider.System;
-        _kindOf = terminology.KindOf;
-        Restore();
+        public Aggregator Aggregator { get; } = new();
+        public Dictionary<int, long> Done { get; } = [];
     }
 
-    /// <summary>Rebuilds the counts from the matched log up to the position the store holds (at start-up, and after a
-    /// store write failed: the counts of a batch whose revision was not written are taken back).</summary>
-    public void Restore()
+    protected override CountState NewState(int partition) => new();
+
+    protected override void Replay(CountState state, IReadOnlyList<IncomingMessage> messages)
     {
-        lock (_sync)
-        {
-            _aggregator = new Aggregator();
-            _next = StageReplay.UpTo(_matched, _store.GetOffset(ConsumerName, -1), batch => Apply(batch));
-            _aggregator.TakeDeltas();
-        }
+        MatchedRecords.Apply(StageTopics.Unseen(messages, state.Done), state.Aggregator, terminology.KindOf);
+        state.Aggregator.TakeDeltas();
     }
 
-    /// <summary>Results known to the aggregator (latest versions).</summary>
-    public int ResultCount
+    protected override Task ProcessAsync(int partition, CountState state, IReadOnlyList<IncomingMessage> messages, long next, CancellationToken cancellationToken)
     {
-        get
-        {
-            lock (_sync)
-            {
-                return _aggregator.ResultCount;
-            }
-        }
-    }
-
-    /// <summary>How far the stage has read its input.</summary>
-    public long Position => Interlocked.Read(ref _next);
-
-    private void Apply(List<LogEntry> batch) => MatchedRecords.Apply(batch, _aggregator, _kindOf);
-
-    public int DrainOnce(int max = 4096)
-    {
-        List<LogEntry> batch = _matched.ReadInJournalOrder(_next, max);
-        if (batch.Count == 0)
-        {
-            return 0;
-        }
-        lock (_sync)
-        {
-            // The revision is written under the lock: a snapshot never sees counts whose revision is not yet stored.
-            Apply(batch);
-            List<CountDelta> deltas = _aggregator.TakeDeltas();
-            _store.ApplyIndicatorRevision(ConsumerName, _next + batch.Count, _time.GetUtcNow(), batch.Count,
-                deltas.ConvertAll(d => new IndicatorDelta(d.Day, d.Cell, d.P, d.T)));
-            Interlocked.Add(ref _next, batch.Count);
-        }
-        return batch.Count;
-    }
-
-    /// <summary>The counts of the days in [<paramref name="fromDay"/>, <paramref name="toDay"/>], now or as they were at
-    /// <paramref name="asOf"/> (the revisions processed after it taken back).</summary>
-    public CountTable Snapshot(int fromDay = int.MinValue, int toDay = int.MaxValue, DateTimeOffset? asOf = null)
-    {
-        CountTable copy;
-        lock (_sync)
-        {
-            // Taken under the lock with the store read, so no revision is both in the copy and missing from the store.
-            copy = _aggregator.Counts.Copy(fromDay, toDay);
-            if (asOf is DateTimeOffset at)
-            {
-                foreach (IndicatorDelta d in _store.IndicatorChangesAfter(at, fromDay, toDay))
-                {
-                    copy.Add(d.Day, d.Cell, -d.P, -d.T);
-                }
-            }
-        }
-        return copy;
-    }
-
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            if (DrainOnce() == 0)
-            {
-                await _matched.WaitForDataAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
-            }
-        }
+        MatchedRecords.Apply(StageTopics.Unseen(messages, state.Done), state.Aggregator, terminology.KindOf);
+        List<CountDelta> deltas = state.Aggregator.TakeDeltas();
+        Store.ApplyIndicatorRevision(PositionName(partition), next, (time ?? TimeProvider.System).GetUtcNow(), messages.Count,
+            deltas.ConvertAll(d => new IndicatorDelta(d.Day, d.Cell, d.P, d.T)));
+        return Task.CompletedTask;
     }
 }
 
@@ -122,8 +48,9 @@ public interface IIndicatorReader
 }
 
 /// <summary>
-/// The indicators of the distributed mode, read from the store: count changes are additive, so the counts are the sum
-/// of every revision of every partition's aggregator (as of a moment: without the revisions processed after it).
+/// The indicators, read from the store in both modes: count changes are additive, so the counts are the sum of every
+/// revision of every partition's aggregator (as of a moment: without the revisions processed after it). What a reader
+/// sees was written with its position: never counts whose revision is not stored.
 /// </summary>
 public sealed class StoredIndicators(IStageStore store) : IIndicatorReader
 {

@@ -7,9 +7,7 @@ using System.Text.Json;
 using Sidep.Domain;
 using Sidep.Parsing;
 using Sidep.Parsing.Hl7v2;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 
 namespace Sidep.Ingestion;
 

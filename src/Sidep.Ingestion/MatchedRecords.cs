@@ -2,9 +2,7 @@ using System.Buffers.Binary;
 using System.Text.Json;
 using Sidep.Indicators;
 using Sidep.Domain;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 
 namespace Sidep.Ingestion;
 

@@ -6,9 +6,8 @@ using System.Text.Json.Serialization;
 using Sidep.Domain;
 using Sidep.Identity;
 using Sidep.Indicators;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
+using Sidep.Transport;
 
 namespace Sidep.Ingestion;
 
@@ -44,7 +43,7 @@ public sealed record ResearchFields(int? AgeYears, string Sex, string? Departeme
         PatientIdentity p = r.Patient;
         Geography g = Geography.France;
         int dep = g.Residence(p.Address);
-        int labDep = FanOutStage.LabDepartement(r.LabId);
+        int labDep = Cases.LabDepartement(r.LabId);
         int? age = p.BirthDate is { } b ? (b.AgeOn(sampleDate) ?? (b.Year <= sampleDate.Year ? sampleDate.Year - b.Year : null)) : null;
         return new ResearchFields(age is >= 0 and < 130 ? age : null, p.Sex.ToString(), dep < 0 ? null : g.Departements[dep],
             dep < 0 ? null : p.Address?.CommuneCode, sampleDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
@@ -112,43 +111,12 @@ public sealed partial class ResearchJson : JsonSerializerContext
 }
 
 /// <summary>
-/// RESEARCH in embedded mode: the identity stage's output → one pseudonymised row per result (latest version;
-/// retractions remove it; merges move it to the surviving person), nothing for persons who opposed, kept in the state
-/// store with the stage's position in one transaction; between batches, the partitions of the sample dates that
-/// changed are written again as Parquet (temporary file, then rename) and the manifest (rows, SHA-256) updated.
+/// The research sink: the rows the research stage keeps (pseudonymisable, nothing nominative), the Parquet partitions
+/// written from them (one file per sample date, temporary file then rename, and a manifest with rows and SHA-256), and
+/// the identity keys oppositions are recorded under.
 /// </summary>
-public sealed class ResearchStage
+public static class ResearchSink
 {
-    public const string ConsumerName = "research";
-
-    private readonly EmbeddedLog _matched;
-    private readonly IStageStore _store;
-    private readonly Pseudonyms _pseudonyms;
-    private readonly string _directory;
-    private readonly TimeProvider _time;
-    private readonly Func<string?, TestKind> _kindOf;
-    private long _next;
-
-    public ResearchStage(EmbeddedLog matched, IStageStore store, Terminology terminology, Pseudonyms pseudonyms, string directory, TimeProvider? time = null)
-    {
-        _matched = matched;
-        _store = store;
-        _pseudonyms = pseudonyms;
-        _directory = directory;
-        _time = time ?? TimeProvider.System;
-        _kindOf = terminology.KindOf;
-        _next = store.GetOffset(ConsumerName, -1);
-        Directory.CreateDirectory(directory);
-    }
-
-    public string DirectoryPath => _directory;
-
-    /// <summary>Goes back to the position the store holds (after a store write failed).</summary>
-    public void Restore() => Interlocked.Exchange(ref _next, _store.GetOffset(ConsumerName, -1));
-
-    /// <summary>How far the stage has read its input.</summary>
-    public long Position => Interlocked.Read(ref _next);
-
     /// <summary>The identity keys an opposition can name before the person is known: the INS, and the normalised
     /// birth name + first given name + birth date + sex.</summary>
     public static IEnumerable<string> IdentityKeys(PatientIdentity p)
@@ -166,19 +134,6 @@ public sealed class ResearchStage
         {
             yield return $"traits:{t.UsedName}|{t.FirstGiven}|{t.BirthDate}|{Sexes.Code(t.Sex)}";
         }
-    }
-
-    public int DrainOnce(int max = 2000)
-    {
-        List<LogEntry> batch = _matched.ReadInJournalOrder(_next, max);
-        if (batch.Count == 0)
-        {
-            return 0;
-        }
-        List<ResearchChange> changes = Changes(batch, _store, _kindOf);
-        _store.ApplyResearch(ConsumerName, _next + batch.Count, changes);
-        Interlocked.Add(ref _next, batch.Count);
-        return batch.Count;
     }
 
     /// <summary>The research changes of a batch of the identity stage's output: one pseudonymisable row per result
@@ -229,9 +184,6 @@ public sealed class ResearchStage
         }
         return changes;
     }
-
-    /// <summary>Writes the partitions of the sample dates that changed; returns how many.</summary>
-    public Task<int> WritePartitionsAsync(CancellationToken cancellationToken = default) => WritePartitionsAsync(_store, _pseudonyms, _directory, _time, cancellationToken);
 
     /// <summary>Writes the partitions of the sample dates that changed, from the store's rows, into <paramref name="directory"/>; returns how many.</summary>
     public static async Task<int> WritePartitionsAsync(IStageStore store, Pseudonyms pseudonyms, string directory, TimeProvider time, CancellationToken cancellationToken = default)
@@ -299,27 +251,54 @@ public sealed class ResearchStage
     }
 
     /// <summary>The old → new pseudonym of every person with research rows: for the research operator only.</summary>
-    public List<(string Old, string New)> LinkTable(string fromKey, string toKey) =>
-        [.. _store.ResearchPersons().Select(p => (_pseudonyms.Of(p, fromKey), _pseudonyms.Of(p, toKey)))];
-
-    private readonly PartitionWritePacer _pacer = new();
-
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            int drained = DrainOnce();
-            if (drained == 0)
-            {
-                await _pacer.WriteIfDueAsync(WritePartitionsAsync, cancellationToken).ConfigureAwait(false);
-                await _matched.WaitForDataAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
+    public static List<(string Old, string New)> LinkTable(IStageStore store, Pseudonyms pseudonyms, string fromKey, string toKey) =>
+        [.. store.ResearchPersons().Select(p => (pseudonyms.Of(p, fromKey), pseudonyms.Of(p, toKey)))];
 }
 
 /// <summary>
-/// When a research stage (embedded or partitioned) rewrites its partitions: when idle, at most every
+/// RESEARCH: the identity stage's output → one pseudonymisable row per result (latest version; retractions remove it;
+/// merges move it to the surviving person; nothing for persons who opposed), pseudonymised only when written (the
+/// person id stays in the store), upserted by version in the store with the partition's position; when the input
+/// is drained, the Parquet partitions of the sample dates that changed are written again into
+/// <paramref name="directory"/> (a directory shared by the research workers: each date's file is replaced atomically).
+/// Its writes are idempotent, so it keeps no state to restore.
+/// </summary>
+public sealed class ResearchStage(IStageTransport transport, IStageStore store, Terminology terminology, Pseudonyms pseudonyms, string directory,
+    TimeProvider? time = null, string group = "sidep-research")
+    : StageRunner<ResearchStage.NoState>(transport, store, StageTopics.Matched, group, ConsumerName)
+{
+    public const string ConsumerName = "research";
+
+    public sealed class NoState : State
+    {
+    }
+
+    protected override bool Stateful => false;
+
+    protected override NoState NewState(int partition) => new();
+
+    protected override void Replay(NoState state, IReadOnlyList<IncomingMessage> messages)
+    {
+    }
+
+    protected override Task ProcessAsync(int partition, NoState state, IReadOnlyList<IncomingMessage> messages, long next, CancellationToken cancellationToken)
+    {
+        Store.ApplyResearch(PositionName(partition), next, ResearchSink.Changes([.. messages.Select(StageTopics.Entry)], Store, terminology.KindOf));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Writes the partitions of the sample dates that changed; returns how many.</summary>
+    public Task<int> WritePartitionsAsync(CancellationToken cancellationToken = default) =>
+        ResearchSink.WritePartitionsAsync(Store, pseudonyms, directory, time ?? TimeProvider.System, cancellationToken);
+
+    private readonly PartitionWritePacer _pacer = new();
+
+    /// <summary>When idle, at most every <see cref="PartitionWritePacer.Interval"/>.</summary>
+    protected override Task IdleAsync(CancellationToken cancellationToken) => _pacer.WriteIfDueAsync(WritePartitionsAsync, cancellationToken);
+}
+
+/// <summary>
+/// When the research stage rewrites its partitions: when idle, at most every
 /// <see cref="Interval"/>. Each write reads a changed date's rows back whole, and a busy day changes every date it touches
 /// again and again (written at every idle moment, it took most of the CPU of a peak day's end, in both modes).
 /// </summary>

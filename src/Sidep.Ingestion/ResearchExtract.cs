@@ -43,7 +43,7 @@ public static class ResearchExtract
     public static async Task<ResearchExtractManifest> CreateAsync(string researchDirectory, string outputDirectory, DateOnly? from, DateOnly? to, int k,
         TimeProvider? time = null, CancellationToken cancellationToken = default)
     {
-        ResearchManifest source = ResearchStage.ReadManifest(researchDirectory)
+        ResearchManifest source = ResearchSink.ReadManifest(researchDirectory)
             ?? throw new InvalidOperationException($"no research partitions in {researchDirectory} (manifest.json is missing)");
         var rows = new List<ResearchRow>();
         foreach ((string date, ResearchPartition partition) in source.Partitions.OrderBy(p => p.Key, StringComparer.Ordinal))

@@ -3,9 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Sidep.Domain;
 using Sidep.Parsing;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 
 namespace Sidep.Ingestion;
 

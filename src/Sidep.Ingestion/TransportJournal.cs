@@ -1,8 +1,6 @@
 using System.Text;
 using Sidep.Domain;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 using Sidep.Transport;
 
 namespace Sidep.Ingestion;

@@ -8,11 +8,64 @@ namespace Sidep.Transport;
 /// <summary>
 /// The in-process transport of the embedded mode: one partitioned durable log (<see cref="EmbeddedLog"/>)
 /// per topic under a directory, consumer group positions in a small file per group and topic, written atomically.
+/// A journal can be served as a topic of its own (<paramref name="journals"/>): read-only, one partition whose offsets
+/// are the journal's global order (<see cref="EmbeddedLog.ReadInJournalOrder"/>), the record key in the
+/// <see cref="JournalKeyHeader"/> header. That is how the embedded mode's stages read the gateway's journal itself —
+/// the system of record — through the same contract as they read Kafka, with no copy of it.
 /// </summary>
-public sealed class InProcessTransport(string directory, int partitions = 8) : IStageTransport
+public sealed class InProcessTransport(string directory, int partitions = 8, IReadOnlyDictionary<string, EmbeddedLog>? journals = null) : IStageTransport
 {
+    /// <summary>Header of a message read from a journal topic: the record's key (a result's key).</summary>
+    public const string JournalKeyHeader = "sidep-result-key";
+
     private readonly Dictionary<string, EmbeddedLog> _topics = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
+
+    private bool IsJournal(string topic, out EmbeddedLog log)
+    {
+        if (journals is not null && journals.TryGetValue(topic, out EmbeddedLog? journal))
+        {
+            log = journal;
+            return true;
+        }
+        log = null!;
+        return false;
+    }
+
+    private int PartitionCount(string topic) => IsJournal(topic, out _) ? 1 : Topic(topic).PartitionCount;
+
+    private EmbeddedLog LogOf(string topic) => IsJournal(topic, out EmbeddedLog journal) ? journal : Topic(topic);
+
+    /// <summary>Up to <paramref name="max"/> messages of a partition from <paramref name="from"/> on; <paramref name="next"/>
+    /// is the offset after the last record read (records journal repair moved aside are passed over).</summary>
+    private List<IncomingMessage> ReadMessages(string topic, int partition, long from, int max, out long next)
+    {
+        next = from;
+        var messages = new List<IncomingMessage>();
+        if (IsJournal(topic, out EmbeddedLog journal))
+        {
+            foreach (LogEntry e in journal.ReadInJournalOrder(from, max))
+            {
+                next = e.Offset + 1;
+                if (e.Kind != RecordKind.Lost)
+                {
+                    messages.Add(new IncomingMessage(topic, 0, e.Offset, e.Key, e.Payload.ToArray(),
+                        new Dictionary<string, string>(1, StringComparer.Ordinal) { [JournalKeyHeader] = e.Key }));
+                }
+            }
+            return messages;
+        }
+        foreach (LogEntry e in Topic(topic).Read(partition, from, max))
+        {
+            next = e.Offset + 1;
+            if (e.Kind != RecordKind.Lost)
+            {
+                (Dictionary<string, string> headers, byte[] payload) = Open(e.Payload);
+                messages.Add(new IncomingMessage(topic, partition, e.Offset, e.Key, payload, headers));
+            }
+        }
+        return messages;
+    }
 
     private EmbeddedLog Topic(string topic)
     {
@@ -28,6 +81,10 @@ public sealed class InProcessTransport(string directory, int partitions = 8) : I
 
     public Task PublishAsync(string topic, IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken = default)
     {
+        if (IsJournal(topic, out _))
+        {
+            throw new InvalidOperationException($"{topic} is the gateway's journal: only the gateway appends to it");
+        }
         EmbeddedLog log = Topic(topic);
         return log.AppendAsync([.. messages.Select(m => new LogRecord(RecordKind.Result, log.PartitionOf(m.Key), m.Key, Envelope(m)))],
             cancellationToken);
@@ -37,6 +94,10 @@ public sealed class InProcessTransport(string directory, int partitions = 8) : I
 
     public long[] EndOffsets(string topic)
     {
+        if (IsJournal(topic, out EmbeddedLog journal))
+        {
+            return [journal.OrderedCount];
+        }
         if (!Directory.Exists(Path.Combine(directory, "topics", topic)))
         {
             return [];
@@ -47,24 +108,18 @@ public sealed class InProcessTransport(string directory, int partitions = 8) : I
 
     public IEnumerable<IncomingMessage> ReadRange(string topic, int partition, long from, long to)
     {
-        EmbeddedLog log = Topic(topic);
         long next = from;
         while (next < to)
         {
-            List<LogEntry> entries = log.Read(partition, next, (int)Math.Min(1000, to - next));
-            if (entries.Count == 0)
+            long before = next;
+            List<IncomingMessage> messages = ReadMessages(topic, partition, next, (int)Math.Min(1000, to - next), out next);
+            if (next == before)
             {
                 yield break;
             }
-            foreach (LogEntry e in entries)
+            foreach (IncomingMessage m in messages)
             {
-                next = e.Offset + 1;
-                if (e.Kind == RecordKind.Lost)
-                {
-                    continue; // moved aside by journal repair
-                }
-                (Dictionary<string, string> headers, byte[] payload) = Open(e.Payload);
-                yield return new IncomingMessage(topic, partition, e.Offset, e.Key, payload, headers);
+                yield return m;
             }
         }
     }
@@ -125,35 +180,23 @@ public sealed class InProcessTransport(string directory, int partitions = 8) : I
         {
             _transport = transport;
             _topic = topic;
-            EmbeddedLog log = transport.Topic(topic);
             _positionsPath = Path.Combine(transport.DirectoryPath, "groups", group, topic + ".json");
-            _committed = File.Exists(_positionsPath) ? JsonSerializer.Deserialize<long[]>(File.ReadAllBytes(_positionsPath))! : new long[log.PartitionCount];
+            _committed = File.Exists(_positionsPath) ? JsonSerializer.Deserialize<long[]>(File.ReadAllBytes(_positionsPath))! : new long[transport.PartitionCount(topic)];
             _next = (long[])_committed.Clone();
         }
 
         public IReadOnlyList<IncomingMessage> Poll(int max, TimeSpan wait)
         {
-            EmbeddedLog log = _transport.Topic(_topic);
             var messages = new List<IncomingMessage>();
             for (int attempt = 0; attempt < 2 && messages.Count == 0; attempt++)
             {
-                for (int p = 0; p < log.PartitionCount && messages.Count < max; p++)
+                for (int p = 0; p < _next.Length && messages.Count < max; p++)
                 {
-                    foreach (LogEntry e in log.Read(p, _next[p], max - messages.Count))
-                    {
-                        if (e.Kind == RecordKind.Lost)
-                        {
-                            _next[p] = e.Offset + 1; // moved aside by journal repair
-                            continue;
-                        }
-                        (Dictionary<string, string> headers, byte[] payload) = Open(e.Payload);
-                        messages.Add(new IncomingMessage(_topic, p, e.Offset, e.Key, payload, headers));
-                        _next[p] = e.Offset + 1;
-                    }
+                    messages.AddRange(_transport.ReadMessages(_topic, p, _next[p], max - messages.Count, out _next[p]));
                 }
                 if (messages.Count == 0 && attempt == 0)
                 {
-                    log.WaitForDataAsync(wait, CancellationToken.None).GetAwaiter().GetResult();
+                    _transport.LogOf(_topic).WaitForDataAsync(wait, CancellationToken.None).GetAwaiter().GetResult();
                 }
             }
             return messages;

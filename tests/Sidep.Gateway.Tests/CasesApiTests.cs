@@ -66,7 +66,7 @@ public class CasesApiTests
 
         // The case-management system reads the same changes from the cases topic.
         var transport = server.Services.GetRequiredService<Sidep.Transport.IStageTransport>();
-        using (Sidep.Transport.IStageConsumer topic = transport.Subscribe(Sidep.Ingestion.FanOutStage.CasesTopic, "case-management"))
+        using (Sidep.Transport.IStageConsumer topic = transport.Subscribe(Sidep.Ingestion.Cases.Topic, "case-management"))
         {
             Sidep.Transport.IncomingMessage? message = null;
             for (int i = 0; i < 50 && message is null; i++)
@@ -174,6 +174,33 @@ public class CasesApiTests
             Assert.Equal(2, JsonDocument.Parse(await ain.GetStringAsync("/v1/cases")).RootElement.GetProperty("cases").GetArrayLength());
         }
         Directory.Delete(dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task The_identity_index_is_whole_after_a_restart_before_any_new_result_arrives()
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-gw-").FullName;
+        try
+        {
+            await using (SidepTestServer server = await StartAsync(dir))
+            {
+                using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+                await ResultMessages.SendAsync(lab, [ResultMessages.Oru(1, Today.AddDays(-20), 34, 'F', positive: true, birthDate: new DateOnly(1990, 5, 5))]);
+                await WaitForCasesAsync(AgentClient(server, "agent-ain", AgentRoles.Investigator, "01"), "/v1/cases", 1);
+            }
+            await using (SidepTestServer again = await StartAsync(dir))
+            {
+                // Nothing new arrives: the identity stage's state is restored at start, not at the next result.
+                using HttpClient ain = AgentClient(again, "agent-ain", AgentRoles.Investigator, "01");
+                JsonElement yes = JsonDocument.Parse(await (await ain.PostAsJsonAsync("/v1/cases/prior-positive", new { ins = ResultMessages.InsOf(1, 'F') }))
+                    .Content.ReadAsStringAsync()).RootElement;
+                Assert.True(yes.GetProperty("priorPositive").GetBoolean());
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]

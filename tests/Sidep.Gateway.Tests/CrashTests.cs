@@ -80,8 +80,6 @@ public class CrashTests
                     SubmissionReport report = JsonSerializer.Deserialize(await again.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
                     Assert.Equal(new ReportCounts(0, 0, 1, 0), report.Counts);
                 }
-                // Let the store stage catch up, then stop.
-                await Task.Delay(1000);
             }
 
             using StateStore store = StateStore.Open(dir);
@@ -89,7 +87,14 @@ public class CrashTests
             long inLog = Enumerable.Range(0, log.PartitionCount).Sum(p => log.EndOffset(p));
             Assert.True(inLog >= acknowledged.Count);
             // Every result in the log is in the store exactly once (the key is the primary key), and every ACKed one is there.
-            new ResultStoreStage(log, store).DrainOnce(10_000);
+            await using (var transport = new Sidep.Transport.InProcessTransport(Path.Combine(dir, "pipeline"), 1,
+                new Dictionary<string, EmbeddedLog> { [StageTopics.Results] = log }))
+            using (var stage = new ResultStoreStage(transport, store))
+            {
+                while (await stage.DrainOnceAsync(TimeSpan.FromMilliseconds(1), 10_000) > 0)
+                {
+                }
+            }
             List<StoredResult> rows = store.ListResults(100_000);
             Assert.Equal(inLog, rows.Count);
             Assert.All(acknowledged.Keys, i => Assert.Contains(rows, r => r.AccessionId == "ACC" + i));

@@ -57,6 +57,23 @@ public class JournalCommandTests
     }
 
     [Fact]
+    public void A_data_directory_of_the_layout_before_one_pipeline_is_refused_with_what_to_do()
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-journal-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(dir, "matched")); // the identity stage's own log, before the stages read the journal as a topic
+            var refused = Assert.Throws<InvalidOperationException>(() => SidepServer.Build(new GatewayOptions(dir, MllpPort: -1), ["http://127.0.0.1:0"]));
+            Assert.Contains("written by an earlier Sidep", refused.Message);
+            Assert.Contains("Start with a new data directory", refused.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_journal_that_lost_what_the_stages_had_read_stops_serve()
     {
         string dir = Directory.CreateTempSubdirectory("sidep-journal-").FullName;
@@ -81,7 +98,7 @@ public class JournalCommandTests
             (int serve, string refused) = await SidepProcess.RunAsync("serve", "--data-dir", dir, "--urls", "http://127.0.0.1:0", "--mllp-port", "-1");
             Assert.Equal(1, serve);
             Assert.Contains("not starting", refused);
-            Assert.Contains("the identity stage has read 1 results, but the journal holds 0", refused);
+            Assert.Contains("the identity stage has read 1 records of sidep.results (partition 0), but it holds 0", refused);
         }
         finally
         {

@@ -22,7 +22,7 @@ public class ResearchTests
             rows = [];
             try
             {
-                if (ResearchStage.ReadManifest(dir) is ResearchManifest manifest)
+                if (ResearchSink.ReadManifest(dir) is ResearchManifest manifest)
                 {
                     foreach (ResearchPartition p in manifest.Partitions.Values)
                     {
@@ -81,7 +81,7 @@ public class ResearchTests
             Assert.Equal(["Pseudonym", "AgeYears", "Sex", "Departement", "Commune", "SampleDate", "ResultDate", "Loinc", "Method", "Result", "LabDepartement",
                 "Symptomatic", "DaysFromOnset", "Housing", "HealthCareWorker"], reader.Schema.GetDataFields().Select(f => f.Name));
         }
-        ResearchManifest manifest = ResearchStage.ReadManifest(dir)!;
+        ResearchManifest manifest = ResearchSink.ReadManifest(dir)!;
         Assert.Equal(2, manifest.Partitions["2026-03-02"].Rows);
         Assert.Equal(64, manifest.Partitions["2026-03-02"].Sha256.Length);
         Assert.Empty(Directory.GetFiles(dir, "*.tmp", SearchOption.AllDirectories));

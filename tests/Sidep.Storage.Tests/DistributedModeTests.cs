@@ -20,29 +20,16 @@ public sealed class DistributedModeTests(KafkaCluster kafka, PostgresCluster pos
     {
         using var dir = new TempDir();
         await using EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4);
-        await using EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(dir.Path, "matched"), 4);
         using StateStore store = StateStore.Open(dir.Path);
-        Terminology terminology = Terminology.CreateNational();
-        await Workload.SendAsync(new IngestionService(log, terminology: terminology));
-        var identity = new IdentityStage(log, store, matched, terminology: terminology);
-        while (await identity.DrainOnceAsync() > 0)
-        {
-        }
-        var indicators = new IndicatorStage(matched, store, terminology);
-        while (indicators.DrainOnce() > 0)
-        {
-        }
-        var fanOut = new FanOutStage(matched, store, terminology);
-        while (fanOut.DrainOnce() > 0)
-        {
-        }
-        string research = Path.Combine(dir.Path, "research");
-        var researchStage = new ResearchStage(matched, store, terminology, Keys, research);
-        while (researchStage.DrainOnce() > 0)
-        {
-        }
-        await researchStage.WritePartitionsAsync();
-        return Workload.Outcome(store, research);
+        await using var stages = new EmbeddedStages(log, dir.Path, store);
+        await Workload.SendAsync(new IngestionService(log, terminology: stages.Terminology));
+        stages.Identity();
+        stages.Indicators();
+        stages.FanOut();
+        ResearchStage research = stages.Research();
+        await stages.DrainAsync();
+        await research.WritePartitionsAsync();
+        return Workload.Outcome(store, stages.ResearchDirectory);
     }
 
     internal static readonly Pseudonyms Keys = Pseudonyms.Parse("k1=" + new string('s', 32));
@@ -86,11 +73,11 @@ public sealed class DistributedModeTests(KafkaCluster kafka, PostgresCluster pos
         Terminology terminology = Terminology.CreateNational();
         int sent = await Workload.SendAsync(new IngestionService(new TransportJournal(transport), terminology: terminology));
         Assert.Equal(sent, transport.EndOffsets(StageTopics.Results).Sum());
-        using var identity = new PartitionedIdentityStage(transport, store, terminology);
-        using var indicators = new PartitionedIndicatorStage(transport, store, terminology);
-        using var fanOut = new PartitionedFanOutStage(transport, store, terminology);
+        using var identity = new IdentityStage(transport, store, terminology);
+        using var indicators = new IndicatorStage(transport, store, terminology);
+        using var fanOut = new FanOutStage(transport, store, terminology);
         using var researchDir = new TempDir();
-        using var research = new PartitionedResearchStage(transport, store, terminology, Keys, researchDir.Path);
+        using var research = new ResearchStage(transport, store, terminology, Keys, researchDir.Path);
         TimeSpan wait = TimeSpan.FromMilliseconds(200);
         await DrainAsync(transport, store,
             (IdentityStage.ConsumerName, StageTopics.Results, () => identity.DrainOnceAsync(wait)),
@@ -194,15 +181,15 @@ public sealed class DistributedFailoverTests(KafkaCluster kafka, PostgresCluster
         await Workload.SendAsync(new IngestionService(new TransportJournal(transport), terminology: terminology));
 
         // Two workers per stage share each group; the first set dies at its second store write.
-        PartitionedIdentityStage identityA = new(transport, crashing, terminology);
-        PartitionedIndicatorStage indicatorsA = new(transport, crashing, terminology);
-        PartitionedFanOutStage fanOutA = new(transport, crashing, terminology);
+        IdentityStage identityA = new(transport, crashing, terminology);
+        IndicatorStage indicatorsA = new(transport, crashing, terminology);
+        FanOutStage fanOutA = new(transport, crashing, terminology);
         using var researchDir = new TempDir();
-        PartitionedResearchStage researchA = new(transport, crashing, terminology, DistributedModeTests.Keys, researchDir.Path);
-        using var identityB = new PartitionedIdentityStage(transport, store, terminology);
-        using var indicatorsB = new PartitionedIndicatorStage(transport, store, terminology);
-        using var fanOutB = new PartitionedFanOutStage(transport, store, terminology);
-        using var researchB = new PartitionedResearchStage(transport, store, terminology, DistributedModeTests.Keys, researchDir.Path);
+        ResearchStage researchA = new(transport, crashing, terminology, DistributedModeTests.Keys, researchDir.Path);
+        using var identityB = new IdentityStage(transport, store, terminology);
+        using var indicatorsB = new IndicatorStage(transport, store, terminology);
+        using var fanOutB = new FanOutStage(transport, store, terminology);
+        using var researchB = new ResearchStage(transport, store, terminology, DistributedModeTests.Keys, researchDir.Path);
         TimeSpan wait = TimeSpan.FromMilliseconds(200);
         var deaths = new List<string>();
         async Task<int> Alive(string name, IDisposable stage, Func<Task<int>> drain)
@@ -256,7 +243,7 @@ public sealed class DistributedPoisonTests(KafkaCluster kafka, PostgresCluster p
         await transport.PublishAsync(StageTopics.Results, [new OutgoingMessage("1985-03-14|F", Encoding.UTF8.GetBytes("not a result"))]);
         await ingestion.SubmitAsync(null, IdentityFixtures.Message("P2", IdentityFixtures.ThreeLabs[1]), Formats.Hl7v2, "test", false);
 
-        using var identity = new PartitionedIdentityStage(transport, store, terminology);
+        using var identity = new IdentityStage(transport, store, terminology);
         await DistributedModeTests.DrainAsync(transport, store, (IdentityStage.ConsumerName, StageTopics.Results, () => identity.DrainOnceAsync(TimeSpan.FromMilliseconds(200))));
 
         long[] ends = transport.EndOffsets(TransportHeaders.DeadLetterTopic(StageTopics.Results));
@@ -281,11 +268,11 @@ public sealed class DistributedPostgresRestartTests(KafkaCluster kafka, Postgres
         Terminology terminology = Terminology.CreateNational();
         await Workload.SendAsync(new IngestionService(new TransportJournal(transport), terminology: terminology));
 
-        using var identity = new PartitionedIdentityStage(transport, store, terminology);
-        using var indicators = new PartitionedIndicatorStage(transport, store, terminology);
-        using var fanOut = new PartitionedFanOutStage(transport, store, terminology);
+        using var identity = new IdentityStage(transport, store, terminology);
+        using var indicators = new IndicatorStage(transport, store, terminology);
+        using var fanOut = new FanOutStage(transport, store, terminology);
         using var researchDir = new TempDir();
-        using var research = new PartitionedResearchStage(transport, store, terminology, DistributedModeTests.Keys, researchDir.Path);
+        using var research = new ResearchStage(transport, store, terminology, DistributedModeTests.Keys, researchDir.Path);
         TimeSpan wait = TimeSpan.FromMilliseconds(200);
         Task drained = Task.Run(() => DistributedModeTests.DrainAsync(transport, store,
             (IdentityStage.ConsumerName, StageTopics.Results, () => identity.DrainOnceAsync(wait, max: 5)),
@@ -393,7 +380,7 @@ public sealed class TransportAheadOfStoreTests
             }
             ahead.Commit(got);
         }
-        using var identity = new PartitionedIdentityStage(transport, store, Terminology.CreateNational());
+        using var identity = new IdentityStage(transport, store, Terminology.CreateNational());
         while (await identity.DrainOnceAsync(TimeSpan.FromMilliseconds(100)) > 0)
         {
         }

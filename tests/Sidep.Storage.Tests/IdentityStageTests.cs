@@ -27,8 +27,9 @@ public class IdentityStageTests
             {
                 await ingestion.SubmitAsync(Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
             }
-            var stage = new IdentityStage(log, store);
-            Assert.Equal(3, stage.DrainOnce());
+            await using var stages = new EmbeddedStages(log, dir.Path, store);
+            IdentityStage stage = stages.Identity();
+            Assert.Equal(3, await stages.DrainAsync());
             Assert.Equal(1, stage.PersonCount);
             List<MatchRow> decisions = store.DecisionsOf(1);
             Assert.Equal(["InsNewPerson", "FuzzyTraits", "ExactTraits"], decisions.Select(d => d.Rule));
@@ -39,11 +40,12 @@ public class IdentityStageTests
         await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
         using (StateStore store = StateStore.Open(dir.Path))
         {
-            var stage = new IdentityStage(log, store); // rebuilt by replaying the journal up to its position
+            await using var stages = new EmbeddedStages(log, dir.Path, store);
+            IdentityStage stage = stages.Identity();
+            stage.RestoreEveryPartition(); // rebuilt by replaying the journal up to its position
             Assert.Equal(1, stage.PersonCount);
             await new IngestionService(log).SubmitAsync(Lab, Message("ACC9", "PID|1||44^^^LAB^PI||LEFEVRE^HELENE||19850314|F"), Formats.Hl7v2, "test", false);
-            Assert.Equal(1, stage.DrainOnce());
-            Assert.Equal(0, stage.DrainOnce());
+            Assert.Equal(1, await stages.DrainAsync());
             Assert.Equal(4, store.DecisionsOf(person).Count);
             Assert.Equal(1, stage.PersonCount);
         }

@@ -29,7 +29,6 @@ public class IndicatorStageTests
     {
         using var dir = new TempDir();
         await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
-        await using (EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(dir.Path, "matched"), 4))
         using (StateStore store = StateStore.Open(dir.Path))
         {
             var ingestion = new IngestionService(log);
@@ -38,19 +37,21 @@ public class IndicatorStageTests
                 await ingestion.SubmitAsync(IdentityStageTests.Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
             }
             await ingestion.SubmitAsync(IdentityStageTests.Lab, Message("ACC9", "PID|1||99^^^LAB^PI||DURAND^PAUL||19700101|M"), Formats.Hl7v2, "test", false);
-            Assert.Equal(4, await new IdentityStage(log, store, matched).DrainOnceAsync());
-            var stage = new IndicatorStage(matched, store, Terminology.CreateNational());
-            Assert.Equal(4, stage.DrainOnce());
-            Assert.Equal((2, 2), National(stage.Snapshot())); // two persons positive that day
+            await using var stages = new EmbeddedStages(log, dir.Path, store);
+            stages.Identity();
+            stages.Indicators();
+            Assert.Equal(8, await stages.DrainAsync()); // 4 results in, 4 matched results out
+            Assert.Equal((2, 2), National(new StoredIndicators(store).Snapshot())); // two persons positive that day
             Assert.Single(store.ListIndicatorRevisions());
         }
         await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
-        await using (EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(dir.Path, "matched"), 4))
         using (StateStore store = StateStore.Open(dir.Path))
         {
-            var stage = new IndicatorStage(matched, store, Terminology.CreateNational()); // rebuilt from its input
-            Assert.Equal(0, stage.DrainOnce());
-            Assert.Equal((2, 2), National(stage.Snapshot()));
+            await using var stages = new EmbeddedStages(log, dir.Path, store);
+            stages.Identity();
+            IndicatorStage indicators = stages.Indicators();
+            await stages.DrainAsync();
+            Assert.Equal((2, 2), National(new StoredIndicators(store).Snapshot()));
             Assert.Single(store.ListIndicatorRevisions());
         }
     }
@@ -60,50 +61,50 @@ public class IndicatorStageTests
     {
         using var dir = new TempDir();
         await using EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4);
-        await using EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(dir.Path, "matched"), 4);
         using StateStore store = StateStore.Open(dir.Path);
         var ingestion = new IngestionService(log);
-        var identity = new IdentityStage(log, store, matched);
-        var stage = new IndicatorStage(matched, store, Terminology.CreateNational());
+        await using var stages = new EmbeddedStages(log, dir.Path, store);
+        stages.Identity();
+        stages.Indicators();
+        var indicators = new StoredIndicators(store);
         string nir = "1700175106693" + (97 - 1700175106693 % 97).ToString("D2");
         string withIns = $"PID|1||{nir}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||DURAND^PAUL||";
         // The same man: with his INS; then without it and without his day of birth (another block: another person).
         await ingestion.SubmitAsync(IdentityStageTests.Lab, Message("ACC1", withIns + "19700101|M"), Formats.Hl7v2, "test", false);
         await ingestion.SubmitAsync(IdentityStageTests.Lab, Message("ACC2", "PID|1||7^^^LAB^PI||DURAND^PAUL||197001|M"), Formats.Hl7v2, "test", false);
-        await identity.DrainOnceAsync();
-        stage.DrainOnce();
-        Assert.Equal((2, 2), National(stage.Snapshot()));
+        await stages.DrainAsync();
+        Assert.Equal((2, 2), National(indicators.Snapshot()));
         // Then with the INS and the partial date: proof that both are one man.
         await ingestion.SubmitAsync(IdentityStageTests.Lab, Message("ACC3", withIns + "197001|M"), Formats.Hl7v2, "test", false);
-        await identity.DrainOnceAsync();
-        Assert.Contains(matched.ReadInJournalOrder(0, 10), e => e.Kind == RecordKind.Merged);
-        stage.DrainOnce();
-        Assert.Equal((1, 1), National(stage.Snapshot()));
+        await stages.DrainAsync();
+        Assert.Contains(stages.Transport.ReadRange(StageTopics.Matched, 0, 0, 10), m => m.Headers[StageTopics.Kind] == "merged");
+        Assert.Equal((1, 1), National(indicators.Snapshot()));
     }
 
     [Fact]
-    public async Task Output_written_before_a_crash_is_not_written_again_when_the_identity_stage_resumes()
+    public async Task Output_written_before_a_crash_is_not_counted_twice_when_the_identity_stage_resumes()
     {
         using var dir = new TempDir();
-        using var otherStore = new TempDir();
         await using EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4);
-        await using EmbeddedLog matched = EmbeddedLog.Open(Path.Combine(dir.Path, "matched"), 4);
         var ingestion = new IngestionService(log);
         for (int i = 0; i < ThreeLabs.Length; i++)
         {
             await ingestion.SubmitAsync(IdentityStageTests.Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
         }
-        using (StateStore store = StateStore.Open(dir.Path))
+        using StateStore store = StateStore.Open(dir.Path);
+        await using var stages = new EmbeddedStages(log, dir.Path, store);
+        // A crash after the output was durable but before the position was committed: the identity stage's store
+        // write fails, so it starts from the same position again and publishes the same output a second time.
+        var crashing = new CrashingStore(store, failOnWrite: 1);
+        using (var identity = new IdentityStage(stages.Transport, crashing, stages.Terminology))
         {
-            Assert.Equal(3, await new IdentityStage(log, store, matched).DrainOnceAsync());
+            await Assert.ThrowsAsync<IOException>(() => identity.DrainOnceAsync(TimeSpan.FromMilliseconds(1)));
+            Assert.Equal(3, await identity.DrainOnceAsync(TimeSpan.FromMilliseconds(1)));
         }
-        Assert.Equal(3, matched.OrderedCount);
-        // A crash after the output was durable but before the position was committed: the stage starts from 0 again.
-        using (StateStore store = StateStore.Open(otherStore.Path))
-        {
-            Assert.Equal(3, await new IdentityStage(log, store, matched).DrainOnceAsync());
-        }
-        Assert.Equal(3, matched.OrderedCount);
+        Assert.Equal(6, stages.Transport.EndOffsets(StageTopics.Matched).Sum());
+        stages.Indicators();
+        await stages.DrainAsync();
+        Assert.Equal((1, 1), National(new StoredIndicators(store).Snapshot())); // one person, counted once
     }
 }
 

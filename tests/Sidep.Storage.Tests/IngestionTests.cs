@@ -132,15 +132,18 @@ public class IngestionTests
         {
             var ingestion = new IngestionService(log);
             await ingestion.SubmitAsync(s_lab, Bytes(Message() + Message(accession: "ACC2")), "hl7v2", "test", false);
-            Assert.Equal(2, new ResultStoreStage(log, store).DrainOnce());
+            await using var stages = new EmbeddedStages(log, dir.Path, store);
+            stages.ResultStore();
+            Assert.Equal(2, await stages.DrainAsync());
             await ingestion.SubmitAsync(s_lab, Bytes(Message("260373001^Detected^SCT", "C")), "hl7v2", "test", false);
         }
         await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
         using (StateStore store = StateStore.Open(dir.Path))
         {
-            var stage = new ResultStoreStage(log, store);
-            Assert.Equal(1, stage.DrainOnce()); // only the correction was not yet applied
-            Assert.Equal(0, stage.DrainOnce());
+            await using var stages = new EmbeddedStages(log, dir.Path, store);
+            stages.Add(new ResultStoreStage(stages.Transport, store, group: "a-worker-that-never-ran"));
+            Assert.Equal(3, await stages.DrainAsync()); // read from the start: the two applied before are skipped by position
+            Assert.Equal(0, await stages.DrainAsync());
             List<StoredResult> rows = store.ListResults();
             Assert.Equal(2, rows.Count);
             StoredResult acc1 = rows.Single(r => r.AccessionId == "ACC1");

@@ -11,13 +11,14 @@ public class ProjectDependencyTests
 {
     private static readonly string[] s_backends = ["Sidep.Journal", "Sidep.Storage.Sqlite", "Sidep.Storage.Postgres", "Sidep.Transport.Kafka"];
 
-    /// <summary>What still references the embedded backends directly: the embedded stages take the journal and the
-    /// SQLite store by type until they become engines on one runner (issue 17, step 2). Listed here so that each line is
-    /// removed when it stops being true (the test fails on a line that no longer holds).</summary>
-    private static readonly (string From, string To)[] s_untilOnePipeline =
+    /// <summary>What still references the embedded backends directly: the gateway composes the embedded mode (the journal,
+    /// the in-process transport, the SQLite store) and keeps its lab register in the SQLite store by type, until the host
+    /// becomes the only composition root and the register gets its contract. The stages reference none. Listed here so
+    /// that each line is removed when it stops being true (the test fails on a line that no longer holds).</summary>
+    private static readonly (string From, string To)[] s_untilOneCompositionRoot =
     [
-        ("Sidep.Ingestion", "Sidep.Journal"),
-        ("Sidep.Ingestion", "Sidep.Storage.Sqlite"),
+        ("Sidep.Gateway", "Sidep.Journal"),
+        ("Sidep.Gateway", "Sidep.Storage.Sqlite"),
     ];
 
     private static Dictionary<string, string[]> References()
@@ -62,6 +63,6 @@ public class ProjectDependencyTests
         {
             found.AddRange(to.Where(s_backends.Contains).Select(t => (project, t)));
         }
-        Assert.Equal(s_untilOnePipeline.Order(), found.Order());
+        Assert.Equal(s_untilOneCompositionRoot.Order(), found.Order());
     }
 }

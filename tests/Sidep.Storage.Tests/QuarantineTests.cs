@@ -69,7 +69,11 @@ public class QuarantineTests
             Assert.Equal(3, await ingestion.MapAndReplayAsync("750000001", [s_scov]));
             Assert.Empty(ingestion.QuarantineOf(null));
             Assert.Equal(0, await ingestion.MapAndReplayAsync("750000001", [s_scov])); // once only
-            new ResultStoreStage(log, store).DrainOnce();
+            await using (var stages = new EmbeddedStages(log, dir.Path, store))
+            {
+                stages.ResultStore();
+                await stages.DrainAsync();
+            }
             List<StoredResult> rows = store.ListResults();
             Assert.Equal(2, rows.Count);
             StoredResult a1 = rows.Single(r => r.AccessionId == "A1");

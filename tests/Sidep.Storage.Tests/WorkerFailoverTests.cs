@@ -8,7 +8,7 @@ namespace Sidep.Storage.Tests;
 
 public sealed class WorkerFailoverTests(KafkaCluster kafka, PostgresCluster postgres) : IClassFixture<KafkaCluster>, IClassFixture<PostgresCluster>
 {
-    private static byte[] Envelope(int n) => TransportResultStore.Payload(new ResultEnvelope($"sub_{n}", 1, "accepted", DateTimeOffset.UtcNow, "http",
+    private static byte[] Envelope(int n) => ResultStoreStage.Payload(new ResultEnvelope($"sub_{n}", 1, "accepted", DateTimeOffset.UtcNow, "http",
         new LabResult
         {
             LabId = "990000001",
@@ -28,8 +28,8 @@ public sealed class WorkerFailoverTests(KafkaCluster kafka, PostgresCluster post
         using PostgresStore store = PostgresStore.Open(await postgres.NewDatabaseAsync());
         await transport.PublishAsync(topic, [.. Enumerable.Range(0, 1000).Select(n => new OutgoingMessage($"key{n % 40}", Envelope(n)))]);
 
-        var first = new TransportResultStore(transport, store, topic, group: "store-workers");
-        using var second = new TransportResultStore(transport, store, topic, group: "store-workers");
+        var first = new ResultStoreStage(transport, store, topic, group: "store-workers");
+        using var second = new ResultStoreStage(transport, store, topic, group: "store-workers");
         // Both work for a while; then the first stops in the middle of the stream.
         for (int i = 0; i < 3; i++)
         {

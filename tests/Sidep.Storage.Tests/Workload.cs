@@ -131,7 +131,7 @@ public static class Workload
             return $"{c.CaseId} {c.Status} {c.SampleDate} {c.Territory} {c.Region} {json.ToJsonString()}";
         }).Order(StringComparer.Ordinal)];
         Dictionary<string, ResearchPartition> partitions = researchDirectory is null ? [] :
-            new(ResearchStage.ReadManifest(researchDirectory)?.Partitions ?? new Dictionary<string, ResearchPartition>());
+            new(ResearchSink.ReadManifest(researchDirectory)?.Partitions ?? new Dictionary<string, ResearchPartition>());
         List<ResearchRowRecord> rows = [.. partitions.Keys.SelectMany(store.ResearchRows)];
         return new Outcomes(indicators, described, Grouping(cases.Select(c => (c.PersonId, c.CaseId))),
             [.. rows.Select(r => $"{r.Key} v{r.Version} {r.SampleDate} {r.Json}").Order(StringComparer.Ordinal)], Grouping(rows.Select(r => (r.PersonId, r.Key))),

@@ -14,7 +14,7 @@ public abstract class TransportResultStoreTests
 {
     protected abstract Task<(IStageTransport Transport, IStageStore Store)> OpenAsync();
 
-    private static byte[] Envelope(int n, int version = 1) => TransportResultStore.Payload(new ResultEnvelope($"sub_{n}", version, "accepted", DateTimeOffset.UtcNow, "http",
+    private static byte[] Envelope(int n, int version = 1) => ResultStoreStage.Payload(new ResultEnvelope($"sub_{n}", version, "accepted", DateTimeOffset.UtcNow, "http",
         new LabResult
         {
             LabId = "990000001",
@@ -38,7 +38,7 @@ public abstract class TransportResultStoreTests
             messages.Insert(50, new OutgoingMessage("key3", "not a result"u8.ToArray()));
             await transport.PublishAsync(topic, messages);
 
-            using (var worker = new TransportResultStore(transport, store, topic))
+            using (var worker = new ResultStoreStage(transport, store, topic))
             {
                 for (int i = 0; i < 100 && store.CountResults() < 200; i++)
                 {
@@ -62,7 +62,7 @@ public abstract class TransportResultStoreTests
             // As if every transport commit had been lost in a crash: a worker of a new group is given everything again
             // from the start, and the store's positions keep it from writing anything twice.
             await transport.PublishAsync(topic, [new OutgoingMessage("key1", Envelope(7, version: 2))]);
-            using (var again = new TransportResultStore(transport, store, topic, group: "sidep-result-store-after-a-crash"))
+            using (var again = new ResultStoreStage(transport, store, topic, group: "sidep-result-store-after-a-crash"))
             {
                 for (int i = 0; i < 20; i++)
                 {
