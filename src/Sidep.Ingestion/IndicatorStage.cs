@@ -49,21 +49,34 @@ public interface IIndicatorReader
 
 /// <summary>
 /// The indicators, read from the store in both modes: count changes are additive, so the counts are the sum of every
-/// revision of every partition's aggregator (as of a moment: without the revisions processed after it). What a reader
-/// sees was written with its position: never counts whose revision is not stored.
+/// revision of every partition's aggregator (as of a moment: without the revisions processed after it). A running
+/// total is kept and each read adds only the revisions committed since the last one, so a read costs what changed,
+/// not the whole history. What a reader sees was written with its position: never counts whose revision is not stored.
 /// </summary>
 public sealed class StoredIndicators(IStageStore store) : IIndicatorReader
 {
+    private readonly Lock _sync = new();
+    private readonly CountTable _total = new();
+    private long _lastRevision;
+
     public CountTable Snapshot(int fromDay = int.MinValue, int toDay = int.MaxValue, DateTimeOffset? asOf = null)
     {
-        var table = new CountTable();
-        foreach (IndicatorDelta d in store.IndicatorChangesAfter(DateTimeOffset.MinValue, fromDay, toDay))
+        CountTable table;
+        long through;
+        lock (_sync)
         {
-            table.Add(d.Day, d.Cell, d.P, d.T);
+            IndicatorChanges changes = store.IndicatorChangesSince(_lastRevision);
+            foreach (IndicatorDelta d in changes.Deltas)
+            {
+                _total.Add(d.Day, d.Cell, d.P, d.T);
+            }
+            _lastRevision = through = changes.LastRevision;
+            table = _total.Copy(fromDay, toDay);
         }
         if (asOf is DateTimeOffset at)
         {
-            foreach (IndicatorDelta d in store.IndicatorChangesAfter(at, fromDay, toDay))
+            // Taken back: the revisions after the moment among those the total holds (not those committed since).
+            foreach (IndicatorDelta d in store.IndicatorChangesAfter(at, fromDay, toDay, through))
             {
                 table.Add(d.Day, d.Cell, -d.P, -d.T);
             }

@@ -23,7 +23,14 @@ public interface IStageStore : IDisposable
 
     List<IndicatorRevision> ListIndicatorRevisions(DateTimeOffset? since = null, int limit = 1000);
 
-    List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay);
+    /// <summary>The summed changes of the revisions processed after <paramref name="asOf"/> (up to revision
+    /// <paramref name="throughRevision"/>), on days in [<paramref name="fromDay"/>, <paramref name="toDay"/>].</summary>
+    List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay, long throughRevision = long.MaxValue);
+
+    /// <summary>The summed changes of the revisions numbered after <paramref name="afterRevision"/>, and the last
+    /// revision they reach. Revisions become visible in the order of their numbers (a reader that has read up to a
+    /// number never sees a smaller one appear later), so a reader can keep a running total.</summary>
+    IndicatorChanges IndicatorChangesSince(long afterRevision);
 
     /// <summary>Moves a consumer's position on its own (what it covers is elsewhere: a topic it published to).</summary>
     void SetConsumerOffset(string consumer, int partition, long next);

@@ -36,6 +36,10 @@ public sealed record PositiveResult(string Key, int Version, string Json);
 /// <summary>One revision of the indicators: when it was processed, how many results it covered, how many counters it moved.</summary>
 public sealed record IndicatorRevision(long Rev, DateTimeOffset ProcessedAt, int Results, int Cells);
 
+/// <summary>The summed changes of the revisions after a revision number, up to <see cref="LastRevision"/> (the last one
+/// committed when read: every revision up to it is in <see cref="Deltas"/> or was read before).</summary>
+public sealed record IndicatorChanges(long LastRevision, List<IndicatorDelta> Deltas);
+
 /// <summary>A net change of one indicator counter (sample day number, cell, P, T).</summary>
 public readonly record struct IndicatorDelta(int Day, int Cell, int P, int T);
 

@@ -270,6 +270,12 @@ public sealed class PostgresStore : IStageStore
             long rev = 0;
             if (deltas.Count > 0)
             {
+                // Revisions of every aggregate worker one at a time: numbered and committed in the same order, so a reader
+                // that has read up to a number never sees a smaller one appear later (IndicatorChangesSince).
+                using (NpgsqlCommand serialise = Command(c, tx, "SELECT pg_advisory_xact_lock($1)", RevisionLock))
+                {
+                    serialise.ExecuteNonQuery();
+                }
                 using (NpgsqlCommand revision = Command(c, tx, "INSERT INTO indicator_revisions (processed_at, results, cells) VALUES ($1, $2, $3) RETURNING rev",
                     processedAt.ToUnixTimeMilliseconds(), results, deltas.Count))
                 {
@@ -291,15 +297,42 @@ public sealed class PostgresStore : IStageStore
             return rev;
         });
 
+    /// <summary>The advisory lock that serialises indicator revisions (any number: this database's only one).</summary>
+    private const long RevisionLock = 0x5349_4445_5052_4556; // "SIDEPREV"
+
+    public IndicatorChanges IndicatorChangesSince(long afterRevision) => Retrying(() =>
+    {
+        using NpgsqlConnection connection = _source.OpenConnection();
+        // One snapshot for both statements: the last revision and the changes up to it.
+        using NpgsqlTransaction tx = connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
+        long last;
+        using (NpgsqlCommand max = Command(connection, tx, "SELECT coalesce(max(rev), 0) FROM indicator_revisions"))
+        {
+            last = Math.Max(afterRevision, (long)max.ExecuteScalar()!);
+        }
+        var rows = new List<IndicatorDelta>();
+        using (NpgsqlCommand cmd = Command(connection, tx, "SELECT day, cell, sum(dp)::int, sum(dt)::int FROM indicator_deltas WHERE rev > $1 AND rev <= $2 GROUP BY day, cell",
+            afterRevision, last))
+        using (NpgsqlDataReader r = cmd.ExecuteReader())
+        {
+            while (r.Read())
+            {
+                rows.Add(new IndicatorDelta(r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3)));
+            }
+        }
+        tx.Commit();
+        return new IndicatorChanges(last, rows);
+    });
+
     public List<IndicatorRevision> ListIndicatorRevisions(DateTimeOffset? since = null, int limit = 1000) => Query(
         "SELECT rev, processed_at, results, cells FROM indicator_revisions WHERE processed_at > $1 ORDER BY rev LIMIT $2",
         r => new IndicatorRevision(r.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetInt32(2), r.GetInt32(3)),
         since?.ToUnixTimeMilliseconds() ?? long.MinValue, limit);
 
-    public List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay) => Query(
+    public List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay, long throughRevision = long.MaxValue) => Query(
         "SELECT d.day, d.cell, sum(d.dp)::int, sum(d.dt)::int FROM indicator_deltas d JOIN indicator_revisions r ON r.rev = d.rev " +
-        "WHERE r.processed_at > $1 AND d.day BETWEEN $2 AND $3 GROUP BY d.day, d.cell",
-        r => new IndicatorDelta(r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3)), asOf.ToUnixTimeMilliseconds(), fromDay, toDay);
+        "WHERE r.processed_at > $1 AND d.day BETWEEN $2 AND $3 AND r.rev <= $4 GROUP BY d.day, d.cell",
+        r => new IndicatorDelta(r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3)), asOf.ToUnixTimeMilliseconds(), fromDay, toDay, throughRevision);
 
     public void SetConsumerOffset(string consumer, int partition, long next) => InTransaction((c, tx) =>
     {

@@ -50,6 +50,28 @@ public sealed partial class StateStore
         }
     }
 
+    public IndicatorChanges IndicatorChangesSince(long afterRevision)
+    {
+        lock (_lock)
+        {
+            // One connection under one lock: revisions commit one at a time, in the order of their numbers.
+            using SqliteCommand last = _connection.CreateCommand();
+            last.CommandText = "SELECT coalesce(max(rev), 0) FROM indicator_revisions";
+            long lastRevision = Math.Max(afterRevision, (long)last.ExecuteScalar()!);
+            using SqliteCommand cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT day, cell, sum(dp), sum(dt) FROM indicator_deltas WHERE rev > $after AND rev <= $last GROUP BY day, cell";
+            cmd.Parameters.AddWithValue("$after", afterRevision);
+            cmd.Parameters.AddWithValue("$last", lastRevision);
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var rows = new List<IndicatorDelta>();
+            while (r.Read())
+            {
+                rows.Add(new IndicatorDelta(r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3)));
+            }
+            return new IndicatorChanges(lastRevision, rows);
+        }
+    }
+
     /// <summary>Revisions processed after <paramref name="since"/> (all when null), oldest first.</summary>
     public List<IndicatorRevision> ListIndicatorRevisions(DateTimeOffset? since = null, int limit = 1000)
     {
@@ -72,13 +94,14 @@ public sealed partial class StateStore
     /// <summary>The summed changes of every revision processed after <paramref name="asOf"/>, on days in
     /// [<paramref name="fromDay"/>, <paramref name="toDay"/>]: subtracted from the current counts, they give the counts
     /// as they were at <paramref name="asOf"/>.</summary>
-    public List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay)
+    public List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay, long throughRevision = long.MaxValue)
     {
         lock (_lock)
         {
             using SqliteCommand cmd = _connection.CreateCommand();
             cmd.CommandText = "SELECT d.day, d.cell, sum(d.dp), sum(d.dt) FROM indicator_deltas d " +
-                "WHERE d.rev IN (SELECT rev FROM indicator_revisions WHERE processed_at > $at) AND d.day BETWEEN $from AND $to GROUP BY d.day, d.cell";
+                "WHERE d.rev IN (SELECT rev FROM indicator_revisions WHERE processed_at > $at AND rev <= $through) AND d.day BETWEEN $from AND $to GROUP BY d.day, d.cell";
+            cmd.Parameters.AddWithValue("$through", throughRevision);
             cmd.Parameters.AddWithValue("$at", asOf.ToUnixTimeMilliseconds());
             cmd.Parameters.AddWithValue("$from", fromDay);
             cmd.Parameters.AddWithValue("$to", toDay);

@@ -447,15 +447,28 @@ public sealed partial class StateStore : IStageStore
     }
 
     /// <summary>Where <paramref name="consumer"/> resumes on <paramref name="partition"/>.</summary>
+    /// <summary>Committed positions, read without waiting for a stage's write (the pipeline's lag is read at every
+    /// submission): an entry is dropped, under the write lock, by the transaction that moves it, and read back once
+    /// that transaction has committed or rolled back.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Consumer, int Partition), long> _offsets = new();
+
     public long GetOffset(string consumer, int partition)
     {
+        if (_offsets.TryGetValue((consumer, partition), out long cached))
+        {
+            return cached;
+        }
         lock (_lock)
         {
             using SqliteCommand cmd = _connection.CreateCommand();
             cmd.CommandText = "SELECT next_offset FROM consumer_offsets WHERE consumer = $c AND partition = $p";
             cmd.Parameters.AddWithValue("$c", consumer);
             cmd.Parameters.AddWithValue("$p", partition);
-            return cmd.ExecuteScalar() is long offset ? offset : 0;
+            long offset = cmd.ExecuteScalar() is long stored ? stored : 0;
+            // Committed: positions are read here only outside this connection's transactions (the writes read theirs
+            // before they begin), and no other thread's transaction is open while this one holds the lock.
+            _offsets[(consumer, partition)] = offset;
+            return offset;
         }
     }
 
@@ -551,6 +564,7 @@ public sealed partial class StateStore : IStageStore
     /// journal's global order rather than of one partition).</summary>
     private void SetOffset(SqliteTransaction tx, string consumer, int partition, long next)
     {
+        _offsets.TryRemove((consumer, partition), out _);
         using SqliteCommand offset = _connection.CreateCommand();
         offset.Transaction = tx;
         offset.CommandText = "INSERT INTO consumer_offsets (consumer, partition, next_offset) VALUES ($c, $p, $o) " +

@@ -126,7 +126,10 @@ internal sealed class CrashingStore(IStageStore inner, int failOnWrite) : IStage
     }
 
     public List<IndicatorRevision> ListIndicatorRevisions(DateTimeOffset? since = null, int limit = 1000) => inner.ListIndicatorRevisions(since, limit);
-    public List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay) => inner.IndicatorChangesAfter(asOf, fromDay, toDay);
+    public List<IndicatorDelta> IndicatorChangesAfter(DateTimeOffset asOf, int fromDay, int toDay, long throughRevision = long.MaxValue) =>
+        inner.IndicatorChangesAfter(asOf, fromDay, toDay, throughRevision);
+
+    public IndicatorChanges IndicatorChangesSince(long afterRevision) => inner.IndicatorChangesSince(afterRevision);
     public void SetConsumerOffset(string consumer, int partition, long next) => inner.SetConsumerOffset(consumer, partition, next);
 
     public void ApplyFanOut(string consumer, long nextSequence, IReadOnlyList<PositiveResult> positives, IReadOnlyList<CaseChange> changes,

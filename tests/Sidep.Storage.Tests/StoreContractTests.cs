@@ -65,6 +65,44 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task A_reader_keeps_a_running_total_by_reading_only_the_revisions_committed_since_its_last_read()
+    {
+        using IStageStore store = await OpenAsync();
+        var t1 = new DateTimeOffset(2026, 11, 24, 8, 0, 0, TimeSpan.Zero);
+        IndicatorChanges none = store.IndicatorChangesSince(0);
+        Assert.Empty(none.Deltas);
+        long first = store.ApplyIndicatorRevision("indicators/0", 10, t1, 10, [new IndicatorDelta(740000, 5, 1, 3), new IndicatorDelta(740001, 5, 0, 2)]);
+        long second = store.ApplyIndicatorRevision("indicators/1", 4, t1.AddMinutes(1), 4, [new IndicatorDelta(740000, 5, 2, 2)]);
+        IndicatorChanges both = store.IndicatorChangesSince(none.LastRevision);
+        Assert.Equal(second, both.LastRevision);
+        Assert.Equal([new IndicatorDelta(740000, 5, 3, 5), new IndicatorDelta(740001, 5, 0, 2)], both.Deltas.OrderBy(d => d.Day));
+        long third = store.ApplyIndicatorRevision("indicators/0", 11, t1.AddMinutes(2), 1, [new IndicatorDelta(740001, 5, 1, 1)]);
+        IndicatorChanges since = store.IndicatorChangesSince(both.LastRevision);
+        Assert.Equal(third, since.LastRevision);
+        Assert.Equal([new IndicatorDelta(740001, 5, 1, 1)], since.Deltas);
+        Assert.Equal(third, store.IndicatorChangesSince(third).LastRevision); // nothing new: the same point, nothing to add
+        Assert.Empty(store.IndicatorChangesSince(third).Deltas);
+        Assert.True(first < second && second < third);
+        // As of a moment, among the revisions a total holds: the third is not taken back from a total without it.
+        Assert.Equal([new IndicatorDelta(740000, 5, 2, 2)], store.IndicatorChangesAfter(t1.AddSeconds(30), 739000, 741000, throughRevision: second));
+    }
+
+    [Fact]
+    public async Task Indicators_read_as_a_running_total_equal_the_sum_of_every_revision_now_and_as_of_a_moment()
+    {
+        using IStageStore store = await OpenAsync();
+        var t1 = new DateTimeOffset(2026, 11, 24, 8, 0, 0, TimeSpan.Zero);
+        var reader = new Sidep.Ingestion.StoredIndicators(store);
+        store.ApplyIndicatorRevision("indicators/0", 1, t1, 1, [new IndicatorDelta(740000, 5, 1, 1)]);
+        Assert.Equal((1, 1), (reader.Snapshot().P(740000, 5), reader.Snapshot().T(740000, 5)));
+        store.ApplyIndicatorRevision("indicators/0", 2, t1.AddMinutes(1), 1, [new IndicatorDelta(740000, 5, -1, 0)]);
+        store.ApplyIndicatorRevision("indicators/1", 1, t1.AddMinutes(2), 1, [new IndicatorDelta(740000, 5, 0, 1)]);
+        Sidep.Indicators.CountTable now = reader.Snapshot(), before = reader.Snapshot(asOf: t1.AddSeconds(30));
+        Assert.Equal((0, 2), (now.P(740000, 5), now.T(740000, 5)));
+        Assert.Equal((1, 1), (before.P(740000, 5), before.T(740000, 5)));
+    }
+
+    [Fact]
     public async Task Cases_open_once_per_episode_update_in_place_are_withdrawn_and_feed_in_cursor_order()
     {
         using IStageStore store = await OpenAsync();
