@@ -101,7 +101,7 @@ public sealed class ResultStoreStage(IStageTransport transport, IStageStore stor
                     await _consumer.DeadLetterAsync(m, reason!, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
-                rows.Add(Row(envelope));
+                rows.Add(Row(envelope, m));
                 handled.Add(m);
             }
             Flush(partition.Key, covered, rows, handled);
@@ -123,14 +123,14 @@ public sealed class ResultStoreStage(IStageTransport transport, IStageStore stor
         handled.Clear();
     }
 
-    /// <summary>The stored form of a result's version.</summary>
-    public static StoredResult Row(ResultEnvelope env, string? json = null)
+    /// <summary>The stored form of a result's version read at <paramref name="source"/>.</summary>
+    public static StoredResult Row(ResultEnvelope env, IncomingMessage source)
     {
         LabResult r = env.Result;
         ResultKey key = r.Key;
         return new StoredResult(key.LabId, key.AccessionId, key.TestCode, env.Version, r.Status.ToString(), r.Value.Interpretation.ToString(),
             r.Loinc, r.SampledAt?.Date.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), r.PartitionKey,
-            json ?? JsonSerializer.Serialize(env, SidepJson.Default.ResultEnvelope));
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{source.Topic}/{source.Partition}/{source.Offset}"));
     }
 
     public async Task RunAsync(CancellationToken cancellationToken)

@@ -165,7 +165,7 @@ public sealed class PostgresStore : IStageStore
         }
         // Binary COPY into a temporary table, then one upsert: a newer version replaces an older one, never the reverse.
         using (NpgsqlBinaryImporter copy = c.BeginBinaryImport(
-            "COPY incoming (lab_id, accession_id, test_code, version, status, interpretation, loinc, sample_date, partition_key, json) FROM STDIN (FORMAT BINARY)"))
+            "COPY incoming (lab_id, accession_id, test_code, version, status, interpretation, loinc, sample_date, partition_key, source) FROM STDIN (FORMAT BINARY)"))
         {
             foreach (StoredResult r in results.GroupBy(r => (r.LabId, r.AccessionId, r.TestCode)).Select(g => g.MaxBy(r => r.Version)!))
             {
@@ -179,7 +179,7 @@ public sealed class PostgresStore : IStageStore
                 WriteNullable(copy, r.Loinc);
                 WriteNullable(copy, r.SampleDate);
                 copy.Write(r.PartitionKey, NpgsqlDbType.Text);
-                copy.Write(r.Json, NpgsqlDbType.Text);
+                copy.Write(r.Source, NpgsqlDbType.Text);
             }
             copy.Complete();
         }
@@ -187,7 +187,7 @@ public sealed class PostgresStore : IStageStore
             INSERT INTO results SELECT * FROM incoming
             ON CONFLICT (lab_id, accession_id, test_code) DO UPDATE SET
                 version = excluded.version, status = excluded.status, interpretation = excluded.interpretation, loinc = excluded.loinc,
-                sample_date = excluded.sample_date, partition_key = excluded.partition_key, json = excluded.json
+                sample_date = excluded.sample_date, partition_key = excluded.partition_key, source = excluded.source
             WHERE excluded.version > results.version
             """))
         {

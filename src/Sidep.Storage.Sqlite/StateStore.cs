@@ -74,7 +74,7 @@ public sealed partial class StateStore : IStageStore
                 loinc TEXT,
                 sample_date TEXT,
                 partition_key TEXT NOT NULL,
-                json TEXT NOT NULL,
+                source TEXT NOT NULL,
                 PRIMARY KEY (lab_id, accession_id, test_code));
             CREATE TABLE IF NOT EXISTS transcoding (
                 lab TEXT NOT NULL,
@@ -487,18 +487,18 @@ public sealed partial class StateStore : IStageStore
             {
                 upsert.Transaction = tx;
                 upsert.CommandText = """
-                    INSERT INTO results (lab_id, accession_id, test_code, version, status, interpretation, loinc, sample_date, partition_key, json)
-                    VALUES ($lab, $acc, $test, $version, $status, $interp, $loinc, $date, $pkey, $json)
+                    INSERT INTO results (lab_id, accession_id, test_code, version, status, interpretation, loinc, sample_date, partition_key, source)
+                    VALUES ($lab, $acc, $test, $version, $status, $interp, $loinc, $date, $pkey, $source)
                     ON CONFLICT (lab_id, accession_id, test_code) DO UPDATE SET
                         version = excluded.version, status = excluded.status, interpretation = excluded.interpretation,
-                        loinc = excluded.loinc, sample_date = excluded.sample_date, partition_key = excluded.partition_key, json = excluded.json
+                        loinc = excluded.loinc, sample_date = excluded.sample_date, partition_key = excluded.partition_key, source = excluded.source
                     WHERE excluded.version > results.version
                     """;
                 SqliteParameter lab = upsert.Parameters.Add("$lab", SqliteType.Text), acc = upsert.Parameters.Add("$acc", SqliteType.Text),
                     test = upsert.Parameters.Add("$test", SqliteType.Text), version = upsert.Parameters.Add("$version", SqliteType.Integer),
                     status = upsert.Parameters.Add("$status", SqliteType.Text), interp = upsert.Parameters.Add("$interp", SqliteType.Text),
                     loinc = upsert.Parameters.Add("$loinc", SqliteType.Text), date = upsert.Parameters.Add("$date", SqliteType.Text),
-                    pkey = upsert.Parameters.Add("$pkey", SqliteType.Text), json = upsert.Parameters.Add("$json", SqliteType.Text);
+                    pkey = upsert.Parameters.Add("$pkey", SqliteType.Text), source = upsert.Parameters.Add("$source", SqliteType.Text);
                 foreach (StoredResult r in results)
                 {
                     lab.Value = r.LabId;
@@ -510,7 +510,7 @@ public sealed partial class StateStore : IStageStore
                     loinc.Value = (object?)r.Loinc ?? DBNull.Value;
                     date.Value = (object?)r.SampleDate ?? DBNull.Value;
                     pkey.Value = r.PartitionKey;
-                    json.Value = r.Json;
+                    source.Value = r.Source;
                     upsert.ExecuteNonQuery();
                 }
             }
@@ -590,7 +590,7 @@ public sealed partial class StateStore : IStageStore
         lock (_lock)
         {
             using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT lab_id, accession_id, test_code, version, status, interpretation, loinc, sample_date, partition_key, json FROM results ORDER BY lab_id, accession_id, test_code LIMIT $l";
+            cmd.CommandText = "SELECT lab_id, accession_id, test_code, version, status, interpretation, loinc, sample_date, partition_key, source FROM results ORDER BY lab_id, accession_id, test_code LIMIT $l";
             cmd.Parameters.AddWithValue("$l", limit);
             using SqliteDataReader r = cmd.ExecuteReader();
             var list = new List<StoredResult>();

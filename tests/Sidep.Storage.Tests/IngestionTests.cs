@@ -151,6 +151,10 @@ public class IngestionTests
             Assert.Equal("Positive", acc1.Interpretation);
             Assert.Equal("Corrected", acc1.Status);
             Assert.Equal("2026-01-12", acc1.SampleDate);
+            // The row says where the version lives in the journal instead of holding a copy of it.
+            string[] at = acc1.Source.Split('/');
+            Sidep.Transport.IncomingMessage version = stages.Transport.ReadRange(at[0], int.Parse(at[1]), long.Parse(at[2]), long.Parse(at[2]) + 1).Single();
+            Assert.Equal((2, "ACC1"), (ResultStoreStage.Read(version.Payload, out _)!.Version, ResultStoreStage.Read(version.Payload, out _)!.Result.AccessionId));
         }
     }
 
