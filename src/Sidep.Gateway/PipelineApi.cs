@@ -42,15 +42,19 @@ public interface IPipelineView
 /// <summary>
 /// The pipeline's positions, in either mode: the topics' end offsets (in the embedded mode, the results topic is the
 /// journal) against the positions the stages stored with their writes (what is durable, whichever worker holds a
-/// partition). Backpressure reads them at most once a second.
+/// partition).
 /// </summary>
-/// <param name="readingAge">How old a reading <see cref="Lag"/> may use: none in the embedded mode (positions in the
-/// process's own store), a second in the distributed one (a broker and a database away).</param>
-public sealed class PipelineView(IStageTransport transport, IStageStore store, TimeSpan readingAge) : IPipelineView
+/// <param name="readingAge">How old the reading <see cref="Lag"/> uses may be. Positions only grow, so an older reading
+/// overstates a lag, never understates it.</param>
+/// <param name="liveEnds">Whether <see cref="Lag"/> reads the inputs' ends at every call (the embedded mode: counters in
+/// the process) rather than with the positions (the distributed one: a broker away).</param>
+public sealed class PipelineView(IStageTransport transport, IStageStore store, TimeSpan readingAge, bool liveEnds) : IPipelineView
 {
-    private readonly Lock _lock = new();
-    private (long, long, IReadOnlyList<PipelineApi.StageView>) _last;
-    private long _readAt;
+    private readonly Lock _refresh = new();
+    private volatile Reading? _last;
+
+    /// <summary>The inputs' ends and the stages' positions (per stage, per partition) at <see cref="At"/>.</summary>
+    private sealed record Reading(Dictionary<string, long[]> Ends, long[][] Positions, long At);
 
     private static readonly (string Stage, string Topic, Func<int, (string Consumer, int Partition)> Position)[] s_stages =
     [
@@ -61,17 +65,67 @@ public sealed class PipelineView(IStageTransport transport, IStageStore store, T
         ("research", StageTopics.Matched, p => ($"{ResearchStage.ConsumerName}/{p}", -1)),
     ];
 
-    /// <summary>Asked at every submission: from a reading at most a second old.</summary>
+    private Dictionary<string, long[]> Ends() => new(StringComparer.Ordinal)
+    {
+        [StageTopics.Results] = transport.EndOffsets(StageTopics.Results),
+        [StageTopics.Matched] = transport.EndOffsets(StageTopics.Matched),
+    };
+
+    private Reading Read()
+    {
+        Dictionary<string, long[]> ends = Ends();
+        long[][] positions = [.. s_stages.Select(s => Enumerable.Range(0, ends[s.Topic].Length)
+            .Select(p => store.GetOffset(s.Position(p).Consumer, s.Position(p).Partition)).ToArray())];
+        var reading = new Reading(ends, positions, Environment.TickCount64);
+        _last = reading;
+        return reading;
+    }
+
+    /// <summary>Asked at every submission: from a reading at most <c>readingAge</c> old (one thread reads again while the
+    /// others use the last one), with the inputs' ends read now in the embedded mode.</summary>
     public long Lag
     {
         get
         {
-            (long, long, IReadOnlyList<PipelineApi.StageView>) last;
-            lock (_lock)
+            Reading? last = _last;
+            if (last is null || Environment.TickCount64 - last.At >= (long)readingAge.TotalMilliseconds)
             {
-                last = _last.Item3 is not null && Environment.TickCount64 - _readAt < (long)readingAge.TotalMilliseconds ? _last : Snapshot();
+                if (_refresh.TryEnter())
+                {
+                    try
+                    {
+                        last = Read();
+                    }
+                    finally
+                    {
+                        _refresh.Exit();
+                    }
+                }
+                else if (last is null)
+                {
+                    lock (_refresh)
+                    {
+                        last = _last ?? Read();
+                    }
+                }
             }
-            return last.Item3.Where(s => s.Stage != "result-store").Select(s => s.Lag).DefaultIfEmpty(0).Max();
+            Dictionary<string, long[]> ends = liveEnds ? Ends() : last.Ends;
+            long lag = 0;
+            for (int s = 0; s < s_stages.Length; s++)
+            {
+                if (s_stages[s].Stage == "result-store")
+                {
+                    continue; // nothing waits for it
+                }
+                long[] end = ends[s_stages[s].Topic];
+                long behind = 0;
+                for (int p = 0; p < end.Length; p++)
+                {
+                    behind += Math.Max(0, end[p] - (p < last.Positions[s].Length ? last.Positions[s][p] : 0));
+                }
+                lag = Math.Max(lag, behind);
+            }
+            return lag;
         }
     }
 
@@ -79,16 +133,16 @@ public sealed class PipelineView(IStageTransport transport, IStageStore store, T
     /// stage had read (in the embedded mode, a journal replaced by an older copy, or deleted).</summary>
     public List<(string Stage, string Topic, int Partition, long Position, long End)> PastTheEnd()
     {
+        Reading reading = Read();
         var past = new List<(string, string, int, long, long)>();
-        foreach ((string stage, string topic, Func<int, (string Consumer, int Partition)> position) in s_stages)
+        for (int s = 0; s < s_stages.Length; s++)
         {
-            long[] end = transport.EndOffsets(topic);
+            long[] end = reading.Ends[s_stages[s].Topic];
             for (int p = 0; p < end.Length; p++)
             {
-                (string consumer, int partition) = position(p);
-                if (store.GetOffset(consumer, partition) is long stored && stored > end[p])
+                if (reading.Positions[s][p] > end[p])
                 {
-                    past.Add((stage, topic, p, stored, end[p]));
+                    past.Add((s_stages[s].Stage, s_stages[s].Topic, p, reading.Positions[s][p], end[p]));
                 }
             }
         }
@@ -98,22 +152,15 @@ public sealed class PipelineView(IStageTransport transport, IStageStore store, T
     /// <summary>Read now (GET /v1/pipeline: "caught up" must not come from a reading older than the last acknowledgement).</summary>
     public (long, long, IReadOnlyList<PipelineApi.StageView>) Snapshot()
     {
-        lock (_lock)
+        // Positions first, then the ends: both only grow, so a stage is never shown past the end it reads.
+        Reading reading = Read();
+        Dictionary<string, long[]> ends = Ends();
+        List<PipelineApi.StageView> stages = [.. s_stages.Select((s, i) =>
         {
-            var ends = new Dictionary<string, long[]>(StringComparer.Ordinal)
-            {
-                [StageTopics.Results] = transport.EndOffsets(StageTopics.Results),
-                [StageTopics.Matched] = transport.EndOffsets(StageTopics.Matched),
-            };
-            List<PipelineApi.StageView> stages = [.. s_stages.Select(s =>
-            {
-                long[] end = ends[s.Topic];
-                long position = Enumerable.Range(0, end.Length).Sum(p => Math.Min(end[p], store.GetOffset(s.Position(p).Consumer, s.Position(p).Partition)));
-                return new PipelineApi.StageView(s.Stage, s.Topic, position, end.Sum(), end.Sum() - position);
-            })];
-            _last = (ends[StageTopics.Results].Sum(), ends[StageTopics.Matched].Sum(), stages);
-            _readAt = Environment.TickCount64;
-            return _last;
-        }
+            long[] end = ends[s.Topic];
+            long position = Enumerable.Range(0, end.Length).Sum(p => Math.Min(end[p], p < reading.Positions[i].Length ? reading.Positions[i][p] : 0));
+            return new PipelineApi.StageView(s.Stage, s.Topic, position, end.Sum(), end.Sum() - position);
+        })];
+        return (ends[StageTopics.Results].Sum(), ends[StageTopics.Matched].Sum(), stages);
     }
 }

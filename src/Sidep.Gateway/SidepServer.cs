@@ -74,7 +74,7 @@ public static class SidepServer
             closing.AddRange([topics, log]);
             try
             {
-                CheckPositions(new PipelineView(topics, store, TimeSpan.Zero), log);
+                CheckPositions(new PipelineView(topics, store, TimeSpan.Zero, liveEnds: true), log);
             }
             catch
             {
@@ -95,7 +95,11 @@ public static class SidepServer
         builder.Services.AddSingleton(stageStore);
         builder.Services.AddSingleton(pseudonyms);
         builder.Services.AddSingleton<IIndicatorReader>(new StoredIndicators(stageStore));
-        builder.Services.AddSingleton<IPipelineView>(new PipelineView(transport, stageStore, distributed is null ? TimeSpan.Zero : TimeSpan.FromSeconds(1)));
+        // Embedded: the journal's end read at every submission, the stages' positions at most 50 ms old; distributed: both
+        // at most a second old (a broker and a database away).
+        builder.Services.AddSingleton<IPipelineView>(distributed is null
+            ? new PipelineView(transport, stageStore, TimeSpan.FromMilliseconds(50), liveEnds: true)
+            : new PipelineView(transport, stageStore, TimeSpan.FromSeconds(1), liveEnds: false));
         if (options.RunStages)
         {
             // One body of stage code for both modes. In the embedded mode the identity stage holds every partition of its

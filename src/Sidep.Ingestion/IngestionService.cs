@@ -139,30 +139,36 @@ public sealed class IngestionService
         var records = new List<LogRecord>();
         Task durable;
         SubmissionReport report;
+        // What does not depend on what is already known is done before taking the lock: mapping, checks, content hashes.
+        var candidates = new List<(ParsedItem Item, ParsedMessage Message, LabResult? Result, byte[]? Hash)>();
+        foreach (ParsedMessage message in parsed.Messages)
+        {
+            foreach (ParsedItem item in message.Items)
+            {
+                if (message.IsRejected || item.IsRejected || item.Result is null)
+                {
+                    candidates.Add((item, message, null, null));
+                    continue;
+                }
+                LabResult result = lab is null ? item.Result : item.Result with { LabId = lab.Finess };
+                result = _terminology.Apply(result, item);
+                Conformance.Check(result, item);
+                if (result.Loinc is null)
+                {
+                    item.Diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.NoLoinc,
+                        $"local code '{result.AnalysisAsSent.Code}' has no LOINC mapping for lab {result.LabId}: the result is accepted and held in quarantine, " +
+                        $"and replayed as soon as the mapping is added (PUT /v1/labs/{result.LabId}/transcoding)", item.Position)
+                    { Found = result.AnalysisAsSent.Code, Expected = "a LOINC code (coding system LN), or a mapping in the lab's transcoding table" });
+                }
+                candidates.Add((item, message, result, ContentHash.Of(result)));
+            }
+        }
         lock (_decide)
         {
             var pending = new Dictionary<UInt128, Known>();
-            foreach (ParsedMessage message in parsed.Messages)
+            foreach ((ParsedItem item, ParsedMessage message, LabResult? result, byte[]? hash) in candidates)
             {
-                foreach (ParsedItem item in message.Items)
-                {
-                    if (message.IsRejected || item.IsRejected || item.Result is null)
-                    {
-                        decisions.Add(new Decision(item, message, ItemStatus.Rejected, null, 0, null));
-                        continue;
-                    }
-                    LabResult result = lab is null ? item.Result : item.Result with { LabId = lab.Finess };
-                    result = _terminology.Apply(result, item);
-                    Conformance.Check(result, item);
-                    if (result.Loinc is null)
-                    {
-                        item.Diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.NoLoinc,
-                            $"local code '{result.AnalysisAsSent.Code}' has no LOINC mapping for lab {result.LabId}: the result is accepted and held in quarantine, " +
-                            $"and replayed as soon as the mapping is added (PUT /v1/labs/{result.LabId}/transcoding)", item.Position)
-                        { Found = result.AnalysisAsSent.Code, Expected = "a LOINC code (coding system LN), or a mapping in the lab's transcoding table" });
-                    }
-                    decisions.Add(Decide(item, message, result, pending));
-                }
+                decisions.Add(result is null ? new Decision(item, message, ItemStatus.Rejected, null, 0, null) : Decide(item, message, result, hash!, pending));
             }
 
             report = Report(dryRun ? null : submissionId, receivedAt, lab, format, dryRun, !dryRun && _log is not null, sha256, body.Length, parsed, decisions);
@@ -244,9 +250,8 @@ public sealed class IngestionService
     }
 
     /// <summary>New, duplicate, correction — or quarantined when the result still has no LOINC.</summary>
-    private Decision Decide(ParsedItem item, ParsedMessage message, LabResult result, Dictionary<UInt128, Known> pending)
+    private Decision Decide(ParsedItem item, ParsedMessage message, LabResult result, byte[] hash, Dictionary<UInt128, Known> pending)
     {
-        byte[] hash = ContentHash.Of(result);
         UInt128 key = result.Key.Fingerprint();
         UInt128 content = Fingerprint(hash);
         Known known = pending.TryGetValue(key, out Known p) ? p : _known.TryGetValue(key, out Known k) ? k : default;
@@ -307,7 +312,7 @@ public sealed class IngestionService
                 {
                     var item = new ParsedItem(new SourcePosition("", 0, 0, 0, 0), q.Envelope.Result, []);
                     LabResult result = _terminology.Apply(q.Envelope.Result, item);
-                    Decision d = Decide(item, null!, result, pending);
+                    Decision d = Decide(item, null!, result, ContentHash.Of(result), pending);
                     decisions.Add(d);
                     released.Add(q.Id);
                     if (d.Status is ItemStatus.Accepted or ItemStatus.Correction or ItemStatus.Retraction)
