@@ -125,33 +125,80 @@ public sealed class InProcessTransport(string directory, int partitions = 8, IRe
     }
 
     // [u16 header count]([u16 name length][name][u16 value length][value])* [payload]
+    // [u16 header count]([7-bit length][UTF-8 name][7-bit length][UTF-8 value])* [payload] — BinaryWriter's layout,
+    // written and read on spans (one array per message each way).
     private static byte[] Envelope(OutgoingMessage m)
     {
-        using var stream = new MemoryStream();
-        using (var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        IReadOnlyDictionary<string, string>? headers = m.Headers;
+        int size = 2 + m.Payload.Length;
+        foreach ((string name, string value) in headers ?? s_noHeaders)
         {
-            IReadOnlyDictionary<string, string> headers = m.Headers ?? new Dictionary<string, string>();
-            w.Write((ushort)headers.Count);
-            foreach ((string name, string value) in headers)
-            {
-                w.Write(name);
-                w.Write(value);
-            }
-            w.Write(m.Payload);
+            size += StringSize(name) + StringSize(value);
         }
-        return stream.ToArray();
+        byte[] buffer = new byte[size];
+        Span<byte> span = buffer;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(span, (ushort)(headers?.Count ?? 0));
+        int at = 2;
+        foreach ((string name, string value) in headers ?? s_noHeaders)
+        {
+            at = WriteString(span, at, name);
+            at = WriteString(span, at, value);
+        }
+        m.Payload.CopyTo(span[at..]);
+        return buffer;
+    }
+
+    private static int StringSize(string value)
+    {
+        int length = Encoding.UTF8.GetByteCount(value);
+        return length + (length < 1 << 7 ? 1 : length < 1 << 14 ? 2 : length < 1 << 21 ? 3 : 4);
+    }
+
+    private static readonly Dictionary<string, string> s_noHeaders = [];
+
+    private static int WriteString(Span<byte> span, int at, string value)
+    {
+        int length = Encoding.UTF8.GetByteCount(value);
+        for (uint v = (uint)length; ; v >>= 7)
+        {
+            span[at++] = (byte)(v < 0x80 ? v : (v & 0x7F) | 0x80);
+            if (v < 0x80)
+            {
+                break;
+            }
+        }
+        return at + Encoding.UTF8.GetBytes(value, span[at..]);
+    }
+
+    private static string ReadString(ReadOnlySpan<byte> span, ref int at)
+    {
+        int length = 0;
+        for (int shift = 0; ; shift += 7)
+        {
+            byte b = span[at++];
+            length |= (b & 0x7F) << shift;
+            if (b < 0x80)
+            {
+                break;
+            }
+        }
+        string value = Encoding.UTF8.GetString(span.Slice(at, length));
+        at += length;
+        return value;
     }
 
     private static (Dictionary<string, string> Headers, byte[] Payload) Open(ReadOnlyMemory<byte> envelope)
     {
-        using var r = new BinaryReader(new MemoryStream(envelope.ToArray()), Encoding.UTF8);
-        int count = r.ReadUInt16();
+        ReadOnlySpan<byte> span = envelope.Span;
+        int count = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(span);
         var headers = new Dictionary<string, string>(count, StringComparer.Ordinal);
+        int at = 2;
         for (int i = 0; i < count; i++)
         {
-            headers[r.ReadString()] = r.ReadString();
+            string name = ReadString(span, ref at);
+            headers[name] = ReadString(span, ref at);
         }
-        return (headers, r.ReadBytes((int)(r.BaseStream.Length - r.BaseStream.Position)));
+        return (headers, span[at..].ToArray());
     }
 
     public async ValueTask DisposeAsync()
