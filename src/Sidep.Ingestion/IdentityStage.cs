@@ -137,7 +137,9 @@ public sealed class IdentityStage(IStageTransport transport, IStageStore store, 
                     new Dictionary<string, string> { [StageTopics.Kind] = "merged", [StageTopics.From] = from }));
             }
             IndicatorFact? fact = Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf);
-            output.Add(new OutgoingMessage(m.Key, MatchedRecords.Encode(m.Offset, decision.PersonId, decision.Rule.ToString(), decision.Score, ResultRecords.Envelope(m.Payload), fact),
+            ResearchFact research = ResearchSink.Fact(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf);
+            output.Add(new OutgoingMessage(m.Key, MatchedRecords.Encode(m.Offset, decision.PersonId, decision.Rule.ToString(), decision.Score, ResultRecords.Envelope(m.Payload), fact,
+                research),
                 new Dictionary<string, string> { [StageTopics.Kind] = "matched", [StageTopics.From] = from }));
         }
         if (output.Count > 0)

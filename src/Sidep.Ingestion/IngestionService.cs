@@ -272,7 +272,7 @@ public sealed class IngestionService
 
     private static byte[] Payload(Decision d, ResultEnvelope envelope)
     {
-        return ResultRecords.Encode(d.Hash!, d.Version, JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope));
+        return ResultRecords.Encode(d.Hash!, d.Version, envelope.Result, JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope));
     }
 
     private LogRecord ResultRecord(Decision d, ResultEnvelope envelope)

@@ -6,15 +6,33 @@ using Sidep.Pipeline;
 
 namespace Sidep.Ingestion;
 
+/// <summary>What the research stage does with a matched result, decided where the result is decoded anyway (the identity
+/// stage); only what depends on the store (oppositions) is left to the research stage.</summary>
+public enum ResearchAction : byte
+{
+    /// <summary>Not a research row (a preliminary result).</summary>
+    Skip = 0,
+    /// <summary>Removes the row (a retraction, a test research does not keep).</summary>
+    Remove = 1,
+    /// <summary>Keeps this version's row, unless the person opposed.</summary>
+    Upsert = 2,
+}
+
+/// <summary>A matched result's research row, ready made: its key, version, person, sample date, the row's fields as
+/// JSON (nothing nominative) and the identity keys an opposition made before the person was known can name.</summary>
+public sealed record ResearchFact(ResearchAction Action, UInt128 Key, int Version, long PersonId, string SampleDate, byte[] FieldsJson, string[] IdentityKeys);
+
 /// <summary>
 /// The identity stage's output records. A matched result is written as a marker byte, the indicator fact it makes
-/// (what the indicators and the fan-out count with, 36 bytes) and the matched result as JSON (what the fan-out's cases
-/// and the research rows are made of): the indicators never parse the JSON, the fan-out only for positives. Records
-/// written before the fact header existed (JSON only) are still read.
+/// (what the indicators and the fan-out count with, 36 bytes), the research row it makes (what the research stage
+/// stores) and the matched result as JSON (what the fan-out's cases are made of): the indicators and the research stage
+/// never parse the JSON, the fan-out only for positives. Records written before the research part (marker 0x02) or the
+/// fact header (JSON only) existed are still read.
 /// </summary>
 public static class MatchedRecords
 {
     private const byte WithFact = 0x02;
+    private const byte WithFactAndResearch = 0x03;
     private const int FactBytes = 1 + 16 + 4 + 8 + 4 + 1 + 2;
 
     public static byte[] Encode(MatchedResult matched, IndicatorFact? fact) =>
@@ -22,7 +40,8 @@ public static class MatchedRecords
 
     /// <summary>A matched record around the envelope's JSON as it is in the journal (not serialised again): the same
     /// JSON as <see cref="MatchedResult"/> gives.</summary>
-    public static byte[] Encode(long sequence, long personId, string rule, double score, ReadOnlySpan<byte> envelopeJson, IndicatorFact? fact)
+    public static byte[] Encode(long sequence, long personId, string rule, double score, ReadOnlySpan<byte> envelopeJson, IndicatorFact? fact,
+        ResearchFact? research = null)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(envelopeJson.Length + 128);
         using (var w = new Utf8JsonWriter(buffer))
@@ -36,13 +55,18 @@ public static class MatchedRecords
             w.WriteRawValue(envelopeJson, skipInputValidation: true);
             w.WriteEndObject();
         }
-        return Encode(buffer.WrittenSpan.ToArray(), fact);
+        return Encode(buffer.WrittenSpan, fact, research);
     }
 
-    private static byte[] Encode(byte[] json, IndicatorFact? fact)
+    private static int ResearchBytes(ResearchFact? r) => r is null ? 0
+        : 1 + 16 + 4 + 8 + 2 + System.Text.Encoding.UTF8.GetByteCount(r.SampleDate) + 4 + r.FieldsJson.Length + 1
+          + r.IdentityKeys.Sum(k => 2 + System.Text.Encoding.UTF8.GetByteCount(k));
+
+    private static byte[] Encode(ReadOnlySpan<byte> json, IndicatorFact? fact, ResearchFact? research = null)
     {
-        byte[] payload = new byte[1 + FactBytes + json.Length];
-        payload[0] = WithFact;
+        int researchBytes = ResearchBytes(research);
+        byte[] payload = new byte[1 + FactBytes + researchBytes + json.Length];
+        payload[0] = research is null ? WithFact : WithFactAndResearch;
         Span<byte> f = payload.AsSpan(1, FactBytes);
         if (fact is IndicatorFact x)
         {
@@ -54,12 +78,86 @@ public static class MatchedRecords
             f[33] = (byte)x.Outcome;
             BinaryPrimitives.WriteInt16LittleEndian(f[34..], x.Cell);
         }
-        json.CopyTo(payload, 1 + FactBytes);
+        if (research is not null)
+        {
+            WriteResearch(payload.AsSpan(1 + FactBytes, researchBytes), research);
+        }
+        json.CopyTo(payload.AsSpan(1 + FactBytes + researchBytes));
         return payload;
     }
 
+    // [u8 action][u128 key][i32 version][i64 person][u16 length + UTF-8 sample date][i32 length + fields JSON]
+    // [u8 count]([u16 length + UTF-8 identity key])*
+    private static void WriteResearch(Span<byte> span, ResearchFact r)
+    {
+        span[0] = (byte)r.Action;
+        BinaryPrimitives.WriteUInt128LittleEndian(span[1..], r.Key);
+        BinaryPrimitives.WriteInt32LittleEndian(span[17..], r.Version);
+        BinaryPrimitives.WriteInt64LittleEndian(span[21..], r.PersonId);
+        int at = 29;
+        at = WriteText(span, at, r.SampleDate);
+        BinaryPrimitives.WriteInt32LittleEndian(span[at..], r.FieldsJson.Length);
+        r.FieldsJson.CopyTo(span[(at + 4)..]);
+        at += 4 + r.FieldsJson.Length;
+        span[at++] = (byte)r.IdentityKeys.Length;
+        foreach (string key in r.IdentityKeys)
+        {
+            at = WriteText(span, at, key);
+        }
+    }
+
+    private static int WriteText(Span<byte> span, int at, string text)
+    {
+        int length = System.Text.Encoding.UTF8.GetBytes(text, span[(at + 2)..]);
+        BinaryPrimitives.WriteUInt16LittleEndian(span[at..], (ushort)length);
+        return at + 2 + length;
+    }
+
+    private static string ReadText(ReadOnlySpan<byte> span, ref int at)
+    {
+        int length = BinaryPrimitives.ReadUInt16LittleEndian(span[at..]);
+        string text = System.Text.Encoding.UTF8.GetString(span.Slice(at + 2, length));
+        at += 2 + length;
+        return text;
+    }
+
+    /// <summary>The research row a matched record carries, and where its JSON starts; null for records written before
+    /// it rode along.</summary>
+    private static ResearchFact? ReadResearch(ReadOnlySpan<byte> payload, out int jsonStart)
+    {
+        jsonStart = payload.Length > 0 && payload[0] is WithFact or WithFactAndResearch ? 1 + FactBytes : 0;
+        if (payload.Length == 0 || payload[0] != WithFactAndResearch)
+        {
+            return null;
+        }
+        ReadOnlySpan<byte> span = payload[jsonStart..];
+        var action = (ResearchAction)span[0];
+        UInt128 key = BinaryPrimitives.ReadUInt128LittleEndian(span[1..]);
+        int version = BinaryPrimitives.ReadInt32LittleEndian(span[17..]);
+        long person = BinaryPrimitives.ReadInt64LittleEndian(span[21..]);
+        int at = 29;
+        string sampleDate = ReadText(span, ref at);
+        int fieldsLength = BinaryPrimitives.ReadInt32LittleEndian(span[at..]);
+        byte[] fields = span.Slice(at + 4, fieldsLength).ToArray();
+        at += 4 + fieldsLength;
+        string[] keys = new string[span[at++]];
+        for (int i = 0; i < keys.Length; i++)
+        {
+            keys[i] = ReadText(span, ref at);
+        }
+        jsonStart += at;
+        return new ResearchFact(action, key, version, person, sampleDate, fields, keys);
+    }
+
+    /// <summary>The research row a matched record carries (null: a record written before it rode along).</summary>
+    public static ResearchFact? Research(ReadOnlySpan<byte> payload) => ReadResearch(payload, out _);
+
     /// <summary>The JSON part of a matched record.</summary>
-    public static ReadOnlySpan<byte> Json(ReadOnlySpan<byte> payload) => payload.Length > 0 && payload[0] == WithFact ? payload[(1 + FactBytes)..] : payload;
+    public static ReadOnlySpan<byte> Json(ReadOnlySpan<byte> payload)
+    {
+        ReadResearch(payload, out int jsonStart);
+        return payload[jsonStart..];
+    }
 
     public static MatchedResult Read(ReadOnlySpan<byte> payload) => JsonSerializer.Deserialize(Json(payload), SidepJson.Default.MatchedResult)!;
 
@@ -81,7 +179,7 @@ public static class MatchedRecords
             }
             ReadOnlyMemory<byte> payload = entry.Payload;
             IndicatorFact? fact;
-            if (payload.Span[0] == WithFact)
+            if (payload.Span[0] is WithFact or WithFactAndResearch)
             {
                 ReadOnlySpan<byte> f = payload.Span.Slice(1, FactBytes);
                 fact = f[0] == 0 ? null : new IndicatorFact(BinaryPrimitives.ReadUInt128LittleEndian(f[1..]), BinaryPrimitives.ReadInt32LittleEndian(f[17..]),

@@ -136,10 +136,30 @@ public static class ResearchSink
         }
     }
 
+    /// <summary>The research row of a matched result, made where the result is decoded anyway (the identity stage); what
+    /// depends on the store (oppositions) is decided by the research stage (<see cref="Changes"/>).</summary>
+    public static ResearchFact Fact(LabResult r, int version, long personId, DateTimeOffset receivedAt, Func<string?, TestKind> kindOf)
+    {
+        UInt128 key = r.Key.Fingerprint();
+        if (r.Status == ResultStatus.Preliminary)
+        {
+            return new ResearchFact(ResearchAction.Skip, key, version, personId, "", [], []);
+        }
+        // Research keeps PCR and antigen tests (and serology: researchers study it); a retraction removes the row.
+        if (r.Status == ResultStatus.Cancelled || kindOf(r.Loinc) == TestKind.Other)
+        {
+            return new ResearchFact(ResearchAction.Remove, key, version, personId, "", [], []);
+        }
+        DateOnly day = r.SampledAt?.Date ?? r.ResultedAt?.Date ?? DateOnly.FromDateTime(receivedAt.UtcDateTime);
+        ResearchFields fields = ResearchFields.Of(r, day);
+        return new ResearchFact(ResearchAction.Upsert, key, version, personId, fields.SampleDate,
+            JsonSerializer.SerializeToUtf8Bytes(fields, ResearchJson.Default.ResearchFields), [.. IdentityKeys(r.Patient)]);
+    }
+
     /// <summary>The research changes of a batch of the identity stage's output: one pseudonymisable row per result
     /// (latest version), retractions and non-research tests removed, merges followed, nothing for persons who opposed
     /// (an opposition made by identity is tied to its person here, once found).</summary>
-    internal static List<ResearchChange> Changes(List<LogEntry> batch, IStageStore store, Func<string?, TestKind> kindOf)
+    public static List<ResearchChange> Changes(List<LogEntry> batch, IStageStore store, Func<string?, TestKind> kindOf)
     {
         var changes = new List<ResearchChange>(batch.Count);
         foreach (LogEntry entry in batch)
@@ -154,6 +174,27 @@ public static class ResearchSink
                 changes.Add(new ResearchMerge(merge.From, merge.Into));
                 continue;
             }
+            if (MatchedRecords.Research(entry.Payload.Span) is ResearchFact fact)
+            {
+                string factKey = fact.Key.ToString("x32", CultureInfo.InvariantCulture);
+                if (fact.Action == ResearchAction.Remove)
+                {
+                    changes.Add(new ResearchRemove(factKey, fact.Version + 1));
+                }
+                else if (fact.Action == ResearchAction.Upsert && !store.OpposedPerson(fact.PersonId))
+                {
+                    // An opposition made by INS or traits before the person was known: tied to the person once, found here.
+                    if (store.HasIdentityOppositions && store.OpposedIdentity(fact.IdentityKeys) is string opposer)
+                    {
+                        store.AttachOpposition(fact.PersonId, opposer);
+                        continue;
+                    }
+                    changes.Add(new ResearchUpsert(new ResearchRowRecord(factKey, fact.PersonId, fact.Version, fact.SampleDate,
+                        System.Text.Encoding.UTF8.GetString(fact.FieldsJson))));
+                }
+                continue;
+            }
+            // A record written before the research row rode along: made from the matched result's JSON.
             MatchedResult matched = MatchedRecords.Read(entry.Payload.Span);
             LabResult r = matched.Envelope.Result;
             string key = r.Key.Fingerprint().ToString("x32", CultureInfo.InvariantCulture);

@@ -27,7 +27,7 @@ public sealed class ResultStoreStage(IStageTransport transport, IStageStore stor
     /// (content hash, version, then the envelope as JSON).</summary>
     public static byte[] Payload(ResultEnvelope envelope, byte[] contentHash)
     {
-        return ResultRecords.Encode(contentHash, envelope.Version, JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope));
+        return ResultRecords.Encode(contentHash, envelope.Version, envelope.Result, JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope));
     }
 
     /// <summary>The result envelope of a transport payload (<see cref="Payload"/>), or null with why it is not one.</summary>
@@ -93,15 +93,16 @@ public sealed class ResultStoreStage(IStageTransport transport, IStageStore stor
                     continue;
                 }
                 covered = m.Offset + 1;
-                ResultEnvelope? envelope = Read(m.Payload, out string? reason);
-                if (envelope is null)
+                // The summary the gateway wrote beside the envelope: no JSON to parse (records written before it: the JSON).
+                StoredResult? row = Summarised(m, out string? reason);
+                if (row is null)
                 {
                     // Written up to here first, so that the dead letter's position is covered by the store.
                     Flush(partition.Key, m.Offset, rows, handled);
                     await _consumer.DeadLetterAsync(m, reason!, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
-                rows.Add(Row(envelope, m));
+                rows.Add(row);
                 handled.Add(m);
             }
             Flush(partition.Key, covered, rows, handled);
@@ -123,6 +124,32 @@ public sealed class ResultStoreStage(IStageTransport transport, IStageStore stor
         handled.Clear();
     }
 
+    /// <summary>The stored form of the result version a message holds, from its summary (or its JSON for a record written
+    /// before summaries); null, with why, when it holds none.</summary>
+    private static StoredResult? Summarised(IncomingMessage m, out string? reason)
+    {
+        ResultSummary? summary;
+        try
+        {
+            summary = ResultRecords.IsResult(m.Payload) ? ResultRecords.Summary(m.Payload) : null;
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            reason = "not a result record: its summary is cut short";
+            return null;
+        }
+        if (summary is null)
+        {
+            return Read(m.Payload, out reason) is ResultEnvelope envelope ? Row(envelope, m) : null;
+        }
+        reason = null;
+        return new StoredResult(summary.LabId, summary.AccessionId, summary.TestCode, ResultRecords.Version(m.Payload), summary.Status.ToString(),
+            summary.Interpretation.ToString(), summary.Loinc, summary.SampleDate?.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+            summary.PartitionKey, Source(m));
+    }
+
+    private static string Source(IncomingMessage m) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{m.Topic}/{m.Partition}/{m.Offset}");
+
     /// <summary>The stored form of a result's version read at <paramref name="source"/>.</summary>
     public static StoredResult Row(ResultEnvelope env, IncomingMessage source)
     {
@@ -130,7 +157,7 @@ public sealed class ResultStoreStage(IStageTransport transport, IStageStore stor
         ResultKey key = r.Key;
         return new StoredResult(key.LabId, key.AccessionId, key.TestCode, env.Version, r.Status.ToString(), r.Value.Interpretation.ToString(),
             r.Loinc, r.SampledAt?.Date.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), r.PartitionKey,
-            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{source.Topic}/{source.Partition}/{source.Offset}"));
+            Source(source));
     }
 
     public async Task RunAsync(CancellationToken cancellationToken)

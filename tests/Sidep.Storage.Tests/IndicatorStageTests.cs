@@ -137,4 +137,53 @@ public class MatchedRecordTests
         Assert.Equal(a.Counts.NonZero(), b.Counts.NonZero());
         Assert.Single(a.Counts.NonZero());
     }
+
+    [Theory]
+    [InlineData("F", "94500-6")] // kept
+    [InlineData("X", "94500-6")] // retracted: removed
+    [InlineData("F", "12345-6")] // not a test research keeps: removed
+    [InlineData("P", "94500-6")] // preliminary: no row
+    public void The_research_row_rides_along_in_the_matched_record_and_equals_the_one_made_from_the_JSON(string status, string loinc)
+    {
+        var parsed = new Sidep.Parsing.Hl7v2.Hl7v2Parser().Parse(System.Buffers.BuffersExtensions.ToArray(IdentityFixtures.Message("ACC1", IdentityFixtures.ThreeLabs[0])));
+        Sidep.Domain.LabResult result = parsed.Messages[0].Items[0].Result! with
+        {
+            Loinc = loinc,
+            Status = status switch { "X" => Sidep.Domain.ResultStatus.Cancelled, "P" => Sidep.Domain.ResultStatus.Preliminary, _ => Sidep.Domain.ResultStatus.Final },
+        };
+        var envelope = new ResultEnvelope("sub", 2, "accepted", DateTimeOffset.UtcNow, "http", result);
+        Terminology terminology = Terminology.CreateNational();
+        byte[] envelopeJson = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope);
+        IndicatorFact? fact = Facts.From(result, 2, 7, envelope.ReceivedAt, terminology.KindOf);
+        ResearchFact research = ResearchSink.Fact(result, 2, 7, envelope.ReceivedAt, terminology.KindOf);
+        byte[] withResearch = MatchedRecords.Encode(0, 7, "InsNewPerson", 1, envelopeJson, fact, research);
+        byte[] before = MatchedRecords.Encode(0, 7, "InsNewPerson", 1, envelopeJson, fact);
+
+        // The JSON and the fact are read the same; the research row is read back whole.
+        Assert.Equal(MatchedRecords.Json(before).ToArray(), MatchedRecords.Json(withResearch).ToArray());
+        ResearchFact back = MatchedRecords.Research(withResearch)!;
+        Assert.Equal((research.Action, research.Key, research.Version, research.PersonId, research.SampleDate), (back.Action, back.Key, back.Version, back.PersonId, back.SampleDate));
+        Assert.Equal(research.FieldsJson, back.FieldsJson);
+        Assert.Equal(research.IdentityKeys, back.IdentityKeys);
+        Assert.Null(MatchedRecords.Research(before));
+        var x = new Aggregator();
+        var y = new Aggregator();
+        MatchedRecords.Apply([new LogEntry(RecordKind.Matched, 0, 0, "0", withResearch)], x, terminology.KindOf);
+        MatchedRecords.Apply([new LogEntry(RecordKind.Matched, 0, 0, "0", before)], y, terminology.KindOf);
+        Assert.Equal(x.Counts.NonZero(), y.Counts.NonZero());
+
+        // The research stage's changes: the same from the row that rode along as from a record written before it did.
+        using var dir = new TempDir();
+        using StateStore store = StateStore.Open(dir.Path);
+        string Describe(List<ResearchChange> changes) => string.Join("; ", changes.Select(c => c switch
+        {
+            ResearchUpsert u => $"upsert {u.Row.Key} {u.Row.PersonId} v{u.Row.Version} {u.Row.SampleDate} {u.Row.Json}",
+            ResearchRemove r => $"remove {r.Key} v{r.Version}",
+            _ => c.ToString(),
+        }));
+        string fromRow = Describe(ResearchSink.Changes([new LogEntry(RecordKind.Matched, 0, 0, "0", withResearch)], store, terminology.KindOf));
+        string fromJson = Describe(ResearchSink.Changes([new LogEntry(RecordKind.Matched, 0, 0, "0", before)], store, terminology.KindOf));
+        Assert.Equal(fromJson, fromRow);
+        Assert.Equal(status == "P", fromRow.Length == 0);
+    }
 }

@@ -5,12 +5,13 @@ using Sidep.Pipeline;
 using Sidep.Storage.Sqlite;
 using Sidep.Storage.Postgres;
 using Sidep.Transport;
+using Sidep.Tests;
 using Sidep.Transport.Kafka;
 
 namespace Sidep.Storage.Tests;
 
 /// <summary>`worker --stage store` on both pairs of backends: the in-process log into SQLite, Kafka into PostgreSQL.</summary>
-public abstract class TransportResultStoreTests
+public abstract class ResultStoreStageContractTests
 {
     protected abstract Task<(IStageTransport Transport, IStageStore Store)> OpenAsync();
 
@@ -74,7 +75,7 @@ public abstract class TransportResultStoreTests
     }
 }
 
-public sealed class InProcessSqliteResultStoreTests : TransportResultStoreTests, IDisposable
+public sealed class InProcessSqliteResultStoreTests : ResultStoreStageContractTests, IDisposable
 {
     private readonly TempDir _dir = new();
 
@@ -84,8 +85,36 @@ public sealed class InProcessSqliteResultStoreTests : TransportResultStoreTests,
     public void Dispose() => _dir.Dispose();
 }
 
-public sealed class KafkaPostgresResultStoreTests(KafkaCluster kafka, PostgresCluster postgres) : TransportResultStoreTests, IClassFixture<KafkaCluster>, IClassFixture<PostgresCluster>
+public sealed class KafkaPostgresResultStoreTests(KafkaCluster kafka, PostgresCluster postgres) : ResultStoreStageContractTests, IClassFixture<KafkaCluster>, IClassFixture<PostgresCluster>
 {
     protected override async Task<(IStageTransport, IStageStore)> OpenAsync() =>
         (new KafkaTransport(kafka.Bootstrap), PostgresStore.Open(await postgres.NewDatabaseAsync()));
+}
+
+public class ResultRecordTests
+{
+    [Fact]
+    public void A_result_record_carries_a_summary_the_store_reads_without_the_JSON_and_records_without_one_still_read()
+    {
+        var parsed = new Sidep.Parsing.Hl7v2.Hl7v2Parser().Parse(System.Buffers.BuffersExtensions.ToArray(IdentityFixtures.Message("ACC1", IdentityFixtures.ThreeLabs[0])));
+        LabResult result = parsed.Messages[0].Items[0].Result! with { Loinc = "94500-6" };
+        var envelope = new ResultEnvelope("sub", 3, "correction", DateTimeOffset.UtcNow, "http", result);
+        byte[] json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope);
+        byte[] hash = new byte[32];
+        hash[0] = 7;
+
+        byte[] payload = ResultRecords.Encode(hash, 3, result, json);
+        Assert.Equal(json, ResultRecords.Envelope(payload).ToArray());
+        Assert.Equal((3, 7), (ResultRecords.Version(payload), (int)ResultRecords.ContentHash(payload)[0]));
+        ResultSummary summary = ResultRecords.Summary(payload)!;
+        Assert.Equal(new ResultSummary(result.Key.LabId, result.Key.AccessionId, result.Key.TestCode, result.Status, result.Value.Interpretation, "94500-6",
+            result.SampledAt?.Date, result.PartitionKey), summary);
+
+        // Written before summaries: [hash][version][JSON].
+        byte[] before = [.. hash, .. BitConverter.GetBytes(3), .. json];
+        Assert.Null(ResultRecords.Summary(before));
+        Assert.Equal(json, ResultRecords.Envelope(before).ToArray());
+        // A summary cut short is damage, said as such (the store stage dead-letters the record with the reason).
+        Assert.Throws<ArgumentOutOfRangeException>(() => ResultRecords.Summary(payload.AsSpan(0, 40)));
+    }
 }
