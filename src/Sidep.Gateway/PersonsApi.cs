@@ -37,18 +37,18 @@ public static class PersonsApi
                 : (IResult)TypedResults.Json(new { person = current, decisions });
         });
         // The review queue: possible matches (similar, not linked) and INS conflicts, for an operator to decide.
-        app.MapGet("/v1/persons/review", (HttpContext http, StateStore store, IServiceProvider services, GatewayOptions options, long? after, int? limit) =>
+        app.MapGet("/v1/persons/review", (HttpContext http, IServiceProvider services, GatewayOptions options, long? after, int? limit) =>
         {
             if (Operator.Refuse(http, options) is IResult refused)
             {
                 return refused;
             }
-            if (services.GetService<IPersonIndex>() is not IPersonIndex identity)
+            if (services.GetService<IPersonIndex>() is not IPersonIndex identity || services.GetService<EmbeddedStores>() is not EmbeddedStores stores)
             {
                 return Distributed.NotYet("the review queue");
             }
             int take = Math.Clamp(limit ?? 100, 1, 1000);
-            var items = store.ReviewQueue(after ?? 0, take).Select(x =>
+            var items = stores.Identity.ReviewQueue(after ?? 0, take).Select(x =>
             {
                 JsonElement decision = JsonDocument.Parse(x.Row.DecisionJson).RootElement;
                 long? candidate = decision.TryGetProperty("candidateId", out JsonElement c) && c.ValueKind == JsonValueKind.Number ? c.GetInt64() : null;

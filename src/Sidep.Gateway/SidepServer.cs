@@ -43,8 +43,15 @@ public static class SidepServer
 
         // Nominative data and secrets: the data directory and everything in it are its owner's only.
         List<string> permissionWarnings = DataDirectory.Prepare(options.DataDirectory);
-        // The lab register and transcoding tables: the data directory's store in both modes.
-        StateStore store = StateStore.Open(options.DataDirectory);
+        // The lab register and transcoding tables: the data directory's sidep.db in both modes; in the embedded mode each
+        // stage's rows in a file of its own beside it.
+        if (distributed is null)
+        {
+            RefuseEarlierLayout(options.DataDirectory);
+        }
+        EmbeddedStores? stores = distributed is null ? EmbeddedStores.Open(options.DataDirectory) : null;
+        StateStore store = stores?.Main ?? StateStore.Open(options.DataDirectory);
+        IDisposable storeFiles = (IDisposable?)stores ?? store;
         Terminology terminology = Terminology.CreateNational();
         terminology.Load(store.ListTranscoding());
         builder.Services.AddSingleton(options);
@@ -63,7 +70,6 @@ public static class SidepServer
         {
             // The embedded mode: the stages read the journal itself (its global order, one partition) and write their
             // output topics in process; the data directory's SQLite store holds their rows.
-            RefuseEarlierLayout(options.DataDirectory, store);
             var journalOptions = new JournalOptions { SegmentBytes = options.JournalSegmentBytes, FileSystem = options.JournalFileSystem ?? OsJournalFileSystem.Instance };
             EmbeddedLog log;
             try
@@ -72,7 +78,7 @@ public static class SidepServer
             }
             catch
             {
-                store.Dispose();
+                storeFiles.Dispose();
                 throw;
             }
             var topics = new Sidep.Transport.InProcessTransport(Path.Combine(options.DataDirectory, "pipeline"), partitions: 1,
@@ -81,17 +87,18 @@ public static class SidepServer
             closing.AddRange([topics, log]);
             try
             {
-                CheckPositions(new PipelineView(topics, store, TimeSpan.Zero, liveEnds: true), log);
+                CheckPositions(new PipelineView(topics, stores!.Reads, TimeSpan.Zero, liveEnds: true), log);
             }
             catch
             {
                 topics.DisposeAsync().AsTask().GetAwaiter().GetResult();
                 log.DisposeAsync().AsTask().GetAwaiter().GetResult();
-                store.Dispose();
+                storeFiles.Dispose();
                 throw;
             }
             builder.Services.AddSingleton(new IngestionService(log, parserOptions, terminology));
-            (transport, stageStore) = (topics, store);
+            (transport, stageStore) = (topics, stores.Reads);
+            builder.Services.AddSingleton(stores);
         }
         else
         {
@@ -114,7 +121,7 @@ public static class SidepServer
             // over the match workers and those questions are not answered yet (see the README).
             foreach (string name in Stages.Names)
             {
-                IStageWorker stage = Stages.Create(name, transport, stageStore, terminology, sandbox: !options.Production, pseudonyms,
+                IStageWorker stage = Stages.Create(name, transport, stores?.ForStage(name) ?? stageStore, terminology, sandbox: !options.Production, pseudonyms,
                     Path.Combine(options.DataDirectory, "research"), holdsEveryPartition: distributed is null);
                 if (stage is IdentityStage identity && distributed is null)
                 {
@@ -174,7 +181,7 @@ public static class SidepServer
             {
                 c.DisposeAsync().AsTask().GetAwaiter().GetResult();
             }
-            store.Dispose();
+            storeFiles.Dispose();
         });
         return app;
     }
@@ -197,11 +204,10 @@ public static class SidepServer
     /// rather than per partition) is refused with what to do, rather than counted twice: its revisions and cases were
     /// made by the earlier stages, and the new ones would make them again from the journal.
     /// </summary>
-    private static void RefuseEarlierLayout(string dataDirectory, StateStore store)
+    private static void RefuseEarlierLayout(string dataDirectory)
     {
         if (Directory.Exists(Path.Combine(dataDirectory, "matched")))
         {
-            store.Dispose();
             throw new InvalidOperationException($"{dataDirectory} was written by an earlier Sidep (a separate 'matched' log): its stage rows cannot be " +
                 "carried over. Start with a new data directory and send the results again (or keep the earlier version to read this one).");
         }

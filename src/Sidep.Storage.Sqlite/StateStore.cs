@@ -37,24 +37,28 @@ public sealed partial class StateStore : IStageStore
 
     private StateStore(SqliteConnection connection) => _connection = connection;
 
-    public static StateStore Open(string directory)
+    /// <param name="file">The database file in <paramref name="directory"/> (the embedded mode keeps each stage's rows in
+    /// a file of its own: <see cref="EmbeddedStores"/>).</param>
+    /// <param name="cacheMiB">The page cache of this file's writer.</param>
+    public static StateStore Open(string directory, string file = "sidep.db", int cacheMiB = 256)
     {
         Directory.CreateDirectory(directory);
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder
         {
-            DataSource = Path.Combine(directory, "sidep.db"),
+            DataSource = Path.Combine(directory, file),
             Mode = SqliteOpenMode.ReadWriteCreate,
             Pooling = false,
         }.ToString());
         connection.Open();
         var store = new StateStore(connection);
+        // A page cache of 256 MiB by default (the default 2 MiB made nearly every index insert of a busy day a read from
+        // the operating system).
+        store.Execute(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"PRAGMA cache_size = -{cacheMiB * 1024}"));
         store.Execute("""
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = FULL;
             PRAGMA busy_timeout = 5000;
-            -- A page cache of 256 MiB (the default 2 MiB made nearly every index insert of a busy day a read from the
-            -- operating system) and a checkpoint every 10,000 WAL pages rather than 1,000.
-            PRAGMA cache_size = -262144;
+            -- A checkpoint every 10,000 WAL pages rather than 1,000.
             PRAGMA wal_autocheckpoint = 10000;
             CREATE TABLE IF NOT EXISTS labs (
                 finess TEXT PRIMARY KEY,

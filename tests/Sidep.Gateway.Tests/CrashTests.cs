@@ -82,7 +82,8 @@ public class CrashTests
                 }
             }
 
-            using StateStore store = StateStore.Open(dir);
+            using EmbeddedStores stores = EmbeddedStores.Open(dir);
+            StateStore store = stores.Results;
             await using EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir, "log"));
             long inLog = Enumerable.Range(0, log.PartitionCount).Sum(p => log.EndOffset(p));
             Assert.True(inLog >= acknowledged.Count);

@@ -40,7 +40,7 @@ public class FhirApiTests
         for (int i = 0; i < 50 && rows.Count == 0; i++)
         {
             await System.Threading.Tasks.Task.Delay(100);
-            rows = server.Store.ListResults();
+            rows = server.Results.ListResults();
         }
         StoredResult row = Assert.Single(rows);
         Assert.Equal(("750000001", "94500-6", "Positive"), (row.LabId, row.Loinc, row.Interpretation));

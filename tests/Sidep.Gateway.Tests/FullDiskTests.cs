@@ -124,7 +124,7 @@ public class FullDiskTests
                 {
                     Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"/v1/submissions/{submission}")).StatusCode);
                 }
-                StateStore store = restarted.Store;
+                StateStore store = restarted.Results;
                 var deadline = Stopwatch.StartNew();
                 List<string> stored;
                 do

@@ -29,6 +29,9 @@ public sealed class SidepTestServer : IAsyncDisposable
     public Uri Http { get; }
     public int MllpPort { get; }
     public StateStore Store => _app.Services.GetRequiredService<StateStore>();
+
+    /// <summary>The store stage's file (the embedded mode keeps each stage's rows in a file of its own).</summary>
+    public StateStore Results => _app.Services.GetRequiredService<EmbeddedStores>().Results;
     public IServiceProvider Services => _app.Services;
 
     /// <param name="dataDir">A data directory the caller keeps (a restart on it); none: a temporary one, removed at the end.</param>

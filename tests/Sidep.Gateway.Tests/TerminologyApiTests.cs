@@ -57,7 +57,7 @@ public class TerminologyApiTests
         for (int i = 0; i < 50 && rows.Count < 4; i++)
         {
             await Task.Delay(100);
-            rows = server.Store.ListResults();
+            rows = server.Results.ListResults();
         }
         Assert.Equal(["19113-0", "1920-8", "4544-3", "94500-6"], rows.Select(r => r.Loinc!).Order(StringComparer.Ordinal));
         Assert.Equal("Negative", rows.Single(r => r.Loinc == "94500-6").Interpretation);

@@ -1,0 +1,71 @@
+using Sidep.Indicators;
+using Sidep.Ingestion;
+using Sidep.Journal;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
+using Sidep.Tests;
+using Sidep.Transport;
+using static Sidep.Tests.IdentityFixtures;
+
+namespace Sidep.Storage.Tests;
+
+public class EmbeddedStoresTests
+{
+    [Fact]
+    public async Task Each_stage_writes_its_rows_and_positions_to_a_file_of_its_own_and_the_gateway_reads_them_all_through_one_store()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4);
+        using EmbeddedStores stores = EmbeddedStores.Open(dir.Path);
+        var ingestion = new IngestionService(log);
+        for (int i = 0; i < ThreeLabs.Length; i++)
+        {
+            await ingestion.SubmitAsync(IdentityStageTests.Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
+        }
+        await using var transport = new InProcessTransport(Path.Combine(dir.Path, "pipeline"), 1, new Dictionary<string, EmbeddedLog> { [StageTopics.Results] = log });
+        Terminology terminology = Terminology.CreateNational();
+        List<IStageWorker> stages = [.. Stages.Names.Select(name => Stages.Create(name, transport, stores.ForStage(name), terminology, sandbox: true,
+            DistributedModeTests.Keys, Path.Combine(dir.Path, "research")))];
+        try
+        {
+            for (int moved = 1; moved > 0;)
+            {
+                moved = 0;
+                foreach (IStageWorker stage in stages)
+                {
+                    moved += await stage.DrainOnceAsync(TimeSpan.FromMilliseconds(1));
+                }
+            }
+        }
+        finally
+        {
+            stages.ForEach(s => s.Dispose());
+        }
+
+        Assert.All(EmbeddedStores.Files, f => Assert.True(File.Exists(Path.Combine(dir.Path, f)), f));
+        // Rows and positions where each stage wrote them, and nowhere else.
+        Assert.Equal(3, stores.Results.CountResults());
+        Assert.Equal(0, stores.Main.CountResults());
+        Assert.Equal(3, stores.Identity.DecisionsOf(1).Count);
+        Assert.Empty(stores.Main.DecisionsOf(1));
+        Assert.Equal(3, stores.Identity.GetOffset("identity/0", -1));
+        Assert.Equal(0, stores.Main.GetOffset("identity/0", -1));
+        Assert.Single(stores.Indicators.ListIndicatorRevisions());
+        Assert.Empty(stores.Results.ListIndicatorRevisions());
+        Assert.Single(stores.Cases.CasesChangedAfter(0, 10));
+        Assert.Empty(stores.Research.CasesChangedAfter(0, 10));
+        // The gateway's one store reads each answer from its file.
+        IStageStore reads = stores.Reads;
+        Assert.Equal(3, reads.CountResults());
+        Assert.Equal(3, reads.DecisionsOf(1).Count);
+        Assert.Equal(3, reads.GetOffset("identity/0", -1));
+        Assert.Equal(3, reads.GetOffset($"{ResultStoreStage.PositionName(StageTopics.Results)}", 0));
+        Assert.Single(reads.CasesChangedAfter(0, 10));
+        CountTable counts = new StoredIndicators(reads).Snapshot();
+        Assert.NotEmpty(counts.NonZero());
+        reads.Audit("agent", "investigator", "cases.read", "test", [], DateTimeOffset.UtcNow);
+        Assert.Single(stores.Main.AuditLog(0, 10));
+        reads.RecordOpposition(1, null, DateTimeOffset.UtcNow);
+        Assert.True(stores.Research.OpposedPerson(1)); // beside the research rows it filters
+    }
+}
