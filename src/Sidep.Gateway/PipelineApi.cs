@@ -58,7 +58,7 @@ public sealed class PipelineView(IStageTransport transport, IStageStore store, T
 
     private static readonly (string Stage, string Topic, Func<int, (string Consumer, int Partition)> Position)[] s_stages =
     [
-        ("result-store", StageTopics.Results, p => (ResultStoreStage.PositionName(StageTopics.Results), p)),
+        ("result-store", StageTopics.Results, p => ($"{ResultStoreStage.ConsumerName}/{p}", -1)),
         ("identity", StageTopics.Results, p => ($"{IdentityStage.ConsumerName}/{p}", -1)),
         ("indicators", StageTopics.Matched, p => ($"{IndicatorStage.ConsumerName}/{p}", -1)),
         ("fan-out", StageTopics.Matched, p => ($"{FanOutStage.ConsumerName}/{p}", -1)),

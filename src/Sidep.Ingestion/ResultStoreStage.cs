@@ -7,21 +7,46 @@ namespace Sidep.Ingestion;
 
 /// <summary>
 /// STORE: results from the results topic (the journal itself in the embedded mode, Kafka in the distributed one) into
-/// the store's results table (latest version per key; SQLite or PostgreSQL). Each partition's rows and its position are
-/// written in one store transaction, and only then is the transport told the work is durable; what a crash makes
-/// the transport deliver again is recognised by the store's position and skipped, so nothing is counted twice. A
-/// message that is not a result goes to the dead-letter topic with the reason, and the stream goes on.
+/// the store's results table (latest version per key, and where it lives; SQLite or PostgreSQL), on the same runner as
+/// every stage: each partition's rows and its position in one store transaction, then the transport is told; what a
+/// crash makes the transport deliver again is below the store's position and skipped. It keeps no state (its writes
+/// are upserts by version). A message that is not a result goes to the dead-letter topic with the reason, before the
+/// store write (at least once), and the stream goes on.
 /// </summary>
 public sealed class ResultStoreStage(IStageTransport transport, IStageStore store, string topic = StageTopics.Results, string group = "sidep-result-store")
-    : IStageWorker
+    : StageRunner<ResultStoreStage.NoState>(transport, store, topic, group, ConsumerName)
 {
     public const string ConsumerName = "result-store";
 
-    private readonly IStageConsumer _consumer = transport.Subscribe(topic, group);
-    private readonly string _consumerName = PositionName(topic);
+    public sealed class NoState : State
+    {
+    }
 
-    /// <summary>The store's name for this stage's positions in a topic (one per partition).</summary>
-    public static string PositionName(string topic) => $"{ConsumerName}:{topic}";
+    protected override bool Stateful => false;
+
+    protected override NoState NewState(int partition) => new();
+
+    protected override void Replay(NoState state, IReadOnlyList<IncomingMessage> messages)
+    {
+    }
+
+    protected override async Task ProcessAsync(int partition, NoState state, IReadOnlyList<IncomingMessage> messages, long next, CancellationToken cancellationToken)
+    {
+        var rows = new List<StoredResult>(messages.Count);
+        foreach (IncomingMessage m in messages)
+        {
+            // The summary the gateway wrote beside the envelope: no JSON to parse (records written before it: the JSON).
+            if (Summarised(m, out string? reason) is StoredResult row)
+            {
+                rows.Add(row);
+            }
+            else
+            {
+                await Transport.PublishAsync(TransportHeaders.DeadLetterTopic(Topic), [TransportHeaders.DeadLetter(m, reason!)], cancellationToken).ConfigureAwait(false);
+            }
+        }
+        Store.ApplyResults(PositionName(partition), -1, next, rows);
+    }
 
     /// <summary>The payload of a result version on the transport: the same bytes as in the embedded journal
     /// (content hash, version, then the envelope as JSON).</summary>
@@ -44,84 +69,6 @@ public sealed class ResultStoreStage(IStageTransport transport, IStageStore stor
             reason = $"not a result envelope: {ex.Message}";
             return null;
         }
-    }
-
-    /// <summary>Moves what is there (waiting up to <paramref name="wait"/>); returns how many messages it handled.</summary>
-    public async Task<int> DrainOnceAsync(TimeSpan wait, int max = 1000, CancellationToken cancellationToken = default)
-    {
-        IReadOnlyList<IncomingMessage> messages = _consumer.Poll(max, wait);
-        if (messages.Count == 0)
-        {
-            return 0;
-        }
-        List<IGrouping<int, IncomingMessage>> partitions = [.. messages.GroupBy(m => m.Partition)];
-        for (int g = 0; g < partitions.Count; g++)
-        {
-            try
-            {
-                await DrainPartitionAsync(partitions[g], cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                // Nothing past the store's position is lost: this partition and those not reached are read again.
-                for (int rest = g; rest < partitions.Count; rest++)
-                {
-                    _consumer.Seek(partitions[rest].Key, partitions[rest].Min(m => m.Offset));
-                }
-                throw;
-            }
-        }
-        return messages.Count;
-    }
-
-    private async Task DrainPartitionAsync(IGrouping<int, IncomingMessage> partition, CancellationToken cancellationToken)
-    {
-        {
-            long stored = store.GetOffset(_consumerName, partition.Key);
-            List<IncomingMessage> ordered = [.. partition.OrderBy(m => m.Offset)];
-            List<IncomingMessage> fresh = [.. ordered.Where(m => m.Offset >= stored)];
-            // Holes in what the transport delivered (see Holes): processed up to the first, then back to it.
-            long? backTo = Holes.Cut(transport, topic, partition.Key, stored, fresh);
-            var rows = new List<StoredResult>();
-            var handled = new List<IncomingMessage>();
-            long covered = stored; // the position once this batch is written: past every message dealt with, dead letters included
-            foreach (IncomingMessage m in ordered.Where(m => m.Offset < stored).Concat(fresh))
-            {
-                if (m.Offset < stored)
-                {
-                    handled.Add(m); // written before a crash that kept the transport from hearing of it
-                    continue;
-                }
-                covered = m.Offset + 1;
-                // The summary the gateway wrote beside the envelope: no JSON to parse (records written before it: the JSON).
-                StoredResult? row = Summarised(m, out string? reason);
-                if (row is null)
-                {
-                    // Written up to here first, so that the dead letter's position is covered by the store.
-                    Flush(partition.Key, m.Offset, rows, handled);
-                    await _consumer.DeadLetterAsync(m, reason!, cancellationToken).ConfigureAwait(false);
-                    continue;
-                }
-                rows.Add(row);
-                handled.Add(m);
-            }
-            Flush(partition.Key, covered, rows, handled);
-            if (backTo is long offset)
-            {
-                _consumer.Seek(partition.Key, offset);
-            }
-        }
-    }
-
-    private void Flush(int partition, long nextOffset, List<StoredResult> rows, List<IncomingMessage> handled)
-    {
-        if (nextOffset > store.GetOffset(_consumerName, partition))
-        {
-            store.ApplyResults(_consumerName, partition, nextOffset, rows);
-        }
-        _consumer.Commit(handled);
-        rows.Clear();
-        handled.Clear();
     }
 
     /// <summary>The stored form of the result version a message holds, from its summary (or its JSON for a record written
@@ -159,14 +106,4 @@ public sealed class ResultStoreStage(IStageTransport transport, IStageStore stor
             r.Loinc, r.SampledAt?.Date.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), r.PartitionKey,
             Source(source));
     }
-
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            await DrainOnceAsync(TimeSpan.FromMilliseconds(200), cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    public void Dispose() => _consumer.Dispose();
 }

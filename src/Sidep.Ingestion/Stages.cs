@@ -79,6 +79,9 @@ public abstract class StageRunner<TState> : IStageWorker where TState : StageRun
 
     protected IStageTransport Transport { get; }
 
+    /// <summary>The topic the stage reads.</summary>
+    protected string Topic => _topic;
+
     protected IStageStore Store { get; }
 
     private readonly string _consumerName;

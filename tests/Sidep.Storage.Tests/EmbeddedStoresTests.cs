@@ -59,7 +59,7 @@ public class EmbeddedStoresTests
         Assert.Equal(3, reads.CountResults());
         Assert.Equal(3, reads.DecisionsOf(1).Count);
         Assert.Equal(3, reads.GetOffset("identity/0", -1));
-        Assert.Equal(3, reads.GetOffset($"{ResultStoreStage.PositionName(StageTopics.Results)}", 0));
+        Assert.Equal(3, reads.GetOffset($"{ResultStoreStage.ConsumerName}/0", -1));
         Assert.Single(reads.CasesChangedAfter(0, 10));
         CountTable counts = new StoredIndicators(reads).Snapshot();
         Assert.NotEmpty(counts.NonZero());
