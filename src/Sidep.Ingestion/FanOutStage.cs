@@ -48,7 +48,7 @@ public static class Cases
 
     /// <summary>The case changes of the episodes that started or ended since the last call: a started episode's case
     /// is made of its positive result (this batch's, else the one kept in the store).</summary>
-    internal static List<CaseChange> Changes(Aggregator episodes, Dictionary<string, PositiveResult> positives, IStageStore store)
+    internal static List<CaseChange> Changes(Aggregator episodes, Dictionary<string, PositiveResult> positives, ICaseStore store)
     {
         episodes.TakeDeltas();
         var changes = new List<CaseChange>();
@@ -79,7 +79,7 @@ public static class Cases
     /// the position moves once they are durable on the topic. After a crash between the two, changes are published
     /// again: consumers keep the highest cursor per case (at least once, in order per case).
     /// </summary>
-    internal static async Task PublishAsync(IStageTransport publish, IStageStore store, CancellationToken cancellationToken = default)
+    internal static async Task PublishAsync(IStageTransport publish, ICaseStore store, CancellationToken cancellationToken = default)
     {
         while (true)
         {
@@ -154,9 +154,9 @@ public static class Cases
 /// one transaction, cases matched to what is stored, so nothing is opened or notified twice; case changes are
 /// published to <see cref="Cases.Topic"/> once stored.
 /// </summary>
-public sealed class FanOutStage(IStageTransport transport, IStageStore store, Terminology terminology, TimeProvider? time = null,
+public sealed class FanOutStage(IStageTransport transport, ICaseStore store, Terminology terminology, TimeProvider? time = null,
     string group = "sidep-fanout")
-    : StageRunner<FanOutStage.EpisodeState>(transport, store, StageTopics.Matched, group, ConsumerName)
+    : StageRunner<FanOutStage.EpisodeState, ICaseStore>(transport, store, StageTopics.Matched, group, ConsumerName)
 {
     public const string ConsumerName = "fanout";
 

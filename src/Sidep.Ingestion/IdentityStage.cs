@@ -27,9 +27,9 @@ public interface IPersonIndex
 /// result whose birth date or sex was mistyped is linked by its INS across blocks. In the distributed mode such links
 /// across partitions are not made yet (see the README).
 /// </summary>
-public sealed class IdentityStage(IStageTransport transport, IStageStore store, Terminology terminology, bool sandbox = true,
+public sealed class IdentityStage(IStageTransport transport, IIdentityStore store, Terminology terminology, bool sandbox = true,
     string group = "sidep-match")
-    : StageRunner<IdentityStage.MatcherState>(transport, store, StageTopics.Results, group, ConsumerName), IPersonIndex
+    : StageRunner<IdentityStage.MatcherState, IIdentityStore>(transport, store, StageTopics.Results, group, ConsumerName), IPersonIndex
 {
     public const string ConsumerName = "identity";
 

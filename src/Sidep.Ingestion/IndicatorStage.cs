@@ -11,9 +11,9 @@ namespace Sidep.Ingestion;
 /// with the time it was processed, so that tables can be read as of a past moment. Deltas are additive: the indicators
 /// are the sum of every partition's revisions (<see cref="StoredIndicators"/>).
 /// </summary>
-public sealed class IndicatorStage(IStageTransport transport, IStageStore store, Terminology terminology, TimeProvider? time = null,
+public sealed class IndicatorStage(IStageTransport transport, IIndicatorStore store, Terminology terminology, TimeProvider? time = null,
     string group = "sidep-aggregate")
-    : StageRunner<IndicatorStage.CountState>(transport, store, StageTopics.Matched, group, ConsumerName)
+    : StageRunner<IndicatorStage.CountState, IIndicatorStore>(transport, store, StageTopics.Matched, group, ConsumerName)
 {
     public const string ConsumerName = "indicators";
 
@@ -53,7 +53,7 @@ public interface IIndicatorReader
 /// total is kept and each read adds only the revisions committed since the last one, so a read costs what changed,
 /// not the whole history. What a reader sees was written with its position: never counts whose revision is not stored.
 /// </summary>
-public sealed class StoredIndicators(IStageStore store) : IIndicatorReader
+public sealed class StoredIndicators(IIndicatorStore store) : IIndicatorReader
 {
     private readonly Lock _sync = new();
     private readonly CountTable _total = new();

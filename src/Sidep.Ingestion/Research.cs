@@ -159,7 +159,7 @@ public static class ResearchSink
     /// <summary>The research changes of a batch of the identity stage's output: one pseudonymisable row per result
     /// (latest version), retractions and non-research tests removed, merges followed, nothing for persons who opposed
     /// (an opposition made by identity is tied to its person here, once found).</summary>
-    public static List<ResearchChange> Changes(List<LogEntry> batch, IStageStore store, Func<string?, TestKind> kindOf)
+    public static List<ResearchChange> Changes(List<LogEntry> batch, IResearchStore store, Func<string?, TestKind> kindOf)
     {
         var changes = new List<ResearchChange>(batch.Count);
         foreach (LogEntry entry in batch)
@@ -227,7 +227,7 @@ public static class ResearchSink
     }
 
     /// <summary>Writes the partitions of the sample dates that changed, from the store's rows, into <paramref name="directory"/>; returns how many.</summary>
-    public static async Task<int> WritePartitionsAsync(IStageStore store, Pseudonyms pseudonyms, string directory, TimeProvider time, CancellationToken cancellationToken = default)
+    public static async Task<int> WritePartitionsAsync(IResearchStore store, Pseudonyms pseudonyms, string directory, TimeProvider time, CancellationToken cancellationToken = default)
     {
         List<string> dates = store.DirtyResearchDates(100);
         if (dates.Count == 0)
@@ -292,7 +292,7 @@ public static class ResearchSink
     }
 
     /// <summary>The old → new pseudonym of every person with research rows: for the research operator only.</summary>
-    public static List<(string Old, string New)> LinkTable(IStageStore store, Pseudonyms pseudonyms, string fromKey, string toKey) =>
+    public static List<(string Old, string New)> LinkTable(IResearchStore store, Pseudonyms pseudonyms, string fromKey, string toKey) =>
         [.. store.ResearchPersons().Select(p => (pseudonyms.Of(p, fromKey), pseudonyms.Of(p, toKey)))];
 }
 
@@ -304,9 +304,9 @@ public static class ResearchSink
 /// <paramref name="directory"/> (a directory shared by the research workers: each date's file is replaced atomically).
 /// Its writes are idempotent, so it keeps no state to restore.
 /// </summary>
-public sealed class ResearchStage(IStageTransport transport, IStageStore store, Terminology terminology, Pseudonyms pseudonyms, string directory,
+public sealed class ResearchStage(IStageTransport transport, IResearchStore store, Terminology terminology, Pseudonyms pseudonyms, string directory,
     TimeProvider? time = null, string group = "sidep-research")
-    : StageRunner<ResearchStage.NoState>(transport, store, StageTopics.Matched, group, ConsumerName)
+    : StageRunner<ResearchStage.NoState, IResearchStore>(transport, store, StageTopics.Matched, group, ConsumerName)
 {
     public const string ConsumerName = "research";
 

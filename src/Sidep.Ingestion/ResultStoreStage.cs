@@ -13,8 +13,8 @@ namespace Sidep.Ingestion;
 /// are upserts by version). A message that is not a result goes to the dead-letter topic with the reason, before the
 /// store write (at least once), and the stream goes on.
 /// </summary>
-public sealed class ResultStoreStage(IStageTransport transport, IStageStore store, string topic = StageTopics.Results, string group = "sidep-result-store")
-    : StageRunner<ResultStoreStage.NoState>(transport, store, topic, group, ConsumerName)
+public sealed class ResultStoreStage(IStageTransport transport, IResultStore store, string topic = StageTopics.Results, string group = "sidep-result-store")
+    : StageRunner<ResultStoreStage.NoState, IResultStore>(transport, store, topic, group, ConsumerName)
 {
     public const string ConsumerName = "result-store";
 

@@ -56,7 +56,8 @@ public static class Stages
 /// position is skipped, so a crash anywhere counts nothing twice. An unreadable message goes to the dead-letter
 /// topic with the reason, and the stream goes on.
 /// </summary>
-public abstract class StageRunner<TState> : IStageWorker where TState : StageRunner<TState>.State
+/// <typeparam name="TStore">The store contract of the stage's role (its rows), which holds its positions too.</typeparam>
+public abstract class StageRunner<TState, TStore> : IStageWorker where TState : StageRunner<TState, TStore>.State where TStore : IStagePositions
 {
     /// <summary>What a stage keeps per partition; <see cref="Next"/> is the input position it is valid at.</summary>
     public abstract class State
@@ -68,7 +69,7 @@ public abstract class StageRunner<TState> : IStageWorker where TState : StageRun
     private readonly Dictionary<int, TState> _states = [];
     private readonly string _topic;
 
-    protected StageRunner(IStageTransport transport, IStageStore store, string topic, string group, string consumerName)
+    protected StageRunner(IStageTransport transport, TStore store, string topic, string group, string consumerName)
     {
         Transport = transport;
         Store = store;
@@ -82,7 +83,7 @@ public abstract class StageRunner<TState> : IStageWorker where TState : StageRun
     /// <summary>The topic the stage reads.</summary>
     protected string Topic => _topic;
 
-    protected IStageStore Store { get; }
+    protected TStore Store { get; }
 
     private readonly string _consumerName;
 

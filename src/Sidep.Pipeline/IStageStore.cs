@@ -1,24 +1,39 @@
 namespace Sidep.Pipeline;
 
-/// <summary>
-/// The store contract of the stages (ARCHITECTURE.md decision 6): what the embedded SQLite store and the PostgreSQL
-/// store both do, and what the shared contract tests check on both. Every Apply* writes its rows and moves the
-/// consumer's position in one transaction, idempotently, so a crash between a write and its position cannot count
-/// anything twice.
-/// </summary>
-public interface IStageStore : IDisposable
+// The store contracts of the stages (ARCHITECTURE.md decision 6), by role: what the embedded SQLite store and the
+// PostgreSQL store both do, and what the shared contract tests check on both. Every Apply* writes its rows and moves
+// the consumer's position in one transaction, idempotently, so a crash between a write and its position cannot count
+// anything twice. A stage depends on its role's contract only.
+
+/// <summary>Where each stage stands in each partition of its input (the position its rows were written with).</summary>
+public interface IStagePositions
 {
     long GetOffset(string consumer, int partition);
 
+    /// <summary>Moves a consumer's position on its own (what it covers is elsewhere: a topic it published to).</summary>
+    void SetConsumerOffset(string consumer, int partition, long next);
+}
+
+/// <summary>The store stage's rows: the latest version of every result, and where it lives.</summary>
+public interface IResultStore : IStagePositions
+{
     /// <summary>Upserts results keyed by result key, a newer version replacing an older one only.</summary>
     void ApplyResults(string consumer, int partition, long nextOffset, IReadOnlyList<StoredResult> results);
 
     long CountResults();
+}
 
+/// <summary>The identity stage's rows: every decision (nothing nominative) and every merge.</summary>
+public interface IIdentityStore : IStagePositions
+{
     void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<MatchRow> rows, IReadOnlyList<(long From, long Into)> merges);
 
     List<MatchRow> DecisionsOf(long personId);
+}
 
+/// <summary>The aggregate stage's rows: indicator revisions, stamped with when they were processed.</summary>
+public interface IIndicatorStore : IStagePositions
+{
     long ApplyIndicatorRevision(string consumer, long nextSequence, DateTimeOffset processedAt, int results, IReadOnlyList<IndicatorDelta> deltas);
 
     List<IndicatorRevision> ListIndicatorRevisions(DateTimeOffset? since = null, int limit = 1000);
@@ -31,10 +46,11 @@ public interface IStageStore : IDisposable
     /// revision they reach. Revisions become visible in the order of their numbers (a reader that has read up to a
     /// number never sees a smaller one appear later), so a reader can keep a running total.</summary>
     IndicatorChanges IndicatorChangesSince(long afterRevision);
+}
 
-    /// <summary>Moves a consumer's position on its own (what it covers is elsewhere: a topic it published to).</summary>
-    void SetConsumerOffset(string consumer, int partition, long next);
-
+/// <summary>The fan-out's rows: cases, their feed, patient advice notices and their acknowledgements, the kept positives.</summary>
+public interface ICaseStore : IStagePositions
+{
     /// <summary>The fan-out's batch in one transaction with its position: positive results kept, case changes in
     /// order (an episode that starts again updates its case, never opens a second), one notice per case ever.</summary>
     void ApplyFanOut(string consumer, long nextSequence, IReadOnlyList<PositiveResult> positives, IReadOnlyList<CaseChange> changes,
@@ -58,7 +74,11 @@ public interface IStageStore : IDisposable
 
     /// <summary>Marks a notice sent; false when there is no such notice or it was acknowledged already.</summary>
     bool AcknowledgeNotice(long id, DateTimeOffset at);
+}
 
+/// <summary>The research stage's rows (pseudonymisable, nothing nominative), the oppositions that filter them, the partitions to write.</summary>
+public interface IResearchStore : IStagePositions
+{
     /// <summary>Applies research changes (upserts by version, removals, merges) with the stage's position in one
     /// transaction, remembering the sample dates whose partition must be written again.</summary>
     void ApplyResearch(string consumer, long nextSequence, IReadOnlyList<ResearchChange> changes);
@@ -69,6 +89,7 @@ public interface IStageStore : IDisposable
     bool OpposedPerson(long personId);
 
     bool HasIdentityOppositions { get; }
+
 
     string? OpposedIdentity(IEnumerable<string> identityKeys);
 
@@ -83,9 +104,21 @@ public interface IStageStore : IDisposable
     void ResearchWritten(IEnumerable<string> sampleDates);
 
     List<long> ResearchPersons();
+}
 
+/// <summary>The audit log of nominative reads: appended, never changed.</summary>
+public interface IAuditLog
+{
     /// <summary>Appends an audit record; the log refuses updates and deletes.</summary>
     void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at);
 
     List<AuditRecord> AuditLog(long afterId, int limit);
+}
+
+/// <summary>
+/// Every role at once: what one database serving every stage implements (the PostgreSQL store; each of the embedded
+/// mode's SQLite files), and what the gateway reads through.
+/// </summary>
+public interface IStageStore : IResultStore, IIdentityStore, IIndicatorStore, ICaseStore, IResearchStore, IAuditLog, IDisposable
+{
 }

@@ -65,4 +65,23 @@ public class ProjectDependencyTests
         }
         Assert.Equal(s_untilOneCompositionRoot.Order(), found.Order());
     }
+
+    [Fact]
+    public void Each_stage_depends_on_the_store_contract_of_its_role_only()
+    {
+        (Type Stage, Type Role)[] stages =
+        [
+            (typeof(Sidep.Ingestion.ResultStoreStage), typeof(Sidep.Pipeline.IResultStore)),
+            (typeof(Sidep.Ingestion.IdentityStage), typeof(Sidep.Pipeline.IIdentityStore)),
+            (typeof(Sidep.Ingestion.IndicatorStage), typeof(Sidep.Pipeline.IIndicatorStore)),
+            (typeof(Sidep.Ingestion.FanOutStage), typeof(Sidep.Pipeline.ICaseStore)),
+            (typeof(Sidep.Ingestion.ResearchStage), typeof(Sidep.Pipeline.IResearchStore)),
+        ];
+        foreach ((Type stage, Type role) in stages)
+        {
+            Type[] stores = [.. stage.GetConstructors().Single().GetParameters().Select(p => p.ParameterType)
+                .Where(t => typeof(Sidep.Pipeline.IStagePositions).IsAssignableFrom(t))];
+            Assert.Equal([role], stores);
+        }
+    }
 }
