@@ -40,7 +40,55 @@ public sealed class IngestionService
     /// dictionary of value types (about 50 bytes a result, no object per entry). The journal keeps the full hashes.</summary>
     private readonly Dictionary<UInt128, Known> _known = [];
 
-    private readonly record struct Known(UInt128 Content, int Version);
+    /// <summary>What the index knows of a result key: its latest version and content, and the contents of its earlier
+    /// versions (by version; null while there is one), so that an older version sent again — what a lab does after a
+    /// lost acknowledgement — is a duplicate too, not a correction that undoes the newer one.</summary>
+    private readonly record struct Known(UInt128 Content, int Version, UInt128[]? Earlier = null)
+    {
+        /// <summary>The version whose content this is; 0 when none is.</summary>
+        public int VersionOf(UInt128 content)
+        {
+            if (Version > 0 && Content == content)
+            {
+                return Version;
+            }
+            for (int i = 0; Earlier is not null && i < Earlier.Length; i++)
+            {
+                if (Earlier[i] == content && content != UInt128.Zero)
+                {
+                    return i + 1;
+                }
+            }
+            return 0;
+        }
+
+        /// <summary>With version <paramref name="version"/> of this content, in any order (a rebuild reads a key's
+        /// versions partition by partition, and a correction may have moved it to another partition).</summary>
+        public Known With(int version, UInt128 content)
+        {
+            if (version > Version)
+            {
+                UInt128[]? earlier = null;
+                if (version > 1)
+                {
+                    earlier = new UInt128[version - 1];
+                    Earlier?.CopyTo(earlier, 0);
+                    if (Version > 0)
+                    {
+                        earlier[Version - 1] = Content;
+                    }
+                }
+                return new Known(content, version, earlier);
+            }
+            if (version < Version && Earlier is not null)
+            {
+                var earlier = (UInt128[])Earlier.Clone();
+                earlier[version - 1] = content;
+                return this with { Earlier = earlier };
+            }
+            return this;
+        }
+    }
 
     private static UInt128 Fingerprint(ReadOnlySpan<byte> sha256) => BinaryPrimitives.ReadUInt128LittleEndian(sha256);
 
@@ -94,10 +142,7 @@ public sealed class IngestionService
             }
             UInt128 key = resultKey.Fingerprint();
             int version = ResultRecords.Version(p);
-            if (!_known.TryGetValue(key, out Known known) || known.Version < version)
-            {
-                _known[key] = new Known(Fingerprint(ResultRecords.ContentHash(p)), version);
-            }
+            _known[key] = (_known.TryGetValue(key, out Known known) ? known : default).With(version, Fingerprint(ResultRecords.ContentHash(p)));
         }
     }
 
@@ -205,12 +250,9 @@ public sealed class IngestionService
             // Enqueued under the lock, so the journal's order is the order of decisions: a duplicate is never
             // acknowledged before the original it duplicates is durable.
             durable = _log.AppendAsync(records, CancellationToken.None);
-            foreach (Decision d in decisions)
+            foreach ((UInt128 key, Known known) in pending)
             {
-                if (d.Hash is not null)
-                {
-                    _known[d.KeyFingerprint] = new Known(Fingerprint(d.Hash), d.Version);
-                }
+                _known[key] = known;
             }
             activity?.SetTag("sidep.submission", submissionId);
             Record(lab, decisions);
@@ -255,15 +297,15 @@ public sealed class IngestionService
         UInt128 key = result.Key.Fingerprint();
         UInt128 content = Fingerprint(hash);
         Known known = pending.TryGetValue(key, out Known p) ? p : _known.TryGetValue(key, out Known k) ? k : default;
-        if (known.Version > 0 && known.Content == content)
+        if (known.VersionOf(content) is int same and > 0)
         {
-            return new Decision(item, message, ItemStatus.Duplicate, result, known.Version, null);
+            return new Decision(item, message, ItemStatus.Duplicate, result, same, null);
         }
         int version = known.Version + 1;
         ItemStatus status = result.Loinc is null ? ItemStatus.Quarantined
             : result.Status == ResultStatus.Cancelled ? ItemStatus.Retraction
             : known.Version == 0 ? ItemStatus.Accepted : ItemStatus.Correction;
-        pending[key] = new Known(content, version);
+        pending[key] = known.With(version, content);
         return new Decision(item, message, status, result, version, hash) { KeyFingerprint = key };
     }
 
@@ -329,12 +371,9 @@ public sealed class IngestionService
             // there, or the results are replayed again and found to be duplicates.
             records.Add(new LogRecord(RecordKind.Released, -1, lab, System.Text.Encoding.UTF8.GetBytes(string.Join('\n', released))));
             durable = _log.AppendAsync(records, CancellationToken.None);
-            foreach (Decision d in decisions)
+            foreach ((UInt128 key, Known known) in pending)
             {
-                if (d.Hash is not null)
-                {
-                    _known[d.KeyFingerprint] = new Known(Fingerprint(d.Hash), d.Version);
-                }
+                _known[key] = known;
             }
         }
         await durable.WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -124,6 +124,35 @@ public class IngestionTests
     }
 
     [Fact]
+    public async Task An_older_version_sent_again_is_a_duplicate_and_does_not_undo_the_newer_one_even_after_a_restart()
+    {
+        using var dir = new TempDir();
+        string original = Message("260373001^Detected^SCT"), cancelled = Message("260373001^Detected^SCT", "X");
+        async Task<SubmissionReport> Send(IngestionService ingestion, string message) =>
+            (await ingestion.SubmitAsync(s_lab, Bytes(message), "hl7v2", "test", false)).Report;
+        await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
+        {
+            var ingestion = new IngestionService(log);
+            Assert.Equal(new ReportCounts(1, 0, 0, 0), (await Send(ingestion, original)).Counts);
+            Assert.Equal(new ReportCounts(0, 0, 0, 0, 0, 1), (await Send(ingestion, cancelled)).Counts); // version 2: retracted
+            // The lab lost the first acknowledgement and sends the original again: nothing changes.
+            SubmissionReport again = await Send(ingestion, original);
+            Assert.Equal(new ReportCounts(0, 0, 1, 0), again.Counts);
+            Assert.Equal(1, again.Items.Single().Version);
+            Assert.Equal(2, log.OrderedCount);
+        }
+        await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
+        {
+            var ingestion = new IngestionService(log); // the index rebuilt from the journal knows every version
+            Assert.Equal(new ReportCounts(0, 0, 1, 0), (await Send(ingestion, original)).Counts);
+            Assert.Equal(new ReportCounts(0, 0, 1, 0), (await Send(ingestion, cancelled)).Counts);
+            SubmissionReport correction = await Send(ingestion, Message("260415000^Not detected^SCT", "C"));
+            Assert.Equal((new ReportCounts(0, 0, 0, 1), 3), (correction.Counts, correction.Items.Single().Version));
+            Assert.Equal(3, log.OrderedCount);
+        }
+    }
+
+    [Fact]
     public async Task The_store_stage_applies_each_result_once_across_restarts()
     {
         using var dir = new TempDir();
