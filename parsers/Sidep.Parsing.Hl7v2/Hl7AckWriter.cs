@@ -45,15 +45,20 @@ public static class Hl7AckWriter
         return sb.ToString();
     }
 
-    /// <summary>HL7 table 0357 code for a Sidep diagnostic code.</summary>
+    /// <summary>HL7 table 0357 code for a Sidep diagnostic code: the problem's nature, warnings included; 207
+    /// ("application internal error") only for what is Sidep's own failure, never for what the sender did.</summary>
     public static string ErrorCode(string code) => code switch
     {
-        "MissingField" or "MissingResultStatus" or "MissingPatient" => "101^Required field missing^HL70357",
-        "InvalidDate" or "InvalidField" or "InvalidIns" or "InvalidEncoding" => "102^Data type error^HL70357",
-        "NoLoinc" or "NotAResult" => "103^Table value not found^HL70357",
+        "MissingField" or "MissingResultStatus" or "MissingPatient" or "MissingIns" => "101^Required field missing^HL70357",
+        "InvalidDate" or "InvalidField" or "InvalidIns" or "InvalidEncoding" or "UnknownEscape" or "AssumedTimeZone" or "InvalidJson" => "102^Data type error^HL70357",
+        "NoLoinc" or "NotAResult" or "UnknownPostcode" or "UninterpretableValue" or "UnsupportedCharset" or "TestIdentityInProduction" or "UnresolvedReference" =>
+            "103^Table value not found^HL70357",
         "UnsupportedMessageType" => "200^Unsupported message type^HL70357",
-        "MissingMsh" or "NotHl7" or "BadDelimiters" or "TruncatedMessage" or "TooManySegments" or "SegmentTooLong" => "100^Segment sequence error^HL70357",
-        "LabMismatch" or "UnknownLab" => "207^Application internal error^HL70357",
+        "MissingMsh" or "NotHl7" or "BadDelimiters" or "TruncatedMessage" or "TooManySegments" or "SegmentTooLong" or "EmptyInput"
+            or "NotHprim" or "UnknownRecord" or "MissingTrailer" => "100^Segment sequence error^HL70357",
+        // The sending facility is not a registered lab's, or not the authenticated lab's: its id is not known here.
+        "LabMismatch" or "UnknownLab" => "204^Unknown key identifier^HL70357",
+        "DuplicateInSubmission" => "205^Duplicate key identifier^HL70357",
         _ => "207^Application internal error^HL70357",
     };
 

@@ -75,7 +75,7 @@ public class HttpApiTests
         Assert.Equal(HttpStatusCode.Forbidden, forbiddenAck.StatusCode);
         string[] ack = (await forbiddenAck.Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal("MSA|AR|M1", ack[1]);
-        Assert.StartsWith("ERR||MSH^1^4^1|207^Application internal error^HL70357|E||LabMismatch|||", ack[2]);
+        Assert.StartsWith("ERR||MSH^1^4^1|204^Unknown key identifier^HL70357|E||LabMismatch|||", ack[2]);
     }
 
     [Fact]
