@@ -98,6 +98,10 @@ public sealed class SidepProcess : IDisposable
             catch (TaskCanceledException)
             {
             }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // Not listening yet: HttpClient lets this one through when the connection is reset as it is made.
+            }
             if (process.HasExited)
             {
                 throw new InvalidOperationException($"sidep serve exited with {process.ExitCode}");
