@@ -56,13 +56,13 @@ public sealed class PipelineView(IStageTransport transport, IStageStore store, T
     /// <summary>The inputs' ends and the stages' positions (per stage, per partition) at <see cref="At"/>.</summary>
     private sealed record Reading(Dictionary<string, long[]> Ends, long[][] Positions, long At);
 
-    private static readonly (string Stage, string Topic, Func<int, (string Consumer, int Partition)> Position)[] s_stages =
+    private static readonly (string Stage, string Topic, string Consumer)[] s_stages =
     [
-        ("result-store", StageTopics.Results, p => ($"{ResultStoreStage.ConsumerName}/{p}", -1)),
-        ("identity", StageTopics.Results, p => ($"{IdentityStage.ConsumerName}/{p}", -1)),
-        ("indicators", StageTopics.Matched, p => ($"{IndicatorStage.ConsumerName}/{p}", -1)),
-        ("fan-out", StageTopics.Matched, p => ($"{FanOutStage.ConsumerName}/{p}", -1)),
-        ("research", StageTopics.Matched, p => ($"{ResearchStage.ConsumerName}/{p}", -1)),
+        ("result-store", StageTopics.Results, ResultStoreStage.ConsumerName),
+        ("identity", StageTopics.Results, IdentityStage.ConsumerName),
+        ("indicators", StageTopics.Matched, IndicatorStage.ConsumerName),
+        ("fan-out", StageTopics.Matched, FanOutStage.ConsumerName),
+        ("research", StageTopics.Matched, ResearchStage.ConsumerName),
     ];
 
     private Dictionary<string, long[]> Ends() => new(StringComparer.Ordinal)
@@ -75,7 +75,7 @@ public sealed class PipelineView(IStageTransport transport, IStageStore store, T
     {
         Dictionary<string, long[]> ends = Ends();
         long[][] positions = [.. s_stages.Select(s => Enumerable.Range(0, ends[s.Topic].Length)
-            .Select(p => store.GetOffset(s.Position(p).Consumer, s.Position(p).Partition)).ToArray())];
+            .Select(p => store.GetOffset(Stages.PositionName(s.Consumer, p), -1)).ToArray())];
         var reading = new Reading(ends, positions, Environment.TickCount64);
         _last = reading;
         return reading;

@@ -59,8 +59,10 @@ public static class MatchedRecords
     }
 
     private static int ResearchBytes(ResearchFact? r) => r is null ? 0
-        : 1 + 16 + 4 + 8 + 2 + System.Text.Encoding.UTF8.GetByteCount(r.SampleDate) + 4 + r.FieldsJson.Length + 1
-          + r.IdentityKeys.Sum(k => 2 + System.Text.Encoding.UTF8.GetByteCount(k));
+        : ResearchHeadBytes + RecordText.Size(r.SampleDate) + 4 + r.FieldsJson.Length + 1 + r.IdentityKeys.Sum(RecordText.Size);
+
+    /// <summary>Action, key, version, person: the fixed part of a research row.</summary>
+    private const int ResearchHeadBytes = 1 + 16 + 4 + 8;
 
     private static byte[] Encode(ReadOnlySpan<byte> json, IndicatorFact? fact, ResearchFact? research = null)
     {
@@ -86,77 +88,69 @@ public static class MatchedRecords
         return payload;
     }
 
-    // [u8 action][u128 key][i32 version][i64 person][u16 length + UTF-8 sample date][i32 length + fields JSON]
-    // [u8 count]([u16 length + UTF-8 identity key])*
+    // [u8 action][u128 key][i32 version][i64 person][text: sample date][i32 length + fields JSON]
+    // [u8 count]([text: identity key])* — texts as RecordText lays them out
     private static void WriteResearch(Span<byte> span, ResearchFact r)
     {
         span[0] = (byte)r.Action;
         BinaryPrimitives.WriteUInt128LittleEndian(span[1..], r.Key);
         BinaryPrimitives.WriteInt32LittleEndian(span[17..], r.Version);
         BinaryPrimitives.WriteInt64LittleEndian(span[21..], r.PersonId);
-        int at = 29;
-        at = WriteText(span, at, r.SampleDate);
+        int at = RecordText.Write(span, ResearchHeadBytes, r.SampleDate);
         BinaryPrimitives.WriteInt32LittleEndian(span[at..], r.FieldsJson.Length);
         r.FieldsJson.CopyTo(span[(at + 4)..]);
         at += 4 + r.FieldsJson.Length;
         span[at++] = (byte)r.IdentityKeys.Length;
         foreach (string key in r.IdentityKeys)
         {
-            at = WriteText(span, at, key);
+            at = RecordText.Write(span, at, key);
         }
     }
 
-    private static int WriteText(Span<byte> span, int at, string text)
+    /// <summary>The research row a matched record carries (null: a record written before it rode along).</summary>
+    public static ResearchFact? Research(ReadOnlySpan<byte> payload)
     {
-        int length = System.Text.Encoding.UTF8.GetBytes(text, span[(at + 2)..]);
-        BinaryPrimitives.WriteUInt16LittleEndian(span[at..], (ushort)length);
-        return at + 2 + length;
-    }
-
-    private static string ReadText(ReadOnlySpan<byte> span, ref int at)
-    {
-        int length = BinaryPrimitives.ReadUInt16LittleEndian(span[at..]);
-        string text = System.Text.Encoding.UTF8.GetString(span.Slice(at + 2, length));
-        at += 2 + length;
-        return text;
-    }
-
-    /// <summary>The research row a matched record carries, and where its JSON starts; null for records written before
-    /// it rode along.</summary>
-    private static ResearchFact? ReadResearch(ReadOnlySpan<byte> payload, out int jsonStart)
-    {
-        jsonStart = payload.Length > 0 && payload[0] is WithFact or WithFactAndResearch ? 1 + FactBytes : 0;
         if (payload.Length == 0 || payload[0] != WithFactAndResearch)
         {
             return null;
         }
-        ReadOnlySpan<byte> span = payload[jsonStart..];
-        var action = (ResearchAction)span[0];
-        UInt128 key = BinaryPrimitives.ReadUInt128LittleEndian(span[1..]);
-        int version = BinaryPrimitives.ReadInt32LittleEndian(span[17..]);
-        long person = BinaryPrimitives.ReadInt64LittleEndian(span[21..]);
-        int at = 29;
-        string sampleDate = ReadText(span, ref at);
+        ReadOnlySpan<byte> span = payload[(1 + FactBytes)..];
+        int at = ResearchHeadBytes;
+        string sampleDate = RecordText.Read(span, ref at) ?? "";
         int fieldsLength = BinaryPrimitives.ReadInt32LittleEndian(span[at..]);
         byte[] fields = span.Slice(at + 4, fieldsLength).ToArray();
         at += 4 + fieldsLength;
         string[] keys = new string[span[at++]];
         for (int i = 0; i < keys.Length; i++)
         {
-            keys[i] = ReadText(span, ref at);
+            keys[i] = RecordText.Read(span, ref at) ?? "";
         }
-        jsonStart += at;
-        return new ResearchFact(action, key, version, person, sampleDate, fields, keys);
+        return new ResearchFact((ResearchAction)span[0], BinaryPrimitives.ReadUInt128LittleEndian(span[1..]), BinaryPrimitives.ReadInt32LittleEndian(span[17..]),
+            BinaryPrimitives.ReadInt64LittleEndian(span[21..]), sampleDate, fields, keys);
     }
 
-    /// <summary>The research row a matched record carries (null: a record written before it rode along).</summary>
-    public static ResearchFact? Research(ReadOnlySpan<byte> payload) => ReadResearch(payload, out _);
-
-    /// <summary>The JSON part of a matched record.</summary>
+    /// <summary>The JSON part of a matched record: the research row is skipped by its lengths, not decoded (the
+    /// fan-out reads the JSON of every positive).</summary>
     public static ReadOnlySpan<byte> Json(ReadOnlySpan<byte> payload)
     {
-        ReadResearch(payload, out int jsonStart);
-        return payload[jsonStart..];
+        if (payload.Length == 0 || payload[0] is not (WithFact or WithFactAndResearch))
+        {
+            return payload;
+        }
+        ReadOnlySpan<byte> rest = payload[(1 + FactBytes)..];
+        if (payload[0] == WithFact)
+        {
+            return rest;
+        }
+        int at = ResearchHeadBytes;
+        RecordText.Skip(rest, ref at);
+        at += 4 + BinaryPrimitives.ReadInt32LittleEndian(rest[at..]);
+        int keys = rest[at++];
+        for (int i = 0; i < keys; i++)
+        {
+            RecordText.Skip(rest, ref at);
+        }
+        return rest[at..];
     }
 
     public static MatchedResult Read(ReadOnlySpan<byte> payload) => JsonSerializer.Deserialize(Json(payload), SidepJson.Default.MatchedResult)!;

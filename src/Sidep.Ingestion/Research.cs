@@ -174,57 +174,30 @@ public static class ResearchSink
                 changes.Add(new ResearchMerge(merge.From, merge.Into));
                 continue;
             }
-            if (MatchedRecords.Research(entry.Payload.Span) is ResearchFact fact)
+            // The row the identity stage made; for a record written before it rode along, made here from its JSON.
+            ResearchFact fact = MatchedRecords.Research(entry.Payload.Span) ?? FactOf(MatchedRecords.Read(entry.Payload.Span), kindOf);
+            string key = fact.Key.ToString("x32", CultureInfo.InvariantCulture);
+            if (fact.Action == ResearchAction.Remove)
             {
-                string factKey = fact.Key.ToString("x32", CultureInfo.InvariantCulture);
-                if (fact.Action == ResearchAction.Remove)
+                changes.Add(new ResearchRemove(key, fact.Version + 1));
+            }
+            else if (fact.Action == ResearchAction.Upsert && !store.OpposedPerson(fact.PersonId))
+            {
+                // An opposition made by INS or traits before the person was known: tied to the person once, found here.
+                if (store.HasIdentityOppositions && store.OpposedIdentity(fact.IdentityKeys) is string opposedBy)
                 {
-                    changes.Add(new ResearchRemove(factKey, fact.Version + 1));
+                    store.AttachOpposition(fact.PersonId, opposedBy);
+                    continue;
                 }
-                else if (fact.Action == ResearchAction.Upsert && !store.OpposedPerson(fact.PersonId))
-                {
-                    // An opposition made by INS or traits before the person was known: tied to the person once, found here.
-                    if (store.HasIdentityOppositions && store.OpposedIdentity(fact.IdentityKeys) is string opposer)
-                    {
-                        store.AttachOpposition(fact.PersonId, opposer);
-                        continue;
-                    }
-                    changes.Add(new ResearchUpsert(new ResearchRowRecord(factKey, fact.PersonId, fact.Version, fact.SampleDate,
-                        System.Text.Encoding.UTF8.GetString(fact.FieldsJson))));
-                }
-                continue;
+                changes.Add(new ResearchUpsert(new ResearchRowRecord(key, fact.PersonId, fact.Version, fact.SampleDate,
+                    System.Text.Encoding.UTF8.GetString(fact.FieldsJson))));
             }
-            // A record written before the research row rode along: made from the matched result's JSON.
-            MatchedResult matched = MatchedRecords.Read(entry.Payload.Span);
-            LabResult r = matched.Envelope.Result;
-            string key = r.Key.Fingerprint().ToString("x32", CultureInfo.InvariantCulture);
-            if (r.Status == ResultStatus.Preliminary)
-            {
-                continue;
-            }
-            // Research keeps PCR and antigen tests (and serology: researchers study it); a retraction removes the row.
-            if (r.Status == ResultStatus.Cancelled || kindOf(r.Loinc) == TestKind.Other)
-            {
-                changes.Add(new ResearchRemove(key, matched.Envelope.Version + 1));
-                continue;
-            }
-            if (store.OpposedPerson(matched.PersonId))
-            {
-                continue;
-            }
-            // An opposition made by INS or traits before the person was known: tie it to the person once, found here.
-            if (store.HasIdentityOppositions && store.OpposedIdentity(IdentityKeys(r.Patient)) is string opposedBy)
-            {
-                store.AttachOpposition(matched.PersonId, opposedBy);
-                continue;
-            }
-            DateOnly day = r.SampledAt?.Date ?? r.ResultedAt?.Date ?? DateOnly.FromDateTime(matched.Envelope.ReceivedAt.UtcDateTime);
-            ResearchFields fields = ResearchFields.Of(r, day);
-            changes.Add(new ResearchUpsert(new ResearchRowRecord(key, matched.PersonId, matched.Envelope.Version, fields.SampleDate,
-                JsonSerializer.Serialize(fields, ResearchJson.Default.ResearchFields))));
         }
         return changes;
     }
+
+    private static ResearchFact FactOf(MatchedResult matched, Func<string?, TestKind> kindOf) =>
+        Fact(matched.Envelope.Result, matched.Envelope.Version, matched.PersonId, matched.Envelope.ReceivedAt, kindOf);
 
     /// <summary>Writes the partitions of the sample dates that changed, from the store's rows, into <paramref name="directory"/>; returns how many.</summary>
     public static async Task<int> WritePartitionsAsync(IResearchStore store, Pseudonyms pseudonyms, string directory, TimeProvider time, CancellationToken cancellationToken = default)

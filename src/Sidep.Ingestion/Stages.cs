@@ -26,6 +26,10 @@ public static class Stages
 {
     public static readonly string[] Names = ["store", "match", "aggregate", "fanout", "research"];
 
+    /// <summary>The store's name for a stage's position in a partition of its input (positions are stored with
+    /// partition -1 under this name).</summary>
+    public static string PositionName(string consumer, int partition) => $"{consumer}/{partition.ToString(CultureInfo.InvariantCulture)}";
+
     /// <summary>The input topic of a stage.</summary>
     public static string TopicOf(string name) => name is "store" or "match" ? StageTopics.Results : StageTopics.Matched;
 
@@ -67,13 +71,12 @@ public abstract class StageRunner<TState, TStore> : IStageWorker where TState : 
 
     private readonly IStageConsumer _consumer;
     private readonly Dictionary<int, TState> _states = [];
-    private readonly string _topic;
 
     protected StageRunner(IStageTransport transport, TStore store, string topic, string group, string consumerName)
     {
         Transport = transport;
         Store = store;
-        _topic = topic;
+        Topic = topic;
         _consumerName = consumerName;
         _consumer = transport.Subscribe(topic, group);
     }
@@ -81,14 +84,14 @@ public abstract class StageRunner<TState, TStore> : IStageWorker where TState : 
     protected IStageTransport Transport { get; }
 
     /// <summary>The topic the stage reads.</summary>
-    protected string Topic => _topic;
+    protected string Topic { get; }
 
     protected TStore Store { get; }
 
     private readonly string _consumerName;
 
     /// <summary>The store's name for this stage's position in a partition.</summary>
-    protected string PositionName(int partition) => $"{_consumerName}/{partition.ToString(CultureInfo.InvariantCulture)}";
+    protected string PositionName(int partition) => Stages.PositionName(_consumerName, partition);
 
     /// <summary>How many partition states were restored by replay (a rebalance, a restart): for tests and metrics.</summary>
     public int Restores { get; private set; }
@@ -128,7 +131,7 @@ public abstract class StageRunner<TState, TStore> : IStageWorker where TState : 
             long stored = Store.GetOffset(PositionName(partition), -1);
             TState state = StateAt(partition, stored);
             List<IncomingMessage> fresh = [.. groups[g].Where(m => m.Offset >= stored).OrderBy(m => m.Offset)];
-            long? backTo = Holes.Cut(Transport, _topic, partition, stored, fresh);
+            long? backTo = Holes.Cut(Transport, Topic, partition, stored, fresh);
             if (fresh.Count > 0)
             {
                 long next = fresh[^1].Offset + 1;
@@ -187,7 +190,7 @@ public abstract class StageRunner<TState, TStore> : IStageWorker where TState : 
     {
         TState state = NewState(partition);
         var batch = new List<IncomingMessage>(1000);
-        foreach (IncomingMessage m in Stateful ? Transport.ReadRange(_topic, partition, 0, stored) : [])
+        foreach (IncomingMessage m in Stateful ? Transport.ReadRange(Topic, partition, 0, stored) : [])
         {
             batch.Add(m);
             if (batch.Count == 1000)
@@ -227,7 +230,8 @@ public abstract class StageRunner<TState, TStore> : IStageWorker where TState : 
     /// <summary>Restores every partition of the input not held at its stored position.</summary>
     public void RestoreEveryPartition()
     {
-        for (int p = 0; p < Transport.EndOffsets(_topic).Length; p++)
+        int partitions = Transport.EndOffsets(Topic).Length;
+        for (int p = 0; p < partitions; p++)
         {
             StateAt(p, Store.GetOffset(PositionName(p), -1));
         }

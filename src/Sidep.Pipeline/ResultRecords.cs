@@ -28,9 +28,9 @@ public static class ResultRecords
     {
         ResultKey key = result.Key;
         string?[] texts = [key.LabId, key.AccessionId, key.TestCode, result.Loinc, result.PartitionKey];
-        int[] lengths = [.. texts.Select(t => t is null ? 0 : System.Text.Encoding.UTF8.GetByteCount(t))];
-        int summaryLength = 1 + 1 + 4 + lengths.Sum(l => 2 + l);
-        if (lengths.Any(l => l >= ushort.MaxValue) || summaryLength > ushort.MaxValue)
+        int[] sizes = [.. texts.Select(RecordText.Size)];
+        int summaryLength = 1 + 1 + 4 + sizes.Sum();
+        if (sizes.Any(size => size - 2 >= RecordText.NullCount) || summaryLength > ushort.MaxValue)
         {
             // Fields too long for a summary (no parser lets them through): the record without one, read by its JSON.
             byte[] plain = new byte[BodyAt + envelopeJson.Length];
@@ -51,15 +51,7 @@ public static class ResultRecords
         int at = 9;
         foreach (string? text in texts)
         {
-            if (text is null)
-            {
-                BinaryPrimitives.WriteUInt16LittleEndian(s[at..], ushort.MaxValue);
-                at += 2;
-                continue;
-            }
-            int length = System.Text.Encoding.UTF8.GetBytes(text, s[(at + 2)..]);
-            BinaryPrimitives.WriteUInt16LittleEndian(s[at..], (ushort)length);
-            at += 2 + length;
+            at = RecordText.Write(s, at, text);
         }
         envelopeJson.CopyTo(s[at..]);
         return payload;
@@ -89,21 +81,9 @@ public static class ResultRecords
         ReadOnlySpan<byte> s = payload.Slice(BodyAt, 3 + BinaryPrimitives.ReadUInt16LittleEndian(payload[(BodyAt + 1)..]));
         int day = BinaryPrimitives.ReadInt32LittleEndian(s[5..]);
         int at = 9;
-        string? Text(ReadOnlySpan<byte> span)
-        {
-            int length = BinaryPrimitives.ReadUInt16LittleEndian(span[at..]);
-            at += 2;
-            if (length == ushort.MaxValue)
-            {
-                return null;
-            }
-            string text = System.Text.Encoding.UTF8.GetString(span.Slice(at, length));
-            at += length;
-            return text;
-        }
-        string lab = Text(s) ?? "", accession = Text(s) ?? "", test = Text(s) ?? "";
-        string? loinc = Text(s);
-        string partitionKey = Text(s) ?? "";
+        string lab = RecordText.Read(s, ref at) ?? "", accession = RecordText.Read(s, ref at) ?? "", test = RecordText.Read(s, ref at) ?? "";
+        string? loinc = RecordText.Read(s, ref at);
+        string partitionKey = RecordText.Read(s, ref at) ?? "";
         return new ResultSummary(lab, accession, test, (ResultStatus)s[3], (Interpretation)s[4], loinc, day < 0 ? null : DateOnly.FromDayNumber(day), partitionKey);
     }
 

@@ -22,24 +22,14 @@ public class EmbeddedStoresTests
         {
             await ingestion.SubmitAsync(IdentityStageTests.Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
         }
-        await using var transport = new InProcessTransport(Path.Combine(dir.Path, "pipeline"), 1, new Dictionary<string, EmbeddedLog> { [StageTopics.Results] = log });
-        Terminology terminology = Terminology.CreateNational();
-        List<IStageWorker> stages = [.. Stages.Names.Select(name => Stages.Create(name, transport, stores.ForStage(name), terminology, sandbox: true,
-            DistributedModeTests.Keys, Path.Combine(dir.Path, "research")))];
-        try
+        await using (var pipeline = new EmbeddedStages(log, dir.Path, stores.Reads))
         {
-            for (int moved = 1; moved > 0;)
+            foreach (string name in Stages.Names)
             {
-                moved = 0;
-                foreach (IStageWorker stage in stages)
-                {
-                    moved += await stage.DrainOnceAsync(TimeSpan.FromMilliseconds(1));
-                }
+                pipeline.Add(Stages.Create(name, pipeline.Transport, stores.ForStage(name), pipeline.Terminology, sandbox: true,
+                    DistributedModeTests.Keys, pipeline.ResearchDirectory));
             }
-        }
-        finally
-        {
-            stages.ForEach(s => s.Dispose());
+            await pipeline.DrainAsync();
         }
 
         Assert.All(EmbeddedStores.Files, f => Assert.True(File.Exists(Path.Combine(dir.Path, f)), f));
