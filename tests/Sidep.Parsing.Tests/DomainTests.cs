@@ -104,5 +104,24 @@ public class DomainTests
         Assert.NotEqual(ContentHash.Of(a), ContentHash.Of(a with { Context = a.Context with { Symptomatic = null } }));
         // Moving text between fields changes the hash too: fields are length-prefixed, not concatenated.
         Assert.NotEqual(ContentHash.Of(a with { Units = "ab", Method = "c" }), ContentHash.Of(a with { Units = "a", Method = "bc" }));
+        // Content longer than the writer's first buffer.
+        Assert.Equal(ContentHash.Of(a with { Comment = new string('é', 3000) }), ContentHash.Of(b with { Comment = new string('é', 3000) }));
+        Assert.NotEqual(ContentHash.Of(a with { Comment = new string('é', 3000) }), ContentHash.Of(a with { Comment = new string('é', 2999) }));
+    }
+
+    [Fact]
+    public void Content_hash_keeps_its_value_across_releases_so_a_resent_result_stays_a_duplicate()
+    {
+        // Hashes are stored in the journal: a lab resending after an upgrade must still be told "duplicate".
+        byte[] bytes = File.ReadAllBytes(Sidep.Tests.Fixtures.Hl7("reportstream__CE-20200415-0001_CR.hl7"));
+        LabResult a = new Sidep.Parsing.Hl7v2.Hl7v2Parser().Parse(bytes).Messages[0].Items[0].Result!;
+        LabResult full = a with
+        {
+            Context = new PatientContext { Symptomatic = true, SymptomOnset = new DateOnly(2020, 4, 10), Housing = HousingType.NursingHome, Pregnant = false },
+            Comment = "Prélèvement reçu à 7 h",
+            Patient = a.Patient with { Ins = new Ins("255082A12345678", "1.2.250.1.213.1.4.8", InsKind.Nir), Phone = "0601020304" },
+        };
+        Assert.Equal("455B88977BDAFA73C4DB902462963D6169C3B5FAB477C89524E1973C63BEC931", Convert.ToHexString(ContentHash.Of(a)));
+        Assert.Equal("CA29CA302FE5F6AB420F08E2F18C89C241ACF08101F01FAE5E1DB8BC9DB545F4", Convert.ToHexString(ContentHash.Of(full)));
     }
 }
