@@ -112,8 +112,7 @@ public sealed class IngestionService
             Rebuild(log);
             foreach (LogEntry entry in log.ReadPendingQuarantine())
             {
-                ResultEnvelope envelope = JsonSerializer.Deserialize(ResultRecords.Envelope(entry.Payload.Span), SidepJson.Default.ResultEnvelope)!;
-                Park(entry.Key, envelope);
+                Park(entry.Key, ResultStoreStage.Read(entry.Payload.Span, out string? reason) ?? throw new InvalidDataException($"quarantined result {entry.Key}: {reason}"));
             }
         }
     }
@@ -312,10 +311,7 @@ public sealed class IngestionService
     private static string Disposition(Decision d) =>
         d.Version == 1 && d.Status is ItemStatus.Accepted or ItemStatus.Retraction ? "new" : d.Result!.Status == ResultStatus.Cancelled ? "retraction" : "correction";
 
-    private static byte[] Payload(Decision d, ResultEnvelope envelope)
-    {
-        return ResultRecords.Encode(d.Hash!, d.Version, envelope.Result, JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope));
-    }
+    private static byte[] Payload(Decision d, ResultEnvelope envelope) => ResultRecords.Encode(d.Hash!, envelope);
 
     private LogRecord ResultRecord(Decision d, ResultEnvelope envelope)
     {

@@ -1,11 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Sidep.Domain;
+using Sidep.Pipeline;
 
 namespace Sidep.Ingestion;
 
-/// <summary>A result as carried on the log: the canonical result with its version and provenance.</summary>
-public sealed record ResultEnvelope(string SubmissionId, int Version, string Disposition, DateTimeOffset ReceivedAt, string Channel, LabResult Result);
 
 /// <summary>The identity stage's output: a result with its person and the decision's rule and score. <see cref="Sequence"/>
 /// is the result's position in the input journal's order.</summary>

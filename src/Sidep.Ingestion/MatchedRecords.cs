@@ -23,52 +23,31 @@ public enum ResearchAction : byte
 public sealed record ResearchFact(ResearchAction Action, UInt128 Key, int Version, long PersonId, string SampleDate, byte[] FieldsJson, string[] IdentityKeys);
 
 /// <summary>
-/// The identity stage's output records. A matched result is written as a marker byte, the indicator fact it makes
+/// The identity stage's output records. A matched result is written as a marker byte (0x04), the indicator fact it makes
 /// (what the indicators and the fan-out count with, 36 bytes), the research row it makes (what the research stage
-/// stores) and the matched result as JSON (what the fan-out's cases are made of): the indicators and the research stage
-/// never parse the JSON, the fan-out only for positives. Records written before the research part (marker 0x02) or the
-/// fact header (JSON only) existed are still read.
+/// stores), then the match — sequence, person, rule, score — and the result envelope in its binary form
+/// (<see cref="ResultEnvelopeCodec"/>, copied from the journal's record, not encoded again): the indicators and the
+/// research stage never decode the envelope, the fan-out only for positives. Records written with the match as JSON
+/// (markers 0x02 and 0x03) or as JSON only are still read.
 /// </summary>
 public static class MatchedRecords
 {
     private const byte WithFact = 0x02;
     private const byte WithFactAndResearch = 0x03;
+    private const byte BinaryMatch = 0x04;
     private const int FactBytes = 1 + 16 + 4 + 8 + 4 + 1 + 2;
 
-    public static byte[] Encode(MatchedResult matched, IndicatorFact? fact) =>
-        Encode(JsonSerializer.SerializeToUtf8Bytes(matched, SidepJson.Default.MatchedResult), fact);
+    public static byte[] Encode(MatchedResult matched, IndicatorFact? fact, ResearchFact? research = null) =>
+        Encode(matched.Sequence, matched.PersonId, matched.Rule, matched.Score, ResultEnvelopeCodec.Encode(matched.Envelope), fact, research);
 
-    /// <summary>A matched record around the envelope's JSON as it is in the journal (not serialised again): the same
-    /// JSON as <see cref="MatchedResult"/> gives.</summary>
-    public static byte[] Encode(long sequence, long personId, string rule, double score, ReadOnlySpan<byte> envelopeJson, IndicatorFact? fact,
+    /// <summary>A matched record around the envelope's binary form as it is in the journal's record.</summary>
+    public static byte[] Encode(long sequence, long personId, string rule, double score, ReadOnlySpan<byte> envelope, IndicatorFact? fact,
         ResearchFact? research = null)
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(envelopeJson.Length + 128);
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            w.WriteNumber("sequence", sequence);
-            w.WriteNumber("personId", personId);
-            w.WriteString("rule", rule);
-            w.WriteNumber("score", score);
-            w.WritePropertyName("envelope");
-            w.WriteRawValue(envelopeJson, skipInputValidation: true);
-            w.WriteEndObject();
-        }
-        return Encode(buffer.WrittenSpan, fact, research);
-    }
-
-    private static int ResearchBytes(ResearchFact? r) => r is null ? 0
-        : ResearchHeadBytes + RecordText.Size(r.SampleDate) + 4 + r.FieldsJson.Length + 1 + r.IdentityKeys.Sum(RecordText.Size);
-
-    /// <summary>Action, key, version, person: the fixed part of a research row.</summary>
-    private const int ResearchHeadBytes = 1 + 16 + 4 + 8;
-
-    private static byte[] Encode(ReadOnlySpan<byte> json, IndicatorFact? fact, ResearchFact? research = null)
-    {
         int researchBytes = ResearchBytes(research);
-        byte[] payload = new byte[1 + FactBytes + researchBytes + json.Length];
-        payload[0] = research is null ? WithFact : WithFactAndResearch;
+        int matchBytes = 8 + 8 + RecordText.Size(rule) + 8;
+        byte[] payload = new byte[1 + FactBytes + researchBytes + matchBytes + envelope.Length];
+        payload[0] = BinaryMatch;
         Span<byte> f = payload.AsSpan(1, FactBytes);
         if (fact is IndicatorFact x)
         {
@@ -84,9 +63,27 @@ public static class MatchedRecords
         {
             WriteResearch(payload.AsSpan(1 + FactBytes, researchBytes), research);
         }
-        json.CopyTo(payload.AsSpan(1 + FactBytes + researchBytes));
+        else
+        {
+            payload[1 + FactBytes] = NoResearch;
+        }
+        Span<byte> m = payload.AsSpan(1 + FactBytes + researchBytes);
+        BinaryPrimitives.WriteInt64LittleEndian(m, sequence);
+        BinaryPrimitives.WriteInt64LittleEndian(m[8..], personId);
+        int at = RecordText.Write(m, 16, rule);
+        BinaryPrimitives.WriteDoubleLittleEndian(m[at..], score);
+        envelope.CopyTo(m[(at + 8)..]);
         return payload;
     }
+
+    /// <summary>The research part's first byte when a matched record carries no research row.</summary>
+    private const byte NoResearch = 0xFF;
+
+    private static int ResearchBytes(ResearchFact? r) => r is null ? 1
+        : ResearchHeadBytes + RecordText.Size(r.SampleDate) + 4 + r.FieldsJson.Length + 1 + r.IdentityKeys.Sum(RecordText.Size);
+
+    /// <summary>Action, key, version, person: the fixed part of a research row.</summary>
+    private const int ResearchHeadBytes = 1 + 16 + 4 + 8;
 
     // [u8 action][u128 key][i32 version][i64 person][text: sample date][i32 length + fields JSON]
     // [u8 count]([text: identity key])* — texts as RecordText lays them out
@@ -110,7 +107,7 @@ public static class MatchedRecords
     /// <summary>The research row a matched record carries (null: a record written before it rode along).</summary>
     public static ResearchFact? Research(ReadOnlySpan<byte> payload)
     {
-        if (payload.Length == 0 || payload[0] != WithFactAndResearch)
+        if (payload.Length == 0 || payload[0] is not (WithFactAndResearch or BinaryMatch) || payload[1 + FactBytes] == NoResearch)
         {
             return null;
         }
@@ -129,18 +126,17 @@ public static class MatchedRecords
             BinaryPrimitives.ReadInt64LittleEndian(span[21..]), sampleDate, fields, keys);
     }
 
-    /// <summary>The JSON part of a matched record: the research row is skipped by its lengths, not decoded (the
-    /// fan-out reads the JSON of every positive).</summary>
-    public static ReadOnlySpan<byte> Json(ReadOnlySpan<byte> payload)
+    /// <summary>Moves past a matched record's fact and research row, which are skipped by their lengths, not decoded.</summary>
+    private static ReadOnlySpan<byte> AfterResearch(ReadOnlySpan<byte> payload)
     {
-        if (payload.Length == 0 || payload[0] is not (WithFact or WithFactAndResearch))
-        {
-            return payload;
-        }
         ReadOnlySpan<byte> rest = payload[(1 + FactBytes)..];
         if (payload[0] == WithFact)
         {
             return rest;
+        }
+        if (rest[0] == NoResearch)
+        {
+            return rest[1..];
         }
         int at = ResearchHeadBytes;
         RecordText.Skip(rest, ref at);
@@ -153,7 +149,24 @@ public static class MatchedRecords
         return rest[at..];
     }
 
-    public static MatchedResult Read(ReadOnlySpan<byte> payload) => JsonSerializer.Deserialize(Json(payload), SidepJson.Default.MatchedResult)!;
+    /// <summary>The matched result a record holds (the fan-out reads every positive's).</summary>
+    /// <exception cref="FormatException">The record is damaged.</exception>
+    public static MatchedResult Read(ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length == 0 || payload[0] is not (WithFact or WithFactAndResearch or BinaryMatch))
+        {
+            return JsonSerializer.Deserialize(payload, SidepJson.Default.MatchedResult)!; // the first layout: JSON only
+        }
+        ReadOnlySpan<byte> m = AfterResearch(payload);
+        if (payload[0] != BinaryMatch)
+        {
+            return JsonSerializer.Deserialize(m, SidepJson.Default.MatchedResult)!;
+        }
+        int at = 16;
+        string rule = RecordText.Read(m, ref at) ?? "";
+        return new MatchedResult(BinaryPrimitives.ReadInt64LittleEndian(m), BinaryPrimitives.ReadInt64LittleEndian(m[8..]), rule,
+            BinaryPrimitives.ReadDoubleLittleEndian(m[at..]), ResultEnvelopeCodec.Decode(m[(at + 8)..]));
+    }
 
     /// <summary>Feeds a batch to an aggregator (the indicators' or the fan-out's) in order; <paramref name="onFact"/>
     /// also sees each fact, with a way to read its matched result, before it is applied.</summary>
@@ -173,7 +186,7 @@ public static class MatchedRecords
             }
             ReadOnlyMemory<byte> payload = entry.Payload;
             IndicatorFact? fact;
-            if (payload.Span[0] is WithFact or WithFactAndResearch)
+            if (payload.Span[0] is WithFact or WithFactAndResearch or BinaryMatch)
             {
                 ReadOnlySpan<byte> f = payload.Span.Slice(1, FactBytes);
                 fact = f[0] == 0 ? null : new IndicatorFact(BinaryPrimitives.ReadUInt128LittleEndian(f[1..]), BinaryPrimitives.ReadInt32LittleEndian(f[17..]),

@@ -35,10 +35,9 @@ public sealed class ResultStoreStage(IStageTransport transport, IResultStore sto
         var rows = new List<StoredResult>(messages.Count);
         foreach (IncomingMessage m in messages)
         {
-            // The summary the gateway wrote beside the envelope: no JSON to parse (records written before it: the JSON).
-            if (Summarised(m, out string? reason) is StoredResult row)
+            if (Read(m.Payload, out string? reason) is ResultEnvelope envelope)
             {
-                rows.Add(row);
+                rows.Add(Row(envelope, m));
             }
             else
             {
@@ -49,50 +48,31 @@ public sealed class ResultStoreStage(IStageTransport transport, IResultStore sto
     }
 
     /// <summary>The payload of a result version on the transport: the same bytes as in the embedded journal
-    /// (content hash, version, then the envelope as JSON).</summary>
-    public static byte[] Payload(ResultEnvelope envelope, byte[] contentHash)
-    {
-        return ResultRecords.Encode(contentHash, envelope.Version, envelope.Result, JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope));
-    }
+    /// (<see cref="ResultRecords"/>).</summary>
+    public static byte[] Payload(ResultEnvelope envelope, byte[] contentHash) => ResultRecords.Encode(contentHash, envelope);
 
-    /// <summary>The result envelope of a transport payload (<see cref="Payload"/>), or null with why it is not one.</summary>
-    public static ResultEnvelope? Read(byte[] payload, out string? reason)
+    /// <summary>The result envelope of a result record (binary, or JSON in a record of an earlier layout), or null with
+    /// why it is not one.</summary>
+    public static ResultEnvelope? Read(ReadOnlySpan<byte> payload, out string? reason)
     {
+        if (!ResultRecords.IsResult(payload))
+        {
+            reason = "not a result envelope: too short for a result record (content hash, version, envelope)";
+            return null;
+        }
         try
         {
-            ResultEnvelope? envelope = ResultRecords.IsResult(payload) ? JsonSerializer.Deserialize(ResultRecords.Envelope(payload), SidepJson.Default.ResultEnvelope) : null;
-            reason = envelope?.Result is null ? "not a result envelope (content hash, version, JSON)" : null;
+            ResultEnvelope? envelope = ResultRecords.IsBinary(payload)
+                ? ResultRecords.Envelope(payload)
+                : JsonSerializer.Deserialize(ResultRecords.EnvelopeJson(payload), SidepJson.Default.ResultEnvelope);
+            reason = envelope?.Result is null ? "not a result envelope" : null;
             return reason is null ? envelope : null;
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or FormatException or ArgumentOutOfRangeException)
         {
             reason = $"not a result envelope: {ex.Message}";
             return null;
         }
-    }
-
-    /// <summary>The stored form of the result version a message holds, from its summary (or its JSON for a record written
-    /// before summaries); null, with why, when it holds none.</summary>
-    private static StoredResult? Summarised(IncomingMessage m, out string? reason)
-    {
-        ResultSummary? summary;
-        try
-        {
-            summary = ResultRecords.IsResult(m.Payload) ? ResultRecords.Summary(m.Payload) : null;
-        }
-        catch (ArgumentOutOfRangeException)
-        {
-            reason = "not a result record: its summary is cut short";
-            return null;
-        }
-        if (summary is null)
-        {
-            return Read(m.Payload, out reason) is ResultEnvelope envelope ? Row(envelope, m) : null;
-        }
-        reason = null;
-        return new StoredResult(summary.LabId, summary.AccessionId, summary.TestCode, ResultRecords.Version(m.Payload), summary.Status.ToString(),
-            summary.Interpretation.ToString(), summary.Loinc, summary.SampleDate?.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
-            summary.PartitionKey, Source(m));
     }
 
     private static string Source(IncomingMessage m) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{m.Topic}/{m.Partition}/{m.Offset}");

@@ -3,89 +3,67 @@ using Sidep.Domain;
 
 namespace Sidep.Pipeline;
 
-/// <summary>What the results table keeps of a result version, readable without its JSON.</summary>
-public sealed record ResultSummary(string LabId, string AccessionId, string TestCode, ResultStatus Status, Interpretation Interpretation, string? Loinc,
-    DateOnly? SampleDate, string PartitionKey);
-
 /// <summary>
 /// The one owner of a result record's layout, on the embedded journal and on the results topic alike:
-/// <c>[32 bytes: content hash][i32: version][0x01][u16: summary length][summary][the result envelope as JSON]</c>, keyed
-/// by the result key <c>lab ␟ accession ␟ test code</c>. The summary (<see cref="ResultSummary"/>, binary) is what the
-/// store stage needs, so that it never parses the JSON. Records written before the summary existed
-/// (<c>[hash][version][JSON]</c>: the JSON starts with '{', never 0x01) are still read. Nobody else knows the offsets
-/// or the separator.
+/// <c>[32 bytes: content hash][i32: version][0x02][the envelope, binary: <see cref="ResultEnvelopeCodec"/>]</c>, keyed
+/// by the result key <c>lab ␟ accession ␟ test code</c>. Records of earlier layouts are still read: the envelope as JSON
+/// right after the version (it starts with '{'), or behind a marker 0x01 and a binary summary
+/// (<c>[0x01][u16: summary length][summary][JSON]</c>); <see cref="EnvelopeJson"/> gives their JSON. Nobody else knows
+/// the offsets or the separator.
 /// </summary>
 public static class ResultRecords
 {
     private const int HashBytes = 32;
     private const int BodyAt = HashBytes + 4;
-    private const byte WithSummary = 0x01;
+    private const byte JsonWithSummary = 0x01;
+    private const byte Binary = 0x02;
     private const char KeySeparator = '\u001F';
 
     /// <summary>A result version's payload: its content hash (the first 32 bytes of <paramref name="contentHash"/>), its
-    /// version, the summary of <paramref name="result"/>, its envelope.</summary>
-    public static byte[] Encode(ReadOnlySpan<byte> contentHash, int version, LabResult result, ReadOnlySpan<byte> envelopeJson)
+    /// version and its envelope.</summary>
+    public static byte[] Encode(ReadOnlySpan<byte> contentHash, ResultEnvelope envelope)
     {
-        ResultKey key = result.Key;
-        string?[] texts = [key.LabId, key.AccessionId, key.TestCode, result.Loinc, result.PartitionKey];
-        int[] sizes = [.. texts.Select(RecordText.Size)];
-        int summaryLength = 1 + 1 + 4 + sizes.Sum();
-        if (sizes.Any(size => size - 2 >= RecordText.NullCount) || summaryLength > ushort.MaxValue)
+        var w = new RecordWriter(1024);
+        try
         {
-            // Fields too long for a summary (no parser lets them through): the record without one, read by its JSON.
-            byte[] plain = new byte[BodyAt + envelopeJson.Length];
-            contentHash[..HashBytes].CopyTo(plain);
-            BinaryPrimitives.WriteInt32LittleEndian(plain.AsSpan(HashBytes), version);
-            envelopeJson.CopyTo(plain.AsSpan(BodyAt));
-            return plain;
+            w.Skip(BodyAt);
+            w.Byte(Binary);
+            ResultEnvelopeCodec.Write(ref w, envelope);
+            byte[] payload = w.ToArray();
+            contentHash[..HashBytes].CopyTo(payload);
+            BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(HashBytes), envelope.Version);
+            return payload;
         }
-        byte[] payload = new byte[BodyAt + 3 + summaryLength + envelopeJson.Length];
-        contentHash[..HashBytes].CopyTo(payload);
-        BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(HashBytes), version);
-        Span<byte> s = payload.AsSpan(BodyAt);
-        s[0] = WithSummary;
-        BinaryPrimitives.WriteUInt16LittleEndian(s[1..], (ushort)summaryLength);
-        s[3] = (byte)result.Status;
-        s[4] = (byte)result.Value.Interpretation;
-        BinaryPrimitives.WriteInt32LittleEndian(s[5..], result.SampledAt?.Date.DayNumber ?? -1);
-        int at = 9;
-        foreach (string? text in texts)
+        finally
         {
-            at = RecordText.Write(s, at, text);
+            w.Dispose();
         }
-        envelopeJson.CopyTo(s[at..]);
-        return payload;
     }
 
-    /// <summary>Whether the bytes are long enough to be a result payload (a hash, a version and some JSON).</summary>
+    /// <summary>Whether the bytes are long enough to be a result payload (a hash, a version and an envelope).</summary>
     public static bool IsResult(ReadOnlySpan<byte> payload) => payload.Length > BodyAt;
 
     public static ReadOnlySpan<byte> ContentHash(ReadOnlySpan<byte> payload) => payload[..HashBytes];
 
     public static int Version(ReadOnlySpan<byte> payload) => BinaryPrimitives.ReadInt32LittleEndian(payload[HashBytes..]);
 
-    private static bool HasSummary(ReadOnlySpan<byte> payload) => payload.Length > BodyAt + 3 && payload[BodyAt] == WithSummary;
+    /// <summary>Whether the envelope is binary (else JSON: a record of an earlier layout).</summary>
+    public static bool IsBinary(ReadOnlySpan<byte> payload) => payload.Length > BodyAt + 1 && payload[BodyAt] == Binary;
 
-    /// <summary>The envelope's JSON.</summary>
-    public static ReadOnlySpan<byte> Envelope(ReadOnlySpan<byte> payload) =>
-        HasSummary(payload) ? payload[(BodyAt + 3 + BinaryPrimitives.ReadUInt16LittleEndian(payload[(BodyAt + 1)..]))..] : payload[BodyAt..];
+    /// <summary>The envelope's binary form, as <see cref="ResultEnvelopeCodec"/> reads it (a binary record only).</summary>
+    public static ReadOnlySpan<byte> EnvelopeBytes(ReadOnlySpan<byte> payload) =>
+        IsBinary(payload) ? payload[(BodyAt + 1)..] : throw new FormatException("a result record of an earlier layout: its envelope is JSON");
 
-    /// <summary>The summary of a result payload; null for a record written before summaries (read its JSON).</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The summary is cut short (damaged bytes).</exception>
-    public static ResultSummary? Summary(ReadOnlySpan<byte> payload)
-    {
-        if (!HasSummary(payload))
-        {
-            return null;
-        }
-        ReadOnlySpan<byte> s = payload.Slice(BodyAt, 3 + BinaryPrimitives.ReadUInt16LittleEndian(payload[(BodyAt + 1)..]));
-        int day = BinaryPrimitives.ReadInt32LittleEndian(s[5..]);
-        int at = 9;
-        string lab = RecordText.Read(s, ref at) ?? "", accession = RecordText.Read(s, ref at) ?? "", test = RecordText.Read(s, ref at) ?? "";
-        string? loinc = RecordText.Read(s, ref at);
-        string partitionKey = RecordText.Read(s, ref at) ?? "";
-        return new ResultSummary(lab, accession, test, (ResultStatus)s[3], (Interpretation)s[4], loinc, day < 0 ? null : DateOnly.FromDayNumber(day), partitionKey);
-    }
+    /// <summary>The envelope of a binary record.</summary>
+    /// <exception cref="FormatException">Not a binary record, or its envelope is damaged.</exception>
+    public static ResultEnvelope Envelope(ReadOnlySpan<byte> payload) => ResultEnvelopeCodec.Decode(EnvelopeBytes(payload));
+
+    /// <summary>The envelope's JSON in a record of an earlier layout.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The record is cut short.</exception>
+    public static ReadOnlySpan<byte> EnvelopeJson(ReadOnlySpan<byte> payload) =>
+        payload.Length > BodyAt + 3 && payload[BodyAt] == JsonWithSummary
+            ? payload[(BodyAt + 3 + BinaryPrimitives.ReadUInt16LittleEndian(payload[(BodyAt + 1)..]))..]
+            : payload[BodyAt..];
 
     /// <summary>The record key of a result: its lab, accession and test code.</summary>
     public static string Key(ResultKey key) => $"{key.LabId}{KeySeparator}{key.AccessionId}{KeySeparator}{key.TestCode}";

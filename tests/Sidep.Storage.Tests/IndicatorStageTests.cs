@@ -121,20 +121,26 @@ public class MatchedRecordTests
         IndicatorFact fact = Facts.From(envelope.Result, 1, 7, envelope.ReceivedAt, terminology.KindOf)!.Value;
 
         byte[] withFact = MatchedRecords.Encode(matched, fact);
+        string Json(MatchedResult m) => System.Text.Json.JsonSerializer.Serialize(m, SidepJson.Default.MatchedResult);
+        Assert.Equal(Json(matched), Json(MatchedRecords.Read(withFact)));
+        // Around the envelope's binary form as the journal's record holds it: the same record once read.
+        byte[] journalRecord = ResultRecords.Encode(new byte[32], envelope);
+        MatchedResult raw = MatchedRecords.Read(MatchedRecords.Encode(0, 7, "InsNewPerson", 1, ResultRecords.EnvelopeBytes(journalRecord), fact));
+        Assert.Equal(Json(matched), Json(raw));
+        // Written by earlier releases: JSON only, and the fact header before the match as JSON (marker 0x02).
         byte[] legacy = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(matched, SidepJson.Default.MatchedResult);
-        Assert.Equal(legacy, MatchedRecords.Json(withFact).ToArray());
-        Assert.Equal(7, MatchedRecords.Read(withFact).PersonId);
-        // Around the envelope's JSON as the journal holds it: the same record once read.
-        byte[] envelopeJson = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope);
-        MatchedResult raw = MatchedRecords.Read(MatchedRecords.Encode(0, 7, "InsNewPerson", 1, envelopeJson, fact));
-        Assert.Equal((matched.Sequence, matched.PersonId, matched.Rule, matched.Score), (raw.Sequence, raw.PersonId, raw.Rule, raw.Score));
-        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(matched, SidepJson.Default.MatchedResult), System.Text.Json.JsonSerializer.Serialize(raw, SidepJson.Default.MatchedResult));
+        byte[] factThenJson = [0x02, .. withFact.AsSpan(1, 36), .. legacy];
+        Assert.Equal(Json(matched), Json(MatchedRecords.Read(legacy)));
+        Assert.Equal(Json(matched), Json(MatchedRecords.Read(factThenJson)));
 
         var a = new Aggregator();
         var b = new Aggregator();
         MatchedRecords.Apply([new LogEntry(RecordKind.Matched, 0, 0, "0", withFact)], a, terminology.KindOf);
         MatchedRecords.Apply([new LogEntry(RecordKind.Matched, 0, 0, "0", legacy)], b, terminology.KindOf);
+        var c = new Aggregator();
+        MatchedRecords.Apply([new LogEntry(RecordKind.Matched, 0, 0, "0", factThenJson)], c, terminology.KindOf);
         Assert.Equal(a.Counts.NonZero(), b.Counts.NonZero());
+        Assert.Equal(a.Counts.NonZero(), c.Counts.NonZero());
         Assert.Single(a.Counts.NonZero());
     }
 
@@ -153,14 +159,15 @@ public class MatchedRecordTests
         };
         var envelope = new ResultEnvelope("sub", 2, "accepted", DateTimeOffset.UtcNow, "http", result);
         Terminology terminology = Terminology.CreateNational();
-        byte[] envelopeJson = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(envelope, SidepJson.Default.ResultEnvelope);
+        byte[] envelopeBytes = ResultEnvelopeCodec.Encode(envelope);
         IndicatorFact? fact = Facts.From(result, 2, 7, envelope.ReceivedAt, terminology.KindOf);
         ResearchFact research = ResearchSink.Fact(result, 2, 7, envelope.ReceivedAt, terminology.KindOf);
-        byte[] withResearch = MatchedRecords.Encode(0, 7, "InsNewPerson", 1, envelopeJson, fact, research);
-        byte[] before = MatchedRecords.Encode(0, 7, "InsNewPerson", 1, envelopeJson, fact);
+        byte[] withResearch = MatchedRecords.Encode(0, 7, "InsNewPerson", 1, envelopeBytes, fact, research);
+        byte[] before = MatchedRecords.Encode(0, 7, "InsNewPerson", 1, envelopeBytes, fact);
 
-        // The JSON and the fact are read the same; the research row is read back whole.
-        Assert.Equal(MatchedRecords.Json(before).ToArray(), MatchedRecords.Json(withResearch).ToArray());
+        // The match and the fact are read the same; the research row is read back whole.
+        string Json(MatchedResult m) => System.Text.Json.JsonSerializer.Serialize(m, SidepJson.Default.MatchedResult);
+        Assert.Equal(Json(MatchedRecords.Read(before)), Json(MatchedRecords.Read(withResearch)));
         ResearchFact back = MatchedRecords.Research(withResearch)!;
         Assert.Equal((research.Action, research.Key, research.Version, research.PersonId, research.SampleDate), (back.Action, back.Key, back.Version, back.PersonId, back.SampleDate));
         Assert.Equal(research.FieldsJson, back.FieldsJson);

@@ -93,8 +93,10 @@ public sealed class KafkaPostgresResultStoreTests(KafkaCluster kafka, PostgresCl
 
 public class ResultRecordTests
 {
+    private static string Json(ResultEnvelope? e) => System.Text.Json.JsonSerializer.Serialize(e, SidepJson.Default.ResultEnvelope!);
+
     [Fact]
-    public void A_result_record_carries_a_summary_the_store_reads_without_the_JSON_and_records_without_one_still_read()
+    public void A_result_record_carries_its_envelope_in_binary_and_records_of_earlier_layouts_are_still_read()
     {
         var parsed = new Sidep.Parsing.Hl7v2.Hl7v2Parser().Parse(System.Buffers.BuffersExtensions.ToArray(IdentityFixtures.Message("ACC1", IdentityFixtures.ThreeLabs[0])));
         LabResult result = parsed.Messages[0].Items[0].Result! with { Loinc = "94500-6" };
@@ -103,18 +105,23 @@ public class ResultRecordTests
         byte[] hash = new byte[32];
         hash[0] = 7;
 
-        byte[] payload = ResultRecords.Encode(hash, 3, result, json);
-        Assert.Equal(json, ResultRecords.Envelope(payload).ToArray());
+        byte[] payload = ResultRecords.Encode(hash, envelope);
+        Assert.True(ResultRecords.IsBinary(payload));
         Assert.Equal((3, 7), (ResultRecords.Version(payload), (int)ResultRecords.ContentHash(payload)[0]));
-        ResultSummary summary = ResultRecords.Summary(payload)!;
-        Assert.Equal(new ResultSummary(result.Key.LabId, result.Key.AccessionId, result.Key.TestCode, result.Status, result.Value.Interpretation, "94500-6",
-            result.SampledAt?.Date, result.PartitionKey), summary);
+        Assert.Equal(Json(envelope), Json(ResultStoreStage.Read(payload, out _)));
+        Assert.True(payload.Length < json.Length / 2 + 36, $"binary {payload.Length} bytes, JSON {json.Length}");
 
-        // Written before summaries: [hash][version][JSON].
-        byte[] before = [.. hash, .. BitConverter.GetBytes(3), .. json];
-        Assert.Null(ResultRecords.Summary(before));
-        Assert.Equal(json, ResultRecords.Envelope(before).ToArray());
-        // A summary cut short is damage, said as such (the store stage dead-letters the record with the reason).
-        Assert.Throws<ArgumentOutOfRangeException>(() => ResultRecords.Summary(payload.AsSpan(0, 40)));
+        // Written by earlier releases: the JSON right after the version, or behind a marker and a summary.
+        byte[] first = [.. hash, .. BitConverter.GetBytes(3), .. json];
+        byte[] summarised = [.. hash, .. BitConverter.GetBytes(3), 0x01, 2, 0, 0xAA, 0xBB, .. json];
+        Assert.Equal(Json(envelope), Json(ResultStoreStage.Read(first, out _)));
+        Assert.Equal(Json(envelope), Json(ResultStoreStage.Read(summarised, out _)));
+
+        // Damaged (cut short anywhere): no envelope, and a reason the store stage dead-letters it with — never an exception.
+        for (int cut = 0; cut < payload.Length; cut++)
+        {
+            Assert.Null(ResultStoreStage.Read(payload.AsSpan(0, cut), out string? reason));
+            Assert.False(string.IsNullOrEmpty(reason));
+        }
     }
 }

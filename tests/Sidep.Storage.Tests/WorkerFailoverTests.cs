@@ -1,4 +1,5 @@
 using Sidep.Domain;
+using Sidep.Pipeline;
 using Sidep.Ingestion;
 using Sidep.Storage.Postgres;
 using Sidep.Transport;
