@@ -47,20 +47,25 @@ public sealed partial class StateStore
                 "ON CONFLICT (key) DO UPDATE SET person_id = excluded.person_id, version = excluded.version, sample_date = excluded.sample_date, json = excluded.json " +
                 "WHERE excluded.version > research_rows.version", ("$k", ""), ("$p", 0L), ("$v", 0), ("$d", ""), ("$j", ""));
             using SqliteCommand dirtyNew = Command(tx, "INSERT OR IGNORE INTO research_dirty (sample_date) VALUES ($d)", ("$d", ""));
+            var markedNew = new HashSet<string>(StringComparer.Ordinal); // a batch's rows fall on a few dates: each marked once
             foreach (ResearchChange change in changes)
             {
                 switch (change)
                 {
                     case ResearchUpsert { Row: var r }:
-                        dirtyOld.Parameters["$k"].Value = r.Key;
-                        dirtyOld.Parameters["$v"].Value = r.Version;
-                        dirtyOld.ExecuteNonQuery();
+                        if (r.Version > 1)
+                        {
+                            // The date of the version this one replaces (a first version replaces none).
+                            dirtyOld.Parameters["$k"].Value = r.Key;
+                            dirtyOld.Parameters["$v"].Value = r.Version;
+                            dirtyOld.ExecuteNonQuery();
+                        }
                         upsert.Parameters["$k"].Value = r.Key;
                         upsert.Parameters["$p"].Value = r.PersonId;
                         upsert.Parameters["$v"].Value = r.Version;
                         upsert.Parameters["$d"].Value = r.SampleDate;
                         upsert.Parameters["$j"].Value = r.Json;
-                        if (upsert.ExecuteNonQuery() > 0)
+                        if (upsert.ExecuteNonQuery() > 0 && markedNew.Add(r.SampleDate))
                         {
                             dirtyNew.Parameters["$d"].Value = r.SampleDate;
                             dirtyNew.ExecuteNonQuery();

@@ -79,7 +79,7 @@ public sealed partial class StateStore : IStageStore
                 sample_date TEXT,
                 partition_key TEXT NOT NULL,
                 source TEXT NOT NULL,
-                PRIMARY KEY (lab_id, accession_id, test_code));
+                PRIMARY KEY (lab_id, accession_id, test_code)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS transcoding (
                 lab TEXT NOT NULL,
                 local_code TEXT NOT NULL,
