@@ -3,7 +3,8 @@ using System.Text;
 namespace Sidep.Parsing.Hl7v2;
 
 /// <summary>One problem to report in an ERR segment.</summary>
-public readonly record struct AckError(string Segment, int Line, int Field, int Component, long ByteOffset, bool IsError, string Code, string Text);
+/// <param name="Severity">ERR-4: E (error), W (warning) or I (information).</param>
+public readonly record struct AckError(string Segment, int Line, int Field, int Component, long ByteOffset, char Severity, string Code, string Text);
 
 /// <summary>
 /// Writes HL7 v2.5 ACK messages: MSH, MSA (AA/AE/AR, or CA/CE/CR for an enhanced-mode commit ACK) and one ERR per
@@ -38,7 +39,7 @@ public static class Hl7AckWriter
                     }
                 }
             }
-            sb.Append('|').Append(ErrorCode(e.Code)).Append('|').Append(e.IsError ? 'E' : 'W')
+            sb.Append('|').Append(ErrorCode(e.Code)).Append('|').Append(e.Severity)
               .Append("||").Append(Escape(e.Code)).Append("|||")
               .Append(Escape($"{e.Text} (line {e.Line}, byte {e.ByteOffset})")).Append('\r');
         }
@@ -51,9 +52,11 @@ public static class Hl7AckWriter
     {
         "MissingField" or "MissingResultStatus" or "MissingPatient" or "MissingIns" => "101^Required field missing^HL70357",
         "InvalidDate" or "InvalidField" or "InvalidIns" or "InvalidEncoding" or "UnknownEscape" or "AssumedTimeZone" or "InvalidJson" => "102^Data type error^HL70357",
-        "NoLoinc" or "NotAResult" or "UnknownPostcode" or "UninterpretableValue" or "UnsupportedCharset" or "TestIdentityInProduction" or "UnresolvedReference" =>
+        "NoLoinc" or "UnknownPostcode" or "UninterpretableValue" or "UnsupportedCharset" or "TestIdentityInProduction" or "UnresolvedReference" =>
             "103^Table value not found^HL70357",
         "UnsupportedMessageType" => "200^Unsupported message type^HL70357",
+        // An item ignored as not a result: nothing wrong, the message is accepted (ERR-4 I says what was done).
+        "NotAResult" => "0^Message accepted^HL70357",
         "MissingMsh" or "NotHl7" or "BadDelimiters" or "TruncatedMessage" or "TooManySegments" or "SegmentTooLong" or "EmptyInput"
             or "NotHprim" or "UnknownRecord" or "MissingTrailer" => "100^Segment sequence error^HL70357",
         // The sending facility is not a registered lab's, or not the authenticated lab's: its id is not known here.

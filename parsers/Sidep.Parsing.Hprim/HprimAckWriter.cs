@@ -3,14 +3,15 @@ using System.Text;
 namespace Sidep.Parsing.Hprim;
 
 /// <summary>One problem for an ERR record.</summary>
-public readonly record struct HprimAckError(string Record, int Line, int Field, long ByteOffset, bool IsError, string Code, string Text, string? Found, string? Expected);
+/// <param name="Severity">E (error: the item is refused), W (warning) or I (information: an item ignored as not a result).</param>
+public readonly record struct HprimAckError(string Record, int Line, int Field, long ByteOffset, char Severity, string Code, string Text, string? Found, string? Expected);
 
 /// <summary>
 /// Writes Sidep's HPRIM acknowledgement file, in HPRIM's own record syntax (delimiters |~^\&amp;, CRLF, ISO-8859-1):
 /// <code>
 /// H|~^\&amp;|ACK-file||SIDEP~SIDEP||ERA|||sender||P|H2.2~C|YYYYMMDDHHMMSS
 /// ACK|1|file name (H.3)|A, P or R (all accepted, partly, refused)|accepted|rejected|pending mapping|duplicates|submission id
-/// ERR|n|record|line|field|byte offset|E or W|code|message|value found|expected
+/// ERR|n|record|line|field|byte offset|E, W or I|code|message|value found|expected
 /// L|1
 /// </code>
 /// </summary>
@@ -29,7 +30,7 @@ public static class HprimAckWriter
         foreach (HprimAckError e in errors)
         {
             sb.Append("ERR|").Append(++n).Append('|').Append(Escape(e.Record)).Append('|').Append(e.Line).Append('|').Append(e.Field)
-              .Append('|').Append(e.ByteOffset).Append('|').Append(e.IsError ? 'E' : 'W').Append('|').Append(Escape(e.Code))
+              .Append('|').Append(e.ByteOffset).Append('|').Append(e.Severity).Append('|').Append(Escape(e.Code))
               .Append('|').Append(Escape(e.Text)).Append('|').Append(Escape(e.Found)).Append('|').Append(Escape(e.Expected)).Append("\r\n");
         }
         sb.Append("L|1\r\n");

@@ -1,6 +1,8 @@
 namespace Sidep.Parsing;
 
-public enum Severity { Warning, Error }
+/// <summary>An error rejects its item; a warning does not; information says what Sidep did (an item ignored as not a
+/// result).</summary>
+public enum Severity { Warning, Error, Information }
 
 /// <summary>What went wrong, as a stable code a laboratory's software can switch on.</summary>
 public enum DiagnosticCode

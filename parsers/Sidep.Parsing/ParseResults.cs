@@ -20,8 +20,16 @@ public sealed class ParsedItem
     public bool HasError => Diagnostics.Exists(static d => d.Severity == Severity.Error);
 
     public bool IsRejected => Result is null || HasError;
+
+    /// <summary>Not a laboratory result (document metadata, an embedded document): ignored, with why, and not an error.</summary>
+    public bool IsNotAResult => Result is null && !HasError && Diagnostics.Exists(static d => d.Severity == Severity.Information && d.Code == DiagnosticCode.NotAResult);
+
     public void Reject(DiagnosticCode code, string message, SourcePosition position) =>
         Diagnostics.Add(new Diagnostic(Severity.Error, code, message, position));
+
+    /// <summary>Marks the item as not a result: it is ignored, and the sender is told why.</summary>
+    public void Ignore(string message, SourcePosition position, string? found = null, string? expected = null) =>
+        Diagnostics.Add(new Diagnostic(Severity.Information, DiagnosticCode.NotAResult, message, position) { Found = found, Expected = expected });
 }
 
 /// <summary>One message of a submission (an HL7 message, an HPRIM file, a FHIR bundle).</summary>

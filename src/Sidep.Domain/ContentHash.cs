@@ -39,6 +39,12 @@ public static class ContentHash
             w.Add(c.Symptomatic).Add(c.SymptomOnset).Add((int)c.Housing)
              .Add(c.HealthCareWorker).Add(c.FirstTest).Add(c.Pregnant).Add(c.Hospitalised);
             w.Add(r.Comment);
+            // Fields added since hashes were first stored count only when set: the hash of a result that does not use
+            // them is what it always was.
+            if (r.SampleDateBasis != SampleDateBasis.Collection)
+            {
+                w.Add("sampleDateBasis").Add((int)r.SampleDateBasis);
+            }
             return SHA256.HashData(w.Written);
         }
         finally

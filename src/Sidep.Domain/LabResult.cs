@@ -34,7 +34,12 @@ public sealed record LabResult
     /// <summary>Specimen type (for instance a SNOMED CT code "258500001^Nasopharyngeal swab").</summary>
     public CodedValue? SpecimenType { get; init; }
 
+    /// <summary>The date the result counts on: the specimen's collection, or where the sender gave none, the fallback
+    /// <see cref="SampleDateBasis"/> names (null: none was sent, the result counts on the day Sidep received it).</summary>
     public Timestamp? SampledAt { get; init; }
+
+    /// <summary>What <see cref="SampledAt"/> is: the collection time, or the fallback taken when it was missing.</summary>
+    public SampleDateBasis SampleDateBasis { get; init; }
 
     public Timestamp? ResultedAt { get; init; }
 
@@ -85,6 +90,17 @@ public enum ResultStatus
     Cancelled,
     /// <summary>Preliminary: stored, not counted until a final version arrives.</summary>
     Preliminary,
+}
+
+/// <summary>Where a result's sample date comes from (README, "How the indicators count"): the specimen's collection
+/// time, else — with a warning to the lab — the time the laboratory received the specimen, the time the result was
+/// reported, or the day Sidep received it.</summary>
+public enum SampleDateBasis
+{
+    Collection,
+    SpecimenReceived,
+    ResultReported,
+    Receipt,
 }
 
 public enum Interpretation

@@ -32,7 +32,7 @@ public static class Acks
             List<AckError> errors = report.Problems.Select(ToAck).ToList();
             if (errors.Count == 0)
             {
-                errors.Add(new AckError("", 0, 0, 0, 0, true, "NotHl7", "no HL7 message found"));
+                errors.Add(new AckError("", 0, 0, 0, 0, 'E', "NotHl7", "no HL7 message found"));
             }
             yield return new Ack(null, "AR", Hl7AckWriter.Write("AR", null, null, null, null, null, null, errors, now, NextControlId()), errors);
             yield break;
@@ -65,7 +65,7 @@ public static class Acks
             .Concat(report.Items.SelectMany(i => i.Problems.Where(p => p.Code != "MessageRejected")));
         foreach (ProblemReport p in all)
         {
-            errors.Add(new Parsing.Hprim.HprimAckError(p.Segment, p.Line, p.Field, p.ByteOffset, p.Severity == "error", p.Code, p.Message, p.Found, p.Expected));
+            errors.Add(new Parsing.Hprim.HprimAckError(p.Segment, p.Line, p.Field, p.ByteOffset, Severity(p), p.Code, p.Message, p.Found, p.Expected));
         }
         MessageReport? first = report.Messages.Count > 0 ? report.Messages[0] : null;
         string[] sender = (first?.Header.SendingFacility ?? "").Split('^');
@@ -79,7 +79,7 @@ public static class Acks
     /// <summary>The AR ACK of each message of a refused submission, apart (MLLP frames each on its own).</summary>
     public static IEnumerable<string> Refusals(SubmissionReport report, string code, string reason)
     {
-        var error = new AckError("MSH", 0, 4, 0, 0, true, code, reason);
+        var error = new AckError("MSH", 0, 4, 0, 0, 'E', code, reason);
         var messages = new List<MessageReport?>(report.Messages);
         if (messages.Count == 0)
         {
@@ -101,5 +101,8 @@ public static class Acks
             h?.ReceivingFacility, ack.Errors, DateTimeOffset.Now, NextControlId());
     }
 
-    private static AckError ToAck(ProblemReport p) => new(p.Segment, p.Line, p.Field, p.Component, p.ByteOffset, p.Severity == "error", p.Code, p.Message);
+    private static AckError ToAck(ProblemReport p) => new(p.Segment, p.Line, p.Field, p.Component, p.ByteOffset, Severity(p), p.Code, p.Message);
+
+    /// <summary>E, W or I: the severity letter HL7 (ERR-4) and Sidep's HPRIM acknowledgement both use.</summary>
+    private static char Severity(ProblemReport p) => p.Severity switch { "error" => 'E', "information" => 'I', _ => 'W' };
 }

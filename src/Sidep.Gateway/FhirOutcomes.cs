@@ -19,7 +19,7 @@ public static class FhirOutcomes
             Severity = OperationOutcome.IssueSeverity.Information,
             Code = OperationOutcome.IssueType.Informational,
             Diagnostics = $"submission {report.SubmissionId ?? "(not stored: validation)"}: {c.Accepted} accepted, {c.Correction} corrected, {c.Retraction} retracted, " +
-                $"{c.Duplicate} duplicate, {c.Quarantined} pending mapping, {c.Rejected} rejected",
+                $"{c.Duplicate} duplicate, {c.Quarantined} pending mapping, {c.NotAResult} not a result (ignored), {c.Rejected} rejected",
         });
         foreach (ProblemReport p in report.Problems.Concat(report.Messages.SelectMany(m => m.Problems)).Concat(report.Items.SelectMany(i => i.Problems)))
         {
@@ -29,8 +29,13 @@ public static class FhirOutcomes
             }
             var issue = new OperationOutcome.IssueComponent
             {
-                Severity = p.Severity == "error" ? OperationOutcome.IssueSeverity.Error : OperationOutcome.IssueSeverity.Warning,
-                Code = IssueType(p.Code),
+                Severity = p.Severity switch
+                {
+                    "error" => OperationOutcome.IssueSeverity.Error,
+                    "information" => OperationOutcome.IssueSeverity.Information,
+                    _ => OperationOutcome.IssueSeverity.Warning,
+                },
+                Code = p.Severity == "information" ? OperationOutcome.IssueType.Informational : IssueType(p.Code),
                 Details = new CodeableConcept("https://sidep.example/fhir/CodeSystem/diagnostic", p.Code, p.Code),
                 Diagnostics = p.Message + (p.Found is null ? "" : $" (found: {p.Found})") + (p.Expected is null ? "" : $" (expected: {p.Expected})") + $" [line {p.Line}, byte {p.ByteOffset}]",
             };

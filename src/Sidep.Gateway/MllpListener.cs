@@ -412,7 +412,7 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
     /// its MSH could be read.</summary>
     private static Task SendRejectAsync(Stream stream, string code, string text, CancellationToken ct, Header header = default) =>
         WriteFrameAsync(stream, Hl7AckWriter.Write("AR", header.ControlId, header.Version, header.SendingApplication, header.SendingFacility,
-            header.ReceivingApplication, header.ReceivingFacility, [new AckError("MSH", 1, 0, 0, 0, true, code, text)], DateTimeOffset.Now, Acks.NextControlId()), ct);
+            header.ReceivingApplication, header.ReceivingFacility, [new AckError("MSH", 1, 0, 0, 0, 'E', code, text)], DateTimeOffset.Now, Acks.NextControlId()), ct);
 
     /// <summary>What an answer needs of a message's MSH: its control id (MSH-10), version (MSH-12) and the applications
     /// and facilities (MSH-3 to MSH-6, first component), read from its first segment only.</summary>

@@ -9,7 +9,7 @@ public static class ReportPrinter
     public static void Print(TextWriter output, string name, SubmissionReport report)
     {
         ReportCounts c = report.Counts;
-        output.WriteLine($"{name}: {report.Messages.Count} message(s), {c.Accepted} accepted, {c.Correction} correction(s), {c.Retraction} retraction(s), {c.Duplicate} duplicate(s), {c.Quarantined} pending mapping, {c.Rejected} rejected"
+        output.WriteLine($"{name}: {report.Messages.Count} message(s), {c.Accepted} accepted, {c.Correction} correction(s), {c.Retraction} retraction(s), {c.Duplicate} duplicate(s), {c.Quarantined} pending mapping, {c.NotAResult} not a result, {c.Rejected} rejected"
             + (report.SubmissionId is null ? "" : $"  [{report.SubmissionId}]"));
         foreach (ProblemReport p in report.Problems)
         {
@@ -27,7 +27,7 @@ public static class ReportPrinter
         {
             if (item.Status == ItemStatus.Rejected || item.Problems.Count > 0)
             {
-                output.WriteLine($"  {item.Status.ToString().ToLowerInvariant()} result #{item.Index} ({item.Segment} line {item.Line}, byte {item.ByteOffset})");
+                output.WriteLine($"  {StatusWord(item.Status)} #{item.Index} ({item.Segment} line {item.Line}, byte {item.ByteOffset})");
                 foreach (ProblemReport p in item.Problems)
                 {
                     output.WriteLine($"    {Mark(p)} {Where(p)}: {p.Message} [{p.Code}]");
@@ -40,7 +40,9 @@ public static class ReportPrinter
         }
     }
 
-    private static string Mark(ProblemReport p) => p.Severity == "error" ? "error  " : "warning";
+    private static string Mark(ProblemReport p) => p.Severity switch { "error" => "error  ", "information" => "info   ", _ => "warning" };
+
+    private static string StatusWord(ItemStatus status) => status == ItemStatus.NotAResult ? "not a result, item" : $"{status.ToString().ToLowerInvariant()} result";
 
     private static string Where(ProblemReport p) =>
         (p.Field > 0 ? $"{p.Segment}-{p.Field}" + (p.Component > 0 ? $".{p.Component}" : "") : p.Segment) + $" line {p.Line} byte {p.ByteOffset}";

@@ -212,7 +212,8 @@ public sealed class IngestionService
             var pending = new Dictionary<UInt128, Known>();
             foreach ((ParsedItem item, ParsedMessage message, LabResult? result, byte[]? hash) in candidates)
             {
-                decisions.Add(result is null ? new Decision(item, message, ItemStatus.Rejected, null, 0, null) : Decide(item, message, result, hash!, pending));
+                decisions.Add(result is not null ? Decide(item, message, result, hash!, pending)
+                    : new Decision(item, message, !message.IsRejected && item.IsNotAResult ? ItemStatus.NotAResult : ItemStatus.Rejected, null, 0, null));
             }
 
             report = Report(dryRun ? null : submissionId, receivedAt, lab, format, dryRun, !dryRun && _log is not null, sha256, body.Length, parsed, decisions);
@@ -471,7 +472,8 @@ public sealed class IngestionService
         var counts = new ReportCounts(
             items.Count(i => i.Status == ItemStatus.Accepted), items.Count(i => i.Status == ItemStatus.Rejected),
             items.Count(i => i.Status == ItemStatus.Duplicate), items.Count(i => i.Status == ItemStatus.Correction),
-            items.Count(i => i.Status == ItemStatus.Quarantined), items.Count(i => i.Status == ItemStatus.Retraction));
+            items.Count(i => i.Status == ItemStatus.Quarantined), items.Count(i => i.Status == ItemStatus.Retraction),
+            items.Count(i => i.Status == ItemStatus.NotAResult));
         return new SubmissionReport(id, receivedAt, lab?.Finess ?? "", format, dryRun, durable, sha256, bytes, counts,
             parsed.Diagnostics.Select(ProblemReport.From).ToList(), messages, items);
     }

@@ -23,6 +23,9 @@ public sealed class ResearchRow
     public string? Departement { get; set; }
     public string? Commune { get; set; }
     public string SampleDate { get; set; } = "";
+    /// <summary>What the sample date is: "collection", else the fallback taken — "specimen-received", "result-reported"
+    /// or "receipt" (the day Sidep received the result).</summary>
+    public string SampleDateBasis { get; set; } = "collection";
     public string? ResultDate { get; set; }
     public string? Loinc { get; set; }
     public string? Method { get; set; }
@@ -36,7 +39,8 @@ public sealed class ResearchRow
 
 /// <summary>A research row before pseudonymisation (kept in the state store; the person id never leaves it).</summary>
 public sealed record ResearchFields(int? AgeYears, string Sex, string? Departement, string? Commune, string SampleDate, string? ResultDate,
-    string? Loinc, string? Method, string Result, string? LabDepartement, bool? Symptomatic, int? DaysFromOnset, string Housing, bool? HealthCareWorker)
+    string? Loinc, string? Method, string Result, string? LabDepartement, bool? Symptomatic, int? DaysFromOnset, string Housing, bool? HealthCareWorker,
+    string? SampleDateBasis = null)
 {
     public static ResearchFields Of(LabResult r, DateOnly sampleDate)
     {
@@ -49,12 +53,22 @@ public sealed record ResearchFields(int? AgeYears, string Sex, string? Departeme
             dep < 0 ? null : p.Address?.CommuneCode, sampleDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
             r.ResultedAt?.Date.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), r.Loinc, r.Method, r.Value.Interpretation.ToString(),
             labDep < 0 ? null : g.Departements[labDep], r.Context.Symptomatic,
-            r.Context.SymptomOnset is DateOnly onset ? sampleDate.DayNumber - onset.DayNumber : null, r.Context.Housing.ToString(), r.Context.HealthCareWorker);
+            r.Context.SymptomOnset is DateOnly onset ? sampleDate.DayNumber - onset.DayNumber : null, r.Context.Housing.ToString(), r.Context.HealthCareWorker,
+            BasisName(r.SampledAt is null ? Domain.SampleDateBasis.Receipt : r.SampleDateBasis));
     }
+
+    private static string BasisName(SampleDateBasis basis) => basis switch
+    {
+        Domain.SampleDateBasis.SpecimenReceived => "specimen-received",
+        Domain.SampleDateBasis.ResultReported => "result-reported",
+        Domain.SampleDateBasis.Receipt => "receipt",
+        _ => "collection",
+    };
 
     public ResearchRow Row(string pseudonym) => new()
     {
         Pseudonym = pseudonym, AgeYears = AgeYears, Sex = Sex, Departement = Departement, Commune = Commune, SampleDate = SampleDate,
+        SampleDateBasis = SampleDateBasis ?? "collection",
         ResultDate = ResultDate, Loinc = Loinc, Method = Method, Result = Result, LabDepartement = LabDepartement, Symptomatic = Symptomatic,
         DaysFromOnset = DaysFromOnset, Housing = Housing, HealthCareWorker = HealthCareWorker,
     };
@@ -102,8 +116,15 @@ public sealed record ResearchManifest(string KeyId, DateTimeOffset WrittenAt, IR
 
 public sealed record ResearchPartition(string File, int Rows, string Sha256, DateTimeOffset WrittenAt);
 
-[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+/// <summary>Each research row's fields as the research stage keeps them (one per result: compact).</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ResearchFields))]
+public sealed partial class ResearchRowJson : JsonSerializerContext
+{
+}
+
+/// <summary>The research manifests, written for people to read too.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ResearchManifest))]
 [JsonSerializable(typeof(ResearchExtractManifest))]
 public sealed partial class ResearchJson : JsonSerializerContext
@@ -153,7 +174,7 @@ public static class ResearchSink
         DateOnly day = r.SampledAt?.Date ?? r.ResultedAt?.Date ?? DateOnly.FromDateTime(receivedAt.UtcDateTime);
         ResearchFields fields = ResearchFields.Of(r, day);
         return new ResearchFact(ResearchAction.Upsert, key, version, personId, fields.SampleDate,
-            JsonSerializer.SerializeToUtf8Bytes(fields, ResearchJson.Default.ResearchFields), [.. IdentityKeys(r.Patient)]);
+            JsonSerializer.SerializeToUtf8Bytes(fields, ResearchRowJson.Default.ResearchFields), [.. IdentityKeys(r.Patient)]);
     }
 
     /// <summary>The research changes of a batch of the identity stage's output: one pseudonymisable row per result
@@ -213,7 +234,7 @@ public static class ResearchSink
         foreach (string date in dates)
         {
             List<ResearchRow> rows = [.. store.ResearchRows(date).Select(r =>
-                JsonSerializer.Deserialize(r.Json, ResearchJson.Default.ResearchFields)!.Row(pseudonyms.Of(r.PersonId)))];
+                JsonSerializer.Deserialize(r.Json, ResearchRowJson.Default.ResearchFields)!.Row(pseudonyms.Of(r.PersonId)))];
             string relative = $"sample_date={date}/part-0.parquet";
             string path = Path.Combine(directory, relative);
             if (rows.Count == 0)

@@ -20,6 +20,9 @@ public enum ItemStatus
     /// <summary>The lab cancelled the result (entered in error, deleted: OBX-11 W, X or D; FHIR entered-in-error or
     /// cancelled): stored as the result's latest version, so it no longer counts nor opens a case.</summary>
     Retraction,
+    /// <summary>Not a laboratory result (document metadata, an embedded document): ignored, nothing stored; its
+    /// information problem says why. Not an error: the message is acknowledged AA.</summary>
+    NotAResult,
 }
 
 /// <summary>One local code of a lab waiting for its LOINC mapping.</summary>
@@ -28,13 +31,14 @@ public sealed record QuarantineSummary(string Lab, string LocalCode, string? Lab
 
 public sealed record QuarantineExample(string SubmissionId, string AccessionId, string Value, DateTimeOffset ReceivedAt);
 
-/// <summary>One problem: severity (an error rejects the result, a warning does not), what, where, and — when it is
+/// <summary>One problem: severity (an error rejects the result, a warning does not, information says what was done — an
+/// item ignored as not a result), what, where, and — when it is
 /// not an identity trait — the value found and what was expected.</summary>
 public sealed record ProblemReport(
     string Severity, string Code, string Message, string Segment, int Line, int Field, int Component, long ByteOffset, string? Found = null, string? Expected = null)
 {
     public static ProblemReport From(Diagnostic d) => new(
-        d.Severity == Parsing.Severity.Error ? "error" : "warning", d.Code.ToString(), d.Message,
+        d.Severity switch { Parsing.Severity.Error => "error", Parsing.Severity.Information => "information", _ => "warning" }, d.Code.ToString(), d.Message,
         d.Position.Segment, d.Position.Line, d.Position.Field, d.Position.Component, d.Position.ByteOffset, d.Found, d.Expected);
 }
 
@@ -61,11 +65,12 @@ public sealed record MessageReport(
     int Line,
     long ByteOffset,
     long ByteLength,
-    /// <summary>HL7 acknowledgement code this message gets: AA (all accepted), AE (some rejected), AR (message refused).</summary>
+    /// <summary>HL7 acknowledgement code this message gets: AA (all accepted, or ignored as not results), AE (some rejected),
+    /// AR (message refused).</summary>
     string AckCode,
     IReadOnlyList<ProblemReport> Problems);
 
-public sealed record ReportCounts(int Accepted, int Rejected, int Duplicate, int Correction, int Quarantined = 0, int Retraction = 0)
+public sealed record ReportCounts(int Accepted, int Rejected, int Duplicate, int Correction, int Quarantined = 0, int Retraction = 0, int NotAResult = 0)
 {
     /// <summary>Items stored by this submission: new results, corrections and retractions.</summary>
     [System.Text.Json.Serialization.JsonIgnore]

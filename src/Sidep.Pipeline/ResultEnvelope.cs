@@ -64,6 +64,7 @@ public static class ResultEnvelopeCodec
             Coded(ref w, r.SpecimenType!);
         }
         Stamp(ref w, r.SampledAt);
+        w.Byte((byte)r.SampleDateBasis);
         Stamp(ref w, r.ResultedAt);
         w.Byte((byte)r.Status);
         PatientIdentity p = r.Patient;
@@ -162,6 +163,7 @@ public static class ResultEnvelopeCodec
         string? flag = r.Text();
         CodedValue? specimenType = r.Present() ? Coded(ref r) : null;
         Timestamp? sampled = Stamp(ref r);
+        SampleDateBasis basis = r.Enum<SampleDateBasis>();
         Timestamp? resulted = Stamp(ref r);
         ResultStatus status = r.Enum<ResultStatus>();
         Ins? ins = r.Present() ? new Ins(r.Required(), r.Required(), r.Enum<InsKind>()) : null;
@@ -217,6 +219,7 @@ public static class ResultEnvelopeCodec
             AbnormalFlag = flag,
             SpecimenType = specimenType,
             SampledAt = sampled,
+            SampleDateBasis = basis,
             ResultedAt = resulted,
             Status = status,
             Patient = new PatientIdentity

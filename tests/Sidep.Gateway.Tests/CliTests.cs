@@ -76,8 +76,11 @@ public class CliTests
             }
             int accepted = Regex.Matches(output, @"(\d+) accepted").Sum(m => int.Parse(m.Groups[1].Value));
             int rejected = Regex.Matches(output, @"(\d+) rejected").Sum(m => int.Parse(m.Groups[1].Value));
+            int notResults = Regex.Matches(output, @"(\d+) not a result").Sum(m => int.Parse(m.Groups[1].Value));
             Assert.Equal(33, accepted);
-            Assert.Equal(14, rejected);
+            Assert.Equal(2, rejected);
+            Assert.Equal(12, notResults); // the CI-SIS message's document and metadata, each ignored with why
+            Assert.Contains("info    OBX-3 line 8 byte", output);
             Assert.Contains("error   OBX-11 line 9 byte 1823", output);
             Assert.Contains("error   MSH-4 line 1 byte 11", output);
         }

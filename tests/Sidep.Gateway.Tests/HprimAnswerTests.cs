@@ -22,8 +22,9 @@ public class HprimAnswerTests
         string[] records = Encoding.Latin1.GetString(await response.Content.ReadAsByteArrayAsync()).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
         Assert.StartsWith("H|~^\\&|ACK-Test1.HPR||SIDEP~SIDEP||ERA|||PO~LABM||P|H2.2~C|", records[0]);
         // 0 accepted, 1 rejected (the FIC record), 2 pending mapping, 0 duplicates
-        Assert.StartsWith("ACK|1|Test1.HPR|P|0|1|2|0|sub_", records[1]);
-        Assert.Contains(records, r => r.StartsWith("ERR|", StringComparison.Ordinal) && r.Contains("|OBX|8|3|654|E|NotAResult|") && r.EndsWith("|FIC|NM, ST, TX, CE", StringComparison.Ordinal));
+        // Two results pending mapping; the file reference (FIC) is not a result: ignored with why (I), not refused.
+        Assert.StartsWith("ACK|1|Test1.HPR|A|0|0|2|0|sub_", records[1]);
+        Assert.Contains(records, r => r.StartsWith("ERR|", StringComparison.Ordinal) && r.Contains("|OBX|8|3|654|I|NotAResult|") && r.EndsWith("|FIC|NM, ST, TX, CE", StringComparison.Ordinal));
         Assert.Contains(records, r => r.StartsWith("ERR|", StringComparison.Ordinal) && r.Contains("|W|NoLoinc|"));
         Assert.Equal("L|1", records[^1]);
     }

@@ -130,11 +130,38 @@ public class HttpApiTests
     }
 
     [Fact]
-    public async Task Every_corpus_file_sent_gives_accepted_results_and_positioned_rejections()
+    public async Task A_message_of_document_metadata_only_is_acknowledged_AA_with_each_item_said_not_a_result_in_ERR_and_in_the_OperationOutcome()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        byte[] bytes = Fixtures.Hl7Bytes("ans__CISIS_ORU_R01_v1.2_CR-bio_INS-NIR-oid-1.4.8.hl7");
+        string[] facilities = new Parsing.Hl7v2.Hl7v2Parser().Parse(bytes).Messages.SelectMany(m => m.SenderIds).Distinct().ToArray();
+        using HttpClient http = server.Client(server.Store.AddLab("990000001", "CI-SIS", facilities, []));
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = new ByteArrayContent(bytes) { Headers = { ContentType = new MediaTypeHeaderValue(IngestionService.Hl7MediaType) } } })
+        {
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(IngestionService.Hl7MediaType));
+            string[] ack = (await (await http.SendAsync(request)).Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal("MSA|AA|015", ack[1]);
+            string[] errs = [.. ack.Where(l => l.StartsWith("ERR|", StringComparison.Ordinal))];
+            Assert.Equal(12, errs.Count(e => e.Contains("|0^Message accepted^HL70357|I||NotAResult|", StringComparison.Ordinal)));
+            Assert.Contains(errs, e => e.StartsWith("ERR||OBX^8^3^1|", StringComparison.Ordinal) && e.Contains("MASQUE_PS is CI-SIS document metadata", StringComparison.Ordinal));
+        }
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = new ByteArrayContent(bytes) { Headers = { ContentType = new MediaTypeHeaderValue(IngestionService.Hl7MediaType) } } })
+        {
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/fhir+json"));
+            string outcome = await (await http.SendAsync(request)).Content.ReadAsStringAsync();
+            Assert.Contains("12 not a result (ignored), 0 rejected", outcome);
+            using var doc = System.Text.Json.JsonDocument.Parse(outcome);
+            Assert.Equal(12, doc.RootElement.GetProperty("issue").EnumerateArray().Count(i =>
+                i.GetProperty("severity").GetString() == "information" && i.GetProperty("code").GetString() == "informational" && i.TryGetProperty("expression", out _)));
+        }
+    }
+
+    [Fact]
+    public async Task Every_corpus_file_sent_gives_accepted_results_positioned_rejections_and_non_results_ignored_with_why()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
         var parser = new Parsing.Hl7v2.Hl7v2Parser();
-        int accepted = 0, rejected = 0;
+        int accepted = 0, rejected = 0, notAResult = 0;
         foreach (string file in Fixtures.Hl7Files)
         {
             byte[] bytes = File.ReadAllBytes(file);
@@ -153,6 +180,13 @@ public class HttpApiTests
                     ProblemReport error = item.Problems.First(p => p.Severity == "error");
                     Assert.True(error.Line > 0 && error.ByteOffset >= 0 && error.Segment.Length > 0, $"{file}: {error}");
                 }
+                else if (item.Status == ItemStatus.NotAResult)
+                {
+                    notAResult++;
+                    ProblemReport why = Assert.Single(item.Problems, p => p.Severity == "information");
+                    Assert.Equal(("NotAResult", "OBX"), (why.Code, why.Segment));
+                    Assert.Null(item.ResultKey);
+                }
                 else
                 {
                     accepted++;
@@ -162,7 +196,8 @@ public class HttpApiTests
             Assert.All(report.Messages.Where(m => m.AckCode == "AR"), m => Assert.NotEmpty(m.Problems));
         }
         Assert.Equal(33, accepted); // hci 4, sample batch 20, FHS/BHS batch 2, seven single results, sully 1
-        Assert.Equal(14, rejected);
+        Assert.Equal(12, notAResult); // the CI-SIS message: its embedded CDA report and its document metadata
+        Assert.Equal(2, rejected);
     }
 
     [Fact]

@@ -78,7 +78,7 @@ public class ResearchTests
             }
             await using FileStream stream = File.OpenRead(file);
             await using Parquet.ParquetReader reader = await Parquet.ParquetReader.CreateAsync(stream);
-            Assert.Equal(["Pseudonym", "AgeYears", "Sex", "Departement", "Commune", "SampleDate", "ResultDate", "Loinc", "Method", "Result", "LabDepartement",
+            Assert.Equal(["Pseudonym", "AgeYears", "Sex", "Departement", "Commune", "SampleDate", "SampleDateBasis", "ResultDate", "Loinc", "Method", "Result", "LabDepartement",
                 "Symptomatic", "DaysFromOnset", "Housing", "HealthCareWorker"], reader.Schema.GetDataFields().Select(f => f.Name));
         }
         ResearchManifest manifest = ResearchSink.ReadManifest(dir)!;

@@ -32,8 +32,8 @@ public class TerminologyApiTests
         SubmissionReport s1 = await ReportOf(await http.PostAsync("/v1/submissions", Content(sante, "application/x-hprim")));
         SubmissionReport s2 = await ReportOf(await http.PostAsync("/v1/submissions", Content(medecin, "text/x-hprim")));
         SubmissionReport s3 = await ReportOf(await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(hl7)));
-        Assert.Equal(2, s1.Counts.Quarantined); // OT1 and HT; the FIC record is rejected
-        Assert.Equal(1, s1.Counts.Rejected);
+        Assert.Equal(2, s1.Counts.Quarantined); // OT1 and HT; the FIC record is not a result
+        Assert.Equal((0, 1), (s1.Counts.Rejected, s1.Counts.NotAResult));
         Assert.Equal(1, s2.Counts.Quarantined); // IGET 000; the empty RES is rejected
         Assert.Equal(1, s3.Counts.Quarantined); // SCOV
 

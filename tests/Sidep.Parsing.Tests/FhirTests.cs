@@ -75,6 +75,25 @@ public class FhirTests
         Assert.Equal("Patient", d.Found);
     }
 
+    [Theory]
+    [InlineData(",\"specimen\":{\"reference\":\"urn:uuid:spm\"},\"issued\":\"2022-01-12T09:00:00+01:00\"", "SpecimenReceived", "2022-01-11", "Specimen.receivedTime, 2022-01-11")]
+    [InlineData(",\"issued\":\"2022-01-12T09:00:00+01:00\"", "ResultReported", "2022-01-12", "issued, 2022-01-12")]
+    [InlineData("", "Receipt", null, "the day Sidep received it")]
+    public void Without_a_sample_time_the_result_counts_on_the_documented_fallback_and_the_lab_is_told_which(string extra, string basis, string? day, string told)
+    {
+        string observation = Observation("urn:uuid:pat", extra).Replace("\"effectiveDateTime\":\"2022-01-10T08:15:00+01:00\",", "");
+        const string specimen = """{"resourceType":"Specimen","id":"s1","accessionIdentifier":{"value":"ACC-1"},"receivedTime":"2022-01-11T14:00:00+01:00"}""";
+        string json = $$"""{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:obs","resource":{{observation}}},{"fullUrl":"urn:uuid:pat","resource":{{Patient}}},{"fullUrl":"urn:uuid:spm","resource":{{specimen}}}]}""";
+        ParsedItem item = Assert.Single(Assert.Single(Parse(json).Messages).Items);
+        LabResult r = Assert.IsType<LabResult>(item.Result);
+        Assert.Equal(Enum.Parse<SampleDateBasis>(basis), r.SampleDateBasis);
+        Assert.Equal(day, r.SampledAt?.Date.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+        Diagnostic warning = Assert.Single(item.Diagnostics, d => d.Message.StartsWith("no sample time", StringComparison.Ordinal));
+        Assert.Equal(Severity.Warning, warning.Severity);
+        Assert.Contains(told, warning.Message);
+        Assert.Equal("Bundle.entry[0].resource.effective[x]", warning.Position.Segment);
+    }
+
     private static string Observation(string subject, string extra = "", string status = "final") =>
         $$"""{"resourceType":"Observation","id":"o1","status":"{{status}}","code":{"coding":[{"system":"http://loinc.org","code":"94500-6"}]},"subject":{"reference":"{{subject}}"},"effectiveDateTime":"2022-01-10T08:15:00+01:00","valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"260415000","display":"Non détecté"}]},"identifier":[{"value":"ACC-1"}]{{extra}}}""";
 

@@ -21,7 +21,7 @@ public class Hl7CorpusTests
 
     [Theory]
     [MemberData(nameof(CorpusFiles))]
-    public void Every_corpus_file_parses_and_every_item_is_either_a_result_or_a_positioned_rejection(string file)
+    public void Every_corpus_file_parses_and_every_item_is_a_result_a_positioned_rejection_or_ignored_as_not_a_result(string file)
     {
         ParsedSubmission s = Parse(file);
         Assert.NotEmpty(s.Messages);
@@ -39,7 +39,14 @@ public class Hl7CorpusTests
             Assert.NotEmpty(m.Items);
             foreach (ParsedItem item in m.Items)
             {
-                if (item.IsRejected)
+                if (item.IsNotAResult)
+                {
+                    Diagnostic why = Assert.Single(item.Diagnostics, d => d.Severity == Severity.Information);
+                    Assert.Equal(DiagnosticCode.NotAResult, why.Code);
+                    Assert.True(why.Position.ByteOffset > 0);
+                    Assert.Equal("OBX", why.Position.Segment);
+                }
+                else if (item.IsRejected)
                 {
                     Diagnostic error = Assert.Single(item.Diagnostics.Where(d => d.Severity == Severity.Error).Take(1));
                     Assert.True(error.Position.Line >= 1);
@@ -136,24 +143,23 @@ public class Hl7CorpusTests
     }
 
     [Fact]
-    public void ANS_CI_SIS_message_reads_French_identity_traits_and_rejects_document_flags_with_their_positions()
+    public void ANS_CI_SIS_message_reads_French_identity_traits_and_ignores_its_document_and_metadata_as_not_results()
     {
         ParsedMessage m = Assert.Single(Parse("ans__CISIS_ORU_R01_v1.2_CR-bio_INS-NIR-oid-1.4.8.hl7").Messages);
         Assert.Equal("015", m.ControlId);
         Assert.Equal(12, m.Items.Count);
-        Assert.All(m.Items, i => Assert.True(i.IsRejected));
-        // OBX 1 is an embedded CDA document (ED), not a result.
-        Diagnostic ed = m.Items[0].Diagnostics.Single(d => d.Severity == Severity.Error);
-        Assert.Equal(DiagnosticCode.NotAResult, ed.Code);
-        Assert.Equal(new SourcePosition("OBX", 6, 2, 0, 782), ed.Position);
-        // OBX 2 carries a local flag code (no LOINC: terminology's business), but the order has no collection date at all.
-        Diagnostic flag = m.Items[1].Diagnostics.Single(d => d.Severity == Severity.Error);
-        Assert.Equal(DiagnosticCode.MissingField, flag.Code);
-        Assert.Equal(new SourcePosition("OBR", 5, 7, 0, 580), flag.Position);
-        // The sample INS (key 80) fails the key check (97 - 2760375106693 mod 97 = 26): a warning, not a lost result.
-        Diagnostic ins = m.Items[1].Diagnostics.Single(d => d.Code == DiagnosticCode.InvalidIns);
-        Assert.Equal(Severity.Warning, ins.Severity);
-        Assert.Equal(3, ins.Position.Field);
+        Assert.False(m.IsRejected);
+        // Not errors: the embedded CDA report (OBX 1, ED) and the CI-SIS document metadata (MetaDMPMSS: MASQUE_PS,
+        // DESTDMP, COMP_LOT…) are not laboratory results; each is ignored and says why, at its OBX.
+        Assert.All(m.Items, i => Assert.True(i.IsNotAResult));
+        Assert.All(m.Items, i => Assert.DoesNotContain(i.Diagnostics, d => d.Severity == Severity.Error));
+        Diagnostic ed = m.Items[0].Diagnostics.Single(d => d.Code == DiagnosticCode.NotAResult);
+        Assert.Equal((Severity.Information, new SourcePosition("OBX", 6, 2, 0, 782)), (ed.Severity, ed.Position));
+        Diagnostic flag = m.Items[1].Diagnostics.Single(d => d.Code == DiagnosticCode.NotAResult);
+        Assert.Equal(("OBX", 8, 3, "MASQUE_PS"), (flag.Position.Segment, flag.Position.Line, flag.Position.Field, flag.Found));
+        Assert.Contains("CI-SIS document metadata", flag.Message);
+        Assert.Equal(["MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX", "CONNEXION_SECRETE", "MODIF_CONFIDENTIALITYCODE", "DESTDMP",
+            "DESTMSSANTEPS", "DESTMSSANTEPAT", "CORPSMAIL_PS", "COMP_LOT", "COMP_LOT"], m.Items.Skip(1).Select(i => i.Diagnostics.Single(d => d.Code == DiagnosticCode.NotAResult).Found));
     }
 
     [Fact]

@@ -19,6 +19,24 @@ public class Hl7RobustnessTests
 
     private static ParsedSubmission Parse(byte[] bytes) => new Hl7v2Parser().Parse(bytes);
 
+    [Theory]
+    [InlineData("20260113100000+0100", "", "ResultReported", "2026-01-13", "OBR-22, 2026-01-13")]
+    [InlineData("20260113100000+0100", "20260112200000+0100", "ResultReported", "2026-01-12", "OBX-19, 2026-01-12")]
+    [InlineData("", "", "Receipt", null, "the day Sidep received it")]
+    public void Without_a_collection_date_the_result_counts_on_the_documented_fallback_and_the_lab_is_told_which(string obr22, string obx19, string basis, string? day, string told)
+    {
+        string text = string.Format(Msh, "M1") + "\rPID|1||42^^^LAB^PI||DURAND^PAUL||19700101|M\r" +
+            "OBR|1||ACC1|94500-6^SARS-CoV-2^LN" + new string('|', 18) + obr22 + "\r" +
+            "OBX|1|CWE|94500-6^SARS-CoV-2^LN||260415000^Not detected^SCT||||||F" + new string('|', 8) + obx19 + "\r";
+        ParsedItem item = Assert.Single(Assert.Single(Parse(text).Messages).Items);
+        LabResult r = Assert.IsType<LabResult>(item.Result);
+        Assert.Equal(Enum.Parse<SampleDateBasis>(basis), r.SampleDateBasis);
+        Assert.Equal(day, r.SampledAt?.Date.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+        Diagnostic warning = Assert.Single(item.Diagnostics, d => d.Message.StartsWith("no specimen collection date", StringComparison.Ordinal));
+        Assert.Equal((Severity.Warning, "OBR", 7), (warning.Severity, warning.Position.Segment, warning.Position.Field));
+        Assert.Contains(told, warning.Message);
+    }
+
     [Fact]
     public void Empty_body_is_reported_as_empty()
     {

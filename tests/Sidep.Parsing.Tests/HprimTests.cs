@@ -52,7 +52,9 @@ public class HprimTests
         Assert.Equal(new CodedValue("HT", "Hematocrite", "L"), ht.AnalysisAsSent);
         Assert.Equal("38.2", ht.Value.Raw);
         Assert.Equal("%", ht.Units);
-        Diagnostic fic = m.Items[2].Diagnostics.Single(d => d.Severity == Severity.Error);
+        // A file reference (FIC) is not a result: ignored, and said so (not an error).
+        Assert.True(m.Items[2].IsNotAResult);
+        Diagnostic fic = m.Items[2].Diagnostics.Single(d => d.Severity == Severity.Information);
         Assert.Equal(DiagnosticCode.NotAResult, fic.Code);
         Assert.Equal(new SourcePosition("OBX", 8, 3, 0, 654), fic.Position);
         Assert.DoesNotContain(m.Diagnostics, d => d.Code == DiagnosticCode.MissingTrailer);
@@ -129,6 +131,21 @@ public class HprimTests
         $"P|1|{accession}P|||{name}||19800101|{sex}||1 RUE A~~LYON~~69003\r\n" +
         $"OBR|1|{accession}~||{code}~SARS-CoV-2~L|R||202201100815\r\n" +
         $"OBX|1|CE|{code}~SARS-CoV-2 PCR~L||{value}|||N|||F|||202201101000\r\n";
+
+    [Theory]
+    [InlineData("202201101000", "ResultReported", "2022-01-10", "OBX.15, 2022-01-10")]
+    [InlineData("", "Receipt", null, "the day Sidep received it")]
+    public void Without_a_sample_date_the_result_counts_on_the_documented_fallback_and_the_lab_is_told_which(string analysed, string basis, string? day, string told)
+    {
+        string text = H + Patient("DUPONT~JEAN", "M", "A1", "SCOV", "POS~Positif").Replace("|R||202201100815", "|R||").Replace("|F|||202201101000", "|F|||" + analysed) + "L|1\r\n";
+        ParsedItem item = Assert.Single(Assert.Single(Parse(text).Messages).Items);
+        LabResult r = Assert.IsType<LabResult>(item.Result);
+        Assert.Equal(Enum.Parse<SampleDateBasis>(basis), r.SampleDateBasis);
+        Assert.Equal(day, r.SampledAt?.Date.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+        Diagnostic warning = Assert.Single(item.Diagnostics, d => d.Message.StartsWith("OBR.8 (sample date)", StringComparison.Ordinal));
+        Assert.Equal((Severity.Warning, 8), (warning.Severity, warning.Position.Field));
+        Assert.Contains(told, warning.Message);
+    }
 
     [Fact]
     public void Several_patients_and_requests_in_one_file_each_get_their_results()

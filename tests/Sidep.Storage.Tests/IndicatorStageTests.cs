@@ -194,3 +194,31 @@ public class MatchedRecordTests
         Assert.Equal(status == "P", fromRow.Length == 0);
     }
 }
+
+public class SampleDateFallbackTests
+{
+    [Theory]
+    [InlineData("collection", "2026-12-01")]
+    [InlineData("result-reported", "2026-12-03")]
+    [InlineData("receipt", "2026-12-05")]
+    public void A_result_counts_on_its_fallback_date_and_its_research_row_says_which_date_that_is(string basis, string day)
+    {
+        var parsed = new Sidep.Parsing.Hl7v2.Hl7v2Parser().Parse(System.Buffers.BuffersExtensions.ToArray(IdentityFixtures.Message("ACC1", IdentityFixtures.ThreeLabs[0])));
+        Sidep.Domain.LabResult r = parsed.Messages[0].Items[0].Result! with { Loinc = "94500-6" };
+        Sidep.Domain.Timestamp At(int d) => new(new DateTimeOffset(2026, 12, d, 10, 0, 0, TimeSpan.FromHours(1)), Sidep.Domain.TimestampPrecision.Minute, true);
+        r = basis switch
+        {
+            "collection" => r with { SampledAt = At(1), ResultedAt = At(3) },
+            "result-reported" => r with { SampledAt = At(3), ResultedAt = At(3), SampleDateBasis = Sidep.Domain.SampleDateBasis.ResultReported },
+            _ => r with { SampledAt = null, ResultedAt = null, SampleDateBasis = Sidep.Domain.SampleDateBasis.Receipt },
+        };
+        DateTimeOffset received = new(2026, 12, 5, 9, 0, 0, TimeSpan.Zero);
+        Terminology terminology = Terminology.CreateNational();
+
+        IndicatorFact fact = Facts.From(r, 1, 7, received, terminology.KindOf)!.Value;
+        Assert.Equal(DateOnly.Parse(day, System.Globalization.CultureInfo.InvariantCulture).DayNumber, fact.Day);
+        ResearchFact research = ResearchSink.Fact(r, 1, 7, received, terminology.KindOf);
+        Assert.Equal(day, research.SampleDate);
+        Assert.Contains($"\"sampleDateBasis\":\"{basis}\"", System.Text.Encoding.UTF8.GetString(research.FieldsJson));
+    }
+}

@@ -165,10 +165,28 @@ internal ref struct BundleMapper
             item.Diagnostics[^1] = item.Diagnostics[^1] with { Found = text, Expected = "YYYY-MM-DDThh:mm:ss+zz:zz" };
             return;
         }
+        Timestamp? resulted = FhirDate.TryParseTimestamp(o.Issued ?? report?.Issued, out Timestamp issued) ? issued : null;
+        SampleDateBasis basis = SampleDateBasis.Collection;
         if (sampled is null)
         {
-            item.Reject(DiagnosticCode.MissingField, "no sample time: Specimen.collection.collectedDateTime, Observation.effective[x] and DiagnosticReport.effective[x] are all missing", At(entry, "effective[x]"));
-            return;
+            // The documented fallback, and the lab is told which date counts: when the specimen reached the laboratory,
+            // else when the result was issued, else the day Sidep received it.
+            string counted;
+            if (FhirDate.TryParseTimestamp(specimen?.Received, out Timestamp received))
+            {
+                (sampled, basis, counted) = (received, SampleDateBasis.SpecimenReceived, $"the time the laboratory received the specimen (Specimen.receivedTime, {Day(received)})");
+            }
+            else if (resulted is not null)
+            {
+                (sampled, basis, counted) = (resulted, SampleDateBasis.ResultReported, $"the time the result was issued ({(o.Issued is null ? "DiagnosticReport.issued" : "issued")}, {Day(resulted.Value)})");
+            }
+            else
+            {
+                (basis, counted) = (SampleDateBasis.Receipt, "the day Sidep received it");
+            }
+            item.Diagnostics.Add(Diagnostic.Warning(DiagnosticCode.MissingField,
+                $"no sample time (Specimen.collection.collected[x], Observation.effective[x] and DiagnosticReport.effective[x] are missing): the result counts on {counted}",
+                At(entry, "effective[x]")) with { Expected = "Specimen.collection.collectedDateTime or Observation.effectiveDateTime" });
         }
 
         string? accession = specimen?.Accession ?? specimen?.FirstIdentifier ?? report?.FirstIdentifier ?? o.FirstIdentifier;
@@ -190,7 +208,6 @@ internal ref struct BundleMapper
             }
         }
 
-        Timestamp? resulted = FhirDate.TryParseTimestamp(o.Issued ?? report?.Issued, out Timestamp issued) ? issued : null;
         item.Result = new LabResult
         {
             LabId = lab?.Id ?? "",
@@ -204,6 +221,7 @@ internal ref struct BundleMapper
             AbnormalFlag = o.Flag,
             SpecimenType = specimen?.Type,
             SampledAt = sampled,
+            SampleDateBasis = basis,
             ResultedAt = resulted,
             Status = status,
             Patient = patient.Identity,
@@ -211,6 +229,8 @@ internal ref struct BundleMapper
             Comment = o.Note,
         };
     }
+
+    private static string Day(Timestamp t) => t.Date.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
 
     private static string? SystemName(string? system) => system switch
     {
@@ -481,6 +501,7 @@ internal ref struct BundleMapper
                 Coding first = c.Codings.FirstOrDefault(x => x.Code is not null);
                 s.Type = first.Code is not null ? new CodedValue(first.Code, first.Display ?? c.Text, SystemName(first.System)) : null;
             }
+            else if (p.ValueTextEquals("receivedTime"u8)) s.Received = JsonRead.String(ref p);
             else if (p.ValueTextEquals("collection"u8))
             {
                 JsonRead.Object(ref p, (ref Utf8JsonReader q) =>
@@ -565,7 +586,7 @@ internal sealed record PatientData(PatientIdentity Identity, List<Diagnostic> Di
 
 internal sealed class SpecimenData
 {
-    public string? Accession, FirstIdentifier, Collected;
+    public string? Accession, FirstIdentifier, Collected, Received;
     public CodedValue? Type;
 }
 

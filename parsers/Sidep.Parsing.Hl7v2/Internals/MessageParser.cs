@@ -9,6 +9,14 @@ using Sidep.Parsing.Internals;
 /// Fields are read in place; strings are made only for what the model keeps.</summary>
 internal sealed class MessageParser
 {
+    /// <summary>The OBX codes of CI-SIS's document metadata (ANS, "ORU^R01" transport of a CDA report, MetaDMPMSS): where a
+    /// report goes and who may see it, carried as OBX beside the results. Not laboratory results.</summary>
+    private static readonly HashSet<string> CiSisMetadata = new(StringComparer.Ordinal)
+    {
+        "MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX", "CONNEXION_SECRETE", "MODIF_CONFIDENTIALITYCODE",
+        "DESTDMP", "DESTMSSANTEPS", "DESTMSSANTEPAT", "CORPSMAIL_PS", "CORPSMAIL_PATIENT", "COMP_LOT", "ACK_RECEPTION", "ACK_LECTURE",
+    };
+
     private readonly Hl7ParserOptions _options;
     private readonly StringPool _pool = new();
     private Hl7Delimiters _d;
@@ -533,6 +541,12 @@ internal sealed class MessageParser
         }
         draft.Analysis = new CodedValue(code, Text(Hl7Spans.Component(id, 2, _d)), system);
         draft.Loinc = loinc;
+        if (CiSisMetadata.Contains(code))
+        {
+            item.Ignore($"not a result: OBX-3 {code} is CI-SIS document metadata (MetaDMPMSS: who may see the report, where it goes), not a laboratory result; ignored",
+                At(obx, 3), code, "a test code (LOINC, or a local code of the lab's transcoding table)");
+            return;
+        }
         // A local code without LOINC is not an error here: terminology maps it, or holds the result in quarantine.
         if (loincByForm)
         {
@@ -542,8 +556,8 @@ internal sealed class MessageParser
         ReadOnlySpan<byte> valueType = obx.Field(2);
         if (valueType.SequenceEqual("ED"u8) || valueType.SequenceEqual("RP"u8))
         {
-            item.Diagnostics.Add(Error(DiagnosticCode.NotAResult, $"OBX-2 value type {Text(valueType)} is an embedded or referenced document, not a laboratory result", At(obx, 2))
-                with { Found = Text(valueType), Expected = "CWE, CE, CNE, ST, TX, FT, NM or SN" });
+            item.Ignore($"not a result: OBX-2 value type {Text(valueType)} is an embedded or referenced document, not a laboratory result; ignored", At(obx, 2),
+                Text(valueType), "CWE, CE, CNE, ST, TX, FT, NM or SN");
             return;
         }
 
@@ -623,6 +637,10 @@ internal sealed class MessageParser
         foreach (ResultDraft draft in _drafts)
         {
             ParsedItem item = draft.Item;
+            if (item.IsNotAResult)
+            {
+                continue; // ignored, and said so: no other check applies
+            }
             if (draft.Patient is null)
             {
                 item.Reject(DiagnosticCode.MissingPatient, "no PID segment precedes this result", item.Position);
@@ -640,9 +658,16 @@ internal sealed class MessageParser
                 }
             }
             Timestamp? sampled = draft.Group?.SpecimenCollectedAt ?? draft.Group?.CollectedAt ?? draft.ObservedAt;
+            Timestamp? resulted = draft.AnalysedAt ?? draft.Group?.ReportedAt;
+            SampleDateBasis basis = SampleDateBasis.Collection;
             if (sampled is null && draft.Group is not null && !item.HasError)
             {
-                item.Reject(DiagnosticCode.MissingField, "no specimen collection date: OBR-7, SPM-17 and OBX-14 are all empty", draft.Group.Position with { Field = 7 });
+                // The documented fallback: counted on the result's date, else the day received, and the lab is told which.
+                (sampled, basis) = resulted is null ? ((Timestamp?)null, SampleDateBasis.Receipt) : (resulted, SampleDateBasis.ResultReported);
+                item.Diagnostics.Add(Diagnostic.Warning(DiagnosticCode.MissingField, resulted is null
+                    ? "no specimen collection date (OBR-7, SPM-17 and OBX-14 are empty) nor result date (OBX-19, OBR-22): the result counts on the day Sidep received it"
+                    : $"no specimen collection date (OBR-7, SPM-17 and OBX-14 are empty): the result counts on its result date ({(draft.AnalysedAt is null ? "OBR-22" : "OBX-19")}, {resulted.Value.Date.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)})",
+                    draft.Group.Position with { Field = 7 }) with { Expected = "OBR-7 or SPM-17: the specimen collection date/time" });
             }
             if (item.HasError || draft.Patient?.Identity is null || draft.Group is null || draft.Analysis is null || draft.Status is null)
             {
@@ -661,7 +686,8 @@ internal sealed class MessageParser
                 AbnormalFlag = draft.AbnormalFlag,
                 SpecimenType = draft.Group.SpecimenType,
                 SampledAt = sampled,
-                ResultedAt = draft.AnalysedAt ?? draft.Group.ReportedAt,
+                SampleDateBasis = basis,
+                ResultedAt = resulted,
                 Status = draft.Status.Value,
                 Patient = draft.Patient.Identity,
                 Prescriber = draft.Group.Prescriber,

@@ -132,6 +132,12 @@ internal sealed class MedecinParser(Hl7Charset charset)
             var clock = e.ToDateTime(TimeOnly.MinValue);
             sampled = new Timestamp(new DateTimeOffset(clock, DateTimeText.AssumedZone.GetUtcOffset(clock)), TimestampPrecision.Day, TimeZoneGiven: false);
         }
+        else if (Line(10) is null)
+        {
+            // The documented fallback: HPRIM Médecin has no other date of the result; the lab is told.
+            diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.MissingField, "header line 10 (exam date) is empty: the results count on the day Sidep received them", At(10))
+                with { Expected = "DD/MM/YYYY" });
+        }
         else
         {
             diagnostics.Add(new Diagnostic(Severity.Error, DiagnosticCode.InvalidDate, "header line 10 (exam date) is not DD/MM/YYYY: the sample date is unknown", At(10)));
@@ -296,6 +302,7 @@ internal sealed class MedecinParser(Hl7Charset charset)
                     Units = draft.Units,
                     AbnormalFlag = draft.AbnormalFlag,
                     SampledAt = _header.SampledAt,
+                    SampleDateBasis = _header.SampledAt is null ? SampleDateBasis.Receipt : SampleDateBasis.Collection,
                     Status = draft.Status.Value,
                     Patient = _header.Patient,
                     Comment = draft.Comment,

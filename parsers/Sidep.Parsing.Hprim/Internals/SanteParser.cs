@@ -347,8 +347,8 @@ internal sealed class SanteParser(HprimParserOptions options, Hl7Charset charset
         ReadOnlySpan<byte> type = Field(obx, 3);
         if (type.SequenceEqual("FIC"u8) || type.SequenceEqual("ED"u8))
         {
-            item.Diagnostics.Add(Error(DiagnosticCode.NotAResult, $"OBX.3 value type {Text(type)} is a file or document reference, not a laboratory result", At(obx, position, 3))
-                with { Found = Text(type), Expected = "NM, ST, TX, CE" });
+            item.Ignore($"not a result: OBX.3 value type {Text(type)} is a file or document reference, not a laboratory result; ignored", At(obx, position, 3),
+                Text(type), "NM, ST, TX, CE");
             return;
         }
         ReadOnlySpan<byte> status = Field(obx, 12);
@@ -431,6 +431,10 @@ internal sealed class SanteParser(HprimParserOptions options, Hl7Charset charset
         foreach (ResultState state in _items)
         {
             ParsedItem item = state.Item;
+            if (item.IsNotAResult)
+            {
+                continue; // ignored, and said so: no other check applies
+            }
             if (state.Patient is null)
             {
                 item.Reject(DiagnosticCode.MissingPatient, "no P record precedes this result", item.Position);
@@ -446,13 +450,19 @@ internal sealed class SanteParser(HprimParserOptions options, Hl7Charset charset
                 {
                     item.Reject(DiagnosticCode.MissingField, "OBR.3 and OBR.4 (sample identifiers) are empty: the specimen is not identified", state.Request.Position with { Field = 3 });
                 }
-                else if (state.Request.SampledAt is null && !state.Request.Diagnostics.Exists(d => d.Severity == Severity.Error))
-                {
-                    item.Reject(DiagnosticCode.MissingField, "OBR.8 (sample date) is empty", state.Request.Position with { Field = 8 });
-                }
             }
-            if (item.HasError || state.Patient is null || state.Request?.Accession is null
-                || state.Request.SampledAt is null || state.Analysis is null || state.Status is null)
+            Timestamp? sampled = state.Request?.SampledAt;
+            SampleDateBasis basis = SampleDateBasis.Collection;
+            if (state.Request is not null && sampled is null && !item.HasError)
+            {
+                // The documented fallback: counted on the analysis date (OBX.15), else the day received; the lab is told which.
+                (sampled, basis) = state.ResultedAt is null ? ((Timestamp?)null, SampleDateBasis.Receipt) : (state.ResultedAt, SampleDateBasis.ResultReported);
+                item.Diagnostics.Add(Warning(DiagnosticCode.MissingField, state.ResultedAt is null
+                    ? "OBR.8 (sample date) and OBX.15 (analysis date) are empty: the result counts on the day Sidep received it"
+                    : $"OBR.8 (sample date) is empty: the result counts on its analysis date (OBX.15, {state.ResultedAt.Value.Date.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)})",
+                    state.Request.Position with { Field = 8 }) with { Expected = "OBR.8: the sample date/time" });
+            }
+            if (item.HasError || state.Patient is null || state.Request?.Accession is null || state.Analysis is null || state.Status is null)
             {
                 continue;
             }
@@ -465,7 +475,8 @@ internal sealed class SanteParser(HprimParserOptions options, Hl7Charset charset
                 Value = state.Value ?? new ResultValue(Interpretation.NotInterpreted, ""),
                 Units = state.Units,
                 AbnormalFlag = state.AbnormalFlag,
-                SampledAt = state.Request.SampledAt,
+                SampledAt = sampled,
+                SampleDateBasis = basis,
                 ResultedAt = state.ResultedAt,
                 Status = state.Status.Value,
                 Patient = state.Patient.Identity,

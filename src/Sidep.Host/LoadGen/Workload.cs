@@ -363,7 +363,8 @@ public sealed class Workload
                     ? $"{{\"system\":\"urn:oid:1.2.250.1.213.1.4.8\",\"value\":\"{p.Ins!.Matricule}\"}}"
                     : $"{{\"system\":\"https://lab{lab.Index}.sidep-loadgen.invalid/patients\",\"value\":\"P{id}\"}}";
                 string result = positive ? "{\"system\":\"http://snomed.info/sct\",\"code\":\"260373001\",\"display\":\"Détecté\"}" : "{\"system\":\"http://snomed.info/sct\",\"code\":\"260415000\",\"display\":\"Non détecté\"}";
-                string effective = valid ? $",\"effectiveDateTime\":\"{day:yyyy-MM-dd}T08:00:00+01:00\"" : "";
+                // Invalid: a sample time that is not a FHIR dateTime (a missing one would count on a fallback date, with a warning).
+                string effective = valid ? $",\"effectiveDateTime\":\"{day:yyyy-MM-dd}T08:00:00+01:00\"" : $",\"effectiveDateTime\":\"{day:dd/MM/yyyy}\"";
                 return $"{{\"fullUrl\":\"{patientUrl}\",\"resource\":{{\"resourceType\":\"Patient\",\"identifier\":[{identifier}],\"name\":[{{\"use\":\"official\",\"family\":\"{p.BirthName}\",\"given\":[\"{p.GivenNames[0]}\",\"{p.GivenNames[1]}\"]}}]," +
                     $"\"gender\":\"{(p.Sex == Sex.Female ? "female" : "male")}\",\"birthDate\":\"{b.Year:D4}-{b.Month:D2}-{b.Day:D2}\",\"address\":[{{\"line\":[\"1 RUE DE LA PAIX\"],\"city\":\"{person.City}\",\"postalCode\":\"{person.Postcode}\"}}]}}}}," +
                     $"{{\"fullUrl\":\"{observationUrl}\",\"resource\":{{\"resourceType\":\"Observation\",\"status\":\"{(status == "C" ? "corrected" : "final")}\",\"identifier\":[{{\"value\":\"{accession}\"}}]," +
