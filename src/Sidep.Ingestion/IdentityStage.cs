@@ -139,7 +139,9 @@ public sealed class IdentityStage(IStageTransport transport, IIdentityStore stor
             IndicatorFact? fact = Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf);
             ResearchFact research = ResearchSink.Fact(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf);
             output.Add(new OutgoingMessage(m.Key, MatchedRecords.Encode(m.Offset, decision.PersonId, decision.Rule.ToString(), decision.Score,
-                ResultRecords.IsBinary(m.Payload) ? ResultRecords.EnvelopeBytes(m.Payload) : ResultEnvelopeCodec.Encode(envelope), fact, research),
+                // Only a positive's envelope rides along: the fan-out makes cases of positives and reads nothing else.
+                fact is not { Outcome: Outcome.Positive } ? [] : ResultRecords.IsBinary(m.Payload) ? ResultRecords.EnvelopeBytes(m.Payload) : ResultEnvelopeCodec.Encode(envelope),
+                fact, research),
                 new Dictionary<string, string> { [StageTopics.Kind] = "matched", [StageTopics.From] = from }));
         }
         if (output.Count > 0)

@@ -25,9 +25,10 @@ public sealed record ResearchFact(ResearchAction Action, UInt128 Key, int Versio
 /// <summary>
 /// The identity stage's output records. A matched result is written as a marker byte (0x04), the indicator fact it makes
 /// (what the indicators and the fan-out count with, 36 bytes), the research row it makes (what the research stage
-/// stores), then the match — sequence, person, rule, score — and the result envelope in its binary form
-/// (<see cref="ResultEnvelopeCodec"/>, copied from the journal's record, not encoded again): the indicators and the
-/// research stage never decode the envelope, the fan-out only for positives. Records written with the match as JSON
+/// stores), then the match — sequence, person, rule, score — and, for a positive only, the result envelope in its
+/// binary form (<see cref="ResultEnvelopeCodec"/>, copied from the journal's record, not encoded again): the indicators
+/// and the research stage never decode the envelope, and the fan-out reads it for positives only (the journal keeps
+/// every result's envelope; a copy in every matched record doubled the bytes written for nothing). Records written with the match as JSON
 /// (markers 0x02 and 0x03) or as JSON only are still read.
 /// </summary>
 public static class MatchedRecords
@@ -164,6 +165,10 @@ public static class MatchedRecords
         }
         int at = 16;
         string rule = RecordText.Read(m, ref at) ?? "";
+        if (m.Length == at + 8)
+        {
+            throw new InvalidOperationException("this matched record carries no envelope: only a positive's does (the journal holds every result's)");
+        }
         return new MatchedResult(BinaryPrimitives.ReadInt64LittleEndian(m), BinaryPrimitives.ReadInt64LittleEndian(m[8..]), rule,
             BinaryPrimitives.ReadDoubleLittleEndian(m[at..]), ResultEnvelopeCodec.Decode(m[(at + 8)..]));
     }

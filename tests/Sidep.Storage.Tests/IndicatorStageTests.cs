@@ -222,3 +222,35 @@ public class SampleDateFallbackTests
         Assert.Contains($"\"sampleDateBasis\":\"{basis}\"", System.Text.Encoding.UTF8.GetString(research.FieldsJson));
     }
 }
+
+public class MatchedRecordEnvelopeTests
+{
+    [Theory]
+    [InlineData("260373001^Detected^SCT", true)]  // a positive: the fan-out makes its case from the envelope
+    [InlineData("260415000^Not detected^SCT", false)]
+    public async Task Only_a_positives_matched_record_carries_its_envelope(string value, bool carried)
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 1);
+        using StateStore store = StateStore.Open(dir.Path);
+        await using var stages = new EmbeddedStages(log, dir.Path, store);
+        var ingestion = new IngestionService(log, terminology: stages.Terminology);
+        string message = System.Text.Encoding.UTF8.GetString(System.Buffers.BuffersExtensions.ToArray(IdentityFixtures.Message("ACC1", IdentityFixtures.ThreeLabs[0])));
+        string withValue = System.Text.RegularExpressions.Regex.Replace(message, @"(OBX\|1\|CWE\|[^|]*\|\|)[^|]*", "${1}" + value);
+        SubmissionReport report = (await ingestion.SubmitAsync(null, new System.Buffers.ReadOnlySequence<byte>(System.Text.Encoding.UTF8.GetBytes(withValue)), "hl7v2", "http", false)).Report;
+        Assert.Equal(1, report.Counts.Accepted);
+        stages.Identity();
+        await stages.DrainAsync();
+
+        Sidep.Transport.IncomingMessage matched = Assert.Single(stages.Transport.ReadRange(StageTopics.Matched, 0, 0, 10));
+        Assert.NotNull(MatchedRecords.Research(matched.Payload));
+        if (carried)
+        {
+            Assert.Equal("ACC1", MatchedRecords.Read(matched.Payload).Envelope.Result.AccessionId);
+        }
+        else
+        {
+            Assert.Throws<InvalidOperationException>(() => MatchedRecords.Read(matched.Payload));
+        }
+    }
+}
