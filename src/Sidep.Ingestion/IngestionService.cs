@@ -240,12 +240,7 @@ public sealed class IngestionService
                 }
             }
             var stored = new StoredSubmission(submissionId, lab?.Finess ?? "", format, channel, receivedAt, sha256, report);
-            byte[] meta = JsonSerializer.SerializeToUtf8Bytes(stored, SidepJson.Default.StoredSubmission);
-            byte[] submission = new byte[4 + meta.Length + body.Length];
-            BinaryPrimitives.WriteInt32LittleEndian(submission, meta.Length);
-            meta.CopyTo(submission, 4);
-            body.CopyTo(submission.AsSpan(4 + meta.Length));
-            records.Insert(0, new LogRecord(RecordKind.Submission, -1, submissionId, submission));
+            records.Insert(0, new LogRecord(RecordKind.Submission, -1, submissionId, SubmissionRecords.Encode(stored, body)));
 
             // Enqueued under the lock, so the journal's order is the order of decisions: a duplicate is never
             // acknowledged before the original it duplicates is durable.
@@ -400,10 +395,7 @@ public sealed class IngestionService
         {
             return null;
         }
-        ReadOnlyMemory<byte> payload = entry.Payload;
-        int metaLength = BinaryPrimitives.ReadInt32LittleEndian(payload.Span);
-        StoredSubmission meta = JsonSerializer.Deserialize(payload.Span.Slice(4, metaLength), SidepJson.Default.StoredSubmission)!;
-        return (meta, payload[(4 + metaLength)..]);
+        return SubmissionRecords.Decode(entry.Payload);
     }
 
     private static string? CheckSender(Lab lab, ParsedSubmission parsed, string channel)

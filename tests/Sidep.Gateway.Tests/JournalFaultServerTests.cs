@@ -33,7 +33,7 @@ public class JournalFaultServerTests
             var refused = new List<string>();
             string key;
             await using (SidepTestServer server = await SidepTestServer.StartAsync(o => o with
-                { OperatorToken = "operator-token-for-tests", JournalSegmentBytes = 16 * 1024, JournalFileSystem = fs }, dataDir: dir))
+                { OperatorToken = "operator-token-for-tests", JournalSegmentBytes = 4 * 1024, JournalFileSystem = fs }, dataDir: dir))
             {
                 key = server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
                 using HttpClient http = server.Client(key);
@@ -70,7 +70,7 @@ public class JournalFaultServerTests
                 Assert.Equal(acknowledged.Keys.Order(StringComparer.Ordinal), server.Results.ListResults(10_000).Select(r => r.AccessionId).Order(StringComparer.Ordinal));
             }
 
-            await using SidepTestServer restarted = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests", JournalSegmentBytes = 16 * 1024 }, dataDir: dir);
+            await using SidepTestServer restarted = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests", JournalSegmentBytes = 4 * 1024 }, dataDir: dir);
             using HttpClient again = restarted.Client(key);
             foreach (string submission in acknowledged.Values)
             {

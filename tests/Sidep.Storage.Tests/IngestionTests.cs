@@ -124,6 +124,30 @@ public class IngestionTests
     }
 
     [Fact]
+    public async Task A_submission_is_kept_compressed_and_one_written_before_compression_is_still_read()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        var ingestion = new IngestionService(log);
+        byte[] raw = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Range(0, 200).Select(i => Message(accession: $"ACC{i}"))));
+        SubmissionReport report = (await ingestion.SubmitAsync(s_lab, new ReadOnlySequence<byte>(raw), "hl7v2", "test", false)).Report;
+        Assert.Equal(200, report.Counts.Accepted);
+        LogEntry entry = log.ReadSubmission(report.SubmissionId!)!.Value;
+        byte[] reportJson = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(report, SidepJson.Default.SubmissionReport);
+        Assert.True(entry.Payload.Length * 3 < raw.Length + reportJson.Length, $"{entry.Payload.Length} bytes kept for {raw.Length} raw + {reportJson.Length} of report");
+        Assert.Equal(raw, ingestion.GetSubmission(report.SubmissionId!)!.Value.Raw.ToArray());
+
+        // Written by an earlier release: [metadata length][metadata][raw], uncompressed.
+        var stored = new StoredSubmission("sub_old", "990000001", "hl7v2", "http", DateTimeOffset.UnixEpoch, "00", report);
+        byte[] meta = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(stored, SidepJson.Default.StoredSubmission);
+        byte[] old = [.. BitConverter.GetBytes(meta.Length), .. meta, .. raw];
+        (StoredSubmission oldMeta, ReadOnlyMemory<byte> oldRaw) = SubmissionRecords.Decode(old);
+        Assert.Equal(("sub_old", 200), (oldMeta.Id, oldMeta.Report.Counts.Accepted));
+        Assert.Equal(raw, oldRaw.ToArray());
+        Assert.Throws<InvalidDataException>(() => SubmissionRecords.Decode(entry.Payload[..20]));
+    }
+
+    [Fact]
     public async Task An_older_version_sent_again_is_a_duplicate_and_does_not_undo_the_newer_one_even_after_a_restart()
     {
         using var dir = new TempDir();

@@ -1,0 +1,59 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text.Json;
+using K4os.Compression.LZ4;
+
+namespace Sidep.Ingestion;
+
+/// <summary>
+/// The one owner of a submission record's layout (the journal's record of what a lab sent, and the submissions topic's):
+/// <c>[i32: -2][LZ4 frame of: [i32: metadata length][metadata as JSON][the raw bytes as received]]</c>. The metadata holds
+/// the per-item report, so a thousand-result submission's record was as much JSON as raw message; both compress well
+/// (K4os.Compression.LZ4, fast level: a few microseconds a result, read back only when a submission is looked up).
+/// Records written before compression (<c>[i32: metadata length][metadata][raw]</c>, the length never negative) are still
+/// read.
+/// </summary>
+public static class SubmissionRecords
+{
+    private const int Compressed = -2;
+
+    public static byte[] Encode(StoredSubmission stored, in ReadOnlySequence<byte> body)
+    {
+        byte[] meta = JsonSerializer.SerializeToUtf8Bytes(stored, SidepJson.Default.StoredSubmission);
+        int length = 4 + meta.Length + (int)body.Length;
+        byte[] plain = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(plain, meta.Length);
+            meta.CopyTo(plain, 4);
+            body.CopyTo(plain.AsSpan(4 + meta.Length));
+            byte[] packed = LZ4Pickler.Pickle(plain.AsSpan(0, length), LZ4Level.L00_FAST);
+            byte[] record = new byte[4 + packed.Length];
+            BinaryPrimitives.WriteInt32LittleEndian(record, Compressed);
+            packed.CopyTo(record, 4);
+            return record;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(plain);
+        }
+    }
+
+    /// <summary>The metadata and raw bytes of a submission record.</summary>
+    /// <exception cref="InvalidDataException">The record is damaged.</exception>
+    public static (StoredSubmission Meta, ReadOnlyMemory<byte> Raw) Decode(ReadOnlyMemory<byte> payload)
+    {
+        try
+        {
+            ReadOnlyMemory<byte> plain = BinaryPrimitives.ReadInt32LittleEndian(payload.Span) == Compressed ? LZ4Pickler.Unpickle(payload.Span[4..]) : payload;
+            int metaLength = BinaryPrimitives.ReadInt32LittleEndian(plain.Span);
+            StoredSubmission meta = JsonSerializer.Deserialize(plain.Span.Slice(4, metaLength), SidepJson.Default.StoredSubmission)
+                ?? throw new InvalidDataException("a submission record without metadata");
+            return (meta, plain[(4 + metaLength)..]);
+        }
+        catch (Exception ex) when (ex is ArgumentOutOfRangeException or JsonException or InvalidOperationException or IndexOutOfRangeException)
+        {
+            throw new InvalidDataException($"a damaged submission record: {ex.Message}", ex);
+        }
+    }
+}
