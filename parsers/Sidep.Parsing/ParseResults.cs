@@ -14,6 +14,11 @@ public sealed class ParsedItem
     }
 
     public SourcePosition Position { get; }
+
+    /// <summary>Where the patient's identifiers were read (HL7 PID-3, FHIR Patient.identifier), when the format has such a
+    /// place: what is said about the identity (no INS) points there rather than at the result.</summary>
+    public SourcePosition? IdentityPosition { get; set; }
+
     public LabResult? Result { get; set; }
     public List<Diagnostic> Diagnostics { get; }
     /// <summary>An error was found: the item will be rejected whatever else is known of it.</summary>

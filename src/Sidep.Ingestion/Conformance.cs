@@ -45,7 +45,7 @@ public static class Conformance
         if (result.Patient.Ins is null)
         {
             item.Diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.MissingIns,
-                "no INS: the person will be matched on identity traits (birth name, given names, birth date, sex) only", item.Position)
+                "no INS: the person will be matched on identity traits (birth name, given names, birth date, sex) only", item.IdentityPosition ?? item.Position)
             { Expected = "INS under OID 1.2.250.1.213.1.4.8 (HL7 PID-3 with assigning authority &1.2.250.1.213.1.4.8&ISO and type INS; FHIR Patient.identifier)" });
         }
         if (result.SampledAt is { TimeZoneGiven: false, Precision: >= TimestampPrecision.Hour })

@@ -124,6 +124,17 @@ public class IngestionTests
     }
 
     [Fact]
+    public async Task No_INS_is_said_where_the_INS_was_expected_PID_3_not_at_the_result()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        SubmissionReport report = (await new IngestionService(log).SubmitAsync(s_lab, Bytes(Message()), "hl7v2", "test", false)).Report;
+        ProblemReport missing = Assert.Single(Assert.Single(report.Items).Problems, p => p.Code == "MissingIns");
+        Assert.Equal(("warning", "PID", 2, 3), (missing.Severity, missing.Segment, missing.Line, missing.Field));
+        Assert.Equal(Message().IndexOf("PID|", StringComparison.Ordinal) + "PID|1|".Length + 1, missing.ByteOffset);
+    }
+
+    [Fact]
     public async Task A_submission_is_kept_compressed_and_one_written_before_compression_is_still_read()
     {
         using var dir = new TempDir();

@@ -114,6 +114,7 @@ internal ref struct BundleMapper
         }
         PatientData patient = Patient(patientEntry);
         item.Diagnostics.AddRange(patient.Diagnostics);
+        item.IdentityPosition = At(patientEntry, "identifier");
 
         Entry? specimenEntry = o.Specimen is null ? null : _index.Resolve(o.Specimen, entry);
         SpecimenData? specimen = specimenEntry?.Type == "Specimen" ? ReadSpecimen(_json[specimenEntry.Start..specimenEntry.End]) : null;

@@ -241,7 +241,7 @@ internal sealed class MessageParser
     private void ReadPid(in Hl7Segment pid)
     {
         _patientPosition = At(pid, 0);
-        var draft = new PatientDraft(_patientPosition);
+        var draft = new PatientDraft(_patientPosition) { Identifiers = At(pid, 3) };
         Ins? ins = null;
         string? localId = null;
         foreach (ReadOnlySpan<byte> cx in Hl7Spans.Repetitions(pid.Field(3), _d))
@@ -648,6 +648,7 @@ internal sealed class MessageParser
             else
             {
                 item.Diagnostics.AddRange(draft.Patient.Diagnostics);
+                item.IdentityPosition = draft.Patient.Identifiers;
             }
             if (draft.Group is not null)
             {
@@ -731,6 +732,8 @@ internal sealed class MessageParser
     private sealed class PatientDraft(SourcePosition position)
     {
         public SourcePosition Position { get; } = position;
+        /// <summary>PID-3, where the INS is expected.</summary>
+        public SourcePosition Identifiers { get; init; }
         public PatientIdentity? Identity { get; set; }
         public ContextDraft Context { get; } = new();
         public List<Diagnostic> Diagnostics { get; } = [];
