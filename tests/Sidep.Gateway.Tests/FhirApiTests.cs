@@ -35,7 +35,8 @@ public class FhirApiTests
         Assert.Contains("1 accepted", outcome.Issue[0].Diagnostics);
         OperationOutcome.IssueComponent noIns = outcome.Issue.Single(i => i.Details?.Coding[0].Code == "MissingIns");
         Assert.Equal(OperationOutcome.IssueSeverity.Warning, noIns.Severity);
-        Assert.Equal(["Bundle.entry[11].resource"], noIns.Expression);
+        // Said on the Patient's identifiers, where an INS was expected (not on the Observation, entry 11).
+        Assert.Equal(["Bundle.entry[3].resource.identifier"], noIns.Expression);
         List<StoredResult> rows = [];
         for (int i = 0; i < 50 && rows.Count == 0; i++)
         {
