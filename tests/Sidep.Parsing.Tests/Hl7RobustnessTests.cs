@@ -179,6 +179,21 @@ public class Hl7RobustnessTests
     }
 
     [Fact]
+    public void UTF8_bytes_under_an_ISO_8859_1_declaration_are_read_as_UTF8_and_the_mismatch_is_said_at_MSH_18()
+    {
+        string text = Message(1).Replace("2.5", "2.5|||||FRA|8859/1").Replace("DURAND", "LEF\u00C8VRE");
+        ParsedMessage m = Assert.Single(Parse(Encoding.UTF8.GetBytes(text)).Messages);
+        Diagnostic mismatch = Assert.Single(m.Diagnostics);
+        Assert.Equal((DiagnosticCode.InvalidEncoding, Severity.Warning, "MSH", 18, "8859/1"), (mismatch.Code, mismatch.Severity, mismatch.Position.Segment, mismatch.Position.Field, mismatch.Found));
+        Assert.Equal("LEF\u00C8VRE", m.Items[0].Result!.Patient.BirthName);
+
+        // The same name in ISO-8859-1 bytes, as declared: read as declared, nothing to say.
+        ParsedMessage latin = Assert.Single(Parse(Encoding.Latin1.GetBytes(text)).Messages);
+        Assert.Empty(latin.Diagnostics);
+        Assert.Equal("LEF\u00C8VRE", latin.Items[0].Result!.Patient.BirthName);
+    }
+
+    [Fact]
     public void All_escape_sequences_are_decoded()
     {
         string text = Message(1).Replace("Not detected", "a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f\\X4F4B\\g\\.br\\h\\H\\i\\N\\j");

@@ -126,6 +126,15 @@ internal sealed class MessageParser
             declared = false;
         }
         int invalidAt = _charset == Hl7Charset.Utf8 ? Hl7Text.FirstInvalidUtf8(message) : -1;
+        // MSH-18 says ISO-8859 but the bytes are UTF-8 (a sender's template left unchanged): read as ISO-8859, "LEFÈVRE"
+        // would become "LEFÃˆVRE" and match nobody. Text that is valid UTF-8 with multi-byte characters is UTF-8.
+        int utf8Despite = -1;
+        if (_charset is Hl7Charset.Latin1 or Hl7Charset.Latin9 && message.IndexOfAnyInRange((byte)0x80, (byte)0xFF) is int high and >= 0
+            && Hl7Text.FirstInvalidUtf8(message) < 0)
+        {
+            utf8Despite = high;
+            _charset = Hl7Charset.Utf8;
+        }
 
         var senders = new List<string>(2);
         string? facilityNamespace = Text(Hl7Spans.Component(msh.Field(4), 1, _d));
@@ -152,6 +161,12 @@ internal sealed class MessageParser
         {
             _message.Diagnostics.Add(Warning(DiagnosticCode.UnsupportedCharset,
                 "MSH-18 names a character set Sidep does not decode; read as UTF-8", At(msh, 18)));
+        }
+        if (utf8Despite >= 0)
+        {
+            _message.Diagnostics.Add(Warning(DiagnosticCode.InvalidEncoding,
+                $"MSH-18 declares ISO-8859 but the message is UTF-8 (its first multi-byte character at byte {utf8Despite}); read as UTF-8",
+                At(msh, 18)) with { Found = Text(Hl7Spans.FirstRepetition(msh.Field(18), _d)), Expected = "UNICODE UTF-8, the character set of these bytes" });
         }
         if (invalidAt >= 0)
         {
