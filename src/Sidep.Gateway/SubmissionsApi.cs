@@ -154,6 +154,11 @@ public static class SubmissionsApi
         {
             http.Response.Headers.Location = $"/v1/submissions/{report.SubmissionId}";
         }
+        if (dryRun && outcome.Understood is { } understood && http.Request.Query["show"] == "understood")
+        {
+            // What Sidep understood of each result, identity traits masked (they travel back over the network).
+            return TypedResults.Json(new UnderstoodSubmission(report, [.. understood.Select(u => u.Masked())]), SidepJson.Default.UnderstoodSubmission, statusCode: status);
+        }
         if (fhirAnswer)
         {
             return TypedResults.Text(FhirOutcomes.For(report), Formats.FhirMediaType, Encoding.UTF8, status);

@@ -40,6 +40,31 @@ public static class ReportPrinter
         }
     }
 
+    /// <summary>What was understood of each item (validate --show).</summary>
+    public static void PrintUnderstood(TextWriter output, IReadOnlyList<UnderstoodResult> understood)
+    {
+        foreach (UnderstoodResult u in understood)
+        {
+            output.WriteLine($"  understood #{u.Index} ({StatusWord(u.Status)})");
+            if (u.Patient is UnderstoodPatient p)
+            {
+                output.WriteLine($"    patient:  INS {p.Ins ?? "—"} ({p.InsCheck}); birth name {p.BirthName ?? "—"}, used name {p.UsedName ?? "—"}, " +
+                    $"given {(p.GivenNames.Count == 0 ? "—" : string.Join(" ", p.GivenNames))}; born {p.BirthDate ?? "—"}; {p.Sex}; lives in {(p.Departement is null ? "no département read" : $"département {p.Departement}")}");
+            }
+            if (u.Test is UnderstoodTest t)
+            {
+                output.WriteLine($"    test:     {t.CodeAsSent}{(t.Display is null ? "" : $" \"{t.Display}\"")}{(t.CodeSystem is null ? "" : $" ({t.CodeSystem})")} → LOINC {t.Loinc ?? "none"}: {t.Kind}");
+                output.WriteLine($"    value:    \"{t.ValueAsSent}\" read as {t.Interpretation}; status {t.Status}");
+            }
+            if (u.Dates is UnderstoodDates d)
+            {
+                output.WriteLine($"    dates:    sampled {d.Sampled ?? "—"} ({d.SampleDateBasis}); result {d.Resulted ?? "—"}; counts on {d.CountsOn}");
+            }
+            output.WriteLine($"    counting: {u.Indicators}");
+            output.WriteLine($"    tracing:  {u.ContactTracing}");
+        }
+    }
+
     private static string Mark(ProblemReport p) => p.Severity switch { "error" => "error  ", "information" => "info   ", _ => "warning" };
 
     private static string StatusWord(ItemStatus status) => status == ItemStatus.NotAResult ? "not a result, item" : $"{status.ToString().ToLowerInvariant()} result";

@@ -16,7 +16,9 @@ namespace Sidep.Ingestion;
 public sealed class NotDurableException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>The outcome of one submission: its report, or why the lab may not submit it.</summary>
-public sealed record SubmissionOutcome(SubmissionReport Report, string? Forbidden);
+/// <param name="Understood">For a dry run (validation): what Sidep understood of each item, identity unmasked (mask it
+/// with <see cref="UnderstoodResult.Masked"/> before it leaves the machine).</param>
+public sealed record SubmissionOutcome(SubmissionReport Report, string? Forbidden, IReadOnlyList<UnderstoodResult>? Understood = null);
 
 /// <summary>
 /// RECEIVE: parse, check the lab submits as itself, decide new / duplicate / correction per result key,
@@ -220,7 +222,7 @@ public sealed class IngestionService
             if (dryRun || _log is null)
             {
                 Record(lab, decisions);
-                return new SubmissionOutcome(report, null);
+                return new SubmissionOutcome(report, null, dryRun ? [.. decisions.Select((d, i) => Understanding.Of(i, d.Status, d.Item, d.Message, d.Result, receivedAt, _terminology))] : null);
             }
 
             int index = 0;

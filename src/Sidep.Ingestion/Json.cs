@@ -18,6 +18,7 @@ public sealed record PersonMerge(long Sequence, long From, long Into, string Rea
 [JsonSerializable(typeof(LabResult))]
 [JsonSerializable(typeof(ResultEnvelope))]
 [JsonSerializable(typeof(SubmissionReport))]
+[JsonSerializable(typeof(UnderstoodSubmission))]
 [JsonSerializable(typeof(StoredSubmission))]
 [JsonSerializable(typeof(List<QuarantineSummary>))]
 [JsonSerializable(typeof(Sidep.Identity.MatchDecision))]

@@ -1,10 +1,33 @@
 using System.Text.RegularExpressions;
+using Sidep.Ingestion;
 using Sidep.Tests;
 
 namespace Sidep.Gateway.Tests;
 
 public class CliTests
 {
+    [Fact]
+    public async Task Validate_show_says_what_was_understood_of_each_result_and_how_it_will_count()
+    {
+        string file = Path.Combine(Fixtures.RepoRoot, "examples", "demo-oru-r01.hl7");
+        (int exit, string output) = await SidepProcess.RunAsync("validate", "--show", file);
+        Assert.Equal(0, exit);
+        Assert.Contains("understood #0 (accepted result)", output);
+        Assert.Contains("birth name MARTIN", output); // offline: not masked
+        Assert.Contains("→ LOINC 94500-6: Pcr", output);
+        Assert.Contains("read as Positive", output);
+        Assert.Contains("(collection); result —; counts on 2026-01-12", output);
+        Assert.Contains("counting: counts in T and P on 2026-01-12, département 69, age class 49, sex Female", output);
+        Assert.Contains("tracing:  a positive: opens a case", output);
+
+        (int jsonExit, string json) = await SidepProcess.RunAsync("validate", "--show", "--format", "json", Fixtures.Hl7("ans__CISIS_ORU_R01_v1.2_CR-bio_INS-NIR-oid-1.4.8.hl7"));
+        Assert.Equal(0, jsonExit);
+        UnderstoodSubmission understood = System.Text.Json.JsonSerializer.Deserialize(json.Trim(), SidepJson.Default.UnderstoodSubmission)!;
+        Assert.Equal(12, understood.Understood.Count);
+        Assert.All(understood.Understood, u => Assert.Equal(ItemStatus.NotAResult, u.Status));
+        Assert.Contains("CI-SIS document metadata", understood.Understood[1].Indicators);
+    }
+
     /// <summary>A served data directory with the demo lab registered (its facility SIDEP-DEMO) and the operator token
     /// "operator-token-for-tests"; removed afterwards.</summary>
     private static async Task WithDemoServerAsync(Func<SidepProcess, string, string, Task> test)

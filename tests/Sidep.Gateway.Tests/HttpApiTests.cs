@@ -130,6 +130,24 @@ public class HttpApiTests
     }
 
     [Fact]
+    public async Task Validate_with_show_understood_answers_the_reading_of_each_result_with_identity_masked()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        HttpResponseMessage response = await http.PostAsync("/v1/validate?show=understood", Hl7(Message()));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        string body = await response.Content.ReadAsStringAsync();
+        UnderstoodSubmission understood = JsonSerializer.Deserialize(body, SidepJson.Default.UnderstoodSubmission)!;
+        UnderstoodResult u = Assert.Single(understood.Understood);
+        Assert.Equal(ItemStatus.Accepted, u.Status);
+        Assert.Equal("D•••••", u.Patient!.BirthName);
+        Assert.DoesNotContain("DURAND", body);
+        Assert.Equal("94500-6", u.Test!.Loinc);
+        Assert.StartsWith("counts in T", u.Indicators);
+        Assert.Null(understood.Report.SubmissionId); // nothing stored
+    }
+
+    [Fact]
     public async Task A_message_of_document_metadata_only_is_acknowledged_AA_with_each_item_said_not_a_result_in_ERR_and_in_the_OperationOutcome()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
