@@ -193,17 +193,17 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
     private async Task ServeConnectionAsync(Stream stream, Lab? lab, string unknownLab, CancellationToken stoppingToken)
     {
         PipeReader reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true));
-        bool discarding = false; // inside an oversized frame, skipping to its end
         DateTime frameStarted = DateTime.UtcNow;
         // Only a whole frame resets the idle timer: bytes outside frames do not keep a connection alive.
         DateTime lastFrame = DateTime.UtcNow;
-        bool inFrame = false;
         // An unidentified peer is answered once (AR) and closed; until then it may not make Sidep hold more than a
         // small frame, nor keep its connection for long.
         int maxFrame = lab is null ? Math.Min(UnidentifiedFrameBytes, options.MllpMaxFrameBytes) : options.MllpMaxFrameBytes;
         TimeSpan idle = lab is null ? UnidentifiedIdleTimeout : options.IdleTimeout;
+        var framer = new MllpFramer(maxFrame);
         while (!stoppingToken.IsCancellationRequested)
         {
+            bool inFrame = framer.InFrame;
             TimeSpan wait = inFrame ? options.FrameTimeout - (DateTime.UtcNow - frameStarted) : idle - (DateTime.UtcNow - lastFrame);
             if (!inFrame && wait <= TimeSpan.Zero)
             {
@@ -229,61 +229,31 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
             ReadOnlySequence<byte> buffer = read.Buffer;
             while (true)
             {
-                if (discarding)
+                bool wasInFrame = framer.InFrame;
+                MllpEvent next = framer.Next(ref buffer, out ReadOnlySequence<byte> message, out long garbage);
+                if (!wasInFrame && framer.InFrame)
                 {
-                    SequencePosition? end = FindEnd(buffer);
-                    if (end is null)
-                    {
-                        buffer = buffer.Slice(buffer.Length > 1 ? buffer.GetPosition(buffer.Length - 1) : buffer.Start);
-                        break;
-                    }
-                    buffer = buffer.Slice(end.Value);
-                    discarding = false;
-                    inFrame = false;
-                    continue;
-                }
-                SequencePosition? start = buffer.PositionOf(Hl7Constants.MllpStart);
-                ReadOnlySequence<byte> before = start is null ? buffer : buffer.Slice(0, start.Value);
-                if (!IsWhitespace(before))
-                {
-                    if (lab is null)
-                    {
-                        await SendRejectAsync(stream, "UnknownLab", unknownLab, stoppingToken);
-                        return;
-                    }
-                    await SendRejectAsync(stream, "NotHl7", $"{before.Length} bytes outside MLLP framing (0x0B … 0x1C 0x0D) were discarded", stoppingToken);
-                }
-                if (start is null)
-                {
-                    buffer = buffer.Slice(buffer.End);
-                    break;
-                }
-                if (!inFrame)
-                {
-                    inFrame = true;
                     frameStarted = DateTime.UtcNow;
                 }
-                ReadOnlySequence<byte> afterStart = buffer.Slice(buffer.GetPosition(1, start.Value));
-                SequencePosition? frameEnd = FindEnd(afterStart);
-                if (frameEnd is null)
+                if (next == MllpEvent.NeedMore)
                 {
-                    if (afterStart.Length > maxFrame)
-                    {
-                        if (lab is null)
-                        {
-                            await SendRejectAsync(stream, "UnknownLab", unknownLab, stoppingToken);
-                            return;
-                        }
-                        await SendRejectAsync(stream, "SegmentTooLong", $"MLLP frame exceeds the {options.MllpMaxFrameBytes}-byte limit; it is discarded up to its end block", stoppingToken);
-                        discarding = true;
-                        buffer = afterStart;
-                        continue;
-                    }
-                    buffer = buffer.Slice(start.Value);
                     break;
                 }
-                long frameLength = afterStart.Slice(0, frameEnd.Value).Length; // message + 0x1C 0x0D
-                ReadOnlySequence<byte> message = afterStart.Slice(0, frameLength - 2);
+                if (next is MllpEvent.Garbage or MllpEvent.Oversized && lab is null)
+                {
+                    await SendRejectAsync(stream, "UnknownLab", unknownLab, stoppingToken);
+                    return;
+                }
+                if (next == MllpEvent.Garbage)
+                {
+                    await SendRejectAsync(stream, "NotHl7", $"{garbage} bytes outside MLLP framing (0x0B … 0x1C 0x0D) were discarded", stoppingToken);
+                    continue;
+                }
+                if (next == MllpEvent.Oversized)
+                {
+                    await SendRejectAsync(stream, "SegmentTooLong", $"MLLP frame exceeds the {options.MllpMaxFrameBytes}-byte limit; it is discarded up to its end block", stoppingToken);
+                    continue;
+                }
                 if (lab is null)
                 {
                     await SendRejectAsync(stream, "UnknownLab", unknownLab, stoppingToken, HeaderOf(message));
@@ -297,9 +267,7 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
                 {
                     await HandleMessageAsync(stream, lab, unknownLab, message, stoppingToken);
                 }
-                inFrame = false;
                 lastFrame = DateTime.UtcNow;
-                buffer = afterStart.Slice(frameEnd.Value);
             }
             reader.AdvanceTo(buffer.Start, read.Buffer.End);
             if (read.IsCompleted)
@@ -310,39 +278,6 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
     }
 
     /// <summary>Position just after 0x1C 0x0D, or null.</summary>
-    private static SequencePosition? FindEnd(in ReadOnlySequence<byte> buffer)
-    {
-        var reader = new SequenceReader<byte>(buffer);
-        while (reader.TryAdvanceTo(Hl7Constants.MllpEnd, advancePastDelimiter: true))
-        {
-            if (reader.TryPeek(out byte next))
-            {
-                if (next == Hl7Constants.CarriageReturn)
-                {
-                    reader.Advance(1);
-                    return reader.Position;
-                }
-            }
-            else
-            {
-                return null;
-            }
-        }
-        return null;
-    }
-
-    private static bool IsWhitespace(in ReadOnlySequence<byte> bytes)
-    {
-        foreach (ReadOnlyMemory<byte> m in bytes)
-        {
-            if (m.Span.IndexOfAnyExcept(" \r\n\t"u8) >= 0)
-            {
-                return false;
-            }
-        }
-        return true;
-    }
-
     private async Task HandleMessageAsync(Stream stream, Lab? lab, string unknownLab, ReadOnlySequence<byte> message, CancellationToken ct)
     {
         Header header = HeaderOf(message);

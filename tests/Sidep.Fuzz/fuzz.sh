@@ -2,10 +2,10 @@
 # Coverage-guided fuzzing of a parser: SharpFuzz instruments the parsing assemblies, AFL++ (Debian's afl++) drives
 # sidep-fuzz with inputs grown from ../shared/corpus. Findings (crashes, hangs) stay in .fuzz/findings/TARGET; replay
 # one with: dotnet .fuzz/bin/sidep-fuzz.dll TARGET --replay FILE
-#   tests/Sidep.Fuzz/fuzz.sh hl7|hprim-sante|hprim-medecin|fhir SECONDS
+#   tests/Sidep.Fuzz/fuzz.sh hl7|hprim-sante|hprim-medecin|fhir|mllp SECONDS
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-target=${1:?hl7, hprim-sante, hprim-medecin or fhir}
+target=${1:?hl7, hprim-sante, hprim-medecin, fhir or mllp}
 seconds=${2:-600}
 work=.fuzz
 case "$target" in
@@ -13,6 +13,8 @@ case "$target" in
   hprim-sante) parser=hprim; seeds=(../shared/corpus/hprim/libHprim__*) ;;
   hprim-medecin) parser=hprim; seeds=(../shared/corpus/hprim/freemedforms__* ../shared/corpus/hprim/hprimtool__*) ;;
   fhir) parser=fhir; seeds=(../shared/corpus/fhir/*) ;;
+  # The MLLP framer: the HL7 corpus in MLLP frames (a first byte setting the read sizes), made below.
+  mllp) parser=mllp; seeds=() ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 
@@ -35,7 +37,15 @@ if [ -z "${FUZZ_NO_BUILD:-}" ]; then
   done
 fi
 mkdir -p "$work/seeds/$target" "$work/findings"
-cp "${seeds[@]}" "$work/seeds/$target/"
+if [ "$target" = mllp ]; then
+  i=0
+  for f in ../shared/corpus/hl7v2/*; do
+    i=$((i + 1))
+    { printf "\\x$(printf %02x $((i * 37 % 256)))"; printf '\x0b'; cat "$f"; printf '\x1c\x0d'; printf ' \x0bMSH|^~\\&|\x1c\x0d'; } > "$work/seeds/mllp/seed$i"
+  done
+else
+  cp "${seeds[@]}" "$work/seeds/$target/"
+fi
 
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_SKIP_BIN_CHECK=1 AFL_NO_AFFINITY=1
 resume=()
