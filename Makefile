@@ -40,7 +40,7 @@ bench-e2e-short:
 bench-mllp:
 	SIDEP_BENCH_LOADGEN_ARGS="--mllp-rate 1000 --labs 50" perf/bench-e2e.sh 60000 1000 4 embedded
 
-## make fuzz TARGET=hl7|hprim-sante|hprim-medecin|fhir SECONDS=600: coverage-guided fuzzing (SharpFuzz + AFL++); FUZZING.md.
+## make fuzz TARGET=hl7|hprim-sante|hprim-medecin|fhir|mllp SECONDS=600: coverage-guided fuzzing (SharpFuzz + AFL++); FUZZING.md.
 TARGET ?= hl7
 SECONDS ?= 600
 fuzz:
