@@ -19,27 +19,94 @@ public sealed class Terminology
 {
     private readonly ConcurrentDictionary<(string Lab, string Code), string> _mappings = new();
 
-    public Terminology(IEnumerable<LoincEntry> valueSet) =>
+    /// <param name="notCounted">SARS-CoV-2 codes known but not counted, with why (from the LIVD list).</param>
+    public Terminology(IEnumerable<LoincEntry> valueSet, IReadOnlyDictionary<string, string>? notCounted = null)
+    {
         ValueSet = valueSet.ToDictionary(e => e.Code, StringComparer.Ordinal);
+        NotCounted = notCounted ?? new Dictionary<string, string>();
+    }
 
-    /// <summary>The national value set shipped with Sidep (Reference/loinc_sarscov2.csv).</summary>
+    /// <summary>The national value set shipped with Sidep (Reference/loinc_sarscov2.csv), completed by CDC's LIVD list
+    /// (Reference/loinc_sarscov2_livd.csv): a LIVD code is counted when it is a qualitative SARS-CoV-2 result — a NAA or
+    /// antigen test, "[Presence]", naming SARS-CoV-2 itself, not a multiplex code —; the others (cycle thresholds, viral
+    /// loads, panels, multiplex and pan-sarbecovirus codes, lineages, serology, culture) are known and not counted, each
+    /// with why.</summary>
     public static Terminology CreateNational()
     {
-        using Stream stream = typeof(Terminology).Assembly.GetManifestResourceStream("loinc_sarscov2.csv")
-            ?? throw new InvalidOperationException("the national LOINC value set is missing from the assembly");
-        using var reader = new StreamReader(stream, Encoding.UTF8);
         var entries = new List<LoincEntry>();
-        reader.ReadLine(); // header
-        while (reader.ReadLine() is string line)
+        foreach (string[] f in ReadCsv("loinc_sarscov2.csv"))
         {
-            string[] f = Csv.Split(line, ',');
             if (f.Length >= 4 && LoincCode.IsWellFormed(f[0]))
             {
                 entries.Add(new LoincEntry(f[0], f[1], f[2], f[3]));
             }
         }
-        return new Terminology(entries);
+        var national = entries.Select(e => e.Code).ToHashSet(StringComparer.Ordinal);
+        var notCounted = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string[] f in ReadCsv("loinc_sarscov2_livd.csv"))
+        {
+            if (f.Length < 5 || !LoincCode.IsWellFormed(f[0]) || national.Contains(f[0]))
+            {
+                continue;
+            }
+            (string code, string display, string kind, bool multiplex, string specimen) = (f[0], f[1], f[2], f[3] == "yes", f[4]);
+            string? why = LivdNotCounted(display, kind, multiplex);
+            if (why is null)
+            {
+                entries.Add(new LoincEntry(code, display, kind == "antigen" ? "Antigen (LIVD)" : "RT-PCR/NAAT (LIVD)", specimen));
+            }
+            else
+            {
+                notCounted[code] = why;
+            }
+        }
+        return new Terminology(entries, notCounted);
     }
+
+    /// <summary>Why a LIVD code is not counted, or null when it is a qualitative SARS-CoV-2 result.</summary>
+    private static string? LivdNotCounted(string display, string kind, bool multiplex)
+    {
+        if (multiplex)
+        {
+            return "a multiplex code (influenza, RSV or MERS beside SARS-CoV-2): its result does not say SARS-CoV-2 alone; the SARS-CoV-2 analyte's own code counts";
+        }
+        if (kind == "antibody")
+        {
+            return "serology (antibodies): not in the indicators";
+        }
+        if (kind is not ("naat" or "antigen"))
+        {
+            return $"a {kind} code (lineage, culture or other detail): not a diagnostic test result";
+        }
+        if (display.Contains("Cycle Threshold", StringComparison.OrdinalIgnoreCase) || display.Contains("/volume", StringComparison.OrdinalIgnoreCase))
+        {
+            return "a quantitative detail (cycle threshold, viral load) of a test: its qualitative result ([Presence]) counts";
+        }
+        if (!display.Contains("[Presence]", StringComparison.Ordinal))
+        {
+            return "a panel code: the results inside it count under their own codes";
+        }
+        if (!display.Contains("SARS-CoV-2", StringComparison.Ordinal) && !display.Contains("SARS coronavirus 2", StringComparison.Ordinal))
+        {
+            return "a SARS-related or SARS-like coronavirus code (not SARS-CoV-2 specifically): the SARS-CoV-2 target's own code counts";
+        }
+        return null;
+    }
+
+    private static IEnumerable<string[]> ReadCsv(string resource)
+    {
+        using Stream stream = typeof(Terminology).Assembly.GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"{resource} is missing from the assembly");
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        reader.ReadLine(); // header
+        while (reader.ReadLine() is string line)
+        {
+            yield return Csv.Split(line, ',');
+        }
+    }
+
+    /// <summary>SARS-CoV-2 codes known (LIVD) and not counted, with why.</summary>
+    public IReadOnlyDictionary<string, string> NotCounted { get; }
 
     public IReadOnlyDictionary<string, LoincEntry> ValueSet { get; }
 
@@ -82,12 +149,19 @@ public sealed class Terminology
         {
             result = result with { Loinc = mapped };
         }
-        if (result.Loinc is string outside && !ValueSet.ContainsKey(outside))
+        if (result.Loinc is string known && NotCounted.TryGetValue(known, out string? why))
         {
             item.Diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.InvalidField,
-                $"LOINC {outside} is not in the national SARS-CoV-2 value set: the result is stored and sent on, but it does not count in the indicators",
+                $"LOINC {known} is a SARS-CoV-2 code that does not count in the indicators — {why}; the result is stored and sent on",
                 item.Position)
-            { Found = outside, Expected = "a LOINC of the SARS-CoV-2 value set (reference/loinc_sarscov2.csv)" });
+            { Found = known, Expected = "a qualitative SARS-CoV-2 result code ([Presence]) of the value set" });
+        }
+        else if (result.Loinc is string outside && !ValueSet.ContainsKey(outside))
+        {
+            item.Diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.InvalidField,
+                $"LOINC {outside} is not in the SARS-CoV-2 value set: the result is stored and sent on, but it does not count in the indicators",
+                item.Position)
+            { Found = outside, Expected = "a LOINC of the SARS-CoV-2 value set (reference/loinc_sarscov2.csv and loinc_sarscov2_livd.csv)" });
         }
         if (result.Loinc is null || !ValueSet.ContainsKey(result.Loinc) || result.Value.Interpretation != Interpretation.NotInterpreted
             || result.Status == ResultStatus.Cancelled)

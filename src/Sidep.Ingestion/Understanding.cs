@@ -66,14 +66,15 @@ public static class Understanding
         DateOnly day = result.SampledAt?.Date ?? result.ResultedAt?.Date ?? DateOnly.FromDateTime(receivedAt.UtcDateTime);
         var dates = new UnderstoodDates(result.SampledAt?.ToString(), Basis(result), result.ResultedAt?.ToString(), Day(day));
         IndicatorFact? fact = Facts.From(result, 1, 0, receivedAt, terminology.KindOf);
-        string indicators = Counting(status, result, kind, fact, day, p, departement);
+        string indicators = Counting(status, result, kind, fact, day, p, departement, result.Loinc is string l ? terminology.NotCounted.GetValueOrDefault(l) : null);
         string tracing = fact is { Outcome: Outcome.Positive } && status is ItemStatus.Accepted or ItemStatus.Correction
             ? $"a positive: opens a case for the contact-tracing agents of {(departement is null ? "the lab's département (no residence read)" : $"département {departement}")}, unless the person already had a positive in the 60 days before"
             : "does not reach contact tracing";
         return new UnderstoodResult(index, status, patient, test, dates, indicators, tracing);
     }
 
-    private static string Counting(ItemStatus status, LabResult r, TestKind kind, IndicatorFact? fact, DateOnly day, PatientIdentity p, string? departement)
+    private static string Counting(ItemStatus status, LabResult r, TestKind kind, IndicatorFact? fact, DateOnly day, PatientIdentity p, string? departement,
+        string? notCounted)
     {
         if (status is ItemStatus.Duplicate)
         {
@@ -90,6 +91,10 @@ public static class Understanding
         if (r.Loinc is null)
         {
             return "not counted until the lab's local code is mapped to a LOINC (it waits in quarantine)";
+        }
+        if (notCounted is not null)
+        {
+            return $"not counted: {notCounted}";
         }
         if (kind is not (TestKind.Pcr or TestKind.Antigen))
         {

@@ -173,9 +173,46 @@ public class QuarantineTests
     public void The_national_value_set_is_shipped_with_Sidep()
     {
         Terminology t = Terminology.CreateNational();
-        Assert.Equal(26, t.ValueSet.Count);
+        // The 26 national codes, and the 36 LIVD codes that are a qualitative SARS-CoV-2 result; 87 more LIVD codes are
+        // known and not counted, each with why.
+        Assert.Equal(26 + 36, t.ValueSet.Count);
+        Assert.Equal(87, t.NotCounted.Count);
         Assert.Equal("RT-PCR/NAAT (probe)", t.ValueSet["94500-6"].Method);
         Assert.Contains("Serum, Plasma or Blood", t.ValueSet["94507-1"].Display); // a quoted CSV field
+    }
+
+    [Theory]
+    [InlineData("94660-8", "Pcr", null)]          // SARS-CoV-2 RNA [Presence] in serum or plasma: a test, counted
+    [InlineData("97097-0", "Antigen", null)]      // SARS-CoV-2 Ag [Presence], rapid immunoassay
+    [InlineData("94745-7", "Other", "cycle threshold")] // a Ct value: a detail of a test, not a test
+    [InlineData("95941-1", "Other", "multiplex")] // influenza A/B + SARS-CoV-2 + RSV panel
+    [InlineData("94315-9", "Other", "SARS-related")] // pan-sarbecovirus E gene
+    [InlineData("94547-7", "Serology", null)]     // national value set: antibodies, never counted
+    public void LIVD_codes_count_when_they_are_a_qualitative_SARS_CoV_2_result_and_say_why_not_otherwise(string loinc, string kind, string? why)
+    {
+        Terminology t = Terminology.CreateNational();
+        Assert.Equal(kind, t.KindOf(loinc).ToString());
+        if (why is null)
+        {
+            Assert.False(t.NotCounted.ContainsKey(loinc));
+        }
+        else
+        {
+            Assert.Contains(why, t.NotCounted[loinc]);
+        }
+    }
+
+    [Fact]
+    public async Task A_multiplex_result_is_stored_and_the_lab_is_told_why_it_does_not_count()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        var ingestion = new IngestionService(log);
+        SubmissionReport report = (await ingestion.SubmitAsync(new Lab("750000001", "Labo", ["LABO"], []), Oru("MUX1", "95941-1"), "hl7v2", "test", false)).Report;
+        ItemReport item = Assert.Single(report.Items);
+        Assert.Equal(ItemStatus.Accepted, item.Status);
+        ProblemReport warning = Assert.Single(item.Problems, p => p.Code == "InvalidField");
+        Assert.Contains("does not count in the indicators — a multiplex code", warning.Message);
     }
 
     /// <summary>An HL7 v2 ORU^R01 whose OBX-3 is coded LN with the given code.</summary>
