@@ -55,8 +55,9 @@ public static class Hl7AckWriter
         "NoLoinc" or "UnknownPostcode" or "UninterpretableValue" or "UnsupportedCharset" or "TestIdentityInProduction" or "UnresolvedReference" =>
             "103^Table value not found^HL70357",
         "UnsupportedMessageType" => "200^Unsupported message type^HL70357",
-        // An item ignored as not a result: nothing wrong, the message is accepted (ERR-4 I says what was done).
-        "NotAResult" => "0^Message accepted^HL70357",
+        // What was done with an item (ignored as not a result, a duplicate, a correction, a retraction): nothing wrong,
+        // the message is accepted (ERR-4 I says what was done).
+        "NotAResult" or "Duplicate" or "Correction" or "Retraction" => "0^Message accepted^HL70357",
         "MissingMsh" or "NotHl7" or "BadDelimiters" or "TruncatedMessage" or "TooManySegments" or "SegmentTooLong" or "EmptyInput"
             or "NotHprim" or "UnknownRecord" or "MissingTrailer" => "100^Segment sequence error^HL70357",
         // The sending facility is not a registered lab's, or not the authenticated lab's: its id is not known here.

@@ -452,6 +452,12 @@ public sealed class IngestionService
                         message.Position.Segment, message.Position.Line, 0, 0, message.Position.ByteOffset));
                 }
                 problems.AddRange(item.Diagnostics.Select(ProblemReport.From));
+                if (d is not null && StatusWords(d) is (string code, string words))
+                {
+                    // What happened to it, in the same words in every channel (HL7 ERR-4 I, FHIR information, HPRIM I).
+                    problems.Add(new ProblemReport("information", code, words, item.Position.Segment, item.Position.Line, item.Position.Field,
+                        item.Position.Component, item.Position.ByteOffset));
+                }
                 LabResult? result = d?.Result ?? item.Result;
                 items.Add(new ItemReport(index++, message.ControlId, item.Position.Segment, item.Position.Line, item.Position.ByteOffset, status,
                     status == ItemStatus.Rejected || result is null ? null : result.Key.ToString(), d?.Version is > 0 ? d.Version : null,
@@ -471,6 +477,17 @@ public sealed class IngestionService
         return new SubmissionReport(id, receivedAt, lab?.Finess ?? "", format, dryRun, durable, sha256, bytes, counts,
             parsed.Diagnostics.Select(ProblemReport.From).ToList(), messages, items);
     }
+
+    /// <summary>The words for a stored result that is not simply new: a duplicate (of which version), a correction, a
+    /// retraction.</summary>
+    private static (string Code, string Words)? StatusWords(Decision d) => d.Status switch
+    {
+        ItemStatus.Duplicate => ("Duplicate", $"duplicate of version {d.Version} of this result, already received: no effect"),
+        ItemStatus.Correction => ("Correction", $"correction: stored as version {d.Version} of this result, which replaces the earlier ones"),
+        ItemStatus.Retraction when d.Version > 1 => ("Retraction", $"retraction: version {d.Version} cancels this result; it no longer counts"),
+        ItemStatus.Retraction => ("Retraction", "retraction: a cancelled result, stored; it does not count"),
+        _ => null,
+    };
 
     private static string Sha256(in ReadOnlySequence<byte> body)
     {

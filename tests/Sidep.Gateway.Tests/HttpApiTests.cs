@@ -148,6 +148,31 @@ public class HttpApiTests
     }
 
     [Fact]
+    public async Task A_duplicate_a_correction_and_a_retraction_are_each_said_as_such_in_the_ACK_and_the_JSON_report()
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync();
+        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        async Task<string[]> Ack(string message)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = Hl7(message) };
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(IngestionService.Hl7MediaType));
+            return (await (await http.SendAsync(request)).Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
+        }
+        string first = Message("D1", "ACC9");
+        Assert.DoesNotContain(await Ack(first), l => l.Contains("|I||", StringComparison.Ordinal)); // new: nothing to say but its warnings
+        string[] again = await Ack(first.Replace("|D1|", "|D2|"));
+        Assert.Equal("MSA|AA|D2", again[1]);
+        Assert.Contains(again, l => l.StartsWith("ERR||OBX^4|0^Message accepted^HL70357|I||Duplicate|||duplicate of version 1 of this result", StringComparison.Ordinal));
+        string[] corrected = await Ack(Message("D3", "ACC9").Replace("260415000^Not detected^SCT", "260373001^Detected^SCT"));
+        Assert.Contains(corrected, l => l.Contains("|I||Correction|||correction: stored as version 2", StringComparison.Ordinal));
+        HttpResponseMessage retracted = await http.PostAsync("/v1/submissions", Hl7(Message("D4", "ACC9", status: "X")));
+        ItemReport item = Assert.Single((await ReportOf(retracted)).Items);
+        Assert.Equal(ItemStatus.Retraction, item.Status);
+        ProblemReport said = Assert.Single(item.Problems, p => p.Severity == "information");
+        Assert.Equal(("Retraction", "retraction: version 3 cancels this result; it no longer counts"), (said.Code, said.Message));
+    }
+
+    [Fact]
     public async Task A_message_of_document_metadata_only_is_acknowledged_AA_with_each_item_said_not_a_result_in_ERR_and_in_the_OperationOutcome()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
