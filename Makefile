@@ -4,10 +4,15 @@ CONFIG ?= Release
 
 .PHONY: run test build bench bench-e2e bench-e2e-short bench-mllp fuzz clean
 
-## make run: build and start Sidep in embedded mode on localhost, with the demo lab registered.
+## make run [HTTP_PORT=8080] [MLLP_PORT=2575] [DATA=.sidep] [ARGS='…']: build and start Sidep in embedded mode on
+## localhost, with the demo lab registered (ARGS: more `sidep serve` options).
+HTTP_PORT ?= 8080
+MLLP_PORT ?= 2575
+DATA ?= $(or $(SIDEP_DATA),.sidep)
+ARGS ?=
 run:
-	$(DOTNET) build src/Sidep.Host -c $(CONFIG) --nologo -v q
-	$(DOTNET) src/Sidep.Host/bin/$(CONFIG)/net10.0/sidep.dll serve --demo
+	$(DOTNET) build src/Sidep.Host -c Release --nologo -v q
+	$(DOTNET) src/Sidep.Host/bin/Release/net10.0/sidep.dll serve --demo --urls http://127.0.0.1:$(HTTP_PORT) --mllp-port $(MLLP_PORT) --data-dir $(DATA) $(ARGS)
 
 ## make test: build everything (warnings are errors) and run every test.
 ## TEST_RESULTS=DIR also writes each test project's results there (TRX), for counting them.

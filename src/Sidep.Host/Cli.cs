@@ -18,8 +18,8 @@ namespace Sidep.Host;
 /// <summary>The `sidep` command line.</summary>
 public static partial class Cli
 {
-    public const string DemoFiness = "990000001";
-    public const string DemoFacility = "SIDEP-DEMO";
+    public const string DemoFiness = DemoSetup.Finess;
+    public const string DemoFacility = DemoSetup.Facility;
 
     private static string DefaultDataDir => Environment.GetEnvironmentVariable("SIDEP_DATA") is { Length: > 0 } d ? d : ".sidep";
 
@@ -133,13 +133,10 @@ public static partial class Cli
                 problems.ToList().ForEach(p => Console.Error.WriteLine($"sidep: not starting: {p}"));
                 return 2;
             }
-            if (parse.GetValue(demo) && options.OperatorToken is null)
+            if (parse.GetValue(demo))
             {
-                options = options with { OperatorToken = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant() };
-            }
-            if (parse.GetValue(demo) && options.AgentSigningKey is null)
-            {
-                options = options with { AgentSigningKey = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).ToLowerInvariant() };
+                DataDirectory.CreateOwnerOnly(options.DataDirectory);
+                options = DemoSetup.WithSecrets(options);
             }
             string[] urlList = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries);
             DistributedBackends? backends = null;
@@ -180,7 +177,7 @@ public static partial class Cli
             string? demoKey = null;
             if (parse.GetValue(demo))
             {
-                demoKey = app.Services.GetStore().AddLab(DemoFiness, "Laboratoire de démonstration", [DemoFacility], ["127.0.0.1"]);
+                demoKey = DemoSetup.LabKey(app.Services.GetStore(), options.DataDirectory);
             }
             try
             {
@@ -202,16 +199,7 @@ public static partial class Cli
             Console.WriteLine($"  HTTP: {string.Join(", ", urlList)}   MLLP: {(port < 0 ? "off" : $"{options.MllpAddress}:{port}")}{(certificate is null ? " (plain TCP: labs identified by source address)" : " (TLS: labs identified by client certificate)")}");
             if (demoKey is not null)
             {
-                Console.WriteLine($"  Demo lab {DemoFiness} registered; its API key: {demoKey}");
-                Console.WriteLine("  Send it a result:");
-                Console.WriteLine($"    dotnet run --project src/Sidep.Host -- send --server {urlList[0]} --api-key {demoKey} examples/demo-oru-r01.hl7");
-                Console.WriteLine($"    curl -s -H 'Authorization: Bearer {demoKey}' -H 'Content-Type: application/hl7-v2' --data-binary @examples/demo-oru-r01.hl7 {urlList[0]}/v1/submissions");
-                Console.WriteLine($"  Operator token (identity decisions, indicators): {options.OperatorToken}");
-                Console.WriteLine("  Read the daily indicators:");
-                Console.WriteLine($"    curl -s -H 'X-Operator-Token: {options.OperatorToken}' {urlList[0]}/v1/indicators/fra/daily.csv");
-                string investigator = AgentTokens.Mint(options.AgentSigningKey!, "demo-investigator", AgentRoles.Investigator, ["69"], TimeSpan.FromHours(12), options.AgentIssuer);
-                Console.WriteLine("  A contact tracer of the Rhône (69) reads its cases (token valid 12 h; mint others with 'sidep agents token'):");
-                Console.WriteLine($"    curl -s -H 'Authorization: Bearer {investigator}' {urlList[0]}/v1/cases");
+                DemoSetup.PrintBanner(urlList[0], demoKey, options with { MllpPort = port });
             }
             Console.WriteLine("Press Ctrl+C to stop.");
             await app.WaitForShutdownAsync(ct);

@@ -7,6 +7,50 @@ namespace Sidep.Gateway.Tests;
 public class CliTests
 {
     [Fact]
+    public async Task The_demo_keeps_its_keys_across_restarts_owner_only_and_prints_commands_that_run_as_printed()
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-demo-").FullName;
+        try
+        {
+            async Task<string> StartAsync()
+            {
+                using SidepProcess server = await SidepProcess.ServeAsync(dir, "--demo");
+                string printed = "";
+                for (int i = 0; i < 100 && !(printed = server.Output).Contains("Press Ctrl+C", StringComparison.Ordinal); i++)
+                {
+                    await Task.Delay(50);
+                }
+                server.Kill();
+                return printed;
+            }
+            string first = await StartAsync(), second = await StartAsync();
+            string Key(string output, string pattern) => Regex.Match(output, pattern).Groups[1].Value;
+            foreach (string pattern in (string[])[@"its API key: (\S+)", @"Operator token \(identity decisions, indicators\): (\S+)", @"agents token --key (\S+)"])
+            {
+                Assert.NotEqual("", Key(first, pattern));
+                Assert.Equal(Key(first, pattern), Key(second, pattern));
+            }
+            if (!OperatingSystem.IsWindows())
+            {
+                foreach (string secret in Directory.GetFiles(Path.Combine(dir, "secrets")))
+                {
+                    Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(secret));
+                }
+            }
+            // The printed commands use ./sidep (no second build), and the agent key printed mints a token.
+            Assert.Contains("./sidep send --server", first);
+            Assert.DoesNotContain("dotnet run", first);
+            (int exit, string token) = await SidepProcess.RunAsync("agents", "token", "--key", Key(first, @"agents token --key (\S+)"), "--agent", "a.martin", "--role", "investigator", "--territory", "75");
+            Assert.Equal(0, exit);
+            Assert.StartsWith("eyJ", token.Trim());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Validate_show_says_what_was_understood_of_each_result_and_how_it_will_count()
     {
         string file = Path.Combine(Fixtures.RepoRoot, "examples", "demo-oru-r01.hl7");
