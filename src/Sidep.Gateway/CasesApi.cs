@@ -107,7 +107,10 @@ public static class CasesApi
             {
                 return TypedResults.Problem(statusCode: 403, title: "Not a case of your territories", detail: $"case '{caseId}' is not visible to you");
             }
-            return Audited(store, time, agent, "cases.get", http, new CasePage([View(found)], null));
+            CaseView view = View(found);
+            Audit(store, time, agent, "cases.get", http, [view]);
+            return Results.Json(view, SidepGatewayJson.Default.CaseView); // one case, as documented
+
         });
 
         app.MapPost("/v1/cases/prior-positive", async (HttpContext http, IStageStore store, IServiceProvider services, GatewayOptions options, TimeProvider time) =>
@@ -208,9 +211,12 @@ public static class CasesApi
     /// <summary>The only way nominative data leaves: the audit record is written first, then the answer.</summary>
     private static IResult Audited(IStageStore store, TimeProvider time, Agent agent, string action, HttpContext http, CasePage page)
     {
-        store.Audit(agent.Id, agent.Role, action, http.Request.Path + http.Request.QueryString, [.. page.Cases.Select(c => c.CaseId)], time.GetUtcNow());
+        Audit(store, time, agent, action, http, page.Cases);
         return Results.Json(page, SidepGatewayJson.Default.CasePage);
     }
+
+    private static void Audit(IStageStore store, TimeProvider time, Agent agent, string action, HttpContext http, IReadOnlyList<CaseView> cases) =>
+        store.Audit(agent.Id, agent.Role, action, http.Request.Path + http.Request.QueryString, [.. cases.Select(c => c.CaseId)], time.GetUtcNow());
 
     private static CasePage Page(List<StoredCase> cases, int limit) =>
         new([.. cases.Select(View)], cases.Count == limit ? cases[^1].Seq : null);
@@ -269,6 +275,7 @@ public static class CasesApi
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(CasesApi.CasePage))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(CasesApi.CaseView))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(CasesApi.PriorPositiveQuery))]
 internal sealed partial class SidepGatewayJson : System.Text.Json.Serialization.JsonSerializerContext
 {

@@ -306,6 +306,12 @@ public static partial class Cli
                     Output(parse.GetValue(reportFormat)!, file.Name, report);
                     exit = Math.Max(exit, report.AnyRejected ? 1 : 0);
                 }
+                else if (parse.GetValue(reportFormat) == "json")
+                {
+                    // A refusal is JSON too, one line per file as the reports are: the file, the status, the server's answer.
+                    Console.WriteLine(ReportPrinter.RefusalJson(file.Name, (int)response.StatusCode, body));
+                    exit = 2;
+                }
                 else
                 {
                     Console.WriteLine($"{file.Name}: HTTP {(int)response.StatusCode} {response.ReasonPhrase}: {ReportPrinter.ProblemDetail(body)}");

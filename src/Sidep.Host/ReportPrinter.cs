@@ -72,6 +72,31 @@ public static class ReportPrinter
     private static string Where(ProblemReport p) =>
         (p.Field > 0 ? $"{p.Segment}-{p.Field}" + (p.Component > 0 ? $".{p.Component}" : "") : p.Segment) + $" line {p.Line} byte {p.ByteOffset}";
 
+    /// <summary>A refused submission as one JSON line: <c>{"file", "status", "problem"}</c>, the problem being the server's
+    /// answer (a problem+json object, else its text).</summary>
+    public static string RefusalJson(string file, int status, string body)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("file", file);
+            w.WriteNumber("status", status);
+            w.WritePropertyName("problem");
+            try
+            {
+                using var doc = JsonDocument.Parse(body);
+                doc.RootElement.WriteTo(w);
+            }
+            catch (JsonException)
+            {
+                w.WriteStringValue(body);
+            }
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
     public static string ProblemDetail(string body)
     {
         try

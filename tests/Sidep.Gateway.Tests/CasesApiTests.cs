@@ -81,7 +81,13 @@ public class CasesApiTests
 
         using HttpClient region = AgentClient(server, "agent-ara", AgentRoles.Supervisor, "reg:84"); // Auvergne-Rhône-Alpes holds the Ain
         Assert.Single((await WaitForCasesAsync(region, "/v1/cases", 1)).EnumerateArray());
-        Assert.Equal(HttpStatusCode.OK, (await region.GetAsync($"/v1/cases/{caseId}")).StatusCode);
+        HttpResponseMessage one = await region.GetAsync($"/v1/cases/{caseId}");
+        Assert.Equal(HttpStatusCode.OK, one.StatusCode);
+        using (JsonDocument single = JsonDocument.Parse(await one.Content.ReadAsStringAsync()))
+        {
+            Assert.Equal(caseId, single.RootElement.GetProperty("caseId").GetString()); // one case, not a page
+            Assert.False(single.RootElement.TryGetProperty("cases", out _));
+        }
 
         using HttpClient paris = AgentClient(server, "agent-paris", AgentRoles.Investigator, "75");
         Assert.Empty(JsonDocument.Parse(await paris.GetStringAsync("/v1/cases")).RootElement.GetProperty("cases").EnumerateArray());

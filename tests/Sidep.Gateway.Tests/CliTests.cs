@@ -7,6 +7,26 @@ namespace Sidep.Gateway.Tests;
 public class CliTests
 {
     [Fact]
+    public async Task Send_with_format_json_answers_a_refusal_in_JSON_too()
+    {
+        string dir = Directory.CreateTempSubdirectory("sidep-send-json-").FullName;
+        try
+        {
+            using SidepProcess server = await SidepProcess.ServeAsync(dir);
+            (int exit, string output) = await SidepProcess.RunAsync("send", "--server", server.Http.ToString(), "--api-key", "sdp_not-a-key", "--format", "json",
+                Path.Combine(Fixtures.RepoRoot, "examples", "demo-oru-r01.hl7"));
+            Assert.Equal(2, exit);
+            using var line = System.Text.Json.JsonDocument.Parse(output.Trim());
+            Assert.Equal(("demo-oru-r01.hl7", 401), (line.RootElement.GetProperty("file").GetString(), line.RootElement.GetProperty("status").GetInt32()));
+            Assert.Equal(System.Text.Json.JsonValueKind.Object, line.RootElement.GetProperty("problem").ValueKind);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task The_demo_keeps_its_keys_across_restarts_owner_only_and_prints_commands_that_run_as_printed()
     {
         string dir = Directory.CreateTempSubdirectory("sidep-demo-").FullName;
