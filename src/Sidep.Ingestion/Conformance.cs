@@ -1,5 +1,5 @@
-using System.Text;
 using Sidep.Domain;
+using Sidep.Indicators;
 using Sidep.Parsing;
 
 namespace Sidep.Ingestion;
@@ -10,35 +10,9 @@ namespace Sidep.Ingestion;
 /// </summary>
 public static class Conformance
 {
-    private static readonly HashSet<string> s_departements = LoadDepartements();
-
-    private static HashSet<string> LoadDepartements()
-    {
-        using Stream stream = typeof(Conformance).Assembly.GetManifestResourceStream("cog_departement2019.csv")
-            ?? throw new InvalidOperationException("the département list is missing from the assembly");
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        var codes = new HashSet<string>(StringComparer.Ordinal);
-        reader.ReadLine();
-        while (reader.ReadLine() is string line)
-        {
-            codes.Add(line.Split(',')[0].Trim('"'));
-        }
-        return codes;
-    }
-
-    /// <summary>True when a French postcode's first digits name a département (2A/2B are postcodes 20xxx; overseas 97x).</summary>
-    public static bool IsKnownFrenchPostcode(string postcode)
-    {
-        if (postcode.Length != 5 || !postcode.All(char.IsAsciiDigit))
-        {
-            return false;
-        }
-        if (postcode.StartsWith("20", StringComparison.Ordinal))
-        {
-            return s_departements.Contains("2A") || s_departements.Contains("2B");
-        }
-        return s_departements.Contains(postcode[..2]) || s_departements.Contains(postcode[..3]);
-    }
+    /// <summary>True when a French postcode's first digits name a département (2A/2B are postcodes 20xxx; overseas 97x):
+    /// the indicators' own geography (INSEE's 2019 list), so that both say the same.</summary>
+    public static bool IsKnownFrenchPostcode(string postcode) => Geography.France.FromPostcode(postcode) != Geography.UnknownDepartement;
 
     public static void Check(LabResult result, ParsedItem item)
     {
