@@ -37,6 +37,14 @@ public static class TestKinds
 /// </summary>
 public static class Facts
 {
+    /// <summary>The day a result counts on, and what that day is: its sample date (collection, or the fallback its parser
+    /// took), else its result date, else the day Sidep received it (README, "How the indicators count"). The one rule
+    /// the indicators, the research rows and <c>validate --show</c> all use.</summary>
+    public static (DateOnly Day, SampleDateBasis Basis) CountedOn(LabResult result, DateTimeOffset receivedAt) =>
+        result.SampledAt is Timestamp sampled ? (sampled.Date, result.SampleDateBasis)
+        : result.ResultedAt is Timestamp resulted ? (resulted.Date, SampleDateBasis.ResultReported)
+        : (DateOnly.FromDateTime(receivedAt.UtcDateTime), SampleDateBasis.Receipt);
+
     /// <param name="kindOf">The test kind of a LOINC code (null: not in the value set).</param>
     /// <returns>Null for a preliminary result: it neither counts nor replaces the version that does.</returns>
     public static IndicatorFact? From(LabResult result, int version, long person, DateTimeOffset receivedAt, Func<string?, TestKind> kindOf)
@@ -45,7 +53,7 @@ public static class Facts
         {
             return null;
         }
-        DateOnly day = result.SampledAt?.Date ?? result.ResultedAt?.Date ?? DateOnly.FromDateTime(receivedAt.UtcDateTime);
+        DateOnly day = CountedOn(result, receivedAt).Day;
         Outcome outcome = result.Status == ResultStatus.Cancelled || kindOf(result.Loinc) is not (TestKind.Pcr or TestKind.Antigen)
             ? Outcome.None
             : result.Value.Interpretation switch

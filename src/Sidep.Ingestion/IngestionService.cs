@@ -303,7 +303,7 @@ public sealed class IngestionService
             : result.Status == ResultStatus.Cancelled ? ItemStatus.Retraction
             : known.Version == 0 ? ItemStatus.Accepted : ItemStatus.Correction;
         pending[key] = known.With(version, content);
-        return new Decision(item, message, status, result, version, hash) { KeyFingerprint = key };
+        return new Decision(item, message, status, result, version, hash);
     }
 
     private static string Disposition(Decision d) =>
@@ -501,8 +501,5 @@ public sealed class IngestionService
 
     private static string NewId(DateTimeOffset at) => $"sub_{at:yyyyMMddHHmmss}_{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
 
-    private sealed record Decision(ParsedItem Item, ParsedMessage Message, ItemStatus Status, LabResult? Result, int Version, byte[]? Hash)
-    {
-        public UInt128 KeyFingerprint { get; init; }
-    }
+    private sealed record Decision(ParsedItem Item, ParsedMessage Message, ItemStatus Status, LabResult? Result, int Version, byte[]? Hash);
 }

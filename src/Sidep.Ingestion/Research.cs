@@ -42,7 +42,7 @@ public sealed record ResearchFields(int? AgeYears, string Sex, string? Departeme
     string? Loinc, string? Method, string Result, string? LabDepartement, bool? Symptomatic, int? DaysFromOnset, string Housing, bool? HealthCareWorker,
     string? SampleDateBasis = null)
 {
-    public static ResearchFields Of(LabResult r, DateOnly sampleDate)
+    public static ResearchFields Of(LabResult r, DateOnly sampleDate, SampleDateBasis basis)
     {
         PatientIdentity p = r.Patient;
         Geography g = Geography.France;
@@ -54,7 +54,7 @@ public sealed record ResearchFields(int? AgeYears, string Sex, string? Departeme
             r.ResultedAt?.Date.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), r.Loinc, r.Method, r.Value.Interpretation.ToString(),
             labDep < 0 ? null : g.Departements[labDep], r.Context.Symptomatic,
             r.Context.SymptomOnset is DateOnly onset ? sampleDate.DayNumber - onset.DayNumber : null, r.Context.Housing.ToString(), r.Context.HealthCareWorker,
-            BasisName(r.SampledAt is null ? Domain.SampleDateBasis.Receipt : r.SampleDateBasis));
+            BasisName(basis));
     }
 
     private static string BasisName(SampleDateBasis basis) => basis switch
@@ -171,8 +171,8 @@ public static class ResearchSink
         {
             return new ResearchFact(ResearchAction.Remove, key, version, personId, "", [], []);
         }
-        DateOnly day = r.SampledAt?.Date ?? r.ResultedAt?.Date ?? DateOnly.FromDateTime(receivedAt.UtcDateTime);
-        ResearchFields fields = ResearchFields.Of(r, day);
+        (DateOnly day, SampleDateBasis basis) = Facts.CountedOn(r, receivedAt);
+        ResearchFields fields = ResearchFields.Of(r, day, basis);
         return new ResearchFact(ResearchAction.Upsert, key, version, personId, fields.SampleDate,
             JsonSerializer.SerializeToUtf8Bytes(fields, ResearchRowJson.Default.ResearchFields), [.. IdentityKeys(r.Patient)]);
     }

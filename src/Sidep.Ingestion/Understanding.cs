@@ -63,8 +63,8 @@ public static class Understanding
         var test = new UnderstoodTest(result.AnalysisAsSent.Code, result.AnalysisAsSent.Display, result.AnalysisAsSent.System, result.Loinc,
             result.Loinc is null ? "no LOINC yet (pending mapping)" : kind == TestKind.Other ? "not a SARS-CoV-2 PCR or antigen test of the value set" : kind.ToString(),
             result.Value.Raw, result.Value.Interpretation.ToString(), result.Status.ToString());
-        DateOnly day = result.SampledAt?.Date ?? result.ResultedAt?.Date ?? DateOnly.FromDateTime(receivedAt.UtcDateTime);
-        var dates = new UnderstoodDates(result.SampledAt?.ToString(), Basis(result), result.ResultedAt?.ToString(), Day(day));
+        (DateOnly day, SampleDateBasis basis) = Facts.CountedOn(result, receivedAt);
+        var dates = new UnderstoodDates(result.SampledAt?.ToString(), Basis(basis), result.ResultedAt?.ToString(), Day(day));
         IndicatorFact? fact = Facts.From(result, 1, 0, receivedAt, terminology.KindOf);
         string indicators = Counting(status, result, kind, fact, day, p, departement, result.Loinc is string l ? terminology.NotCounted.GetValueOrDefault(l) : null);
         string tracing = fact is { Outcome: Outcome.Positive } && status is ItemStatus.Accepted or ItemStatus.Correction
@@ -110,13 +110,13 @@ public static class Understanding
             $"{(ageClass == AgeClasses.Unknown ? "age unknown (all ages only)" : $"age class {AgeClasses.Label(ageClass)}")}, sex {p.Sex} — unless the person had a positive test in the 60 days before";
     }
 
-    private static string Basis(LabResult r) => r.SampledAt is null ? "receipt: no sample or result date was sent"
-        : r.SampleDateBasis switch
-        {
-            SampleDateBasis.SpecimenReceived => "specimen received (no collection time was sent)",
-            SampleDateBasis.ResultReported => "result reported (no collection time was sent)",
-            _ => "collection",
-        };
+    private static string Basis(SampleDateBasis basis) => basis switch
+    {
+        SampleDateBasis.SpecimenReceived => "specimen received (no collection time was sent)",
+        SampleDateBasis.ResultReported => "result reported (no collection time was sent)",
+        SampleDateBasis.Receipt => "receipt: no sample or result date was sent",
+        _ => "collection",
+    };
 
     private static string Day(DateOnly day) => day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 }
