@@ -92,19 +92,7 @@ public class StageStoreBenchmarks
     public void Lmdb()
     {
         using LightningTransaction tx = _lmdb.BeginTransaction();
-        Span<byte> key = stackalloc byte[1 + 16];
-        Span<byte> index = stackalloc byte[1 + 10 + 16];
-        byte[] value = new byte[8 + 4 + 10 + _fieldBytes.Length];
-        for (int i = 0; i < Batch; i++)
-        {
-            ResearchRowRecord r = Row(_next++);
-            Encode(r, key, index, value);
-            tx.Put(_lmdbDb, key, value);
-            tx.Put(_lmdbDb, index, []);
-            IndexByPerson(r, key, index);
-            tx.Put(_lmdbDb, index[..25], []);
-        }
-        tx.Put(_lmdbDb, "position/research"u8, BitConverter.GetBytes(_next));
+        WriteBatchOfRows((key, value) => tx.Put(_lmdbDb, key, value));
         tx.Commit();
     }
 
@@ -112,6 +100,16 @@ public class StageStoreBenchmarks
     public void Rocks()
     {
         using var batch = new WriteBatch();
+        WriteBatchOfRows((key, value) => batch.Put(key, value));
+        _rocks.Write(batch, _rocksWrite);
+    }
+
+    private delegate void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value);
+
+    /// <summary>A batch of rows, each under its key with its two index keys, then the position: the same puts for every
+    /// key-value store, into its transaction or write batch.</summary>
+    private void WriteBatchOfRows(Put put)
+    {
         Span<byte> key = stackalloc byte[1 + 16];
         Span<byte> index = stackalloc byte[1 + 10 + 16];
         byte[] value = new byte[8 + 4 + 10 + _fieldBytes.Length];
@@ -119,13 +117,12 @@ public class StageStoreBenchmarks
         {
             ResearchRowRecord r = Row(_next++);
             Encode(r, key, index, value);
-            batch.Put(key, value);
-            batch.Put(index, []);
+            put(key, value);
+            put(index, []);
             IndexByPerson(r, key, index);
-            batch.Put(index[..25], []);
+            put(index[..25], []);
         }
-        batch.Put("position/research"u8, BitConverter.GetBytes(_next));
-        _rocks.Write(batch, _rocksWrite);
+        put("position/research"u8, BitConverter.GetBytes(_next));
     }
 
     /// <summary>The row under 'r' + its 16-byte key; the date index 'd' + date + key.</summary>
