@@ -13,8 +13,9 @@ using Sidep.Storage.Sqlite;
 
 namespace Sidep.Gateway;
 
-/// <summary>The distributed mode's backends: the stages' transport and store.</summary>
-public sealed record DistributedBackends(Sidep.Transport.IStageTransport Transport, IStageStore Store);
+/// <summary>The distributed mode's backends: the stages' transport and store, and the result-key index every gateway
+/// shares.</summary>
+public sealed record DistributedBackends(Sidep.Transport.IStageTransport Transport, IStageStore Store, IResultKeyIndex Keys);
 
 /// <summary>Builds the server: the gateway (HTTP + MLLP) and, unless <see cref="GatewayOptions.RunStages"/> is off, the
 /// pipeline's stages — on the embedded log and store, or on Kafka and PostgreSQL (the distributed mode).</summary>
@@ -102,8 +103,8 @@ public static class SidepServer
         }
         else
         {
-            (transport, stageStore) = distributed;
-            builder.Services.AddSingleton(new IngestionService(new TransportJournal(transport), parserOptions, terminology));
+            (transport, stageStore, _) = distributed;
+            builder.Services.AddSingleton(new IngestionService(new TransportJournal(transport), parserOptions, terminology, distributed.Keys));
         }
         builder.Services.AddSingleton(transport);
         builder.Services.AddSingleton(stageStore);

@@ -62,7 +62,9 @@ public static partial class Cli
             (kafka, mock) = Sidep.Transport.Kafka.KafkaTransport.StartMockCluster(3);
         }
         await Sidep.Storage.Postgres.PostgresStore.MigrateAsync(postgres, ct);
-        return (new DistributedBackends(new Sidep.Transport.Kafka.KafkaTransport(kafka), Sidep.Storage.Postgres.PostgresStore.Open(postgres)), mock, kafka);
+        var transport = new Sidep.Transport.Kafka.KafkaTransport(kafka);
+        var keys = await Sidep.Storage.Postgres.PostgresKeyIndex.OpenAsync(postgres, new TransportJournal(transport), cancellationToken: ct);
+        return (new DistributedBackends(transport, Sidep.Storage.Postgres.PostgresStore.Open(postgres), keys), mock, kafka);
     }
 
     private static Command Serve(string name, bool gatewayOnly)

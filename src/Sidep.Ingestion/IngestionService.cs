@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Security.Cryptography;
@@ -37,81 +36,28 @@ public sealed class IngestionService
     private static readonly Histogram<double> s_ackLatency = Meter.CreateHistogram<double>("sidep.ack.latency", unit: "ms", description: "Time from receipt to acknowledgement, durable write included");
 
     private readonly IResultJournal? _log;
+    private readonly IResultKeyIndex _keys;
     private readonly Hl7ParserOptions _parserOptions;
-    /// <summary>Latest version of every result key: 128-bit fingerprints of the key and of the content, in a
-    /// dictionary of value types (about 50 bytes a result, no object per entry). The journal keeps the full hashes.</summary>
-    private readonly Dictionary<UInt128, Known> _known = [];
-
-    /// <summary>What the index knows of a result key: its latest version and content, and the contents of its earlier
-    /// versions (by version; null while there is one), so that an older version sent again — what a lab does after a
-    /// lost acknowledgement — is a duplicate too, not a correction that undoes the newer one.</summary>
-    private readonly record struct Known(UInt128 Content, int Version, UInt128[]? Earlier = null)
-    {
-        /// <summary>The version whose content this is; 0 when none is.</summary>
-        public int VersionOf(UInt128 content)
-        {
-            if (Version > 0 && Content == content)
-            {
-                return Version;
-            }
-            for (int i = 0; Earlier is not null && i < Earlier.Length; i++)
-            {
-                if (Earlier[i] == content && content != UInt128.Zero)
-                {
-                    return i + 1;
-                }
-            }
-            return 0;
-        }
-
-        /// <summary>With version <paramref name="version"/> of this content, in any order (a rebuild reads a key's
-        /// versions partition by partition, and a correction may have moved it to another partition).</summary>
-        public Known With(int version, UInt128 content)
-        {
-            if (version > Version)
-            {
-                UInt128[]? earlier = null;
-                if (version > 1)
-                {
-                    earlier = new UInt128[version - 1];
-                    Earlier?.CopyTo(earlier, 0);
-                    if (Version > 0)
-                    {
-                        earlier[Version - 1] = Content;
-                    }
-                }
-                return new Known(content, version, earlier);
-            }
-            if (version < Version && Earlier is not null)
-            {
-                var earlier = (UInt128[])Earlier.Clone();
-                earlier[version - 1] = content;
-                return this with { Earlier = earlier };
-            }
-            return this;
-        }
-    }
-
-    private static UInt128 Fingerprint(ReadOnlySpan<byte> sha256) => BinaryPrimitives.ReadUInt128LittleEndian(sha256);
-
-    private readonly Lock _decide = new();
     private readonly Terminology _terminology;
 
     /// <summary>Results waiting for a LOINC mapping, per (lab, local code), in the order they arrived.</summary>
     private readonly Dictionary<(string Lab, string Code), List<Quarantined>> _quarantine = [];
+    private readonly Lock _quarantineLock = new();
 
     private sealed record Quarantined(string Id, ResultEnvelope Envelope);
 
     /// <param name="log">The durable log; null for an offline validator that stores nothing.</param>
     /// <param name="terminology">LOINC value set and per-lab transcoding; the national value set with no lab table when null.</param>
-    public IngestionService(IResultJournal? log, Hl7ParserOptions parserOptions = default, Terminology? terminology = null)
+    /// <param name="keys">The result-key index; null: one in this process, rebuilt from <paramref name="log"/> (the
+    /// embedded mode). The distributed mode passes the one its gateways share.</param>
+    public IngestionService(IResultJournal? log, Hl7ParserOptions parserOptions = default, Terminology? terminology = null, IResultKeyIndex? keys = null)
     {
         _log = log;
+        _keys = keys ?? new JournalKeyIndex(log);
         _parserOptions = parserOptions == default ? Hl7ParserOptions.Default : parserOptions;
         _terminology = terminology ?? Terminology.CreateNational();
         if (log is not null)
         {
-            Rebuild(log);
             foreach (LogEntry entry in log.ReadPendingQuarantine())
             {
                 Park(entry.Key, ResultStoreStage.Read(entry.Payload.Span, out string? reason) ?? throw new InvalidDataException($"quarantined result {entry.Key}: {reason}"));
@@ -121,40 +67,19 @@ public sealed class IngestionService
 
     public Terminology Terminology => _terminology;
 
+    /// <summary>The result-key index this gateway decides against.</summary>
+    public IResultKeyIndex Keys => _keys;
+
     private void Park(string id, ResultEnvelope envelope)
     {
         var slot = (envelope.Result.LabId, envelope.Result.AnalysisAsSent.Code);
-        if (!_quarantine.TryGetValue(slot, out List<Quarantined>? list))
+        lock (_quarantineLock)
         {
-            _quarantine[slot] = list = [];
-        }
-        list.Add(new Quarantined(id, envelope));
-    }
-
-    /// <summary>Rebuilds the result-key index from the journal: a restart forgets nothing it acknowledged.</summary>
-    private void Rebuild(IResultJournal log)
-    {
-        foreach (LogEntry entry in log.ReadAllResults())
-        {
-            ReadOnlySpan<byte> p = entry.Payload.Span;
-            if (ResultRecords.ParseKey(entry.Key) is not ResultKey resultKey)
+            if (!_quarantine.TryGetValue(slot, out List<Quarantined>? list))
             {
-                continue;
+                _quarantine[slot] = list = [];
             }
-            UInt128 key = resultKey.Fingerprint();
-            int version = ResultRecords.Version(p);
-            _known[key] = (_known.TryGetValue(key, out Known known) ? known : default).With(version, Fingerprint(ResultRecords.ContentHash(p)));
-        }
-    }
-
-    public int KnownResults
-    {
-        get
-        {
-            lock (_decide)
-            {
-                return _known.Count;
-            }
+            list.Add(new Quarantined(id, envelope));
         }
     }
 
@@ -181,19 +106,16 @@ public sealed class IngestionService
         }
 
         string submissionId = NewId(receivedAt);
-        var decisions = new List<Decision>();
-        var records = new List<LogRecord>();
-        Task durable;
-        SubmissionReport report;
-        // What does not depend on what is already known is done before taking the lock: mapping, checks, content hashes.
-        var candidates = new List<(ParsedItem Item, ParsedMessage Message, LabResult? Result, byte[]? Hash)>();
+        // What does not depend on what is already known is done before asking the index: mapping, checks, content hashes.
+        var candidates = new List<Candidate>();
+        var keyed = new List<KeyedContent>();
         foreach (ParsedMessage message in parsed.Messages)
         {
             foreach (ParsedItem item in message.Items)
             {
                 if (message.IsRejected || item.IsRejected || item.Result is null)
                 {
-                    candidates.Add((item, message, null, null));
+                    candidates.Add(new Candidate(item, message, null, null));
                     continue;
                 }
                 LabResult result = lab is null ? item.Result : item.Result with { LabId = lab.Finess };
@@ -206,25 +128,28 @@ public sealed class IngestionService
                         $"and replayed as soon as the mapping is added (PUT /v1/labs/{result.LabId}/transcoding)", item.Position)
                     { Found = result.AnalysisAsSent.Code, Expected = "a LOINC code (coding system LN), or a mapping in the lab's transcoding table" });
                 }
-                candidates.Add((item, message, result, ContentHash.Of(result)));
+                byte[] hash = ContentHash.Of(result);
+                candidates.Add(new Candidate(item, message, result, hash));
+                keyed.Add(new KeyedContent(result.Key.Fingerprint(), KeyedContent.Fingerprint(hash)));
             }
         }
-        lock (_decide)
+
+        if (dryRun || _log is null)
         {
-            var pending = new Dictionary<UInt128, Known>();
-            foreach ((ParsedItem item, ParsedMessage message, LabResult? result, byte[]? hash) in candidates)
-            {
-                decisions.Add(result is not null ? Decide(item, message, result, hash!, pending)
-                    : new Decision(item, message, !message.IsRejected && item.IsNotAResult ? ItemStatus.NotAResult : ItemStatus.Rejected, null, 0, null));
-            }
+            List<Decision> checkedOnly = Decisions(candidates, await _keys.PeekAsync(keyed, cancellationToken).ConfigureAwait(false));
+            Record(lab, checkedOnly);
+            return new SubmissionOutcome(Report(null, receivedAt, lab, format, dryRun, false, sha256, body.Length, parsed, checkedOnly), null,
+                dryRun ? [.. checkedOnly.Select((d, i) => Understanding.Of(i, d.Status, d.Item, d.Message, d.Result, receivedAt, _terminology))] : null);
+        }
 
-            report = Report(dryRun ? null : submissionId, receivedAt, lab, format, dryRun, !dryRun && _log is not null, sha256, body.Length, parsed, decisions);
-            if (dryRun || _log is null)
-            {
-                Record(lab, decisions);
-                return new SubmissionOutcome(report, null, dryRun ? [.. decisions.Select((d, i) => Understanding.Of(i, d.Status, d.Item, d.Message, d.Result, receivedAt, _terminology))] : null);
-            }
-
+        List<Decision> decisions = [];
+        SubmissionReport? report = null;
+        var parking = new List<(string Id, ResultEnvelope Envelope)>();
+        Task Journal(KeyAnswer[] answers)
+        {
+            decisions = Decisions(candidates, answers);
+            report = Report(submissionId, receivedAt, lab, format, false, true, sha256, body.Length, parsed, decisions);
+            var records = new List<LogRecord>(decisions.Count + 1);
             int index = 0;
             foreach (Decision d in decisions)
             {
@@ -238,72 +163,59 @@ public sealed class IngestionService
                     var envelope = new ResultEnvelope(submissionId, d.Version, "quarantined", receivedAt, channel, d.Result!);
                     string id = $"{submissionId}#{index}";
                     records.Add(new LogRecord(RecordKind.Quarantined, -1, id, Payload(d, envelope)));
-                    Park(id, envelope);
+                    parking.Add((id, envelope));
                 }
             }
             var stored = new StoredSubmission(submissionId, lab?.Finess ?? "", format, channel, receivedAt, sha256, report);
             records.Insert(0, new LogRecord(RecordKind.Submission, -1, submissionId, SubmissionRecords.Encode(stored, body)));
-
-            // Enqueued under the lock, so the journal's order is the order of decisions: a duplicate is never
-            // acknowledged before the original it duplicates is durable.
-            durable = _log.AppendAsync(records, CancellationToken.None);
-            foreach ((UInt128 key, Known known) in pending)
-            {
-                _known[key] = known;
-            }
-            activity?.SetTag("sidep.submission", submissionId);
-            Record(lab, decisions);
+            return _log.AppendAsync(records, CancellationToken.None);
         }
         try
         {
-            await durable.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await _keys.DecideAsync(keyed, Journal, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (ex is not OperationCanceledException and not AggregateException)
         {
-            Forget(ex);
             throw new NotDurableException(ex is JournalUnavailableException
                 ? $"not stored: {ex.Message}"
                 : $"not stored: the submission could not be made durable ({ex.GetType().Name}: {ex.Message}); nothing of it is acknowledged: send it again", ex);
         }
+        foreach ((string id, ResultEnvelope envelope) in parking)
+        {
+            Park(id, envelope);
+        }
+        activity?.SetTag("sidep.submission", submissionId);
+        Record(lab, decisions);
         s_ackLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("channel", channel));
-        return new SubmissionOutcome(report, null);
+        return new SubmissionOutcome(report!, null);
     }
 
-    /// <summary>After a write that failed, the result-key index may hold results that never became durable (decided
-    /// before their write): it is rebuilt from the journal, so that a resend is accepted, not taken for a duplicate.</summary>
-    private void Forget(Exception failure)
+    private sealed record Candidate(ParsedItem Item, ParsedMessage Message, LabResult? Result, byte[]? Hash);
+
+    /// <summary>Each item's decision, from the index's answers to the items that hold a result (in order).</summary>
+    private static List<Decision> Decisions(List<Candidate> candidates, KeyAnswer[] answers)
     {
-        lock (_decide)
+        var decisions = new List<Decision>(candidates.Count);
+        int next = 0;
+        foreach ((ParsedItem item, ParsedMessage message, LabResult? result, byte[]? hash) in candidates)
         {
-            _known.Clear();
-            try
-            {
-                Rebuild(_log!);
-            }
-            catch (Exception ex)
-            {
-                // The journal cannot be read either: nothing can be decided safely any more.
-                throw new AggregateException("the result-key index could not be rebuilt after a failed write", failure, ex);
-            }
+            decisions.Add(result is not null ? Decide(item, message, result, hash!, answers[next++])
+                : new Decision(item, message, !message.IsRejected && item.IsNotAResult ? ItemStatus.NotAResult : ItemStatus.Rejected, null, 0, null));
         }
+        return decisions;
     }
 
-    /// <summary>New, duplicate, correction — or quarantined when the result still has no LOINC.</summary>
-    private Decision Decide(ParsedItem item, ParsedMessage message, LabResult result, byte[] hash, Dictionary<UInt128, Known> pending)
+    /// <summary>New, duplicate, correction, retraction — or quarantined when the result still has no LOINC.</summary>
+    private static Decision Decide(ParsedItem item, ParsedMessage message, LabResult result, byte[] hash, KeyAnswer answer)
     {
-        UInt128 key = result.Key.Fingerprint();
-        UInt128 content = Fingerprint(hash);
-        Known known = pending.TryGetValue(key, out Known p) ? p : _known.TryGetValue(key, out Known k) ? k : default;
-        if (known.VersionOf(content) is int same and > 0)
+        if (answer.Duplicate)
         {
-            return new Decision(item, message, ItemStatus.Duplicate, result, same, null);
+            return new Decision(item, message, ItemStatus.Duplicate, result, answer.Version, null, answer.Latest);
         }
-        int version = known.Version + 1;
         ItemStatus status = result.Loinc is null ? ItemStatus.Quarantined
             : result.Status == ResultStatus.Cancelled ? ItemStatus.Retraction
-            : known.Version == 0 ? ItemStatus.Accepted : ItemStatus.Correction;
-        pending[key] = known.With(version, content);
-        return new Decision(item, message, status, result, version, hash);
+            : answer.Version == 1 ? ItemStatus.Accepted : ItemStatus.Correction;
+        return new Decision(item, message, status, result, answer.Version, hash, answer.Latest);
     }
 
     private static string Disposition(Decision d) =>
@@ -331,54 +243,74 @@ public sealed class IngestionService
         {
             return 0;
         }
-        var records = new List<LogRecord>();
-        var released = new List<string>();
-        var decisions = new List<Decision>();
-        Task durable;
-        lock (_decide)
+        var parked = new List<Quarantined>();
+        lock (_quarantineLock)
         {
-            var pending = new Dictionary<UInt128, Known>();
             foreach (TranscodingRow row in rows)
             {
-                if (!_quarantine.Remove((lab, row.LocalCode), out List<Quarantined>? parked))
+                if (_quarantine.Remove((lab, row.LocalCode), out List<Quarantined>? held))
                 {
-                    continue;
-                }
-                foreach (Quarantined q in parked)
-                {
-                    var item = new ParsedItem(new SourcePosition("", 0, 0, 0, 0), q.Envelope.Result, []);
-                    LabResult result = _terminology.Apply(q.Envelope.Result, item);
-                    Decision d = Decide(item, null!, result, ContentHash.Of(result), pending);
-                    decisions.Add(d);
-                    released.Add(q.Id);
-                    if (d.Status is ItemStatus.Accepted or ItemStatus.Correction or ItemStatus.Retraction)
-                    {
-                        records.Add(ResultRecord(d, q.Envelope with { Version = d.Version, Disposition = "replayed", Result = d.Result! }));
-                    }
+                    parked.AddRange(held);
                 }
             }
-            if (released.Count == 0)
+        }
+        if (parked.Count == 0)
+        {
+            return 0;
+        }
+        var results = new List<LabResult>(parked.Count);
+        var hashes = new List<byte[]>(parked.Count);
+        var keyed = new List<KeyedContent>(parked.Count);
+        foreach (Quarantined q in parked)
+        {
+            LabResult result = _terminology.Apply(q.Envelope.Result, new ParsedItem(new SourcePosition("", 0, 0, 0, 0), q.Envelope.Result, []));
+            byte[] hash = ContentHash.Of(result);
+            results.Add(result);
+            hashes.Add(hash);
+            keyed.Add(new KeyedContent(result.Key.Fingerprint(), KeyedContent.Fingerprint(hash)));
+        }
+        Task Journal(KeyAnswer[] answers)
+        {
+            var records = new List<LogRecord>(parked.Count + 1);
+            for (int i = 0; i < parked.Count; i++)
             {
-                return 0;
+                var item = new ParsedItem(new SourcePosition("", 0, 0, 0, 0), results[i], []);
+                Decision d = Decide(item, null!, results[i], hashes[i], answers[i]);
+                if (d.Status is ItemStatus.Accepted or ItemStatus.Correction or ItemStatus.Retraction)
+                {
+                    records.Add(ResultRecord(d, parked[i].Envelope with { Version = d.Version, Disposition = "replayed", Result = d.Result! }));
+                }
             }
             // The release marker goes in the same durable write as the replayed results: after a crash either both are
             // there, or the results are replayed again and found to be duplicates.
-            records.Add(new LogRecord(RecordKind.Released, -1, lab, System.Text.Encoding.UTF8.GetBytes(string.Join('\n', released))));
-            durable = _log.AppendAsync(records, CancellationToken.None);
-            foreach ((UInt128 key, Known known) in pending)
-            {
-                _known[key] = known;
-            }
+            records.Add(new LogRecord(RecordKind.Released, -1, lab, System.Text.Encoding.UTF8.GetBytes(string.Join('\n', parked.Select(q => q.Id)))));
+            return _log.AppendAsync(records, CancellationToken.None);
         }
-        await durable.WaitAsync(cancellationToken).ConfigureAwait(false);
-        s_replayed.Add(released.Count, new KeyValuePair<string, object?>("lab", lab));
-        return released.Count;
+        try
+        {
+            await _keys.DecideAsync(keyed, Journal, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Not released: they wait in quarantine as before, first in line.
+            lock (_quarantineLock)
+            {
+                foreach (IGrouping<string, Quarantined> code in parked.GroupBy(q => q.Envelope.Result.AnalysisAsSent.Code))
+                {
+                    var slot = (lab, code.Key);
+                    _quarantine[slot] = [.. code, .. _quarantine.GetValueOrDefault(slot) ?? []];
+                }
+            }
+            throw;
+        }
+        s_replayed.Add(parked.Count, new KeyValuePair<string, object?>("lab", lab));
+        return parked.Count;
     }
 
     /// <summary>What a lab has waiting in quarantine: per local code, how many, since when, and a few examples.</summary>
     public List<QuarantineSummary> QuarantineOf(string? lab)
     {
-        lock (_decide)
+        lock (_quarantineLock)
         {
             return _quarantine
                 .Where(q => lab is null || q.Key.Lab == lab)
@@ -482,6 +414,8 @@ public sealed class IngestionService
     /// retraction.</summary>
     private static (string Code, string Words)? StatusWords(Decision d) => d.Status switch
     {
+        ItemStatus.Duplicate when d.Latest > d.Version => ("Duplicate",
+            $"duplicate of version {d.Version} of this result, already received: no effect (version {d.Latest} supersedes it)"),
         ItemStatus.Duplicate => ("Duplicate", $"duplicate of version {d.Version} of this result, already received: no effect"),
         ItemStatus.Correction => ("Correction", $"correction: stored as version {d.Version} of this result, which replaces the earlier ones"),
         ItemStatus.Retraction when d.Version > 1 => ("Retraction", $"retraction: version {d.Version} cancels this result; it no longer counts"),
@@ -501,5 +435,6 @@ public sealed class IngestionService
 
     private static string NewId(DateTimeOffset at) => $"sub_{at:yyyyMMddHHmmss}_{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
 
-    private sealed record Decision(ParsedItem Item, ParsedMessage Message, ItemStatus Status, LabResult? Result, int Version, byte[]? Hash);
+    /// <param name="Latest">The newest version of the result's key known when it was decided.</param>
+    private sealed record Decision(ParsedItem Item, ParsedMessage Message, ItemStatus Status, LabResult? Result, int Version, byte[]? Hash, int Latest = 0);
 }

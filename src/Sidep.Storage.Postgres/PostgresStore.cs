@@ -100,7 +100,7 @@ public sealed class PostgresStore : IStageStore
         }
     }
 
-    private static bool IsTransient(Exception ex) => ex switch
+    internal static bool IsTransient(Exception ex) => ex switch
     {
         NpgsqlException { IsTransient: true } => true,
         PostgresException pg => pg.SqlState is "57P01" or "57P02" or "57P03" or "08000" or "08003" or "08006" or "40001" or "40P01",

@@ -84,8 +84,10 @@ public sealed class DistributedServeTests(KafkaCluster kafka, PostgresCluster po
         Assert.Contains(embedded.Tables["fra"].Split('\n').Skip(1).Select(l => l.Split(';')), f => f.Length == 10 && f[8] == "0" && f[4] != "0");
 
         await using var transport = new KafkaTransport(kafka.Bootstrap);
-        using PostgresStore store = PostgresStore.Open(await postgres.NewDatabaseAsync());
-        Run distributed = await RunAsync(new DistributedBackends(transport, store));
+        string database = await postgres.NewDatabaseAsync();
+        using PostgresStore store = PostgresStore.Open(database);
+        using PostgresKeyIndex keys = await PostgresKeyIndex.OpenAsync(database, new TransportJournal(transport));
+        Run distributed = await RunAsync(new DistributedBackends(transport, store, keys));
 
         Assert.Equal(embedded.Accepted, distributed.Accepted);
         Assert.Equal(embedded.Results, distributed.Results);

@@ -69,9 +69,11 @@ public sealed class DistributedModeTests(KafkaCluster kafka, PostgresCluster pos
         Assert.NotEmpty(embedded.ResearchPartitions);
 
         await using var transport = new KafkaTransport(kafka.Bootstrap);
-        using PostgresStore store = PostgresStore.Open(await postgres.NewDatabaseAsync());
+        string database = await postgres.NewDatabaseAsync();
+        using PostgresStore store = PostgresStore.Open(database);
+        using PostgresKeyIndex keys = await PostgresKeyIndex.OpenAsync(database, new TransportJournal(transport));
         Terminology terminology = Terminology.CreateNational();
-        int sent = await Workload.SendAsync(new IngestionService(new TransportJournal(transport), terminology: terminology));
+        int sent = await Workload.SendAsync(new IngestionService(new TransportJournal(transport), terminology: terminology, keys: keys));
         Assert.Equal(sent, transport.EndOffsets(StageTopics.Results).Sum());
         using var identity = new IdentityStage(transport, store, terminology);
         using var indicators = new IndicatorStage(transport, store, terminology);

@@ -78,7 +78,7 @@ public class IngestionTests
         }
         await using EmbeddedLog reopened = EmbeddedLog.Open(dir.Path, 4);
         var ingestion = new IngestionService(reopened);
-        Assert.Equal(1, ingestion.KnownResults);
+        Assert.Equal(1, Assert.IsType<JournalKeyIndex>(ingestion.Keys).Count);
         Assert.Equal(new ReportCounts(0, 0, 1, 0), (await ingestion.SubmitAsync(s_lab, Bytes(Message()), "hl7v2", "test", false)).Report.Counts);
     }
 
@@ -174,6 +174,7 @@ public class IngestionTests
             SubmissionReport again = await Send(ingestion, original);
             Assert.Equal(new ReportCounts(0, 0, 1, 0), again.Counts);
             Assert.Equal(1, again.Items.Single().Version);
+            Assert.Contains(again.Items.Single().Problems, p => p.Code == "Duplicate" && p.Message.Contains("version 2 supersedes it", StringComparison.Ordinal));
             Assert.Equal(2, log.OrderedCount);
         }
         await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))

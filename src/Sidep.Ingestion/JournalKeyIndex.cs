@@ -1,0 +1,179 @@
+using Sidep.Domain;
+using Sidep.Pipeline;
+
+namespace Sidep.Ingestion;
+
+/// <summary>
+/// The result-key index of one gateway process (the embedded mode, and an offline validator): a dictionary of value
+/// types (about 50 bytes a result, no object per entry), rebuilt from the journal at start and after a failed write.
+/// Decisions and the journal's enqueue are made under one lock, so the journal's order is the order of decisions and a
+/// duplicate is never acknowledged before the original it duplicates is durable.
+/// </summary>
+public sealed class JournalKeyIndex : IResultKeyIndex
+{
+    private readonly IResultJournal? _journal;
+    private readonly Dictionary<UInt128, Known> _known = [];
+    private readonly Lock _lock = new();
+
+    /// <param name="journal">The journal to rebuild from; null for an index that starts empty and keeps nothing.</param>
+    public JournalKeyIndex(IResultJournal? journal)
+    {
+        _journal = journal;
+        if (journal is not null)
+        {
+            Rebuild(journal);
+        }
+    }
+
+    /// <summary>Result keys known.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _known.Count;
+            }
+        }
+    }
+
+    /// <summary>What the index knows of a result key: its latest version and content, and the contents of its earlier
+    /// versions (by version; null while there is one).</summary>
+    private readonly record struct Known(UInt128 Content, int Version, UInt128[]? Earlier = null)
+    {
+        /// <summary>The version whose content this is; 0 when none is.</summary>
+        public int VersionOf(UInt128 content)
+        {
+            if (Version > 0 && Content == content)
+            {
+                return Version;
+            }
+            for (int i = 0; Earlier is not null && i < Earlier.Length; i++)
+            {
+                if (Earlier[i] == content && content != UInt128.Zero)
+                {
+                    return i + 1;
+                }
+            }
+            return 0;
+        }
+
+        /// <summary>With version <paramref name="version"/> of this content, in any order (a rebuild reads a key's
+        /// versions partition by partition, and a correction may have moved it to another partition).</summary>
+        public Known With(int version, UInt128 content)
+        {
+            if (version > Version)
+            {
+                UInt128[]? earlier = null;
+                if (version > 1)
+                {
+                    earlier = new UInt128[version - 1];
+                    Earlier?.CopyTo(earlier, 0);
+                    if (Version > 0)
+                    {
+                        earlier[Version - 1] = Content;
+                    }
+                }
+                return new Known(content, version, earlier);
+            }
+            if (version < Version && Earlier is not null)
+            {
+                var earlier = (UInt128[])Earlier.Clone();
+                earlier[version - 1] = content;
+                return this with { Earlier = earlier };
+            }
+            return this;
+        }
+    }
+
+    private void Rebuild(IResultJournal journal)
+    {
+        foreach (LogEntry entry in journal.ReadAllResults())
+        {
+            ReadOnlySpan<byte> p = entry.Payload.Span;
+            if (ResultRecords.ParseKey(entry.Key) is not ResultKey resultKey)
+            {
+                continue;
+            }
+            UInt128 key = resultKey.Fingerprint();
+            _known[key] = (_known.TryGetValue(key, out Known known) ? known : default).With(ResultRecords.Version(p), KeyedContent.Fingerprint(ResultRecords.ContentHash(p)));
+        }
+    }
+
+    public Task<KeyAnswer[]> PeekAsync(IReadOnlyList<KeyedContent> items, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            return Task.FromResult(Answer(items, []));
+        }
+    }
+
+    public async Task<KeyAnswer[]> DecideAsync(IReadOnlyList<KeyedContent> items, Func<KeyAnswer[], Task> journal, CancellationToken cancellationToken = default)
+    {
+        KeyAnswer[] answers;
+        Task durable;
+        lock (_lock)
+        {
+            var pending = new Dictionary<UInt128, Known>();
+            answers = Answer(items, pending);
+            // Enqueued under the lock: the journal's order is the order of decisions.
+            durable = journal(answers);
+            foreach ((UInt128 key, Known known) in pending)
+            {
+                _known[key] = known;
+            }
+        }
+        try
+        {
+            await durable.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Forget(ex);
+            throw;
+        }
+        return answers;
+    }
+
+    private KeyAnswer[] Answer(IReadOnlyList<KeyedContent> items, Dictionary<UInt128, Known> pending)
+    {
+        var answers = new KeyAnswer[items.Count];
+        for (int i = 0; i < items.Count; i++)
+        {
+            (UInt128 key, UInt128 content) = items[i];
+            Known known = pending.TryGetValue(key, out Known p) ? p : _known.TryGetValue(key, out Known k) ? k : default;
+            if (known.VersionOf(content) is int same and > 0)
+            {
+                answers[i] = new KeyAnswer(same, known.Version, Duplicate: true);
+                continue;
+            }
+            int version = known.Version + 1;
+            pending[key] = known.With(version, content);
+            answers[i] = new KeyAnswer(version, version, Duplicate: false);
+        }
+        return answers;
+    }
+
+    /// <summary>After a write that failed, the index may hold results that never became durable (decided before their
+    /// write): it is rebuilt from the journal, so that a resend is accepted, not taken for a duplicate.</summary>
+    private void Forget(Exception failure)
+    {
+        if (_journal is null)
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            _known.Clear();
+            try
+            {
+                Rebuild(_journal);
+            }
+            catch (Exception ex)
+            {
+                // The journal cannot be read either: nothing can be decided safely any more.
+                throw new AggregateException("the result-key index could not be rebuilt after a failed write", failure, ex);
+            }
+        }
+    }
+}

@@ -1,0 +1,304 @@
+using System.Buffers.Binary;
+using Npgsql;
+using NpgsqlTypes;
+using Sidep.Domain;
+using Sidep.Pipeline;
+
+namespace Sidep.Storage.Postgres;
+
+/// <summary>
+/// The result-key index every gateway of the distributed mode shares, in PostgreSQL (table <c>result_versions</c>):
+/// one row per version of a key. A gateway decides a submission's results in one transaction — it reads their keys'
+/// versions, answers each result, and inserts the versions it takes; the primary key (key, version) turns a race between
+/// two gateways into a conflict, and the loser decides again against what the winner took. Inserts go in key order, so
+/// two gateways never wait on each other in a cycle.
+/// <para>
+/// A version is journalled after its row is inserted and marked durable after the journal acknowledged it. A result
+/// whose content matches a version not yet durable waits a moment for it (a gateway publishing it now); a version that
+/// stays so (its write failed, its gateway died) is journalled again, under the same number, by the next gateway that
+/// receives that content — the stages take a version they hold already as a no-op. So a duplicate is answered only for a
+/// durable version, nothing acknowledged rests on a write that failed, and no failure leaves a key stuck.
+/// </para>
+/// Why PostgreSQL rather than routing each key to an owner partition: the decision must be made before the lab is
+/// answered, by whichever gateway it reached; a shared table with compare-and-set inserts needs no routing between
+/// gateways and no consumer in the acknowledgement path, and PostgreSQL is already there for the stores.
+/// </summary>
+public sealed class PostgresKeyIndex : IResultKeyIndex, IDisposable
+{
+    private readonly NpgsqlDataSource _source;
+    private readonly TimeSpan _retryFor;
+    private readonly TimeSpan _inFlight;
+
+    private PostgresKeyIndex(NpgsqlDataSource source, TimeSpan retryFor, TimeSpan inFlight)
+    {
+        _source = source;
+        _retryFor = retryFor;
+        _inFlight = inFlight;
+    }
+
+    /// <summary>Opens the shared index (migrations applied). When it is empty and the journal already holds results (a
+    /// deployment from before the shared index), it is filled from the journal first, once, whichever gateway starts.</summary>
+    /// <param name="retryFor">How long a decision retries transient failures before the submission is refused as not
+    /// stored (the lab sends it again).</param>
+    /// <param name="inFlight">How long a version not yet durable is taken to be in flight (its gateway writing it now)
+    /// and waited for; older, it is journalled again by the gateway that meets its content. Default 2 s: far above a
+    /// journal write's time, far below a lab's patience.</param>
+    public static async Task<PostgresKeyIndex> OpenAsync(string connectionString, IResultJournal journal, TimeSpan? retryFor = null, TimeSpan? inFlight = null,
+        CancellationToken cancellationToken = default)
+    {
+        var index = new PostgresKeyIndex(NpgsqlDataSource.Create(connectionString), retryFor ?? TimeSpan.FromSeconds(15), inFlight ?? TimeSpan.FromSeconds(2));
+        try
+        {
+            await index.ImportIfEmptyAsync(journal, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            index.Dispose();
+            throw;
+        }
+        return index;
+    }
+
+    public void Dispose() => _source.Dispose();
+
+    internal static Guid Uuid(UInt128 value)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        BinaryPrimitives.WriteUInt128LittleEndian(bytes, value);
+        return new Guid(bytes);
+    }
+
+    private async Task ImportIfEmptyAsync(IResultJournal journal, CancellationToken cancellationToken)
+    {
+        await using NpgsqlConnection c = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using NpgsqlTransaction tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock(7350013)", c, tx))
+        {
+            await lockCmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        await using (var any = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM result_versions)", c, tx))
+        {
+            if ((bool)(await any.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
+            {
+                return;
+            }
+        }
+        await using (var temp = new NpgsqlCommand("CREATE TEMP TABLE imported (key UUID, version INTEGER, content UUID) ON COMMIT DROP", c, tx))
+        {
+            await temp.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        long rows = 0;
+        await using (NpgsqlBinaryImporter copy = await c.BeginBinaryImportAsync("COPY imported (key, version, content) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
+        {
+            foreach (LogEntry entry in journal.ReadAllResults())
+            {
+                if (ResultRecords.ParseKey(entry.Key) is not ResultKey key)
+                {
+                    continue;
+                }
+                await copy.StartRowAsync(cancellationToken).ConfigureAwait(false);
+                await copy.WriteAsync(Uuid(key.Fingerprint()), NpgsqlDbType.Uuid, cancellationToken).ConfigureAwait(false);
+                await copy.WriteAsync(ResultRecords.Version(entry.Payload.Span), NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
+                await copy.WriteAsync(Uuid(KeyedContent.Fingerprint(ResultRecords.ContentHash(entry.Payload.Span))), NpgsqlDbType.Uuid, cancellationToken).ConfigureAwait(false);
+                rows++;
+            }
+            await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        }
+        if (rows > 0)
+        {
+            await using var insert = new NpgsqlCommand(
+                "INSERT INTO result_versions (key, version, content, durable) SELECT key, version, content, true FROM imported ON CONFLICT DO NOTHING", c, tx);
+            await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private readonly record struct Row(int Version, Guid Content, bool Durable, bool InFlight);
+
+    public Task<KeyAnswer[]> PeekAsync(IReadOnlyList<KeyedContent> items, CancellationToken cancellationToken = default) =>
+        RetryingAsync(async ct =>
+        {
+            await using NpgsqlConnection c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+            Dictionary<Guid, List<Row>> known = await ReadAsync(c, null, items, _inFlight, ct).ConfigureAwait(false);
+            return Answer(items, known, out _, out _);
+        }, cancellationToken);
+
+    public async Task<KeyAnswer[]> DecideAsync(IReadOnlyList<KeyedContent> items, Func<KeyAnswer[], Task> journal, CancellationToken cancellationToken = default)
+    {
+        (KeyAnswer[] answers, List<(Guid Key, int Version)> taken) = await ReserveAsync(items, cancellationToken).ConfigureAwait(false);
+        // A failed write leaves its versions not durable: the next gateway to receive that content journals it again.
+        await journal(answers).WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (taken.Count > 0)
+        {
+            try
+            {
+                await RetryingAsync(async ct =>
+                {
+                    await using NpgsqlConnection c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+                    await using var confirm = new NpgsqlCommand("""
+                        UPDATE result_versions v SET durable = true FROM unnest($1::uuid[], $2::int[]) AS t(key, version)
+                        WHERE v.key = t.key AND v.version = t.version AND NOT v.durable
+                        """, c)
+                    {
+                        Parameters = { new() { Value = taken.Select(t => t.Key).ToArray() }, new() { Value = taken.Select(t => t.Version).ToArray() } },
+                    };
+                    return await confirm.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsTransient(ex))
+            {
+                // The results are durable and are acknowledged; their versions stay marked not durable, which costs at
+                // most one more journal record (same version, same content) if the same content comes again.
+            }
+        }
+        return answers;
+    }
+
+    /// <summary>Decides and inserts the versions taken, in one transaction; again after a conflict with another
+    /// gateway, or while a matching version is being journalled by another.</summary>
+    private Task<(KeyAnswer[] Answers, List<(Guid Key, int Version)> Taken)> ReserveAsync(IReadOnlyList<KeyedContent> items, CancellationToken cancellationToken) =>
+        RetryingAsync(async ct =>
+        {
+            var random = new Random();
+            while (true)
+            {
+                await using NpgsqlConnection c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+                await using NpgsqlTransaction tx = await c.BeginTransactionAsync(ct).ConfigureAwait(false);
+                Dictionary<Guid, List<Row>> known = await ReadAsync(c, tx, items, _inFlight, ct).ConfigureAwait(false);
+                KeyAnswer[] answers = Answer(items, known, out List<(Guid Key, int Version, Guid Content)> inserts, out bool waitFor);
+                if (waitFor)
+                {
+                    // Another gateway is journalling that very content now: its answer (a duplicate) is better than a
+                    // second copy; a version that stays in flight longer is journalled again below.
+                    await tx.RollbackAsync(ct).ConfigureAwait(false);
+                    await Task.Delay(10 + random.Next(20), ct).ConfigureAwait(false);
+                    continue;
+                }
+                var taken = new List<(Guid Key, int Version)>();
+                for (int i = 0; i < items.Count; i++)
+                {
+                    if (!answers[i].Duplicate)
+                    {
+                        taken.Add((Uuid(items[i].Key), answers[i].Version));
+                    }
+                }
+                if (inserts.Count > 0)
+                {
+                    inserts.Sort((a, b) => a.Key != b.Key ? a.Key.CompareTo(b.Key) : a.Version.CompareTo(b.Version));
+                    await using var insert = new NpgsqlCommand("""
+                        INSERT INTO result_versions (key, version, content)
+                        SELECT t.key, t.version, t.content FROM unnest($1::uuid[], $2::int[], $3::uuid[]) WITH ORDINALITY AS t(key, version, content, n)
+                        ORDER BY t.n
+                        ON CONFLICT DO NOTHING
+                        """, c, tx)
+                    {
+                        Parameters =
+                        {
+                            new() { Value = inserts.Select(i => i.Key).ToArray() },
+                            new() { Value = inserts.Select(i => i.Version).ToArray() },
+                            new() { Value = inserts.Select(i => i.Content).ToArray() },
+                        },
+                    };
+                    if (await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false) < inserts.Count)
+                    {
+                        // Another gateway took one of these versions first: decide the whole submission again against it
+                        // (partly keeping this attempt could put two versions of one key out of their order).
+                        await tx.RollbackAsync(ct).ConfigureAwait(false);
+                        await Task.Delay(random.Next(5), ct).ConfigureAwait(false);
+                        continue;
+                    }
+                }
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+                return (answers, taken);
+            }
+        }, cancellationToken);
+
+    private static async Task<Dictionary<Guid, List<Row>>> ReadAsync(NpgsqlConnection c, NpgsqlTransaction? tx, IReadOnlyList<KeyedContent> items, TimeSpan inFlight, CancellationToken ct)
+    {
+        var known = new Dictionary<Guid, List<Row>>();
+        if (items.Count == 0)
+        {
+            return known;
+        }
+        await using var read = new NpgsqlCommand($"""
+            SELECT key, version, content, durable, NOT durable AND decided_at > now() - interval '{(int)inFlight.TotalMilliseconds} milliseconds'
+            FROM result_versions WHERE key = ANY($1)
+            """, c, tx)
+        {
+            Parameters = { new() { Value = items.Select(i => Uuid(i.Key)).Distinct().ToArray() } },
+        };
+        await using NpgsqlDataReader r = await read.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            Guid key = r.GetGuid(0);
+            if (!known.TryGetValue(key, out List<Row>? rows))
+            {
+                known[key] = rows = [];
+            }
+            rows.Add(new Row(r.GetInt32(1), r.GetGuid(2), r.GetBoolean(3), r.GetBoolean(4)));
+        }
+        return known;
+    }
+
+    /// <summary>Answers the items in order against the versions read (and those taken earlier in the same list).</summary>
+    private static KeyAnswer[] Answer(IReadOnlyList<KeyedContent> items, Dictionary<Guid, List<Row>> known,
+        out List<(Guid Key, int Version, Guid Content)> inserts, out bool waitFor)
+    {
+        var answers = new KeyAnswer[items.Count];
+        inserts = [];
+        waitFor = false;
+        // Versions taken by this list, durable together with it: a second copy in the same submission is its duplicate.
+        var mine = new HashSet<(Guid, int)>();
+        for (int i = 0; i < items.Count; i++)
+        {
+            Guid key = Uuid(items[i].Key), content = Uuid(items[i].Content);
+            if (!known.TryGetValue(key, out List<Row>? rows))
+            {
+                known[key] = rows = [];
+            }
+            int latest = rows.Count == 0 ? 0 : rows.Max(r => r.Version);
+            int same = rows.FindIndex(r => r.Content == content);
+            if (same >= 0)
+            {
+                Row row = rows[same];
+                if (row.Durable || mine.Contains((key, row.Version)))
+                {
+                    answers[i] = new KeyAnswer(row.Version, latest, Duplicate: true);
+                    continue;
+                }
+                waitFor |= row.InFlight;
+                // Not durable and no longer in flight: journalled again under its number.
+                answers[i] = new KeyAnswer(row.Version, latest, Duplicate: false);
+                rows[same] = row with { Durable = true };
+                continue;
+            }
+            int version = latest + 1;
+            rows.Add(new Row(version, content, Durable: false, InFlight: false));
+            mine.Add((key, version));
+            inserts.Add((key, version, content));
+            answers[i] = new KeyAnswer(version, version, Duplicate: false);
+        }
+        return answers;
+    }
+
+    private async Task<T> RetryingAsync<T>(Func<CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
+    {
+        DateTime giveUp = DateTime.UtcNow + _retryFor;
+        TimeSpan wait = TimeSpan.FromMilliseconds(50);
+        while (true)
+        {
+            try
+            {
+                return await attempt(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsTransient(ex) && DateTime.UtcNow < giveUp)
+            {
+                NpgsqlConnection.ClearAllPools();
+                await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
+                wait = TimeSpan.FromMilliseconds(Math.Min(wait.TotalMilliseconds * 2, 1000));
+            }
+        }
+    }
+
+    private static bool IsTransient(Exception ex) => PostgresStore.IsTransient(ex);
+}
