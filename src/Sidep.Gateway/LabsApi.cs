@@ -35,12 +35,12 @@ public static class LabsApi
     public static IEndpointRouteBuilder MapLabsApi(this IEndpointRouteBuilder app)
     {
         app.MapPost("/v1/labs", RegisterAsync);
-        app.MapGet("/v1/labs", (HttpContext http, StateStore store, GatewayOptions options) =>
+        app.MapGet("/v1/labs", (HttpContext http, ILabRegister store, GatewayOptions options) =>
             Operator.Refuse(http, options) ?? TypedResults.Json(store.ListLabs().Select(l => new LabEntry(l.Finess, l.Name, l.FacilityIds, l.MllpSources, l.MllpCertificates)).ToList()));
         return app;
     }
 
-    private static async Task<IResult> RegisterAsync(HttpContext http, StateStore store, GatewayOptions options)
+    private static async Task<IResult> RegisterAsync(HttpContext http, ILabRegister store, GatewayOptions options)
     {
         if (Operator.Refuse(http, options) is IResult refused)
         {

@@ -24,7 +24,7 @@ namespace Sidep.Gateway;
 /// thumbprint ('sidep labs add --mllp-cert'); without TLS, by its source address ('--mllp-source'). Bytes outside a frame, oversized frames and unknown sources are answered with an AR, and the
 /// connection stays usable; a frame that does not complete within the frame timeout (slowloris) closes it.
 /// </summary>
-public sealed class MllpListener(IngestionService ingestion, StateStore store, GatewayOptions options, Backpressure backpressure, StorageHealth health, ILogger<MllpListener> logger) : BackgroundService
+public sealed class MllpListener(IngestionService ingestion, ILabRegister store, GatewayOptions options, Backpressure backpressure, StorageHealth health, ILogger<MllpListener> logger) : BackgroundService
 {
     private readonly TaskCompletionSource<int> _port = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<IPAddress, int> _perSource = new();
@@ -180,7 +180,7 @@ public sealed class MllpListener(IngestionService ingestion, StateStore store, G
             return (null, $"the client certificate is not valid now (valid {cert.NotBefore:yyyy-MM-dd} to {cert.NotAfter:yyyy-MM-dd})");
         }
         string thumbprint = cert.GetCertHashString(HashAlgorithmName.SHA256);
-        Lab? lab = store.ListLabs().FirstOrDefault(l => l.MllpCertificates.Contains(thumbprint, StringComparer.OrdinalIgnoreCase));
+        Lab? lab = store.FindLabByCertificate(thumbprint);
         return (lab, $"client certificate SHA-256 {thumbprint} is not registered for any lab ('sidep labs add --mllp-cert THUMBPRINT')");
     }
 

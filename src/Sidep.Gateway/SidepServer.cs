@@ -13,9 +13,9 @@ using Sidep.Storage.Sqlite;
 
 namespace Sidep.Gateway;
 
-/// <summary>The distributed mode's backends: the stages' transport and store, and the result-key index every gateway
-/// shares.</summary>
-public sealed record DistributedBackends(Sidep.Transport.IStageTransport Transport, IStageStore Store, IResultKeyIndex Keys);
+/// <summary>The distributed mode's backends: the stages' transport and store, and what every gateway shares: the
+/// result-key index, the lab register and the transcoding tables.</summary>
+public sealed record DistributedBackends(Sidep.Transport.IStageTransport Transport, IStageStore Store, IResultKeyIndex Keys, ILabRegister Labs);
 
 /// <summary>Builds the server: the gateway (HTTP + MLLP) and, unless <see cref="GatewayOptions.RunStages"/> is off, the
 /// pipeline's stages — on the embedded log and store, or on Kafka and PostgreSQL (the distributed mode).</summary>
@@ -44,19 +44,24 @@ public static class SidepServer
 
         // Nominative data and secrets: the data directory and everything in it are its owner's only.
         List<string> permissionWarnings = DataDirectory.Prepare(options.DataDirectory);
-        // The lab register and transcoding tables: the data directory's sidep.db in both modes; in the embedded mode each
-        // stage's rows in a file of its own beside it.
+        // The lab register and transcoding tables: the data directory's sidep.db in the embedded mode (each stage's rows
+        // in a file of its own beside it); PostgreSQL in the distributed mode, shared by every gateway.
         if (distributed is null)
         {
             RefuseEarlierLayout(options.DataDirectory);
         }
         EmbeddedStores? stores = distributed is null ? EmbeddedStores.Open(options.DataDirectory) : null;
-        StateStore store = stores?.Main ?? StateStore.Open(options.DataDirectory);
-        IDisposable storeFiles = (IDisposable?)stores ?? store;
+        ILabRegister labs = (ILabRegister?)stores?.Main ?? distributed!.Labs;
+        IDisposable? storeFiles = stores;
         Terminology terminology = Terminology.CreateNational();
-        terminology.Load(store.ListTranscoding());
+        List<TranscodingChange> mappings = labs.TranscodingChangedAfter(-1);
+        terminology.Load(mappings.Select(m => (m.Lab, m.Row)));
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(store);
+        builder.Services.AddSingleton(labs);
+        if (stores is not null)
+        {
+            builder.Services.AddSingleton(stores.Main);
+        }
         builder.Services.AddSingleton<Backpressure>();
         builder.Services.AddSingleton<StageFailures>();
         builder.Services.AddSingleton<StorageHealth>();
@@ -79,7 +84,7 @@ public static class SidepServer
             }
             catch
             {
-                storeFiles.Dispose();
+                storeFiles?.Dispose();
                 throw;
             }
             var topics = new Sidep.Transport.InProcessTransport(Path.Combine(options.DataDirectory, "pipeline"), partitions: 1,
@@ -94,7 +99,7 @@ public static class SidepServer
             {
                 topics.DisposeAsync().AsTask().GetAwaiter().GetResult();
                 log.DisposeAsync().AsTask().GetAwaiter().GetResult();
-                storeFiles.Dispose();
+                storeFiles?.Dispose();
                 throw;
             }
             builder.Services.AddSingleton(new IngestionService(log, parserOptions, terminology));
@@ -103,8 +108,12 @@ public static class SidepServer
         }
         else
         {
-            (transport, stageStore, _) = distributed;
+            (transport, stageStore) = (distributed.Transport, distributed.Store);
             builder.Services.AddSingleton(new IngestionService(new TransportJournal(transport), parserOptions, terminology, distributed.Keys));
+            // Mappings added through another gateway reach this one, and replay what it holds in quarantine.
+            long mark = mappings.Count == 0 ? 0 : mappings.Max(m => m.Mark);
+            builder.Services.AddHostedService(sp => new TranscodingFollower(labs, sp.GetRequiredService<IngestionService>(), mark,
+                sp.GetRequiredService<ILogger<TranscodingFollower>>()));
         }
         builder.Services.AddSingleton(transport);
         builder.Services.AddSingleton(stageStore);
@@ -182,7 +191,7 @@ public static class SidepServer
             {
                 c.DisposeAsync().AsTask().GetAwaiter().GetResult();
             }
-            storeFiles.Dispose();
+            storeFiles?.Dispose();
         });
         return app;
     }

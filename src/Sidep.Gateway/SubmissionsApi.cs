@@ -21,7 +21,7 @@ public static class SubmissionsApi
     public static IEndpointRouteBuilder MapSubmissionsApi(this IEndpointRouteBuilder app)
     {
         RouteGroupBuilder v1 = app.MapGroup("/v1");
-        v1.MapPost("/submissions", (HttpContext http, IngestionService ingestion, StateStore store, GatewayOptions options, Backpressure backpressure) =>
+        v1.MapPost("/submissions", (HttpContext http, IngestionService ingestion, ILabRegister store, GatewayOptions options, Backpressure backpressure) =>
         {
             if (backpressure.Overloaded)
             {
@@ -33,13 +33,13 @@ public static class SubmissionsApi
             }
             return SubmitAsync(http, ingestion, store, options, dryRun: false);
         });
-        v1.MapPost("/validate", (HttpContext http, IngestionService ingestion, StateStore store, GatewayOptions options) =>
+        v1.MapPost("/validate", (HttpContext http, IngestionService ingestion, ILabRegister store, GatewayOptions options) =>
             SubmitAsync(http, ingestion, store, options, dryRun: true));
         v1.MapGet("/submissions/{id}", GetSubmission);
         return app;
     }
 
-    private static IResult GetSubmission(string id, HttpContext http, IngestionService ingestion, StateStore store)
+    private static IResult GetSubmission(string id, HttpContext http, IngestionService ingestion, ILabRegister store)
     {
         if (Authenticate(http, store) is not Lab lab)
         {
@@ -53,7 +53,7 @@ public static class SubmissionsApi
         return TypedResults.Json(found.Value.Meta.Report, SidepJson.Default.SubmissionReport);
     }
 
-    private static async Task<IResult> SubmitAsync(HttpContext http, IngestionService ingestion, StateStore store, GatewayOptions options, bool dryRun)
+    private static async Task<IResult> SubmitAsync(HttpContext http, IngestionService ingestion, ILabRegister store, GatewayOptions options, bool dryRun)
     {
         if (Authenticate(http, store) is not Lab lab)
         {
@@ -189,7 +189,7 @@ public static class SubmissionsApi
             detail: "send the lab's API key as 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'; 'sidep labs add' issues one");
     }
 
-    internal static Lab? Authenticate(HttpContext http, StateStore store)
+    internal static Lab? Authenticate(HttpContext http, ILabRegister store)
     {
         string? key = http.Request.Headers["X-Api-Key"].FirstOrDefault();
         string? authorization = http.Request.Headers.Authorization.FirstOrDefault();

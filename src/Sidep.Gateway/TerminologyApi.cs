@@ -24,14 +24,14 @@ public static class TerminologyApi
         RouteGroupBuilder v1 = app.MapGroup("/v1");
         v1.MapPut("/labs/{finess}/transcoding", PutTranscodingAsync);
         v1.MapGet("/labs/{finess}/transcoding", GetTranscoding);
-        v1.MapGet("/quarantine", (HttpContext http, IngestionService ingestion, StateStore store) =>
+        v1.MapGet("/quarantine", (HttpContext http, IngestionService ingestion, ILabRegister store) =>
             SubmissionsApi.Authenticate(http, store) is Lab lab
                 ? Results.Json(ingestion.QuarantineOf(lab.Finess), SidepJson.Default.ListQuarantineSummary)
                 : SubmissionsApi.Unauthorized(http));
         return app;
     }
 
-    private static async Task<IResult> PutTranscodingAsync(string finess, HttpContext http, IngestionService ingestion, StateStore store)
+    private static async Task<IResult> PutTranscodingAsync(string finess, HttpContext http, IngestionService ingestion, ILabRegister store)
     {
         if (SubmissionsApi.Authenticate(http, store) is not Lab lab)
         {
@@ -59,7 +59,7 @@ public static class TerminologyApi
         return TypedResults.Json(outcome, statusCode: rows.Count == 0 && problems.Count > 0 ? 422 : 200);
     }
 
-    private static IResult GetTranscoding(string finess, HttpContext http, IngestionService ingestion, StateStore store)
+    private static IResult GetTranscoding(string finess, HttpContext http, IngestionService ingestion, ILabRegister store)
     {
         if (SubmissionsApi.Authenticate(http, store) is not Lab lab)
         {

@@ -64,7 +64,8 @@ public static partial class Cli
         await Sidep.Storage.Postgres.PostgresStore.MigrateAsync(postgres, ct);
         var transport = new Sidep.Transport.Kafka.KafkaTransport(kafka);
         var keys = await Sidep.Storage.Postgres.PostgresKeyIndex.OpenAsync(postgres, new TransportJournal(transport), cancellationToken: ct);
-        return (new DistributedBackends(transport, Sidep.Storage.Postgres.PostgresStore.Open(postgres), keys), mock, kafka);
+        var store = Sidep.Storage.Postgres.PostgresStore.Open(postgres);
+        return (new DistributedBackends(transport, store, keys, store), mock, kafka);
     }
 
     private static Command Serve(string name, bool gatewayOnly)
@@ -179,7 +180,7 @@ public static partial class Cli
             string? demoKey = null;
             if (parse.GetValue(demo))
             {
-                demoKey = DemoSetup.LabKey(app.Services.GetStore(), options.DataDirectory);
+                demoKey = DemoSetup.LabKey(app.Services.GetRequiredService<ILabRegister>(), options.DataDirectory);
             }
             try
             {
@@ -876,18 +877,19 @@ public static partial class Cli
     private static Command Labs()
     {
         Option<string> dataDir = DataDirOption();
+        Option<string?> postgres = LabRegisterOption();
         var finess = new Option<string>("--finess") { Required = true, Description = "The lab's FINESS number" };
         var name = new Option<string>("--name") { Required = true, Description = "The lab's name" };
         var facility = new Option<string[]>("--facility") { Description = "Other identifiers it sends as in MSH-4 (repeatable)", AllowMultipleArgumentsPerToken = true };
         var mllpSource = new Option<string[]>("--mllp-source") { Description = "Source IP address of its plain-TCP MLLP connections (repeatable)", AllowMultipleArgumentsPerToken = true };
         var mllpCert = new Option<string[]>("--mllp-cert") { Description = "SHA-256 thumbprint (hex) of a client certificate of its MLLP/TLS connections (repeatable)", AllowMultipleArgumentsPerToken = true };
-        var add = new Command("add", "Register (or re-key) a lab and print its API key, shown only once; registering it again replaces its facility ids, MLLP sources and certificates") { dataDir, finess, name, facility, mllpSource, mllpCert };
-        add.SetAction(parse =>
+        var add = new Command("add", "Register (or re-key) a lab and print its API key, shown only once; registering it again replaces its facility ids, MLLP sources and certificates") { dataDir, postgres, finess, name, facility, mllpSource, mllpCert };
+        add.SetAction(async (parse, ct) =>
         {
-            using StateStore store = StateStore.Open(parse.GetValue(dataDir)!);
+            using IDisposable register = await OpenLabRegisterAsync(parse.GetValue(dataDir)!, parse.GetValue(postgres), ct);
             try
             {
-                string key = store.AddLab(parse.GetValue(finess)!, parse.GetValue(name)!, parse.GetValue(facility) ?? [], parse.GetValue(mllpSource) ?? [], parse.GetValue(mllpCert) ?? []);
+                string key = ((ILabRegister)register).AddLab(parse.GetValue(finess)!, parse.GetValue(name)!, parse.GetValue(facility) ?? [], parse.GetValue(mllpSource) ?? [], parse.GetValue(mllpCert) ?? []);
                 Console.WriteLine(key);
                 return 0;
             }
@@ -898,11 +900,12 @@ public static partial class Cli
             }
         });
         Option<string> listDir = DataDirOption();
-        var list = new Command("list", "List registered labs") { listDir };
-        list.SetAction(parse =>
+        Option<string?> listPostgres = LabRegisterOption();
+        var list = new Command("list", "List registered labs") { listDir, listPostgres };
+        list.SetAction(async (parse, ct) =>
         {
-            using StateStore store = StateStore.Open(parse.GetValue(listDir)!);
-            foreach (Lab lab in store.ListLabs())
+            using IDisposable register = await OpenLabRegisterAsync(parse.GetValue(listDir)!, parse.GetValue(listPostgres), ct);
+            foreach (Lab lab in ((ILabRegister)register).ListLabs())
             {
                 Console.WriteLine($"{lab.Finess}\t{lab.Name}\tfacilities: {string.Join(",", lab.FacilityIds)}\tmllp sources: {string.Join(",", lab.MllpSources)}\tmllp certificates: {string.Join(",", lab.MllpCertificates)}");
             }
@@ -910,10 +913,26 @@ public static partial class Cli
         });
         return new Command("labs", "Manage registered laboratories") { add, list };
     }
+
+    private static Option<string?> LabRegisterOption() => new("--postgres")
+    {
+        Description = "The distributed mode's lab register: a PostgreSQL connection string (default $SIDEP_POSTGRES); without it, the data directory's (embedded mode)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("SIDEP_POSTGRES") is { Length: > 0 } env ? env : null,
+    };
+
+    /// <summary>The lab register of the embedded mode (the data directory's database) or of the distributed mode.</summary>
+    private static async Task<IDisposable> OpenLabRegisterAsync(string dataDirectory, string? postgres, CancellationToken ct)
+    {
+        if (postgres is null)
+        {
+            return StateStore.Open(dataDirectory);
+        }
+        await Sidep.Storage.Postgres.PostgresStore.MigrateAsync(postgres, ct);
+        return Sidep.Storage.Postgres.PostgresStore.Open(postgres);
+    }
 }
 
 internal static class ServiceProviderExtensions
 {
-    public static StateStore GetStore(this IServiceProvider sp) => (StateStore)sp.GetService(typeof(StateStore))!;
     public static MllpListener GetMllp(this IServiceProvider sp) => (MllpListener)sp.GetService(typeof(MllpListener))!;
 }

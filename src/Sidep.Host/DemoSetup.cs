@@ -1,4 +1,5 @@
 using Sidep.Gateway;
+using Sidep.Pipeline;
 using Sidep.Storage.Sqlite;
 
 namespace Sidep.Host;
@@ -23,7 +24,7 @@ internal static class DemoSetup
 
     /// <summary>The demo lab's API key: the one kept, while it still opens the demo lab; else the lab is registered
     /// (again) and its new key kept.</summary>
-    public static string LabKey(StateStore store, string dataDirectory)
+    public static string LabKey(ILabRegister store, string dataDirectory)
     {
         string path = SecretPath(dataDirectory, "demo-lab-key");
         if (File.Exists(path) && File.ReadAllText(path).Trim() is { Length: > 0 } kept && store.FindLabByApiKey(kept)?.Finess == Finess)

@@ -307,6 +307,29 @@ public sealed class IngestionService
         return parked.Count;
     }
 
+    /// <summary>Replays the quarantined results whose local code is mapped already (a mapping added while this gateway
+    /// was not running, or through another gateway); returns how many were replayed.</summary>
+    public async Task<int> ReplayMappedAsync(CancellationToken cancellationToken = default)
+    {
+        List<(string Lab, TranscodingRow Row)> mapped = [];
+        lock (_quarantineLock)
+        {
+            foreach ((string lab, string code) in _quarantine.Keys)
+            {
+                if (_terminology.Map(lab, code) is string loinc)
+                {
+                    mapped.Add((lab, new TranscodingRow(code, loinc, null)));
+                }
+            }
+        }
+        int replayed = 0;
+        foreach (IGrouping<string, (string Lab, TranscodingRow Row)> lab in mapped.GroupBy(m => m.Lab))
+        {
+            replayed += await MapAndReplayAsync(lab.Key, [.. lab.Select(m => m.Row)], cancellationToken).ConfigureAwait(false);
+        }
+        return replayed;
+    }
+
     /// <summary>What a lab has waiting in quarantine: per local code, how many, since when, and a few examples.</summary>
     public List<QuarantineSummary> QuarantineOf(string? lab)
     {

@@ -12,7 +12,7 @@ namespace Sidep.Storage.Postgres;
 /// transaction of the writes it covers, an append-only audit log. A write that fails on a transient error (the server
 /// restarting, a dropped connection) is retried whole with backoff: nothing is lost, nothing is written twice.
 /// </summary>
-public sealed class PostgresStore : IStageStore
+public sealed partial class PostgresStore : IStageStore, ILabRegister
 {
     private readonly NpgsqlDataSource _source;
     private readonly TimeSpan _retryFor;

@@ -12,21 +12,8 @@ namespace Sidep.Storage.Sqlite;
 
 
 
-/// <summary>A facility id a registration would share with another lab.</summary>
-public sealed record LabConflict(int Index, string FacilityId, string OwnedBy)
-{
-    public override string ToString() => $"facility id {FacilityId} belongs to lab {OwnedBy}";
-}
-
-/// <summary>Registrations refused because they would share facility ids with other labs.</summary>
-public sealed class LabConflictException(IReadOnlyList<LabConflict> conflicts)
-    : ArgumentException(string.Join("; ", conflicts) + ": a facility id is one lab's only (a lab could otherwise submit as another)")
-{
-    public IReadOnlyList<LabConflict> Conflicts { get; } = conflicts;
-}
-
 /// <summary>The embedded database (SQLite): labs, the latest version of every result, consumer positions.</summary>
-public sealed partial class StateStore : IStageStore
+public sealed partial class StateStore : IStageStore, ILabRegister
 {
     private readonly SqliteConnection _connection;
     private readonly Lock _lock = new();
@@ -123,6 +110,8 @@ public sealed partial class StateStore : IStageStore
             CREATE INDEX IF NOT EXISTS indicator_deltas_rev ON indicator_deltas (rev);
             """);
         store.AddColumnIfMissing("labs", "mllp_certs", "TEXT NOT NULL DEFAULT ''");
+        // Numbers the transcoding changes (what TranscodingChangedAfter follows); rows from before it count as change 0.
+        store.AddColumnIfMissing("transcoding", "mark", "INTEGER NOT NULL DEFAULT 0");
         store.CreateCaseTables();
         store.CreateResearchTables();
         store._reader = new SqliteConnection(connection.ConnectionString);
@@ -178,49 +167,6 @@ public sealed partial class StateStore : IStageStore
         }
     }
 
-    /// <summary>The identifiers these registrations would share with another lab (a facility id is one lab's only: a
-    /// lab that could send as another's facility could submit as that lab), as (index, facility id, the owning lab).</summary>
-    public List<LabConflict> FacilityConflicts(IReadOnlyList<LabRegistration> labs)
-    {
-        var owner = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (Lab existing in ListLabs())
-        {
-            if (labs.Any(l => string.Equals(l.Finess, existing.Finess, StringComparison.OrdinalIgnoreCase)))
-            {
-                continue; // registered again: its old lists are replaced
-            }
-            owner.TryAdd(existing.Finess, existing.Finess);
-            foreach (string facility in existing.FacilityIds)
-            {
-                owner.TryAdd(facility, existing.Finess);
-            }
-        }
-        foreach (LabRegistration lab in labs)
-        {
-            owner.TryAdd(lab.Finess, lab.Finess);
-        }
-        var conflicts = new List<LabConflict>();
-        for (int i = 0; i < labs.Count; i++)
-        {
-            foreach (string facility in labs[i].FacilityIds.Distinct(StringComparer.OrdinalIgnoreCase))
-            {
-                if (owner.TryGetValue(facility, out string? lab) && !string.Equals(lab, labs[i].Finess, StringComparison.OrdinalIgnoreCase))
-                {
-                    conflicts.Add(new LabConflict(i, facility, lab));
-                }
-                else
-                {
-                    owner[facility] = labs[i].Finess;
-                }
-            }
-        }
-        return conflicts;
-    }
-
-    /// <summary>Registers a lab and returns its API key, shown once: only its SHA-256 is stored.</summary>
-    public string AddLab(string finess, string name, IEnumerable<string> facilityIds, IEnumerable<string> mllpSources, IEnumerable<string>? mllpCertificates = null) =>
-        AddLabs([new LabRegistration(finess, name, [.. facilityIds], [.. mllpSources], [.. mllpCertificates ?? []])])[0];
-
     /// <summary>Registers (or re-keys) labs in one transaction; returns their API keys in order, shown once. A lab
     /// registered again gets the name, facility ids, MLLP sources and certificates of this registration (they replace
     /// the old lists) and a new key.</summary>
@@ -230,7 +176,7 @@ public sealed partial class StateStore : IStageStore
         var keys = new List<string>(labs.Count);
         lock (_lock)
         {
-            if (FacilityConflicts(labs) is [_, ..] conflicts)
+            if (LabRules.Conflicts(ListLabs(), labs) is [_, ..] conflicts)
             {
                 throw new LabConflictException(conflicts);
             }
@@ -249,13 +195,13 @@ public sealed partial class StateStore : IStageStore
                 now = cmd.Parameters.Add("$now", SqliteType.Text);
             foreach (LabRegistration lab in labs)
             {
-                string apiKey = "sdp_" + Base64Url(RandomNumberGenerator.GetBytes(32));
+                string apiKey = LabRules.NewApiKey();
                 finess.Value = lab.Finess;
                 name.Value = lab.Name;
-                hash.Value = HashKey(apiKey);
+                hash.Value = LabRules.HashKey(apiKey);
                 facilities.Value = string.Join('\n', lab.FacilityIds);
                 sources.Value = string.Join('\n', lab.MllpSources);
-                certs.Value = string.Join('\n', lab.MllpCertificates.Select(c => c.Replace(":", "", StringComparison.Ordinal).ToUpperInvariant()));
+                certs.Value = string.Join('\n', lab.MllpCertificates.Select(LabRules.Thumbprint));
                 now.Value = DateTimeOffset.UtcNow.ToString("O");
                 cmd.ExecuteNonQuery();
                 keys.Add(apiKey);
@@ -265,7 +211,7 @@ public sealed partial class StateStore : IStageStore
         return keys;
     }
 
-    public Lab? FindLabByApiKey(string apiKey) => QueryLabs("WHERE api_key_hash = $p", HashKey(apiKey)).FirstOrDefault();
+    public Lab? FindLabByApiKey(string apiKey) => QueryLabs("WHERE api_key_hash = $p", LabRules.HashKey(apiKey)).FirstOrDefault();
 
     public Lab? FindLab(string finess) => QueryLabs("WHERE finess = $p", finess).FirstOrDefault();
 
@@ -295,11 +241,10 @@ public sealed partial class StateStore : IStageStore
         }
     }
 
+    public Lab? FindLabByCertificate(string thumbprint) =>
+        QueryLabs("WHERE instr(char(10) || mllp_certs || char(10), char(10) || $p || char(10)) > 0 ORDER BY finess", LabRules.Thumbprint(thumbprint)).FirstOrDefault();
+
     private static string[] Split(string s) => s.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-
-    public static string HashKey(string apiKey) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(apiKey)));
-
-    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     /// <summary>Adds or replaces mappings of a lab's local codes; returns how many were new and how many changed.</summary>
     public (int Added, int Updated) UpsertTranscoding(string lab, IReadOnlyList<TranscodingRow> rows)
@@ -314,8 +259,9 @@ public sealed partial class StateStore : IStageStore
             SqliteParameter findLab = find.Parameters.Add("$lab", SqliteType.Text), findCode = find.Parameters.Add("$code", SqliteType.Text);
             using SqliteCommand upsert = _connection.CreateCommand();
             upsert.Transaction = tx;
-            upsert.CommandText = "INSERT INTO transcoding (lab, local_code, loinc, label, updated_at) VALUES ($lab, $code, $loinc, $label, $now) " +
-                "ON CONFLICT (lab, local_code) DO UPDATE SET loinc = excluded.loinc, label = excluded.label, updated_at = excluded.updated_at";
+            upsert.CommandText = "INSERT INTO transcoding (lab, local_code, loinc, label, updated_at, mark) " +
+                "VALUES ($lab, $code, $loinc, $label, $now, (SELECT coalesce(max(mark), 0) + 1 FROM transcoding)) " +
+                "ON CONFLICT (lab, local_code) DO UPDATE SET loinc = excluded.loinc, label = excluded.label, updated_at = excluded.updated_at, mark = excluded.mark";
             SqliteParameter labParameter = upsert.Parameters.Add("$lab", SqliteType.Text), code = upsert.Parameters.Add("$code", SqliteType.Text),
                 loinc = upsert.Parameters.Add("$loinc", SqliteType.Text), label = upsert.Parameters.Add("$label", SqliteType.Text),
                 now = upsert.Parameters.Add("$now", SqliteType.Text);
@@ -344,22 +290,23 @@ public sealed partial class StateStore : IStageStore
         }
     }
 
-    /// <summary>The mappings of one lab, or of every lab (loaded into the terminology service at start-up).</summary>
-    public List<(string Lab, TranscodingRow Row)> ListTranscoding(string? lab = null)
+    public List<(string Lab, TranscodingRow Row)> ListTranscoding(string? lab = null) =>
+        [.. Transcoding(lab is null ? "" : "WHERE lab = $p ORDER BY lab, local_code", lab ?? "", lab is null ? "ORDER BY lab, local_code" : "").Select(c => (c.Lab, c.Row))];
+
+    public List<TranscodingChange> TranscodingChangedAfter(long mark) => Transcoding("WHERE mark > $p ORDER BY mark", mark, "");
+
+    private List<TranscodingChange> Transcoding(string where, object parameter, string order)
     {
         lock (_lock)
         {
             using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT lab, local_code, loinc, label FROM transcoding" + (lab is null ? "" : " WHERE lab = $lab") + " ORDER BY lab, local_code";
-            if (lab is not null)
-            {
-                cmd.Parameters.AddWithValue("$lab", lab);
-            }
+            cmd.CommandText = $"SELECT lab, local_code, loinc, label, mark FROM transcoding {where} {order}";
+            cmd.Parameters.AddWithValue("$p", parameter);
             using SqliteDataReader r = cmd.ExecuteReader();
-            var rows = new List<(string, TranscodingRow)>();
+            var rows = new List<TranscodingChange>();
             while (r.Read())
             {
-                rows.Add((r.GetString(0), new TranscodingRow(r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3))));
+                rows.Add(new TranscodingChange(r.GetInt64(4), r.GetString(0), new TranscodingRow(r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3))));
             }
             return rows;
         }

@@ -13,7 +13,7 @@ public class BackpressureTests
     {
         // The stages do not run: every accepted result stays behind, and the limit is one result.
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { MaxLag = 0, RunStages = false, OperatorToken = "operator-token-for-tests" });
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], ["127.0.0.1"]));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], ["127.0.0.1"]));
         HttpResponseMessage first = await lab.PostAsync("/v1/submissions", Body(ResultMessages.Oru(1, Day, 30, 'F', positive: false)));
         Assert.Equal(HttpStatusCode.Created, first.StatusCode);
 

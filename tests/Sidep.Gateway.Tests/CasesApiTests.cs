@@ -28,7 +28,7 @@ public class CasesApiTests
     private static async Task<SidepTestServer> StartAsync(string? dir = null, Func<GatewayOptions, GatewayOptions>? configure = null)
     {
         SidepTestServer server = await SidepTestServer.StartAsync(o => (configure ?? (x => x))(o with { AgentSigningKey = Key, DataDirectory = dir ?? o.DataDirectory }));
-        server.Store.AddLab("990000001", "Demo", ["LAB"], []);
+        server.Labs.AddLab("990000001", "Demo", ["LAB"], []);
         return server;
     }
 
@@ -51,7 +51,7 @@ public class CasesApiTests
     public async Task A_positive_result_becomes_within_seconds_a_case_of_its_departement_invisible_to_another()
     {
         await using SidepTestServer server = await StartAsync();
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], []));
         await ResultMessages.SendAsync(lab, [ResultMessages.Oru(1, Today, 34, 'F', positive: true, phone: "0601020304"), ResultMessages.Oru(2, Today, 50, 'M', positive: false)]);
 
         using HttpClient ain = AgentClient(server, "agent-ain", AgentRoles.Investigator, "01");
@@ -121,7 +121,7 @@ public class CasesApiTests
     public async Task No_path_returns_nominative_data_without_an_audit_record()
     {
         await using SidepTestServer server = await StartAsync();
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], []));
         await ResultMessages.SendAsync(lab, [ResultMessages.Oru(1, Today, 34, 'F', positive: true, phone: "0601020304")]);
         using HttpClient ain = AgentClient(server, "agent-ain", AgentRoles.Investigator, "01");
         string caseId = (await WaitForCasesAsync(ain, "/v1/cases", 1))[0].GetProperty("caseId").GetString()!;
@@ -157,7 +157,7 @@ public class CasesApiTests
         string sms = ResultMessages.Oru(1, Today.AddDays(-10), 34, 'F', positive: true, phone: "06 01 02 03 04", birthDate: new DateOnly(1990, 5, 5));
         await using (SidepTestServer server = await StartAsync(dir))
         {
-            using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+            using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], []));
             await ResultMessages.SendAsync(lab, [sms, ResultMessages.Oru(2, Today, 50, 'M', positive: true)]);
             await ResultMessages.SendAsync(lab, [sms]); // the same result again: a duplicate
             // The same woman positive again five days later (another lab accession): the same episode.
@@ -190,7 +190,7 @@ public class CasesApiTests
         {
             await using (SidepTestServer server = await StartAsync(dir))
             {
-                using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+                using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], []));
                 await ResultMessages.SendAsync(lab, [ResultMessages.Oru(1, Today.AddDays(-20), 34, 'F', positive: true, birthDate: new DateOnly(1990, 5, 5))]);
                 await WaitForCasesAsync(AgentClient(server, "agent-ain", AgentRoles.Investigator, "01"), "/v1/cases", 1);
             }
@@ -213,7 +213,7 @@ public class CasesApiTests
     public async Task The_prior_positive_lookup_answers_only_whether_and_when()
     {
         await using SidepTestServer server = await StartAsync();
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], []));
         await ResultMessages.SendAsync(lab, [ResultMessages.Oru(1, Today.AddDays(-20), 34, 'F', positive: true, birthDate: new DateOnly(1990, 5, 5))]);
         using HttpClient ain = AgentClient(server, "agent-ain", AgentRoles.Investigator, "01");
         await WaitForCasesAsync(ain, "/v1/cases", 1);
@@ -238,7 +238,7 @@ public class CasesApiTests
     public async Task The_prior_positive_lookup_answers_for_the_agents_territories_only_audits_the_person_and_is_rate_limited()
     {
         await using SidepTestServer server = await StartAsync(o => o with { PriorPositivePerMinute = 5 });
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], []));
         await ResultMessages.SendAsync(lab, [ResultMessages.Oru(1, Today.AddDays(-20), 34, 'F', positive: true, birthDate: new DateOnly(1990, 5, 5))]);
         using HttpClient ain = AgentClient(server, "agent-ain", AgentRoles.Investigator, "01");
         await WaitForCasesAsync(ain, "/v1/cases", 1);

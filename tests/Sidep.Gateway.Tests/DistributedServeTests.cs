@@ -37,7 +37,7 @@ public sealed class DistributedServeTests(KafkaCluster kafka, PostgresCluster po
     private static async Task<Run> RunAsync(DistributedBackends? distributed)
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = Token, MllpPort = -1 }, distributed: distributed);
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", Facilities(), []));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", Facilities(), []));
         int accepted = 0;
         foreach ((string format, byte[] body) in Submissions())
         {
@@ -87,7 +87,7 @@ public sealed class DistributedServeTests(KafkaCluster kafka, PostgresCluster po
         string database = await postgres.NewDatabaseAsync();
         using PostgresStore store = PostgresStore.Open(database);
         using PostgresKeyIndex keys = await PostgresKeyIndex.OpenAsync(database, new TransportJournal(transport));
-        Run distributed = await RunAsync(new DistributedBackends(transport, store, keys));
+        Run distributed = await RunAsync(new DistributedBackends(transport, store, keys, store));
 
         Assert.Equal(embedded.Accepted, distributed.Accepted);
         Assert.Equal(embedded.Results, distributed.Results);

@@ -26,7 +26,7 @@ public class FhirApiTests
     public async Task A_FHIR_lab_bundle_lands_in_the_store_and_the_sender_gets_an_OperationOutcome()
     {
         await using SidepTestServer server = await ServerAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("750000001", "Labo", ["12D4567890"], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("750000001", "Labo", ["12D4567890"], []));
         HttpResponseMessage response = await http.PostAsync("/v1/submissions", Fhir(Fixtures.FhirBytes(Bundle)));
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         Assert.Equal(Formats.FhirMediaType, response.Content.Headers.ContentType!.MediaType);
@@ -51,7 +51,7 @@ public class FhirApiTests
     public async Task With_Accept_JSON_a_FHIR_sender_gets_the_per_item_report()
     {
         await using SidepTestServer server = await ServerAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("750000001", "Labo", ["12D4567890"], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("750000001", "Labo", ["12D4567890"], []));
         http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
         HttpResponseMessage response = await http.PostAsync("/v1/submissions", Fhir(Fixtures.FhirBytes(Bundle)));
         SubmissionReport report = JsonSerializer.Deserialize(await response.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
@@ -64,7 +64,7 @@ public class FhirApiTests
     public async Task An_Observation_without_its_Patient_is_refused_with_an_issue_pointing_at_subject()
     {
         await using SidepTestServer server = await ServerAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("750000001", "Labo", [], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("750000001", "Labo", [], []));
         string json = """{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Organization","id":"x"}},{"resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"94500-6"}]},"subject":{"reference":"Patient/nowhere"},"effectiveDateTime":"2022-01-10","valueString":"POSITIF"}}]}""";
         HttpResponseMessage response = await http.PostAsync("/v1/submissions", Fhir(Encoding.UTF8.GetBytes(json)));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
@@ -79,7 +79,7 @@ public class FhirApiTests
     public async Task Strict_mode_reports_what_Firely_finds_and_stores_nothing()
     {
         await using SidepTestServer server = await ServerAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("750000001", "Labo", ["12D4567890"], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("750000001", "Labo", ["12D4567890"], []));
         HttpResponseMessage strict = await http.PostAsync("/v1/submissions?mode=strict", Fhir(Fixtures.FhirBytes(Bundle)));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, strict.StatusCode);
         OperationOutcome outcome = new FhirJsonDeserializer().Deserialize<OperationOutcome>(await strict.Content.ReadAsStringAsync());
@@ -92,7 +92,7 @@ public class FhirApiTests
     public async Task FHIR_XML_is_read_through_Firely()
     {
         await using SidepTestServer server = await ServerAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("750000001", "Labo", ["12D4567890"], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("750000001", "Labo", ["12D4567890"], []));
         Resource bundle = new FhirJsonDeserializer(new DeserializerSettings().UsingMode(DeserializationMode.Recoverable)).Deserialize<Resource>(Encoding.UTF8.GetString(Fixtures.FhirBytes(Bundle)));
         byte[] xml = Encoding.UTF8.GetBytes(new FhirXmlSerializer().SerializeToString(bundle));
         http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
@@ -106,7 +106,7 @@ public class FhirApiTests
     public async Task A_FHIR_bundle_of_another_lab_gets_a_forbidden_OperationOutcome()
     {
         await using SidepTestServer server = await ServerAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("750000001", "Labo", [], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("750000001", "Labo", [], []));
         HttpResponseMessage response = await http.PostAsync("/v1/submissions", Fhir(Fixtures.FhirBytes(Bundle)));
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
         OperationOutcome outcome = new FhirJsonDeserializer().Deserialize<OperationOutcome>(await response.Content.ReadAsStringAsync());

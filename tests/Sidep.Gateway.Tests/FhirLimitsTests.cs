@@ -26,7 +26,7 @@ public class FhirLimitsTests
     public async Task A_document_nested_20000_deep_is_refused_with_422_and_the_server_stays_up(string path, string media)
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("750000001", "Labo", ["12D4567890"], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("750000001", "Labo", ["12D4567890"], []));
         string body = media.EndsWith("xml", StringComparison.Ordinal) ? DeepXml(20_000) : DeepJson(20_000);
         HttpResponseMessage response = await http.PostAsync(path, Body(body, media));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
@@ -47,7 +47,7 @@ public class FhirLimitsTests
     public async Task Strict_mode_never_echoes_the_values_it_refuses()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("750000001", "Labo", ["12D4567890"], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("750000001", "Labo", ["12D4567890"], []));
         string patient = "{\"resourceType\":\"Patient\",\"birthDate\":\"1985-13-45\",\"gender\":\"ZORGLUBIDE\",\"name\":[{\"family\":\"DURAND\"}]}";
         HttpResponseMessage response = await http.PostAsync("/v1/validate?mode=strict", Body(patient, "application/fhir+json"));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);

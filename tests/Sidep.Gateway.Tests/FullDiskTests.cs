@@ -74,7 +74,7 @@ public class FullDiskTests
             SidepTestServer app = await StartAsync(dir);
             try
             {
-                key = app.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+                key = app.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
                 using HttpClient http = app.Client(key);
                 // Leave about 1 MB free: the load fills it.
                 long free = new DriveInfo(mount).AvailableFreeSpace;
@@ -193,7 +193,7 @@ public class DataDirectoryPermissionTests
             return;
         }
         await using SidepTestServer server = await SidepTestServer.StartAsync();
-        string key = server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+        string key = server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
         using HttpClient http = server.Client(key);
         Assert.Equal(HttpStatusCode.Created, (await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message()))).StatusCode);
         const UnixFileMode others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute

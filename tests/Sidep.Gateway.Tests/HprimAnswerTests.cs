@@ -13,7 +13,7 @@ public class HprimAnswerTests
     public async Task With_Accept_HPRIM_the_answer_is_an_HPRIM_acknowledgement_file_with_ERR_records()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("750000001", "Labo", ["PO"], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("750000001", "Labo", ["PO"], []));
         http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue(Formats.HprimMediaType));
         byte[] file = Fixtures.HprimBytes("libHprim__HPRIMSParserTest_H2.1_ORU_with-A-continuation_CRLF.hpr");
         HttpResponseMessage response = await http.PostAsync("/v1/submissions", new ByteArrayContent(file) { Headers = { ContentType = new(Formats.HprimMediaType) } });

@@ -25,7 +25,7 @@ public class HttpApiTests
     public async Task A_valid_result_is_accepted_durably_and_its_report_can_be_fetched_again()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
-        string key = server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+        string key = server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
         using HttpClient http = server.Client(key);
         HttpResponseMessage response = await http.PostAsync("/v1/submissions", Hl7(Message()));
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
@@ -43,7 +43,7 @@ public class HttpApiTests
     public async Task Validate_checks_like_a_submission_but_stores_nothing()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
         HttpResponseMessage response = await http.PostAsync("/v1/validate", Hl7(Message()));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         SubmissionReport report = await ReportOf(response);
@@ -57,8 +57,8 @@ public class HttpApiTests
     public async Task A_wrong_API_key_gets_401_and_another_labs_facility_gets_403_with_the_reason()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
-        server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
-        string other = server.Store.AddLab("130000002", "Other", [], []);
+        server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+        string other = server.Labs.AddLab("130000002", "Other", [], []);
         using HttpClient bad = server.Client("sdp_wrong");
         HttpResponseMessage unauthorized = await bad.PostAsync("/v1/submissions", Hl7(Message()));
         Assert.Equal(HttpStatusCode.Unauthorized, unauthorized.StatusCode);
@@ -82,7 +82,7 @@ public class HttpApiTests
     public async Task An_oversized_body_gets_413_stating_the_limit()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { MaxBodyBytes = 1000 });
-        string key = server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+        string key = server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
         using HttpClient http = server.Client(key);
         http.DefaultRequestHeaders.ExpectContinue = true; // as `sidep send` does: the 413 comes before the body
         HttpResponseMessage response = await http.PostAsync("/v1/submissions", Hl7(string.Concat(Enumerable.Repeat(Message(), 10))));
@@ -102,7 +102,7 @@ public class HttpApiTests
     public async Task Unsupported_media_type_and_empty_body_are_answered_clearly()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
         HttpResponseMessage json = await http.PostAsync("/v1/submissions", new StringContent("{}", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, json.StatusCode);
         HttpResponseMessage empty = await http.PostAsync("/v1/submissions", Hl7(""));
@@ -117,7 +117,7 @@ public class HttpApiTests
     public async Task With_Accept_HL7_the_answer_is_an_ACK_with_ERR_pointing_at_segment_and_field()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
         http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue(IngestionService.Hl7MediaType));
         HttpResponseMessage ok = await http.PostAsync("/v1/submissions", Hl7(Message()));
         string[] okAck = (await ok.Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
@@ -133,7 +133,7 @@ public class HttpApiTests
     public async Task Validate_with_show_understood_answers_the_reading_of_each_result_with_identity_masked()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
         HttpResponseMessage response = await http.PostAsync("/v1/validate?show=understood", Hl7(Message()));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         string body = await response.Content.ReadAsStringAsync();
@@ -151,7 +151,7 @@ public class HttpApiTests
     public async Task A_duplicate_a_correction_and_a_retraction_are_each_said_as_such_in_the_ACK_and_the_JSON_report()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
-        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
         async Task<string[]> Ack(string message)
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = Hl7(message) };
@@ -178,7 +178,7 @@ public class HttpApiTests
         await using SidepTestServer server = await SidepTestServer.StartAsync();
         byte[] bytes = Fixtures.Hl7Bytes("ans__CISIS_ORU_R01_v1.2_CR-bio_INS-NIR-oid-1.4.8.hl7");
         string[] facilities = new Parsing.Hl7v2.Hl7v2Parser().Parse(bytes).Messages.SelectMany(m => m.SenderIds).Distinct().ToArray();
-        using HttpClient http = server.Client(server.Store.AddLab("990000001", "CI-SIS", facilities, []));
+        using HttpClient http = server.Client(server.Labs.AddLab("990000001", "CI-SIS", facilities, []));
         using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = new ByteArrayContent(bytes) { Headers = { ContentType = new MediaTypeHeaderValue(IngestionService.Hl7MediaType) } } })
         {
             request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(IngestionService.Hl7MediaType));
@@ -211,7 +211,7 @@ public class HttpApiTests
             // Register the file's sending facility as a lab, as each real lab would be.
             string[] facilities = parser.Parse(bytes).Messages.SelectMany(m => m.SenderIds).Distinct().ToArray();
             string finess = facilities.Length > 0 ? facilities[^1] : "unknown-" + Path.GetFileName(file);
-            using HttpClient http = server.Client(server.Store.AddLab(finess, Path.GetFileName(file), facilities, []));
+            using HttpClient http = server.Client(server.Labs.AddLab(finess, Path.GetFileName(file), facilities, []));
             HttpResponseMessage response = await http.PostAsync("/v1/submissions", new ByteArrayContent(bytes) { Headers = { ContentType = new MediaTypeHeaderValue(IngestionService.Hl7MediaType) } });
             Assert.True(response.StatusCode is HttpStatusCode.Created or HttpStatusCode.UnprocessableEntity, $"{file}: {response.StatusCode}");
             SubmissionReport report = await ReportOf(response);
@@ -247,7 +247,7 @@ public class HttpApiTests
     public async Task Health_is_served_to_anyone_and_metrics_to_the_operator_only()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests" });
-        using HttpClient http = server.Client(server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        using HttpClient http = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
         await http.PostAsync("/v1/submissions", Hl7(Message()));
         Assert.Equal("Healthy", await http.GetStringAsync("/health"));
         Assert.Equal(HttpStatusCode.Unauthorized, (await server.Client(null).GetAsync("/metrics")).StatusCode);

@@ -63,7 +63,7 @@ public class IndicatorsApiTests
         Assert.Equal(rows.Where(r => r[4] == "0").Sum(r => int.Parse(r[3], CultureInfo.InvariantCulture)), messages.Count);
 
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = Token });
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], []));
         // Shuffled: results arrive in any order, across days.
         await ResultMessages.SendAsync(lab, messages.OrderBy(m => m.GetHashCode(StringComparison.Ordinal)));
 
@@ -90,7 +90,7 @@ public class IndicatorsApiTests
     public async Task A_correction_arriving_three_days_late_changes_exactly_the_right_cells_visible_as_a_revision()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = Token });
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], []));
         using HttpClient op = OperatorClient(server);
         var monday = new DateOnly(2021, 3, 1);
         // Day 1: a positive woman of 34 and a negative man of 50; day 3: the woman tested again (hidden by her positive).

@@ -81,7 +81,7 @@ public class JournalCommandTests
         {
             await using (SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests" }, dataDir: dir))
             {
-                string key = server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+                string key = server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
                 using HttpClient http = server.Client(key);
                 Assert.Equal(System.Net.HttpStatusCode.Created, (await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message()))).StatusCode);
                 using HttpClient op = server.Client(null);

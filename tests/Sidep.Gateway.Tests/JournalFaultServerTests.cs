@@ -35,7 +35,7 @@ public class JournalFaultServerTests
             await using (SidepTestServer server = await SidepTestServer.StartAsync(o => o with
                 { OperatorToken = "operator-token-for-tests", JournalSegmentBytes = 4 * 1024, JournalFileSystem = fs }, dataDir: dir))
             {
-                key = server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
+                key = server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
                 using HttpClient http = server.Client(key);
                 using HttpClient op = Operator(server);
                 for (int i = 0; i < 60; i++)

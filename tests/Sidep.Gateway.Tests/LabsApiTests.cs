@@ -65,7 +65,7 @@ public class LabsApiTests
         Assert.Contains("\"index\":2", body);
         Assert.Contains("'not-an-address' is not an IP address", body);
         Assert.Contains("\"index\":3", body);
-        Assert.Empty(server.Store.ListLabs());
+        Assert.Empty(server.Labs.ListLabs());
     }
 
     [Fact]
@@ -76,7 +76,7 @@ public class LabsApiTests
         HttpResponseMessage answer = await anonymous.PostAsync("/v1/labs", new StringContent("{\"finess\":\"690000011\",\"name\":\"A\"}", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.Unauthorized, answer.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v1/labs")).StatusCode);
-        Assert.Empty(server.Store.ListLabs());
+        Assert.Empty(server.Labs.ListLabs());
     }
 
     [Fact]
@@ -93,12 +93,12 @@ public class LabsApiTests
             string why = await refused.Content.ReadAsStringAsync();
             Assert.Contains($"facility id {taken} belongs to lab 690000011", why);
         }
-        Assert.DoesNotContain(server.Store.ListLabs(), l => l.Finess == "690000022"); // nothing registered
+        Assert.DoesNotContain(server.Labs.ListLabs(), l => l.Finess == "690000022"); // nothing registered
 
         HttpResponseMessage again = await op.PostAsJsonAsync("/v1/labs", new { finess = "690000011", name = "A", facilityIds = new[] { "LABA2" } });
         Assert.Equal(HttpStatusCode.Created, again.StatusCode);
         Assert.True(JsonDocument.Parse(await again.Content.ReadAsStringAsync()).RootElement[0].GetProperty("replaced").GetBoolean());
-        Assert.Equal(["LABA2"], server.Store.ListLabs().Single(l => l.Finess == "690000011").FacilityIds);
+        Assert.Equal(["LABA2"], server.Labs.ListLabs().Single(l => l.Finess == "690000011").FacilityIds);
         // Its old facility id is free now.
         Assert.Equal(HttpStatusCode.Created, (await op.PostAsJsonAsync("/v1/labs", new { finess = "690000022", name = "B", facilityIds = new[] { "11D2030855" } })).StatusCode);
     }

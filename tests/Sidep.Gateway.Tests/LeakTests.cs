@@ -110,7 +110,7 @@ public class LeakTests
             builder.Logging.SetMinimumLevel(LogLevel.Trace);
             builder.Logging.AddProvider(logs);
         });
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Corpus", senders, []));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Corpus", senders, []));
         var answers = new StringBuilder();
         foreach ((string format, byte[] bytes) in corpus)
         {

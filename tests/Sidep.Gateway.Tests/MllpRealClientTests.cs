@@ -27,7 +27,7 @@ public class MllpRealClientTests
         var parser = new Parsing.Hl7v2.Hl7v2Parser();
         // One lab on 127.0.0.1 that may send as every corpus facility (mllp_send cannot choose its source address).
         string[] facilities = [.. Fixtures.Hl7Files.SelectMany(f => parser.Parse(File.ReadAllBytes(f)).Messages.SelectMany(m => m.SenderIds)).Distinct()];
-        server.Store.AddLab("990000001", "Corpus", facilities, ["127.0.0.1"]);
+        server.Labs.AddLab("990000001", "Corpus", facilities, ["127.0.0.1"]);
         string script = Path.Combine(AppContext.BaseDirectory, "mllp_send_check.py");
         int messages = 0;
         foreach (string file in Fixtures.Hl7Files)

@@ -13,7 +13,7 @@ public class MllpTests
     internal static async Task<SidepTestServer> ServerWithLabAsync(Func<GatewayOptions, GatewayOptions>? configure = null)
     {
         SidepTestServer server = await SidepTestServer.StartAsync(configure);
-        server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], ["127.0.0.1"]);
+        server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], ["127.0.0.1"]);
         return server;
     }
 

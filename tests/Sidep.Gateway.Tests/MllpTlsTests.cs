@@ -33,7 +33,7 @@ public class MllpTlsTests
         using X509Certificate2 strangerCert = SelfSigned("CN=Someone else", server: false);
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { MllpCertificate = serverCert });
         // Registered by thumbprint; its source address alone would not be enough.
-        server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], [], [labCert.GetCertHashString(HashAlgorithmName.SHA256)]);
+        server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], [], [labCert.GetCertHashString(HashAlgorithmName.SHA256)]);
 
         await using (MllpClient lab = await MllpClient.ConnectTlsAsync(server.MllpPort, labCert))
         {
@@ -54,7 +54,7 @@ public class MllpTlsTests
     {
         using X509Certificate2 serverCert = SelfSigned("CN=localhost", server: true);
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { MllpCertificate = serverCert });
-        server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], ["127.0.0.1"]);
+        server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], ["127.0.0.1"]);
         string? answer;
         try
         {
@@ -74,7 +74,7 @@ public class MllpTlsTests
     {
         using X509Certificate2 serverCert = SelfSigned("CN=localhost", server: true);
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { MllpCertificate = serverCert, MllpFrameTimeout = TimeSpan.FromSeconds(1) });
-        server.Store.AddLab("990000001", "Demo", ["SIDEP-DEMO"], ["127.0.0.1"]);
+        server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], ["127.0.0.1"]);
         await using MllpClient plain = await MllpClient.ConnectAsync(server.MllpPort);
         await plain.SendAsync(HttpApiTests.Message("T4"));
         Assert.Null(await plain.ReceiveAsync(TimeSpan.FromSeconds(5)));

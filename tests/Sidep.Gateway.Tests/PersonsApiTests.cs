@@ -11,7 +11,7 @@ public class PersonsApiTests
     public async Task Identity_decisions_are_served_to_the_operator_role_only()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests" });
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], []));
         for (int i = 0; i < IdentityFixtures.ThreeLabs.Length; i++)
         {
             var body = new ByteArrayContent(IdentityFixtures.Message($"ACC{i}", IdentityFixtures.ThreeLabs[i]).ToArray()) { Headers = { ContentType = new("application/hl7-v2") } };
@@ -42,7 +42,7 @@ public class PersonsApiTests
     public async Task Possible_matches_and_INS_conflicts_wait_in_the_review_queue_for_the_operator()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests" });
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], []));
         string[] pids =
         [
             "PID|1||51^^^LAB^PI||DURAND^PAUL^ANDRE||19700101|M",

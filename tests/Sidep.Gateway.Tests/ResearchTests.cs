@@ -49,7 +49,7 @@ public class ResearchTests
     public async Task Research_rows_carry_a_stable_keyed_pseudonym_and_nothing_identifying_and_an_opposition_removes_them()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests", ResearchKeys = K1 });
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], []));
         await ResultMessages.SendAsync(lab,
         [
             ResultMessages.Oru(1, Day, 34, 'F', positive: true, phone: "0601020304", birthDate: new DateOnly(1991, 7, 14)),
@@ -102,7 +102,7 @@ public class ResearchTests
     public async Task After_a_key_rotation_pseudonyms_carry_the_new_key_and_the_research_operator_alone_gets_the_link_table()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { AgentSigningKey = AgentKey, ResearchKeys = $"{K1};{K2}" });
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], []));
         await ResultMessages.SendAsync(lab, [ResultMessages.Oru(1, Day, 34, 'F', positive: true)]);
         ResearchRow row = Assert.Single(await WaitForRowsAsync(server, r => r.Count == 1));
         Assert.StartsWith("k2.", row.Pseudonym);
@@ -124,7 +124,7 @@ public class ResearchTests
     public async Task An_extract_reports_its_smallest_group_and_generalises_then_suppresses_below_k()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { ResearchKeys = K1 });
-        using HttpClient lab = server.Client(server.Store.AddLab("990000001", "Demo", ["LAB"], []));
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["LAB"], []));
         // Six women of 30–39 tested in the same week in the Ain, and one man of 70.
         var messages = Enumerable.Range(1, 6).Select(n => ResultMessages.Oru(n * 2, Day.AddDays(n % 3), 30 + n, 'F', positive: n % 2 == 0)).ToList();
         messages.Add(ResultMessages.Oru(99, Day, 70, 'M', positive: false));

@@ -30,6 +30,9 @@ public sealed class SidepTestServer : IAsyncDisposable
     public int MllpPort { get; }
     public StateStore Store => _app.Services.GetRequiredService<StateStore>();
 
+    /// <summary>The lab register: the data directory's database (embedded mode) or PostgreSQL (distributed mode).</summary>
+    public ILabRegister Labs => _app.Services.GetRequiredService<ILabRegister>();
+
     /// <summary>The store stage's file (the embedded mode keeps each stage's rows in a file of its own).</summary>
     public StateStore Results => _app.Services.GetRequiredService<EmbeddedStores>().Results;
     public IServiceProvider Services => _app.Services;

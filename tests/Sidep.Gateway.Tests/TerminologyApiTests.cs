@@ -22,7 +22,7 @@ public class TerminologyApiTests
     public async Task HPRIM_Sante_HPRIM_Medecin_and_HL7_with_local_codes_all_end_up_LOINC_coded_in_the_store()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
-        string key = server.Store.AddLab("750000001", "Labo", ["PO", "LABM", "C LabFake", "SIDEP-DEMO"], []);
+        string key = server.Labs.AddLab("750000001", "Labo", ["PO", "LABM", "C LabFake", "SIDEP-DEMO"], []);
         using HttpClient http = server.Client(key);
 
         byte[] sante = Fixtures.HprimBytes("libHprim__HPRIMSParserTest_H2.1_ORU_with-A-continuation_CRLF.hpr");
@@ -72,7 +72,7 @@ public class TerminologyApiTests
     public async Task A_lab_may_not_change_another_labs_table()
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
-        string key = server.Store.AddLab("750000001", "Labo", [], []);
+        string key = server.Labs.AddLab("750000001", "Labo", [], []);
         using HttpClient http = server.Client(key);
         HttpResponseMessage put = await http.PutAsync("/v1/labs/130000002/transcoding", new StringContent("SCOV;94500-6", Encoding.UTF8, "text/csv"));
         Assert.Equal(HttpStatusCode.Forbidden, put.StatusCode);

@@ -174,6 +174,49 @@ public abstract class StoreContractTests
         Assert.ThrowsAny<Exception>(() => execute("DELETE FROM audit"));
         Assert.Single(store.AuditLog(0, 10));
     }
+
+    [Fact]
+    public async Task The_lab_register_finds_labs_by_key_source_and_certificate_and_refuses_a_facility_another_lab_sends_as()
+    {
+        using IStageStore store = await OpenAsync();
+        var labs = (ILabRegister)store;
+        string key = labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], ["127.0.0.1"], ["ab:cd:ef"]);
+        Assert.StartsWith("sdp_", key);
+        Assert.Equal("990000001", labs.FindLabByApiKey(key)!.Finess);
+        Assert.Null(labs.FindLabByApiKey(key + "x"));
+        Assert.Equal("990000001", labs.FindLabByMllpSource("127.0.0.1")!.Finess);
+        Assert.Null(labs.FindLabByMllpSource("127.0.0.2"));
+        Assert.Equal("990000001", labs.FindLabByCertificate("ABCDEF")!.Finess);
+        Assert.Equal(["SIDEP-DEMO"], labs.FindLab("990000001")!.FacilityIds);
+
+        LabConflictException refused = Assert.Throws<LabConflictException>(() => labs.AddLab("990000002", "Other", ["SIDEP-DEMO"], []));
+        Assert.Equal("990000001", Assert.Single(refused.Conflicts).OwnedBy);
+        Assert.Single(labs.ListLabs());
+        // Registered again: a new key (the old one no longer opens it), the new lists.
+        string again = labs.AddLab("990000001", "Demo", ["OTHER-ID"], []);
+        Assert.Null(labs.FindLabByApiKey(key));
+        Assert.Equal(["OTHER-ID"], labs.FindLabByApiKey(again)!.FacilityIds);
+        Assert.Null(labs.FindLabByMllpSource("127.0.0.1"));
+    }
+
+    [Fact]
+    public async Task Transcoding_changes_are_numbered_in_order_so_a_follower_misses_none()
+    {
+        using IStageStore store = await OpenAsync();
+        var labs = (ILabRegister)store;
+        Assert.Equal((2, 0), labs.UpsertTranscoding("990000001", [new TranscodingRow("COV", "94500-6", "PCR"), new TranscodingRow("AG", "94558-4", null)]));
+        List<TranscodingChange> all = labs.TranscodingChangedAfter(-1);
+        Assert.Equal(["AG", "COV"], all.Select(c => c.Row.LocalCode).Order());
+        long mark = all.Max(c => c.Mark);
+        Assert.Empty(labs.TranscodingChangedAfter(mark));
+        Assert.Equal((0, 1), labs.UpsertTranscoding("990000001", [new TranscodingRow("AG", "94500-6", null)]));
+        labs.UpsertTranscoding("990000002", [new TranscodingRow("X", "94309-2", null)]);
+        List<TranscodingChange> later = labs.TranscodingChangedAfter(mark);
+        Assert.Equal([("990000001", "AG", "94500-6"), ("990000002", "X", "94309-2")], later.Select(c => (c.Lab, c.Row.LocalCode, c.Row.Loinc)));
+        Assert.True(later[0].Mark < later[1].Mark);
+        Assert.Equal([("COV", "94500-6", "PCR")], labs.ListTranscoding("990000001").Where(t => t.Row.LocalCode == "COV").Select(t => (t.Row.LocalCode, t.Row.Loinc, t.Row.Label)));
+        Assert.Equal(3, labs.ListTranscoding().Count);
+    }
 }
 
 public sealed class EmbeddedStoreContractTests : StoreContractTests, IDisposable
