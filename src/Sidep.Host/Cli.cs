@@ -150,7 +150,7 @@ public static partial class Cli
                 try
                 {
                     (backends, mock, string bootstrap) = await OpenBackendsAsync(kafkaServers, postgresConnection!, ct);
-                    mode = $"distributed mode{(gatewayOnly ? ", gateway role" : "")}: Kafka {bootstrap}{(mock is null ? "" : " (mock cluster in this process)")}, PostgreSQL {new Npgsql.NpgsqlConnectionStringBuilder(postgresConnection) { Password = null }.Host}; labs in {Path.GetFullPath(options.DataDirectory)}";
+                    mode = $"distributed mode{(gatewayOnly ? ", gateway role" : "")}: Kafka {bootstrap}{(mock is null ? "" : " (mock cluster in this process)")}, PostgreSQL {new Npgsql.NpgsqlConnectionStringBuilder(postgresConnection) { Password = null }.Host} (labs, transcoding, result keys and the stages' rows)";
                 }
                 catch (Exception ex) when (ex is Npgsql.NpgsqlException or Confluent.Kafka.KafkaException or ArgumentException)
                 {
