@@ -113,12 +113,8 @@ public static class CasesApi
 
         });
 
-        app.MapPost("/v1/cases/prior-positive", async (HttpContext http, IStageStore store, IServiceProvider services, GatewayOptions options, TimeProvider time) =>
+        app.MapPost("/v1/cases/prior-positive", async (HttpContext http, IStageStore store, IPersonIndex identity, GatewayOptions options, TimeProvider time) =>
         {
-            if (services.GetService<IPersonIndex>() is not IPersonIndex identity)
-            {
-                return Distributed.NotYet("the prior-positive question (it needs the identity index, which the distributed mode keeps in its match workers)");
-            }
             (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor, AgentRoles.NationalInvestigator);
             if (agent is null)
             {

@@ -21,14 +21,13 @@ public static class PersonsApi
 
     public static IEndpointRouteBuilder MapPersonsApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/persons/{id:long}/decisions", (long id, HttpContext http, IStageStore store, IServiceProvider services, GatewayOptions options) =>
+        app.MapGet("/v1/persons/{id:long}/decisions", (long id, HttpContext http, IStageStore store, IPersonIndex identity, GatewayOptions options) =>
         {
             if (Operator.Refuse(http, options) is IResult refused)
             {
                 return refused;
             }
-            // The distributed mode has no matcher here: its store follows the merges itself.
-            long current = services.GetService<IPersonIndex>()?.Current(id) ?? id;
+            long current = identity.Current(id);
             List<DecisionView> decisions = store.DecisionsOf(current)
                 .Select(r => new DecisionView(r.LabId, r.AccessionId, r.TestCode, r.Version, r.PersonId, r.Rule, r.Score, JsonDocument.Parse(r.DecisionJson).RootElement))
                 .ToList();
@@ -37,24 +36,20 @@ public static class PersonsApi
                 : (IResult)TypedResults.Json(new { person = current, decisions });
         });
         // The review queue: possible matches (similar, not linked) and INS conflicts, for an operator to decide.
-        app.MapGet("/v1/persons/review", (HttpContext http, IServiceProvider services, GatewayOptions options, long? after, int? limit) =>
+        app.MapGet("/v1/persons/review", (HttpContext http, IStageStore store, IPersonIndex identity, GatewayOptions options, long? after, int? limit) =>
         {
             if (Operator.Refuse(http, options) is IResult refused)
             {
                 return refused;
             }
-            if (services.GetService<IPersonIndex>() is not IPersonIndex identity || services.GetService<EmbeddedStores>() is not EmbeddedStores stores)
-            {
-                return Distributed.NotYet("the review queue");
-            }
             int take = Math.Clamp(limit ?? 100, 1, 1000);
-            var items = stores.Identity.ReviewQueue(after ?? 0, take).Select(x =>
+            var items = store.ReviewQueue(after ?? 0, take).Select(x =>
             {
                 JsonElement decision = JsonDocument.Parse(x.Row.DecisionJson).RootElement;
                 long? candidate = decision.TryGetProperty("candidateId", out JsonElement c) && c.ValueKind == JsonValueKind.Number ? c.GetInt64() : null;
                 return new
                 {
-                    id = x.RowId,
+                    id = x.Id,
                     rule = x.Row.Rule,
                     score = x.Row.Score,
                     person = identity.Current(x.Row.PersonId),

@@ -16,15 +16,11 @@ public static class ResearchApi
 {
     public static IEndpointRouteBuilder MapResearchApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/v1/oppositions", async (HttpContext http, IStageStore store, IServiceProvider services, GatewayOptions options, TimeProvider time) =>
+        app.MapPost("/v1/oppositions", async (HttpContext http, IStageStore store, IPersonIndex identity, GatewayOptions options, TimeProvider time) =>
         {
             if (Operator.Refuse(http, options) is IResult refused)
             {
                 return refused;
-            }
-            if (services.GetService<IPersonIndex>() is not IPersonIndex identity)
-            {
-                return Distributed.NotYet("oppositions to research use (the research sink)");
             }
             CasesApi.PriorPositiveQuery? query;
             try

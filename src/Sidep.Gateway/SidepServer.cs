@@ -124,11 +124,12 @@ public static class SidepServer
         builder.Services.AddSingleton<IPipelineView>(distributed is null
             ? new PipelineView(transport, stageStore, TimeSpan.FromMilliseconds(50), liveEnds: true)
             : new PipelineView(transport, stageStore, TimeSpan.FromSeconds(1), liveEnds: false));
+        bool personIndex = false;
         if (options.RunStages)
         {
             // One body of stage code for both modes. In the embedded mode the identity stage holds every partition of its
             // input (one), so the gateway asks it the identity questions; in the distributed mode the index is spread
-            // over the match workers and those questions are not answered yet (see the README).
+            // over the match workers, and the gateway asks its own copy (below).
             foreach (string name in Stages.Names)
             {
                 IStageWorker stage = Stages.Create(name, transport, stores?.ForStage(name) ?? stageStore, terminology, sandbox: !options.Production, pseudonyms,
@@ -137,10 +138,18 @@ public static class SidepServer
                 {
                     identity.RestoreEveryPartition();
                     builder.Services.AddSingleton<IPersonIndex>(identity);
+                    personIndex = true;
                 }
                 // As plain IHostedService singletons: AddHostedService keeps one registration per implementation type.
                 builder.Services.AddSingleton<IHostedService>(sp => new StageService(name, stage, sp.GetRequiredService<StageFailures>()));
             }
+        }
+        if (!personIndex)
+        {
+            // The identity questions (prior positive, review queue, oppositions) where no identity stage runs in this
+            // process (the distributed mode's match workers hold the index by partition, elsewhere): the gateway keeps
+            // its own copy, replayed from their input.
+            builder.Services.AddSingleton<IPersonIndex>(new PersonIndexFollower(transport, sandbox: !options.Production));
         }
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddAgentAuthentication(options);

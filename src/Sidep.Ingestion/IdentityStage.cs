@@ -45,19 +45,27 @@ public sealed class IdentityStage(IStageTransport transport, IIdentityStore stor
         public long Global(long local) => ((long)partition << 32) | local;
     }
 
-    private static int PartitionOfPerson(long personId) => (int)(personId >> 32);
+    internal static int PartitionOfPerson(long personId) => (int)(personId >> 32);
 
-    private static long Local(long personId) => personId & 0xFFFF_FFFF;
+    internal static long Local(long personId) => personId & 0xFFFF_FFFF;
 
     protected override MatcherState NewState(int partition) => new(partition);
 
-    protected override void Replay(MatcherState state, IReadOnlyList<IncomingMessage> messages)
+    protected override void Replay(MatcherState state, IReadOnlyList<IncomingMessage> messages) => Replay(state, messages, sandbox);
+
+    /// <summary>Matches results already processed, writing nothing: the partition's matcher as it was after them (a
+    /// restore; the gateway's copy of the index in the distributed mode). An unreadable message is skipped, as the
+    /// stage skips it (to the dead-letter topic).</summary>
+    public static void Replay(MatcherState state, IEnumerable<IncomingMessage> messages, bool sandbox)
     {
         foreach (IncomingMessage m in messages)
         {
             if (ResultStoreStage.Read(m.Payload, out _) is ResultEnvelope envelope)
             {
-                state.Matcher.Match(envelope.Result.Patient, sandbox);
+                lock (state.Sync)
+                {
+                    state.Matcher.Match(envelope.Result.Patient, sandbox);
+                }
             }
         }
     }

@@ -29,6 +29,10 @@ public interface IIdentityStore : IStagePositions
     void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<MatchRow> rows, IReadOnlyList<(long From, long Into)> merges);
 
     List<MatchRow> DecisionsOf(long personId);
+
+    /// <summary>The decisions a person must review, oldest first: possible matches (similar, not linked) and INS
+    /// conflicts (same INS, incompatible traits), after the one numbered <paramref name="after"/>.</summary>
+    List<(long Id, MatchRow Row)> ReviewQueue(long after, int limit);
 }
 
 /// <summary>The aggregate stage's rows: indicator revisions, stamped with when they were processed.</summary>

@@ -254,6 +254,12 @@ public sealed partial class PostgresStore : IStageStore, ILabRegister
             return 0;
         });
 
+    public List<(long Id, MatchRow Row)> ReviewQueue(long after, int limit) => Query(
+        "SELECT seq, lab_id, accession_id, test_code, version, person_id, rule, score, decision FROM matches " +
+        "WHERE rule IN ('PossibleMatch', 'InsConflict') AND seq > $1 ORDER BY seq LIMIT $2",
+        r => (r.GetInt64(0), new MatchRow(r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetInt64(5), r.GetString(6), r.GetDouble(7), r.GetString(8))),
+        after, limit);
+
     public List<MatchRow> DecisionsOf(long personId) => Query(
         "SELECT lab_id, accession_id, test_code, version, person_id, rule, score, decision FROM matches " +
         "WHERE person_id = $1 OR person_id IN (SELECT from_person FROM person_merges WHERE into_person = $1) ORDER BY seq",

@@ -98,6 +98,7 @@ public sealed class EmbeddedStores : IDisposable
         public void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<MatchRow> rows, IReadOnlyList<(long From, long Into)> merges) =>
             s.Identity.ApplyMatches(consumer, nextSequence, rows, merges);
         public List<MatchRow> DecisionsOf(long personId) => s.Identity.DecisionsOf(personId);
+        public List<(long Id, MatchRow Row)> ReviewQueue(long after, int limit) => s.Identity.ReviewQueue(after, limit);
         public long ApplyIndicatorRevision(string consumer, long nextSequence, DateTimeOffset processedAt, int results, IReadOnlyList<IndicatorDelta> deltas) =>
             s.Indicators.ApplyIndicatorRevision(consumer, nextSequence, processedAt, results, deltas);
         public List<IndicatorRevision> ListIndicatorRevisions(DateTimeOffset? since = null, int limit = 1000) => s.Indicators.ListIndicatorRevisions(since, limit);

@@ -380,7 +380,7 @@ public sealed partial class StateStore : IStageStore, ILabRegister
 
     /// <summary>The decisions a person must review, oldest first: possible matches (similar, not linked) and INS
     /// conflicts (same INS, incompatible traits), after the one at <paramref name="afterRowId"/>.</summary>
-    public List<(long RowId, MatchRow Row)> ReviewQueue(long afterRowId, int limit)
+    public List<(long Id, MatchRow Row)> ReviewQueue(long afterRowId, int limit)
     {
         lock (_lock)
         {

@@ -120,6 +120,7 @@ internal sealed class CrashingStore(IStageStore inner, int failOnWrite) : IStage
     }
 
     public List<MatchRow> DecisionsOf(long personId) => inner.DecisionsOf(personId);
+    public List<(long Id, MatchRow Row)> ReviewQueue(long after, int limit) => inner.ReviewQueue(after, limit);
 
     public long ApplyIndicatorRevision(string consumer, long nextSequence, DateTimeOffset processedAt, int results, IReadOnlyList<IndicatorDelta> deltas)
     {

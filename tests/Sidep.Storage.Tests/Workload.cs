@@ -34,6 +34,15 @@ public static class Workload
         $"OBR|1||{accession}|94500-6^SARS-CoV-2^LN|||202601{day:D2}081500+0100\r" +
         $"OBX|1|CWE|94500-6^SARS-CoV-2^LN||{outcome}||||||{status}\r";
 
+    /// <summary>The identity of the synthetic workload's person <paramref name="i"/> (birth date as YYYYMMDD).</summary>
+    public sealed record Person(string Ins, string Name, string Given, string Birth, string Sex)
+    {
+        public string BirthDate => $"{Birth[..4]}-{Birth[4..6]}-{Birth[6..]}";
+    }
+
+    public static Person PersonOf(int i) => new(Ins(2_000_000_000_000 + (i % 2 == 0 ? 0 : 1_000_000_000_000) + 1_000L * i),
+        Names[i % Names.Length], Given[i / Names.Length % Given.Length], $"19{50 + i % 45:D2}{1 + i % 12:D2}{1 + i / 12 % 28:D2}", i % 2 == 0 ? "F" : "M");
+
     /// <summary>Synthetic HL7 submissions, in the order they are sent (deterministic).</summary>
     public static List<byte[]> Synthetic(int persons = 240)
     {
@@ -42,12 +51,9 @@ public static class Workload
         var corrections = new List<string>();
         for (int i = 0; i < persons; i++)
         {
-            string sex = i % 2 == 0 ? "F" : "M";
-            string birth = $"19{50 + i % 45:D2}{1 + i % 12:D2}{1 + i / 12 % 28:D2}";
-            string name = Names[i % Names.Length], given = Given[i / Names.Length % Given.Length];
+            (string ins, string name, string given, string birth, string sex) = PersonOf(i);
             string dep = Deps[i % Deps.Length];
             string address = $"||1 RUE DE LA PAIX^^PARIS^^{(dep.Length == 3 ? dep + "10" : dep + "100")}";
-            string ins = Ins(2_000_000_000_000 + (i % 2 == 0 ? 0 : 1_000_000_000_000) + 1_000L * i);
             string withIns = $"PID|1||{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||{name}^{given}||{birth}|{sex}{address}";
             string withoutIns = $"PID|1||L{i}^^^LAB^PI||{name}^{given}||{birth}|{sex}{address}";
             string typo = $"PID|1||M{i}^^^LAB^PI||{name[..^1]}E^{given}||{birth}|{sex}{address}";

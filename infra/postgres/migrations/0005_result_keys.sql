@@ -10,3 +10,4 @@ CREATE TABLE result_versions (
     durable BOOLEAN NOT NULL DEFAULT false,
     decided_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (key, version));
+GRANT SELECT, INSERT, UPDATE ON result_versions TO sidep_app;

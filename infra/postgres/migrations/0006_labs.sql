@@ -23,3 +23,5 @@ CREATE TABLE transcoding (
     mark BIGINT NOT NULL DEFAULT nextval('transcoding_mark'),
     PRIMARY KEY (lab, local_code));
 CREATE INDEX transcoding_mark_idx ON transcoding (mark);
+GRANT SELECT, INSERT, UPDATE ON labs, transcoding TO sidep_app;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO sidep_app;
