@@ -24,11 +24,11 @@ namespace Sidep.Gateway.Tests;
 /// </summary>
 public sealed class DistributedServeTests(KafkaCluster kafka, PostgresCluster postgres) : IClassFixture<KafkaCluster>, IClassFixture<PostgresCluster>
 {
-    private const string Token = "operator-token-for-tests";
+    internal const string Token = "operator-token-for-tests";
 
     private const string AgentKey = "agent-signing-key-for-the-comparison-tests";
 
-    private sealed record Run(Dictionary<string, string> Tables, Workload.Outcomes Stored, int Accepted, long Results, List<string> Identity);
+    internal sealed record Run(Dictionary<string, string> Tables, Workload.Outcomes Stored, int Accepted, long Results, List<string> Identity);
 
     /// <summary>A day a month after the workload's sample dates, so that the prior-positive answers have positives to
     /// find whenever the test runs.</summary>
@@ -38,7 +38,7 @@ public sealed class DistributedServeTests(KafkaCluster kafka, PostgresCluster po
     }
 
     /// <summary>Every facility the submissions are sent as, registered for one lab.</summary>
-    private static IEnumerable<(string Format, byte[] Body)> Submissions() =>
+    internal static IEnumerable<(string Format, byte[] Body)> Submissions() =>
         Workload.Corpus().Concat(Workload.Synthetic().Select(b => (Formats.Hl7v2, b))).Concat(ForReview().Select(b => (Formats.Hl7v2, b)));
 
     /// <summary>Results the matcher cannot decide alone: a possible match (second given names that contradict) and an
@@ -52,11 +52,11 @@ public sealed class DistributedServeTests(KafkaCluster kafka, PostgresCluster po
             $"PID|1||{IdentityFixtures.Ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||BERNARD^SOPHIE||19850314|F",
         }.Select((pid, i) => IdentityFixtures.Message($"REV{i}", pid).ToArray());
 
-    private static string[] Facilities() => [.. Submissions()
+    internal static string[] Facilities() => [.. Submissions()
         .SelectMany(s => Formats.Parse(s.Format, new ReadOnlySequence<byte>(s.Body), Hl7ParserOptions.Default).Messages.SelectMany(m => m.SenderIds))
         .Append("LAB").Distinct()];
 
-    private static async Task<Run> RunAsync(DistributedBackends? distributed)
+    internal static async Task<Run> RunAsync(DistributedBackends? distributed)
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(
             o => o with { OperatorToken = Token, MllpPort = -1, AgentSigningKey = AgentKey, PriorPositivePerMinute = 100_000 },
@@ -93,7 +93,7 @@ public sealed class DistributedServeTests(KafkaCluster kafka, PostgresCluster po
         }
         List<string> identity = await IdentityAnswersAsync(server, op);
         // Oppositions recorded after the stream: the research rows of those persons go, in both modes alike.
-        foreach (object opposition in new object[] { new { ins = Workload.PersonOf(0).Ins }, Traits(Workload.PersonOf(3)) })
+        foreach (object opposition in Oppositions())
         {
             HttpResponseMessage recorded = await op.PostAsJsonAsync("/v1/oppositions", opposition);
             identity.Add($"opposition: {(int)recorded.StatusCode} {await recorded.Content.ReadAsStringAsync()}");
@@ -110,6 +110,9 @@ public sealed class DistributedServeTests(KafkaCluster kafka, PostgresCluster po
         }
         return new Run(tables, Workload.Outcome(server.Services.GetRequiredService<IStageStore>(), Path.Combine(server.DataDir, "research")), accepted, results, identity);
     }
+
+    /// <summary>Oppositions to research use recorded after the stream: one by INS, one by traits.</summary>
+    internal static object[] Oppositions() => [new { ins = Workload.PersonOf(0).Ins }, Traits(Workload.PersonOf(3))];
 
     private static object Traits(Workload.Person p) => new { birthName = p.Name, givenNames = new[] { p.Given }, birthDate = p.BirthDate, sex = p.Sex, days = 366 };
 
