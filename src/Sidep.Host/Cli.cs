@@ -506,7 +506,7 @@ public static partial class Cli
         var batch = new Option<int>("--batch") { Description = "Results per HTTP submission, at most", DefaultValueFactory = _ => defaults.Batch };
         var concurrency = new Option<int>("--concurrency") { Description = "Concurrent HTTP senders", DefaultValueFactory = _ => 4 };
         var mllpConnections = new Option<int>("--mllp-connections") { Description = "Concurrent MLLP connections (one lab each)", DefaultValueFactory = _ => 8 };
-        var mllpPort = new Option<int>("--mllp-port") { Description = "The server's MLLP port (host: the --server one)", DefaultValueFactory = _ => 2575 };
+        var mllpPort = new Option<string>("--mllp-port") { Description = "The server's MLLP port (host: the --server one); with several gateways, their ports in the same order, comma-separated", DefaultValueFactory = _ => "2575" };
         var mllpShare = new Option<double>("--mllp") { Description = "Share of HL7 v2 labs sending over MLLP, one message per result", DefaultValueFactory = _ => defaults.Mllp };
         var localCodes = new Option<double>("--local-codes") { Description = "Share of HL7 v2 and HPRIM Santé labs sending their own codes (with a transcoding table)", DefaultValueFactory = _ => defaults.LocalCodes };
         var withoutIns = new Option<double>("--without-ins") { Description = "Share of persons whose results come without INS", DefaultValueFactory = _ => defaults.WithoutIns };
@@ -520,7 +520,7 @@ public static partial class Cli
         var mllpRate = new Option<double?>("--mllp-rate") { Description = "Measure single MLLP messages instead: HL7 v2 labs only, each on its own connection (--labs of them), " +
             "--results messages sent on a fixed schedule at this rate a second; reports ACK latency from the schedule" };
         var output = new Option<string?>("--out") { Description = "Write the workload to this directory (submissions per lab, labs.csv, truth.csv) instead of sending it" };
-        var server = new Option<string>("--server") { Description = "Sidep's HTTP address", DefaultValueFactory = _ => "http://localhost:8080" };
+        var server = new Option<string>("--server") { Description = "Sidep's HTTP address; several gateways of one distributed deployment comma-separated (labs spread over them, duplicates through the next, a gateway that does not answer replaced by the next)", DefaultValueFactory = _ => "http://localhost:8080" };
         var operatorToken = new Option<string?>("--operator-token") { Description = "Registers the labs, reads the pipeline and the indicators (default: $SIDEP_OPERATOR_TOKEN)" };
         var agentKey = new Option<string?>("--agent-key") { Description = "The server's agent signing key: probes measure acknowledgement → cases API and indicators (default: $SIDEP_AGENT_KEY)" };
         var command = new Command("loadgen", "Generate a synthetic national workload (5,000 labs, HL7 v2, HPRIM Santé, HPRIM Médecin, FHIR; HTTP and MLLP), send it or write it, " +
@@ -565,10 +565,18 @@ public static partial class Cli
                 Console.Error.WriteLine("the operator token is needed to register the labs (--operator-token or $SIDEP_OPERATOR_TOKEN; 'sidep serve --operator-token')");
                 return 2;
             }
-            var drive = new LoadGen.DriveOptions(new Uri(parse.GetValue(server)!), token)
+            string[] servers = parse.GetValue(server)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            string[] ports = parse.GetValue(mllpPort)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (servers.Length == 0 || ports.Length != servers.Length || !ports.All(p => int.TryParse(p, CultureInfo.InvariantCulture, out _)))
             {
+                Console.Error.WriteLine("--mllp-port takes one port per --server address, in the same order");
+                return 2;
+            }
+            var drive = new LoadGen.DriveOptions(new Uri(servers[0]), token)
+            {
+                OtherGateways = [.. servers.Skip(1).Zip(ports.Skip(1), (u, p) => (new Uri(u), int.Parse(p, CultureInfo.InvariantCulture)))],
                 Concurrency = Math.Clamp(parse.GetValue(concurrency), 1, 256), MllpConnections = Math.Clamp(parse.GetValue(mllpConnections), 1, 1_000),
-                MllpPort = parse.GetValue(mllpPort), MllpRate = parse.GetValue(mllpRate) is double r && r > 0 ? r : null,
+                MllpPort = int.Parse(ports[0], CultureInfo.InvariantCulture), MllpRate = parse.GetValue(mllpRate) is double r && r > 0 ? r : null,
                 AgentKey = parse.GetValue(agentKey) ?? (Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY") is { Length: > 0 } k ? k : null),
             };
             return await LoadGen.LoadGenerator.RunAsync(workload, drive, Console.Out, ct);

@@ -14,6 +14,10 @@ namespace Sidep.Host.LoadGen;
 /// <summary>How <c>sidep loadgen</c> drives a running Sidep.</summary>
 public sealed record DriveOptions(Uri Server, string OperatorToken)
 {
+    /// <summary>More gateways of the same deployment (the distributed mode behind a load balancer), with their MLLP
+    /// ports: each lab sends to one gateway (labs spread over all of them), its later duplicates through the next, and a
+    /// sender whose gateway does not answer goes on through the next, as a load balancer would send it.</summary>
+    public IReadOnlyList<(Uri Http, int MllpPort)> OtherGateways { get; init; } = [];
     /// <summary>Concurrent HTTP senders.</summary>
     public int Concurrency { get; init; } = 4;
     /// <summary>Concurrent MLLP connections (one lab each at a time).</summary>
@@ -46,6 +50,10 @@ public static class LoadGenerator
     private sealed class Tally
     {
         public long Accepted, Corrections, Duplicates, Rejected, Pending, Failures, Busy, MllpAccepted, MllpRejected, MllpRefused, MllpRetried;
+
+        /// <summary>Submissions sent again through another gateway after theirs did not answer, and the results of those
+        /// found already stored (their first answer was lost with the gateway): acknowledged, as new or corrections.</summary>
+        public long FailedOver, Recovered;
         public readonly List<double> HttpLatencies = [];
         public readonly List<double> MllpLatencies = [];
 
@@ -56,14 +64,27 @@ public static class LoadGenerator
     public static async Task<int> RunAsync(WorkloadOptions o, DriveOptions drive, TextWriter output, CancellationToken ct)
     {
         Workload work = Generated(o, output);
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = drive.Concurrency + 4 }) { BaseAddress = drive.Server, Timeout = TimeSpan.FromMinutes(5) };
-        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        List<(Uri Http, int MllpPort)> gateways = [(drive.Server, drive.MllpPort), .. drive.OtherGateways];
+        List<HttpClient> clients = [.. gateways.Select(g =>
+        {
+            var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = drive.Concurrency + 4 }) { BaseAddress = g.Http, Timeout = TimeSpan.FromMinutes(5) };
+            client.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+            return client;
+        })];
+        using HttpClient http = clients[0];
         // The operator's requests (labs, pipeline, indicators) on a client of their own.
         using var operatorHttp = new HttpClient { BaseAddress = drive.Server, Timeout = TimeSpan.FromMinutes(5) };
         operatorHttp.DefaultRequestHeaders.Add("X-Operator-Token", drive.OperatorToken);
         var registering = Stopwatch.StartNew();
         Dictionary<string, string> keys = await RegisterAsync(operatorHttp, http, work, ct);
-        output.WriteLine($"registered {keys.Count:N0} labs and {work.Labs.Count(l => l.LocalCode is not null):N0} transcoding tables in {registering.Elapsed.TotalSeconds:F1} s");
+        output.WriteLine($"registered {keys.Count:N0} labs and {work.Labs.Count(l => l.LocalCode is not null):N0} transcoding tables in {registering.Elapsed.TotalSeconds:F1} s" +
+            (gateways.Count > 1 ? $" through the first of {gateways.Count} gateways" : ""));
+        if (gateways.Count > 1)
+        {
+            // The other gateways take the transcoding tables from the shared register every 2 s: a result sent before
+            // would be held in quarantine (and replayed moments later), which the accounting below would count as pending.
+            await Task.Delay(TimeSpan.FromSeconds(3), ct);
+        }
 
         var tally = new Tally();
         var clock = Stopwatch.StartNew();
@@ -83,17 +104,26 @@ public static class LoadGenerator
         Task<Probes> probes = drive.AgentKey is { Length: > 0 } agentKey
             ? ProbeAsync(http, operatorHttp, keys[ProbeLab.Finess], agentKey, drive, work.Today, probing.Token, ct)
             : Task.FromResult(new Probes([], [], []));
-        var server = new IPEndPoint((await Dns.GetHostAddressesAsync(drive.Server.Host, ct)).First(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork), drive.MllpPort);
+        var mllpServers = new List<IPEndPoint>();
+        foreach ((Uri gatewayHttp, int mllpPort) in gateways)
+        {
+            mllpServers.Add(new IPEndPoint((await Dns.GetHostAddressesAsync(gatewayHttp.Host, ct)).First(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork), mllpPort));
+        }
         List<double>? fromSchedule = null;
         if (drive.MllpRate is double rate)
         {
-            fromSchedule = await PacedMllpAsync(server, work.Mllp, rate, tally, ct);
+            fromSchedule = await PacedMllpAsync(mllpServers[0], work.Mllp, rate, tally, ct);
         }
         else
         {
-            await SendAsync(http, server, keys, work.Http, work.Mllp, tally, drive, ct);
-            // Corrections and duplicates come once their originals are acknowledged, as late results do.
-            await SendAsync(http, server, keys, work.LateHttp, work.LateMllp, tally, drive, ct);
+            await SendAsync(clients, mllpServers, keys, work.Http, work.Mllp, tally, drive, shift: 0, ct);
+            // Corrections and duplicates come once their originals are acknowledged, as late results do (with several
+            // gateways, through the next one: a lab resending after a lost acknowledgement may reach any).
+            await SendAsync(clients, mllpServers, keys, work.LateHttp, work.LateMllp, tally, drive, shift: 1, ct);
+        }
+        foreach (HttpClient other in clients.Skip(1))
+        {
+            other.Dispose();
         }
         double submitted = clock.Elapsed.TotalSeconds;
         await progress.DisposeAsync();
@@ -109,8 +139,16 @@ public static class LoadGenerator
                 $"ACK latency from the scheduled send (waits for the previous ACK included) {Percentiles(fromSchedule)}");
         }
         ExpectedAnswers e = work.Expected;
-        bool accounted = tally.Accepted == e.Accepted && tally.Corrections == e.Corrections && tally.Duplicates == e.Duplicates && tally.Rejected == e.Rejected
+        // A result found stored when its submission was sent again after its gateway failed was acknowledged as new or as
+        // a correction the first time: the two add up together.
+        bool accounted = (tally.Recovered == 0 ? tally.Accepted == e.Accepted && tally.Corrections == e.Corrections
+                : tally.Accepted + tally.Corrections + tally.Recovered == e.Accepted + e.Corrections)
+            && tally.Duplicates == e.Duplicates && tally.Rejected == e.Rejected
             && tally.MllpAccepted == e.MllpAccepted && tally.MllpRejected == e.MllpRejected && tally.Pending == 0 && tally.Failures == 0 && tally.MllpRefused == 0;
+        if (tally.FailedOver > 0)
+        {
+            output.WriteLine($"  {tally.FailedOver:N0} HTTP submissions sent again through another gateway after theirs did not answer; {tally.Recovered:N0} of their results found stored already (their answer was lost)");
+        }
         output.WriteLine($"  accounted for: HTTP accepted {tally.Accepted:N0} (expected {e.Accepted:N0}), corrections {tally.Corrections:N0} ({e.Corrections:N0}), " +
             $"duplicates {tally.Duplicates:N0} ({e.Duplicates:N0}), rejected with a reason {tally.Rejected:N0} ({e.Rejected:N0}), pending mapping {tally.Pending:N0}, " +
             $"failed requests {tally.Failures:N0}; MLLP AA {tally.MllpAccepted:N0} ({e.MllpAccepted:N0}), AE with a reason {tally.MllpRejected:N0} ({e.MllpRejected:N0}), " +
@@ -193,17 +231,37 @@ public static class LoadGenerator
         return keys;
     }
 
-    private static async Task SendAsync(HttpClient http, IPEndPoint mllpServer, Dictionary<string, string> keys, List<Submission> submissions, List<MllpStream> streams,
-        Tally tally, DriveOptions drive, CancellationToken ct)
+    /// <param name="shift">Which gateway a lab's traffic goes to: the lab's own (its index among the gateways) shifted by
+    /// this many.</param>
+    private static async Task SendAsync(List<HttpClient> gateways, List<IPEndPoint> mllpServers, Dictionary<string, string> keys, List<Submission> submissions,
+        List<MllpStream> streams, Tally tally, DriveOptions drive, int shift, CancellationToken ct)
     {
         int nextSubmission = -1, nextStream = -1;
+        int GatewayOf(SyntheticLab lab) => (Math.Abs(lab.Index) + shift) % gateways.Count;
         async Task HttpSender()
         {
             int i;
             while ((i = Interlocked.Increment(ref nextSubmission)) < submissions.Count)
             {
                 Submission s = submissions[i];
-                (HttpStatusCode status, string text, double ms) = await PostAsync(http, keys[s.Lab.Finess], s.Lab.MediaType, s.Body, () => Interlocked.Increment(ref tally.Busy), ct);
+                HttpStatusCode status = default;
+                string text = "";
+                double ms = 0;
+                bool failedOver = false;
+                for (int attempt = 0; ; attempt++)
+                {
+                    try
+                    {
+                        (status, text, ms) = await PostAsync(gateways[(GatewayOf(s.Lab) + attempt) % gateways.Count], keys[s.Lab.Finess], s.Lab.MediaType, s.Body,
+                            () => Interlocked.Increment(ref tally.Busy), ct);
+                        break;
+                    }
+                    catch (HttpRequestException) when (attempt < 3 * gateways.Count && gateways.Count > 1)
+                    {
+                        // The gateway went away mid-request: the same submission through the next one.
+                        failedOver = true;
+                    }
+                }
                 lock (tally.HttpLatencies)
                 {
                     tally.HttpLatencies.Add(ms);
@@ -217,7 +275,17 @@ public static class LoadGenerator
                 Interlocked.Add(ref tally.Accepted, counts.GetProperty("accepted").GetInt32());
                 Interlocked.Add(ref tally.Corrections, counts.GetProperty("correction").GetInt32());
                 Interlocked.Add(ref tally.Rejected, counts.GetProperty("rejected").GetInt32());
-                Interlocked.Add(ref tally.Duplicates, counts.GetProperty("duplicate").GetInt32());
+                if (failedOver && shift == 0)
+                {
+                    // First sendings hold no duplicates: any here is this submission's own first sending, stored before its
+                    // gateway went away.
+                    Interlocked.Increment(ref tally.FailedOver);
+                    Interlocked.Add(ref tally.Recovered, counts.GetProperty("duplicate").GetInt32());
+                }
+                else
+                {
+                    Interlocked.Add(ref tally.Duplicates, counts.GetProperty("duplicate").GetInt32());
+                }
                 if (counts.TryGetProperty("quarantined", out JsonElement pending))
                 {
                     Interlocked.Add(ref tally.Pending, pending.GetInt32());
@@ -231,15 +299,34 @@ public static class LoadGenerator
             {
                 MllpStream stream = streams[i];
                 MllpSender? connection = null;
+                int gateway = GatewayOf(stream.Lab);
                 try
                 {
                     foreach (byte[] message in stream.Messages)
                     {
                         for (int attempt = 0; ; attempt++)
                         {
-                            connection ??= await MllpSender.ConnectAsync(mllpServer, stream.Lab.MllpSource, ct);
+                            try
+                            {
+                                connection ??= await MllpSender.ConnectAsync(mllpServers[gateway], stream.Lab.MllpSource, ct);
+                            }
+                            catch (System.Net.Sockets.SocketException) when (mllpServers.Count > 1 && attempt < 20)
+                            {
+                                // Its gateway is gone: the lab's connection goes to the next one.
+                                gateway = (gateway + 1) % mllpServers.Count;
+                                Interlocked.Increment(ref tally.MllpRetried);
+                                continue;
+                            }
                             long started = Stopwatch.GetTimestamp();
-                            string? code = await connection.SendAsync(message, ct);
+                            string? code;
+                            try
+                            {
+                                code = await connection.SendAsync(message, ct);
+                            }
+                            catch (IOException)
+                            {
+                                code = null; // reset by the gateway (it went away): as closed
+                            }
                             double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                             if (code is "AA" or "AE")
                             {
@@ -255,6 +342,7 @@ public static class LoadGenerator
                             {
                                 await connection.DisposeAsync();
                                 connection = null;
+                                gateway = (gateway + 1) % mllpServers.Count;
                             }
                             if (attempt == 20)
                             {
