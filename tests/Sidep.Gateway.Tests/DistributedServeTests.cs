@@ -59,7 +59,11 @@ public sealed class DistributedServeTests(KafkaCluster kafka, PostgresCluster po
     internal static async Task<Run> RunAsync(DistributedBackends? distributed)
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(
-            o => o with { OperatorToken = Token, MllpPort = -1, AgentSigningKey = AgentKey, PriorPositivePerMinute = 100_000 },
+            o => o with
+            {
+                OperatorToken = Token, MllpPort = -1, AgentSigningKey = AgentKey, PriorPositivePerMinute = 100_000,
+                ResearchKeys = $"k1={new string('a', 32)};k2={new string('b', 32)}", // a rotation: k1 → k2
+            },
             customize: b => b.Services.AddSingleton<TimeProvider>(new FixedDay()), distributed: distributed);
         using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", Facilities(), []));
         int accepted = 0;
@@ -134,6 +138,13 @@ public sealed class DistributedServeTests(KafkaCluster kafka, PostgresCluster po
                 answers.Add($"prior-positive {i} by {how}: {(int)answer.StatusCode} {await answer.Content.ReadAsStringAsync()}");
             }
         }
+        // The pseudonym link table after the rotation: one link per person with research rows (pseudonyms are of
+        // person ids, numbered differently by the two modes: their number is compared).
+        using HttpClient research = server.Client(null);
+        research.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
+            AgentTokens.Mint(AgentKey, "agent-research", AgentRoles.ResearchOperator, [], TimeSpan.FromHours(1)));
+        HttpResponseMessage links = await research.GetAsync("/v1/research/pseudonym-links?from=k1&to=k2");
+        answers.Add($"pseudonym links: {(int)links.StatusCode} {(links.IsSuccessStatusCode ? JsonDocument.Parse(await links.Content.ReadAsStringAsync()).RootElement.GetArrayLength() : -1)}");
         HttpResponseMessage review = await op.GetAsync("/v1/persons/review?limit=1000");
         answers.Add($"review queue: {(int)review.StatusCode}");
         if (review.IsSuccessStatusCode)
@@ -163,6 +174,7 @@ public sealed class DistributedServeTests(KafkaCluster kafka, PostgresCluster po
         // The identity questions, answered in both modes alike (none answers 501).
         Assert.Contains(embedded.Identity, a => a.Contains("\"priorPositive\":true", StringComparison.Ordinal));
         Assert.Contains(embedded.Identity, a => a.StartsWith("review: ", StringComparison.Ordinal));
+        Assert.Matches("^pseudonym links: 200 [1-9]", embedded.Identity.Single(a => a.StartsWith("pseudonym links", StringComparison.Ordinal)));
         Assert.Equal(embedded.Identity, distributed.Identity);
         Assert.Equal(embedded.Results, distributed.Results);
         foreach (string level in embedded.Tables.Keys)
