@@ -14,8 +14,10 @@ using Sidep.Storage.Sqlite;
 namespace Sidep.Gateway;
 
 /// <summary>The distributed mode's backends: the stages' transport and store, and what every gateway shares: the
-/// result-key index, the lab register and the transcoding tables.</summary>
-public sealed record DistributedBackends(Sidep.Transport.IStageTransport Transport, IStageStore Store, IResultKeyIndex Keys, ILabRegister Labs);
+/// result-key index, the INS placement (which partition a result with an INS goes to), the lab register and the
+/// transcoding tables.</summary>
+public sealed record DistributedBackends(Sidep.Transport.IStageTransport Transport, IStageStore Store, IResultKeyIndex Keys, ILabRegister Labs,
+    IPartitionRouter Router);
 
 /// <summary>Builds the server: the gateway (HTTP + MLLP) and, unless <see cref="GatewayOptions.RunStages"/> is off, the
 /// pipeline's stages — on the embedded log and store, or on Kafka and PostgreSQL (the distributed mode).</summary>
@@ -109,7 +111,7 @@ public static class SidepServer
         else
         {
             (transport, stageStore) = (distributed.Transport, distributed.Store);
-            builder.Services.AddSingleton(new IngestionService(new TransportJournal(transport), parserOptions, terminology, distributed.Keys));
+            builder.Services.AddSingleton(new IngestionService(new TransportJournal(transport), parserOptions, terminology, distributed.Keys, distributed.Router));
             // Mappings added through another gateway reach this one, and replay what it holds in quarantine.
             long mark = mappings.Count == 0 ? 0 : mappings.Max(m => m.Mark);
             builder.Services.AddHostedService(sp => new TranscodingFollower(labs, sp.GetRequiredService<IngestionService>(), mark,

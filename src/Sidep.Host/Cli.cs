@@ -65,7 +65,7 @@ public static partial class Cli
         var transport = new Sidep.Transport.Kafka.KafkaTransport(kafka);
         var keys = await Sidep.Storage.Postgres.PostgresKeyIndex.OpenAsync(postgres, new TransportJournal(transport), cancellationToken: ct);
         var store = Sidep.Storage.Postgres.PostgresStore.Open(postgres);
-        return (new DistributedBackends(transport, store, keys, store), mock, kafka);
+        return (new DistributedBackends(transport, store, keys, store, keys), mock, kafka);
     }
 
     private static Command Serve(string name, bool gatewayOnly)

@@ -246,17 +246,21 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     public MatchDecision Match(PatientIdentity identity, bool sandbox = true)
     {
         var traits = Traits.Of(identity);
-        string? ins = identity.Ins is { } i && InsNumber.IsValid(i.Matricule) && (sandbox || i.Kind is InsKind.Nir or InsKind.Nia) ? i.Matricule : null;
+        string? ins = TrustedIns(identity, sandbox);
         return ins is null ? ByTraits(traits) : ByIns(InsKey(ins), traits);
     }
+
+    /// <summary>The INS the matcher links by: one that passes its key, and outside a sandbox only under the NIR or NIA
+    /// OIDs (test and demo INS are matched on their traits); null when there is none.</summary>
+    public static string? TrustedIns(PatientIdentity identity, bool sandbox) =>
+        identity.Ins is { } i && InsNumber.IsValid(i.Matricule) && (sandbox || i.Kind is InsKind.Nir or InsKind.Nia) ? i.Matricule : null;
 
     /// <summary>The person these traits designate, without recording anything: the INS holder, else a person with the
     /// same traits, else one similar enough to be linked; null when none.</summary>
     public long? Find(PatientIdentity identity, bool sandbox = true)
     {
         var traits = Traits.Of(identity);
-        if (identity.Ins is { } i && InsNumber.IsValid(i.Matricule) && (sandbox || i.Kind is InsKind.Nir or InsKind.Nia)
-            && _byIns.TryGetValue(InsKey(i.Matricule), out long holder))
+        if (TrustedIns(identity, sandbox) is string ins && _byIns.TryGetValue(InsKey(ins), out long holder))
         {
             return Resolve(holder);
         }

@@ -37,6 +37,7 @@ public sealed class IngestionService
 
     private readonly IResultJournal? _log;
     private readonly IResultKeyIndex _keys;
+    private readonly IPartitionRouter? _router;
     private readonly Hl7ParserOptions _parserOptions;
     private readonly Terminology _terminology;
 
@@ -50,10 +51,14 @@ public sealed class IngestionService
     /// <param name="terminology">LOINC value set and per-lab transcoding; the national value set with no lab table when null.</param>
     /// <param name="keys">The result-key index; null: one in this process, rebuilt from <paramref name="log"/> (the
     /// embedded mode). The distributed mode passes the one its gateways share.</param>
-    public IngestionService(IResultJournal? log, Hl7ParserOptions parserOptions = default, Terminology? terminology = null, IResultKeyIndex? keys = null)
+    /// <param name="router">Where results are journalled (the distributed mode: a result with an INS where that INS was
+    /// first seen); null: under their own partition key.</param>
+    public IngestionService(IResultJournal? log, Hl7ParserOptions parserOptions = default, Terminology? terminology = null, IResultKeyIndex? keys = null,
+        IPartitionRouter? router = null)
     {
         _log = log;
         _keys = keys ?? new JournalKeyIndex(log);
+        _router = router;
         _parserOptions = parserOptions == default ? Hl7ParserOptions.Default : parserOptions;
         _terminology = terminology ?? Terminology.CreateNational();
         if (log is not null)
@@ -142,6 +147,7 @@ public sealed class IngestionService
                 dryRun ? [.. checkedOnly.Select((d, i) => Understanding.Of(i, d.Status, d.Item, d.Message, d.Result, receivedAt, _terminology))] : null);
         }
 
+        Dictionary<LabResult, string> routes = [];
         List<Decision> decisions = [];
         SubmissionReport? report = null;
         var parking = new List<(string Id, ResultEnvelope Envelope)>();
@@ -156,7 +162,7 @@ public sealed class IngestionService
                 index++;
                 if (d.Status is ItemStatus.Accepted or ItemStatus.Correction or ItemStatus.Retraction)
                 {
-                    records.Add(ResultRecord(d, new ResultEnvelope(submissionId, d.Version, Disposition(d), receivedAt, channel, d.Result!)));
+                    records.Add(ResultRecord(d, new ResultEnvelope(submissionId, d.Version, Disposition(d), receivedAt, channel, d.Result!), routes));
                 }
                 else if (d.Status == ItemStatus.Quarantined)
                 {
@@ -172,6 +178,7 @@ public sealed class IngestionService
         }
         try
         {
+            routes = await RoutesAsync(candidates.Select(c => c.Result), cancellationToken).ConfigureAwait(false);
             await _keys.DecideAsync(keyed, Journal, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not AggregateException)
@@ -223,12 +230,40 @@ public sealed class IngestionService
 
     private static byte[] Payload(Decision d, ResultEnvelope envelope) => ResultRecords.Encode(d.Hash!, envelope);
 
-    private LogRecord ResultRecord(Decision d, ResultEnvelope envelope)
+    private LogRecord ResultRecord(Decision d, ResultEnvelope envelope, Dictionary<LabResult, string> routes)
     {
-        return new LogRecord(RecordKind.Result, _log!.PartitionOf(d.Result!.PartitionKey), ResultRecords.Key(d.Result.Key), Payload(d, envelope))
+        LabResult result = d.Result!;
+        string partitionKey = routes.GetValueOrDefault(result) ?? result.PartitionKey;
+        return new LogRecord(RecordKind.Result, _log!.PartitionOf(partitionKey), ResultRecords.Key(result.Key), Payload(d, envelope))
         {
-            PartitionKey = d.Result.PartitionKey,
+            PartitionKey = partitionKey,
         };
+    }
+
+    /// <summary>The partition key each result is journalled under, where the router moves it from its own (by reference:
+    /// a result object is one item's).</summary>
+    private async Task<Dictionary<LabResult, string>> RoutesAsync(IEnumerable<LabResult?> results, CancellationToken cancellationToken)
+    {
+        var routes = new Dictionary<LabResult, string>(ReferenceEqualityComparer.Instance);
+        if (_router is null)
+        {
+            return routes;
+        }
+        List<LabResult> withIns = [.. results.OfType<LabResult>().Where(r => Identity.Matcher.TrustedIns(r.Patient, !_parserOptions.Production) is not null)];
+        if (withIns.Count == 0)
+        {
+            return routes;
+        }
+        string[] keys = await _router.RouteAsync([.. withIns.Select(r => (Identity.Matcher.TrustedIns(r.Patient, !_parserOptions.Production), r.PartitionKey))],
+            cancellationToken).ConfigureAwait(false);
+        for (int i = 0; i < withIns.Count; i++)
+        {
+            if (keys[i] != withIns[i].PartitionKey)
+            {
+                routes[withIns[i]] = keys[i];
+            }
+        }
+        return routes;
     }
 
     /// <summary>Adds mappings to a lab's transcoding table (already stored by the caller) and replays, once and in the
@@ -269,6 +304,7 @@ public sealed class IngestionService
             hashes.Add(hash);
             keyed.Add(new KeyedContent(result.Key.Fingerprint(), KeyedContent.Fingerprint(hash)));
         }
+        Dictionary<LabResult, string> routes = [];
         Task Journal(KeyAnswer[] answers)
         {
             var records = new List<LogRecord>(parked.Count + 1);
@@ -278,7 +314,7 @@ public sealed class IngestionService
                 Decision d = Decide(item, null!, results[i], hashes[i], answers[i]);
                 if (d.Status is ItemStatus.Accepted or ItemStatus.Correction or ItemStatus.Retraction)
                 {
-                    records.Add(ResultRecord(d, parked[i].Envelope with { Version = d.Version, Disposition = "replayed", Result = d.Result! }));
+                    records.Add(ResultRecord(d, parked[i].Envelope with { Version = d.Version, Disposition = "replayed", Result = d.Result! }, routes));
                 }
             }
             // The release marker goes in the same durable write as the replayed results: after a crash either both are
@@ -288,6 +324,7 @@ public sealed class IngestionService
         }
         try
         {
+            routes = await RoutesAsync(results, cancellationToken).ConfigureAwait(false);
             await _keys.DecideAsync(keyed, Journal, cancellationToken).ConfigureAwait(false);
         }
         catch

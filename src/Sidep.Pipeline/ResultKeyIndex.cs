@@ -37,3 +37,16 @@ public interface IResultKeyIndex
     /// </summary>
     Task<KeyAnswer[]> DecideAsync(IReadOnlyList<KeyedContent> items, Func<KeyAnswer[], Task> journal, CancellationToken cancellationToken = default);
 }
+
+/// <summary>
+/// Where a result is journalled in the distributed mode (fixed decision 5): on the partition of its person's blocking
+/// key (birth date + sex), except a result with an INS, which goes where that INS was first seen, so that the one match
+/// worker holding the INS holder's partition decides it — and links it by INS, as the embedded mode's single matcher
+/// does, even when its birth date or sex was mistyped or only partly known.
+/// </summary>
+public interface IPartitionRouter
+{
+    /// <summary>For each result, its (trusted) INS or null and its own partition key: the partition key to journal it
+    /// under. An INS not seen before is placed under the first of its results in the list.</summary>
+    Task<string[]> RouteAsync(IReadOnlyList<(string? Ins, string PartitionKey)> results, CancellationToken cancellationToken = default);
+}

@@ -23,7 +23,7 @@ namespace Sidep.Storage.Postgres;
 /// answered, by whichever gateway it reached; a shared table with compare-and-set inserts needs no routing between
 /// gateways and no consumer in the acknowledgement path, and PostgreSQL is already there for the stores.
 /// </summary>
-public sealed class PostgresKeyIndex : IResultKeyIndex, IDisposable
+public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDisposable
 {
     private readonly NpgsqlDataSource _source;
     private readonly TimeSpan _retryFor;
@@ -37,7 +37,8 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IDisposable
     }
 
     /// <summary>Opens the shared index (migrations applied). When it is empty and the journal already holds results (a
-    /// deployment from before the shared index), it is filled from the journal first, once, whichever gateway starts.</summary>
+    /// deployment from before the shared index), it is filled from the journal first, once, whichever gateway starts:
+    /// the result keys, and where each INS was first seen.</summary>
     /// <param name="retryFor">How long a decision retries transient failures before the submission is refused as not
     /// stored (the lab sends it again).</param>
     /// <param name="inFlight">How long a version not yet durable is taken to be in flight (its gateway writing it now)
@@ -109,9 +110,95 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IDisposable
             await using var insert = new NpgsqlCommand(
                 "INSERT INTO result_versions (key, version, content, durable) SELECT key, version, content, true FROM imported ON CONFLICT DO NOTHING", c, tx);
             await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            // Each INS where its results already are (the partition of the first read: before routing, an INS's results
+            // could be on several partitions; from now on they join the first).
+            var placed = new Dictionary<string, (byte[] Hash, string Key)>(StringComparer.Ordinal);
+            foreach (LogEntry entry in journal.ReadAllResults())
+            {
+                if (RoutedBy(entry) is (string ins, string partitionKey) && !placed.ContainsKey(ins))
+                {
+                    placed[ins] = (InsHash(ins), partitionKey);
+                }
+            }
+            if (placed.Count > 0)
+            {
+                await using var route = new NpgsqlCommand("INSERT INTO ins_partitions SELECT * FROM unnest($1::bytea[], $2::text[]) ON CONFLICT DO NOTHING", c, tx)
+                {
+                    Parameters = { new() { Value = placed.Values.Select(p => p.Hash).ToArray() }, new() { Value = placed.Values.Select(p => p.Key).ToArray() } },
+                };
+                await route.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The INS a journalled result would be routed by (any valid one: the test OIDs too, as a sandbox trusts
+    /// them) and the partition key it is under; null when unreadable or without INS.</summary>
+    private static (string Ins, string PartitionKey)? RoutedBy(LogEntry entry)
+    {
+        try
+        {
+            if (!ResultRecords.IsBinary(entry.Payload.Span))
+            {
+                return null; // a record of an earlier layout: its INS is not placed (its results stay where they are)
+            }
+            ResultEnvelope envelope = ResultRecords.Envelope(entry.Payload.Span);
+            return envelope.Result.Patient.Ins is { } ins && InsNumber.IsValid(ins.Matricule) ? (ins.Matricule, envelope.Result.PartitionKey) : null;
+        }
+        catch (InvalidDataException)
+        {
+            return null;
+        }
+    }
+
+    private static byte[] InsHash(string ins) => System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(ins.ToUpperInvariant()));
+
+    public Task<string[]> RouteAsync(IReadOnlyList<(string? Ins, string PartitionKey)> results, CancellationToken cancellationToken = default) =>
+        RetryingAsync(async ct =>
+        {
+            var routes = new string[results.Count];
+            var first = new Dictionary<string, (byte[] Hash, string Key)>(StringComparer.OrdinalIgnoreCase);
+            for (int i = 0; i < results.Count; i++)
+            {
+                routes[i] = results[i].PartitionKey;
+                if (results[i].Ins is string ins && !first.ContainsKey(ins))
+                {
+                    first[ins] = (InsHash(ins), results[i].PartitionKey);
+                }
+            }
+            if (first.Count == 0)
+            {
+                return routes;
+            }
+            await using NpgsqlConnection c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+            byte[][] hashes = [.. first.Values.Select(f => f.Hash)];
+            // An INS not seen before is placed under its first result's key; one placed already (by any gateway, even one
+            // committing just now: the insert waits for it) keeps its place.
+            await using (var place = new NpgsqlCommand("INSERT INTO ins_partitions SELECT * FROM unnest($1::bytea[], $2::text[]) ON CONFLICT DO NOTHING", c)
+            {
+                Parameters = { new() { Value = hashes }, new() { Value = first.Values.Select(f => f.Key).ToArray() } },
+            })
+            {
+                await place.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+            var placed = new Dictionary<string, string>(StringComparer.Ordinal);
+            await using (var read = new NpgsqlCommand("SELECT ins_hash, partition_key FROM ins_partitions WHERE ins_hash = ANY($1)", c) { Parameters = { new() { Value = hashes } } })
+            await using (NpgsqlDataReader r = await read.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    placed[Convert.ToHexString(r.GetFieldValue<byte[]>(0))] = r.GetString(1);
+                }
+            }
+            for (int i = 0; i < results.Count; i++)
+            {
+                if (results[i].Ins is string ins && placed.TryGetValue(Convert.ToHexString(first[ins].Hash), out string? key))
+                {
+                    routes[i] = key;
+                }
+            }
+            return routes;
+        }, cancellationToken);
 
     private readonly record struct Row(int Version, Guid Content, bool Durable, bool InFlight);
 

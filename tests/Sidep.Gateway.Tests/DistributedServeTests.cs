@@ -168,7 +168,7 @@ public sealed class DistributedServeTests(KafkaCluster kafka, PostgresCluster po
         string database = await postgres.NewDatabaseAsync();
         using PostgresStore store = PostgresStore.Open(database);
         using PostgresKeyIndex keys = await PostgresKeyIndex.OpenAsync(database, new TransportJournal(transport));
-        Run distributed = await RunAsync(new DistributedBackends(transport, store, keys, store));
+        Run distributed = await RunAsync(new DistributedBackends(transport, store, keys, store, keys));
 
         Assert.Equal(embedded.Accepted, distributed.Accepted);
         // The identity questions, answered in both modes alike (none answers 501).

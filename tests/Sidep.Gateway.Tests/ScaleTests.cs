@@ -58,7 +58,7 @@ public sealed class ScaleTests(KafkaCluster kafka, PostgresCluster postgres) : I
             owned.Add(transport);
             owned.Add(new Disposing(index.Dispose));
             return await SidepTestServer.StartAsync(o => o with { OperatorToken = DistributedServeTests.Token, MllpPort = -1, RunStages = false },
-                distributed: new DistributedBackends(transport, store, index, store));
+                distributed: new DistributedBackends(transport, store, index, store, index));
         }
         var workers = new List<Worker>();
         foreach (string stage in Stages.Names)
@@ -100,35 +100,53 @@ public sealed class ScaleTests(KafkaCluster kafka, PostgresCluster postgres) : I
                 return null;
             }
 
-            (string Format, byte[] Body)[] submissions = [.. DistributedServeTests.Submissions()];
-            var random = new Random(17);
-            int resent = 0;
-            for (int i = 0; i < submissions.Length; i += 4)
+            // Two streams at once, each through both gateways in turn: the corpus, and the synthetic workload (their
+            // persons apart). Within a stream the order is kept, as one lab's software keeps it: a person's results
+            // reaching two gateways at the same moment have no order, and neither mode could promise the same matches.
+            (string Format, byte[] Body)[] corpus = [.. Workload.Corpus()];
+            (string Format, byte[] Body)[] synthetic = [.. DistributedServeTests.Submissions().Skip(corpus.Length)];
+            int total = corpus.Length + synthetic.Length, sent = 0, resent = 0;
+            var stopping = new SemaphoreSlim(1, 1);
+            async Task StreamAsync((string Format, byte[] Body)[] stream, int shift, int seed)
             {
-                if (i >= submissions.Length / 2 && !bStopped)
+                var random = new Random(seed);
+                for (int i = 0; i < stream.Length; i++)
                 {
-                    // Mid-run: one worker of every stage goes, and gateway B with it (its partitions and its senders move).
-                    foreach (IGrouping<string, Worker> stage in workers.GroupBy(w => w.Stage))
+                    if (Interlocked.Increment(ref sent) >= total / 2 && !bStopped)
                     {
-                        await stage.First().StopAsync();
+                        await stopping.WaitAsync();
+                        try
+                        {
+                            if (!bStopped)
+                            {
+                                // Mid-run: one worker of every stage goes, and gateway B with it (its partitions and its
+                                // senders move).
+                                foreach (IGrouping<string, Worker> stage in workers.GroupBy(w => w.Stage))
+                                {
+                                    await stage.First().StopAsync();
+                                }
+                                workers = [.. workers.GroupBy(w => w.Stage).Select(g => g.Last())];
+                                bStopped = true;
+                                await b.DisposeAsync();
+                            }
+                        }
+                        finally
+                        {
+                            stopping.Release();
+                        }
                     }
-                    workers = [.. workers.GroupBy(w => w.Stage).Select(g => g.Last())];
-                    bStopped = true;
-                    await b.DisposeAsync();
-                }
-                // Four at a time, half the labs' traffic through each gateway.
-                (string, byte[])[] round = submissions[i..Math.Min(submissions.Length, i + 4)];
-                JsonElement?[] reports = await Task.WhenAll(round.Select((s, k) => SendAsync((i / 4 + k) % 2 == 0 ? viaA : viaB, s)));
-                Assert.All(reports, r => Assert.NotNull(r));
-                // Some sent again through the other gateway, as a lab does after a lost acknowledgement: nothing new.
-                if (random.NextDouble() < 0.2)
-                {
-                    JsonElement? again = await SendAsync(viaB, round[0]);
-                    int stored = again!.Value.TryGetProperty("counts", out JsonElement counts) ? counts.GetProperty("accepted").GetInt32() + counts.GetProperty("correction").GetInt32() : 0;
-                    Assert.Equal(0, stored);
-                    resent++;
+                    Assert.NotNull(await SendAsync((i + shift) % 2 == 0 ? viaA : viaB, stream[i]));
+                    // Some sent again through the other gateway, as a lab does after a lost acknowledgement: nothing new.
+                    if (random.NextDouble() < 0.2)
+                    {
+                        JsonElement? again = await SendAsync((i + shift) % 2 == 0 ? viaB : viaA, stream[i]);
+                        int stored = again!.Value.TryGetProperty("counts", out JsonElement counts) ? counts.GetProperty("accepted").GetInt32() + counts.GetProperty("correction").GetInt32() : 0;
+                        Assert.Equal(0, stored);
+                        Interlocked.Increment(ref resent);
+                    }
                 }
             }
+            await Task.WhenAll(Task.Run(() => StreamAsync(corpus, 0, 17)), Task.Run(() => StreamAsync(synthetic, 1, 18)));
             Assert.True(resent > 0);
 
             using HttpClient op = a.Client(null);

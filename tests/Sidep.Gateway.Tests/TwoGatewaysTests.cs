@@ -31,7 +31,7 @@ public sealed class TwoGatewaysTests(KafkaCluster kafka, PostgresCluster postgre
             backends.Add(transport);
             backends.Add(new Disposing(() => { keys.Dispose(); store.Dispose(); }));
             return await SidepTestServer.StartAsync(o => o with { OperatorToken = Token, MllpPort = -1, RunStages = false },
-                distributed: new DistributedBackends(transport, store, keys, store));
+                distributed: new DistributedBackends(transport, store, keys, store, keys));
         }
         try
         {

@@ -34,6 +34,14 @@ public sealed class DistributedModeTests(KafkaCluster kafka, PostgresCluster pos
 
     internal static readonly Pseudonyms Keys = Pseudonyms.Parse("k1=" + new string('s', 32));
 
+    /// <summary>A gateway of the distributed mode as the host builds it: the journal on the transport, the result-key
+    /// index and the INS placement shared in PostgreSQL (dispose the index).</summary>
+    internal static async Task<(IngestionService Gateway, PostgresKeyIndex Index)> GatewayAsync(IStageTransport transport, string database, Terminology terminology)
+    {
+        PostgresKeyIndex index = await PostgresKeyIndex.OpenAsync(database, new TransportJournal(transport));
+        return (new IngestionService(new TransportJournal(transport), terminology: terminology, keys: index, router: index), index);
+    }
+
     /// <summary>Drains the stages until every one has stored a position at the end of its input.</summary>
     internal static async Task DrainAsync(IStageTransport transport, IStageStore store, params IEnumerable<(string Consumer, string Topic, Func<Task<int>> Drain)> stages)
     {
@@ -71,9 +79,10 @@ public sealed class DistributedModeTests(KafkaCluster kafka, PostgresCluster pos
         await using var transport = new KafkaTransport(kafka.Bootstrap);
         string database = await postgres.NewDatabaseAsync();
         using PostgresStore store = PostgresStore.Open(database);
-        using PostgresKeyIndex keys = await PostgresKeyIndex.OpenAsync(database, new TransportJournal(transport));
         Terminology terminology = Terminology.CreateNational();
-        int sent = await Workload.SendAsync(new IngestionService(new TransportJournal(transport), terminology: terminology, keys: keys));
+        (IngestionService gateway, PostgresKeyIndex index) = await GatewayAsync(transport, database, terminology);
+        using PostgresKeyIndex _ = index;
+        int sent = await Workload.SendAsync(gateway);
         Assert.Equal(sent, transport.EndOffsets(StageTopics.Results).Sum());
         using var identity = new IdentityStage(transport, store, terminology);
         using var indicators = new IndicatorStage(transport, store, terminology);
@@ -181,10 +190,13 @@ public sealed class DistributedFailoverTests(KafkaCluster kafka, PostgresCluster
         Workload.Outcomes embedded = await DistributedModeTests.EmbeddedRunAsync();
 
         await using var transport = new KafkaTransport(kafka.Bootstrap);
-        using PostgresStore store = PostgresStore.Open(await postgres.NewDatabaseAsync());
+        string database = await postgres.NewDatabaseAsync();
+        using PostgresStore store = PostgresStore.Open(database);
         var crashing = new CrashingStore(store, failOnWrite: 2);
         Terminology terminology = Terminology.CreateNational();
-        await Workload.SendAsync(new IngestionService(new TransportJournal(transport), terminology: terminology));
+        (IngestionService gateway, PostgresKeyIndex index) = await DistributedModeTests.GatewayAsync(transport, database, terminology);
+        using PostgresKeyIndex _ = index;
+        await Workload.SendAsync(gateway);
 
         // Two workers per stage share each group; the first set dies at its second store write.
         IdentityStage identityA = new(transport, crashing, terminology);
@@ -270,9 +282,12 @@ public sealed class DistributedPostgresRestartTests(KafkaCluster kafka, Postgres
         Assert.True(postgres.Throwaway, "this test stops its own server; set no SIDEP_TEST_POSTGRES to run it");
         Workload.Outcomes embedded = await DistributedModeTests.EmbeddedRunAsync();
         await using var transport = new KafkaTransport(kafka.Bootstrap);
-        using PostgresStore store = PostgresStore.Open(await postgres.NewDatabaseAsync(), retryFor: TimeSpan.FromSeconds(60));
+        string database = await postgres.NewDatabaseAsync();
+        using PostgresStore store = PostgresStore.Open(database, retryFor: TimeSpan.FromSeconds(60));
         Terminology terminology = Terminology.CreateNational();
-        await Workload.SendAsync(new IngestionService(new TransportJournal(transport), terminology: terminology));
+        (IngestionService gateway, PostgresKeyIndex index) = await DistributedModeTests.GatewayAsync(transport, database, terminology);
+        using PostgresKeyIndex _ = index;
+        await Workload.SendAsync(gateway);
 
         using var identity = new IdentityStage(transport, store, terminology);
         using var indicators = new IndicatorStage(transport, store, terminology);

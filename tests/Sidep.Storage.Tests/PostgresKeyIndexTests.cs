@@ -44,7 +44,7 @@ public sealed class PostgresKeyIndexTests(KafkaCluster kafka, PostgresCluster po
 
     private sealed class Gateway(KafkaTransport transport, PostgresKeyIndex keys, IResultJournal? journal = null) : IAsyncDisposable
     {
-        public IngestionService Ingestion { get; } = new(journal ?? new TransportJournal(transport), keys: keys);
+        public IngestionService Ingestion { get; } = new(journal ?? new TransportJournal(transport), keys: keys, router: keys);
 
         public async Task<SubmissionReport> SendAsync(ReadOnlySequence<byte> body) =>
             (await Ingestion.SubmitAsync(null, body, Formats.Hl7v2, "test", false)).Report;
@@ -125,7 +125,7 @@ public sealed class PostgresKeyIndexTests(KafkaCluster kafka, PostgresCluster po
         {
             string run = $"{Guid.NewGuid():N}"[..8];
             return [.. Workload.Synthetic().Select(body => Encoding.UTF8.GetBytes(System.Text.RegularExpressions.Regex.Replace(
-                Encoding.UTF8.GetString(body), @"(?<=\|)(S\d+[AB]|T\d)(?=\|)", run + "$1")))];
+                Encoding.UTF8.GetString(body), @"(?<=\|)(S\d+[ABM]|T\d)(?=\|)", run + "$1")))];
         }
         List<byte[]> stream = Stream();
         var one = new List<(ItemStatus, int?)>();
@@ -201,6 +201,32 @@ public sealed class PostgresKeyIndexTests(KafkaCluster kafka, PostgresCluster po
         Assert.Equal(ItemStatus.Duplicate, (await b.SendAsync(message)).Items.Single().Status);
         Assert.Equal(before + 1, await ResultsOnTopicAsync());
         Assert.False(failing!.FailNext);
+    }
+
+    [Fact]
+    public async Task A_result_whose_sex_or_birth_date_was_mistyped_goes_where_its_INS_was_first_seen_whichever_gateway_takes_it()
+    {
+        string database = await postgres.NewDatabaseAsync();
+        await using Gateway a = await GatewayAsync(database), b = await GatewayAsync(database);
+        string run = $"{Guid.NewGuid():N}"[..8];
+        long nir = 2_850_375_000_000 + Random.Shared.Next(100_000);
+        string ins = nir.ToString(System.Globalization.CultureInfo.InvariantCulture) + (97 - nir % 97).ToString("D2", System.Globalization.CultureInfo.InvariantCulture);
+        string Pid(string birth, string sex) => $"PID|1||{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||ROUTE^ANNE||{birth}|{sex}";
+        await a.SendAsync(new ReadOnlySequence<byte>(IdentityFixtures.Message($"{run}-1", Pid("19850314", "F")).ToArray()));
+        await b.SendAsync(new ReadOnlySequence<byte>(IdentityFixtures.Message($"{run}-2", Pid("19850314", "M")).ToArray()));
+        await b.SendAsync(new ReadOnlySequence<byte>(IdentityFixtures.Message($"{run}-3", Pid("198503", "F")).ToArray()));
+        // Without INS, the same mistyped traits stay on their own partition.
+        await a.SendAsync(new ReadOnlySequence<byte>(IdentityFixtures.Message($"{run}-4", $"PID|1||L1^^^LAB^PI||ROUTE^ANNE||19850314|M").ToArray()));
+
+        await using var reader = new KafkaTransport(kafka.Bootstrap);
+        long[] ends = reader.EndOffsets(StageTopics.Results);
+        Dictionary<string, string> keyOf = Enumerable.Range(0, ends.Length)
+            .SelectMany(p => reader.ReadRange(StageTopics.Results, p, 0, ends[p]))
+            .Where(m => m.Headers.GetValueOrDefault(StageTopics.ResultKey)?.Contains(run, StringComparison.Ordinal) == true)
+            .ToDictionary(m => ResultRecords.ParseKey(m.Headers[StageTopics.ResultKey])!.Value.AccessionId, m => m.Key);
+        Assert.Equal(4, keyOf.Count);
+        Assert.Equal(["1985-03-14|F", "1985-03-14|F", "1985-03-14|F", "1985-03-14|M"],
+            new[] { $"{run}-1", $"{run}-2", $"{run}-3", $"{run}-4" }.Select(k => keyOf[k]));
     }
 
     [Fact]

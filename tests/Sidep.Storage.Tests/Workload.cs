@@ -49,6 +49,7 @@ public static class Workload
         var random = new Random(7);
         var messages = new List<string>();
         var corrections = new List<string>();
+        var mistyped = new List<string>();
         for (int i = 0; i < persons; i++)
         {
             (string ins, string name, string given, string birth, string sex) = PersonOf(i);
@@ -75,6 +76,19 @@ public static class Workload
             {
                 corrections.Add(Message($"S{i}A", withIns, day, first, "X", dep)); // cancelled: a retraction
             }
+            // Later, an INS result with its sex or birth date mistyped or partly known: its own blocking key is another
+            // partition's; the INS links it to its holder (or flags the conflict), in the distributed mode as in the embedded.
+            if (i % 3 != 0 && i % 12 is 1 or 2 or 5)
+            {
+                string wrongDay = (int.Parse(birth[6..], CultureInfo.InvariantCulture) % 28 + 1).ToString("D2", CultureInfo.InvariantCulture);
+                string other = (i % 12) switch
+                {
+                    1 => $"PID|1||{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||{name}^{given}||{birth}|{(sex == "F" ? "M" : "F")}{address}",
+                    2 => $"PID|1||{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||{name}^{given}||{birth[..6]}|{sex}{address}",
+                    _ => $"PID|1||{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||{name}^{given}||{birth[..6]}{wrongDay}|{sex}{address}",
+                };
+                mistyped.Add(Message($"S{i}M", other, Math.Min(28, day + 2), random.NextDouble() < 0.3 ? positive : negative, dep: dep));
+            }
         }
         for (int i = 0; i < IdentityFixtures.ThreeLabs.Length; i++)
         {
@@ -87,6 +101,7 @@ public static class Workload
         }
         batches.Add(Encoding.UTF8.GetBytes(string.Concat(messages.Take(10)))); // resent: duplicates
         batches.Add(Encoding.UTF8.GetBytes(string.Concat(corrections)));
+        batches.Add(Encoding.UTF8.GetBytes(string.Concat(mistyped)));
         return batches;
     }
 
