@@ -50,16 +50,6 @@ public sealed class ScaleTests(KafkaCluster kafka, PostgresCluster postgres) : I
         using PostgresStore store = PostgresStore.Open(database);
         DirectoryInfo researchDir = Directory.CreateTempSubdirectory("sidep-scale-research-");
         Pseudonyms keys = Pseudonyms.Parse("k1=" + new string('s', 32));
-        var owned = new List<IAsyncDisposable>();
-        async Task<SidepTestServer> GatewayAsync()
-        {
-            var transport = new KafkaTransport(kafka.Bootstrap);
-            PostgresKeyIndex index = await PostgresKeyIndex.OpenAsync(database, new TransportJournal(transport));
-            owned.Add(transport);
-            owned.Add(new Disposing(index.Dispose));
-            return await SidepTestServer.StartAsync(o => o with { OperatorToken = DistributedServeTests.Token, MllpPort = -1, RunStages = false },
-                distributed: new DistributedBackends(transport, store, index, store, index));
-        }
         var workers = new List<Worker>();
         foreach (string stage in Stages.Names)
         {
@@ -69,7 +59,9 @@ public sealed class ScaleTests(KafkaCluster kafka, PostgresCluster postgres) : I
                 workers.Add(new Worker(stage, Stages.Create(stage, transport, store, Terminology.CreateNational(), sandbox: true, keys, researchDir.FullName), transport));
             }
         }
-        SidepTestServer a = await GatewayAsync(), b = await GatewayAsync();
+        await using GatewayRole gatewayA = await GatewayRole.StartAsync(kafka.Bootstrap, database, DistributedServeTests.Token);
+        await using GatewayRole gatewayB = await GatewayRole.StartAsync(kafka.Bootstrap, database, DistributedServeTests.Token);
+        SidepTestServer a = gatewayA.Server, b = gatewayB.Server;
         bool bStopped = false;
         try
         {
@@ -127,7 +119,7 @@ public sealed class ScaleTests(KafkaCluster kafka, PostgresCluster postgres) : I
                                 }
                                 workers = [.. workers.GroupBy(w => w.Stage).Select(g => g.Last())];
                                 bStopped = true;
-                                await b.DisposeAsync();
+                                await gatewayB.StopAsync();
                             }
                         }
                         finally
@@ -188,25 +180,7 @@ public sealed class ScaleTests(KafkaCluster kafka, PostgresCluster postgres) : I
             {
                 await worker.StopAsync();
             }
-            await a.DisposeAsync();
-            if (!bStopped)
-            {
-                await b.DisposeAsync();
-            }
-            foreach (IAsyncDisposable disposable in owned)
-            {
-                await disposable.DisposeAsync();
-            }
             researchDir.Delete(recursive: true);
-        }
-    }
-
-    private sealed class Disposing(Action dispose) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync()
-        {
-            dispose();
-            return ValueTask.CompletedTask;
         }
     }
 }

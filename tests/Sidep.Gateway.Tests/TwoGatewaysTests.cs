@@ -3,9 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Sidep.Ingestion;
-using Sidep.Storage.Postgres;
 using Sidep.Storage.Tests;
-using Sidep.Transport.Kafka;
 
 namespace Sidep.Gateway.Tests;
 
@@ -22,66 +20,37 @@ public sealed class TwoGatewaysTests(KafkaCluster kafka, PostgresCluster postgre
     public async Task A_lab_registered_through_one_gateway_is_served_by_the_other_and_a_mapping_added_through_one_replays_what_the_other_holds()
     {
         string database = await postgres.NewDatabaseAsync();
-        var backends = new List<IAsyncDisposable>();
-        async Task<SidepTestServer> GatewayAsync()
-        {
-            var transport = new KafkaTransport(kafka.Bootstrap);
-            var store = PostgresStore.Open(database);
-            PostgresKeyIndex keys = await PostgresKeyIndex.OpenAsync(database, new TransportJournal(transport));
-            backends.Add(transport);
-            backends.Add(new Disposing(() => { keys.Dispose(); store.Dispose(); }));
-            return await SidepTestServer.StartAsync(o => o with { OperatorToken = Token, MllpPort = -1, RunStages = false },
-                distributed: new DistributedBackends(transport, store, keys, store, keys));
-        }
-        try
-        {
-            await using SidepTestServer a = await GatewayAsync(), b = await GatewayAsync();
-            using HttpClient operatorA = a.Client(null);
-            operatorA.DefaultRequestHeaders.Add("X-Operator-Token", Token);
-            HttpResponseMessage registered = await operatorA.PostAsJsonAsync("/v1/labs", new { finess = "750000001", name = "Labo", facilityIds = new[] { "SIDEP-DEMO" } });
-            Assert.Equal(HttpStatusCode.Created, registered.StatusCode);
-            string key = JsonDocument.Parse(await registered.Content.ReadAsStringAsync()).RootElement[0].GetProperty("apiKey").GetString()!;
+        await using GatewayRole first = await GatewayRole.StartAsync(kafka.Bootstrap, database, Token), second = await GatewayRole.StartAsync(kafka.Bootstrap, database, Token);
+        SidepTestServer a = first.Server, b = second.Server;
+        using HttpClient operatorA = a.Client(null);
+        operatorA.DefaultRequestHeaders.Add("X-Operator-Token", Token);
+        HttpResponseMessage registered = await operatorA.PostAsJsonAsync("/v1/labs", new { finess = "750000001", name = "Labo", facilityIds = new[] { "SIDEP-DEMO" } });
+        Assert.Equal(HttpStatusCode.Created, registered.StatusCode);
+        string key = JsonDocument.Parse(await registered.Content.ReadAsStringAsync()).RootElement[0].GetProperty("apiKey").GetString()!;
 
-            // Through the other gateway: known, and its local code held in quarantine.
-            using HttpClient labB = b.Client(key), labA = a.Client(key);
-            string local = HttpApiTests.Message("Q1", $"ACC-{Guid.NewGuid():N}"[..16]).Replace("94500-6^SARS-CoV-2^LN||260415000", "SCOV^SARS-CoV-2 PCR^L||260415000");
-            SubmissionReport held = await ReportOf(await labB.PostAsync("/v1/submissions", HttpApiTests.Hl7(local)));
-            Assert.Equal(1, held.Counts.Quarantined);
-            Assert.Equal(["SCOV"], (await labB.GetFromJsonAsync("/v1/quarantine", SidepJson.Default.ListQuarantineSummary))!.Select(q => q.LocalCode));
+        // Through the other gateway: known, and its local code held in quarantine.
+        using HttpClient labB = b.Client(key), labA = a.Client(key);
+        string local = HttpApiTests.Message("Q1", $"ACC-{Guid.NewGuid():N}"[..16]).Replace("94500-6^SARS-CoV-2^LN||260415000", "SCOV^SARS-CoV-2 PCR^L||260415000");
+        SubmissionReport held = await ReportOf(await labB.PostAsync("/v1/submissions", HttpApiTests.Hl7(local)));
+        Assert.Equal(1, held.Counts.Quarantined);
+        Assert.Equal(["SCOV"], (await labB.GetFromJsonAsync("/v1/quarantine", SidepJson.Default.ListQuarantineSummary))!.Select(q => q.LocalCode));
 
-            // The lab maps the code through the first gateway: the second takes the mapping and replays what it held.
-            HttpResponseMessage put = await labA.PutAsync("/v1/labs/750000001/transcoding", new StringContent("local_code;loinc\nSCOV;94500-6\n", Encoding.UTF8, "text/csv"));
-            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
-            DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            while ((await labB.GetFromJsonAsync("/v1/quarantine", SidepJson.Default.ListQuarantineSummary))!.Count > 0)
-            {
-                Assert.True(DateTime.UtcNow < until, "the second gateway did not replay its quarantined result within 30 s of the mapping");
-                await Task.Delay(100);
-            }
-            // The replayed result is stored: sent again through either gateway, a duplicate.
-            SubmissionReport again = await ReportOf(await labA.PostAsync("/v1/submissions", HttpApiTests.Hl7(local)));
-            Assert.Equal((ItemStatus.Duplicate, "94500-6"), (again.Items.Single().Status, again.Items.Single().Loinc));
-            Assert.Equal(ItemStatus.Duplicate, (await ReportOf(await labB.PostAsync("/v1/submissions", HttpApiTests.Hl7(local)))).Items.Single().Status);
-            // Either gateway lists the same labs.
-            using HttpClient operatorB = b.Client(null);
-            operatorB.DefaultRequestHeaders.Add("X-Operator-Token", Token);
-            Assert.Contains("750000001", await operatorB.GetStringAsync("/v1/labs"));
-        }
-        finally
+        // The lab maps the code through the first gateway: the second takes the mapping and replays what it held.
+        HttpResponseMessage put = await labA.PutAsync("/v1/labs/750000001/transcoding", new StringContent("local_code;loinc\nSCOV;94500-6\n", Encoding.UTF8, "text/csv"));
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while ((await labB.GetFromJsonAsync("/v1/quarantine", SidepJson.Default.ListQuarantineSummary))!.Count > 0)
         {
-            foreach (IAsyncDisposable backend in backends)
-            {
-                await backend.DisposeAsync();
-            }
+            Assert.True(DateTime.UtcNow < until, "the second gateway did not replay its quarantined result within 30 s of the mapping");
+            await Task.Delay(100);
         }
-    }
-
-    private sealed class Disposing(Action dispose) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync()
-        {
-            dispose();
-            return ValueTask.CompletedTask;
-        }
+        // The replayed result is stored: sent again through either gateway, a duplicate.
+        SubmissionReport again = await ReportOf(await labA.PostAsync("/v1/submissions", HttpApiTests.Hl7(local)));
+        Assert.Equal((ItemStatus.Duplicate, "94500-6"), (again.Items.Single().Status, again.Items.Single().Loinc));
+        Assert.Equal(ItemStatus.Duplicate, (await ReportOf(await labB.PostAsync("/v1/submissions", HttpApiTests.Hl7(local)))).Items.Single().Status);
+        // Either gateway lists the same labs.
+        using HttpClient operatorB = b.Client(null);
+        operatorB.DefaultRequestHeaders.Add("X-Operator-Token", Token);
+        Assert.Contains("750000001", await operatorB.GetStringAsync("/v1/labs"));
     }
 }
