@@ -37,3 +37,31 @@ public static class Contiguous
         return 1 + (feeds > 0 ? feeds : before.Count((byte)'\r'));
     }
 }
+
+/// <summary>
+/// The lines of many offsets in one input, as <see cref="Contiguous.LineOf"/> counts them, for a reader that asks for
+/// every item's position as it advances: each call counts only the bytes between it and the previous offset, so the
+/// positions of a whole input read in order cost one pass over it (counting from the start for each, a bundle of n
+/// results cost n passes).
+/// </summary>
+public struct LineCounter
+{
+    private int _offset, _feeds, _returns;
+
+    /// <summary>Bytes counted so far (for the linearity test: one pass over what was asked).</summary>
+    public long Scanned { get; private set; }
+
+    public int LineOf(ReadOnlySpan<byte> input, int offset)
+    {
+        offset = Math.Clamp(offset, 0, input.Length);
+        // Forward: the bytes since the previous offset are added; back (a field before the one asked last): the bytes
+        // between are taken off. Either way, only the distance is read.
+        int sign = offset >= _offset ? 1 : -1;
+        ReadOnlySpan<byte> between = sign > 0 ? input[_offset..offset] : input[offset.._offset];
+        _feeds += sign * between.Count((byte)'\n');
+        _returns += sign * between.Count((byte)'\r');
+        Scanned += between.Length;
+        _offset = offset;
+        return 1 + (_feeds > 0 ? _feeds : _returns);
+    }
+}

@@ -11,6 +11,10 @@ internal ref struct BundleMapper
     private readonly ResourceIndex _index;
     private readonly ParsedMessage _message;
     private readonly Dictionary<Entry, PatientData> _patients = [];
+    /// <summary>Every item's line, counted as the mapper advances through the bundle (not from its start each time);
+    /// the resources observations refer to (their patients) on a counter of their own, so that going to a patient
+    /// placed at the other end of the bundle and back is not a pass over it per result.</summary>
+    private LineCounter _lines, _referenced;
 
     public BundleMapper(ReadOnlySpan<byte> json, ResourceIndex index, ParsedMessage message)
     {
@@ -84,8 +88,15 @@ internal ref struct BundleMapper
         return patient;
     }
 
-    private readonly SourcePosition At(Entry entry, string element, int offset = -1) =>
-        new($"{entry.Path}{(element.Length > 0 ? "." + element : "")}", Contiguous.LineOf(_json, offset < 0 ? entry.Start : entry.Start + offset), 0, 0, offset < 0 ? entry.Start : entry.Start + offset);
+    private SourcePosition At(Entry entry, string element, int offset = -1) =>
+        new($"{entry.Path}{(element.Length > 0 ? "." + element : "")}", _lines.LineOf(_json, offset < 0 ? entry.Start : entry.Start + offset), 0, 0, offset < 0 ? entry.Start : entry.Start + offset);
+
+    /// <summary>A position in a resource an observation refers to (its patient).</summary>
+    private SourcePosition AtReferenced(Entry entry, string element) =>
+        new($"{entry.Path}.{element}", _referenced.LineOf(_json, entry.Start), 0, 0, entry.Start);
+
+    /// <summary>Bytes counted to give positions (the linearity test: about the bundle's length, not its square).</summary>
+    public readonly long PositionBytes => _lines.Scanned + _referenced.Scanned;
 
     private void Build(Entry entry, ObservationData o, ReportData? report)
     {
@@ -114,7 +125,7 @@ internal ref struct BundleMapper
         }
         PatientData patient = Patient(patientEntry);
         item.Diagnostics.AddRange(patient.Diagnostics);
-        item.IdentityPosition = At(patientEntry, "identifier");
+        item.IdentityPosition = AtReferenced(patientEntry, "identifier");
 
         Entry? specimenEntry = o.Specimen is null ? null : _index.Resolve(o.Specimen, entry);
         SpecimenData? specimen = specimenEntry?.Type == "Specimen" ? ReadSpecimen(_json[specimenEntry.Start..specimenEntry.End]) : null;
