@@ -13,7 +13,7 @@ namespace Sidep.Benchmarks;
 /// path must stay ahead of Firely at every size.</summary>
 [MemoryDiagnoser]
 [Config(typeof(ThroughputConfig))]
-public class FhirBundleSizeBenchmarks : IMeasuredBytes
+public class FhirBundleSizeBenchmarks
 {
     [Params(1, 100, 1_000, 10_000)]
     public int Observations { get; set; }
@@ -70,6 +70,4 @@ public class FhirBundleSizeBenchmarks : IMeasuredBytes
         }
         return n;
     }
-
-    public int BytesOf(string method) => _bundle.Length;
 }
