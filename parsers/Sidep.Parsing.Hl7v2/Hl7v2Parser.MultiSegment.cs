@@ -16,7 +16,7 @@ public sealed partial class Hl7v2Parser
         var batch = new Internals.BatchEnvelope();
         var reader = new SequenceReader<byte>(input);
         Span<byte> head = stackalloc byte[4];
-        reader.IsNext("\xEF\xBB\xBF"u8, advancePast: true);
+        reader.IsNext(Contiguous.Utf8Bom, advancePast: true);
         bool anyContent = false;
         int line = 1;
         long messageStart = -1;

@@ -28,7 +28,7 @@ public sealed partial class Hl7v2Parser
         }
         int messageStart = -1;
         int messageLine = 0;
-        var lines = new Hl7Lines(input, input.StartsWith("\xEF\xBB\xBF"u8) ? 3 : 0, 1);
+        var lines = new Hl7Lines(input, input.StartsWith(Contiguous.Utf8Bom) ? 3 : 0, 1);
         while (lines.MoveNext())
         {
             int at = lines.Offset;

@@ -28,6 +28,10 @@ public static class Contiguous
         }
     }
 
+    /// <summary>The UTF-8 byte order mark, as bytes (in a u8 string literal "\xEF" is the character U+00EF, two bytes in
+    /// UTF-8: a mark written so never matched, and a file that began with one was refused).</summary>
+    public static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
     /// <summary>Line (1-based) of a byte offset: line feeds counted, or carriage returns in a file that has no line feed
     /// before the offset. Computed only for problems.</summary>
     public static int LineOf(ReadOnlySpan<byte> input, int offset)

@@ -6,7 +6,24 @@ using Sidep.Parsing.Hprim;
 
 namespace Sidep.Ingestion;
 
-/// <summary>The submission formats Sidep reads, their media types, and how to tell them apart.</summary>
+/// <summary>A submission format Sidep reads: its name (in reports and the journal), the media types it comes as, the
+/// look of its first bytes, and its parser. Adding a format is one of these, listed in <see cref="Formats.All"/>, and
+/// its parser project.</summary>
+public interface IFormat
+{
+    string Name { get; }
+
+    /// <summary>The media types it is accepted as; the first is the one Sidep sends it as.</summary>
+    IReadOnlyList<string> MediaTypes { get; }
+
+    /// <summary>Whether a file beginning so is of this format (for files given without a media type: the CLI).</summary>
+    bool Claims(ReadOnlySpan<byte> head);
+
+    ParsedSubmission Parse(in ReadOnlySequence<byte> body, Hl7ParserOptions hl7Options);
+}
+
+/// <summary>The formats Sidep reads, in one place: found by name, by media type or by their first bytes. An unknown
+/// name or media type is refused, never guessed.</summary>
 public static class Formats
 {
     public const string Hl7v2 = "hl7v2";
@@ -17,50 +34,97 @@ public static class Formats
     public const string HprimMediaType = "application/x-hprim";
     public const string FhirMediaType = "application/fhir+json";
 
+    /// <summary>Every format, in the order files are sniffed (HPRIM, which claims what the others do not, last).</summary>
+    public static readonly IReadOnlyList<IFormat> All = [new Hl7v2Format(), new FhirFormat(), new HprimFormat()];
+
+    /// <summary>The format of this name.</summary>
+    /// <exception cref="ArgumentException">No format has this name.</exception>
+    public static IFormat Named(string name) => All.FirstOrDefault(f => f.Name == name)
+        ?? throw new ArgumentException($"unknown format '{name}': Sidep reads {string.Join(", ", All.Select(f => f.Name))}", nameof(name));
+
     /// <summary>The format of a media type (parameters ignored), or null.</summary>
     public static string? FromMediaType(string? contentType)
     {
         string? media = contentType?.Split(';')[0].Trim().ToLowerInvariant();
-        return media switch
-        {
-            Hl7MediaType or "x-application/hl7-v2+er7" => Hl7v2,
-            HprimMediaType or "text/x-hprim" or "application/hprim" => Hprim,
-            FhirMediaType or "application/json+fhir" => Fhir,
-            _ => null,
-        };
+        return media is null ? null : All.FirstOrDefault(f => f.MediaTypes.Contains(media))?.Name;
     }
 
-    public static string MediaTypeOf(string format) => format switch { Hprim => HprimMediaType, Fhir => FhirMediaType, _ => Hl7MediaType };
+    public static string MediaTypeOf(string format) => Named(format).MediaTypes[0];
 
-    /// <summary>Guesses the format from the first bytes: MSH/FHS/BHS is HL7 v2, '{' is FHIR JSON, anything else is read as HPRIM.</summary>
+    /// <summary>The format a file's first bytes say: MSH/FHS/BHS is HL7 v2, '{' is FHIR JSON, anything else is read as
+    /// HPRIM (HPRIM Médecin has no signature of its own; its reader says line by line what it could not read).</summary>
     public static string Sniff(ReadOnlySpan<byte> head)
     {
-        int start = head.IndexOfAnyExcept("\xEF\xBB\xBF \t\r\n"u8);
-        ReadOnlySpan<byte> first = start < 0 ? default : head[start..];
-        return first.StartsWith("MSH"u8) || first.StartsWith("FHS"u8) || first.StartsWith("BHS"u8) ? Hl7v2 : first.StartsWith("{"u8) ? Fhir : Hprim;
+        foreach (IFormat format in All)
+        {
+            if (format.Claims(head))
+            {
+                return format.Name;
+            }
+        }
+        throw new InvalidOperationException("HPRIM claims every file");
     }
 
-    public static ParsedSubmission Parse(string format, in ReadOnlySequence<byte> body, Hl7ParserOptions hl7Options) => format switch
-    {
-        Hprim => new HprimParser().Parse(body),
-        Fhir => new FhirParser().Parse(body),
-        _ => Hl7Parser(hl7Options).Parse(body),
-    };
+    public static ParsedSubmission Parse(string format, in ReadOnlySequence<byte> body, Hl7ParserOptions hl7Options) => Named(format).Parse(body, hl7Options);
 
-    // One HL7 parser per thread: parsing is synchronous, and its pool of repeated strings stays warm across
-    // submissions instead of being allocated anew for every MLLP message.
-    [ThreadStatic]
-    private static Hl7v2Parser? t_hl7;
-    [ThreadStatic]
-    private static Hl7ParserOptions t_hl7Options;
-
-    private static Hl7v2Parser Hl7Parser(Hl7ParserOptions options)
+    /// <summary>The first bytes after a byte order mark and white space.</summary>
+    private static ReadOnlySpan<byte> Start(ReadOnlySpan<byte> head)
     {
-        if (t_hl7 is null || t_hl7Options != options)
+        if (head.StartsWith(Contiguous.Utf8Bom))
         {
-            t_hl7 = new Hl7v2Parser(options);
-            t_hl7Options = options;
+            head = head[3..];
         }
-        return t_hl7;
+        int start = head.IndexOfAnyExcept(" \t\r\n"u8);
+        return start < 0 ? default : head[start..];
+    }
+
+    private sealed class Hl7v2Format : IFormat
+    {
+        public string Name => Hl7v2;
+
+        public IReadOnlyList<string> MediaTypes { get; } = [Hl7MediaType, "x-application/hl7-v2+er7"];
+
+        public bool Claims(ReadOnlySpan<byte> head) => Start(head) is var first && (first.StartsWith("MSH"u8) || first.StartsWith("FHS"u8) || first.StartsWith("BHS"u8));
+
+        public ParsedSubmission Parse(in ReadOnlySequence<byte> body, Hl7ParserOptions hl7Options) => Hl7Parser(hl7Options).Parse(body);
+
+        // One HL7 parser per thread: parsing is synchronous, and its pool of repeated strings stays warm across
+        // submissions instead of being allocated anew for every MLLP message.
+        [ThreadStatic]
+        private static Hl7v2Parser? t_hl7;
+        [ThreadStatic]
+        private static Hl7ParserOptions t_hl7Options;
+
+        private static Hl7v2Parser Hl7Parser(Hl7ParserOptions options)
+        {
+            if (t_hl7 is null || t_hl7Options != options)
+            {
+                t_hl7 = new Hl7v2Parser(options);
+                t_hl7Options = options;
+            }
+            return t_hl7;
+        }
+    }
+
+    private sealed class FhirFormat : IFormat
+    {
+        public string Name => Fhir;
+
+        public IReadOnlyList<string> MediaTypes { get; } = [FhirMediaType, "application/json+fhir"];
+
+        public bool Claims(ReadOnlySpan<byte> head) => Start(head).StartsWith("{"u8);
+
+        public ParsedSubmission Parse(in ReadOnlySequence<byte> body, Hl7ParserOptions hl7Options) => new FhirParser().Parse(body);
+    }
+
+    private sealed class HprimFormat : IFormat
+    {
+        public string Name => Hprim;
+
+        public IReadOnlyList<string> MediaTypes { get; } = [HprimMediaType, "text/x-hprim", "application/hprim"];
+
+        public bool Claims(ReadOnlySpan<byte> head) => true;
+
+        public ParsedSubmission Parse(in ReadOnlySequence<byte> body, Hl7ParserOptions hl7Options) => new HprimParser().Parse(body);
     }
 }

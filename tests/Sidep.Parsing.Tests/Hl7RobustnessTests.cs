@@ -286,6 +286,18 @@ public class Hl7RobustnessTests
         Assert.Equal(expected, Results(parser.Parse(BufferFactory.OneBytePerSegment(bytes))));
     }
 
+    [Fact]
+    public void A_message_behind_a_UTF8_byte_order_mark_is_read_as_without_it_contiguous_or_segmented()
+    {
+        byte[] plain = Encoding.UTF8.GetBytes(Message(1) + Message(2));
+        byte[] marked = [0xEF, 0xBB, 0xBF, .. plain];
+        Assert.Equal(2, Parse(plain).Messages.Count);
+        Assert.Equal(ResultsOnly(Parse(plain)), ResultsOnly(Parse(marked)));
+        // Positions are the file's own bytes, the mark included, read whole or a byte at a time.
+        Assert.Equal(3, Parse(marked).Messages[0].Position.ByteOffset);
+        Assert.Equal(Results(Parse(marked)), Results(new Hl7v2Parser().Parse(BufferFactory.OneBytePerSegment(marked))));
+    }
+
     private static string ResultsOnly(ParsedSubmission s) =>
         JsonSerializer.Serialize(s.Messages.SelectMany(m => m.Items).Select(i => new { i.Result, diagnostics = i.Diagnostics.Select(d => d.Code) }));
 
