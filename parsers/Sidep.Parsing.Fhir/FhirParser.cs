@@ -22,6 +22,12 @@ public sealed class FhirParser
 
     public ParsedSubmission Parse(ReadOnlySpan<byte> json)
     {
+        // A byte order mark (RFC 8259 lets a reader ignore it; Windows editors write one) is not JSON: read what
+        // follows, positions counted from there.
+        if (json.StartsWith(Contiguous.Utf8Bom))
+        {
+            json = json[3..];
+        }
         var submission = new ParsedSubmission();
         if (json.IndexOfAnyExcept(" \t\r\n"u8) < 0)
         {

@@ -23,6 +23,12 @@ public sealed class HprimParser(HprimParserOptions options = default)
 
     public ParsedSubmission Parse(ReadOnlySpan<byte> input)
     {
+        // A UTF-8 byte order mark (HPRIM is ISO-8859-1, but files saved by Windows editors carry one): read what
+        // follows, positions counted from there (its UTF-8 is recognised as such below).
+        if (input.StartsWith(Contiguous.Utf8Bom))
+        {
+            input = input[3..];
+        }
         var submission = new ParsedSubmission();
         int start = input.IndexOfAnyExcept(" \t\r\n"u8);
         if (start < 0)

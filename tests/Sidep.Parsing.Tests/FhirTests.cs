@@ -220,6 +220,14 @@ public class FhirTests
     }
 
     [Fact]
+    public void A_bundle_behind_a_UTF8_byte_order_mark_is_read()
+    {
+        byte[] json = Encoding.UTF8.GetBytes(BundleOf(3, indented: true));
+        ParsedMessage m = Assert.Single(Parse([0xEF, 0xBB, 0xBF, .. json]).Messages);
+        Assert.Equal(3, m.Items.Count(i => i.Result is not null));
+    }
+
+    [Fact]
     public void Positions_counted_as_the_reader_advances_are_the_lines_counted_from_the_start()
     {
         byte[] json = Encoding.UTF8.GetBytes(BundleOf(50, indented: true));

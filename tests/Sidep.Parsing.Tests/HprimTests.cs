@@ -19,6 +19,18 @@ public class HprimTests
         return new Timestamp(new DateTimeOffset(clock, DateTimeText.AssumedZone.GetUtcOffset(clock)), p, false);
     }
 
+
+    [Fact]
+    public void An_HPRIM_file_behind_a_UTF8_byte_order_mark_is_read_as_without_it()
+    {
+        byte[] plain = Fixtures.HprimBytes("libHprim__HPRIMSParserTest_H2.1_ORU_with-A-continuation_CRLF.hpr");
+        ParsedSubmission without = new HprimParser().Parse(plain), with = new HprimParser().Parse([0xEF, 0xBB, 0xBF, .. plain]);
+        Assert.NotEmpty(without.Messages.SelectMany(x => x.Items));
+        Assert.Equal(without.Messages.SelectMany(x => x.Items).Select(i => i.Result?.AccessionId),
+            with.Messages.SelectMany(x => x.Items).Select(i => i.Result?.AccessionId));
+        Assert.DoesNotContain(with.Diagnostics.Concat(with.Messages.SelectMany(x => x.Diagnostics)), d => d.Severity == Severity.Error);
+    }
+
     [Fact]
     public void HPRIM_Sante_2_1_with_an_A_continuation_splitting_the_prescriber_field()
     {
