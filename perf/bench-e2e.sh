@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench-e2e: a national peak day through Sidep, end to end, on this machine, in embedded or distributed mode.
 # Starts `sidep serve --demo` on a fresh data directory (distributed: with librdkafka's mock cluster in the server's
-# process and a throwaway PostgreSQL), drives it with `sidep loadgen` (5,000 labs: HL7 v2, HPRIM Santé, HPRIM Médecin
+# process and a throwaway PostgreSQL), drives it with `sidep-loadgen` (perf/Sidep.LoadGen) (5,000 labs: HL7 v2, HPRIM Santé, HPRIM Médecin
 # and FHIR over HTTP, HL7 v2 over MLLP; retests, late results, later corrections and duplicates, invalid items), waits
 # until every stage has caught up, checks that every result is accounted for and that the national and département
 # daily tables equal the generator's ground truth, and prints the server's memory peak and CPU time.
@@ -18,6 +18,8 @@ PORT=${SIDEP_BENCH_PORT:-5390}
 PGPORT=${SIDEP_BENCH_PGPORT:-5391}
 MLLPPORT=${SIDEP_BENCH_MLLP_PORT:-5392}
 dotnet build src/Sidep.Host -c Release --nologo -v q >/dev/null
+dotnet build perf/Sidep.LoadGen -c Release --nologo -v q >/dev/null
+LOADGEN="dotnet perf/Sidep.LoadGen/bin/Release/net10.0/sidep-loadgen.dll"
 SIDEP="dotnet src/Sidep.Host/bin/Release/net10.0/sidep.dll"
 DATA=$(mktemp -d /tmp/sidep-bench-XXXXXX)
 TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -55,7 +57,7 @@ else
 fi
 STATUS=0
 TIMEFORMAT="load generator CPU time: %U s user + %S s system (%R s elapsed)"
-time $SIDEP loadgen --server "http://127.0.0.1:$PORT" --mllp-port "$MLLPPORT" --operator-token "$TOKEN" --agent-key "$AGENT_KEY" \
+time $LOADGEN --server "http://127.0.0.1:$PORT" --mllp-port "$MLLPPORT" --operator-token "$TOKEN" --agent-key "$AGENT_KEY" \
   --results "$RESULTS" --batch "$BATCH" --concurrency "$CONCURRENCY" --mllp-connections "$CONCURRENCY" ${SIDEP_BENCH_LOADGEN_ARGS:-} || STATUS=$?
 echo "server memory peak (VmHWM): $(awk '/VmHWM/{printf "%.0f MB", $2/1024}' /proc/$SERVER/status); server CPU time: $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.0f s user + %.0f s system", $14/hz, $15/hz}' /proc/$SERVER/stat)"
 echo "data on disk: $(du -sh "$DATA/data" | cut -f1)${PGDIR:+, PostgreSQL $(du -sh "$PGDIR" 2>/dev/null | cut -f1)}"

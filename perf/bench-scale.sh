@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The distributed mode scaled out on this machine: two gateways and two workers per stage, each in its own process, on
-# librdkafka's mock cluster (in the first gateway's process) and a throwaway PostgreSQL, fed by `sidep loadgen` through
+# librdkafka's mock cluster (in the first gateway's process) and a throwaway PostgreSQL, fed by `sidep-loadgen` (perf/Sidep.LoadGen) through
 # both gateways at once (labs spread over them, the later duplicates through the other one). Mid-run a gateway and a
 # worker are killed (SIGKILL): the load generator's senders go on through the other gateway, the other worker of the
 # stage takes the partitions. At the end: every result accounted for, the national and département daily tables equal
@@ -20,6 +20,8 @@ KILLED_STAGE=${5:-store}
 BASE=${SIDEP_BENCH_PORT:-5490}
 PGPORT=$((BASE + 9))
 dotnet build src/Sidep.Host -c Release --nologo -v q >/dev/null
+dotnet build perf/Sidep.LoadGen -c Release --nologo -v q >/dev/null
+LOADGEN="dotnet perf/Sidep.LoadGen/bin/Release/net10.0/sidep-loadgen.dll"
 SIDEP="dotnet src/Sidep.Host/bin/Release/net10.0/sidep.dll"
 DATA=$(mktemp -d /tmp/sidep-scale-XXXXXX)
 PGDIR=$(mktemp -u /tmp/sidep-scale-pg-XXXXXX)
@@ -71,7 +73,7 @@ cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/pro
 KILLER=$!
 STATUS=0
 TIMEFORMAT="load generator CPU time: %U s user + %S s system (%R s elapsed)"
-time $SIDEP loadgen --server "http://127.0.0.1:$BASE,http://127.0.0.1:$((BASE + 2))" --mllp-port "$((BASE + 1)),$((BASE + 3))" \
+time $LOADGEN --server "http://127.0.0.1:$BASE,http://127.0.0.1:$((BASE + 2))" --mllp-port "$((BASE + 1)),$((BASE + 3))" \
   --operator-token "$TOKEN" --agent-key "$AGENT_KEY" --results "$RESULTS" --batch "$BATCH" --concurrency "$CONCURRENCY" --mllp-connections "$CONCURRENCY" || STATUS=$?
 wait "$KILLER" 2>/dev/null || true
 [ -f "$DATA/killed-cpu" ] || echo "note: the run ended before the kill"

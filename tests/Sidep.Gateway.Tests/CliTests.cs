@@ -6,6 +6,19 @@ namespace Sidep.Gateway.Tests;
 
 public class CliTests
 {
+
+    [Fact]
+    public async Task The_sidep_program_holds_no_load_generator()
+    {
+        (int exit, string output) = await SidepProcess.RunAsync("--help");
+        Assert.Equal(0, exit);
+        Assert.Contains("serve", output);
+        Assert.DoesNotContain("loadgen", output);
+        (int loadgenExit, string loadgenHelp) = await SidepProcess.LoadGenAsync("--help");
+        Assert.Equal(0, loadgenExit);
+        Assert.Contains("--results", loadgenHelp);
+    }
+
     [Fact]
     public async Task Send_with_format_json_answers_a_refusal_in_JSON_too()
     {
@@ -207,7 +220,7 @@ public class CliTests
         string agentKey = new('k', 40);
         int mllpPort = SidepProcess.FreePort();
         using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "operator-token-for-tests", "--agent-key", agentKey, "--mllp-port", mllpPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--server", server.Http.ToString(), "--operator-token", "operator-token-for-tests", "--agent-key", agentKey,
+        (int exit, string output) = await SidepProcess.LoadGenAsync("--server", server.Http.ToString(), "--operator-token", "operator-token-for-tests", "--agent-key", agentKey,
             "--mllp-port", mllpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--results", "3000", "--labs", "40", "--batch", "100", "--concurrency", "3",
             "--mllp", "0.5", "--corrections", "0.05", "--duplicates", "0.05", "--invalid", "0.02", "--late", "0.05");
         output = output.Replace("\r", "", StringComparison.Ordinal);
@@ -226,7 +239,7 @@ public class CliTests
     [Fact]
     public Task Loadgen_draws_persons_by_departement_and_age_class_as_the_published_population_is() => InTempDirAsync(async dir =>
     {
-        (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--out", dir, "--results", "40000", "--labs", "200", "--retests", "0", "--late", "0");
+        (int exit, string output) = await SidepProcess.LoadGenAsync("--out", dir, "--results", "40000", "--labs", "200", "--retests", "0", "--late", "0");
         Assert.True(exit == 0, output);
         // person;day;sex;dep;cl_age;positive — one row per result, each a new person here.
         string[][] truth = [.. File.ReadLines(Path.Combine(dir, "truth.csv")).Skip(1).Select(l => l.Split(';'))];
@@ -250,7 +263,7 @@ public class CliTests
     [Fact]
     public Task Loadgen_writes_its_workload_as_files_each_lab_in_its_format_and_every_file_validates() => InTempDirAsync(async dir =>
     {
-        (int exit, string output) = await SidepProcess.RunAsync("loadgen", "--out", dir, "--results", "2000", "--labs", "30", "--invalid", "0", "--mllp", "0.3");
+        (int exit, string output) = await SidepProcess.LoadGenAsync("--out", dir, "--results", "2000", "--labs", "30", "--invalid", "0", "--mllp", "0.3");
         Assert.True(exit == 0, output);
         string[] labs = File.ReadAllLines(Path.Combine(dir, "labs.csv"));
         Assert.Equal(31, labs.Length);

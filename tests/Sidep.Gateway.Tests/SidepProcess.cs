@@ -35,10 +35,15 @@ public sealed class SidepProcess : IDisposable
 
     private static string SidepDll => Path.Combine(AppContext.BaseDirectory, "sidep.dll");
 
-    public static async Task<(int Exit, string Output)> RunAsync(params string[] args)
+    public static Task<(int Exit, string Output)> RunAsync(params string[] args) => RunDllAsync(SidepDll, args);
+
+    /// <summary>The load generator (`sidep-loadgen`, a tool of the benchmarks, not part of `sidep`).</summary>
+    public static Task<(int Exit, string Output)> LoadGenAsync(params string[] args) => RunDllAsync(Path.Combine(AppContext.BaseDirectory, "sidep-loadgen.dll"), args);
+
+    private static async Task<(int Exit, string Output)> RunDllAsync(string dll, string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(SidepDll);
+        psi.ArgumentList.Add(dll);
         foreach (string a in args)
         {
             psi.ArgumentList.Add(a);

@@ -5,7 +5,7 @@ using Sidep.Domain;
 using Sidep.Identity.Quality;
 using Sidep.Indicators;
 
-namespace Sidep.Host.LoadGen;
+namespace Sidep.LoadGen;
 
 /// <summary>The formats a synthetic lab sends in.</summary>
 public enum LabFormat { Hl7v2, HprimSante, HprimMedecin, Fhir }

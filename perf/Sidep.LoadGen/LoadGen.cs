@@ -9,7 +9,7 @@ using Sidep.Domain;
 using Sidep.Gateway;
 using Sidep.Identity.Quality;
 
-namespace Sidep.Host.LoadGen;
+namespace Sidep.LoadGen;
 
 /// <summary>How <c>sidep loadgen</c> drives a running Sidep.</summary>
 public sealed record DriveOptions(Uri Server, string OperatorToken)

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Sidep.Host.LoadGen;
+namespace Sidep.LoadGen;
 
 /// <summary>A lab's MLLP connection as lab software opens it: from its own source address, one framed message at a time,
 /// each waiting for its acknowledgement (original mode: one ACK per message).</summary>

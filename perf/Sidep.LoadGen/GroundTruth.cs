@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Sidep.Host.LoadGen;
+namespace Sidep.LoadGen;
 
 /// <summary>
 /// The published daily counts computed from the generator's truth, the plain way (SPF's rules): for each person, each
