@@ -1,17 +1,4 @@
-using System.CommandLine;
-using System.Globalization;
-using System.Net.Http.Headers;
-using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Sidep.Gateway;
-using Sidep.Ingestion;
-using Sidep.Domain;
-using Sidep.Journal;
-using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 
 namespace Sidep.Host;
 

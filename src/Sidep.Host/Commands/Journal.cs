@@ -1,8 +1,4 @@
-using System.CommandLine;
-using Sidep.Domain;
 using Sidep.Journal;
-using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 
 namespace Sidep.Host;
 
