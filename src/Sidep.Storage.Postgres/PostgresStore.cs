@@ -747,13 +747,5 @@ public sealed partial class PostgresStore : IStageStore, ILabRegister
         r => new AuditRecord(r.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
             r.GetString(6).Split(',', StringSplitOptions.RemoveEmptyEntries)), afterId, limit);
 
-    /// <summary>Runs a statement (tests: the append-only audit refuses updates).</summary>
-    public void ExecuteForTest(string sql)
-    {
-        using NpgsqlConnection connection = _source.OpenConnection();
-        using NpgsqlCommand cmd = Command(connection, null, sql);
-        cmd.ExecuteNonQuery();
-    }
-
     public void Dispose() => _source.Dispose();
 }

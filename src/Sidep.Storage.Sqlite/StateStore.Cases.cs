@@ -180,13 +180,4 @@ public sealed partial class StateStore
         "SELECT id, at, agent, role, action, query, case_ids FROM audit WHERE id > $after ORDER BY id LIMIT $limit",
         r => new AuditRecord(r.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetString(2), r.GetString(3), r.GetString(4),
             r.GetString(5), r.GetString(6).Split(',', StringSplitOptions.RemoveEmptyEntries)), ("$after", afterId), ("$limit", limit));
-
-    /// <summary>Runs a statement (for tests of the append-only audit: it throws).</summary>
-    public void ExecuteForTest(string sql)
-    {
-        lock (_lock)
-        {
-            Execute(sql);
-        }
-    }
 }

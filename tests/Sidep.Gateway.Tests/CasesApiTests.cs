@@ -113,8 +113,15 @@ public class CasesApiTests
         JsonElement records = JsonDocument.Parse(await auditor.GetStringAsync("/v1/audit")).RootElement.GetProperty("records");
         Assert.Contains(records.EnumerateArray(), r => r.GetProperty("agent").GetString() == "agent-ain" && r.GetProperty("caseIds").EnumerateArray().Any(c => c.GetString() == caseId));
         Assert.Contains(records.EnumerateArray(), r => r.GetProperty("agent").GetString() == "agent-ara" && r.GetProperty("action").GetString() == "cases.get");
-        Assert.Throws<Microsoft.Data.Sqlite.SqliteException>(() => server.Store.ExecuteForTest("DELETE FROM audit"));
-        Assert.Throws<Microsoft.Data.Sqlite.SqliteException>(() => server.Store.ExecuteForTest("UPDATE audit SET agent = 'nobody'"));
+        // Not even a connection of its own to the database file can change the log.
+        using var behind = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(server.DataDir, "sidep.db")}");
+        behind.Open();
+        foreach (string sql in new[] { "DELETE FROM audit", "UPDATE audit SET agent = 'nobody'" })
+        {
+            using Microsoft.Data.Sqlite.SqliteCommand command = behind.CreateCommand();
+            command.CommandText = sql;
+            Assert.Throws<Microsoft.Data.Sqlite.SqliteException>(() => command.ExecuteNonQuery());
+        }
     }
 
     [Fact]

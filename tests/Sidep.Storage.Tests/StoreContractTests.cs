@@ -11,6 +11,10 @@ public abstract class StoreContractTests
 {
     protected abstract Task<IStageStore> OpenAsync();
 
+    /// <summary>Runs a statement on the database of the store opened last, on a connection of the test's own (the
+    /// store offers no way around its rules).</summary>
+    protected abstract void ExecuteBehindTheStore(string sql);
+
     private static StoredResult Result(string accession, int version, string interpretation) =>
         new("990000001", accession, "94500-6", version, "Final", interpretation, "94500-6", "2026-01-12", "1985-03-14|F", $"{{\"v\":{version}}}");
 
@@ -164,14 +168,8 @@ public abstract class StoreContractTests
         store.Audit("agent-1", "investigator", "cases.list", "/v1/cases", ["case_1", "case_2"], DateTimeOffset.UtcNow);
         AuditRecord record = Assert.Single(store.AuditLog(0, 10));
         Assert.Equal(["case_1", "case_2"], record.CaseIds);
-        Action<string> execute = store switch
-        {
-            StateStore s => s.ExecuteForTest,
-            PostgresStore p => p.ExecuteForTest,
-            _ => throw new InvalidOperationException(),
-        };
-        Assert.ThrowsAny<Exception>(() => execute("UPDATE audit SET agent = 'nobody'"));
-        Assert.ThrowsAny<Exception>(() => execute("DELETE FROM audit"));
+        Assert.ThrowsAny<Exception>(() => ExecuteBehindTheStore("UPDATE audit SET agent = 'nobody'"));
+        Assert.ThrowsAny<Exception>(() => ExecuteBehindTheStore("DELETE FROM audit"));
         Assert.Single(store.AuditLog(0, 10));
     }
 
@@ -230,10 +228,29 @@ public sealed class EmbeddedStoreContractTests : StoreContractTests, IDisposable
         return Task.FromResult<IStageStore>(StateStore.Open(dir.Path));
     }
 
+    protected override void ExecuteBehindTheStore(string sql)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_dirs[^1].Path, "sidep.db")}");
+        connection.Open();
+        using Microsoft.Data.Sqlite.SqliteCommand command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
     public void Dispose() => _dirs.ForEach(d => d.Dispose());
 }
 
 public sealed class PostgresStoreContractTests(PostgresCluster cluster) : StoreContractTests, IClassFixture<PostgresCluster>
 {
-    protected override async Task<IStageStore> OpenAsync() => PostgresStore.Open(await cluster.NewDatabaseAsync());
+    private string _database = "";
+
+    protected override async Task<IStageStore> OpenAsync() => PostgresStore.Open(_database = await cluster.NewDatabaseAsync());
+
+    protected override void ExecuteBehindTheStore(string sql)
+    {
+        using var connection = new Npgsql.NpgsqlConnection(_database);
+        connection.Open();
+        using var command = new Npgsql.NpgsqlCommand(sql, connection);
+        command.ExecuteNonQuery();
+    }
 }
