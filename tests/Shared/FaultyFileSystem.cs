@@ -1,7 +1,6 @@
 using Sidep.Domain;
 using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 
 namespace Sidep.Tests;
 

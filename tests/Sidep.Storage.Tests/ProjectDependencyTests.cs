@@ -12,9 +12,9 @@ public class ProjectDependencyTests
     private static readonly string[] s_backends = ["Sidep.Journal", "Sidep.Storage.Sqlite", "Sidep.Storage.Postgres", "Sidep.Transport.Kafka"];
 
     /// <summary>What still references the embedded backends directly: the gateway composes the embedded mode (the journal,
-    /// the in-process transport, the SQLite store) and keeps its lab register in the SQLite store by type, until the host
-    /// becomes the only composition root and the register gets its contract. The stages reference none. Listed here so
-    /// that each line is removed when it stops being true (the test fails on a line that no longer holds).</summary>
+    /// the in-process transport, the SQLite stores; the lab register it reads through its contract), until the host
+    /// becomes the only composition root. The stages reference none. Listed here so that each line is removed when it
+    /// stops being true (the test fails on a line that no longer holds).</summary>
     private static readonly (string From, string To)[] s_untilOneCompositionRoot =
     [
         ("Sidep.Gateway", "Sidep.Journal"),

@@ -6,6 +6,8 @@ using Sidep.Journal;
 using Sidep.Pipeline;
 using Sidep.Storage.Sqlite;
 
+using Sidep.Tests;
+
 namespace Sidep.Storage.Tests;
 
 public class QuarantineTests

@@ -4,6 +4,8 @@ using Sidep.Pipeline;
 using Sidep.Storage.Sqlite;
 using Sidep.Storage.Postgres;
 
+using Sidep.Tests;
+
 namespace Sidep.Storage.Tests;
 
 /// <summary>The store contract, run on the embedded SQLite store and on PostgreSQL: the same tests, two backends.</summary>

@@ -2,6 +2,8 @@ using System.Text;
 using Sidep.Transport;
 using Sidep.Transport.Kafka;
 
+using Sidep.Tests;
+
 namespace Sidep.Storage.Tests;
 
 /// <summary>The transport contract, run on the in-process log and on Kafka (librdkafka's mock cluster, or the broker

@@ -1,4 +1,4 @@
-namespace Sidep.Storage.Tests;
+namespace Sidep.Tests;
 
 public sealed class TempDir : IDisposable
 {

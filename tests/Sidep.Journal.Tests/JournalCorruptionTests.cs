@@ -2,9 +2,9 @@ using System.Text;
 using Sidep.Domain;
 using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
+using Sidep.Tests;
 
-namespace Sidep.Storage.Tests;
+namespace Sidep.Journal.Tests;
 
 /// <summary>Damage to the journal's files: found, reported with where and what lies beyond, never silently "repaired";
 /// only a torn tail past the last acknowledged point is cut; repair moves damage aside and keeps everything else.</summary>

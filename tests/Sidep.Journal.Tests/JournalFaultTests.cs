@@ -2,10 +2,9 @@ using System.Text;
 using Sidep.Domain;
 using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 using Sidep.Tests;
 
-namespace Sidep.Storage.Tests;
+namespace Sidep.Journal.Tests;
 
 /// <summary>Write failures under the journal: every acknowledged append survives, nothing unacknowledged is half there,
 /// and appends resume by themselves.</summary>

@@ -2,9 +2,9 @@ using System.Text;
 using Sidep.Domain;
 using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
+using Sidep.Tests;
 
-namespace Sidep.Storage.Tests;
+namespace Sidep.Journal.Tests;
 
 public class EmbeddedLogTests
 {
