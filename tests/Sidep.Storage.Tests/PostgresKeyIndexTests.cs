@@ -230,6 +230,36 @@ public sealed class PostgresKeyIndexTests(KafkaCluster kafka, PostgresCluster po
     }
 
     [Fact]
+    public async Task While_PostgreSQL_is_down_a_submission_is_refused_as_not_stored_and_once_it_is_back_the_resend_is_stored_once()
+    {
+        Assert.True(postgres.Throwaway, "this test stops its own server; set no SIDEP_TEST_POSTGRES to run it");
+        string database = await postgres.NewDatabaseAsync();
+        await using var transport = new KafkaTransport(kafka.Bootstrap);
+        using PostgresKeyIndex index = await PostgresKeyIndex.OpenAsync(database, new TransportJournal(transport), retryFor: TimeSpan.FromSeconds(2));
+        var gateway = new IngestionService(new TransportJournal(transport), keys: index, router: index);
+        string run = $"{Guid.NewGuid():N}"[..8];
+        ReadOnlySequence<byte> message = Body([Message($"DOWN-{run}", 7, Positive)]);
+        long before = await ResultsOnTopicAsync();
+
+        await postgres.PauseAsync();
+        try
+        {
+            NotDurableException refused = await Assert.ThrowsAsync<NotDurableException>(() => gateway.SubmitAsync(null, message, Formats.Hl7v2, "test", false));
+            Assert.Contains("send it again", refused.Message);
+            Assert.DoesNotContain("NOM7", refused.Message);
+        }
+        finally
+        {
+            await postgres.ResumeAsync();
+        }
+        Assert.Equal(before, await ResultsOnTopicAsync());
+        SubmissionReport stored = (await gateway.SubmitAsync(null, message, Formats.Hl7v2, "test", false)).Report;
+        Assert.Equal(1, stored.Counts.Accepted);
+        Assert.Equal(ItemStatus.Duplicate, (await gateway.SubmitAsync(null, message, Formats.Hl7v2, "test", false)).Report.Items.Single().Status);
+        Assert.Equal(before + 1, await ResultsOnTopicAsync());
+    }
+
+    [Fact]
     public async Task A_shared_index_opened_on_a_journal_that_already_holds_results_knows_them()
     {
         string database = await postgres.NewDatabaseAsync();
