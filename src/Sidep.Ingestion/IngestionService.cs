@@ -135,7 +135,7 @@ public sealed class IngestionService
                 }
                 byte[] hash = ContentHash.Of(result);
                 candidates.Add(new Candidate(item, message, result, hash));
-                keyed.Add(new KeyedContent(result.Key.Fingerprint(), KeyedContent.Fingerprint(hash)));
+                keyed.Add(KeyedContent.Of(result.Key, hash));
             }
         }
 
@@ -249,18 +249,19 @@ public sealed class IngestionService
         {
             return routes;
         }
-        List<LabResult> withIns = [.. results.OfType<LabResult>().Where(r => Identity.Matcher.TrustedIns(r.Patient, !_parserOptions.Production) is not null)];
+        List<(LabResult Result, string Ins)> withIns = [.. results.OfType<LabResult>()
+            .Select(r => (Result: r, Ins: Identity.Matcher.TrustedIns(r.Patient, !_parserOptions.Production)))
+            .Where(r => r.Ins is not null).Select(r => (r.Result, r.Ins!))];
         if (withIns.Count == 0)
         {
             return routes;
         }
-        string[] keys = await _router.RouteAsync([.. withIns.Select(r => (Identity.Matcher.TrustedIns(r.Patient, !_parserOptions.Production), r.PartitionKey))],
-            cancellationToken).ConfigureAwait(false);
+        string[] keys = await _router.RouteAsync([.. withIns.Select(r => ((string?)r.Ins, r.Result.PartitionKey))], cancellationToken).ConfigureAwait(false);
         for (int i = 0; i < withIns.Count; i++)
         {
-            if (keys[i] != withIns[i].PartitionKey)
+            if (keys[i] != withIns[i].Result.PartitionKey)
             {
-                routes[withIns[i]] = keys[i];
+                routes[withIns[i].Result] = keys[i];
             }
         }
         return routes;
@@ -302,7 +303,7 @@ public sealed class IngestionService
             byte[] hash = ContentHash.Of(result);
             results.Add(result);
             hashes.Add(hash);
-            keyed.Add(new KeyedContent(result.Key.Fingerprint(), KeyedContent.Fingerprint(hash)));
+            keyed.Add(KeyedContent.Of(result.Key, hash));
         }
         Dictionary<LabResult, string> routes = [];
         Task Journal(KeyAnswer[] answers)

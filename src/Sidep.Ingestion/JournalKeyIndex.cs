@@ -1,4 +1,3 @@
-using Sidep.Domain;
 using Sidep.Pipeline;
 
 namespace Sidep.Ingestion;
@@ -90,13 +89,10 @@ public sealed class JournalKeyIndex : IResultKeyIndex
     {
         foreach (LogEntry entry in journal.ReadAllResults())
         {
-            ReadOnlySpan<byte> p = entry.Payload.Span;
-            if (ResultRecords.ParseKey(entry.Key) is not ResultKey resultKey)
+            if (KeyedContent.OfRecord(entry) is ((UInt128 key, UInt128 content), int version))
             {
-                continue;
+                _known[key] = (_known.TryGetValue(key, out Known known) ? known : default).With(version, content);
             }
-            UInt128 key = resultKey.Fingerprint();
-            _known[key] = (_known.TryGetValue(key, out Known known) ? known : default).With(ResultRecords.Version(p), KeyedContent.Fingerprint(ResultRecords.ContentHash(p)));
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Sidep.Domain;
 
 namespace Sidep.Pipeline;
 
@@ -7,6 +8,16 @@ public readonly record struct KeyedContent(UInt128 Key, UInt128 Content)
 {
     /// <summary>The fingerprint of a content hash (its first 16 bytes; the journal keeps the whole hash).</summary>
     public static UInt128 Fingerprint(ReadOnlySpan<byte> sha256) => BinaryPrimitives.ReadUInt128LittleEndian(sha256);
+
+    /// <summary>A result to decide: its key and its content hash.</summary>
+    public static KeyedContent Of(ResultKey key, ReadOnlySpan<byte> sha256) => new(key.Fingerprint(), Fingerprint(sha256));
+
+    /// <summary>A result record of the journal as the index holds it: its key and content, and its version; null when
+    /// the record's key is not a result key. What every index rebuilds or fills itself from.</summary>
+    public static (KeyedContent Result, int Version)? OfRecord(in LogEntry entry) =>
+        ResultRecords.ParseKey(entry.Key) is ResultKey key
+            ? (Of(key, ResultRecords.ContentHash(entry.Payload.Span)), ResultRecords.Version(entry.Payload.Span))
+            : null;
 }
 
 /// <summary>What the result-key index answers for one result.</summary>

@@ -88,20 +88,27 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
         {
             await temp.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
+        // One pass over the journal: every version's fingerprints, and where each INS already is (the partition of the
+        // first read: before routing, an INS's results could be on several partitions; from now on they join the first).
         long rows = 0;
+        var placed = new Dictionary<string, (byte[] Hash, string Key)>(StringComparer.Ordinal);
         await using (NpgsqlBinaryImporter copy = await c.BeginBinaryImportAsync("COPY imported (key, version, content) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
         {
             foreach (LogEntry entry in journal.ReadAllResults())
             {
-                if (ResultRecords.ParseKey(entry.Key) is not ResultKey key)
+                if (KeyedContent.OfRecord(entry) is not ((UInt128 key, UInt128 content), int version))
                 {
                     continue;
                 }
                 await copy.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await copy.WriteAsync(Uuid(key.Fingerprint()), NpgsqlDbType.Uuid, cancellationToken).ConfigureAwait(false);
-                await copy.WriteAsync(ResultRecords.Version(entry.Payload.Span), NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
-                await copy.WriteAsync(Uuid(KeyedContent.Fingerprint(ResultRecords.ContentHash(entry.Payload.Span))), NpgsqlDbType.Uuid, cancellationToken).ConfigureAwait(false);
+                await copy.WriteAsync(Uuid(key), NpgsqlDbType.Uuid, cancellationToken).ConfigureAwait(false);
+                await copy.WriteAsync(version, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
+                await copy.WriteAsync(Uuid(content), NpgsqlDbType.Uuid, cancellationToken).ConfigureAwait(false);
                 rows++;
+                if (RoutedBy(entry) is (string ins, string partitionKey) && InsHash(ins) is byte[] hash && !placed.ContainsKey(Convert.ToHexString(hash)))
+                {
+                    placed[Convert.ToHexString(hash)] = (hash, partitionKey);
+                }
             }
             await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -110,24 +117,14 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
             await using var insert = new NpgsqlCommand(
                 "INSERT INTO result_versions (key, version, content, durable) SELECT key, version, content, true FROM imported ON CONFLICT DO NOTHING", c, tx);
             await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            // Each INS where its results already are (the partition of the first read: before routing, an INS's results
-            // could be on several partitions; from now on they join the first).
-            var placed = new Dictionary<string, (byte[] Hash, string Key)>(StringComparer.Ordinal);
-            foreach (LogEntry entry in journal.ReadAllResults())
+        }
+        if (placed.Count > 0)
+        {
+            await using var route = new NpgsqlCommand(PlaceIns, c, tx)
             {
-                if (RoutedBy(entry) is (string ins, string partitionKey) && !placed.ContainsKey(ins))
-                {
-                    placed[ins] = (InsHash(ins), partitionKey);
-                }
-            }
-            if (placed.Count > 0)
-            {
-                await using var route = new NpgsqlCommand("INSERT INTO ins_partitions SELECT * FROM unnest($1::bytea[], $2::text[]) ON CONFLICT DO NOTHING", c, tx)
-                {
-                    Parameters = { new() { Value = placed.Values.Select(p => p.Hash).ToArray() }, new() { Value = placed.Values.Select(p => p.Key).ToArray() } },
-                };
-                await route.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
+                Parameters = { new() { Value = placed.Values.Select(p => p.Hash).ToArray() }, new() { Value = placed.Values.Select(p => p.Key).ToArray() } },
+            };
+            await route.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -145,11 +142,14 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
             ResultEnvelope envelope = ResultRecords.Envelope(entry.Payload.Span);
             return envelope.Result.Patient.Ins is { } ins && InsNumber.IsValid(ins.Matricule) ? (ins.Matricule, envelope.Result.PartitionKey) : null;
         }
-        catch (InvalidDataException)
+        catch (FormatException)
         {
-            return null;
+            return null; // a damaged envelope: the stages dead-letter it; nothing to place
         }
     }
+
+    /// <summary>Places INS (hashes, partition keys) not placed yet; one placed already keeps its place.</summary>
+    private const string PlaceIns = "INSERT INTO ins_partitions SELECT * FROM unnest($1::bytea[], $2::text[]) ON CONFLICT DO NOTHING";
 
     private static byte[] InsHash(string ins) => System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(ins.ToUpperInvariant()));
 
@@ -174,7 +174,7 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
             byte[][] hashes = [.. first.Values.Select(f => f.Hash)];
             // An INS not seen before is placed under its first result's key; one placed already (by any gateway, even one
             // committing just now: the insert waits for it) keeps its place.
-            await using (var place = new NpgsqlCommand("INSERT INTO ins_partitions SELECT * FROM unnest($1::bytea[], $2::text[]) ON CONFLICT DO NOTHING", c)
+            await using (var place = new NpgsqlCommand(PlaceIns, c)
             {
                 Parameters = { new() { Value = hashes }, new() { Value = first.Values.Select(f => f.Key).ToArray() } },
             })
