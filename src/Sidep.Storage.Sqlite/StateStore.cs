@@ -291,17 +291,21 @@ public sealed partial class StateStore : IStageStore, ILabRegister
     }
 
     public List<(string Lab, TranscodingRow Row)> ListTranscoding(string? lab = null) =>
-        [.. Transcoding(lab is null ? "" : "WHERE lab = $p ORDER BY lab, local_code", lab ?? "", lab is null ? "ORDER BY lab, local_code" : "").Select(c => (c.Lab, c.Row))];
+        [.. Transcoding(lab is null ? "ORDER BY lab, local_code" : "WHERE lab = $p ORDER BY lab, local_code", lab).Select(c => (c.Lab, c.Row))];
 
-    public List<TranscodingChange> TranscodingChangedAfter(long mark) => Transcoding("WHERE mark > $p ORDER BY mark", mark, "");
+    public List<TranscodingChange> TranscodingChangedAfter(long mark) => Transcoding("WHERE mark > $p ORDER BY mark", mark);
 
-    private List<TranscodingChange> Transcoding(string where, object parameter, string order)
+    /// <param name="clause">What follows FROM transcoding; <paramref name="parameter"/> is its $p, when it has one.</param>
+    private List<TranscodingChange> Transcoding(string clause, object? parameter)
     {
         lock (_lock)
         {
             using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = $"SELECT lab, local_code, loinc, label, mark FROM transcoding {where} {order}";
-            cmd.Parameters.AddWithValue("$p", parameter);
+            cmd.CommandText = $"SELECT lab, local_code, loinc, label, mark FROM transcoding {clause}";
+            if (parameter is not null)
+            {
+                cmd.Parameters.AddWithValue("$p", parameter);
+            }
             using SqliteDataReader r = cmd.ExecuteReader();
             var rows = new List<TranscodingChange>();
             while (r.Read())
