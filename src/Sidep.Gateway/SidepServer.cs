@@ -54,7 +54,6 @@ public static class SidepServer
         }
         EmbeddedStores? stores = distributed is null ? EmbeddedStores.Open(options.DataDirectory) : null;
         ILabRegister labs = (ILabRegister?)stores?.Main ?? distributed!.Labs;
-        IDisposable? storeFiles = stores;
         Terminology terminology = Terminology.CreateNational();
         List<TranscodingChange> mappings = labs.TranscodingChangedAfter(-1);
         terminology.Load(mappings.Select(m => (m.Lab, m.Row)));
@@ -86,7 +85,7 @@ public static class SidepServer
             }
             catch
             {
-                storeFiles?.Dispose();
+                stores?.Dispose();
                 throw;
             }
             var topics = new Sidep.Transport.InProcessTransport(Path.Combine(options.DataDirectory, "pipeline"), partitions: 1,
@@ -101,7 +100,7 @@ public static class SidepServer
             {
                 topics.DisposeAsync().AsTask().GetAwaiter().GetResult();
                 log.DisposeAsync().AsTask().GetAwaiter().GetResult();
-                storeFiles?.Dispose();
+                stores?.Dispose();
                 throw;
             }
             builder.Services.AddSingleton(new IngestionService(log, parserOptions, terminology));
@@ -202,7 +201,7 @@ public static class SidepServer
             {
                 c.DisposeAsync().AsTask().GetAwaiter().GetResult();
             }
-            storeFiles?.Dispose();
+            stores?.Dispose();
         });
         return app;
     }
