@@ -34,12 +34,7 @@ public static class Contiguous
 
     /// <summary>Line (1-based) of a byte offset: line feeds counted, or carriage returns in a file that has no line feed
     /// before the offset. Computed only for problems.</summary>
-    public static int LineOf(ReadOnlySpan<byte> input, int offset)
-    {
-        ReadOnlySpan<byte> before = input[..Math.Clamp(offset, 0, input.Length)];
-        int feeds = before.Count((byte)'\n');
-        return 1 + (feeds > 0 ? feeds : before.Count((byte)'\r'));
-    }
+    public static int LineOf(ReadOnlySpan<byte> input, int offset) => new LineCounter().LineOf(input, offset);
 }
 
 /// <summary>
