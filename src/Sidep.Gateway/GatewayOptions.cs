@@ -1,3 +1,5 @@
+using Sidep.Ingestion;
+
 namespace Sidep.Gateway;
 
 /// <summary>Gateway settings.</summary>
@@ -75,8 +77,18 @@ public sealed record GatewayOptions(
             problems.Add($"the agent signing key is {(key.Trim().Length == 0 ? "empty" : "too short")}: it must be at least {MinAgentKeyLength} characters " +
                 "(leave it unset to turn agents' access off)");
         }
+        problems.AddRange(LabHealth.Problems());
         return problems;
     }
+
+    /// <summary>When a lab is flagged silent or dropping (LabHealth.md).</summary>
+    public LabHealthOptions LabHealth { get; init; } = new();
+
+    /// <summary>How often the gateway adds its lab activity counts to the store; default 5 s.</summary>
+    public TimeSpan ActivityFlushEvery { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The clock receipts are stamped and lab health judged with (tests move it).</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
 
     public TimeSpan FrameTimeout => MllpFrameTimeout ?? TimeSpan.FromSeconds(30);
     public TimeSpan IdleTimeout => MllpIdleTimeout ?? TimeSpan.FromMinutes(5);

@@ -42,7 +42,7 @@ public static class SidepServer
         });
         builder.WebHost.UseUrls(urls);
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes + 1);
-        builder.AddServiceDefaults("sidep", [IngestionService.ActivitySource.Name], [IngestionService.Meter.Name, StateStore.Meter.Name, JournalMetrics.Meter.Name, MllpListener.Meter.Name]);
+        builder.AddServiceDefaults("sidep", [IngestionService.ActivitySource.Name], [IngestionService.Meter.Name, StateStore.Meter.Name, JournalMetrics.Meter.Name, MllpListener.Meter.Name, LabHealthMonitor.Meter.Name]);
 
         // Nominative data and secrets: the data directory and everything in it are its owner's only.
         List<string> permissionWarnings = DataDirectory.Prepare(options.DataDirectory);
@@ -59,6 +59,12 @@ public static class SidepServer
         terminology.Load(mappings.Select(m => (m.Lab, m.Row)));
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(labs);
+        builder.Services.AddSingleton<ILabActivityLog>(labs);
+        // What labs send, counted at the gateway and added to the store every few seconds: lab health, data freshness.
+        var activity = new LabActivityRecorder();
+        builder.Services.AddSingleton(activity);
+        builder.Services.AddSingleton<LabHealthMonitor>();
+        builder.Services.AddHostedService<LabActivityFlusher>();
         if (stores is not null)
         {
             builder.Services.AddSingleton(stores.Main);
@@ -103,14 +109,18 @@ public static class SidepServer
                 stores?.Dispose();
                 throw;
             }
-            builder.Services.AddSingleton(new IngestionService(log, parserOptions, terminology));
+            builder.Services.AddSingleton(new IngestionService(log, parserOptions, terminology) { Activity = activity, Time = options.Clock });
             (transport, stageStore) = (topics, stores.Reads);
             builder.Services.AddSingleton(stores);
         }
         else
         {
             (transport, stageStore) = (distributed.Transport, distributed.Store);
-            builder.Services.AddSingleton(new IngestionService(new TransportJournal(transport), parserOptions, terminology, distributed.Keys, distributed.Router));
+            builder.Services.AddSingleton(new IngestionService(new TransportJournal(transport), parserOptions, terminology, distributed.Keys, distributed.Router)
+            {
+                Activity = activity,
+                Time = options.Clock,
+            });
             // Mappings added through another gateway reach this one, and replay what it holds in quarantine.
             long mark = mappings.Count == 0 ? 0 : mappings.Max(m => m.Mark);
             builder.Services.AddHostedService(sp => new TranscodingFollower(labs, sp.GetRequiredService<IngestionService>(), mark,
@@ -163,6 +173,7 @@ public static class SidepServer
         ILogger startup = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Sidep.Startup");
         permissionWarnings.ForEach(w => startup.LogWarning("{Warning}", w));
         StorageHealth storageHealth = app.Services.GetRequiredService<StorageHealth>();
+        app.Services.GetRequiredService<LabHealthMonitor>(); // its metric, from the start
         foreach (EmbeddedLog journal in journals)
         {
             JournalRecovery r = journal.Recovery;
@@ -190,6 +201,7 @@ public static class SidepServer
         app.MapSubmissionsApi();
         app.MapTerminologyApi();
         app.MapLabsApi();
+        app.MapLabHealthApi();
         app.MapPersonsApi();
         app.MapIndicatorsApi();
         app.MapCasesApi();

@@ -72,6 +72,12 @@ public sealed class IngestionService
 
     public Terminology Terminology => _terminology;
 
+    /// <summary>Where the labs' activity is counted (lab health, data freshness); null: not counted.</summary>
+    public LabActivityRecorder? Activity { get; init; }
+
+    /// <summary>The clock that stamps receipts.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>The result-key index this gateway decides against.</summary>
     public IResultKeyIndex Keys => _keys;
 
@@ -98,7 +104,7 @@ public sealed class IngestionService
         activity?.SetTag("sidep.bytes", body.Length);
         activity?.SetTag("sidep.dry_run", dryRun);
 
-        DateTimeOffset receivedAt = DateTimeOffset.UtcNow;
+        DateTimeOffset receivedAt = Time.GetUtcNow();
         string sha256 = Sha256(body);
         activity?.SetTag("sidep.format", format);
         ParsedSubmission parsed = Formats.Parse(format, body, _parserOptions);
@@ -193,6 +199,10 @@ public sealed class IngestionService
         }
         activity?.SetTag("sidep.submission", submissionId);
         Record(lab, decisions);
+        if (lab is not null)
+        {
+            Activity?.Record(lab.Finess, receivedAt, decisions);
+        }
         s_ackLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("channel", channel));
         return new SubmissionOutcome(report!, null);
     }
@@ -497,5 +507,5 @@ public sealed class IngestionService
     private static string NewId(DateTimeOffset at) => $"sub_{at:yyyyMMddHHmmss}_{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
 
     /// <param name="Latest">The newest version of the result's key known when it was decided.</param>
-    private sealed record Decision(ParsedItem Item, ParsedMessage Message, ItemStatus Status, LabResult? Result, int Version, byte[]? Hash, int Latest = 0);
+    internal sealed record Decision(ParsedItem Item, ParsedMessage Message, ItemStatus Status, LabResult? Result, int Version, byte[]? Hash, int Latest = 0);
 }

@@ -22,11 +22,12 @@ public sealed class LabConflictException(IReadOnlyList<LabConflict> conflicts)
 public readonly record struct TranscodingChange(long Mark, string Lab, TranscodingRow Row);
 
 /// <summary>
-/// The lab register and the labs' transcoding tables: what every gateway authenticates labs and maps local codes with.
+/// The lab register and the labs' transcoding tables: what every gateway authenticates labs and maps local codes with;
+/// and their activity (<see cref="ILabActivityLog"/>), what lab health is judged on.
 /// The embedded mode keeps them in the data directory's database; the distributed mode in PostgreSQL, so that any
 /// gateway serves any lab.
 /// </summary>
-public interface ILabRegister
+public interface ILabRegister : ILabActivityLog
 {
     /// <summary>Registers (or re-keys) labs at once; returns their API keys in order, shown once (only their SHA-256 is
     /// stored). A lab registered again gets the lists of this registration (they replace the old ones) and a new key.</summary>

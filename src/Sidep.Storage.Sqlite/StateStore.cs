@@ -114,6 +114,7 @@ public sealed partial class StateStore : IStageStore, ILabRegister
         store.AddColumnIfMissing("transcoding", "mark", "INTEGER NOT NULL DEFAULT 0");
         store.CreateCaseTables();
         store.CreateResearchTables();
+        store.CreateActivityTables();
         store._reader = new SqliteConnection(connection.ConnectionString);
         store._reader.Open();
         using (SqliteCommand busy = store._reader.CreateCommand())

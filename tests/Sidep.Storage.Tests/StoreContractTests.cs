@@ -200,6 +200,31 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task Lab_activity_written_by_several_gateways_adds_up_by_lab_hour_and_day()
+    {
+        using IStageStore store = await OpenAsync();
+        var log = (ILabActivityLog)store;
+        var t = new DateTimeOffset(2026, 12, 7, 9, 30, 0, TimeSpan.Zero);
+        long hour = LabHour.HourOf(t);
+        int day = DateOnly.FromDateTime(t.UtcDateTime).DayNumber;
+        log.AddActivity([new LabHour("990000001", hour, 10, 8, 1, 1, 0, t), new LabHour("990000002", hour, 3, 0, 3, 0, 0, null)],
+            [new DelayCount(day, 0, 5), new DelayCount(day - 1, 1, 3)]);
+        // A second gateway's counts for the same hour, and the next hour.
+        log.AddActivity([new LabHour("990000001", hour, 5, 5, 0, 0, 2, t.AddMinutes(-20)), new LabHour("990000001", hour + 1, 1, 1, 0, 0, 0, t.AddHours(1))],
+            [new DelayCount(day, 0, 2)]);
+
+        LabHour first = Assert.Single(log.LabHours(hour, hour + 1), h => h.Lab == "990000001");
+        Assert.Equal((15, 13, 1, 1, 2, (DateTimeOffset?)t), (first.Received, first.Stored, first.Rejected, first.Quarantined, first.Duplicates, first.LastStoredAt));
+        Assert.Null(Assert.Single(log.LabHours(hour, hour + 1), h => h.Lab == "990000002").LastStoredAt);
+        Assert.Equal(3, log.LabHours(hour, hour + 2).Count);
+        Assert.Equal([("990000001", 16L, 14L, 1L, 1L), ("990000002", 3L, 0L, 3L, 0L)],
+            log.LabDays(day, day).OrderBy(d => d.Lab).Select(d => (d.Lab, d.Received, d.Stored, d.Rejected, d.Quarantined)));
+        Assert.Empty(log.LabDays(day + 1, day + 5));
+        Assert.Equal(new Dictionary<string, DateTimeOffset> { ["990000001"] = t.AddHours(1) }, log.LastStored());
+        Assert.Equal([new DelayCount(day - 1, 1, 3), new DelayCount(day, 0, 7)], log.Delays(day - 3, day));
+    }
+
+    [Fact]
     public async Task Transcoding_changes_are_numbered_in_order_so_a_follower_misses_none()
     {
         using IStageStore store = await OpenAsync();

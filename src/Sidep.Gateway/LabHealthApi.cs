@@ -1,0 +1,152 @@
+using System.Diagnostics.Metrics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Sidep.Ingestion;
+using Sidep.Pipeline;
+
+namespace Sidep.Gateway;
+
+/// <summary>
+/// Labs that fall silent or drop, judged against their own history (<see cref="LabHealth"/>): the gateway's counts
+/// added to the store every few seconds (<see cref="LabActivityFlusher"/>), judged on demand and for the metric
+/// <c>sidep_labs</c> (labs by state), at most once a minute for the metric.
+/// </summary>
+public sealed class LabHealthMonitor
+{
+    public static readonly Meter Meter = new("Sidep.Labs");
+
+    private readonly ILabRegister _labs;
+    private readonly LabActivityRecorder _recorder;
+    private readonly GatewayOptions _options;
+    private readonly Lock _lock = new();
+    private (DateTimeOffset At, List<LabHealthRow> Rows)? _last;
+
+    public LabHealthMonitor(ILabRegister labs, LabActivityRecorder recorder, GatewayOptions options)
+    {
+        (_labs, _recorder, _options) = (labs, recorder, options);
+        Meter.CreateObservableGauge("sidep.labs", () =>
+        {
+            List<LabHealthRow> rows;
+            try
+            {
+                rows = Judge(TimeSpan.FromMinutes(1));
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The store is away: the storage health check says so; no reading rather than a wrong one.
+                return [];
+            }
+            return Enum.GetValues<LabState>().Select(s => new Measurement<int>(rows.Count(r => r.State == s),
+                new KeyValuePair<string, object?>("state", s.ToString().ToLowerInvariant())));
+        }, description: "Registered labs by health state (silent, dropping, ok, learning)");
+    }
+
+    /// <summary>Every lab judged now, or at most <paramref name="maxAge"/> ago.</summary>
+    public List<LabHealthRow> Judge(TimeSpan maxAge)
+    {
+        DateTimeOffset now = _options.Clock.GetUtcNow();
+        lock (_lock)
+        {
+            if (_last is { } last && now - last.At <= maxAge)
+            {
+                return last.Rows;
+            }
+            // What this gateway counted and has not written yet is written first, so that the answer includes it.
+            _recorder.Flush(_labs);
+            List<LabHealthRow> rows = LabHealth.Evaluate(_labs, _labs.ListLabs(), now, _options.LabHealth);
+            _last = (now, rows);
+            return rows;
+        }
+    }
+}
+
+/// <summary>Adds the gateway's activity counts to the store every <see cref="GatewayOptions.ActivityFlushEvery"/>, and
+/// once more when the server stops.</summary>
+public sealed class LabActivityFlusher(LabActivityRecorder recorder, ILabRegister labs, GatewayOptions options, ILogger<LabActivityFlusher> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.ActivityFlushEvery);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                Flush();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        Flush();
+    }
+
+    private void Flush()
+    {
+        try
+        {
+            recorder.Flush(labs);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            logger.LogWarning("lab activity counts not written yet ({Error}); kept for the next attempt", ex.GetType().Name + ": " + ex.Message);
+        }
+    }
+}
+
+/// <summary><c>GET /v1/labs/health</c> (operator role): every registered lab's state, flagged labs first.</summary>
+public static class LabHealthApi
+{
+    public static IEndpointRouteBuilder MapLabHealthApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/v1/labs/health", (HttpContext http, GatewayOptions options, LabHealthMonitor monitor) =>
+        {
+            if (Operator.Refuse(http, options) is IResult refused)
+            {
+                return refused;
+            }
+            List<LabHealthRow> rows = monitor.Judge(TimeSpan.Zero);
+            LabHealthOptions o = options.LabHealth;
+            return Results.Json(new
+            {
+                at = options.Clock.GetUtcNow(),
+                method = new
+                {
+                    historyWeeks = o.HistoryWeeks,
+                    minSilenceHours = o.MinSilence.TotalHours,
+                    silentExpected = o.SilentExpected,
+                    dropWindowHours = o.DropWindow.TotalHours,
+                    dropRatio = o.DropRatio,
+                    dropMinExpected = o.DropMinExpected,
+                },
+                counts = Enum.GetValues<LabState>().ToDictionary(s => s.ToString().ToLowerInvariant(), s => rows.Count(r => r.State == s)),
+                labs = rows.Select(r => new
+                {
+                    lab = r.Lab,
+                    name = r.Name,
+                    state = r.State.ToString().ToLowerInvariant(),
+                    reason = r.Reason,
+                    lastResultAt = r.LastResultAt,
+                    hoursSinceLastResult = r.HoursSinceLastResult,
+                    expectedByWeekday = r.ExpectedByWeekday,
+                    storedToday = r.StoredToday,
+                    expectedSoFarToday = r.ExpectedSoFarToday,
+                    storedInWindow = r.StoredInWindow,
+                    expectedInWindow = r.ExpectedInWindow,
+                    expectedDuringSilence = r.ExpectedDuringSilence,
+                    receivedLast24h = r.ReceivedLast24h,
+                    rejectedShare24h = r.RejectedShare24h,
+                    quarantinedShare24h = r.QuarantinedShare24h,
+                }),
+            });
+        });
+        return app;
+    }
+}
