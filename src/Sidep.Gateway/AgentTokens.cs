@@ -23,7 +23,11 @@ public static class AgentRoles
     /// France (other roles: for persons of their territories only); no access to the cases lists.</summary>
     public const string NationalInvestigator = "national-investigator";
 
-    public static readonly string[] All = [Investigator, Supervisor, Auditor, Notifier, ResearchOperator, NationalInvestigator];
+    /// <summary>An epidemiologist: the indicators (tables, rates, revisions, freshness) and the console's charts of them;
+    /// nothing nominative.</summary>
+    public const string Epidemiologist = "epidemiologist";
+
+    public static readonly string[] All = [Investigator, Supervisor, Auditor, Notifier, ResearchOperator, NationalInvestigator, Epidemiologist];
 }
 
 /// <summary>An authenticated agent: who, which role, which départements (régions expanded).</summary>

@@ -16,7 +16,8 @@ namespace Sidep.Gateway;
 /// <summary>
 /// The daily indicators as Santé publique France publishes them (<c>dep</c>, <c>reg</c>, <c>fra</c>; CSV and JSON),
 /// their 7-day rates, the revisions they went through and what changed between two moments. Aggregates only, but
-/// unsuppressed small cells can single a person out: the operator role (X-Operator-Token) is required.
+/// unsuppressed small cells can single a person out: the operator role (X-Operator-Token) or an agent token with the
+/// epidemiologist role is required.
 /// </summary>
 public static class IndicatorsApi
 {
@@ -26,7 +27,7 @@ public static class IndicatorsApi
     {
         app.MapGet("/v1/indicators/{level}/{table}", (string level, string table, HttpContext http, IIndicatorReader stage, GatewayOptions options) =>
         {
-            if (Operator.Refuse(http, options) is IResult refused)
+            if (RefuseReader(http, options) is IResult refused)
             {
                 return refused;
             }
@@ -64,9 +65,12 @@ public static class IndicatorsApi
             return Results.Bytes(body.WrittenMemory, type);
         });
 
+        app.MapGet("/v1/indicators/freshness", (HttpContext http, ILabActivityLog activity, GatewayOptions options) =>
+            RefuseReader(http, options) ?? Freshness(http, activity, options));
+
         app.MapGet("/v1/indicators/revisions", (HttpContext http, IStageStore store, GatewayOptions options) =>
         {
-            if (Operator.Refuse(http, options) is IResult refused)
+            if (RefuseReader(http, options) is IResult refused)
             {
                 return refused;
             }
@@ -77,6 +81,63 @@ public static class IndicatorsApi
             return Results.Json(store.ListIndicatorRevisions(since).Select(r => new { rev = r.Rev, processedAt = r.ProcessedAt, results = r.Results, cells = r.Cells }));
         });
         return app;
+    }
+
+    /// <summary>Null for the operator or an epidemiologist agent; else the 401 or 403 to answer.</summary>
+    internal static IResult? RefuseReader(HttpContext http, GatewayOptions options)
+    {
+        if (Operator.Allows(http, options))
+        {
+            return null;
+        }
+        if (options.AgentSigningKey is not null && http.User.Identity?.IsAuthenticated == true)
+        {
+            return AgentTokens.Require(http, options, AgentRoles.Epidemiologist).Refusal;
+        }
+        return Operator.Refuse(http, options);
+    }
+
+    /// <summary>
+    /// How complete the recent days are: for each sample day, the new results that arrived the same day, one, two, and
+    /// three or more days later (the last days' counts grow as late results arrive).
+    /// </summary>
+    private static IResult Freshness(HttpContext http, ILabActivityLog activity, GatewayOptions options)
+    {
+        int today = DateOnly.FromDateTime(options.Clock.GetUtcNow().UtcDateTime).DayNumber;
+        int from = today - 13, to = today;
+        foreach ((string name, bool isFrom) in new[] { ("from", true), ("to", false) })
+        {
+            if (http.Request.Query[name].FirstOrDefault() is string text)
+            {
+                if (!DateOnly.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out DateOnly d))
+                {
+                    return Bad($"{name} '{text}' is not a date YYYY-MM-DD");
+                }
+                (from, to) = isFrom ? (d.DayNumber, to) : (from, d.DayNumber);
+            }
+        }
+        if (to < from || to - from > 366)
+        {
+            return Bad("from and to must be a range of at most a year");
+        }
+        var byDay = activity.Delays(from, to).GroupBy(d => d.Day).ToDictionary(g => g.Key, g => g.ToDictionary(d => d.Delay, d => d.Results));
+        return Results.Json(new
+        {
+            asOf = options.Clock.GetUtcNow(),
+            days = Enumerable.Range(from, to - from + 1).Select(day =>
+            {
+                Dictionary<int, long> d = byDay.GetValueOrDefault(day) ?? [];
+                return new
+                {
+                    day = DateOnly.FromDayNumber(day).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+                    sameDay = d.GetValueOrDefault(0),
+                    oneDay = d.GetValueOrDefault(1),
+                    twoDays = d.GetValueOrDefault(2),
+                    threeOrMore = d.GetValueOrDefault(3),
+                    total = d.Values.Sum(),
+                };
+            }),
+        });
     }
 
     private static IResult Bad(string detail) => TypedResults.Problem(statusCode: 400, title: "Bad indicators request", detail: detail);

@@ -11,6 +11,9 @@ namespace Sidep.Gateway;
 /// <summary>Where each stage of the pipeline stands against its input: how far behind it is (operator role).</summary>
 public static class PipelineApi
 {
+    /// <summary>Messages a stage could not read and set aside, with the reason (the input's dead-letter topic).</summary>
+    private static long DeadLetters(IStageTransport transport, string topic) => transport.EndOffsets(TransportHeaders.DeadLetterTopic(topic)).Sum();
+
     public sealed record StageView(string Stage, string Input, long Position, long End, long Lag);
 
     public static IEndpointRouteBuilder MapPipelineApi(this IEndpointRouteBuilder app)
@@ -23,6 +26,24 @@ public static class PipelineApi
             }
             (long results, long matched, IReadOnlyList<StageView> stages) = pipeline.Snapshot();
             return Results.Json(new { results, matched, caughtUp = stages.All(s => s.Lag == 0), stages });
+        });
+        // What the operators' page shows beside the positions: backpressure, dead letters, the quarantine by lab and code.
+        app.MapGet("/v1/pipeline/operations", (HttpContext http, GatewayOptions options, Backpressure backpressure, IStageTransport transport, IngestionService ingestion) =>
+        {
+            if (Operator.Refuse(http, options) is IResult refused)
+            {
+                return refused;
+            }
+            var deadLetters = new[] { StageTopics.Results, StageTopics.Matched }
+                .Select(topic => new { input = topic, deadLetters = DeadLetters(transport, topic) }).ToList();
+            return Results.Json(new
+            {
+                backpressure = new { lag = backpressure.Lag, maxLag = options.MaxLag, overloaded = backpressure.Overloaded },
+                deadLetters,
+                // This gateway's quarantine (each gateway holds what it received until the mapping is added).
+                quarantine = ingestion.QuarantineOf(null).Select(q => new { lab = q.Lab, localCode = q.LocalCode, label = q.Label, count = q.Count,
+                    firstReceivedAt = q.FirstReceivedAt, lastReceivedAt = q.LastReceivedAt }),
+            });
         });
         return app;
     }

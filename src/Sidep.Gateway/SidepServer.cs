@@ -165,6 +165,7 @@ public static class SidepServer
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddAgentAuthentication(options);
         builder.Services.AddPriorPositiveLimit(options);
+        builder.Services.AddOpenApi();
         builder.Services.AddSingleton<MllpListener>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MllpListener>());
 
@@ -198,6 +199,7 @@ public static class SidepServer
         }
         app.UseRateLimiter();
         app.MapDefaultEndpoints(metricsAllowed: http => Operator.Allows(http, options));
+        app.MapConsole();
         app.MapSubmissionsApi();
         app.MapTerminologyApi();
         app.MapLabsApi();

@@ -48,6 +48,8 @@ internal static class DemoSetup
             Console.WriteLine($"    mllp_send --loose --port {options.MllpPort} --file examples/demo-oru-r01.hl7 {options.MllpAddress}");
         }
         Console.WriteLine($"  Operator token (identity decisions, indicators): {options.OperatorToken}");
+        Console.WriteLine($"  The console (indicators, map, labs' health, operations; sign in with the operator token): {url}/console/");
+        Console.WriteLine($"  The API's reference: {url}/docs (OpenAPI document: {url}/openapi/v1.json)");
         Console.WriteLine("  Read the daily indicators:");
         Console.WriteLine($"    curl -s -H 'X-Operator-Token: {options.OperatorToken}' {url}/v1/indicators/fra/daily.csv");
         Console.WriteLine("  A contact tracer of the Rhône (69) reads its cases (token valid 12 h):");
