@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -200,15 +201,18 @@ public static class SidepServer
         app.UseRateLimiter();
         app.MapDefaultEndpoints(metricsAllowed: http => Operator.Allows(http, options));
         app.MapConsole();
-        app.MapSubmissionsApi();
-        app.MapTerminologyApi();
-        app.MapLabsApi();
-        app.MapLabHealthApi();
-        app.MapPersonsApi();
-        app.MapIndicatorsApi();
-        app.MapCasesApi();
-        app.MapResearchApi();
-        app.MapPipelineApi();
+        // Every API endpoint is described in the OpenAPI document from one table (ApiDescriptions).
+        RouteGroupBuilder api = app.MapGroup("");
+        ((IEndpointConventionBuilder)api).Add(ApiDescriptions.Describe);
+        api.MapSubmissionsApi();
+        api.MapTerminologyApi();
+        api.MapLabsApi();
+        api.MapLabHealthApi();
+        api.MapPersonsApi();
+        api.MapIndicatorsApi();
+        api.MapCasesApi();
+        api.MapResearchApi();
+        api.MapPipelineApi();
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             foreach (IAsyncDisposable c in closing)

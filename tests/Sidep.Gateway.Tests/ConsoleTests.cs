@@ -150,7 +150,13 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
             Assert.True(paths.TryGetProperty(path, out JsonElement operations), $"{path} is not in the OpenAPI document");
             foreach (string method in endpoint.Metadata.OfType<Microsoft.AspNetCore.Routing.HttpMethodMetadata>().SelectMany(m => m.HttpMethods))
             {
-                Assert.True(operations.TryGetProperty(method.ToLowerInvariant(), out _), $"{method} {path} is not in the OpenAPI document");
+                Assert.True(operations.TryGetProperty(method.ToLowerInvariant(), out JsonElement operation), $"{method} {path} is not in the OpenAPI document");
+                // Described: what it does, who may call it, and what it answers besides success.
+                Assert.False(string.IsNullOrWhiteSpace(operation.GetProperty("summary").GetString()), $"{method} {path} has no summary");
+                string description = operation.GetProperty("description").GetString()!;
+                Assert.True(description.Contains("X-Operator-Token", StringComparison.Ordinal) || description.Contains("Bearer", StringComparison.Ordinal),
+                    $"{method} {path} does not say who may call it");
+                Assert.True(operation.GetProperty("responses").EnumerateObject().Any(r => r.Name.StartsWith('4')), $"{method} {path} lists no error answer");
             }
         }
     }
