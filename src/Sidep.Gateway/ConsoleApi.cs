@@ -33,7 +33,12 @@ public static class ConsoleApi
             },
         });
         app.MapOpenApi();
-        app.MapScalarApiReference("/docs", options => options.WithTitle("Sidep API"));
+        // Served from the package; no web fonts fetched from elsewhere (the machine may have no internet).
+        app.MapScalarApiReference("/docs", options =>
+        {
+            options.WithTitle("Sidep API");
+            options.DefaultFonts = false;
+        });
         return app;
     }
 }

@@ -81,7 +81,7 @@ public sealed record GatewayOptions(
         return problems;
     }
 
-    /// <summary>When a lab is flagged silent or dropping (LabHealth.md).</summary>
+    /// <summary>When a lab is flagged silent or dropping (README, "Labs that fall silent").</summary>
     public LabHealthOptions LabHealth { get; init; } = new();
 
     /// <summary>How often the gateway adds its lab activity counts to the store; default 5 s.</summary>

@@ -14,9 +14,11 @@ namespace Sidep.Gateway;
 /// added to the store every few seconds (<see cref="LabActivityFlusher"/>), judged on demand and for the metric
 /// <c>sidep_labs</c> (labs by state), at most once a minute for the metric.
 /// </summary>
-public sealed class LabHealthMonitor
+public sealed class LabHealthMonitor : IDisposable
 {
-    public static readonly Meter Meter = new("Sidep.Labs");
+    public const string MeterName = "Sidep.Labs";
+
+    private readonly Meter _meter = new(MeterName);
 
     private readonly ILabRegister _labs;
     private readonly LabActivityRecorder _recorder;
@@ -24,10 +26,13 @@ public sealed class LabHealthMonitor
     private readonly Lock _lock = new();
     private (DateTimeOffset At, List<LabHealthRow> Rows)? _last;
 
+    /// <summary>The labs' days before today, read once a day (the hours are read at every judgement).</summary>
+    private (int Day, List<LabDay> Days)? _history;
+
     public LabHealthMonitor(ILabRegister labs, LabActivityRecorder recorder, GatewayOptions options)
     {
         (_labs, _recorder, _options) = (labs, recorder, options);
-        Meter.CreateObservableGauge("sidep.labs", () =>
+        _meter.CreateObservableGauge("sidep.labs", () =>
         {
             List<LabHealthRow> rows;
             try
@@ -56,11 +61,18 @@ public sealed class LabHealthMonitor
             }
             // What this gateway counted and has not written yet is written first, so that the answer includes it.
             _recorder.Flush(_labs);
-            List<LabHealthRow> rows = LabHealth.Evaluate(_labs, _labs.ListLabs(), now, _options.LabHealth);
+            int today = DateOnly.FromDateTime(now.UtcDateTime).DayNumber;
+            if (_history is not { } history || history.Day != today)
+            {
+                _history = history = (today, LabHealth.History(_labs, now, _options.LabHealth));
+            }
+            List<LabHealthRow> rows = LabHealth.Evaluate(_labs, _labs.ListLabs(), now, _options.LabHealth, history.Days);
             _last = (now, rows);
             return rows;
         }
     }
+
+    public void Dispose() => _meter.Dispose();
 }
 
 /// <summary>Adds the gateway's activity counts to the store every <see cref="GatewayOptions.ActivityFlushEvery"/>, and
@@ -133,8 +145,8 @@ public static class LabHealthApi
                     name = r.Name,
                     state = r.State.ToString().ToLowerInvariant(),
                     reason = r.Reason,
-                    lastResultAt = r.LastResultAt,
-                    hoursSinceLastResult = r.HoursSinceLastResult,
+                    lastReceivedAt = r.LastReceivedAt,
+                    hoursSinceLastReceived = r.HoursSinceLastReceived,
                     expectedByWeekday = r.ExpectedByWeekday,
                     storedToday = r.StoredToday,
                     expectedSoFarToday = r.ExpectedSoFarToday,

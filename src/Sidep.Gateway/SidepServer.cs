@@ -43,7 +43,7 @@ public static class SidepServer
         });
         builder.WebHost.UseUrls(urls);
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes + 1);
-        builder.AddServiceDefaults("sidep", [IngestionService.ActivitySource.Name], [IngestionService.Meter.Name, StateStore.Meter.Name, JournalMetrics.Meter.Name, MllpListener.Meter.Name, LabHealthMonitor.Meter.Name]);
+        builder.AddServiceDefaults("sidep", [IngestionService.ActivitySource.Name], [IngestionService.Meter.Name, StateStore.Meter.Name, JournalMetrics.Meter.Name, MllpListener.Meter.Name, LabHealthMonitor.MeterName]);
 
         // Nominative data and secrets: the data directory and everything in it are its owner's only.
         List<string> permissionWarnings = DataDirectory.Prepare(options.DataDirectory);
@@ -166,7 +166,13 @@ public static class SidepServer
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddAgentAuthentication(options);
         builder.Services.AddPriorPositiveLimit(options);
-        builder.Services.AddOpenApi();
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Sidep";
+            document.Info.Description = "The national pipeline of laboratory test results: labs submit (HL7 v2, HPRIM, FHIR R4; MLLP too), contact " +
+                "tracers read new positives, epidemiologists read the indicators, operators watch the labs and the pipeline. The console is at /console/.";
+            return Task.CompletedTask;
+        }));
         builder.Services.AddSingleton<MllpListener>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MllpListener>());
 

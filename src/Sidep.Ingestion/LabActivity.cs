@@ -40,7 +40,7 @@ public sealed class LabActivityRecorder
                 case ItemStatus.Duplicate: duplicates++; break;
             }
         }
-        var counts = new LabHour(lab, LabHour.HourOf(receivedAt), decisions.Count, stored, rejected, quarantined, duplicates, stored > 0 ? receivedAt : null);
+        var counts = new LabHour(lab, LabHour.HourOf(receivedAt), decisions.Count, stored, rejected, quarantined, duplicates, decisions.Count > 0 ? receivedAt : null);
         lock (_lock)
         {
             _hours[(lab, counts.Hour)] = _hours.TryGetValue((lab, counts.Hour), out LabHour known) ? known.Plus(counts) : counts;
@@ -86,16 +86,16 @@ public sealed class LabActivityRecorder
     }
 }
 
-/// <summary>When a lab is flagged (LabHealth.md has the method).</summary>
+/// <summary>When a lab is flagged (README, "Labs that fall silent": the method).</summary>
 public sealed record LabHealthOptions
 {
     /// <summary>Weeks of a lab's own history its expected volume is the mean of (same weekday, same hours).</summary>
     public int HistoryWeeks { get; init; } = 4;
 
-    /// <summary>Silent: no result stored for at least this long…</summary>
+    /// <summary>Silent: nothing received from the lab (no item, whatever its fate) for at least this long…</summary>
     public TimeSpan MinSilence { get; init; } = TimeSpan.FromHours(2);
 
-    /// <summary>…while its history expects at least this many over the silence (a lab sending r results an hour is
+    /// <summary>…while its history expects at least this many items over the silence (a lab sending r results an hour is
     /// flagged after max(MinSilence, SilentExpected / r); the chance that a lab that kept sending at its usual rate sent
     /// nothing for that long is e^-SilentExpected, 6 in a million).</summary>
     public double SilentExpected { get; init; } = 12;
@@ -136,8 +136,8 @@ public sealed record LabHealthRow(
     string Name,
     LabState State,
     string Reason,
-    DateTimeOffset? LastResultAt,
-    double? HoursSinceLastResult,
+    DateTimeOffset? LastReceivedAt,
+    double? HoursSinceLastReceived,
     /// <summary>Results a day it usually stores, Monday to Sunday (the mean of the history's weeks).</summary>
     double[] ExpectedByWeekday,
     long StoredToday,
@@ -160,13 +160,17 @@ public static class LabHealth
     /// <summary>How far back a silence is measured against history (a longer one is judged on its last two days).</summary>
     private static readonly TimeSpan Lookback = TimeSpan.FromHours(48);
 
-    public static List<LabHealthRow> Evaluate(ILabActivityLog log, IReadOnlyList<Lab> labs, DateTimeOffset now, LabHealthOptions options)
+    /// <param name="history">The labs' days before today over the history (what <see cref="History"/> reads), when the
+    /// caller keeps them (they change once a day); null: read here.</param>
+    public static List<LabHealthRow> Evaluate(ILabActivityLog log, IReadOnlyList<Lab> labs, DateTimeOffset now, LabHealthOptions options,
+        List<LabDay>? history = null)
     {
         int weeks = options.HistoryWeeks;
         int today = DateOnly.FromDateTime(now.UtcDateTime).DayNumber;
         // Daily totals over the history (the weekday profile, and since when each lab sends), then the hours of the
         // last two days and of the same two days of each past week.
-        Dictionary<string, List<LabDay>> days = log.LabDays(today - 7 * weeks, today).GroupBy(d => d.Lab).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+        Dictionary<string, List<LabDay>> days = (history ?? History(log, now, options)).Concat(log.LabDays(today, today))
+            .GroupBy(d => d.Lab).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
         var hours = new Dictionary<string, Dictionary<long, LabHour>>(StringComparer.Ordinal);
         for (int k = 0; k <= weeks; k++)
         {
@@ -180,7 +184,7 @@ public static class LabHealth
                 byHour[h.Hour] = h;
             }
         }
-        Dictionary<string, DateTimeOffset> last = log.LastStored();
+        Dictionary<string, DateTimeOffset> last = log.LastReceived();
         var names = labs.ToDictionary(l => l.Finess, l => l.Name, StringComparer.Ordinal);
         var rows = new List<LabHealthRow>();
         foreach (string lab in names.Keys.Union(days.Keys, StringComparer.Ordinal))
@@ -191,15 +195,26 @@ public static class LabHealth
         return [.. rows.OrderBy(r => r.State).ThenByDescending(r => r.ExpectedInWindow).ThenBy(r => r.Lab, StringComparer.Ordinal)];
     }
 
+    /// <summary>The labs' days of the history before the day of <paramref name="now"/>.</summary>
+    public static List<LabDay> History(ILabActivityLog log, DateTimeOffset now, LabHealthOptions options)
+    {
+        int today = DateOnly.FromDateTime(now.UtcDateTime).DayNumber;
+        return log.LabDays(today - 7 * options.HistoryWeeks, today - 1);
+    }
+
     private static LabHealthRow Judge(string lab, string name, List<LabDay> days, Dictionary<long, LabHour> hours, DateTimeOffset? last, DateTimeOffset now,
         int today, LabHealthOptions o)
     {
         // The past weeks that can be compared: those after the lab's first day of activity in the history.
         int first = days.Where(d => d.Stored + d.Received > 0).Select(d => d.Day).DefaultIfEmpty(today).Min();
         int weeks = Enumerable.Range(1, o.HistoryWeeks).Count(k => today - 7 * k >= first);
+        // Silence is measured on what the lab sends at all (a lab whose items are all rejected is not silent, it is in
+        // trouble: its volume stored drops and its rejected share says why); the volume on what is stored.
         double Stored(DateTimeOffset from, DateTimeOffset to) => Volume(hours, from, to, h => h.Stored);
         double Expected(DateTimeOffset from, DateTimeOffset to) =>
             weeks == 0 ? 0 : Enumerable.Range(1, weeks).Sum(k => Stored(from - k * Week, to - k * Week)) / weeks;
+        double ExpectedReceived(DateTimeOffset from, DateTimeOffset to) =>
+            weeks == 0 ? 0 : Enumerable.Range(1, weeks).Sum(k => Volume(hours, from - k * Week, to - k * Week, h => h.Received)) / weeks;
 
         double[] byWeekday = new double[7];
         for (int w = 0; w < 7; w++)
@@ -228,23 +243,24 @@ public static class LabHealth
         if (weeks == 0)
         {
             state = LabState.Learning;
-            reason = days.Count == 0 && last is null ? "no result yet" : "less than a week of history: nothing to compare with";
+            reason = days.Count == 0 && last is null ? "nothing received yet" : "less than a week of history: nothing to compare with";
         }
         else
         {
             // A lab with no stored result in the history is silent from the start of the look-back.
             DateTimeOffset silentSince = last is DateTimeOffset l && l > now - Lookback ? l : now - Lookback;
-            expectedSilence = Math.Round(Expected(silentSince, now), 1);
+            expectedSilence = Math.Round(ExpectedReceived(silentSince, now), 1);
             double dropBelow = Math.Min(o.DropRatio * expectedWindow, expectedWindow - 4 * Math.Sqrt(expectedWindow));
             if ((last is null || now - last >= o.MinSilence) && expectedSilence >= o.SilentExpected)
             {
                 state = LabState.Silent;
-                reason = $"no result for {(last is null ? "the last 48 hours" : Hours(now - last.Value))}, when {expectedSilence:0.#} were expected (the same hours of the last {weeks} weeks)";
+                reason = $"nothing received for {(last is null ? "the last 48 hours" : Hours(now - last.Value))}, when {expectedSilence:0.#} items were expected (the same hours of the last {weeks} weeks)";
             }
             else if (expectedWindow >= o.DropMinExpected && inWindow < dropBelow)
             {
                 state = LabState.Dropping;
-                reason = $"{inWindow} results in the last {Hours(o.DropWindow)}, when {expectedWindow:0.#} were expected (the same hours of the last {weeks} weeks)";
+                reason = $"{inWindow} results stored in the last {Hours(o.DropWindow)}, when {expectedWindow:0.#} were expected (the same hours of the last {weeks} weeks)" +
+                    (Share(h => h.Rejected) + Share(h => h.Quarantined) is double troubled and > 0.1 ? $"; {troubled:P0} of what it sent in 24 hours rejected or quarantined" : "");
             }
             else
             {

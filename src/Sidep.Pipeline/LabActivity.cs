@@ -3,9 +3,9 @@ namespace Sidep.Pipeline;
 /// <summary>
 /// What one lab sent in one hour (UTC, numbered from the Unix epoch), as its gateways counted it: results received
 /// (every item), stored (new, corrections, retractions), rejected, quarantined (held for a LOINC mapping), duplicates,
-/// and the moment of the last result stored. Monitoring data, never nominative.
+/// and the moment of the last item received. Monitoring data, never nominative.
 /// </summary>
-public readonly record struct LabHour(string Lab, long Hour, int Received, int Stored, int Rejected, int Quarantined, int Duplicates, DateTimeOffset? LastStoredAt)
+public readonly record struct LabHour(string Lab, long Hour, int Received, int Stored, int Rejected, int Quarantined, int Duplicates, DateTimeOffset? LastReceivedAt)
 {
     public static long HourOf(DateTimeOffset at) => at.ToUnixTimeSeconds() / 3600;
 
@@ -19,8 +19,8 @@ public readonly record struct LabHour(string Lab, long Hour, int Received, int S
         Rejected = Rejected + other.Rejected,
         Quarantined = Quarantined + other.Quarantined,
         Duplicates = Duplicates + other.Duplicates,
-        LastStoredAt = LastStoredAt is null ? other.LastStoredAt : other.LastStoredAt is null ? LastStoredAt
-            : LastStoredAt > other.LastStoredAt ? LastStoredAt : other.LastStoredAt,
+        LastReceivedAt = LastReceivedAt is null ? other.LastReceivedAt : other.LastReceivedAt is null ? LastReceivedAt
+            : LastReceivedAt > other.LastReceivedAt ? LastReceivedAt : other.LastReceivedAt,
     };
 }
 
@@ -47,12 +47,16 @@ public interface ILabActivityLog
     /// <summary>Each lab's totals by day, on days in [<paramref name="fromDay"/>, <paramref name="toDay"/>].</summary>
     List<LabDay> LabDays(int fromDay, int toDay);
 
-    /// <summary>Each lab's latest stored result, whenever it was.</summary>
-    Dictionary<string, DateTimeOffset> LastStored();
+    /// <summary>When each lab's latest item was received (whatever became of it), whenever it was.</summary>
+    Dictionary<string, DateTimeOffset> LastReceived();
 
     /// <summary>The delays of results sampled on days in [<paramref name="fromDay"/>, <paramref name="toDay"/>].</summary>
     List<DelayCount> Delays(int fromDay, int toDay);
 }
 
 /// <summary>What one lab stored, received, had rejected and quarantined on one day (UTC; a <see cref="DateOnly.DayNumber"/>).</summary>
-public readonly record struct LabDay(string Lab, int Day, long Received, long Stored, long Rejected, long Quarantined);
+public readonly record struct LabDay(string Lab, int Day, long Received, long Stored, long Rejected, long Quarantined)
+{
+    /// <summary>The day number of 1970-01-01, where <see cref="LabHour"/>'s hours start: hour h is on day h / 24 + this.</summary>
+    public const int UnixEpochDay = 719_162;
+}

@@ -17,10 +17,20 @@ public sealed partial class PostgresStore
                 ON CONFLICT (hour, lab) DO UPDATE SET received = lab_hours.received + excluded.received, stored = lab_hours.stored + excluded.stored,
                     rejected = lab_hours.rejected + excluded.rejected, quarantined = lab_hours.quarantined + excluded.quarantined,
                     duplicates = lab_hours.duplicates + excluded.duplicates,
-                    last_stored_at = greatest(lab_hours.last_stored_at, excluded.last_stored_at)
+                    last_received_at = greatest(lab_hours.last_received_at, excluded.last_received_at)
                 """, h.Select(x => x.Hour).ToArray(), h.Select(x => x.Lab).ToArray(), h.Select(x => x.Received).ToArray(), h.Select(x => x.Stored).ToArray(),
                 h.Select(x => x.Rejected).ToArray(), h.Select(x => x.Quarantined).ToArray(), h.Select(x => x.Duplicates).ToArray(),
-                h.Select(x => x.LastStoredAt?.UtcDateTime).ToArray());
+                h.Select(x => x.LastReceivedAt?.UtcDateTime).ToArray());
+            add.ExecuteNonQuery();
+        }
+        (string Lab, DateTime At)[] last = [.. h.Where(x => x.LastReceivedAt is not null).GroupBy(x => x.Lab, StringComparer.Ordinal)
+            .Select(g => (g.Key, g.Max(x => x.LastReceivedAt!.Value).UtcDateTime)).OrderBy(x => x.Key, StringComparer.Ordinal)];
+        if (last.Length > 0)
+        {
+            using NpgsqlCommand add = Command(c, tx, """
+                INSERT INTO lab_last SELECT * FROM unnest($1::text[], $2::timestamptz[])
+                ON CONFLICT (lab) DO UPDATE SET last_received_at = greatest(lab_last.last_received_at, excluded.last_received_at)
+                """, last.Select(x => x.Lab).ToArray(), last.Select(x => x.At).ToArray());
             add.ExecuteNonQuery();
         }
         DelayCount[] d = [.. delays.OrderBy(x => x.Day).ThenBy(x => x.Delay)];
@@ -36,18 +46,18 @@ public sealed partial class PostgresStore
     });
 
     public List<LabHour> LabHours(long fromHour, long toHour) =>
-        Query("SELECT lab, hour, received, stored, rejected, quarantined, duplicates, last_stored_at FROM lab_hours WHERE hour >= $1 AND hour < $2",
+        Query("SELECT lab, hour, received, stored, rejected, quarantined, duplicates, last_received_at FROM lab_hours WHERE hour >= $1 AND hour < $2",
             r => new LabHour(r.GetString(0), r.GetInt64(1), r.GetInt32(2), r.GetInt32(3), r.GetInt32(4), r.GetInt32(5), r.GetInt32(6),
                 r.IsDBNull(7) ? null : new DateTimeOffset(r.GetDateTime(7), TimeSpan.Zero)), fromHour, toHour);
 
     public List<LabDay> LabDays(int fromDay, int toDay) =>
-        Query("SELECT lab, (hour / 24 + 719162)::int, sum(received), sum(stored), sum(rejected), sum(quarantined) FROM lab_hours " +
+        Query($"SELECT lab, (hour / 24 + {LabDay.UnixEpochDay})::int, sum(received), sum(stored), sum(rejected), sum(quarantined) FROM lab_hours " +
             "WHERE hour >= $1 AND hour < $2 GROUP BY lab, hour / 24",
             r => new LabDay(r.GetString(0), r.GetInt32(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5)),
-            (fromDay - 719162L) * 24, (toDay + 1 - 719162L) * 24);
+            (fromDay - (long)LabDay.UnixEpochDay) * 24, (toDay + 1 - (long)LabDay.UnixEpochDay) * 24);
 
-    public Dictionary<string, DateTimeOffset> LastStored() =>
-        Query("SELECT lab, max(last_stored_at) FROM lab_hours WHERE last_stored_at IS NOT NULL GROUP BY lab",
+    public Dictionary<string, DateTimeOffset> LastReceived() =>
+        Query("SELECT lab, last_received_at FROM lab_last",
             r => (Lab: r.GetString(0), At: new DateTimeOffset(r.GetDateTime(1), TimeSpan.Zero))).ToDictionary(x => x.Lab, x => x.At, StringComparer.Ordinal);
 
     public List<DelayCount> Delays(int fromDay, int toDay) =>

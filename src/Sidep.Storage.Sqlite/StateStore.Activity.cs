@@ -15,9 +15,11 @@ public sealed partial class StateStore
             rejected INTEGER NOT NULL,
             quarantined INTEGER NOT NULL,
             duplicates INTEGER NOT NULL,
-            last_stored_at INTEGER,
+            last_received_at INTEGER,
             PRIMARY KEY (hour, lab)) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS lab_hours_last ON lab_hours (lab, last_stored_at);
+        CREATE TABLE IF NOT EXISTS lab_last (
+            lab TEXT PRIMARY KEY,
+            last_received_at INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS result_delays (
             day INTEGER NOT NULL,
             delay INTEGER NOT NULL,
@@ -34,7 +36,7 @@ public sealed partial class StateStore
                 INSERT INTO lab_hours VALUES ($lab, $hour, $received, $stored, $rejected, $quarantined, $duplicates, $last)
                 ON CONFLICT (hour, lab) DO UPDATE SET received = received + excluded.received, stored = stored + excluded.stored,
                     rejected = rejected + excluded.rejected, quarantined = quarantined + excluded.quarantined,
-                    duplicates = duplicates + excluded.duplicates, last_stored_at = max(coalesce(last_stored_at, 0), coalesce(excluded.last_stored_at, 0))
+                    duplicates = duplicates + excluded.duplicates, last_received_at = max(coalesce(last_received_at, 0), coalesce(excluded.last_received_at, 0))
                 """))
             {
                 SqliteParameter lab = add.Parameters.Add("$lab", SqliteType.Text), hour = add.Parameters.Add("$hour", SqliteType.Integer),
@@ -45,8 +47,17 @@ public sealed partial class StateStore
                 {
                     (lab.Value, hour.Value, received.Value, stored.Value) = (h.Lab, h.Hour, h.Received, h.Stored);
                     (rejected.Value, quarantined.Value, duplicates.Value) = (h.Rejected, h.Quarantined, h.Duplicates);
-                    last.Value = h.LastStoredAt is DateTimeOffset at ? at.ToUnixTimeMilliseconds() : DBNull.Value;
+                    last.Value = h.LastReceivedAt is DateTimeOffset at ? at.ToUnixTimeMilliseconds() : DBNull.Value;
                     add.ExecuteNonQuery();
+                }
+            }
+            using (SqliteCommand last = Command(tx, "INSERT INTO lab_last VALUES ($lab, $at) ON CONFLICT (lab) DO UPDATE SET last_received_at = max(last_received_at, excluded.last_received_at)"))
+            {
+                SqliteParameter lab = last.Parameters.Add("$lab", SqliteType.Text), at = last.Parameters.Add("$at", SqliteType.Integer);
+                foreach (LabHour h in hours.Where(h => h.LastReceivedAt is not null))
+                {
+                    (lab.Value, at.Value) = (h.Lab, h.LastReceivedAt!.Value.ToUnixTimeMilliseconds());
+                    last.ExecuteNonQuery();
                 }
             }
             using (SqliteCommand add = Command(tx, "INSERT INTO result_delays VALUES ($day, $delay, $results) " +
@@ -65,19 +76,19 @@ public sealed partial class StateStore
     }
 
     public List<LabHour> LabHours(long fromHour, long toHour) =>
-        Query("SELECT lab, hour, received, stored, rejected, quarantined, duplicates, nullif(last_stored_at, 0) FROM lab_hours WHERE hour >= $from AND hour < $to",
+        Query("SELECT lab, hour, received, stored, rejected, quarantined, duplicates, nullif(last_received_at, 0) FROM lab_hours WHERE hour >= $from AND hour < $to",
             r => new LabHour(r.GetString(0), r.GetInt64(1), r.GetInt32(2), r.GetInt32(3), r.GetInt32(4), r.GetInt32(5), r.GetInt32(6),
                 r.IsDBNull(7) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(7))),
             ("$from", fromHour), ("$to", toHour));
 
     public List<LabDay> LabDays(int fromDay, int toDay) =>
-        Query("SELECT lab, hour / 24 + 719162, sum(received), sum(stored), sum(rejected), sum(quarantined) FROM lab_hours " +
+        Query($"SELECT lab, hour / 24 + {LabDay.UnixEpochDay}, sum(received), sum(stored), sum(rejected), sum(quarantined) FROM lab_hours " +
             "WHERE hour >= $from AND hour < $to GROUP BY lab, hour / 24",
             r => new LabDay(r.GetString(0), r.GetInt32(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5)),
-            ("$from", (fromDay - 719162L) * 24), ("$to", (toDay + 1 - 719162L) * 24));
+            ("$from", (fromDay - (long)LabDay.UnixEpochDay) * 24), ("$to", (toDay + 1 - (long)LabDay.UnixEpochDay) * 24));
 
-    public Dictionary<string, DateTimeOffset> LastStored() =>
-        Query("SELECT lab, max(last_stored_at) FROM lab_hours WHERE last_stored_at > 0 GROUP BY lab",
+    public Dictionary<string, DateTimeOffset> LastReceived() =>
+        Query("SELECT lab, last_received_at FROM lab_last",
             r => (Lab: r.GetString(0), At: DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)))).ToDictionary(x => x.Lab, x => x.At, StringComparer.Ordinal);
 
     public List<DelayCount> Delays(int fromDay, int toDay) =>

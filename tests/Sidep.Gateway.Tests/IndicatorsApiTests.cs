@@ -163,4 +163,36 @@ public class IndicatorsApiTests
         Assert.StartsWith("reg;jour;cl_age90;pop;P_7j;T_7j;tx_incid;tx_pos;tx_dep\n84;2021-01-01;09;", zeros, StringComparison.Ordinal);
         Assert.Contains(";0;0;0;;0\n", zeros, StringComparison.Ordinal); // positivity undefined without tests
     }
+    [Fact]
+    public async Task An_epidemiologist_agent_reads_the_indicators_and_their_freshness_and_other_roles_are_refused()
+    {
+        const string key = "agent-signing-key-of-32-bytes-at-least!";
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 1, 14, 9, 0, 0, TimeSpan.Zero));
+        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = Token, AgentSigningKey = key, Clock = clock });
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        // Sampled on 12 January (the messages' OBR-7): two received on the 14th (two days later), one on the 15th.
+        Assert.Equal(HttpStatusCode.Created, (await lab.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message("M1", "A1") + HttpApiTests.Message("M2", "A2")))).StatusCode);
+        clock.Advance(TimeSpan.FromDays(1));
+        Assert.Equal(HttpStatusCode.Created, (await lab.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message("M3", "A3")))).StatusCode);
+
+        HttpClient Agent(string role)
+        {
+            HttpClient client = server.Client(null);
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AgentTokens.Mint(key, "a." + role, role, ["75"], TimeSpan.FromHours(1)));
+            return client;
+        }
+        using HttpClient epidemiologist = Agent(AgentRoles.Epidemiologist), investigator = Agent(AgentRoles.Investigator);
+        using JsonDocument freshness = JsonDocument.Parse(await epidemiologist.GetStringAsync("/v1/indicators/freshness?from=2026-01-11&to=2026-01-15"));
+        JsonElement day = freshness.RootElement.GetProperty("days").EnumerateArray().Single(d => d.GetProperty("day").GetString() == "2026-01-12");
+        Assert.Equal((0, 0, 2, 1, 3), (day.GetProperty("sameDay").GetInt64(), day.GetProperty("oneDay").GetInt64(), day.GetProperty("twoDays").GetInt64(),
+            day.GetProperty("threeOrMore").GetInt64(), day.GetProperty("total").GetInt64()));
+        Assert.Equal(5, freshness.RootElement.GetProperty("days").GetArrayLength());
+        Assert.Equal(HttpStatusCode.OK, (await epidemiologist.GetAsync("/v1/indicators/fra/daily.csv")).StatusCode);
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await investigator.GetAsync("/v1/indicators/fra/daily.csv")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await investigator.GetAsync("/v1/indicators/freshness")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await server.Client(null).GetAsync("/v1/indicators/freshness")).StatusCode);
+        // The epidemiologist reads aggregates only: not the lab register, not the labs' health.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await epidemiologist.GetAsync("/v1/labs/health")).StatusCode);
+    }
 }

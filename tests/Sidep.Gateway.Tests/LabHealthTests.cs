@@ -173,7 +173,7 @@ public sealed class LabHealthTests : IDisposable
         store.AddActivity([new LabHour("990000001", LabHour.HourOf(now.AddDays(-3)), 500, 500, 0, 0, 0, now.AddDays(-3))], []);
         List<LabHealthRow> health = LabHealth.Evaluate(store, [new Lab("990000001", "Lab", [], []), new Lab("990000002", "Never sent", [], [])], now, new LabHealthOptions());
         Assert.All(health, r => Assert.Equal(LabState.Learning, r.State));
-        Assert.Equal("no result yet", health.Single(r => r.Lab == "990000002").Reason);
+        Assert.Equal("nothing received yet", health.Single(r => r.Lab == "990000002").Reason);
     }
 
     [Fact]

@@ -52,5 +52,22 @@ public sealed class TwoGatewaysTests(KafkaCluster kafka, PostgresCluster postgre
         using HttpClient operatorB = b.Client(null);
         operatorB.DefaultRequestHeaders.Add("X-Operator-Token", Token);
         Assert.Contains("750000001", await operatorB.GetStringAsync("/v1/labs"));
+
+        // Lab health adds what both gateways counted (each writes its counts every few seconds): the quarantined item and
+        // the duplicate through B, the duplicate through A (the replay is no new item received).
+        DateTime counted = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            using JsonDocument health = JsonDocument.Parse(await operatorA.GetStringAsync("/v1/labs/health"));
+            JsonElement row = health.RootElement.GetProperty("labs").EnumerateArray().Single(l => l.GetProperty("lab").GetString() == "750000001");
+            if (row.GetProperty("receivedLast24h").GetInt64() == 3)
+            {
+                Assert.Equal(0.3333, row.GetProperty("quarantinedShare24h").GetDouble());
+                Assert.NotEqual(JsonValueKind.Null, row.GetProperty("lastReceivedAt").ValueKind);
+                break;
+            }
+            Assert.True(DateTime.UtcNow < counted, $"gateway A's lab health did not add gateway B's counts within 30 s: {row}");
+            await Task.Delay(200);
+        }
     }
 }

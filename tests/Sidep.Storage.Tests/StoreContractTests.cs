@@ -214,13 +214,13 @@ public abstract class StoreContractTests
             [new DelayCount(day, 0, 2)]);
 
         LabHour first = Assert.Single(log.LabHours(hour, hour + 1), h => h.Lab == "990000001");
-        Assert.Equal((15, 13, 1, 1, 2, (DateTimeOffset?)t), (first.Received, first.Stored, first.Rejected, first.Quarantined, first.Duplicates, first.LastStoredAt));
-        Assert.Null(Assert.Single(log.LabHours(hour, hour + 1), h => h.Lab == "990000002").LastStoredAt);
+        Assert.Equal((15, 13, 1, 1, 2, (DateTimeOffset?)t), (first.Received, first.Stored, first.Rejected, first.Quarantined, first.Duplicates, first.LastReceivedAt));
+        Assert.Null(Assert.Single(log.LabHours(hour, hour + 1), h => h.Lab == "990000002").LastReceivedAt);
         Assert.Equal(3, log.LabHours(hour, hour + 2).Count);
         Assert.Equal([("990000001", 16L, 14L, 1L, 1L), ("990000002", 3L, 0L, 3L, 0L)],
             log.LabDays(day, day).OrderBy(d => d.Lab).Select(d => (d.Lab, d.Received, d.Stored, d.Rejected, d.Quarantined)));
         Assert.Empty(log.LabDays(day + 1, day + 5));
-        Assert.Equal(new Dictionary<string, DateTimeOffset> { ["990000001"] = t.AddHours(1) }, log.LastStored());
+        Assert.Equal(new Dictionary<string, DateTimeOffset> { ["990000001"] = t.AddHours(1) }, log.LastReceived());
         Assert.Equal([new DelayCount(day - 1, 1, 3), new DelayCount(day, 0, 7)], log.Delays(day - 3, day));
     }
 

@@ -8,12 +8,15 @@ CREATE TABLE lab_hours (
     rejected INTEGER NOT NULL,
     quarantined INTEGER NOT NULL,
     duplicates INTEGER NOT NULL,
-    last_stored_at TIMESTAMPTZ,
+    last_received_at TIMESTAMPTZ,
     PRIMARY KEY (hour, lab));
-CREATE INDEX lab_hours_last ON lab_hours (lab, last_stored_at);
+-- When each lab's latest item was received (what lab health measures a silence from), one row a lab.
+CREATE TABLE lab_last (
+    lab TEXT PRIMARY KEY,
+    last_received_at TIMESTAMPTZ NOT NULL);
 CREATE TABLE result_delays (
     day INTEGER NOT NULL,
     delay INTEGER NOT NULL,
     results BIGINT NOT NULL,
     PRIMARY KEY (day, delay));
-GRANT SELECT, INSERT, UPDATE ON lab_hours, result_delays TO sidep_app;
+GRANT SELECT, INSERT, UPDATE ON lab_hours, lab_last, result_delays TO sidep_app;

@@ -5,7 +5,7 @@ async function start() {
   const m = health.method;
   document.getElementById("method").textContent =
     `Comparé à l'historique de chaque laboratoire (mêmes heures, même jour de semaine, ${m.historyWeeks} dernières semaines). ` +
-    `Silencieux : aucun résultat depuis au moins ${m.minSilenceHours} h alors qu'au moins ${m.silentExpected} étaient attendus. ` +
+    `Silencieux : rien reçu depuis au moins ${m.minSilenceHours} h alors qu'au moins ${m.silentExpected} envois étaient attendus. ` +
     `En baisse : sur ${m.dropWindowHours} h, moins de ${m.dropRatio * 100} % de l'attendu (au moins ${m.dropMinExpected} attendus). ` +
     Object.entries(health.counts).map(([k, v]) => `${k} ${v}`).join(", ");
   const days = ["lu", "ma", "me", "je", "ve", "sa", "di"];
@@ -13,7 +13,7 @@ async function start() {
     { title: "État", value: (l) => sidep.el("span", { class: "badge state-" + l.state, "data-lab": l.lab }, l.state) },
     { title: "Laboratoire", value: (l) => `${l.lab} ${l.name}` },
     { title: "Pourquoi", value: (l) => l.reason },
-    { title: "Dernier résultat", value: (l) => l.lastResultAt ? new Date(l.lastResultAt).toLocaleString("fr-FR") : "–" },
+    { title: "Dernier envoi", value: (l) => l.lastReceivedAt ? new Date(l.lastReceivedAt).toLocaleString("fr-FR") : "–" },
     { title: "Aujourd'hui", num: true, value: (l) => `${sidep.fmt(l.storedToday, 0)} / ${sidep.fmt(l.expectedSoFarToday, 0)} attendus` },
     { title: "Habituel par jour", value: (l) => l.expectedByWeekday.map((v, i) => `${days[i]} ${sidep.fmt(v, 0)}`).join(" · ") },
     { title: "Rejetés 24 h", num: true, value: (l) => sidep.fmt(100 * l.rejectedShare24h) + " %" },

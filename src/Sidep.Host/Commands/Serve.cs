@@ -44,13 +44,20 @@ public static partial class Cli
         var honourAckTypes = new Option<bool>("--mllp-honour-ack-types") { Description = "Answer MLLP messages as their MSH-15/16 ask (NE: no answer; enhanced mode: commit ACK then application ACK); default: every message answered once" };
         var segmentBytes = new Option<long>("--journal-segment-bytes") { Description = "The embedded journal starts a new segment file past this size", DefaultValueFactory = _ => 256L * 1024 * 1024 };
         var maxLag = new Option<long>("--max-lag") { Description = "Backpressure: 503 + Retry-After (HTTP) and held ACKs (MLLP) while a stage is more than this many results behind", DefaultValueFactory = _ => 500_000 };
+        var defaults = new LabHealthOptions();
+        var labSilence = new Option<double>("--lab-silence-hours") { Description = "Lab health: a lab is silent after at least this many hours without a result…", DefaultValueFactory = _ => defaults.MinSilence.TotalHours };
+        var labSilentExpected = new Option<double>("--lab-silent-expected") { Description = "…when its history expected at least this many results over the silence", DefaultValueFactory = _ => defaults.SilentExpected };
+        var labDropWindow = new Option<double>("--lab-drop-window-hours") { Description = "Lab health: a lab is dropping when over this many hours…", DefaultValueFactory = _ => defaults.DropWindow.TotalHours };
+        var labDropRatio = new Option<double>("--lab-drop-ratio") { Description = "…it sent less than this share of its usual volume for those hours of that weekday", DefaultValueFactory = _ => defaults.DropRatio };
+        var labHistory = new Option<int>("--lab-history-weeks") { Description = "Lab health: weeks of each lab's own history its usual volume is the mean of", DefaultValueFactory = _ => defaults.HistoryWeeks };
         var kafka = new Option<string?>("--kafka") { Description = gatewayOnly ? "Kafka bootstrap servers (default: $SIDEP_KAFKA_BOOTSTRAP); 'mock': librdkafka's mock cluster in this process"
             : "Distributed mode: Kafka bootstrap servers ('mock': librdkafka's mock cluster in this process); with --postgres" };
         var postgres = new Option<string?>("--postgres") { Description = gatewayOnly ? "PostgreSQL connection string (default: $SIDEP_POSTGRES)" : "Distributed mode: PostgreSQL connection string; with --kafka" };
         var command = new Command(name, gatewayOnly
             ? "Run the gateway role of the distributed mode: HTTP and MLLP in, results to Kafka, indicators and cases read from PostgreSQL (workers run apart: sidep worker)"
             : "Run Sidep: HTTP gateway, MLLP listener and every stage — embedded (durable local log and database), or distributed with --kafka and --postgres")
-        { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, agentIssuer, researchKeys, kafka, postgres, maxLag, segmentBytes, mllpMax, mllpMaxPerSource, honourAckTypes };
+        { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, agentIssuer, researchKeys, kafka, postgres, maxLag, segmentBytes, mllpMax, mllpMaxPerSource, honourAckTypes,
+            labSilence, labSilentExpected, labDropWindow, labDropRatio, labHistory };
         command.SetAction(async (parse, ct) =>
         {
             string? kafkaServers = parse.GetValue(kafka) ?? (gatewayOnly ? Environment.GetEnvironmentVariable("SIDEP_KAFKA_BOOTSTRAP") : null);
@@ -75,7 +82,17 @@ public static partial class Cli
                 AgentSigningKey: parse.GetValue(agentKey) ?? Environment.GetEnvironmentVariable("SIDEP_AGENT_KEY"),
                 ResearchKeys: parse.GetValue(researchKeys) ?? (Environment.GetEnvironmentVariable("SIDEP_RESEARCH_KEYS") is { Length: > 0 } r ? r : null),
                 AgentIssuer: parse.GetValue(agentIssuer)!, MaxLag: parse.GetValue(maxLag), JournalSegmentBytes: Math.Max(4096, parse.GetValue(segmentBytes)),
-                MllpMaxConnections: Math.Max(1, parse.GetValue(mllpMax)), MllpMaxConnectionsPerSource: Math.Max(1, parse.GetValue(mllpMaxPerSource)), MllpHonourAckTypes: parse.GetValue(honourAckTypes));
+                MllpMaxConnections: Math.Max(1, parse.GetValue(mllpMax)), MllpMaxConnectionsPerSource: Math.Max(1, parse.GetValue(mllpMaxPerSource)), MllpHonourAckTypes: parse.GetValue(honourAckTypes))
+            {
+                LabHealth = defaults with
+                {
+                    MinSilence = TimeSpan.FromHours(parse.GetValue(labSilence)),
+                    SilentExpected = parse.GetValue(labSilentExpected),
+                    DropWindow = TimeSpan.FromHours(parse.GetValue(labDropWindow)),
+                    DropRatio = parse.GetValue(labDropRatio),
+                    HistoryWeeks = parse.GetValue(labHistory),
+                },
+            };
             if (options.ResearchKeys is string configured)
             {
                 try
