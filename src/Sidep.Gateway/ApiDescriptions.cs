@@ -1,7 +1,9 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.OpenApi;
 using Sidep.Ingestion;
 
 namespace Sidep.Gateway;
@@ -20,6 +22,9 @@ public static class ApiDescriptions
     private sealed record Api(string Tag, string Summary, string Description, Type? Answer = null, string[]? AnswerTypes = null, int[]? Errors = null,
         string[]? Accepts = null, Type? Body = null, int Success = 200, int[]? AlsoAnswered = null);
 
+    /// <summary>Every media type a submission may have: each format's (the registry's), and FHIR XML.</summary>
+    private static readonly string[] SubmissionTypes = [.. Formats.All.SelectMany(f => f.MediaTypes), "application/fhir+xml"];
+
     private const string OperatorRole = "Operator role: send the operator token as `X-Operator-Token`.";
     private const string LabKey = "A lab's API key as `Authorization: Bearer sdp_…`.";
     private const string Agents = "An agent's token (JWT, HS256) as `Authorization: Bearer …`, with the role named below.";
@@ -36,11 +41,11 @@ public static class ApiDescriptions
             "PID|1||42^^^LAB^PI||DURAND^PAUL||19700101|M\r\nOBR|1||ACC1|94500-6^SARS-CoV-2^LN|||20260112081500+0100\r\n" +
             "OBX|1|CWE|94500-6^SARS-CoV-2^LN||260415000^Not detected^SCT||||||F\r\n```",
             typeof(SubmissionReport), [Json], [400, 401, 403, 413, 415, 503],
-            [IngestionService.Hl7MediaType, "application/x-hprim", Formats.FhirMediaType, "application/fhir+xml"], typeof(string), 201, [422]),
+            SubmissionTypes, typeof(string), 201, [422]),
         [("POST", "/v1/validate")] = new("Submissions", "Check a submission without storing it",
             LabKey + " The same parsing, mapping and checks as a submission, nothing stored; `?show=true` adds what Sidep understood of " +
             "each result (identity masked).", typeof(SubmissionReport), [Json], [400, 401, 413, 415],
-            [IngestionService.Hl7MediaType, "application/x-hprim", Formats.FhirMediaType, "application/fhir+xml"], typeof(string), 200, [422]),
+            SubmissionTypes, typeof(string), 200, [422]),
         [("GET", "/v1/submissions/{id}")] = new("Submissions", "A submission's report, again",
             LabKey + " The report given when the submission was received (a lab reads its own only).", typeof(SubmissionReport), [Json], [401, 404]),
         [("PUT", "/v1/labs/{finess}/transcoding")] = new("Terminology", "Map the lab's local analysis codes to LOINC",
@@ -125,9 +130,31 @@ public static class ApiDescriptions
             }
             if (api.Accepts is not null)
             {
-                builder.Metadata.Add(new AcceptsMetadata(api.Accepts, api.Body));
+                // Not AcceptsMetadata: routing would then answer other media types itself (an empty 415), before the
+                // handler's own answer that says which types it takes.
+                builder.Metadata.Add(new RequestBody(api.Accepts, api.Body ?? typeof(string)));
             }
         }
+    }
+
+    /// <summary>What an endpoint's body may be, for the document only.</summary>
+    private sealed record RequestBody(string[] MediaTypes, Type Body);
+
+    /// <summary>Writes an endpoint's request body into its operation (an operation transformer).</summary>
+    public static async Task DescribeRequestBody(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        if (context.Description.ActionDescriptor.EndpointMetadata.OfType<RequestBody>().FirstOrDefault() is not { } body)
+        {
+            return;
+        }
+        OpenApiSchema schema = body.Body == typeof(string)
+            ? new OpenApiSchema { Type = JsonSchemaType.String, Description = "the message as the lab's software writes it" }
+            : await context.GetOrCreateSchemaAsync(body.Body, null, cancellationToken).ConfigureAwait(false);
+        operation.RequestBody = new OpenApiRequestBody
+        {
+            Required = true,
+            Content = body.MediaTypes.ToDictionary(m => m, _ => new OpenApiMediaType { Schema = schema }),
+        };
     }
 
     /// <summary>Every described endpoint (for the test that the document and the routes agree).</summary>

@@ -166,7 +166,7 @@ public static class SidepServer
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddAgentAuthentication(options);
         builder.Services.AddPriorPositiveLimit(options);
-        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        builder.Services.AddOpenApi(o => o.AddOperationTransformer(ApiDescriptions.DescribeRequestBody).AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "Sidep";
             document.Info.Description = "The national pipeline of laboratory test results: labs submit (HL7 v2, HPRIM, FHIR R4; MLLP too), contact " +

@@ -138,6 +138,10 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         /// <summary>The person's block and place in it.</summary>
         public BlockMembers Block;
         public int Slot;
+        /// <summary>What corroborates a link on approximate names (<see cref="Evidence"/>'s fingerprints; 0: never
+        /// sent): the birthplace, the current and the previous home (a move), their départements, phone, e-mail.</summary>
+        public uint Birthplace, Home, PreviousHome, Phone, Email;
+        public ushort Departement, PreviousDepartement;
     }
 
     /// <summary>A name's profile in one word: its letters (bits 0–26: A–Z, then any other character), its length
@@ -246,8 +250,11 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     public MatchDecision Match(PatientIdentity identity, bool sandbox = true)
     {
         var traits = Traits.Of(identity);
+        var evidence = Evidence.Of(identity);
         string? ins = TrustedIns(identity, sandbox);
-        return ins is null ? ByTraits(traits) : ByIns(InsKey(ins), traits);
+        MatchDecision decision = ins is null ? ByTraits(traits, evidence) : ByIns(InsKey(ins), traits, evidence);
+        Remember(decision.PersonId, evidence);
+        return decision;
     }
 
     /// <summary>The INS the matcher links by: one that passes its key, and outside a sandbox only under the NIR or NIA
@@ -271,7 +278,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             return Resolve(exact);
         }
         (long best, double score, _) = BestInBlock(block, query, ins: 0, holder: 0, floor: _t.Link, explain: false);
-        return best != 0 && score >= _t.Link ? Resolve(best) : null;
+        return best != 0 && (score >= 0.999 || score >= _t.Link && Corroborate(Evidence.Of(identity), At(best), null).Link) ? Resolve(best) : null;
     }
 
     /// <summary>A valid matricule as a number: its 15 digits, Corsica's 2A and 2B told apart from département 19 and 18
@@ -287,7 +294,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         return n | corsica;
     }
 
-    private MatchDecision ByIns(long ins, Traits traits)
+    private MatchDecision ByIns(long ins, Traits traits, in Evidence evidence)
     {
         var query = View.Of(traits);
         bool held = _byIns.TryGetValue(ins, out long holderId);
@@ -303,7 +310,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             if ((holderTraits.BirthDate != traits.BirthDate || holderTraits.Sex != traits.Sex) && !Compatible(holderTraits.BirthDate, traits.BirthDate) || agreement < _t.Review)
             {
                 // Same INS, incompatible traits: never merged silently. A separate person, flagged for review.
-                long flagged = NewPerson(traits, ins: 0, block);
+                long flagged = NewPerson(traits, ins: 0, block, evidence);
                 _review.Add((flagged, holder, agreement));
                 return new MatchDecision(flagged, MatchRule.InsConflict, agreement, check, holder);
             }
@@ -324,11 +331,11 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             _byIns.Set(ins, best);
             return new MatchDecision(best, MatchRule.InsAttachedToTraitMatch, score, Compare(query, View.Of(attached), out _));
         }
-        long person = NewPerson(traits, ins, block);
+        long person = NewPerson(traits, ins, block, evidence);
         return new MatchDecision(person, MatchRule.InsNewPerson, 1, [new FieldComparison("ins", "new", 1)]);
     }
 
-    private MatchDecision ByTraits(Traits traits)
+    private MatchDecision ByTraits(Traits traits, in Evidence evidence)
     {
         var query = View.Of(traits);
         _byBlock.TryGetValue(traits.Block, out BlockMembers? block);
@@ -343,9 +350,17 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         }
         if (best != 0 && score >= _t.Link)
         {
-            return new MatchDecision(best, MatchRule.FuzzyTraits, score, comparisons);
+            // Approximate names never link alone (identity vigilance): something independent of the names must agree —
+            // birthplace, home, phone or e-mail — and nothing may contradict it (another birthplace; homes in other
+            // départements with nothing else in common). Otherwise the pair goes to review.
+            (bool link, string why) = Corroborate(evidence, At(best), comparisons);
+            comparisons.Add(new FieldComparison("corroboration", why, link ? 1 : 0));
+            if (link)
+            {
+                return new MatchDecision(best, MatchRule.FuzzyTraits, score, comparisons);
+            }
         }
-        long person = NewPerson(traits, ins: 0, block);
+        long person = NewPerson(traits, ins: 0, block, evidence);
         if (best != 0 && score >= _t.Review)
         {
             _review.Add((person, best, score));
@@ -551,6 +566,12 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         double score;
         double given = JaroWinkler.Similarity(a.FirstGiven, b.FirstGiven);
         string givenHow = "first given name";
+        // A given name that extends another by two letters or more (JEAN and JEAN-LOUP, LOUIS and LOUISON) is another
+        // name, not a slip of the keyboard (a slip adds or drops one letter): below the floor, so never linked on it.
+        if (given < 0.999 && Extends(a.FirstGiven, b.FirstGiven))
+        {
+            (given, givenHow) = (Math.Min(given, _t.GivenFloor - 0.01), "first given name (one extends the other)");
+        }
         // Given names in another order count only when the swap is mutual: each one's first given name is among the
         // other's given names. One person's second name being another's first is how relatives differ, not a swap.
         if (given < 0.999 && b.Given.Contains(a.FirstGiven) && a.Given.Contains(b.FirstGiven))
@@ -607,6 +628,9 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         return score;
     }
 
+    private static bool Extends(string x, string y) =>
+        Math.Abs(x.Length - y.Length) >= 2 && x.Length > 0 && y.Length > 0 && (x.StartsWith(y, StringComparison.Ordinal) || y.StartsWith(x, StringComparison.Ordinal));
+
     private static void Pair(string x, string y, string label, ref double best, ref string pairing)
     {
         if (x.Length == 0 || y.Length == 0)
@@ -660,7 +684,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     /// <summary>A new person in <paramref name="members"/> (the block of its traits, looked up by the caller; null
     /// when the block is new). Its strings are those already held: the birth date of the block's first member, the
     /// first given name of the shared list of given names.</summary>
-    private long NewPerson(Traits traits, long ins, BlockMembers? members)
+    private long NewPerson(Traits traits, long ins, BlockMembers? members, in Evidence evidence)
     {
         if (_count == _people.Length)
         {
@@ -684,6 +708,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             BirthName = Shared(traits.BirthName), UsedName = Shared(traits.UsedName), FirstGiven = firstGiven,
             BirthDate = birthDate, Given = given, Sex = traits.Sex, Ins = ins, Block = members,
         };
+        Remember(index + 1L, evidence);
         _people[index].Slot = members.Add(index, ins != 0, Profile.Of(traits.FirstGiven), Profile.Of(traits.BirthName), Profile.Of(traits.UsedName),
             NameKey(traits.BirthName, traits.FirstGiven), NameKey(traits.UsedName, traits.FirstGiven));
         if (ins != 0)
@@ -691,6 +716,70 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             _byIns.Set(ins, index + 1L);
         }
         return index + 1L;
+    }
+
+    /// <summary>Keeps what a result says of where its person was born, lives and can be reached: the first birthplace
+    /// (it never changes), the latest home with the one before (a move), the latest phone and e-mail.</summary>
+    private void Remember(long id, in Evidence e)
+    {
+        if (id < 1 || id > _count)
+        {
+            return;
+        }
+        ref Person p = ref At(Resolve(id));
+        if (p.Birthplace == 0)
+        {
+            p.Birthplace = e.Birthplace;
+        }
+        if (e.Home != 0 && e.Home != p.Home)
+        {
+            (p.PreviousHome, p.PreviousDepartement) = (p.Home, p.Departement);
+            (p.Home, p.Departement) = (e.Home, e.Departement);
+        }
+        else if (e.Home == 0 && e.Departement != 0 && p.Departement == 0)
+        {
+            p.Departement = e.Departement;
+        }
+        p.Phone = e.Phone != 0 ? e.Phone : p.Phone;
+        p.Email = e.Email != 0 ? e.Email : p.Email;
+    }
+
+    /// <summary>
+    /// Whether a link on approximate names is corroborated by something independent of the names: the same birthplace,
+    /// the same home (postcode or commune, current or previous), the same phone or e-mail — and contradicted by nothing:
+    /// another birthplace blocks it; homes in different départements block it unless phone or e-mail agree (a move).
+    /// Adds how each compared to <paramref name="explain"/> (outcomes only, never values).
+    /// </summary>
+    private static (bool Link, string Why) Corroborate(in Evidence q, in Person p, List<FieldComparison>? explain)
+    {
+        bool agrees = false, elsewhere = false;
+        string Compare(string field, uint a, uint b, uint previous = 0)
+        {
+            string outcome = a == 0 || b == 0 && previous == 0 ? "not sent on both sides" : a == b || a == previous ? "equal" : "different";
+            agrees |= outcome == "equal";
+            explain?.Add(new FieldComparison(field, outcome, outcome == "equal" ? 1 : 0));
+            return outcome;
+        }
+        bool bornElsewhere = Compare("birthplace", q.Birthplace, p.Birthplace) == "different";
+        if (Compare("home (postcode or commune)", q.Home, p.Home, p.PreviousHome) != "equal" && q.Departement != 0 && (p.Departement != 0 || p.PreviousDepartement != 0))
+        {
+            bool sameDepartement = q.Departement == p.Departement || q.Departement == p.PreviousDepartement;
+            elsewhere = !sameDepartement;
+            explain?.Add(new FieldComparison("home département", sameDepartement ? "equal" : "different", sameDepartement ? 1 : 0));
+        }
+        Compare("phone", q.Phone, p.Phone);
+        Compare("e-mail", q.Email, p.Email);
+        if (bornElsewhere)
+        {
+            return (false, "not linked: approximate names and another birthplace; listed for review");
+        }
+        if (agrees)
+        {
+            return (true, "linked: approximate names, corroborated by a field independent of them");
+        }
+        return elsewhere
+            ? (false, "not linked: approximate names, homes in different départements and nothing else in common; listed for review")
+            : (false, "not linked: approximate names alone never link (nothing independent of them agrees); listed for review");
     }
 
     private long Resolve(long id)
@@ -705,6 +794,15 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     private void Merge(long from, long into, string reason)
     {
         ref Person merged = ref At(from);
+        // What was known of the merged person is the person's: a birthplace, a home, a phone it was the only one to hold.
+        ref Person kept = ref At(into);
+        kept.Birthplace = kept.Birthplace != 0 ? kept.Birthplace : merged.Birthplace;
+        if (kept.PreviousHome == 0 && merged.Home != 0 && merged.Home != kept.Home)
+        {
+            (kept.PreviousHome, kept.PreviousDepartement) = (merged.Home, merged.Departement);
+        }
+        kept.Phone = kept.Phone != 0 ? kept.Phone : merged.Phone;
+        kept.Email = kept.Email != 0 ? kept.Email : merged.Email;
         merged.MergedInto = into;
         merged.Block.Members[merged.Slot].Gate |= BlockMembers.Merged;
         _merges.Add(new MergeEvent(from, into, reason));

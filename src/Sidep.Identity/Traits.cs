@@ -251,3 +251,87 @@ public static class JaroWinkler
         return jaro + prefix * 0.1 * (1 - jaro);
     }
 }
+
+/// <summary>
+/// What corroborates (or contradicts) a link made on approximate names, independently of the names: where the person
+/// was born (INSEE code), where they live (postcode, else commune code, and its département), their phone and e-mail.
+/// Kept as 32-bit fingerprints (never the values: a decision holds nothing nominative); 0 is "not sent".
+/// </summary>
+public readonly record struct Evidence(uint Birthplace, uint Home, ushort Departement, uint Phone, uint Email)
+{
+    public static Evidence Of(PatientIdentity p)
+    {
+        string? postcode = Digits(p.Address?.PostalCode, 5, 5);
+        string? commune = p.Address?.CommuneCode is { Length: 5 } c ? c.ToUpperInvariant() : null;
+        uint home = postcode is not null ? Fingerprint('P', postcode) : commune is not null ? Fingerprint('C', commune) : 0;
+        string? phone = Digits(p.Phone, 9, 15);
+        return new Evidence(
+            p.BirthplaceCode is { Length: 5 } b ? Fingerprint('B', b.ToUpperInvariant()) : 0,
+            home,
+            DepartementOf(postcode, commune),
+            // The last nine digits: 06 12 34 56 78 and +33 6 12 34 56 78 are one number.
+            phone is null ? 0 : Fingerprint('T', phone[^9..]),
+            p.Email is { } e && e.Contains('@', StringComparison.Ordinal) ? Fingerprint('E', e.Trim().ToLowerInvariant()) : 0);
+    }
+
+    /// <summary>The digits of a value when it has between <paramref name="min"/> and <paramref name="max"/> of them.</summary>
+    private static string? Digits(string? value, int min, int max)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+        Span<char> digits = stackalloc char[16];
+        int n = 0;
+        foreach (char c in value)
+        {
+            if (char.IsAsciiDigit(c))
+            {
+                if (n == digits.Length)
+                {
+                    return null;
+                }
+                digits[n++] = c;
+            }
+        }
+        return n >= min && n <= max ? new string(digits[..n]) : null;
+    }
+
+    /// <summary>A département as a number (01–95; 20 for Corsica from a postcode, 201/202 for 2A/2B from a commune code;
+    /// 971–976 overseas); 0 when unknown.</summary>
+    public static ushort DepartementOf(string? postcode, string? commune)
+    {
+        if (commune is { Length: 5 })
+        {
+            if (commune[0] == '2' && commune[1] is 'A' or 'B')
+            {
+                return 20; // Corsica: compared with postcodes, which do not tell 2A from 2B
+            }
+            if (commune.StartsWith("97", StringComparison.Ordinal) && char.IsAsciiDigit(commune[2]))
+            {
+                return (ushort)(970 + commune[2] - '0');
+            }
+            if (char.IsAsciiDigit(commune[0]) && char.IsAsciiDigit(commune[1]))
+            {
+                return (ushort)((commune[0] - '0') * 10 + commune[1] - '0');
+            }
+        }
+        if (postcode is { Length: 5 })
+        {
+            return postcode.StartsWith("97", StringComparison.Ordinal) ? (ushort)(970 + postcode[2] - '0') : (ushort)((postcode[0] - '0') * 10 + postcode[1] - '0');
+        }
+        return 0;
+    }
+
+    /// <summary>FNV-1a of a tagged value; never 0.</summary>
+    private static uint Fingerprint(char kind, string value)
+    {
+        uint h = 2166136261;
+        h = (h ^ kind) * 16777619;
+        foreach (char c in value)
+        {
+            h = (h ^ c) * 16777619;
+        }
+        return h == 0 ? 1 : h;
+    }
+}

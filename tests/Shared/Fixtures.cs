@@ -9,6 +9,9 @@ public static class Fixtures
 
     public static string Hl7Dir => Path.Combine(Shared, "corpus", "hl7v2");
 
+    /// <summary>The reference tables (LOINC value sets, populations, names): ../shared/reference.</summary>
+    public static string ReferenceDirectory => Path.Combine(Shared, "reference");
+
     public static string Hl7(string name) => Path.Combine(Hl7Dir, name);
 
     public static byte[] Hl7Bytes(string name) => File.ReadAllBytes(Hl7(name));

@@ -4,7 +4,7 @@ using System.Text;
 namespace Sidep.Tests;
 
 /// <summary>The same woman sent by three labs: with her INS (and her married name as used name), without INS and
-/// with a typo, and under her married name.</summary>
+/// with a typo (her home, sent by both, is what corroborates the approximate name), and under her married name.</summary>
 public static class IdentityFixtures
 {
     public static string Ins => "2850375106693" + (97 - 2850375106693 % 97).ToString("D2");
@@ -16,8 +16,8 @@ public static class IdentityFixtures
 
     public static readonly string[] ThreeLabs =
     [
-        $"PID|1||{Ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||LEFÈVRE^HÉLÈNE^MARIE~MARTIN^HÉLÈNE^^^^^D||19850314|F",
-        "PID|1||42^^^LAB^PI||LEFEVBRE^HELENE||19850314|F",
+        $"PID|1||{Ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||LEFÈVRE^HÉLÈNE^MARIE~MARTIN^HÉLÈNE^^^^^D||19850314|F|||3 rue Garibaldi^^LYON^^69003^FRA",
+        "PID|1||42^^^LAB^PI||LEFEVBRE^HELENE||19850314|F|||3 RUE GARIBALDI^^LYON^^69003^FRA",
         "PID|1||43^^^LAB^PI||MARTIN^Hélène||19850314|F",
     ];
 }

@@ -64,7 +64,8 @@ public class MatcherTests
 {
     private static string Nir(string thirteen) => thirteen + (97 - long.Parse(thirteen) % 97).ToString("D2");
 
-    private static PatientIdentity Person(string birthName, string given, string? used = null, string? ins = null, PartialDate? birth = null, Sex sex = Sex.Female) => new()
+    private static PatientIdentity Person(string birthName, string given, string? used = null, string? ins = null, PartialDate? birth = null, Sex sex = Sex.Female,
+        string? postcode = null, string? phone = null, string? birthplace = null) => new()
     {
         BirthName = birthName,
         UsedName = used,
@@ -72,15 +73,64 @@ public class MatcherTests
         BirthDate = birth ?? new PartialDate(1985, 3, 14),
         Sex = sex,
         Ins = ins is null ? null : new Ins(ins, InsNumber.NirOid, InsKind.Nir),
+        Address = postcode is null ? null : new Address("1 rue de la Paix", null, postcode, null, "FRA"),
+        Phone = phone,
+        BirthplaceCode = birthplace,
     };
+
+    [Fact]
+    public void Near_namesakes_in_two_departements_stay_two_persons_and_one_who_moved_with_the_same_phone_is_linked_with_why()
+    {
+        // Same first given name, birth date and sex; DUPONT and DUPOND (score 0.94–0.98: a typo, to names alone).
+        var matcher = new Matcher();
+        MatchDecision paris = matcher.Match(Person("DUPONT", "Jean", sex: Sex.Male, postcode: "75011", phone: "0612345678"));
+        MatchDecision marseille = matcher.Match(Person("DUPOND", "Jean", sex: Sex.Male, postcode: "13008", phone: "0698765432"));
+        Assert.NotEqual(paris.PersonId, marseille.PersonId);
+        Assert.Equal(MatchRule.PossibleMatch, marseille.Rule);
+        Assert.InRange(marseille.Score, 0.94, 0.999);
+        Assert.Contains(marseille.Comparisons, c => c.Field == "home département" && c.Outcome == "different");
+        Assert.Contains(marseille.Comparisons, c => c.Field == "corroboration" && c.Outcome.Contains("different départements", StringComparison.Ordinal));
+
+        // The same Jean DUPONT, moved to Lyon, sends his own phone: linked, and the decision says what agreed.
+        var again = new Matcher();
+        MatchDecision before = again.Match(Person("DUPONT", "Jean", sex: Sex.Male, postcode: "75011", phone: "0612345678"));
+        MatchDecision moved = again.Match(Person("DUPOND", "Jean", sex: Sex.Male, postcode: "69003", phone: "+33 6 12 34 56 78"));
+        Assert.Equal(before.PersonId, moved.PersonId);
+        Assert.Equal(MatchRule.FuzzyTraits, moved.Rule);
+        Assert.Contains(moved.Comparisons, c => c.Field == "phone" && c.Outcome == "equal");
+        Assert.Contains(moved.Comparisons, c => c.Field == "home département" && c.Outcome == "different");
+        Assert.Contains(moved.Comparisons, c => c.Field == "corroboration" && c.Outcome.StartsWith("linked", StringComparison.Ordinal));
+        // Nothing nominative in a decision: outcomes only.
+        Assert.DoesNotContain(moved.Comparisons, c => c.Outcome.Contains("0612", StringComparison.Ordinal) || c.Outcome.Contains("69003", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Approximate_names_alone_never_link_and_another_birthplace_blocks_even_a_shared_phone()
+    {
+        var matcher = new Matcher();
+        MatchDecision first = matcher.Match(Person("LEFEVRE", "Helene"));
+        MatchDecision typo = matcher.Match(Person("LEFEVBRE", "Helene"));
+        Assert.NotEqual(first.PersonId, typo.PersonId);
+        Assert.Equal(MatchRule.PossibleMatch, typo.Rule);
+        Assert.Contains(typo.Comparisons, c => c.Field == "corroboration" && c.Outcome.Contains("alone never link", StringComparison.Ordinal));
+
+        var born = new Matcher();
+        MatchDecision lyon = born.Match(Person("MOREAU", "Claire", phone: "0611111111", birthplace: "69123"));
+        MatchDecision nantes = born.Match(Person("MOREAUX", "Claire", phone: "0611111111", birthplace: "44109"));
+        Assert.NotEqual(lyon.PersonId, nantes.PersonId);
+        Assert.Contains(nantes.Comparisons, c => c.Field == "birthplace" && c.Outcome == "different");
+        // Exact traits still link without anything else.
+        Assert.Equal(MatchRule.ExactTraits, born.Match(Person("MOREAU", "Claire")).Rule);
+    }
 
     [Fact]
     public void The_same_person_from_three_labs_with_INS_with_a_typo_and_under_a_married_name_is_one_person_with_three_explained_decisions()
     {
         var matcher = new Matcher();
         string ins = Nir("2850375106693");
-        MatchDecision withIns = matcher.Match(Person("LEFÈVRE", "Hélène,Marie", used: "MARTIN", ins: ins));
-        MatchDecision typo = matcher.Match(Person("LEFEVBRE", "HELENE"));
+        MatchDecision withIns = matcher.Match(Person("LEFÈVRE", "Hélène,Marie", used: "MARTIN", ins: ins, postcode: "75011"));
+        // The lab of the typo sent the same home as the first lab: what corroborates the approximate name.
+        MatchDecision typo = matcher.Match(Person("LEFEVBRE", "HELENE", postcode: "75011"));
         MatchDecision married = matcher.Match(Person("Martin", "Hélène"));
 
         Assert.Equal(MatchRule.InsNewPerson, withIns.Rule);

@@ -9,14 +9,29 @@ public static partial class Cli
         var seed = new Option<int>("--seed") { Description = "Random seed (the same seed gives the same population)", DefaultValueFactory = _ => 1 };
         var withoutIns = new Option<double>("--without-ins") { Description = "Share of results without INS", DefaultValueFactory = _ => 0.4 };
         var typo = new Option<double>("--typo") { Description = "Chance of a typo per name of a result without INS", DefaultValueFactory = _ => 0.03 };
-        var command = new Command("identity-quality", "Measure the identity matcher on labelled synthetic identities: precision, recall, false merges") { persons, seed, withoutIns, typo };
+        var reference = new Option<DirectoryInfo>("--reference")
+        {
+            Description = "The reference files the population is drawn from (population by département and age, INSEE's first names and surnames)",
+            DefaultValueFactory = _ => new DirectoryInfo(Path.Combine("..", "shared", "reference")),
+        };
+        var command = new Command("identity-quality", "Measure the identity matcher on a realistic labelled population: precision, recall, false merges, review share")
+        { persons, seed, withoutIns, typo, reference };
         command.SetAction(parse =>
         {
             var options = new Sidep.Identity.Quality.SyntheticOptions(Persons: parse.GetValue(persons), Seed: parse.GetValue(seed),
                 WithoutIns: parse.GetValue(withoutIns), Typo: parse.GetValue(typo));
-            var results = Sidep.Identity.Quality.SyntheticIdentities.Generate(options);
+            DirectoryInfo tables = parse.GetValue(reference)!;
+            if (!File.Exists(Path.Combine(tables.FullName, "noms_frequents.csv")))
+            {
+                Console.Error.WriteLine($"no reference files in {tables.FullName} (--reference DIR: population_dep_age_2020.csv, insee_prenoms_decade.csv, noms_frequents.csv)");
+                return 2;
+            }
+            var generated = System.Diagnostics.Stopwatch.StartNew();
+            var population = Sidep.Identity.Quality.SyntheticIdentities.Generate(options, Sidep.Identity.Quality.PopulationTables.Load(tables.FullName));
             Console.WriteLine($"population: {options}");
-            Console.WriteLine(Sidep.Identity.Quality.QualityReport.Measure(results));
+            Console.WriteLine($"{population.Persons:N0} persons, {population.Results.Count:N0} results, {population.NearNamesakePairs:N0} pairs of near-namesakes " +
+                $"(same first given name, birth date and sex; surnames with a Jaro-Winkler similarity of 0.9 or more); drawn in {generated.Elapsed.TotalSeconds:F1} s");
+            Console.WriteLine(Sidep.Identity.Quality.QualityReport.Measure(population.Results));
             return 0;
         });
         return command;

@@ -12,8 +12,9 @@ public sealed record QualityReport(
     double Precision,
     double Recall,
     double RecallInsOrExact,
-    double FalseMergesPer10000LinkedPairs,
+    double FalseMergesPer100000LinkedPairs,
     int PossibleMatches,
+    double ReviewShare,
     int Merges,
     double SecondsElapsed)
 {
@@ -64,14 +65,14 @@ public sealed record QualityReport(
         }
         return new QualityReport(results.Count, byTruth.Count, byFound.Count, truePairs, linked, correct, linked - correct,
             linked == 0 ? 1 : (double)correct / linked, truePairs == 0 ? 1 : (double)correct / truePairs,
-            easyPairs == 0 ? 1 : (double)easyFound / easyPairs, linked == 0 ? 0 : (linked - correct) * 10_000.0 / linked,
-            matcher.PossibleMatches.Count, matcher.Merges.Count, seconds);
+            easyPairs == 0 ? 1 : (double)easyFound / easyPairs, linked == 0 ? 0 : (linked - correct) * 100_000.0 / linked,
+            matcher.PossibleMatches.Count, results.Count == 0 ? 0 : (double)matcher.PossibleMatches.Count / results.Count, matcher.Merges.Count, seconds);
     }
 
     public override string ToString() =>
         $"results {Results:N0}, true persons {TruePersons:N0}, found {FoundPersons:N0}\n" +
         $"pairs: true {TruePairs:N0}, linked {LinkedPairs:N0}, correct {CorrectPairs:N0}, false merges {FalseMergedPairs:N0}\n" +
         $"precision {Precision:P3}, recall {Recall:P3}, recall with INS or exact traits {RecallInsOrExact:P3}\n" +
-        $"false merges per 10,000 linked pairs {FalseMergesPer10000LinkedPairs:F2}; possible matches for review {PossibleMatches:N0}; merges {Merges:N0}\n" +
+        $"false merges per 100,000 linked pairs {FalseMergesPer100000LinkedPairs:F2}; possible matches for review {PossibleMatches:N0} ({ReviewShare:P2} of results); merges {Merges:N0}\n" +
         $"matching took {SecondsElapsed:F2} s ({Results / Math.Max(SecondsElapsed, 1e-9):N0} results/s)";
 }

@@ -12,14 +12,25 @@ public sealed record SyntheticOptions(
     double SwappedGiven = 0.05,
     double WrongBirthDay = 0.005,
     double Twins = 0.01,
-    int MaxResultsPerPerson = 3);
+    int MaxResultsPerPerson = 3,
+    double Moves = 0.03,
+    double AddressMissing = 0.05,
+    double PhoneHeld = 0.85,
+    double PhoneSent = 0.8,
+    double EmailHeld = 0.3,
+    double EmailSent = 0.5,
+    double BirthplaceSent = 0.3);
+
+/// <summary>A labelled population: its results, how many persons, and how many pairs of them are near-namesakes (same
+/// first given name, birth date and sex, surnames with a Jaro–Winkler similarity of 0.9 or more).</summary>
+public sealed record SyntheticPopulation(List<LabelledResult> Results, int Persons, long NearNamesakePairs);
 
 /// <summary>One synthetic result: what a lab sent, and who it truly is.</summary>
 public sealed record LabelledResult(int TruePerson, PatientIdentity Identity, bool HasIns, bool Altered);
 
 /// <summary>
-/// Labelled synthetic identities with realistic French names and the errors labs make: missing INS, typos, a married
-/// name sent as birth name, given names swapped, a wrong birth day, twins sharing birth date and surname.
+/// Labelled synthetic identities: a realistic population (<see cref="Generate"/>, from INSEE's names and population
+/// tables) with the errors labs make, and single random persons for streams too large to keep.
 /// </summary>
 public static class SyntheticIdentities
 {
@@ -74,47 +85,103 @@ public static class SyntheticIdentities
     /// <summary>A result of the same person as a lab without INS and with one typo in the birth name would send it.</summary>
     public static PatientIdentity WithoutInsWithTypo(PatientIdentity p, Random random) => p with { Ins = null, BirthName = Typo(p.BirthName!, random) };
 
-    public static List<LabelledResult> Generate(SyntheticOptions o)
+    /// <summary>
+    /// A labelled population drawn as France's is (<paramref name="tables"/>): persons by département and age class,
+    /// first names by sex and decade of birth, surnames by their frequency — so that namesakes and near-namesakes occur
+    /// at their natural rate —, a home (postcode and commune) in their département, a birthplace, a phone and an e-mail
+    /// for some; then each person's results with the errors labs make (missing INS, typos, a married name sent as birth
+    /// name, given names swapped, a wrong birth day, twins) and what else varies (moves, fields not sent).
+    /// </summary>
+    public static SyntheticPopulation Generate(SyntheticOptions o, PopulationTables tables)
     {
         var random = new Random(o.Seed);
         var results = new List<LabelledResult>(o.Persons * 2);
         var used = new HashSet<string>(StringComparer.Ordinal);
+        var byNameDay = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         int person = 0;
         while (person < o.Persons)
         {
+            (string dep, int age) = tables.DrawResident(random);
             Sex sex = random.Next(2) == 0 ? Sex.Female : Sex.Male;
-            string[] firsts = sex == Sex.Female ? s_female : s_male;
-            var birth = new DateOnly(1930 + random.Next(90), 1 + random.Next(12), 1 + random.Next(28));
-            string surname = s_surnames[random.Next(s_surnames.Length)];
-            string given = firsts[random.Next(firsts.Length)];
-            string second = firsts[random.Next(firsts.Length)];
+            var birth = tables.ReferenceDay.AddYears(-age).AddDays(-random.Next(365));
+            string surname = tables.DrawSurname(random);
+            string given = tables.DrawGiven(random, sex, birth.Year);
+            string second = tables.DrawGiven(random, sex, birth.Year);
             // Two different persons never share all traits in this population: such pairs cannot be told apart by anyone.
             if (!used.Add($"{surname}|{given}|{birth}|{sex}"))
             {
                 continue;
             }
-            string? married = sex == Sex.Female && random.NextDouble() < 0.3 ? s_surnames[random.Next(s_surnames.Length)] : null;
-            string ins = Ins(sex, birth, random);
-            Emit(results, person++, surname, married, given, second, birth, sex, ins, o, random);
+            Add(byNameDay, $"{given}|{birth}|{sex}", surname);
+            string? married = sex == Sex.Female && age >= 25 && random.NextDouble() < 0.3 ? tables.DrawSurname(random) : null;
+            var contact = Contact.Draw(random, tables, dep, given, surname, o);
+            Emit(results, person++, surname, married, given, second, birth, sex, Ins(sex, birth, random), contact, tables, o, random);
             if (random.NextDouble() < o.Twins && person < o.Persons)
             {
-                // A twin: same surname and birth date, another first name (and, of course, another INS).
-                string twinGiven = firsts[random.Next(firsts.Length)];
+                // A twin: same surname, birth date and home, another first name (and, of course, another INS and phone).
+                string twinGiven = tables.DrawGiven(random, sex, birth.Year);
                 if (twinGiven != given && used.Add($"{surname}|{twinGiven}|{birth}|{sex}"))
                 {
-                    Emit(results, person++, surname, null, twinGiven, second, birth, sex, Ins(sex, birth, random), o, random);
+                    Add(byNameDay, $"{twinGiven}|{birth}|{sex}", surname);
+                    Emit(results, person++, surname, null, twinGiven, second, birth, sex, Ins(sex, birth, random),
+                        contact with { Phone = contact.Phone is null ? null : NewPhone(random), Email = null }, tables, o, random);
                 }
             }
         }
-        return results;
+        // Near-namesakes: persons who share a first given name, a birth date and a sex, with surnames a letter or three
+        // apart (DUPONT and DUPOND) — what a matcher on names alone would take for one person with a typo.
+        long near = 0;
+        foreach (List<string> surnames in byNameDay.Values)
+        {
+            for (int a = 0; a < surnames.Count; a++)
+            {
+                for (int b = a + 1; b < surnames.Count; b++)
+                {
+                    near += JaroWinkler.Similarity(Names.Compact(Names.Normalise(surnames[a])), Names.Compact(Names.Normalise(surnames[b]))) >= 0.9 ? 1 : 0;
+                }
+            }
+        }
+        return new SyntheticPopulation(results, person, near);
     }
 
+    private static void Add(Dictionary<string, List<string>> groups, string key, string value)
+    {
+        if (!groups.TryGetValue(key, out List<string>? list))
+        {
+            groups[key] = list = [];
+        }
+        list.Add(value);
+    }
+
+    /// <summary>Where a person lives and can be reached, and where they were born.</summary>
+    private sealed record Contact(string Dep, string Postcode, string Commune, string Birthplace, string? Phone, string? Email)
+    {
+        public static Contact Draw(Random random, PopulationTables tables, string dep, string given, string surname, SyntheticOptions o)
+        {
+            (string postcode, string commune) = tables.Home(random, dep);
+            // Most people live in the département they were born in, or near it; others anywhere (by population).
+            string bornIn = random.NextDouble() < 0.6 ? dep : tables.DrawResident(random).Dep;
+            return new Contact(dep, postcode, commune, tables.Home(random, bornIn).Commune,
+                random.NextDouble() < o.PhoneHeld ? NewPhone(random) : null,
+                random.NextDouble() < o.EmailHeld ? $"{Names.Compact(Names.Normalise(given)).ToLowerInvariant()}.{Names.Compact(Names.Normalise(surname)).ToLowerInvariant()}{random.Next(100)}@example.fr" : null);
+        }
+    }
+
+    private static string NewPhone(Random random) => $"0{6 + random.Next(2)}{random.Next(100_000_000):D8}";
+
     private static void Emit(List<LabelledResult> results, int truth, string surname, string? married, string given, string second, DateOnly birth, Sex sex,
-        string ins, SyntheticOptions o, Random random)
+        string ins, Contact contact, PopulationTables tables, SyntheticOptions o, Random random)
     {
         int count = 1 + random.Next(o.MaxResultsPerPerson);
         for (int i = 0; i < count; i++)
         {
+            if (i > 0 && random.NextDouble() < o.Moves)
+            {
+                // Moved since the last test: a new home, anywhere in France; the phone and e-mail stay.
+                string dep = tables.DrawResident(random).Dep;
+                (string postcode, string commune) = tables.Home(random, dep);
+                contact = contact with { Dep = dep, Postcode = postcode, Commune = commune };
+            }
             bool withIns = random.NextDouble() >= o.WithoutIns;
             bool altered = false;
             string birthName = surname, first = given;
@@ -158,6 +225,10 @@ public static class SyntheticIdentities
                 GivenNames = givens,
                 BirthDate = new PartialDate(date.Year, date.Month, date.Day),
                 Sex = sex,
+                Address = random.NextDouble() < o.AddressMissing ? null : new Address("1 rue de la Gare", null, contact.Postcode, contact.Commune, "FRA"),
+                BirthplaceCode = random.NextDouble() < o.BirthplaceSent ? contact.Birthplace : null,
+                Phone = random.NextDouble() < o.PhoneSent ? contact.Phone : null,
+                Email = random.NextDouble() < o.EmailSent ? contact.Email : null,
             }, withIns, altered));
         }
     }
