@@ -316,14 +316,16 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             }
             // The INS proves that trait-only persons matching these traits exactly are this person too.
             var merged = new List<long>();
-            if (best != 0 && best != holder && At(best).Ins == 0 && score >= _t.Link)
+            if (best != 0 && best != holder && At(best).Ins == 0 && score >= _t.Link && (score >= 0.999 || Corroborate(evidence, At(best), null).Link))
             {
                 Merge(best, holder, "an INS result matched both the INS holder and a person known by traits only");
                 merged.Add(best);
             }
             return new MatchDecision(holder, MatchRule.InsKnown, agreement, check, MergedPersonIds: merged);
         }
-        if (best != 0 && At(best).Ins == 0 && score >= _t.Link)
+        // An INS new to Sidep joins a person known by traits only when the traits agree exactly, or approximately with
+        // something independent of the names in common (as a link without INS would need).
+        if (best != 0 && At(best).Ins == 0 && score >= _t.Link && (score >= 0.999 || Corroborate(evidence, At(best), null).Link))
         {
             ref Person attached = ref At(best);
             attached.Ins = ins;
@@ -566,8 +568,9 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         double score;
         double given = JaroWinkler.Similarity(a.FirstGiven, b.FirstGiven);
         string givenHow = "first given name";
-        // A given name that extends another by two letters or more (JEAN and JEAN-LOUP, LOUIS and LOUISON) is another
-        // name, not a slip of the keyboard (a slip adds or drops one letter): below the floor, so never linked on it.
+        // A given name that extends another by two letters or more (JEAN and JEAN-LOUP, LOUIS and LOUISON, BRICE and
+        // FABRICE) is another name, not a slip of the keyboard (a slip adds or drops one letter): below the floor, so
+        // never linked on it.
         if (given < 0.999 && Extends(a.FirstGiven, b.FirstGiven))
         {
             (given, givenHow) = (Math.Min(given, _t.GivenFloor - 0.01), "first given name (one extends the other)");
@@ -599,7 +602,9 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         // Both sent a second given name and they contradict: two persons who share the rest (relatives, namesakes,
         // a birth name that is another woman's married name) — never linked automatically, listed for review.
         FieldComparison? second = null;
-        if (a.Given.Count >= 2 && b.Given.Count >= 2 && given >= 0.999)
+        // (Whether the first given names are equal or only similar: a slip in one name and another second name make a
+        // relative, not a typo.)
+        if (a.Given.Count >= 2 && b.Given.Count >= 2)
         {
             string sa = a.Given[1], sb = b.Given[1];
             double s2 = JaroWinkler.Similarity(sa, sb);
@@ -629,7 +634,8 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     }
 
     private static bool Extends(string x, string y) =>
-        Math.Abs(x.Length - y.Length) >= 2 && x.Length > 0 && y.Length > 0 && (x.StartsWith(y, StringComparison.Ordinal) || y.StartsWith(x, StringComparison.Ordinal));
+        Math.Abs(x.Length - y.Length) >= 2 && x.Length > 0 && y.Length > 0 &&
+        (x.StartsWith(y, StringComparison.Ordinal) || y.StartsWith(x, StringComparison.Ordinal) || x.EndsWith(y, StringComparison.Ordinal) || y.EndsWith(x, StringComparison.Ordinal));
 
     private static void Pair(string x, string y, string label, ref double best, ref string pairing)
     {
@@ -752,30 +758,43 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     /// </summary>
     private static (bool Link, string Why) Corroborate(in Evidence q, in Person p, List<FieldComparison>? explain)
     {
-        bool agrees = false, elsewhere = false;
-        string Compare(string field, uint a, uint b, uint previous = 0)
+        static string Compare(List<FieldComparison>? explain, string field, uint a, uint b, uint previous = 0)
         {
             string outcome = a == 0 || b == 0 && previous == 0 ? "not sent on both sides" : a == b || a == previous ? "equal" : "different";
-            agrees |= outcome == "equal";
             explain?.Add(new FieldComparison(field, outcome, outcome == "equal" ? 1 : 0));
             return outcome;
         }
-        bool bornElsewhere = Compare("birthplace", q.Birthplace, p.Birthplace) == "different";
-        if (Compare("home (postcode or commune)", q.Home, p.Home, p.PreviousHome) != "equal" && q.Departement != 0 && (p.Departement != 0 || p.PreviousDepartement != 0))
+        // A birthplace and a home are a household's (twins share both, and nearly their names); a mobile phone and an
+        // e-mail are a person's own.
+        string birthplace = Compare(explain, "birthplace", q.Birthplace, p.Birthplace);
+        string home = Compare(explain, "home (postcode or commune)", q.Home, p.Home, p.PreviousHome);
+        bool elsewhere = false;
+        if (home != "equal" && q.Departement != 0 && (p.Departement != 0 || p.PreviousDepartement != 0))
         {
             bool sameDepartement = q.Departement == p.Departement || q.Departement == p.PreviousDepartement;
             elsewhere = !sameDepartement;
             explain?.Add(new FieldComparison("home département", sameDepartement ? "equal" : "different", sameDepartement ? 1 : 0));
         }
-        Compare("phone", q.Phone, p.Phone);
-        Compare("e-mail", q.Email, p.Email);
-        if (bornElsewhere)
+        string phone = Compare(explain, "phone", q.Phone, p.Phone), email = Compare(explain, "e-mail", q.Email, p.Email);
+        bool personal = phone == "equal" || email == "equal";
+        bool anotherPerson = !personal && (phone == "different" || email == "different");
+        if (birthplace == "different")
         {
             return (false, "not linked: approximate names and another birthplace; listed for review");
         }
-        if (agrees)
+        if (personal)
         {
-            return (true, "linked: approximate names, corroborated by a field independent of them");
+            return (true, "linked: approximate names, corroborated by the person's own phone or e-mail");
+        }
+        if (anotherPerson)
+        {
+            return (false, elsewhere
+                ? "not linked: approximate names, homes in different départements and another phone or e-mail; listed for review"
+                : "not linked: approximate names and another phone or e-mail (a relative sharing the home?); listed for review");
+        }
+        if (birthplace == "equal" || home == "equal")
+        {
+            return (true, "linked: approximate names, corroborated by the same birthplace or home");
         }
         return elsewhere
             ? (false, "not linked: approximate names, homes in different départements and nothing else in common; listed for review")

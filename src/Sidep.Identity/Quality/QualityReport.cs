@@ -21,52 +21,12 @@ public sealed record QualityReport(
     /// <summary>Runs the matcher over labelled results (one partition per block, as in the pipeline) and counts pairs.</summary>
     public static QualityReport Measure(IReadOnlyList<LabelledResult> results, MatchThresholds thresholds = default)
     {
-        var matcher = new Matcher(thresholds);
-        var found = new long[results.Count];
-        var started = System.Diagnostics.Stopwatch.StartNew();
-        for (int i = 0; i < results.Count; i++)
+        var meter = new QualityMeter(thresholds);
+        foreach (LabelledResult r in results.OrderBy(r => r.TruePerson))
         {
-            found[i] = matcher.Match(results[i].Identity).PersonId;
+            meter.Add(r);
         }
-        double seconds = started.Elapsed.TotalSeconds;
-        for (int i = 0; i < found.Length; i++)
-        {
-            found[i] = matcher.Current(found[i]); // follow merges
-        }
-
-        long Pairs(long n) => n * (n - 1) / 2;
-        var byTruth = results.Select((r, i) => (r.TruePerson, i)).GroupBy(x => x.TruePerson).ToList();
-        long truePairs = byTruth.Sum(g => Pairs(g.Count()));
-        var byFound = found.Select((p, i) => (p, i)).GroupBy(x => x.p).ToList();
-        long linked = byFound.Sum(g => Pairs(g.Count()));
-        long correct = byFound.Sum(g => g.GroupBy(x => results[x.i].TruePerson).Sum(t => Pairs(t.Count())));
-
-        // Recall where identification is possible without guessing: both results carry the INS, or identical traits.
-        long easyPairs = 0, easyFound = 0;
-        foreach (var g in byTruth)
-        {
-            var items = g.Select(x => x.i).ToList();
-            for (int a = 0; a < items.Count; a++)
-            {
-                for (int b = a + 1; b < items.Count; b++)
-                {
-                    LabelledResult ra = results[items[a]], rb = results[items[b]];
-                    bool easy = (ra.HasIns && rb.HasIns) || (!ra.Altered && !rb.Altered);
-                    if (easy)
-                    {
-                        easyPairs++;
-                        if (found[items[a]] == found[items[b]])
-                        {
-                            easyFound++;
-                        }
-                    }
-                }
-            }
-        }
-        return new QualityReport(results.Count, byTruth.Count, byFound.Count, truePairs, linked, correct, linked - correct,
-            linked == 0 ? 1 : (double)correct / linked, truePairs == 0 ? 1 : (double)correct / truePairs,
-            easyPairs == 0 ? 1 : (double)easyFound / easyPairs, linked == 0 ? 0 : (linked - correct) * 100_000.0 / linked,
-            matcher.PossibleMatches.Count, results.Count == 0 ? 0 : (double)matcher.PossibleMatches.Count / results.Count, matcher.Merges.Count, seconds);
+        return meter.Report();
     }
 
     public override string ToString() =>
@@ -75,4 +35,83 @@ public sealed record QualityReport(
         $"precision {Precision:P3}, recall {Recall:P3}, recall with INS or exact traits {RecallInsOrExact:P3}\n" +
         $"false merges per 100,000 linked pairs {FalseMergesPer100000LinkedPairs:F2}; possible matches for review {PossibleMatches:N0} ({ReviewShare:P2} of results); merges {Merges:N0}\n" +
         $"matching took {SecondsElapsed:F2} s ({Results / Math.Max(SecondsElapsed, 1e-9):N0} results/s)";
+}
+
+/// <summary>
+/// Matches labelled results as they come and keeps, per result, only its truth, the person found and whether it is an
+/// easy one (INS, or unaltered traits): the quality of a population too large to keep (10 million persons, 20 million
+/// results) in a few hundred megabytes beside the matcher's index. Each true person's results come one after the other.
+/// </summary>
+public sealed class QualityMeter(MatchThresholds thresholds = default)
+{
+    private readonly Matcher _matcher = new(thresholds);
+    private readonly List<int> _truth = [];
+    private readonly List<long> _found = [];
+    private readonly List<byte> _kind = [];
+    private readonly System.Diagnostics.Stopwatch _matching = new();
+
+    public void Add(LabelledResult result)
+    {
+        if (_truth.Count > 0 && result.TruePerson < _truth[^1])
+        {
+            throw new ArgumentException("a true person's results come one after the other, in order", nameof(result));
+        }
+        _matching.Start();
+        long person = _matcher.Match(result.Identity).PersonId;
+        _matching.Stop();
+        _truth.Add(result.TruePerson);
+        _found.Add(person);
+        _kind.Add((byte)((result.HasIns ? 1 : 0) | (result.Altered ? 0 : 2)));
+    }
+
+    public QualityReport Report()
+    {
+        static long Pairs(long n) => n * (n - 1) / 2;
+        int n = _truth.Count;
+        long[] found = new long[n];
+        var perFound = new int[_matcher.PersonCount + 1];
+        for (int i = 0; i < n; i++)
+        {
+            found[i] = _matcher.Current(_found[i]); // follow merges
+            perFound[found[i]]++;
+        }
+        long linked = 0, foundPersons = 0;
+        foreach (int count in perFound)
+        {
+            linked += Pairs(count);
+            foundPersons += count > 0 ? 1 : 0;
+        }
+        long truePairs = 0, correct = 0, easyPairs = 0, easyFound = 0;
+        int truePersons = 0;
+        for (int start = 0; start < n;)
+        {
+            int end = start + 1;
+            while (end < n && _truth[end] == _truth[start])
+            {
+                end++;
+            }
+            truePersons++;
+            truePairs += Pairs(end - start);
+            for (int a = start; a < end; a++)
+            {
+                for (int b = a + 1; b < end; b++)
+                {
+                    bool same = found[a] == found[b];
+                    correct += same ? 1 : 0;
+                    // Where identification is possible without guessing: both carry the INS, or both unaltered traits.
+                    if ((_kind[a] & _kind[b] & 1) != 0 || (_kind[a] & _kind[b] & 2) != 0)
+                    {
+                        easyPairs++;
+                        easyFound += same ? 1 : 0;
+                    }
+                }
+            }
+            start = end;
+        }
+        double seconds = _matching.Elapsed.TotalSeconds;
+        return new QualityReport(n, truePersons, (int)foundPersons, truePairs, linked, correct, linked - correct,
+            linked == 0 ? 1 : (double)correct / linked, truePairs == 0 ? 1 : (double)correct / truePairs,
+            easyPairs == 0 ? 1 : (double)easyFound / easyPairs, linked == 0 ? 0 : (linked - correct) * 100_000.0 / linked,
+            _matcher.PossibleMatches.Count, n == 0 ? 0 : (double)_matcher.PossibleMatches.Count / n, _matcher.Merges.Count, seconds);
+    }
 }

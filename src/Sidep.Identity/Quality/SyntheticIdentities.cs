@@ -21,8 +21,9 @@ public sealed record SyntheticOptions(
     double EmailSent = 0.5,
     double BirthplaceSent = 0.3);
 
-/// <summary>A labelled population: its results, how many persons, and how many pairs of them are near-namesakes (same
-/// first given name, birth date and sex, surnames with a Jaro–Winkler similarity of 0.9 or more).</summary>
+/// <summary>A labelled population: its results (none when they went to a sink), how many persons, and how many pairs of
+/// them are near-namesakes (same first given name, birth date and sex, surnames with a Jaro–Winkler similarity of 0.9
+/// or more).</summary>
 public sealed record SyntheticPopulation(List<LabelledResult> Results, int Persons, long NearNamesakePairs);
 
 /// <summary>One synthetic result: what a lab sent, and who it truly is.</summary>
@@ -92,10 +93,13 @@ public static class SyntheticIdentities
     /// for some; then each person's results with the errors labs make (missing INS, typos, a married name sent as birth
     /// name, given names swapped, a wrong birth day, twins) and what else varies (moves, fields not sent).
     /// </summary>
-    public static SyntheticPopulation Generate(SyntheticOptions o, PopulationTables tables)
+    /// <param name="sink">Where each result goes as it is drawn, a person's results one after the other (a population too
+    /// large to keep: 10 million persons); null: kept in <see cref="SyntheticPopulation.Results"/>.</param>
+    public static SyntheticPopulation Generate(SyntheticOptions o, PopulationTables tables, Action<LabelledResult>? sink = null)
     {
         var random = new Random(o.Seed);
-        var results = new List<LabelledResult>(o.Persons * 2);
+        List<LabelledResult> kept = sink is null ? new List<LabelledResult>(o.Persons * 2) : [];
+        Action<LabelledResult> results = sink ?? kept.Add;
         var used = new HashSet<string>(StringComparer.Ordinal);
         var byNameDay = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         int person = 0;
@@ -106,7 +110,7 @@ public static class SyntheticIdentities
             var birth = tables.ReferenceDay.AddYears(-age).AddDays(-random.Next(365));
             string surname = tables.DrawSurname(random);
             string given = tables.DrawGiven(random, sex, birth.Year);
-            string second = tables.DrawGiven(random, sex, birth.Year);
+            string second = Another(tables, random, sex, birth.Year, given);
             // Two different persons never share all traits in this population: such pairs cannot be told apart by anyone.
             if (!used.Add($"{surname}|{given}|{birth}|{sex}"))
             {
@@ -123,7 +127,7 @@ public static class SyntheticIdentities
                 if (twinGiven != given && used.Add($"{surname}|{twinGiven}|{birth}|{sex}"))
                 {
                     Add(byNameDay, $"{twinGiven}|{birth}|{sex}", surname);
-                    Emit(results, person++, surname, null, twinGiven, second, birth, sex, Ins(sex, birth, random),
+                    Emit(results, person++, surname, null, twinGiven, Another(tables, random, sex, birth.Year, twinGiven), birth, sex, Ins(sex, birth, random),
                         contact with { Phone = contact.Phone is null ? null : NewPhone(random), Email = null }, tables, o, random);
                 }
             }
@@ -141,7 +145,19 @@ public static class SyntheticIdentities
                 }
             }
         }
-        return new SyntheticPopulation(results, person, near);
+        return new SyntheticPopulation(kept, person, near);
+    }
+
+    /// <summary>A second given name, not the first one again.</summary>
+    private static string Another(PopulationTables tables, Random random, Sex sex, int year, string first)
+    {
+        string second;
+        do
+        {
+            second = tables.DrawGiven(random, sex, year);
+        }
+        while (second == first);
+        return second;
     }
 
     private static void Add(Dictionary<string, List<string>> groups, string key, string value)
@@ -169,7 +185,7 @@ public static class SyntheticIdentities
 
     private static string NewPhone(Random random) => $"0{6 + random.Next(2)}{random.Next(100_000_000):D8}";
 
-    private static void Emit(List<LabelledResult> results, int truth, string surname, string? married, string given, string second, DateOnly birth, Sex sex,
+    private static void Emit(Action<LabelledResult> results, int truth, string surname, string? married, string given, string second, DateOnly birth, Sex sex,
         string ins, Contact contact, PopulationTables tables, SyntheticOptions o, Random random)
     {
         int count = 1 + random.Next(o.MaxResultsPerPerson);
@@ -217,7 +233,7 @@ public static class SyntheticIdentities
                     altered = true;
                 }
             }
-            results.Add(new LabelledResult(truth, new PatientIdentity
+            results(new LabelledResult(truth, new PatientIdentity
             {
                 Ins = withIns ? new Ins(ins, InsNumber.NirOid, InsKind.Nir) : null,
                 BirthName = birthName,
