@@ -362,8 +362,18 @@ public sealed class Matcher(MatchThresholds thresholds = default)
                 return new MatchDecision(best, MatchRule.FuzzyTraits, score, comparisons);
             }
         }
+        // Below the link threshold, a similar person is worth an agent's look only when something independent of the
+        // names is shared too (a home, a phone…): at national scale, similar names alone in a birth-date block are most
+        // often two persons, and listing them all would bury the queue.
+        bool worthReview = best != 0 && (score >= _t.Link || score >= _t.Review && Corroborate(evidence, At(best), null).Link);
+        if (best != 0 && score >= _t.Review && score < _t.Link)
+        {
+            comparisons.Add(new FieldComparison("corroboration", worthReview
+                ? "similar names and something independent of them in common: listed for review"
+                : "similar names and nothing independent of them in common: a new person, not listed", worthReview ? 1 : 0));
+        }
         long person = NewPerson(traits, ins: 0, block, evidence);
-        if (best != 0 && score >= _t.Review)
+        if (worthReview)
         {
             _review.Add((person, best, score));
             return new MatchDecision(person, MatchRule.PossibleMatch, score, comparisons, best);
@@ -603,8 +613,8 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         // a birth name that is another woman's married name) — never linked automatically, listed for review.
         FieldComparison? second = null;
         // (Whether the first given names are equal or only similar: a slip in one name and another second name make a
-        // relative, not a typo.)
-        if (a.Given.Count >= 2 && b.Given.Count >= 2)
+        // relative, not a typo. Below the floor the score is capped already.)
+        if (a.Given.Count >= 2 && b.Given.Count >= 2 && given >= _t.GivenFloor)
         {
             string sa = a.Given[1], sb = b.Given[1];
             double s2 = JaroWinkler.Similarity(sa, sb);
@@ -728,7 +738,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     /// (it never changes), the latest home with the one before (a move), the latest phone and e-mail.</summary>
     private void Remember(long id, in Evidence e)
     {
-        if (id < 1 || id > _count)
+        if (id < 1 || id > _count || e == default)
         {
             return;
         }
