@@ -365,10 +365,15 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         // Below the link threshold, a similar person is worth an agent's look only when something independent of the
         // names is shared too (a home, a phone…): at national scale, similar names alone in a birth-date block are most
         // often two persons, and listing them all would bury the queue.
-        bool worthReview = best != 0 && (score >= _t.Link || score >= _t.Review && Corroborate(evidence, At(best), null).Link);
+        // (A pair whose names would link but for a contradiction — another second given name, a first name below the
+        // floor — is capped just under the link threshold: always listed.)
+        bool capped = score >= _t.Link - 0.01 - 1e-9;
+        bool worthReview = best != 0 && (score >= _t.Link || capped || score >= _t.Review && Corroborate(evidence, At(best), null).Link);
         if (best != 0 && score >= _t.Review && score < _t.Link)
         {
-            comparisons.Add(new FieldComparison("corroboration", worthReview
+            comparisons.Add(new FieldComparison("corroboration", capped
+                ? "names that would link but for a contradiction: listed for review"
+                : worthReview
                 ? "similar names and something independent of them in common: listed for review"
                 : "similar names and nothing independent of them in common: a new person, not listed", worthReview ? 1 : 0));
         }
