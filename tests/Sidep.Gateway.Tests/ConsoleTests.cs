@@ -25,8 +25,10 @@ public sealed class ConsoleFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Server = await SidepTestServer.StartAsync(o => o with { OperatorToken = Token });
+        var workload = new WorkloadOptions { Results = 4_000, Labs = 80, Seed = 21 };
+        SeedHistory(Workload.Generate(workload));
         var drive = new DriveOptions(Server.Http, Token) { MllpPort = Server.MllpPort, Concurrency = 2, MllpConnections = 2, ProgressInterval = TimeSpan.FromMinutes(5) };
-        int exit = await LoadGenerator.RunAsync(new WorkloadOptions { Results = 4_000, Labs = 80, Seed = 21 }, drive, TextWriter.Null, CancellationToken.None);
+        int exit = await LoadGenerator.RunAsync(workload, drive, TextWriter.Null, CancellationToken.None);
         Assert.Equal(0, exit);
         Playwright = await Microsoft.Playwright.Playwright.CreateAsync();
         Browser = await Playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
@@ -36,6 +38,31 @@ public sealed class ConsoleFixture : IAsyncLifetime
             // This machine's network is closed: Chromium's own background connections would be refused, many at a time.
             Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
         });
+    }
+
+    /// <summary>A lab that sent 10 results an hour, day and night, for four weeks, and nothing for the last 3 hours.</summary>
+    public const string SilentLab = "990000077";
+
+    /// <summary>Four weeks of history before the load: each of the workload's labs sent its day's volume spread over
+    /// every hour (so that it is judged whatever the hour the test runs), up to an hour ago; and a lab that fell silent.</summary>
+    private void SeedHistory(Workload workload)
+    {
+        var daily = workload.Labs.ToDictionary(l => l.Finess, _ => 0.0);
+        workload.Http.ForEach(h => daily[h.Lab.Finess] += h.Results);
+        workload.Mllp.ForEach(m => daily[m.Lab.Finess] += m.Messages.Count);
+        Server.Labs.AddLab(SilentLab, "LABORATOIRE SILENCIEUX", ["SILENT-LAB"], []);
+        daily[SilentLab] = 240;
+        long now = LabHour.HourOf(DateTimeOffset.UtcNow);
+        var rows = new List<LabHour>();
+        foreach ((string lab, double volume) in daily)
+        {
+            int perHour = Math.Max(1, (int)Math.Round(volume / 24));
+            for (long h = now - 28 * 24; h < now - (lab == SilentLab ? 3 : 1); h++)
+            {
+                rows.Add(new LabHour(lab, h, perHour, perHour, 0, 0, 0, LabHour.StartOf(h).AddMinutes(59)));
+            }
+        }
+        ((ILabActivityLog)Server.Labs).AddActivity(rows, []);
     }
 
     public HttpClient Operator()
@@ -111,6 +138,9 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         string[] states = [.. health.RootElement.GetProperty("labs").EnumerateArray().Select(l => l.GetProperty("state").GetString()!)];
         Assert.Equal(states.Length, await page.Locator("#labs tbody tr").CountAsync());
         Assert.Equal(states, await page.Locator("#labs tbody .badge").AllTextContentsAsync());
+        // The lab that fell silent comes first, flagged; the labs that sent today's load are not flagged.
+        Assert.Equal(("silent", ConsoleFixture.SilentLab), (states[0], await page.Locator("#labs tbody .badge").First.GetAttributeAsync("data-lab")));
+        Assert.Equal(1, states.Count(s => s is "silent" or "dropping"));
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(fixture.Artifacts, "labs.png") });
     }
 
