@@ -78,8 +78,16 @@ public sealed record GatewayOptions(
                 "(leave it unset to turn agents' access off)");
         }
         problems.AddRange(LabHealth.Problems());
+        if (PersonKey is not (PersonKeyNames.Sidep or PersonKeyNames.Spf2021))
+        {
+            problems.Add($"unknown person key '{PersonKey}': {PersonKeyNames.Sidep} or {PersonKeyNames.Spf2021}");
+        }
         return problems;
     }
+
+    /// <summary>What the indicators count persons by: <c>sidep</c> (the matcher's persons, the default) or <c>spf2021</c>
+    /// (Santé publique France's key since May 2021), to reproduce the published figures.</summary>
+    public string PersonKey { get; init; } = PersonKeyNames.Sidep;
 
     /// <summary>When a lab is flagged silent or dropping (README, "Labs that fall silent").</summary>
     public LabHealthOptions LabHealth { get; init; } = new();

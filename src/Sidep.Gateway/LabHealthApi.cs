@@ -116,6 +116,12 @@ public sealed class LabActivityFlusher(LabActivityRecorder recorder, ILabRegiste
 /// <summary><c>GET /v1/labs/health</c> (operator role): every registered lab's state, flagged labs first.</summary>
 public static class LabHealthApi
 {
+    /// <summary>Each row as it is, camel case, its state in words (silent, dropping, ok, learning).</summary>
+    private static readonly System.Text.Json.JsonSerializerOptions s_json = new(System.Text.Json.JsonSerializerDefaults.Web)
+    {
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.CamelCase) },
+    };
+
     public static IEndpointRouteBuilder MapLabHealthApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/v1/labs/health", (HttpContext http, GatewayOptions options, LabHealthMonitor monitor) =>
@@ -139,25 +145,8 @@ public static class LabHealthApi
                     dropMinExpected = o.DropMinExpected,
                 },
                 counts = Enum.GetValues<LabState>().ToDictionary(s => s.ToString().ToLowerInvariant(), s => rows.Count(r => r.State == s)),
-                labs = rows.Select(r => new
-                {
-                    lab = r.Lab,
-                    name = r.Name,
-                    state = r.State.ToString().ToLowerInvariant(),
-                    reason = r.Reason,
-                    lastReceivedAt = r.LastReceivedAt,
-                    hoursSinceLastReceived = r.HoursSinceLastReceived,
-                    expectedByWeekday = r.ExpectedByWeekday,
-                    storedToday = r.StoredToday,
-                    expectedSoFarToday = r.ExpectedSoFarToday,
-                    storedInWindow = r.StoredInWindow,
-                    expectedInWindow = r.ExpectedInWindow,
-                    expectedDuringSilence = r.ExpectedDuringSilence,
-                    receivedLast24h = r.ReceivedLast24h,
-                    rejectedShare24h = r.RejectedShare24h,
-                    quarantinedShare24h = r.QuarantinedShare24h,
-                }),
-            });
+                labs = rows,
+            }, s_json);
         });
         return app;
     }

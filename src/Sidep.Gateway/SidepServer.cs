@@ -145,7 +145,7 @@ public static class SidepServer
             foreach (string name in Stages.Names)
             {
                 IStageWorker stage = Stages.Create(name, transport, stores?.ForStage(name) ?? stageStore, terminology, sandbox: !options.Production, pseudonyms,
-                    Path.Combine(options.DataDirectory, "research"), holdsEveryPartition: distributed is null);
+                    Path.Combine(options.DataDirectory, "research"), holdsEveryPartition: distributed is null, options.PersonKey);
                 if (stage is IdentityStage identity && distributed is null)
                 {
                     identity.RestoreEveryPartition();

@@ -335,3 +335,37 @@ public readonly record struct Evidence(uint Birthplace, uint Home, ushort Depart
         return h == 0 ? 1 : h;
     }
 }
+
+/// <summary>Person keys other than the matcher's persons.</summary>
+public static class PersonKeys
+{
+    /// <summary>Set on every key of <see cref="Spf2021"/>: never equal to a matcher's person id.</summary>
+    public const long Spf2021Bit = 1L << 62;
+
+    /// <summary>
+    /// The person key Santé publique France counted persons by from May 2021: the birth name, the first given name, the
+    /// age on the counted day and the sex, normalised (accents, case, hyphens and spaces as <see cref="Names"/> does).
+    /// Two persons sharing them are one; one person whose name a lab mistyped is two. A 62-bit fingerprint (FNV-1a 64)
+    /// with <see cref="Spf2021Bit"/> set.
+    /// </summary>
+    public static long Spf2021(PatientIdentity p, DateOnly on)
+    {
+        var traits = Traits.Of(p);
+        string birthName = traits.BirthName.Length > 0 ? traits.BirthName : traits.UsedName;
+        int age = p.BirthDate?.AgeOn(on) ?? -1;
+        ulong h = 14695981039346656037;
+        void Add(string s)
+        {
+            foreach (char c in s)
+            {
+                h = (h ^ c) * 1099511628211;
+            }
+            h = (h ^ 0x1F) * 1099511628211;
+        }
+        Add(birthName);
+        Add(traits.FirstGiven);
+        Add(age.ToString(CultureInfo.InvariantCulture));
+        Add(Sexes.Code(p.Sex).ToString());
+        return (long)(h & ((1UL << 62) - 1)) | Spf2021Bit;
+    }
+}

@@ -13,7 +13,12 @@ public enum Outcome : byte
 /// The latest version of one result, reduced to what the indicators need. <paramref name="Key"/> identifies the result
 /// (lab, accession, test) across versions; <paramref name="Day"/> is the sample date's <see cref="DateOnly.DayNumber"/>.
 /// </summary>
-public readonly record struct IndicatorFact(UInt128 Key, int Version, long Person, int Day, Outcome Outcome, short Cell);
+public readonly record struct IndicatorFact(UInt128 Key, int Version, long Person, int Day, Outcome Outcome, short Cell)
+{
+    /// <summary>The person by Santé publique France's 2021 key (birth name, first given name, age, sex); 0 when not
+    /// computed. What the indicators count by with <c>--person-key spf2021</c>.</summary>
+    public long Spf2021 { get; init; }
+}
 
 /// <summary>An episode (a person's first positive in more than 60 days) that started or ended: what cases and
 /// notices are made of. <paramref name="PositiveKey"/> names the episode's positive result.</summary>

@@ -144,7 +144,10 @@ public sealed class IdentityStage(IStageTransport transport, IIdentityStore stor
                 output.Add(new OutgoingMessage(m.Key, JsonSerializer.SerializeToUtf8Bytes(new PersonMerge(m.Offset, gone, into, merge.Reason), SidepJson.Default.PersonMerge),
                     new Dictionary<string, string> { [StageTopics.Kind] = "merged", [StageTopics.From] = from }));
             }
-            IndicatorFact? fact = Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf);
+            IndicatorFact? fact = Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf) is IndicatorFact counted
+                // SPF's 2021 person key rides along, for indicators counted by it (--person-key spf2021).
+                ? counted with { Spf2021 = PersonKeys.Spf2021(envelope.Result.Patient, DateOnly.FromDayNumber(counted.Day)) }
+                : null;
             ResearchFact research = ResearchSink.Fact(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf);
             output.Add(new OutgoingMessage(m.Key, MatchedRecords.Encode(m.Offset, decision.PersonId, decision.Rule.ToString(), decision.Score,
                 // Only a positive's envelope rides along: the fan-out makes cases of positives and reads nothing else.

@@ -11,8 +11,12 @@ namespace Sidep.Ingestion;
 /// with the time it was processed, so that tables can be read as of a past moment. Deltas are additive: the indicators
 /// are the sum of every partition's revisions (<see cref="StoredIndicators"/>).
 /// </summary>
+/// <param name="bySpf2021">Count persons by Santé publique France's 2021 key (birth name, first given name, age, sex)
+/// instead of the matcher's persons (<c>--person-key spf2021</c>): to reproduce the published figures. Exact in the
+/// embedded mode; in the distributed mode a partition holds a birth date's persons, so two persons sharing a key but not a
+/// birth date may be counted on two partitions.</param>
 public sealed class IndicatorStage(IStageTransport transport, IIndicatorStore store, Terminology terminology, TimeProvider? time = null,
-    string group = "sidep-aggregate")
+    string group = "sidep-aggregate", bool bySpf2021 = false)
     : StageRunner<IndicatorStage.CountState, IIndicatorStore>(transport, store, StageTopics.Matched, group, ConsumerName)
 {
     public const string ConsumerName = "indicators";
@@ -27,13 +31,13 @@ public sealed class IndicatorStage(IStageTransport transport, IIndicatorStore st
 
     protected override void Replay(CountState state, IReadOnlyList<IncomingMessage> messages)
     {
-        MatchedRecords.Apply(StageTopics.Unseen(messages, state.Done), state.Aggregator, terminology.KindOf);
+        MatchedRecords.Apply(StageTopics.Unseen(messages, state.Done), state.Aggregator, terminology.KindOf, bySpf2021: bySpf2021);
         state.Aggregator.TakeDeltas();
     }
 
     protected override Task ProcessAsync(int partition, CountState state, IReadOnlyList<IncomingMessage> messages, long next, CancellationToken cancellationToken)
     {
-        MatchedRecords.Apply(StageTopics.Unseen(messages, state.Done), state.Aggregator, terminology.KindOf);
+        MatchedRecords.Apply(StageTopics.Unseen(messages, state.Done), state.Aggregator, terminology.KindOf, bySpf2021: bySpf2021);
         List<CountDelta> deltas = state.Aggregator.TakeDeltas();
         Store.ApplyIndicatorRevision(PositionName(partition), next, (time ?? TimeProvider.System).GetUtcNow(), messages.Count,
             deltas.ConvertAll(d => new IndicatorDelta(d.Day, d.Cell, d.P, d.T)));

@@ -23,8 +23,9 @@ public enum ResearchAction : byte
 public sealed record ResearchFact(ResearchAction Action, UInt128 Key, int Version, long PersonId, string SampleDate, byte[] FieldsJson, string[] IdentityKeys);
 
 /// <summary>
-/// The identity stage's output records. A matched result is written as a marker byte (0x04), the indicator fact it makes
-/// (what the indicators and the fan-out count with, 36 bytes), the research row it makes (what the research stage
+/// The identity stage's output records. A matched result is written as a marker byte (0x05), the indicator fact it makes
+/// (what the indicators and the fan-out count with, 36 bytes, then the SPF 2021 person key, 8 bytes; 0x04 records
+/// without the key are still read), the research row it makes (what the research stage
 /// stores), then the match — sequence, person, rule, score — and, for a positive only, the result envelope in its
 /// binary form (<see cref="ResultEnvelopeCodec"/>, copied from the journal's record, not encoded again): the indicators
 /// and the research stage never decode the envelope, and the fan-out reads it for positives only (the journal keeps
@@ -36,7 +37,11 @@ public static class MatchedRecords
     private const byte WithFact = 0x02;
     private const byte WithFactAndResearch = 0x03;
     private const byte BinaryMatch = 0x04;
+    /// <summary>As <see cref="BinaryMatch"/>, the fact followed by the SPF 2021 person key (8 bytes).</summary>
+    private const byte KeyedMatch = 0x05;
     private const int FactBytes = 1 + 16 + 4 + 8 + 4 + 1 + 2;
+
+    private static int FactLength(byte marker) => marker == KeyedMatch ? FactBytes + 8 : FactBytes;
 
     public static byte[] Encode(MatchedResult matched, IndicatorFact? fact, ResearchFact? research = null) =>
         Encode(matched.Sequence, matched.PersonId, matched.Rule, matched.Score, ResultEnvelopeCodec.Encode(matched.Envelope), fact, research);
@@ -47,9 +52,10 @@ public static class MatchedRecords
     {
         int researchBytes = ResearchBytes(research);
         int matchBytes = 8 + 8 + RecordText.Size(rule) + 8;
-        byte[] payload = new byte[1 + FactBytes + researchBytes + matchBytes + envelope.Length];
-        payload[0] = BinaryMatch;
-        Span<byte> f = payload.AsSpan(1, FactBytes);
+        const int factBytes = FactBytes + 8;
+        byte[] payload = new byte[1 + factBytes + researchBytes + matchBytes + envelope.Length];
+        payload[0] = KeyedMatch;
+        Span<byte> f = payload.AsSpan(1, factBytes);
         if (fact is IndicatorFact x)
         {
             f[0] = 1;
@@ -59,16 +65,17 @@ public static class MatchedRecords
             BinaryPrimitives.WriteInt32LittleEndian(f[29..], x.Day);
             f[33] = (byte)x.Outcome;
             BinaryPrimitives.WriteInt16LittleEndian(f[34..], x.Cell);
+            BinaryPrimitives.WriteInt64LittleEndian(f[36..], x.Spf2021);
         }
         if (research is not null)
         {
-            WriteResearch(payload.AsSpan(1 + FactBytes, researchBytes), research);
+            WriteResearch(payload.AsSpan(1 + factBytes, researchBytes), research);
         }
         else
         {
-            payload[1 + FactBytes] = NoResearch;
+            payload[1 + factBytes] = NoResearch;
         }
-        Span<byte> m = payload.AsSpan(1 + FactBytes + researchBytes);
+        Span<byte> m = payload.AsSpan(1 + factBytes + researchBytes);
         BinaryPrimitives.WriteInt64LittleEndian(m, sequence);
         BinaryPrimitives.WriteInt64LittleEndian(m[8..], personId);
         int at = RecordText.Write(m, 16, rule);
@@ -108,11 +115,11 @@ public static class MatchedRecords
     /// <summary>The research row a matched record carries (null: a record written before it rode along).</summary>
     public static ResearchFact? Research(ReadOnlySpan<byte> payload)
     {
-        if (payload.Length == 0 || payload[0] is not (WithFactAndResearch or BinaryMatch) || payload[1 + FactBytes] == NoResearch)
+        if (payload.Length == 0 || payload[0] is not (WithFactAndResearch or BinaryMatch or KeyedMatch) || payload[1 + FactLength(payload[0])] == NoResearch)
         {
             return null;
         }
-        ReadOnlySpan<byte> span = payload[(1 + FactBytes)..];
+        ReadOnlySpan<byte> span = payload[(1 + FactLength(payload[0]))..];
         int at = ResearchHeadBytes;
         string sampleDate = RecordText.Read(span, ref at) ?? "";
         int fieldsLength = BinaryPrimitives.ReadInt32LittleEndian(span[at..]);
@@ -130,7 +137,7 @@ public static class MatchedRecords
     /// <summary>Moves past a matched record's fact and research row, which are skipped by their lengths, not decoded.</summary>
     private static ReadOnlySpan<byte> AfterResearch(ReadOnlySpan<byte> payload)
     {
-        ReadOnlySpan<byte> rest = payload[(1 + FactBytes)..];
+        ReadOnlySpan<byte> rest = payload[(1 + FactLength(payload[0]))..];
         if (payload[0] == WithFact)
         {
             return rest;
@@ -154,12 +161,12 @@ public static class MatchedRecords
     /// <exception cref="FormatException">The record is damaged.</exception>
     public static MatchedResult Read(ReadOnlySpan<byte> payload)
     {
-        if (payload.Length == 0 || payload[0] is not (WithFact or WithFactAndResearch or BinaryMatch))
+        if (payload.Length == 0 || payload[0] is not (WithFact or WithFactAndResearch or BinaryMatch or KeyedMatch))
         {
             return JsonSerializer.Deserialize(payload, SidepJson.Default.MatchedResult)!; // the first layout: JSON only
         }
         ReadOnlySpan<byte> m = AfterResearch(payload);
-        if (payload[0] != BinaryMatch)
+        if (payload[0] is not (BinaryMatch or KeyedMatch))
         {
             return JsonSerializer.Deserialize(m, SidepJson.Default.MatchedResult)!;
         }
@@ -175,7 +182,10 @@ public static class MatchedRecords
 
     /// <summary>Feeds a batch to an aggregator (the indicators' or the fan-out's) in order; <paramref name="onFact"/>
     /// also sees each fact, with a way to read its matched result, before it is applied.</summary>
-    public static void Apply(List<LogEntry> batch, Aggregator aggregator, Func<string?, TestKind> kindOf, Action<IndicatorFact, Func<MatchedResult>>? onFact = null)
+    /// <param name="bySpf2021">Count persons by SPF's 2021 key (birth name, first given name, age, sex) rather than by the
+    /// matcher's persons: the matcher's merges then move nothing.</param>
+    public static void Apply(List<LogEntry> batch, Aggregator aggregator, Func<string?, TestKind> kindOf, Action<IndicatorFact, Func<MatchedResult>>? onFact = null,
+        bool bySpf2021 = false)
     {
         foreach (LogEntry entry in batch)
         {
@@ -186,16 +196,22 @@ public static class MatchedRecords
             if (entry.Kind == RecordKind.Merged)
             {
                 PersonMerge merge = JsonSerializer.Deserialize(entry.Payload.Span, SidepJson.Default.PersonMerge)!;
-                aggregator.Merge(merge.From, merge.Into);
+                if (!bySpf2021)
+                {
+                    aggregator.Merge(merge.From, merge.Into);
+                }
                 continue;
             }
             ReadOnlyMemory<byte> payload = entry.Payload;
             IndicatorFact? fact;
-            if (payload.Span[0] is WithFact or WithFactAndResearch or BinaryMatch)
+            if (payload.Span[0] is WithFact or WithFactAndResearch or BinaryMatch or KeyedMatch)
             {
-                ReadOnlySpan<byte> f = payload.Span.Slice(1, FactBytes);
+                ReadOnlySpan<byte> f = payload.Span.Slice(1, FactLength(payload.Span[0]));
                 fact = f[0] == 0 ? null : new IndicatorFact(BinaryPrimitives.ReadUInt128LittleEndian(f[1..]), BinaryPrimitives.ReadInt32LittleEndian(f[17..]),
-                    BinaryPrimitives.ReadInt64LittleEndian(f[21..]), BinaryPrimitives.ReadInt32LittleEndian(f[29..]), (Outcome)f[33], BinaryPrimitives.ReadInt16LittleEndian(f[34..]));
+                    BinaryPrimitives.ReadInt64LittleEndian(f[21..]), BinaryPrimitives.ReadInt32LittleEndian(f[29..]), (Outcome)f[33], BinaryPrimitives.ReadInt16LittleEndian(f[34..]))
+                {
+                    Spf2021 = f.Length > FactBytes ? BinaryPrimitives.ReadInt64LittleEndian(f[36..]) : 0,
+                };
             }
             else
             {
@@ -206,7 +222,7 @@ public static class MatchedRecords
             if (fact is IndicatorFact x)
             {
                 onFact?.Invoke(x, () => Read(payload.Span));
-                aggregator.Apply(x);
+                aggregator.Apply(bySpf2021 && x.Spf2021 != 0 ? x with { Person = x.Spf2021 } : x);
             }
         }
     }

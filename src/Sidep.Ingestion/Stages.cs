@@ -17,6 +17,13 @@ public interface IStageWorker : IDisposable
     Task<int> DrainOnceAsync(TimeSpan wait, int max = 1000, CancellationToken cancellationToken = default);
 }
 
+/// <summary>What the indicators count persons by (<c>--person-key</c>).</summary>
+public static class PersonKeyNames
+{
+    public const string Sidep = "sidep";
+    public const string Spf2021 = "spf2021";
+}
+
 /// <summary>
 /// The pipeline's stages by name, as `sidep serve` runs them in either mode (embedded: over the in-process transport,
 /// whose results topic is the gateway's journal, and the SQLite store; distributed: over Kafka and PostgreSQL) and as
@@ -36,12 +43,14 @@ public static class Stages
     /// <param name="pseudonyms">The research sink's keys (research only).</param>
     /// <param name="holdsEveryPartition">The identity stage keeps every partition of its input restored, for the gateway
     /// in its process to ask it (the embedded mode).</param>
+    /// <param name="personKey">What the indicators count persons by: <c>sidep</c> (the matcher's persons) or <c>spf2021</c>
+    /// (SPF's key since May 2021: birth name, first given name, age, sex).</param>
     public static IStageWorker Create(string name, IStageTransport transport, IStageStore store, Terminology terminology, bool sandbox,
-        Pseudonyms? pseudonyms, string researchDirectory, bool holdsEveryPartition = false) => name switch
+        Pseudonyms? pseudonyms, string researchDirectory, bool holdsEveryPartition = false, string personKey = PersonKeyNames.Sidep) => name switch
         {
             "store" => new ResultStoreStage(transport, store),
             "match" => new IdentityStage(transport, store, terminology, sandbox) { KeepsEveryPartition = holdsEveryPartition },
-            "aggregate" => new IndicatorStage(transport, store, terminology),
+            "aggregate" => new IndicatorStage(transport, store, terminology, bySpf2021: personKey == PersonKeyNames.Spf2021),
             "fanout" => new FanOutStage(transport, store, terminology),
             "research" => new ResearchStage(transport, store, terminology,
                 pseudonyms ?? throw new ArgumentException("the research stage needs its pseudonymisation keys", nameof(pseudonyms)), researchDirectory),

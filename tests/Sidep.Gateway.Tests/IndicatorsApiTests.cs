@@ -195,4 +195,31 @@ public class IndicatorsApiTests
         // The epidemiologist reads aggregates only: not the lab register, not the labs' health.
         Assert.Equal(HttpStatusCode.Unauthorized, (await epidemiologist.GetAsync("/v1/labs/health")).StatusCode);
     }
+    [Theory]
+    [InlineData("sidep")]
+    [InlineData("spf2021")]
+    public async Task The_indicators_count_persons_by_the_matcher_or_by_SPFs_2021_key_and_the_two_differ_where_they_should(string personKey)
+    {
+        await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = Token, PersonKey = personKey });
+        using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
+        string Result(string accession, string pid) => HttpApiTests.Message($"M{accession}", accession).Replace("PID|1||42^^^LAB^PI||DURAND^PAUL||19700101|M", pid);
+        // Two men named Jean MARTIN, both 45 on 12 January 2026 but born two months apart (two persons; one SPF key),
+        // and one Paul DURAND whose second lab mistyped his name (one person, corroborated by his home; two SPF keys).
+        string batch = Result("A1", "PID|1||51^^^LAB^PI||MARTIN^JEAN||19800301|M|||1 rue A^^PARIS^^75011^FRA")
+            + Result("A2", "PID|1||52^^^LAB^PI||MARTIN^JEAN||19800501|M|||9 rue B^^LYON^^69003^FRA")
+            + Result("A3", "PID|1||53^^^LAB^PI||DURAND^PAUL||19700101|M|||3 rue C^^NANTES^^44000^FRA")
+            + Result("A4", "PID|1||54^^^LAB^PI||DURANT^PAUL||19700101|M|||3 RUE C^^NANTES^^44000^FRA");
+        Assert.Equal(HttpStatusCode.Created, (await lab.PostAsync("/v1/submissions", HttpApiTests.Hl7(batch))).StatusCode);
+        using HttpClient op = OperatorClient(server);
+        // T for France, all ages, on the day: Sidep's persons 3 (two Jean MARTIN, one Paul DURAND); SPF's key 3 as well,
+        // but not the same three (one Jean MARTIN, two Paul DURAND/DURANT). The men's column splits them the same way.
+        string csv = await WaitForAsync(op, "/v1/indicators/fra/daily.csv?from=2026-01-12&to=2026-01-12",
+            body => body.Split('\n').Any(l => l.StartsWith("FR;2026-01-12;", StringComparison.Ordinal) && l.Split(';')[8] == "0" && l.Split(';')[7] == "3"));
+        string[] all = csv.Split('\n').Single(l => l.StartsWith("FR;2026-01-12;", StringComparison.Ordinal) && l.Split(';')[8] == "0").Split(';');
+        Assert.Equal("3", all[7]);
+        // Jean MARTIN is 45 (class 49), Paul DURAND 56 (class 59): where the two keys differ.
+        string[] forties = csv.Split('\n').Single(l => l.StartsWith("FR;2026-01-12;", StringComparison.Ordinal) && l.Split(';')[8] == "49").Split(';');
+        string[] fifties = csv.Split('\n').Single(l => l.StartsWith("FR;2026-01-12;", StringComparison.Ordinal) && l.Split(';')[8] == "59").Split(';');
+        Assert.Equal(personKey == "sidep" ? ("2", "1") : ("1", "2"), (forties[7], fifties[7]));
+    }
 }

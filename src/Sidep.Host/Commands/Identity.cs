@@ -35,6 +35,11 @@ public static partial class Cli
             Console.WriteLine($"{population.Persons:N0} persons, {report.Results:N0} results, {population.NearNamesakePairs:N0} pairs of near-namesakes " +
                 $"(same first given name, birth date and sex; surnames with a Jaro-Winkler similarity of 0.9 or more); drawn and matched in {took.Elapsed.TotalSeconds:F1} s");
             Console.WriteLine(report);
+            Sidep.Identity.Quality.QualityReport spf = meter.ReportSpf2021();
+            Console.WriteLine($"counted by SPF's 2021 person key (birth name, first given name, age, sex) instead: {spf.FoundPersons:N0} persons " +
+                $"({(spf.FoundPersons - spf.TruePersons) * 100.0 / spf.TruePersons:+0.00;-0.00} % against the true {spf.TruePersons:N0}; Sidep's matched persons: " +
+                $"{(report.FoundPersons - report.TruePersons) * 100.0 / report.TruePersons:+0.00;-0.00} %); pairs: linked {spf.LinkedPairs:N0}, false merges {spf.FalseMergedPairs:N0} " +
+                $"({spf.FalseMergesPer100000LinkedPairs:F1} per 100,000 linked), recall {spf.Recall:P2}");
             return 0;
         });
         return command;

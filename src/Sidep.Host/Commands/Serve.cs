@@ -50,6 +50,12 @@ public static partial class Cli
         var labDropWindow = new Option<double>("--lab-drop-window-hours") { Description = "Lab health: a lab is dropping when over this many hours…", DefaultValueFactory = _ => defaults.DropWindow.TotalHours };
         var labDropRatio = new Option<double>("--lab-drop-ratio") { Description = "…it sent less than this share of its usual volume for those hours of that weekday", DefaultValueFactory = _ => defaults.DropRatio };
         var labHistory = new Option<int>("--lab-history-weeks") { Description = "Lab health: weeks of each lab's own history its usual volume is the mean of", DefaultValueFactory = _ => defaults.HistoryWeeks };
+        var personKey = new Option<string>("--person-key")
+        {
+            Description = "What the indicators count persons by: sidep (the matcher's persons) or spf2021 (SPF's key since May 2021: birth name, first given name, age, sex — to reproduce the published figures)",
+            DefaultValueFactory = _ => PersonKeyNames.Sidep,
+        };
+        personKey.AcceptOnlyFromAmong(PersonKeyNames.Sidep, PersonKeyNames.Spf2021);
         var kafka = new Option<string?>("--kafka") { Description = gatewayOnly ? "Kafka bootstrap servers (default: $SIDEP_KAFKA_BOOTSTRAP); 'mock': librdkafka's mock cluster in this process"
             : "Distributed mode: Kafka bootstrap servers ('mock': librdkafka's mock cluster in this process); with --postgres" };
         var postgres = new Option<string?>("--postgres") { Description = gatewayOnly ? "PostgreSQL connection string (default: $SIDEP_POSTGRES)" : "Distributed mode: PostgreSQL connection string; with --kafka" };
@@ -57,7 +63,7 @@ public static partial class Cli
             ? "Run the gateway role of the distributed mode: HTTP and MLLP in, results to Kafka, indicators and cases read from PostgreSQL (workers run apart: sidep worker)"
             : "Run Sidep: HTTP gateway, MLLP listener and every stage — embedded (durable local log and database), or distributed with --kafka and --postgres")
         { dataDir, urls, mllpPort, demo, production, maxBody, tlsCert, tlsPassword, operatorToken, agentKey, agentIssuer, researchKeys, kafka, postgres, maxLag, segmentBytes, mllpMax, mllpMaxPerSource, honourAckTypes,
-            labSilence, labSilentExpected, labDropWindow, labDropRatio, labHistory };
+            labSilence, labSilentExpected, labDropWindow, labDropRatio, labHistory, personKey };
         command.SetAction(async (parse, ct) =>
         {
             string? kafkaServers = parse.GetValue(kafka) ?? (gatewayOnly ? Environment.GetEnvironmentVariable("SIDEP_KAFKA_BOOTSTRAP") : null);
@@ -84,6 +90,7 @@ public static partial class Cli
                 AgentIssuer: parse.GetValue(agentIssuer)!, MaxLag: parse.GetValue(maxLag), JournalSegmentBytes: Math.Max(4096, parse.GetValue(segmentBytes)),
                 MllpMaxConnections: Math.Max(1, parse.GetValue(mllpMax)), MllpMaxConnectionsPerSource: Math.Max(1, parse.GetValue(mllpMaxPerSource)), MllpHonourAckTypes: parse.GetValue(honourAckTypes))
             {
+                PersonKey = parse.GetValue(personKey)!,
                 LabHealth = defaults with
                 {
                     MinSilence = TimeSpan.FromHours(parse.GetValue(labSilence)),

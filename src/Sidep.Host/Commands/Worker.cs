@@ -12,8 +12,14 @@ public static partial class Cli
         var kafka = new Option<string?>("--kafka") { Description = "Kafka bootstrap servers (default: $SIDEP_KAFKA_BOOTSTRAP)" };
         var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string (default: $SIDEP_POSTGRES)" };
         var production = new Option<bool>("--production") { Description = "Production mode: INS with test or demo OIDs are not trusted by the matcher" };
+        var personKey = new Option<string>("--person-key")
+        {
+            Description = "aggregate: what the indicators count persons by, sidep or spf2021 (every aggregate worker the same)",
+            DefaultValueFactory = _ => PersonKeyNames.Sidep,
+        };
+        personKey.AcceptOnlyFromAmong(PersonKeyNames.Sidep, PersonKeyNames.Spf2021);
         var command = new Command("worker", "Run a stage of the distributed mode: consume its Kafka topic in its consumer group, write to PostgreSQL; start as many as the topic has partitions")
-        { stage, kafka, postgres, production, researchDir, researchKeys };
+        { stage, kafka, postgres, production, researchDir, researchKeys, personKey };
         command.SetAction(async (parse, ct) =>
         {
             string? servers = parse.GetValue(kafka) ?? Environment.GetEnvironmentVariable("SIDEP_KAFKA_BOOTSTRAP");
@@ -42,7 +48,7 @@ public static partial class Cli
             using var store = Sidep.Storage.Postgres.PostgresStore.Open(connection);
             Terminology terminology = Terminology.CreateNational();
             using IStageWorker worker = Stages.Create(name, transport, store, terminology, sandbox: !parse.GetValue(production), pseudonyms,
-                parse.GetValue(researchDir)!);
+                parse.GetValue(researchDir)!, personKey: parse.GetValue(personKey)!);
             Console.WriteLine($"worker: stage {name}, topic {Stages.TopicOf(name)} → PostgreSQL. Ctrl+C to stop.");
             try
             {

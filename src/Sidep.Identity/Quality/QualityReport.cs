@@ -42,11 +42,14 @@ public sealed record QualityReport(
 /// easy one (INS, or unaltered traits): the quality of a population too large to keep (10 million persons, 20 million
 /// results) in a few hundred megabytes beside the matcher's index. Each true person's results come one after the other.
 /// </summary>
-public sealed class QualityMeter(MatchThresholds thresholds = default)
+/// <param name="countedOn">The day ages are counted on for the SPF 2021 key (the population's reference day).</param>
+public sealed class QualityMeter(MatchThresholds thresholds = default, DateOnly? countedOn = null)
 {
     private readonly Matcher _matcher = new(thresholds);
+    private readonly DateOnly _countedOn = countedOn ?? new DateOnly(2022, 1, 10);
     private readonly List<int> _truth = [];
     private readonly List<long> _found = [];
+    private readonly List<long> _spf = [];
     private readonly List<byte> _kind = [];
     private readonly System.Diagnostics.Stopwatch _matching = new();
 
@@ -61,25 +64,37 @@ public sealed class QualityMeter(MatchThresholds thresholds = default)
         _matching.Stop();
         _truth.Add(result.TruePerson);
         _found.Add(person);
+        _spf.Add(PersonKeys.Spf2021(result.Identity, _countedOn));
         _kind.Add((byte)((result.HasIns ? 1 : 0) | (result.Altered ? 0 : 2)));
     }
 
     public QualityReport Report()
     {
-        static long Pairs(long n) => n * (n - 1) / 2;
-        int n = _truth.Count;
-        long[] found = new long[n];
-        var perFound = new int[_matcher.PersonCount + 1];
-        for (int i = 0; i < n; i++)
+        long[] found = new long[_truth.Count];
+        for (int i = 0; i < found.Length; i++)
         {
             found[i] = _matcher.Current(_found[i]); // follow merges
-            perFound[found[i]]++;
         }
-        long linked = 0, foundPersons = 0;
-        foreach (int count in perFound)
+        return Pairwise(found, _matching.Elapsed.TotalSeconds, _matcher.PossibleMatches.Count, _matcher.Merges.Count);
+    }
+
+    /// <summary>The same population counted by SPF's 2021 person key (birth name, first given name, age, sex) instead of
+    /// the matcher's persons: how far the persons SPF's published tables counted are from the true ones.</summary>
+    public QualityReport ReportSpf2021() => Pairwise([.. _spf], 0, 0, 0);
+
+    private QualityReport Pairwise(long[] found, double seconds, int possibleMatches, int merges)
+    {
+        static long Pairs(long n) => n * (n - 1) / 2;
+        int n = _truth.Count;
+        var perFound = new Dictionary<long, int>(n);
+        foreach (long f in found)
+        {
+            perFound[f] = perFound.GetValueOrDefault(f) + 1;
+        }
+        long linked = 0, foundPersons = perFound.Count;
+        foreach (int count in perFound.Values)
         {
             linked += Pairs(count);
-            foundPersons += count > 0 ? 1 : 0;
         }
         long truePairs = 0, correct = 0, easyPairs = 0, easyFound = 0;
         int truePersons = 0;
@@ -108,10 +123,9 @@ public sealed class QualityMeter(MatchThresholds thresholds = default)
             }
             start = end;
         }
-        double seconds = _matching.Elapsed.TotalSeconds;
         return new QualityReport(n, truePersons, (int)foundPersons, truePairs, linked, correct, linked - correct,
             linked == 0 ? 1 : (double)correct / linked, truePairs == 0 ? 1 : (double)correct / truePairs,
             easyPairs == 0 ? 1 : (double)easyFound / easyPairs, linked == 0 ? 0 : (linked - correct) * 100_000.0 / linked,
-            _matcher.PossibleMatches.Count, n == 0 ? 0 : (double)_matcher.PossibleMatches.Count / n, _matcher.Merges.Count, seconds);
+            possibleMatches, n == 0 ? 0 : (double)possibleMatches / n, merges, seconds);
     }
 }
