@@ -138,11 +138,23 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         /// <summary>The person's block and place in it.</summary>
         public BlockMembers Block;
         public int Slot;
-        /// <summary>What corroborates a link on approximate names (<see cref="Evidence"/>'s fingerprints; 0: never
-        /// sent): the birthplace, the current and the previous home (a move), their départements, phone, e-mail.</summary>
+    }
+
+    /// <summary>
+    /// What corroborates a link on approximate names, per person (<see cref="Evidence"/>'s fingerprints; 0: never sent):
+    /// the birthplace, the current and the previous home (a move), their départements, phone, e-mail. In an array of its
+    /// own beside <see cref="_people"/>: read only when approximate names are weighed, so the block scans' cache lines
+    /// stay those of the names.
+    /// </summary>
+    private struct Known
+    {
         public uint Birthplace, Home, PreviousHome, Phone, Email;
         public ushort Departement, PreviousDepartement;
     }
+
+    private Known[] _known = new Known[1024];
+
+    private ref Known KnownOf(long id) => ref _known[id - 1];
 
     /// <summary>A name's profile in one word: its letters (bits 0–26: A–Z, then any other character), its length
     /// (bits 27–34; 255: that long or longer) and its first two characters (bits 35–46, six bits each: A–Z exactly,
@@ -278,7 +290,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             return Resolve(exact);
         }
         (long best, double score, _) = BestInBlock(block, query, ins: 0, holder: 0, floor: _t.Link, explain: false);
-        return best != 0 && (score >= 0.999 || score >= _t.Link && Corroborate(Evidence.Of(identity), At(best), null).Link) ? Resolve(best) : null;
+        return best != 0 && (score >= 0.999 || score >= _t.Link && Corroborate(Evidence.Of(identity), KnownOf(best), null).Link) ? Resolve(best) : null;
     }
 
     /// <summary>A valid matricule as a number: its 15 digits, Corsica's 2A and 2B told apart from département 19 and 18
@@ -316,7 +328,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             }
             // The INS proves that trait-only persons matching these traits exactly are this person too.
             var merged = new List<long>();
-            if (best != 0 && best != holder && At(best).Ins == 0 && score >= _t.Link && (score >= 0.999 || Corroborate(evidence, At(best), null).Link))
+            if (best != 0 && best != holder && At(best).Ins == 0 && score >= _t.Link && (score >= 0.999 || Corroborate(evidence, KnownOf(best), null).Link))
             {
                 Merge(best, holder, "an INS result matched both the INS holder and a person known by traits only");
                 merged.Add(best);
@@ -325,7 +337,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         }
         // An INS new to Sidep joins a person known by traits only when the traits agree exactly, or approximately with
         // something independent of the names in common (as a link without INS would need).
-        if (best != 0 && At(best).Ins == 0 && score >= _t.Link && (score >= 0.999 || Corroborate(evidence, At(best), null).Link))
+        if (best != 0 && At(best).Ins == 0 && score >= _t.Link && (score >= 0.999 || Corroborate(evidence, KnownOf(best), null).Link))
         {
             ref Person attached = ref At(best);
             attached.Ins = ins;
@@ -355,7 +367,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             // Approximate names never link alone (identity vigilance): something independent of the names must agree —
             // birthplace, home, phone or e-mail — and nothing may contradict it (another birthplace; homes in other
             // départements with nothing else in common). Otherwise the pair goes to review.
-            (bool link, string why) = Corroborate(evidence, At(best), comparisons);
+            (bool link, string why) = Corroborate(evidence, KnownOf(best), comparisons);
             comparisons.Add(new FieldComparison("corroboration", why, link ? 1 : 0));
             if (link)
             {
@@ -368,7 +380,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         // (A pair whose names would link but for a contradiction — another second given name, a first name below the
         // floor — is capped just under the link threshold: always listed.)
         bool capped = score >= _t.Link - 0.01 - 1e-9;
-        bool worthReview = best != 0 && (score >= _t.Link || capped || score >= _t.Review && Corroborate(evidence, At(best), null).Link);
+        bool worthReview = best != 0 && (score >= _t.Link || capped || score >= _t.Review && Corroborate(evidence, KnownOf(best), null).Link);
         if (best != 0 && score >= _t.Review && score < _t.Link)
         {
             comparisons.Add(new FieldComparison("corroboration", capped
@@ -710,6 +722,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         if (_count == _people.Length)
         {
             Array.Resize(ref _people, _people.Length * 2);
+            Array.Resize(ref _known, _people.Length);
         }
         int index = _count++;
         string birthDate;
@@ -747,7 +760,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         {
             return;
         }
-        ref Person p = ref At(Resolve(id));
+        ref Known p = ref KnownOf(Resolve(id));
         if (p.Birthplace == 0)
         {
             p.Birthplace = e.Birthplace;
@@ -771,7 +784,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     /// another birthplace blocks it; homes in different départements block it unless phone or e-mail agree (a move).
     /// Adds how each compared to <paramref name="explain"/> (outcomes only, never values).
     /// </summary>
-    private static (bool Link, string Why) Corroborate(in Evidence q, in Person p, List<FieldComparison>? explain)
+    private static (bool Link, string Why) Corroborate(in Evidence q, in Known p, List<FieldComparison>? explain)
     {
         static string Compare(List<FieldComparison>? explain, string field, uint a, uint b, uint previous = 0)
         {
@@ -829,14 +842,15 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     {
         ref Person merged = ref At(from);
         // What was known of the merged person is the person's: a birthplace, a home, a phone it was the only one to hold.
-        ref Person kept = ref At(into);
-        kept.Birthplace = kept.Birthplace != 0 ? kept.Birthplace : merged.Birthplace;
-        if (kept.PreviousHome == 0 && merged.Home != 0 && merged.Home != kept.Home)
+        ref Known kept = ref KnownOf(into);
+        Known gone = KnownOf(from);
+        kept.Birthplace = kept.Birthplace != 0 ? kept.Birthplace : gone.Birthplace;
+        if (kept.PreviousHome == 0 && gone.Home != 0 && gone.Home != kept.Home)
         {
-            (kept.PreviousHome, kept.PreviousDepartement) = (merged.Home, merged.Departement);
+            (kept.PreviousHome, kept.PreviousDepartement) = (gone.Home, gone.Departement);
         }
-        kept.Phone = kept.Phone != 0 ? kept.Phone : merged.Phone;
-        kept.Email = kept.Email != 0 ? kept.Email : merged.Email;
+        kept.Phone = kept.Phone != 0 ? kept.Phone : gone.Phone;
+        kept.Email = kept.Email != 0 ? kept.Email : gone.Email;
         merged.MergedInto = into;
         merged.Block.Members[merged.Slot].Gate |= BlockMembers.Merged;
         _merges.Add(new MergeEvent(from, into, reason));
