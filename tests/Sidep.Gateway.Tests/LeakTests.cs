@@ -132,7 +132,17 @@ public class LeakTests
             var cut = new ByteArrayContent(bytes[..(bytes.Length * 2 / 3)]) { Headers = { ContentType = new MediaTypeHeaderValue(Formats.MediaTypeOf(format)) } };
             answers.AppendLine(await (await lab.PostAsync("/v1/validate", cut)).Content.ReadAsStringAsync());
         }
-        await Task.Delay(500); // the stages log as they consume
+        // The stages log as they consume: wait until they have consumed everything.
+        using (HttpClient op = server.Client(null))
+        {
+            op.DefaultRequestHeaders.Add("X-Operator-Token", "operator-token-for-tests");
+            DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (!System.Text.Json.JsonDocument.Parse(await op.GetStringAsync("/v1/pipeline")).RootElement.GetProperty("caughtUp").GetBoolean())
+            {
+                Assert.True(DateTime.UtcNow < until, "the pipeline did not catch up within 60 s");
+                await Task.Delay(50);
+            }
+        }
         string metrics = await server.Client("operator-token-for-tests").GetStringAsync("/metrics");
 
         foreach ((string where, string text) in new[] { ("logs", string.Join('\n', logs.Lines)), ("traces", string.Join('\n', traces)), ("metrics", metrics), ("answers", answers.ToString()) })

@@ -24,8 +24,14 @@ public sealed class PostgresFailureTests(PostgresCluster cluster) : IClassFixtur
                 Thread.Sleep(5);
             }
         });
-        await Task.Delay(300);
-        await cluster.PauseAsync();  // the server goes away mid-load
+        // Mid-load: some batches written, not all.
+        DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (store.CountResults() < 10 * perBatch)
+        {
+            Assert.True(DateTime.UtcNow < until, "no batch written within 30 s");
+            await Task.Delay(10);
+        }
+        await cluster.PauseAsync();  // the server goes away mid-load (for the 1.5 s below: an outage, not a wait)
         await Task.Delay(1500);
         await cluster.ResumeAsync();
         await writer.WaitAsync(TimeSpan.FromSeconds(120));
