@@ -247,7 +247,7 @@ public static class LabHealth
         }
         else
         {
-            // A lab with no stored result in the history is silent from the start of the look-back.
+            // A lab that sent nothing in the look-back is silent from its start.
             DateTimeOffset silentSince = last is DateTimeOffset l && l > now - Lookback ? l : now - Lookback;
             expectedSilence = Math.Round(ExpectedReceived(silentSince, now), 1);
             double dropBelow = Math.Min(o.DropRatio * expectedWindow, expectedWindow - 4 * Math.Sqrt(expectedWindow));

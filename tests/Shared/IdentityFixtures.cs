@@ -7,6 +7,9 @@ namespace Sidep.Tests;
 /// with a typo (her home, sent by both, is what corroborates the approximate name), and under her married name.</summary>
 public static class IdentityFixtures
 {
+    /// <summary>The lab the fixtures' messages come from (facility LAB).</summary>
+    public static readonly Sidep.Domain.Lab Lab = new("990000001", "Demo", ["LAB"], []);
+
     public static string Ins => "2850375106693" + (97 - 2850375106693 % 97).ToString("D2");
 
     public static ReadOnlySequence<byte> Message(string accession, string pid) => new(Encoding.UTF8.GetBytes(

@@ -7,6 +7,8 @@ using Sidep.Tests;
 using Sidep.Transport;
 using static Sidep.Tests.IdentityFixtures;
 
+using Sidep.Ingestion.Tests;
+
 namespace Sidep.Storage.Tests;
 
 public class EmbeddedStoresTests
@@ -20,14 +22,14 @@ public class EmbeddedStoresTests
         var ingestion = new IngestionService(log);
         for (int i = 0; i < ThreeLabs.Length; i++)
         {
-            await ingestion.SubmitAsync(IdentityStageTests.Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
+            await ingestion.SubmitAsync(IdentityFixtures.Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
         }
         await using (var pipeline = new EmbeddedStages(log, dir.Path, stores.Reads))
         {
             foreach (string name in Stages.Names)
             {
                 pipeline.Add(Stages.Create(name, pipeline.Transport, stores.ForStage(name), pipeline.Terminology, sandbox: true,
-                    DistributedModeTests.Keys, pipeline.ResearchDirectory));
+                    EmbeddedStages.ResearchKeys, pipeline.ResearchDirectory));
             }
             await pipeline.DrainAsync();
         }

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Text;
 using Sidep.Ingestion;
 
-namespace Sidep.Storage.Tests;
+namespace Sidep.Ingestion.Tests;
 
 public class ConformanceTests
 {

@@ -3,12 +3,15 @@ using Sidep.Journal;
 using Sidep.Pipeline;
 using Sidep.Transport;
 
-namespace Sidep.Storage.Tests;
+namespace Sidep.Ingestion.Tests;
 
 /// <summary>The stages as `sidep serve` runs them in the embedded mode: over the in-process transport whose results
 /// topic is the journal itself, and a store; drained by hand.</summary>
 internal sealed class EmbeddedStages : IAsyncDisposable
 {
+    /// <summary>The research sink's keys in every test that runs it.</summary>
+    public static readonly Pseudonyms ResearchKeys = Pseudonyms.Parse("k1=" + new string('s', 32));
+
     private readonly List<IStageWorker> _stages = [];
 
     public EmbeddedStages(EmbeddedLog journal, string directory, IStageStore store, Terminology? terminology = null, string? researchDirectory = null)
@@ -39,7 +42,7 @@ internal sealed class EmbeddedStages : IAsyncDisposable
 
     public FanOutStage FanOut() => Add(new FanOutStage(Transport, Store, Terminology));
 
-    public ResearchStage Research() => Add(new ResearchStage(Transport, Store, Terminology, DistributedModeTests.Keys, ResearchDirectory));
+    public ResearchStage Research() => Add(new ResearchStage(Transport, Store, Terminology, ResearchKeys, ResearchDirectory));
 
     public ResultStoreStage ResultStore() => Add(new ResultStoreStage(Transport, Store));
 

@@ -4,7 +4,7 @@ using Sidep.Parsing;
 using Sidep.Pipeline;
 using Sidep.Tests;
 
-namespace Sidep.Storage.Tests;
+namespace Sidep.Ingestion.Tests;
 
 public class ResultEnvelopeCodecTests
 {

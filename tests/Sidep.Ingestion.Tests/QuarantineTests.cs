@@ -8,7 +8,7 @@ using Sidep.Storage.Sqlite;
 
 using Sidep.Tests;
 
-namespace Sidep.Storage.Tests;
+namespace Sidep.Ingestion.Tests;
 
 public class QuarantineTests
 {

@@ -4,7 +4,7 @@ using Sidep.Ingestion;
 using Sidep.Parsing.Hl7v2;
 using Sidep.Tests;
 
-namespace Sidep.Storage.Tests;
+namespace Sidep.Ingestion.Tests;
 
 public sealed class FormatsTests
 {

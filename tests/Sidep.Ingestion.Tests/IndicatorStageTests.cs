@@ -7,7 +7,7 @@ using Sidep.Storage.Sqlite;
 using Sidep.Tests;
 using static Sidep.Tests.IdentityFixtures;
 
-namespace Sidep.Storage.Tests;
+namespace Sidep.Ingestion.Tests;
 
 public class IndicatorStageTests
 {
@@ -34,9 +34,9 @@ public class IndicatorStageTests
             var ingestion = new IngestionService(log);
             for (int i = 0; i < ThreeLabs.Length; i++)
             {
-                await ingestion.SubmitAsync(IdentityStageTests.Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
+                await ingestion.SubmitAsync(IdentityFixtures.Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
             }
-            await ingestion.SubmitAsync(IdentityStageTests.Lab, Message("ACC9", "PID|1||99^^^LAB^PI||DURAND^PAUL||19700101|M"), Formats.Hl7v2, "test", false);
+            await ingestion.SubmitAsync(IdentityFixtures.Lab, Message("ACC9", "PID|1||99^^^LAB^PI||DURAND^PAUL||19700101|M"), Formats.Hl7v2, "test", false);
             await using var stages = new EmbeddedStages(log, dir.Path, store);
             stages.Identity();
             stages.Indicators();
@@ -70,12 +70,12 @@ public class IndicatorStageTests
         string nir = "1700175106693" + (97 - 1700175106693 % 97).ToString("D2");
         string withIns = $"PID|1||{nir}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS||DURAND^PAUL||";
         // The same man: with his INS; then without it and without his day of birth (another block: another person).
-        await ingestion.SubmitAsync(IdentityStageTests.Lab, Message("ACC1", withIns + "19700101|M"), Formats.Hl7v2, "test", false);
-        await ingestion.SubmitAsync(IdentityStageTests.Lab, Message("ACC2", "PID|1||7^^^LAB^PI||DURAND^PAUL||197001|M"), Formats.Hl7v2, "test", false);
+        await ingestion.SubmitAsync(IdentityFixtures.Lab, Message("ACC1", withIns + "19700101|M"), Formats.Hl7v2, "test", false);
+        await ingestion.SubmitAsync(IdentityFixtures.Lab, Message("ACC2", "PID|1||7^^^LAB^PI||DURAND^PAUL||197001|M"), Formats.Hl7v2, "test", false);
         await stages.DrainAsync();
         Assert.Equal((2, 2), National(indicators.Snapshot()));
         // Then with the INS and the partial date: proof that both are one man.
-        await ingestion.SubmitAsync(IdentityStageTests.Lab, Message("ACC3", withIns + "197001|M"), Formats.Hl7v2, "test", false);
+        await ingestion.SubmitAsync(IdentityFixtures.Lab, Message("ACC3", withIns + "197001|M"), Formats.Hl7v2, "test", false);
         await stages.DrainAsync();
         Assert.Contains(stages.Transport.ReadRange(StageTopics.Matched, 0, 0, 10), m => m.Headers[StageTopics.Kind] == "merged");
         Assert.Equal((1, 1), National(indicators.Snapshot()));
@@ -89,7 +89,7 @@ public class IndicatorStageTests
         var ingestion = new IngestionService(log);
         for (int i = 0; i < ThreeLabs.Length; i++)
         {
-            await ingestion.SubmitAsync(IdentityStageTests.Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
+            await ingestion.SubmitAsync(IdentityFixtures.Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
         }
         using StateStore store = StateStore.Open(dir.Path);
         await using var stages = new EmbeddedStages(log, dir.Path, store);

@@ -7,7 +7,7 @@ using Sidep.Pipeline;
 using Sidep.Storage.Sqlite;
 using Sidep.Tests;
 
-namespace Sidep.Storage.Tests;
+namespace Sidep.Ingestion.Tests;
 
 public class IngestionTests
 {

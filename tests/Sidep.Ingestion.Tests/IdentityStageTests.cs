@@ -8,12 +8,10 @@ using Sidep.Storage.Sqlite;
 using Sidep.Tests;
 using static Sidep.Tests.IdentityFixtures;
 
-namespace Sidep.Storage.Tests;
+namespace Sidep.Ingestion.Tests;
 
 public class IdentityStageTests
 {
-    internal static readonly Lab Lab = new("990000001", "Demo", ["LAB"], []);
-
     [Fact]
     public async Task Three_labs_one_person_three_stored_decisions_and_the_same_person_after_a_restart()
     {
@@ -25,7 +23,7 @@ public class IdentityStageTests
             var ingestion = new IngestionService(log);
             for (int i = 0; i < ThreeLabs.Length; i++)
             {
-                await ingestion.SubmitAsync(Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
+                await ingestion.SubmitAsync(IdentityFixtures.Lab, Message($"ACC{i}", ThreeLabs[i]), Formats.Hl7v2, "test", false);
             }
             await using var stages = new EmbeddedStages(log, dir.Path, store);
             IdentityStage stage = stages.Identity();
@@ -44,7 +42,7 @@ public class IdentityStageTests
             IdentityStage stage = stages.Identity();
             stage.RestoreEveryPartition(); // rebuilt by replaying the journal up to its position
             Assert.Equal(1, stage.PersonCount);
-            await new IngestionService(log).SubmitAsync(Lab, Message("ACC9", "PID|1||44^^^LAB^PI||LEFEVRE^HELENE||19850314|F"), Formats.Hl7v2, "test", false);
+            await new IngestionService(log).SubmitAsync(IdentityFixtures.Lab, Message("ACC9", "PID|1||44^^^LAB^PI||LEFEVRE^HELENE||19850314|F"), Formats.Hl7v2, "test", false);
             Assert.Equal(1, await stages.DrainAsync());
             Assert.Equal(4, store.DecisionsOf(person).Count);
             Assert.Equal(1, stage.PersonCount);
