@@ -28,18 +28,26 @@ public static class PipelineApi
             return Results.Json(new { results, matched, caughtUp = stages.All(s => s.Lag == 0), stages });
         });
         // What the operators' page shows beside the positions: backpressure, dead letters, the quarantine by lab and code.
-        app.MapGet("/v1/pipeline/operations", (HttpContext http, GatewayOptions options, Backpressure backpressure, IStageTransport transport, IngestionService ingestion) =>
+        app.MapGet("/v1/pipeline/operations", (HttpContext http, GatewayOptions options, Backpressure backpressure, IStageTransport transport, IngestionService ingestion,
+            ILabActivityLog activity, LabActivityRecorder recorder) =>
         {
             if (Operator.Refuse(http, options) is IResult refused)
             {
                 return refused;
             }
+            // The last 24 hours' rejections by reason and lab, every gateway's (this one's written first).
+            recorder.Flush(activity);
+            long now = LabHour.HourOf(options.Clock.GetUtcNow());
+            var rejections = activity.Rejections(now - 23, now + 1).GroupBy(r => (r.Reason, r.Lab))
+                .Select(g => new { reason = g.Key.Reason, lab = g.Key.Lab, count = g.Sum(r => r.Count) })
+                .OrderByDescending(r => r.count).ThenBy(r => r.reason, StringComparer.Ordinal).ThenBy(r => r.lab, StringComparer.Ordinal).Take(500).ToList();
             var deadLetters = new[] { StageTopics.Results, StageTopics.Matched }
                 .Select(topic => new { input = topic, deadLetters = DeadLetters(transport, topic) }).ToList();
             return Results.Json(new
             {
                 backpressure = new { lag = backpressure.Lag, maxLag = options.MaxLag, overloaded = backpressure.Overloaded },
                 deadLetters,
+                rejections,
                 // This gateway's quarantine (each gateway holds what it received until the mapping is added).
                 quarantine = ingestion.QuarantineOf(null).Select(q => new { lab = q.Lab, localCode = q.LocalCode, label = q.Label, count = q.Count,
                     firstReceivedAt = q.FirstReceivedAt, lastReceivedAt = q.LastReceivedAt }),

@@ -423,9 +423,7 @@ public sealed class IngestionService
         s_received.Add(decisions.Count, labTag);
         foreach (Decision d in decisions)
         {
-            string reason = d.Status == ItemStatus.Rejected
-                ? (d.Message.Diagnostics.Concat(d.Item.Diagnostics).FirstOrDefault(x => x.Severity == Severity.Error)?.Code.ToString() ?? "unknown")
-                : "";
+            string reason = d.Status == ItemStatus.Rejected ? RejectionReason(d) : "";
             s_outcomes.Add(1, labTag, new("outcome", d.Status.ToString().ToLowerInvariant()), new("reason", reason));
         }
     }
@@ -507,5 +505,9 @@ public sealed class IngestionService
     private static string NewId(DateTimeOffset at) => $"sub_{at:yyyyMMddHHmmss}_{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}";
 
     /// <param name="Latest">The newest version of the result's key known when it was decided.</param>
+    /// <summary>Why an item was rejected, as its answer's first error says (a diagnostic code: MissingField…).</summary>
+    internal static string RejectionReason(Decision d) =>
+        d.Message.Diagnostics.Concat(d.Item.Diagnostics).FirstOrDefault(x => x.Severity == Severity.Error)?.Code.ToString() ?? "unknown";
+
     internal sealed record Decision(ParsedItem Item, ParsedMessage Message, ItemStatus Status, LabResult? Result, int Version, byte[]? Hash, int Latest = 0);
 }

@@ -15,6 +15,7 @@ public sealed class LabActivityRecorder
     private readonly Lock _lock = new();
     private Dictionary<(string Lab, long Hour), LabHour> _hours = [];
     private Dictionary<(int Day, int Delay), long> _delays = [];
+    private Dictionary<(string Lab, long Hour, string Reason), int> _rejections = [];
 
     /// <summary>Counts one submission's decisions.</summary>
     internal void Record(string lab, DateTimeOffset receivedAt, IReadOnlyList<IngestionService.Decision> decisions)
@@ -35,7 +36,9 @@ public sealed class LabActivityRecorder
                         days[newResults++] = (day, Math.Clamp(today - day, 0, DelayCount.Buckets - 1));
                     }
                     break;
-                case ItemStatus.Rejected: rejected++; break;
+                case ItemStatus.Rejected:
+                    rejected++;
+                    break;
                 case ItemStatus.Quarantined: quarantined++; break;
                 case ItemStatus.Duplicate: duplicates++; break;
             }
@@ -48,6 +51,17 @@ public sealed class LabActivityRecorder
             {
                 _delays[(day, delay)] = _delays.GetValueOrDefault((day, delay)) + 1;
             }
+            if (rejected > 0)
+            {
+                foreach (IngestionService.Decision d in decisions)
+                {
+                    if (d.Status == ItemStatus.Rejected)
+                    {
+                        var key = (lab, counts.Hour, IngestionService.RejectionReason(d));
+                        _rejections[key] = _rejections.GetValueOrDefault(key) + 1;
+                    }
+                }
+            }
         }
     }
 
@@ -56,17 +70,19 @@ public sealed class LabActivityRecorder
     {
         Dictionary<(string Lab, long Hour), LabHour> hours;
         Dictionary<(int Day, int Delay), long> delays;
+        Dictionary<(string Lab, long Hour, string Reason), int> rejections;
         lock (_lock)
         {
             if (_hours.Count == 0 && _delays.Count == 0)
             {
                 return;
             }
-            (hours, delays, _hours, _delays) = (_hours, _delays, [], []);
+            (hours, delays, rejections, _hours, _delays, _rejections) = (_hours, _delays, _rejections, [], [], []);
         }
         try
         {
-            log.AddActivity([.. hours.Values], [.. delays.Select(d => new DelayCount(d.Key.Day, d.Key.Delay, d.Value))]);
+            log.AddActivity([.. hours.Values], [.. delays.Select(d => new DelayCount(d.Key.Day, d.Key.Delay, d.Value))],
+                [.. rejections.Select(r => new RejectionCount(r.Key.Lab, r.Key.Hour, r.Key.Reason, r.Value))]);
         }
         catch
         {
@@ -79,6 +95,10 @@ public sealed class LabActivityRecorder
                 foreach ((var key, long n) in delays)
                 {
                     _delays[key] = _delays.GetValueOrDefault(key) + n;
+                }
+                foreach ((var key, int n) in rejections)
+                {
+                    _rejections[key] = _rejections.GetValueOrDefault(key) + n;
                 }
             }
             throw;

@@ -24,6 +24,10 @@ public readonly record struct LabHour(string Lab, long Hour, int Received, int S
     };
 }
 
+/// <summary>How many items of one lab were rejected in one hour for one reason (the first error's code, as the lab's
+/// answer says it: MissingField, InvalidValue…).</summary>
+public readonly record struct RejectionCount(string Lab, long Hour, string Reason, int Count);
+
 /// <summary>How many new results sampled on <see cref="Day"/> (a <see cref="DateOnly.DayNumber"/>) arrived
 /// <see cref="Delay"/> days after it (0, 1, 2, or 3 for three and more): how complete a recent day is.</summary>
 public readonly record struct DelayCount(int Day, int Delay, long Results)
@@ -38,8 +42,12 @@ public readonly record struct DelayCount(int Day, int Delay, long Results)
 /// </summary>
 public interface ILabActivityLog
 {
-    /// <summary>Adds counts to the stored ones (a lab's hour, a day's delay), in one transaction.</summary>
-    void AddActivity(IReadOnlyList<LabHour> hours, IReadOnlyList<DelayCount> delays);
+    /// <summary>Adds counts to the stored ones (a lab's hour, a day's delay, an hour's rejections by reason), in one
+    /// transaction.</summary>
+    void AddActivity(IReadOnlyList<LabHour> hours, IReadOnlyList<DelayCount> delays, IReadOnlyList<RejectionCount>? rejections = null);
+
+    /// <summary>The rejections by lab and reason in the hours [<paramref name="fromHour"/>, <paramref name="toHour"/>).</summary>
+    List<RejectionCount> Rejections(long fromHour, long toHour);
 
     /// <summary>The hours in [<paramref name="fromHour"/>, <paramref name="toHour"/>) that hold any count, every lab.</summary>
     List<LabHour> LabHours(long fromHour, long toHour);

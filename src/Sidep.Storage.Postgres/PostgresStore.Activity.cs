@@ -6,7 +6,7 @@ namespace Sidep.Storage.Postgres;
 /// <summary>The labs' activity by hour and the results' delays (distributed mode): every gateway adds its counts.</summary>
 public sealed partial class PostgresStore
 {
-    public void AddActivity(IReadOnlyList<LabHour> hours, IReadOnlyList<DelayCount> delays) => InTransaction((c, tx) =>
+    public void AddActivity(IReadOnlyList<LabHour> hours, IReadOnlyList<DelayCount> delays, IReadOnlyList<RejectionCount>? rejections = null) => InTransaction((c, tx) =>
     {
         // Rows in key order, so that two gateways adding to the same rows never wait on each other in a cycle.
         LabHour[] h = [.. hours.OrderBy(x => x.Hour).ThenBy(x => x.Lab, StringComparer.Ordinal)];
@@ -31,6 +31,15 @@ public sealed partial class PostgresStore
                 INSERT INTO lab_last SELECT * FROM unnest($1::text[], $2::timestamptz[])
                 ON CONFLICT (lab) DO UPDATE SET last_received_at = greatest(lab_last.last_received_at, excluded.last_received_at)
                 """, last.Select(x => x.Lab).ToArray(), last.Select(x => x.At).ToArray());
+            add.ExecuteNonQuery();
+        }
+        RejectionCount[] r = [.. (rejections ?? []).OrderBy(x => x.Hour).ThenBy(x => x.Lab, StringComparer.Ordinal).ThenBy(x => x.Reason, StringComparer.Ordinal)];
+        if (r.Length > 0)
+        {
+            using NpgsqlCommand add = Command(c, tx, """
+                INSERT INTO lab_rejections SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[])
+                ON CONFLICT (hour, lab, reason) DO UPDATE SET count = lab_rejections.count + excluded.count
+                """, r.Select(x => x.Hour).ToArray(), r.Select(x => x.Lab).ToArray(), r.Select(x => x.Reason).ToArray(), r.Select(x => x.Count).ToArray());
             add.ExecuteNonQuery();
         }
         DelayCount[] d = [.. delays.OrderBy(x => x.Day).ThenBy(x => x.Delay)];
@@ -59,6 +68,10 @@ public sealed partial class PostgresStore
     public Dictionary<string, DateTimeOffset> LastReceived() =>
         Query("SELECT lab, last_received_at FROM lab_last",
             r => (Lab: r.GetString(0), At: new DateTimeOffset(r.GetDateTime(1), TimeSpan.Zero))).ToDictionary(x => x.Lab, x => x.At, StringComparer.Ordinal);
+
+    public List<RejectionCount> Rejections(long fromHour, long toHour) =>
+        Query("SELECT lab, hour, reason, count FROM lab_rejections WHERE hour >= $1 AND hour < $2",
+            r => new RejectionCount(r.GetString(0), r.GetInt64(1), r.GetString(2), r.GetInt32(3)), fromHour, toHour);
 
     public List<DelayCount> Delays(int fromDay, int toDay) =>
         Query("SELECT day, delay, results FROM result_delays WHERE day >= $1 AND day <= $2 ORDER BY day, delay",

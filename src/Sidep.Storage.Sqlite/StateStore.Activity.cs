@@ -20,6 +20,12 @@ public sealed partial class StateStore
         CREATE TABLE IF NOT EXISTS lab_last (
             lab TEXT PRIMARY KEY,
             last_received_at INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS lab_rejections (
+            hour INTEGER NOT NULL,
+            lab TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (hour, lab, reason)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS result_delays (
             day INTEGER NOT NULL,
             delay INTEGER NOT NULL,
@@ -27,7 +33,7 @@ public sealed partial class StateStore
             PRIMARY KEY (day, delay)) WITHOUT ROWID;
         """);
 
-    public void AddActivity(IReadOnlyList<LabHour> hours, IReadOnlyList<DelayCount> delays)
+    public void AddActivity(IReadOnlyList<LabHour> hours, IReadOnlyList<DelayCount> delays, IReadOnlyList<RejectionCount>? rejections = null)
     {
         lock (_lock)
         {
@@ -60,6 +66,17 @@ public sealed partial class StateStore
                     last.ExecuteNonQuery();
                 }
             }
+            using (SqliteCommand add = Command(tx, "INSERT INTO lab_rejections VALUES ($hour, $lab, $reason, $count) " +
+                "ON CONFLICT (hour, lab, reason) DO UPDATE SET count = count + excluded.count"))
+            {
+                SqliteParameter hour = add.Parameters.Add("$hour", SqliteType.Integer), lab = add.Parameters.Add("$lab", SqliteType.Text),
+                    reason = add.Parameters.Add("$reason", SqliteType.Text), count = add.Parameters.Add("$count", SqliteType.Integer);
+                foreach (RejectionCount r in rejections ?? [])
+                {
+                    (hour.Value, lab.Value, reason.Value, count.Value) = (r.Hour, r.Lab, r.Reason, r.Count);
+                    add.ExecuteNonQuery();
+                }
+            }
             using (SqliteCommand add = Command(tx, "INSERT INTO result_delays VALUES ($day, $delay, $results) " +
                 "ON CONFLICT (day, delay) DO UPDATE SET results = results + excluded.results"))
             {
@@ -90,6 +107,10 @@ public sealed partial class StateStore
     public Dictionary<string, DateTimeOffset> LastReceived() =>
         Query("SELECT lab, last_received_at FROM lab_last",
             r => (Lab: r.GetString(0), At: DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)))).ToDictionary(x => x.Lab, x => x.At, StringComparer.Ordinal);
+
+    public List<RejectionCount> Rejections(long fromHour, long toHour) =>
+        Query("SELECT lab, hour, reason, count FROM lab_rejections WHERE hour >= $from AND hour < $to",
+            r => new RejectionCount(r.GetString(0), r.GetInt64(1), r.GetString(2), r.GetInt32(3)), ("$from", fromHour), ("$to", toHour));
 
     public List<DelayCount> Delays(int fromDay, int toDay) =>
         Query("SELECT day, delay, results FROM result_delays WHERE day >= $from AND day <= $to ORDER BY day, delay",

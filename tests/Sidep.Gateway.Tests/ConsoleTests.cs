@@ -152,6 +152,11 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         using JsonDocument pipeline = JsonDocument.Parse(await op.GetStringAsync("/v1/pipeline"));
         string[] stages = [.. pipeline.RootElement.GetProperty("stages").EnumerateArray().Select(s => s.GetProperty("stage").GetString()!)];
         Assert.Equal(stages, await page.Locator("#stages tbody tr td:first-child").AllTextContentsAsync());
+        // The load's invalid items, by reason, as the API counts them.
+        using JsonDocument operations = JsonDocument.Parse(await op.GetStringAsync("/v1/pipeline/operations"));
+        string[] reasons = [.. operations.RootElement.GetProperty("rejections").EnumerateArray().Select(r => r.GetProperty("reason").GetString()!)];
+        Assert.NotEmpty(reasons);
+        Assert.Equal(reasons, await page.Locator("#reasons tbody tr td:first-child").AllTextContentsAsync());
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(fixture.Artifacts, "operations.png"), FullPage = true });
     }
 

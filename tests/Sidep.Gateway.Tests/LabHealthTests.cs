@@ -206,6 +206,12 @@ public sealed class LabHealthTests : IDisposable
         Assert.Equal(0.25, row.GetProperty("quarantinedShare24h").GetDouble());
         Assert.Equal(0.25, row.GetProperty("rejectedShare24h").GetDouble());
         Assert.Equal(1, health.RootElement.GetProperty("counts").GetProperty("learning").GetInt32());
+        // The operators' view of the same submission: the rejected item under its reason, the quarantined one by code.
+        using JsonDocument operations = JsonDocument.Parse(await op.GetStringAsync("/v1/pipeline/operations"));
+        JsonElement rejection = Assert.Single(operations.RootElement.GetProperty("rejections").EnumerateArray());
+        Assert.Equal(("990000001", 1), (rejection.GetProperty("lab").GetString(), rejection.GetProperty("count").GetInt32()));
+        Assert.False(string.IsNullOrEmpty(rejection.GetProperty("reason").GetString()));
+        Assert.Equal("SCOV", Assert.Single(operations.RootElement.GetProperty("quarantine").EnumerateArray()).GetProperty("localCode").GetString());
     }
 
     public void Dispose() => _dir.Dispose();

@@ -208,10 +208,10 @@ public abstract class StoreContractTests
         long hour = LabHour.HourOf(t);
         int day = DateOnly.FromDateTime(t.UtcDateTime).DayNumber;
         log.AddActivity([new LabHour("990000001", hour, 10, 8, 1, 1, 0, t), new LabHour("990000002", hour, 3, 0, 3, 0, 0, null)],
-            [new DelayCount(day, 0, 5), new DelayCount(day - 1, 1, 3)]);
+            [new DelayCount(day, 0, 5), new DelayCount(day - 1, 1, 3)], [new RejectionCount("990000002", hour, "MissingField", 3)]);
         // A second gateway's counts for the same hour, and the next hour.
         log.AddActivity([new LabHour("990000001", hour, 5, 5, 0, 0, 2, t.AddMinutes(-20)), new LabHour("990000001", hour + 1, 1, 1, 0, 0, 0, t.AddHours(1))],
-            [new DelayCount(day, 0, 2)]);
+            [new DelayCount(day, 0, 2)], [new RejectionCount("990000002", hour, "MissingField", 2), new RejectionCount("990000001", hour, "InvalidValue", 1)]);
 
         LabHour first = Assert.Single(log.LabHours(hour, hour + 1), h => h.Lab == "990000001");
         Assert.Equal((15, 13, 1, 1, 2, (DateTimeOffset?)t), (first.Received, first.Stored, first.Rejected, first.Quarantined, first.Duplicates, first.LastReceivedAt));
@@ -222,6 +222,9 @@ public abstract class StoreContractTests
         Assert.Empty(log.LabDays(day + 1, day + 5));
         Assert.Equal(new Dictionary<string, DateTimeOffset> { ["990000001"] = t.AddHours(1) }, log.LastReceived());
         Assert.Equal([new DelayCount(day - 1, 1, 3), new DelayCount(day, 0, 7)], log.Delays(day - 3, day));
+        Assert.Equal([new RejectionCount("990000001", hour, "InvalidValue", 1), new RejectionCount("990000002", hour, "MissingField", 5)],
+            log.Rejections(hour, hour + 1).OrderBy(r => r.Lab));
+        Assert.Empty(log.Rejections(hour + 1, hour + 5));
     }
 
     [Fact]

@@ -14,9 +14,16 @@ CREATE TABLE lab_hours (
 CREATE TABLE lab_last (
     lab TEXT PRIMARY KEY,
     last_received_at TIMESTAMPTZ NOT NULL);
+-- The items each lab had rejected in an hour, by reason (the first error's code).
+CREATE TABLE lab_rejections (
+    hour BIGINT NOT NULL,
+    lab TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (hour, lab, reason));
 CREATE TABLE result_delays (
     day INTEGER NOT NULL,
     delay INTEGER NOT NULL,
     results BIGINT NOT NULL,
     PRIMARY KEY (day, delay));
-GRANT SELECT, INSERT, UPDATE ON lab_hours, lab_last, result_delays TO sidep_app;
+GRANT SELECT, INSERT, UPDATE ON lab_hours, lab_last, lab_rejections, result_delays TO sidep_app;

@@ -14,6 +14,9 @@ async function start() {
     { title: "Laboratoire", value: (q) => q.lab }, { title: "Code local", value: (q) => q.localCode }, { title: "Libellé", value: (q) => q.label || "" },
     { title: "Résultats", num: true, value: (q) => sidep.fmt(q.count, 0) }, { title: "Depuis", value: (q) => new Date(q.firstReceivedAt).toLocaleString("fr-FR") },
   ], ops.quarantine);
+  sidep.table(document.getElementById("reasons"), [
+    { title: "Motif", value: (r) => r.reason }, { title: "Laboratoire", value: (r) => r.lab }, { title: "Rejets", num: true, value: (r) => sidep.fmt(r.count, 0) },
+  ], ops.rejections);
   const troubled = health.labs.filter((l) => l.rejectedShare24h > 0 || l.quarantinedShare24h > 0).sort((a, b) => b.rejectedShare24h - a.rejectedShare24h);
   sidep.table(document.getElementById("rejections"), [
     { title: "Laboratoire", value: (l) => `${l.lab} ${l.name}` }, { title: "Reçus", num: true, value: (l) => sidep.fmt(l.receivedLast24h, 0) },
