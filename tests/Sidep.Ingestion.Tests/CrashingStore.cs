@@ -1,12 +1,5 @@
-using System.Buffers;
-using System.Text;
-using Sidep.Ingestion;
 using Sidep.Domain;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
-using Sidep.Tests;
-using Sidep.Transport;
 
 namespace Sidep.Ingestion.Tests;
 
