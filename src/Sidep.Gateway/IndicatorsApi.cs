@@ -112,18 +112,12 @@ public static class IndicatorsApi
     private static IResult Freshness(HttpContext http, ILabActivityLog activity, GatewayOptions options)
     {
         int today = DateOnly.FromDateTime(options.Clock.GetUtcNow().UtcDateTime).DayNumber;
-        int from = today - 13, to = today;
-        foreach ((string name, bool isFrom) in new[] { ("from", true), ("to", false) })
+        if (!QueryMoments.TryReadDay(http.Request.Query, "from", out DateOnly? first, out string? error)
+            || !QueryMoments.TryReadDay(http.Request.Query, "to", out DateOnly? last, out error))
         {
-            if (http.Request.Query[name].FirstOrDefault() is string text)
-            {
-                if (!DateOnly.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out DateOnly d))
-                {
-                    return Bad($"{name} '{text}' is not a date YYYY-MM-DD");
-                }
-                (from, to) = isFrom ? (d.DayNumber, to) : (from, d.DayNumber);
-            }
+            return Bad(error!);
         }
+        int from = first?.DayNumber ?? today - 13, to = last?.DayNumber ?? today;
         if (to < from || to - from > 366)
         {
             return Bad("from and to must be a range of at most a year");
@@ -158,18 +152,9 @@ public static class IndicatorsApi
     {
         asOf = null;
         error = null;
-        DateOnly? from = null, to = null;
-        foreach ((string name, Action<DateOnly> set) in new (string, Action<DateOnly>)[] { ("from", d => from = d), ("to", d => to = d) })
+        if (!QueryMoments.TryReadDay(query, "from", out DateOnly? from, out error) || !QueryMoments.TryReadDay(query, "to", out DateOnly? to, out error))
         {
-            if (query[name].FirstOrDefault() is string text)
-            {
-                if (!DateOnly.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out DateOnly d))
-                {
-                    error = $"{name} '{text}' is not a date YYYY-MM-DD";
-                    return null;
-                }
-                set(d);
-            }
+            return null;
         }
         if (from is DateOnly f && to is DateOnly t && (t < f || t.DayNumber - f.DayNumber > 3660))
         {
