@@ -65,16 +65,8 @@ public static class IndicatorsApi
             return Results.Bytes(body.WrittenMemory, type);
         });
 
-        app.MapGet("/v1/indicators/freshness", (HttpContext http, ILabActivityLog activity, LabActivityRecorder recorder, GatewayOptions options) =>
-        {
-            if (RefuseReader(http, options) is IResult refused)
-            {
-                return refused;
-            }
-            // What this gateway counted and has not written yet is written first, so that the answer includes it.
-            recorder.Flush(activity);
-            return Freshness(http, activity, options);
-        });
+        app.MapGet("/v1/indicators/freshness", (HttpContext http, ILabActivityLog activity, GatewayOptions options) =>
+            RefuseReader(http, options) ?? Freshness(http, activity, options));
 
         app.MapGet("/v1/indicators/revisions", (HttpContext http, IStageStore store, GatewayOptions options) =>
         {

@@ -21,7 +21,7 @@ public sealed class LabHealthMonitor : IDisposable
     private readonly Meter _meter = new(MeterName);
 
     private readonly ILabRegister _labs;
-    private readonly LabActivityRecorder _recorder;
+    private readonly ILabActivityLog _activity;
     private readonly GatewayOptions _options;
     private readonly Lock _lock = new();
     private (DateTimeOffset At, List<LabHealthRow> Rows)? _last;
@@ -29,9 +29,10 @@ public sealed class LabHealthMonitor : IDisposable
     /// <summary>The labs' days before today, read once a day (the hours are read at every judgement).</summary>
     private (int Day, List<LabDay> Days)? _history;
 
-    public LabHealthMonitor(ILabRegister labs, LabActivityRecorder recorder, GatewayOptions options)
+    /// <param name="activity">The labs' activity with this gateway's pending counts (<see cref="CurrentLabActivity"/>).</param>
+    public LabHealthMonitor(ILabRegister labs, ILabActivityLog activity, GatewayOptions options)
     {
-        (_labs, _recorder, _options) = (labs, recorder, options);
+        (_labs, _activity, _options) = (labs, activity, options);
         _meter.CreateObservableGauge("sidep.labs", () =>
         {
             List<LabHealthRow> rows;
@@ -59,14 +60,12 @@ public sealed class LabHealthMonitor : IDisposable
             {
                 return last.Rows;
             }
-            // What this gateway counted and has not written yet is written first, so that the answer includes it.
-            _recorder.Flush(_labs);
             int today = DateOnly.FromDateTime(now.UtcDateTime).DayNumber;
             if (_history is not { } history || history.Day != today)
             {
-                _history = history = (today, LabHealth.History(_labs, now, _options.LabHealth));
+                _history = history = (today, LabHealth.History(_activity, now, _options.LabHealth));
             }
-            List<LabHealthRow> rows = LabHealth.Evaluate(_labs, _labs.ListLabs(), now, _options.LabHealth, history.Days);
+            List<LabHealthRow> rows = LabHealth.Evaluate(_activity, _labs.ListLabs(), now, _options.LabHealth, history.Days);
             _last = (now, rows);
             return rows;
         }

@@ -29,14 +29,13 @@ public static class PipelineApi
         });
         // What the operators' page shows beside the positions: backpressure, dead letters, the quarantine by lab and code.
         app.MapGet("/v1/pipeline/operations", (HttpContext http, GatewayOptions options, Backpressure backpressure, IStageTransport transport, IngestionService ingestion,
-            ILabActivityLog activity, LabActivityRecorder recorder) =>
+            ILabActivityLog activity) =>
         {
             if (Operator.Refuse(http, options) is IResult refused)
             {
                 return refused;
             }
-            // The last 24 hours' rejections by reason and lab, every gateway's (this one's written first).
-            recorder.Flush(activity);
+            // The last 24 hours' rejections by reason and lab, every gateway's (this one's included).
             long now = LabHour.HourOf(options.Clock.GetUtcNow());
             var rejections = activity.Rejections(now - 23, now + 1).GroupBy(r => (r.Reason, r.Lab))
                 .Select(g => new { reason = g.Key.Reason, lab = g.Key.Lab, count = g.Sum(r => r.Count) })

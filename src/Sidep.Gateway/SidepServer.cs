@@ -60,10 +60,11 @@ public static class SidepServer
         terminology.Load(mappings.Select(m => (m.Lab, m.Row)));
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(labs);
-        builder.Services.AddSingleton<ILabActivityLog>(labs);
         // What labs send, counted at the gateway and added to the store every few seconds: lab health, data freshness.
+        // Read through CurrentLabActivity: with this gateway's pending counts.
         var activity = new LabActivityRecorder();
         builder.Services.AddSingleton(activity);
+        builder.Services.AddSingleton<ILabActivityLog>(new CurrentLabActivity(labs, activity));
         builder.Services.AddSingleton<LabHealthMonitor>();
         builder.Services.AddHostedService<LabActivityFlusher>();
         if (stores is not null)

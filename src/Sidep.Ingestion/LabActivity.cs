@@ -106,6 +106,47 @@ public sealed class LabActivityRecorder
     }
 }
 
+/// <summary>
+/// The labs' activity as this gateway's readers see it: what the store holds, after what this gateway counted and has
+/// not written yet (so that an answer includes the submission just acknowledged). Every read goes through here, so no
+/// reader can forget to write the pending counts first.
+/// </summary>
+public sealed class CurrentLabActivity(ILabActivityLog store, LabActivityRecorder recorder) : ILabActivityLog
+{
+    public void AddActivity(IReadOnlyList<LabHour> hours, IReadOnlyList<DelayCount> delays, IReadOnlyList<RejectionCount>? rejections = null) =>
+        store.AddActivity(hours, delays, rejections);
+
+    public List<LabHour> LabHours(long fromHour, long toHour)
+    {
+        recorder.Flush(store);
+        return store.LabHours(fromHour, toHour);
+    }
+
+    public List<LabDay> LabDays(int fromDay, int toDay)
+    {
+        recorder.Flush(store);
+        return store.LabDays(fromDay, toDay);
+    }
+
+    public Dictionary<string, DateTimeOffset> LastReceived()
+    {
+        recorder.Flush(store);
+        return store.LastReceived();
+    }
+
+    public List<RejectionCount> Rejections(long fromHour, long toHour)
+    {
+        recorder.Flush(store);
+        return store.Rejections(fromHour, toHour);
+    }
+
+    public List<DelayCount> Delays(int fromDay, int toDay)
+    {
+        recorder.Flush(store);
+        return store.Delays(fromDay, toDay);
+    }
+}
+
 /// <summary>When a lab is flagged (README, "Labs that fall silent": the method).</summary>
 public sealed record LabHealthOptions
 {
