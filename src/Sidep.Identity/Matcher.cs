@@ -259,9 +259,13 @@ public sealed class Matcher(MatchThresholds thresholds = default)
 
     /// <summary>The person a result belongs to, and why. An INS that fails its key (or the test/demo OIDs when
     /// <paramref name="sandbox"/> is false) is ignored: the result is matched on its traits.</summary>
-    public MatchDecision Match(PatientIdentity identity, bool sandbox = true)
+    public MatchDecision Match(PatientIdentity identity, bool sandbox = true) => Match(identity, sandbox, out _);
+
+    /// <summary>As <see cref="Match(PatientIdentity, bool)"/>, with the normalised traits it matched on (what a person key
+    /// such as <see cref="PersonKeys.Spf2021"/> is made of: normalised once).</summary>
+    public MatchDecision Match(PatientIdentity identity, bool sandbox, out Traits traits)
     {
-        var traits = Traits.Of(identity);
+        traits = Traits.Of(identity);
         var evidence = Evidence.Of(identity);
         string? ins = TrustedIns(identity, sandbox);
         MatchDecision decision = ins is null ? ByTraits(traits, evidence) : ByIns(InsKey(ins), traits, evidence);

@@ -348,11 +348,12 @@ public static class PersonKeys
     /// Two persons sharing them are one; one person whose name a lab mistyped is two. A 62-bit fingerprint (FNV-1a 64)
     /// with <see cref="Spf2021Bit"/> set.
     /// </summary>
-    public static long Spf2021(PatientIdentity p, DateOnly on)
+    /// <param name="traits">The person's traits as the matcher normalised them.</param>
+    /// <param name="birthDate">The birth date sent (the age on <paramref name="on"/> is taken from it).</param>
+    public static long Spf2021(Traits traits, PartialDate? birthDate, DateOnly on)
     {
-        var traits = Traits.Of(p);
         string birthName = traits.BirthName.Length > 0 ? traits.BirthName : traits.UsedName;
-        int age = p.BirthDate?.AgeOn(on) ?? -1;
+        int age = birthDate?.AgeOn(on) ?? -1;
         ulong h = 14695981039346656037;
         void Add(string s)
         {
@@ -365,7 +366,7 @@ public static class PersonKeys
         Add(birthName);
         Add(traits.FirstGiven);
         Add(age.ToString(CultureInfo.InvariantCulture));
-        Add(Sexes.Code(p.Sex).ToString());
+        Add(Sexes.Code(traits.Sex).ToString());
         return (long)(h & ((1UL << 62) - 1)) | Spf2021Bit;
     }
 }

@@ -121,10 +121,11 @@ public sealed class IdentityStage(IStageTransport transport, IIdentityStore stor
             }
             int mergesBefore;
             MatchDecision local;
+            Traits traits;
             lock (state.Sync)
             {
                 mergesBefore = matcher.Merges.Count;
-                local = matcher.Match(envelope.Result.Patient, sandbox);
+                local = matcher.Match(envelope.Result.Patient, sandbox, out traits);
             }
             MatchDecision decision = local with
             {
@@ -146,7 +147,7 @@ public sealed class IdentityStage(IStageTransport transport, IIdentityStore stor
             }
             IndicatorFact? fact = Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf) is IndicatorFact counted
                 // SPF's 2021 person key rides along, for indicators counted by it (--person-key spf2021).
-                ? counted with { Spf2021 = PersonKeys.Spf2021(envelope.Result.Patient, DateOnly.FromDayNumber(counted.Day)) }
+                ? counted with { Spf2021 = PersonKeys.Spf2021(traits, envelope.Result.Patient.BirthDate, DateOnly.FromDayNumber(counted.Day)) }
                 : null;
             ResearchFact research = ResearchSink.Fact(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf);
             output.Add(new OutgoingMessage(m.Key, MatchedRecords.Encode(m.Offset, decision.PersonId, decision.Rule.ToString(), decision.Score,

@@ -60,11 +60,11 @@ public sealed class QualityMeter(MatchThresholds thresholds = default, DateOnly?
             throw new ArgumentException("a true person's results come one after the other, in order", nameof(result));
         }
         _matching.Start();
-        long person = _matcher.Match(result.Identity).PersonId;
+        long person = _matcher.Match(result.Identity, sandbox: true, out Traits traits).PersonId;
         _matching.Stop();
         _truth.Add(result.TruePerson);
         _found.Add(person);
-        _spf.Add(PersonKeys.Spf2021(result.Identity, _countedOn));
+        _spf.Add(PersonKeys.Spf2021(traits, result.Identity.BirthDate, _countedOn));
         _kind.Add((byte)((result.HasIns ? 1 : 0) | (result.Altered ? 0 : 2)));
     }
 
