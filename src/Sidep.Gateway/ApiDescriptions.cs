@@ -109,7 +109,7 @@ public static class ApiDescriptions
         {
             return;
         }
-        string pattern = System.Text.RegularExpressions.Regex.Replace(raw, @"\{(\w+):[^}]+\}", "{$1}");
+        string pattern = DocumentPath(raw);
         foreach (string method in builder.Metadata.OfType<IHttpMethodMetadata>().SelectMany(m => m.HttpMethods).ToList())
         {
             if (!s_apis.TryGetValue((method, pattern), out Api? api))
@@ -157,6 +157,6 @@ public static class ApiDescriptions
         };
     }
 
-    /// <summary>Every described endpoint (for the test that the document and the routes agree).</summary>
-    public static IEnumerable<(string Method, string Pattern)> Described => s_apis.Keys;
+    /// <summary>A route pattern as the OpenAPI document writes its path: without route constraints ({id:long} is {id}).</summary>
+    public static string DocumentPath(string routePattern) => System.Text.RegularExpressions.Regex.Replace(routePattern, @"\{(\w+):[^}]+\}", "{$1}");
 }

@@ -180,8 +180,7 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         Assert.True(mapped.Count > 20);
         foreach (RouteEndpoint endpoint in mapped)
         {
-            // The document writes route constraints away ({id:long} is {id}).
-            string path = System.Text.RegularExpressions.Regex.Replace(endpoint.RoutePattern.RawText!, @"\{(\w+):[^}]+\}", "{$1}");
+            string path = ApiDescriptions.DocumentPath(endpoint.RoutePattern.RawText!);
             Assert.True(paths.TryGetProperty(path, out JsonElement operations), $"{path} is not in the OpenAPI document");
             foreach (string method in endpoint.Metadata.OfType<Microsoft.AspNetCore.Routing.HttpMethodMetadata>().SelectMany(m => m.HttpMethods))
             {
