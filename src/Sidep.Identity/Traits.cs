@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Sidep.Domain;
+using Sidep.Indicators;
 
 namespace Sidep.Identity;
 
@@ -261,27 +262,28 @@ public readonly record struct Evidence(uint Birthplace, uint Home, ushort Depart
 {
     public static Evidence Of(PatientIdentity p)
     {
-        string? postcode = Digits(p.Address?.PostalCode, 5, 5);
-        string? commune = p.Address?.CommuneCode is { Length: 5 } c ? c.ToUpperInvariant() : null;
-        uint home = postcode is not null ? Fingerprint('P', postcode) : commune is not null ? Fingerprint('C', commune) : 0;
-        string? phone = Digits(p.Phone, 9, 15);
+        Span<char> digits = stackalloc char[16];
+        uint home = Digits(p.Address?.PostalCode, digits, 5, 5) is int n and > 0 ? Fingerprint('P', digits[..n])
+            : p.Address?.CommuneCode is { Length: 5 } commune ? Fingerprint('C', commune) : 0;
+        // The residence's département as the indicators place it (Geography.Residence), 0 when unknown.
+        int departement = Geography.France.Residence(p.Address);
         return new Evidence(
-            p.BirthplaceCode is { Length: 5 } b ? Fingerprint('B', b.ToUpperInvariant()) : 0,
+            p.BirthplaceCode is { Length: 5 } b ? Fingerprint('B', b) : 0,
             home,
-            DepartementOf(postcode, commune),
+            (ushort)(departement + 1),
             // The last nine digits: 06 12 34 56 78 and +33 6 12 34 56 78 are one number.
-            phone is null ? 0 : Fingerprint('T', phone[^9..]),
-            p.Email is { } e && e.Contains('@', StringComparison.Ordinal) ? Fingerprint('E', e.Trim().ToLowerInvariant()) : 0);
+            Digits(p.Phone, digits, 9, 15) is int m and > 0 ? Fingerprint('T', digits[(m - 9)..m]) : 0,
+            p.Email is { } e && e.Contains('@', StringComparison.Ordinal) ? Fingerprint('E', e.AsSpan().Trim()) : 0);
     }
 
-    /// <summary>The digits of a value when it has between <paramref name="min"/> and <paramref name="max"/> of them.</summary>
-    private static string? Digits(string? value, int min, int max)
+    /// <summary>How many digits a value has, copied into <paramref name="digits"/>, when between <paramref name="min"/> and
+    /// <paramref name="max"/>; 0 otherwise.</summary>
+    private static int Digits(string? value, Span<char> digits, int min, int max)
     {
         if (value is null)
         {
-            return null;
+            return 0;
         }
-        Span<char> digits = stackalloc char[16];
         int n = 0;
         foreach (char c in value)
         {
@@ -289,48 +291,22 @@ public readonly record struct Evidence(uint Birthplace, uint Home, ushort Depart
             {
                 if (n == digits.Length)
                 {
-                    return null;
+                    return 0;
                 }
                 digits[n++] = c;
             }
         }
-        return n >= min && n <= max ? new string(digits[..n]) : null;
+        return n >= min && n <= max ? n : 0;
     }
 
-    /// <summary>A département as a number (01–95; 20 for Corsica from a postcode, 201/202 for 2A/2B from a commune code;
-    /// 971–976 overseas); 0 when unknown.</summary>
-    public static ushort DepartementOf(string? postcode, string? commune)
-    {
-        if (commune is { Length: 5 })
-        {
-            if (commune[0] == '2' && commune[1] is 'A' or 'B')
-            {
-                return 20; // Corsica: compared with postcodes, which do not tell 2A from 2B
-            }
-            if (commune.StartsWith("97", StringComparison.Ordinal) && char.IsAsciiDigit(commune[2]))
-            {
-                return (ushort)(970 + commune[2] - '0');
-            }
-            if (char.IsAsciiDigit(commune[0]) && char.IsAsciiDigit(commune[1]))
-            {
-                return (ushort)((commune[0] - '0') * 10 + commune[1] - '0');
-            }
-        }
-        if (postcode is { Length: 5 })
-        {
-            return postcode.StartsWith("97", StringComparison.Ordinal) ? (ushort)(970 + postcode[2] - '0') : (ushort)((postcode[0] - '0') * 10 + postcode[1] - '0');
-        }
-        return 0;
-    }
-
-    /// <summary>FNV-1a of a tagged value; never 0.</summary>
-    private static uint Fingerprint(char kind, string value)
+    /// <summary>FNV-1a of a tagged value, case folded (codes and e-mail addresses compare without case); never 0.</summary>
+    private static uint Fingerprint(char kind, ReadOnlySpan<char> value)
     {
         uint h = 2166136261;
         h = (h ^ kind) * 16777619;
         foreach (char c in value)
         {
-            h = (h ^ c) * 16777619;
+            h = (h ^ char.ToLowerInvariant(c)) * 16777619;
         }
         return h == 0 ? 1 : h;
     }
