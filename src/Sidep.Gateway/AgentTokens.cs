@@ -1,8 +1,6 @@
 using System.Security.Claims;
 using System.Text;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Sidep.Indicators;
@@ -76,10 +74,10 @@ public static class AgentTokens
         return new SymmetricSecurityKey(bytes);
     }
 
-    /// <summary>Mints a token (for tests, demos, and the identity provider's stand-in).</summary>
     /// <summary>The longest an agent's token may live: a working day and a half.</summary>
     public static readonly TimeSpan MaxLifetime = TimeSpan.FromHours(36);
 
+    /// <summary>Mints a token (for tests, demos, and the identity provider's stand-in).</summary>
     public static string Mint(string secret, string agent, string role, IEnumerable<string> territories, TimeSpan lifetime, string issuer = DefaultIssuer,
         DateTime? now = null)
     {
@@ -101,48 +99,25 @@ public static class AgentTokens
         });
     }
 
-    /// <summary>Validates agents' tokens on every request (when a key is configured).</summary>
-    public static void AddAgentAuthentication(this IServiceCollection services, GatewayOptions options)
+    /// <summary>How agents' tokens are validated (the <see cref="SidepSchemes.AgentToken"/> scheme): signed with the configured
+    /// key, this issuer and audience, HS256 only; without a key no token is read at all.</summary>
+    internal static void Configure(JwtBearerOptions jwt, GatewayOptions options)
     {
+        jwt.MapInboundClaims = false;
         if (options.AgentSigningKey is not string secret)
         {
+            jwt.Events = new JwtBearerEvents { OnMessageReceived = context => { context.NoResult(); return Task.CompletedTask; } };
             return;
         }
-        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(jwt =>
+        jwt.TokenValidationParameters = new TokenValidationParameters
         {
-            jwt.MapInboundClaims = false;
-            jwt.TokenValidationParameters = new TokenValidationParameters
-            {
-                ValidIssuer = options.AgentIssuer,
-                ValidAudience = Audience,
-                IssuerSigningKey = Key(secret),
-                ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
-                ClockSkew = TimeSpan.FromMinutes(1),
-                NameClaimType = "sub",
-                RoleClaimType = "role",
-            };
-        });
-        services.AddAuthorization();
-    }
-
-    /// <summary>The agent of the request when it has one of <paramref name="roles"/>; else the 401 or 403 to answer.</summary>
-    public static (Agent? Agent, IResult? Refusal) Require(HttpContext http, GatewayOptions options, params string[] roles)
-    {
-        if (options.AgentSigningKey is null)
-        {
-            return (null, TypedResults.Problem(statusCode: 401, title: "Agent tokens are not enabled",
-                detail: "this server has no agent signing key (serve --agent-key or $SIDEP_AGENT_KEY)"));
-        }
-        if (Agent.Of(http.User) is not Agent agent)
-        {
-            http.Response.Headers.WWWAuthenticate = "Bearer";
-            return (null, TypedResults.Problem(statusCode: 401, title: "Agent token required", detail: "send a valid agent token as Authorization: Bearer <jwt>"));
-        }
-        if (!roles.Contains(agent.Role))
-        {
-            return (null, TypedResults.Problem(statusCode: 403, title: "Role not allowed",
-                detail: $"role '{agent.Role}' may not do this; needed: {string.Join(" or ", roles)}"));
-        }
-        return (agent, null);
+            ValidIssuer = options.AgentIssuer,
+            ValidAudience = Audience,
+            IssuerSigningKey = Key(secret),
+            ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
+            ClockSkew = TimeSpan.FromMinutes(1),
+            NameClaimType = "sub",
+            RoleClaimType = "role",
+        };
     }
 }

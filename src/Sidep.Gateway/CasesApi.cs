@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
@@ -57,17 +58,10 @@ public static class CasesApi
 
     public static IEndpointRouteBuilder MapCasesApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/cases", (HttpContext http, IStageStore store, GatewayOptions options, TimeProvider time) =>
+        app.MapGet("/v1/cases", (HttpContext http, ClaimsPrincipal user, IStageStore store, TimeProvider time) =>
         {
-            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor);
-            if (agent is null)
-            {
-                return refused!;
-            }
-            if (Territories(http.Request.Query["territory"].FirstOrDefault(), agent, out IReadOnlyCollection<string> territories) is IResult forbidden)
-            {
-                return forbidden;
-            }
+            Agent agent = user.Agent();
+            IReadOnlyCollection<string> territories = Territories(http.Request, agent);
             if (!TryLong(http.Request.Query["cursor"].FirstOrDefault(), out long cursor) || !TryLimit(http, out int limit))
             {
                 return Bad("cursor is a number returned as next; limit a number from 1 to 500");
@@ -78,30 +72,22 @@ public static class CasesApi
             }
             List<StoredCase> cases = store.Cases(territories, cursor, since, limit);
             return Audited(store, time, agent, "cases.list", http, Page(cases, limit));
-        });
+        }).RequireAuthorization(SidepPolicies.CaseReader);
 
-        app.MapGet("/v1/cases/feed", (HttpContext http, IStageStore store, GatewayOptions options, TimeProvider time) =>
+        app.MapGet("/v1/cases/feed", (HttpContext http, ClaimsPrincipal user, IStageStore store, TimeProvider time) =>
         {
-            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor);
-            if (agent is null)
-            {
-                return refused!;
-            }
+            Agent agent = user.Agent();
             if (!TryLong(http.Request.Query["after"].FirstOrDefault(), out long after) || !TryLimit(http, out int limit))
             {
                 return Bad("after is a cursor returned as next; limit a number from 1 to 500");
             }
             List<StoredCase> cases = store.Cases(agent.Departements, after, since: null, limit);
             return Audited(store, time, agent, "cases.feed", http, Page(cases, limit));
-        });
+        }).RequireAuthorization(SidepPolicies.CaseReader);
 
-        app.MapGet("/v1/cases/{caseId}", (string caseId, HttpContext http, IStageStore store, GatewayOptions options, TimeProvider time) =>
+        app.MapGet("/v1/cases/{caseId}", (string caseId, HttpContext http, ClaimsPrincipal user, IStageStore store, TimeProvider time) =>
         {
-            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor);
-            if (agent is null)
-            {
-                return refused!;
-            }
+            Agent agent = user.Agent();
             // A case of another territory and no case at all get the same answer: ids cannot be probed.
             if (store.Case(caseId) is not StoredCase found || !agent.Sees(found.Territory))
             {
@@ -111,15 +97,11 @@ public static class CasesApi
             Audit(store, time, agent, "cases.get", http, [view]);
             return Results.Json(view, SidepGatewayJson.Default.CaseView); // one case, as documented
 
-        });
+        }).RequireAuthorization(SidepPolicies.CaseReader);
 
-        app.MapPost("/v1/cases/prior-positive", async (HttpContext http, IStageStore store, IPersonIndex identity, GatewayOptions options, TimeProvider time) =>
+        app.MapPost("/v1/cases/prior-positive", async (HttpContext http, ClaimsPrincipal user, IStageStore store, IPersonIndex identity, GatewayOptions options, TimeProvider time) =>
         {
-            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Investigator, AgentRoles.Supervisor, AgentRoles.NationalInvestigator);
-            if (agent is null)
-            {
-                return refused!;
-            }
+            Agent agent = user.Agent();
             PriorPositiveQuery? query;
             try
             {
@@ -152,30 +134,21 @@ public static class CasesApi
                 (elsewhere > 0 ? $" ({elsewhere} positive outside the scope, not answered)" : "") + $"; limit {options.PriorPositivePerMinute}/min",
                 latest is null ? [] : [latest.CaseId], time.GetUtcNow());
             return Results.Json(new { priorPositive = latest is not null, date = latest?.SampleDate, days, scope = national ? "national" : "your territories" });
-        }).RequireRateLimiting(PriorPositiveLimit);
+        }).RequireAuthorization(SidepPolicies.PriorPositive).RequireRateLimiting(PriorPositiveLimit);
 
-        app.MapGet("/v1/audit", (HttpContext http, IStageStore store, GatewayOptions options) =>
+        app.MapGet("/v1/audit", (HttpContext http, IStageStore store) =>
         {
-            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Auditor);
-            if (agent is null)
-            {
-                return refused!;
-            }
             if (!TryLong(http.Request.Query["after"].FirstOrDefault(), out long after) || !TryLimit(http, out int limit))
             {
                 return Bad("after is an audit record id; limit a number from 1 to 500");
             }
             List<AuditRecord> records = store.AuditLog(after, limit);
             return Results.Json(new { records, next = records.Count == limit ? records[^1].Id : (long?)null });
-        });
+        }).RequireAuthorization(SidepPolicies.Auditor);
 
-        app.MapGet("/v1/notifications/outbox", (HttpContext http, IStageStore store, GatewayOptions options, TimeProvider time) =>
+        app.MapGet("/v1/notifications/outbox", (HttpContext http, ClaimsPrincipal user, IStageStore store, TimeProvider time) =>
         {
-            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Notifier);
-            if (agent is null)
-            {
-                return refused!;
-            }
+            Agent agent = user.Agent();
             if (!TryLimit(http, out int limit))
             {
                 return Bad("limit is a number from 1 to 500");
@@ -186,21 +159,17 @@ public static class CasesApi
             {
                 notices = notices.Select(n => new { id = n.Id, caseId = n.CaseId, channel = n.Channel, createdAt = n.CreatedAt, notice = JsonDocument.Parse(n.Json).RootElement }),
             });
-        });
+        }).RequireAuthorization(SidepPolicies.Notifier);
 
-        app.MapPost("/v1/notifications/{id:long}/ack", (long id, HttpContext http, IStageStore store, GatewayOptions options, TimeProvider time) =>
+        app.MapPost("/v1/notifications/{id:long}/ack", (long id, ClaimsPrincipal user, IStageStore store, TimeProvider time) =>
         {
-            (Agent? agent, IResult? refused) = AgentTokens.Require(http, options, AgentRoles.Notifier);
-            if (agent is null)
-            {
-                return refused!;
-            }
+            Agent agent = user.Agent();
             bool acknowledged = store.AcknowledgeNotice(id, time.GetUtcNow());
             store.Audit(agent.Id, agent.Role, "notifications.ack", $"notice {id}: {(acknowledged ? "acknowledged" : "nothing to acknowledge")}", [], time.GetUtcNow());
             return acknowledged
                 ? Results.NoContent()
                 : TypedResults.Problem(statusCode: 409, title: "Nothing to acknowledge", detail: $"notice {id} does not exist or was acknowledged already");
-        });
+        }).RequireAuthorization(SidepPolicies.Notifier);
         return app;
     }
 
@@ -219,21 +188,9 @@ public static class CasesApi
 
     private static CaseView View(StoredCase c) => new(c.CaseId, c.Seq, c.Status, c.UpdatedAt, c.Territory, JsonDocument.Parse(c.Json).RootElement);
 
-    private static IResult? Territories(string? asked, Agent agent, out IReadOnlyCollection<string> territories)
-    {
-        territories = agent.Departements;
-        if (asked is null)
-        {
-            return null;
-        }
-        string[] list = asked.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (list.FirstOrDefault(t => !agent.Sees(t)) is string outside)
-        {
-            return TypedResults.Problem(statusCode: 403, title: "Not your territory", detail: $"territory '{outside}' is not one of yours");
-        }
-        territories = list;
-        return null;
-    }
+    /// <summary>The territories asked (the policy's requirement made sure they are the agent's), else all the agent's.</summary>
+    private static IReadOnlyCollection<string> Territories(HttpRequest request, Agent agent) =>
+        TerritoryRequirement.Asked(request) is string[] asked ? asked : agent.Departements;
 
     internal static PatientIdentity? Identity(PriorPositiveQuery q)
     {

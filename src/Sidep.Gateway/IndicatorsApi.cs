@@ -25,12 +25,9 @@ public static class IndicatorsApi
 
     public static IEndpointRouteBuilder MapIndicatorsApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/indicators/{level}/{table}", (string level, string table, HttpContext http, IIndicatorReader stage, GatewayOptions options) =>
+        RouteGroupBuilder readers = app.MapGroup("").RequireAuthorization(SidepPolicies.IndicatorReader);
+        readers.MapGet("/v1/indicators/{level}/{table}", (string level, string table, HttpContext http, IIndicatorReader stage, GatewayOptions options) =>
         {
-            if (RefuseReader(http, options) is IResult refused)
-            {
-                return refused;
-            }
             if (ParseLevel(level) is not Level lvl)
             {
                 return Bad($"unknown level '{level}': dep, reg or fra");
@@ -65,15 +62,11 @@ public static class IndicatorsApi
             return Results.Bytes(body.WrittenMemory, type);
         });
 
-        app.MapGet("/v1/indicators/freshness", (HttpContext http, ILabActivityLog activity, GatewayOptions options) =>
-            RefuseReader(http, options) ?? Freshness(http, activity, options));
+        readers.MapGet("/v1/indicators/freshness", (HttpContext http, ILabActivityLog activity, GatewayOptions options) =>
+            Freshness(http, activity, options));
 
-        app.MapGet("/v1/indicators/revisions", (HttpContext http, IStageStore store, GatewayOptions options) =>
+        readers.MapGet("/v1/indicators/revisions", (HttpContext http, IStageStore store, GatewayOptions options) =>
         {
-            if (RefuseReader(http, options) is IResult refused)
-            {
-                return refused;
-            }
             if (!QueryMoments.TryRead(http.Request.Query, "since", out DateTimeOffset? since, out string? error))
             {
                 return Bad(error!);
@@ -81,20 +74,6 @@ public static class IndicatorsApi
             return Results.Json(store.ListIndicatorRevisions(since).Select(r => new { rev = r.Rev, processedAt = r.ProcessedAt, results = r.Results, cells = r.Cells }));
         });
         return app;
-    }
-
-    /// <summary>Null for the operator or an epidemiologist agent; else the 401 or 403 to answer.</summary>
-    internal static IResult? RefuseReader(HttpContext http, GatewayOptions options)
-    {
-        if (Operator.Allows(http, options))
-        {
-            return null;
-        }
-        if (options.AgentSigningKey is not null && http.User.Identity?.IsAuthenticated == true)
-        {
-            return AgentTokens.Require(http, options, AgentRoles.Epidemiologist).Refusal;
-        }
-        return Operator.Refuse(http, options);
     }
 
     /// <summary>

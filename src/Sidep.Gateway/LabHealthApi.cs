@@ -123,12 +123,9 @@ public static class LabHealthApi
 
     public static IEndpointRouteBuilder MapLabHealthApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/labs/health", (HttpContext http, GatewayOptions options, LabHealthMonitor monitor) =>
+        RouteGroupBuilder operators = app.MapGroup("").RequireAuthorization(SidepPolicies.Operator);
+        operators.MapGet("/v1/labs/health", (GatewayOptions options, LabHealthMonitor monitor) =>
         {
-            if (Operator.Refuse(http, options) is IResult refused)
-            {
-                return refused;
-            }
             List<LabHealthRow> rows = monitor.Judge(TimeSpan.Zero);
             LabHealthOptions o = options.LabHealth;
             return Results.Json(new

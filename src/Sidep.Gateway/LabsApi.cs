@@ -34,18 +34,14 @@ public static class LabsApi
 
     public static IEndpointRouteBuilder MapLabsApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/v1/labs", RegisterAsync);
-        app.MapGet("/v1/labs", (HttpContext http, ILabRegister store, GatewayOptions options) =>
-            Operator.Refuse(http, options) ?? TypedResults.Json(store.ListLabs().Select(l => new LabEntry(l.Finess, l.Name, l.FacilityIds, l.MllpSources, l.MllpCertificates)).ToList()));
+        app.MapPost("/v1/labs", RegisterAsync).RequireAuthorization(SidepPolicies.Operator);
+        app.MapGet("/v1/labs", (ILabRegister store) =>
+            TypedResults.Json(store.ListLabs().Select(l => new LabEntry(l.Finess, l.Name, l.FacilityIds, l.MllpSources, l.MllpCertificates)).ToList())).RequireAuthorization(SidepPolicies.Operator);
         return app;
     }
 
-    private static async Task<IResult> RegisterAsync(HttpContext http, ILabRegister store, GatewayOptions options)
+    private static async Task<IResult> RegisterAsync(HttpContext http, ILabRegister store)
     {
-        if (Operator.Refuse(http, options) is IResult refused)
-        {
-            return refused;
-        }
         List<LabRequest?> requests;
         try
         {

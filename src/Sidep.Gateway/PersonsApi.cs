@@ -21,12 +21,9 @@ public static class PersonsApi
 
     public static IEndpointRouteBuilder MapPersonsApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/persons/{id:long}/decisions", (long id, HttpContext http, IStageStore store, IPersonIndex identity, GatewayOptions options) =>
+        RouteGroupBuilder operators = app.MapGroup("").RequireAuthorization(SidepPolicies.Operator);
+        operators.MapGet("/v1/persons/{id:long}/decisions", (long id, HttpContext http, IStageStore store, IPersonIndex identity, GatewayOptions options) =>
         {
-            if (Operator.Refuse(http, options) is IResult refused)
-            {
-                return refused;
-            }
             long current = identity.Current(id);
             List<DecisionView> decisions = store.DecisionsOf(current)
                 .Select(r => new DecisionView(r.LabId, r.AccessionId, r.TestCode, r.Version, r.PersonId, r.Rule, r.Score, JsonDocument.Parse(r.DecisionJson).RootElement))
@@ -36,12 +33,8 @@ public static class PersonsApi
                 : (IResult)TypedResults.Json(new { person = current, decisions });
         });
         // The review queue: possible matches (similar, not linked) and INS conflicts, for an operator to decide.
-        app.MapGet("/v1/persons/review", (HttpContext http, IStageStore store, IPersonIndex identity, GatewayOptions options, long? after, int? limit) =>
+        operators.MapGet("/v1/persons/review", (HttpContext http, IStageStore store, IPersonIndex identity, GatewayOptions options, long? after, int? limit) =>
         {
-            if (Operator.Refuse(http, options) is IResult refused)
-            {
-                return refused;
-            }
             int take = Math.Clamp(limit ?? 100, 1, 1000);
             var items = store.ReviewQueue(after ?? 0, take).Select(x =>
             {

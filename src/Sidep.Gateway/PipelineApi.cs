@@ -18,23 +18,16 @@ public static class PipelineApi
 
     public static IEndpointRouteBuilder MapPipelineApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/pipeline", (HttpContext http, GatewayOptions options, IPipelineView pipeline) =>
+        RouteGroupBuilder operators = app.MapGroup("").RequireAuthorization(SidepPolicies.Operator);
+        operators.MapGet("/v1/pipeline", (GatewayOptions options, IPipelineView pipeline) =>
         {
-            if (Operator.Refuse(http, options) is IResult refused)
-            {
-                return refused;
-            }
             (long results, long matched, IReadOnlyList<StageView> stages) = pipeline.Snapshot();
             return Results.Json(new { results, matched, caughtUp = stages.All(s => s.Lag == 0), stages });
         });
         // What the operators' page shows beside the positions: backpressure, dead letters, the quarantine by lab and code.
-        app.MapGet("/v1/pipeline/operations", (HttpContext http, GatewayOptions options, Backpressure backpressure, IStageTransport transport, IngestionService ingestion,
+        operators.MapGet("/v1/pipeline/operations", (GatewayOptions options, Backpressure backpressure, IStageTransport transport, IngestionService ingestion,
             ILabActivityLog activity) =>
         {
-            if (Operator.Refuse(http, options) is IResult refused)
-            {
-                return refused;
-            }
             // The last 24 hours' rejections by reason and lab, every gateway's (this one's included).
             long now = LabHour.HourOf(options.Clock.GetUtcNow());
             var rejections = activity.Rejections(now - 23, now + 1).GroupBy(r => (r.Reason, r.Lab))

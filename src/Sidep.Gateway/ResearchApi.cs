@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
@@ -16,12 +17,8 @@ public static class ResearchApi
 {
     public static IEndpointRouteBuilder MapResearchApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/v1/oppositions", async (HttpContext http, IStageStore store, IPersonIndex identity, GatewayOptions options, TimeProvider time) =>
+        app.MapPost("/v1/oppositions", async (HttpContext http, IStageStore store, IPersonIndex identity, TimeProvider time) =>
         {
-            if (Operator.Refuse(http, options) is IResult refused)
-            {
-                return refused;
-            }
             CasesApi.PriorPositiveQuery? query;
             try
             {
@@ -43,15 +40,10 @@ public static class ResearchApi
             }
             // The partitions that held the person's rows are written again without them by the research stage.
             return Results.Json(new { recorded = true, personKnown = known is not null }, statusCode: 201);
-        });
+        }).RequireAuthorization(SidepPolicies.Operator);
 
-        app.MapGet("/v1/research/pseudonym-links", (HttpContext http, IStageStore store, Pseudonyms pseudonyms, GatewayOptions options, string? from, string? to) =>
+        app.MapGet("/v1/research/pseudonym-links", (ClaimsPrincipal user, IStageStore store, Pseudonyms pseudonyms, string? from, string? to) =>
         {
-            (Agent? agent, IResult? refusal) = AgentTokens.Require(http, options, AgentRoles.ResearchOperator);
-            if (agent is null)
-            {
-                return refusal!;
-            }
             if (from is null || to is null)
             {
                 return TypedResults.Problem(statusCode: 400, title: "Bad request", detail: "give the old and the new key ids: ?from=k1&to=k2");
@@ -64,7 +56,7 @@ public static class ResearchApi
             {
                 return TypedResults.Problem(statusCode: 400, title: "Bad request", detail: ex.Message);
             }
-        });
+        }).RequireAuthorization(SidepPolicies.ResearchOperator);
         return app;
     }
 }

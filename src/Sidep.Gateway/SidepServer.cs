@@ -165,7 +165,7 @@ public static class SidepServer
             builder.Services.AddSingleton<IPersonIndex>(new PersonIndexFollower(transport, sandbox: !options.Production));
         }
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddAgentAuthentication(options);
+        builder.Services.AddSidepAccess(options);
         builder.Services.AddPriorPositiveLimit(options);
         builder.Services.AddOpenApi(o => o.AddOperationTransformer(ApiDescriptions.DescribeRequestBody).AddDocumentTransformer((document, _, _) =>
         {
@@ -200,13 +200,9 @@ public static class SidepServer
             storageHealth.Watch(() => journal.Unavailable is string why ? $"journal {Path.GetFileName(journal.DirectoryPath)}: {why}" : null);
         }
         StorageHealth.UseStorageUnavailableAnswers(app);
-        if (options.AgentSigningKey is not null)
-        {
-            app.UseAuthentication();
-            app.UseAuthorization();
-        }
+        app.UseAuthorization(); // each endpoint's policy names its schemes (Access)
         app.UseRateLimiter();
-        app.MapDefaultEndpoints(metricsAllowed: http => Operator.Allows(http, options));
+        app.MapDefaultEndpoints(metricsPolicy: SidepPolicies.Operator);
         app.MapConsole();
         // Every API endpoint is described in the OpenAPI document from one table (ApiDescriptions).
         RouteGroupBuilder api = app.MapGroup("");

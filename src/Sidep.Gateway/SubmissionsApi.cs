@@ -2,9 +2,11 @@ using Microsoft.Extensions.DependencyInjection;
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
+using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Sidep.Ingestion;
@@ -20,8 +22,8 @@ public static class SubmissionsApi
 {
     public static IEndpointRouteBuilder MapSubmissionsApi(this IEndpointRouteBuilder app)
     {
-        RouteGroupBuilder v1 = app.MapGroup("/v1");
-        v1.MapPost("/submissions", (HttpContext http, IngestionService ingestion, ILabRegister store, GatewayOptions options, Backpressure backpressure) =>
+        RouteGroupBuilder v1 = app.MapGroup("/v1").RequireAuthorization(SidepPolicies.Lab);
+        v1.MapPost("/submissions", (HttpContext http, ClaimsPrincipal user, IngestionService ingestion, GatewayOptions options, Backpressure backpressure) =>
         {
             if (backpressure.Overloaded)
             {
@@ -31,20 +33,17 @@ public static class SubmissionsApi
                 return Task.FromResult<IResult>(TypedResults.Problem(statusCode: 503, title: "Sidep is catching up",
                     detail: $"the pipeline is {backpressure.Lag:N0} results behind (limit {options.MaxLag:N0}); nothing was stored: send this submission again in {retry} s"));
             }
-            return SubmitAsync(http, ingestion, store, options, dryRun: false);
+            return SubmitAsync(http, user.Lab(), ingestion, options, dryRun: false);
         });
-        v1.MapPost("/validate", (HttpContext http, IngestionService ingestion, ILabRegister store, GatewayOptions options) =>
-            SubmitAsync(http, ingestion, store, options, dryRun: true));
+        v1.MapPost("/validate", (HttpContext http, ClaimsPrincipal user, IngestionService ingestion, GatewayOptions options) =>
+            SubmitAsync(http, user.Lab(), ingestion, options, dryRun: true));
         v1.MapGet("/submissions/{id}", GetSubmission);
         return app;
     }
 
-    private static IResult GetSubmission(string id, HttpContext http, IngestionService ingestion, ILabRegister store)
+    private static Results<JsonHttpResult<SubmissionReport>, ProblemHttpResult> GetSubmission(string id, ClaimsPrincipal user, IngestionService ingestion)
     {
-        if (Authenticate(http, store) is not Lab lab)
-        {
-            return Unauthorized(http);
-        }
+        Lab lab = user.Lab();
         var found = ingestion.GetSubmission(id);
         if (found is null || found.Value.Meta.Lab != lab.Finess)
         {
@@ -53,12 +52,8 @@ public static class SubmissionsApi
         return TypedResults.Json(found.Value.Meta.Report, SidepJson.Default.SubmissionReport);
     }
 
-    private static async Task<IResult> SubmitAsync(HttpContext http, IngestionService ingestion, ILabRegister store, GatewayOptions options, bool dryRun)
+    private static async Task<IResult> SubmitAsync(HttpContext http, Lab lab, IngestionService ingestion, GatewayOptions options, bool dryRun)
     {
-        if (Authenticate(http, store) is not Lab lab)
-        {
-            return Unauthorized(http);
-        }
         string? format = Formats.FromMediaType(http.Request.ContentType);
         bool xml = http.Request.ContentType?.Split(';')[0].Trim().Equals("application/fhir+xml", StringComparison.OrdinalIgnoreCase) == true;
         if (xml)
@@ -181,24 +176,6 @@ public static class SubmissionsApi
 
     private static IResult TooLarge(long? declared, long limit) => TypedResults.Problem(statusCode: 413, title: "Submission too large",
         detail: declared is long d ? $"body of {d} bytes exceeds the limit of {limit} bytes; split the batch" : $"body exceeds the limit of {limit} bytes; split the batch");
-
-    internal static IResult Unauthorized(HttpContext http)
-    {
-        http.Response.Headers.WWWAuthenticate = "Bearer realm=\"sidep\"";
-        return TypedResults.Problem(statusCode: 401, title: "Unknown or missing API key",
-            detail: "send the lab's API key as 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'; 'sidep labs add' issues one");
-    }
-
-    internal static Lab? Authenticate(HttpContext http, ILabRegister store)
-    {
-        string? key = http.Request.Headers["X-Api-Key"].FirstOrDefault();
-        string? authorization = http.Request.Headers.Authorization.FirstOrDefault();
-        if (key is null && authorization is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-        {
-            key = authorization["Bearer ".Length..].Trim();
-        }
-        return string.IsNullOrEmpty(key) ? null : store.FindLabByApiKey(key);
-    }
 
     /// <summary>Bytes with a status code (TypedResults.Bytes always answers 200).</summary>
     private sealed class StatusBytes(int status, byte[] body, string contentType) : IResult

@@ -1,6 +1,8 @@
+using System.Security.Claims;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Sidep.Ingestion;
 using Sidep.Domain;
@@ -21,22 +23,17 @@ public static class TerminologyApi
 
     public static IEndpointRouteBuilder MapTerminologyApi(this IEndpointRouteBuilder app)
     {
-        RouteGroupBuilder v1 = app.MapGroup("/v1");
+        RouteGroupBuilder v1 = app.MapGroup("/v1").RequireAuthorization(SidepPolicies.Lab);
         v1.MapPut("/labs/{finess}/transcoding", PutTranscodingAsync);
         v1.MapGet("/labs/{finess}/transcoding", GetTranscoding);
-        v1.MapGet("/quarantine", (HttpContext http, IngestionService ingestion, ILabRegister store) =>
-            SubmissionsApi.Authenticate(http, store) is Lab lab
-                ? Results.Json(ingestion.QuarantineOf(lab.Finess), SidepJson.Default.ListQuarantineSummary)
-                : SubmissionsApi.Unauthorized(http));
+        v1.MapGet("/quarantine", (ClaimsPrincipal user, IngestionService ingestion) =>
+            TypedResults.Json(ingestion.QuarantineOf(user.Lab().Finess), SidepJson.Default.ListQuarantineSummary));
         return app;
     }
 
-    private static async Task<IResult> PutTranscodingAsync(string finess, HttpContext http, IngestionService ingestion, ILabRegister store)
+    private static async Task<IResult> PutTranscodingAsync(string finess, HttpContext http, ClaimsPrincipal user, IngestionService ingestion, ILabRegister store)
     {
-        if (SubmissionsApi.Authenticate(http, store) is not Lab lab)
-        {
-            return SubmissionsApi.Unauthorized(http);
-        }
+        Lab lab = user.Lab();
         if (lab.Finess != finess)
         {
             return TypedResults.Problem(statusCode: 403, title: "A lab may only change its own transcoding table", detail: $"this API key belongs to lab {lab.Finess}, not {finess}");
@@ -59,12 +56,10 @@ public static class TerminologyApi
         return TypedResults.Json(outcome, statusCode: rows.Count == 0 && problems.Count > 0 ? 422 : 200);
     }
 
-    private static IResult GetTranscoding(string finess, HttpContext http, IngestionService ingestion, ILabRegister store)
+    private static Results<JsonHttpResult<List<TranscodingEntry>>, ProblemHttpResult> GetTranscoding(string finess, ClaimsPrincipal user, IngestionService ingestion,
+        ILabRegister store)
     {
-        if (SubmissionsApi.Authenticate(http, store) is not Lab lab)
-        {
-            return SubmissionsApi.Unauthorized(http);
-        }
+        Lab lab = user.Lab();
         if (lab.Finess != finess)
         {
             return TypedResults.Problem(statusCode: 403, title: "A lab may only read its own transcoding table", detail: $"this API key belongs to lab {lab.Finess}, not {finess}");

@@ -45,23 +45,9 @@ public static class Extensions
         return builder;
     }
 
-    /// <param name="metricsAllowed">Who may read /metrics (null: anyone).</param>
-    public static WebApplication MapDefaultEndpoints(this WebApplication app, Func<HttpContext, bool>? metricsAllowed = null)
+    /// <param name="metricsPolicy">The authorisation policy /metrics requires (null: anyone may read it).</param>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app, string? metricsPolicy = null)
     {
-        if (metricsAllowed is not null)
-        {
-            app.UseWhen(c => c.Request.Path.StartsWithSegments("/metrics"), closed => closed.Use(async (context, next) =>
-            {
-                if (!metricsAllowed(context))
-                {
-                    context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                    context.Response.Headers.WWWAuthenticate = "Bearer";
-                    await context.Response.WriteAsync("metrics are for the operator: send the operator token (Authorization: Bearer, or X-Operator-Token)");
-                    return;
-                }
-                await next(context);
-            }));
-        }
         // "Healthy", or the status and why (each check's description: what is degraded and since when).
         app.MapHealthChecks("/health", new HealthCheckOptions
         {
@@ -73,7 +59,11 @@ public static class Extensions
                 return context.Response.WriteAsync(text);
             },
         });
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        IEndpointConventionBuilder metrics = app.MapPrometheusScrapingEndpoint("/metrics");
+        if (metricsPolicy is not null)
+        {
+            metrics.RequireAuthorization(metricsPolicy);
+        }
         return app;
     }
 }
