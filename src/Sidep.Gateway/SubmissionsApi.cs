@@ -20,6 +20,8 @@ namespace Sidep.Gateway;
 /// <summary>POST /v1/submissions, POST /v1/validate, GET /v1/submissions/{id}.</summary>
 public static class SubmissionsApi
 {
+    private const string FhirXmlMediaType = "application/fhir+xml";
+
     public static IEndpointRouteBuilder MapSubmissionsApi(this IEndpointRouteBuilder app)
     {
         RouteGroupBuilder v1 = app.MapGroup("/v1").RequireAuthorization(SidepPolicies.Lab);
@@ -54,16 +56,13 @@ public static class SubmissionsApi
 
     private static async Task<IResult> SubmitAsync(HttpContext http, Lab lab, IngestionService ingestion, GatewayOptions options, bool dryRun)
     {
-        string? format = Formats.FromMediaType(http.Request.ContentType);
-        bool xml = http.Request.ContentType?.Split(';')[0].Trim().Equals("application/fhir+xml", StringComparison.OrdinalIgnoreCase) == true;
-        if (xml)
-        {
-            format = Formats.Fhir;
-        }
-        if (format is null)
+        // FHIR XML is read by Firely into FHIR JSON, then parsed as FHIR; every other format is the registry's.
+        bool xml = http.Request.ContentType?.Split(';')[0].Trim().Equals(FhirXmlMediaType, StringComparison.OrdinalIgnoreCase) == true;
+        if ((xml ? Formats.Fhir : Formats.FromMediaType(http.Request.ContentType)) is not string format)
         {
             return TypedResults.Problem(statusCode: 415, title: "Unsupported media type",
-                detail: $"Content-Type '{http.Request.ContentType ?? "(none)"}' is not accepted; send HL7 v2 as '{Formats.Hl7MediaType}', HPRIM as '{Formats.HprimMediaType}' or 'text/x-hprim', FHIR R4 as '{Formats.FhirMediaType}'");
+                detail: $"Content-Type '{http.Request.ContentType ?? "(none)"}' is not accepted; send " +
+                string.Join(", ", Formats.All.Select(f => $"{f.Name} as {string.Join(" or ", f.MediaTypes.Select(m => $"'{m}'"))}")) + $" (FHIR XML as '{FhirXmlMediaType}')");
         }
         long limit = options.MaxBodyBytes;
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
@@ -129,19 +128,19 @@ public static class SubmissionsApi
         {
             reader.AdvanceTo(read.Buffer.End);
         }
-        bool fhirAnswer = Accepts(http.Request, Formats.FhirMediaType) || (format == Formats.Fhir && !Accepts(http.Request, "application/json"));
-        if (outcome.Forbidden is not null && fhirAnswer)
+        return Answer(http, format, outcome, dryRun);
+    }
+
+    /// <summary>The answer in the sender's own protocol when it asks for it (or FHIR's, which answers in kind), else the
+    /// JSON report.</summary>
+    private static IResult Answer(HttpContext http, string format, SubmissionOutcome outcome, bool dryRun)
+    {
+        IFormat? protocol = Formats.AnswerFormat(format, http.Request.Headers.Accept);
+        if (outcome.Forbidden is string forbidden)
         {
-            return TypedResults.Text(FhirOutcomes.Forbidden(outcome.Forbidden), Formats.FhirMediaType, Encoding.UTF8, 403);
-        }
-        if (outcome.Forbidden is not null)
-        {
-            if (AcceptsHl7(http.Request))
-            {
-                // In the sender's own channel: an AR ACK per message, saying why.
-                return TypedResults.Text(Acks.Refusal(outcome.Report, "LabMismatch", outcome.Forbidden), IngestionService.Hl7MediaType, Encoding.UTF8, 403);
-            }
-            return TypedResults.Problem(statusCode: 403, title: "Lab may only submit as itself", detail: outcome.Forbidden);
+            return protocol is null
+                ? TypedResults.Problem(statusCode: 403, title: "Lab may only submit as itself", detail: forbidden)
+                : new Answered(403, protocol.Refusal(outcome.Report, "LabMismatch", forbidden));
         }
         SubmissionReport report = outcome.Report;
         int status = dryRun ? 200 : report.Counts.Stored + report.Counts.Duplicate + report.Counts.Quarantined > 0 ? 201 : 422;
@@ -154,38 +153,21 @@ public static class SubmissionsApi
             // What Sidep understood of each result, identity traits masked (they travel back over the network).
             return TypedResults.Json(new UnderstoodSubmission(report, [.. understood.Select(u => u.Masked())]), SidepJson.Default.UnderstoodSubmission, statusCode: status);
         }
-        if (fhirAnswer)
-        {
-            return TypedResults.Text(FhirOutcomes.For(report), Formats.FhirMediaType, Encoding.UTF8, status);
-        }
-        if (Accepts(http.Request, Formats.HprimMediaType) || Accepts(http.Request, "text/x-hprim"))
-        {
-            return new StatusBytes(status, Acks.HprimFor(report), Formats.HprimMediaType + "; charset=ISO-8859-1");
-        }
-        if (AcceptsHl7(http.Request))
-        {
-            return TypedResults.Text(Acks.ForReport(report), IngestionService.Hl7MediaType, Encoding.UTF8, status);
-        }
-        return TypedResults.Json(report, SidepJson.Default.SubmissionReport, statusCode: status);
+        return protocol is null ? TypedResults.Json(report, SidepJson.Default.SubmissionReport, statusCode: status) : new Answered(status, protocol.Answer(report));
     }
-
-    private static bool AcceptsHl7(HttpRequest request) => Accepts(request, IngestionService.Hl7MediaType);
-
-    private static bool Accepts(HttpRequest request, string mediaType) =>
-        request.Headers.Accept.Any(a => a is not null && a.Contains(mediaType, StringComparison.OrdinalIgnoreCase));
 
     private static IResult TooLarge(long? declared, long limit) => TypedResults.Problem(statusCode: 413, title: "Submission too large",
         detail: declared is long d ? $"body of {d} bytes exceeds the limit of {limit} bytes; split the batch" : $"body exceeds the limit of {limit} bytes; split the batch");
 
-    /// <summary>Bytes with a status code (TypedResults.Bytes always answers 200).</summary>
-    private sealed class StatusBytes(int status, byte[] body, string contentType) : IResult
+    /// <summary>An answer in a format's protocol, with its status code (TypedResults.Bytes always answers 200).</summary>
+    private sealed class Answered(int status, FormatAnswer answer) : IResult
     {
         public Task ExecuteAsync(HttpContext http)
         {
             http.Response.StatusCode = status;
-            http.Response.ContentType = contentType;
-            http.Response.ContentLength = body.Length;
-            return http.Response.Body.WriteAsync(body).AsTask();
+            http.Response.ContentType = answer.ContentType;
+            http.Response.ContentLength = answer.Body.Length;
+            return http.Response.Body.WriteAsync(answer.Body).AsTask();
         }
     }
 }

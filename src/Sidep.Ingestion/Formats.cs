@@ -7,8 +7,8 @@ using Sidep.Parsing.Hprim;
 namespace Sidep.Ingestion;
 
 /// <summary>A submission format Sidep reads: its name (in reports and the journal), the media types it comes as, the
-/// look of its first bytes, and its parser. Adding a format is one of these, listed in <see cref="Formats.All"/>, and
-/// its parser project.</summary>
+/// look of its first bytes, its parser, and the answer in its own protocol. Adding a format is one of these, listed in
+/// <see cref="Formats.All"/>, and its parser project.</summary>
 public interface IFormat
 {
     string Name { get; }
@@ -20,7 +20,20 @@ public interface IFormat
     bool Claims(ReadOnlySpan<byte> head);
 
     ParsedSubmission Parse(in ReadOnlySequence<byte> body, Hl7ParserOptions hl7Options);
+
+    /// <summary>Whether its senders are answered in it unless they ask for JSON (FHIR clients read OperationOutcomes);
+    /// the others get the JSON report unless they ask for their protocol with Accept.</summary>
+    bool AnswersInKind { get; }
+
+    /// <summary>The report of a submission in the format's own protocol.</summary>
+    FormatAnswer Answer(SubmissionReport report);
+
+    /// <summary>A submission refused as a whole (its lab may not submit as the lab it names), said in the format's protocol.</summary>
+    FormatAnswer Refusal(SubmissionReport report, string code, string reason);
 }
+
+/// <summary>An answer in a format's protocol: its content type (with the charset) and bytes.</summary>
+public sealed record FormatAnswer(string ContentType, byte[] Body);
 
 /// <summary>The formats Sidep reads, in one place: found by name, by media type or by their first bytes. An unknown
 /// name or media type is refused, never guessed.</summary>
@@ -50,6 +63,22 @@ public static class Formats
     }
 
     public static string MediaTypeOf(string format) => Named(format).MediaTypes[0];
+
+    /// <summary>The format a submission is answered in: the first whose media type the sender accepts, else its own
+    /// format when that answers in kind and JSON is not asked for; null: the JSON report.</summary>
+    public static IFormat? AnswerFormat(string submitted, IEnumerable<string?> accept)
+    {
+        string[] accepted = [.. accept.SelectMany(a => (a ?? "").Split(',')).Select(a => a.Split(';')[0].Trim().ToLowerInvariant()).Where(a => a.Length > 0)];
+        foreach (string media in accepted)
+        {
+            if (All.FirstOrDefault(f => f.MediaTypes.Contains(media)) is IFormat asked)
+            {
+                return asked;
+            }
+        }
+        IFormat own = Named(submitted);
+        return own.AnswersInKind && !accepted.Contains("application/json") ? own : null;
+    }
 
     /// <summary>The format a file's first bytes say: MSH/FHS/BHS is HL7 v2, '{' is FHIR JSON, anything else is read as
     /// HPRIM (HPRIM Médecin has no signature of its own; its reader says line by line what it could not read).</summary>
@@ -88,6 +117,14 @@ public static class Formats
 
         public ParsedSubmission Parse(in ReadOnlySequence<byte> body, Hl7ParserOptions hl7Options) => Hl7Parser(hl7Options).Parse(body);
 
+        public bool AnswersInKind => false;
+
+        public FormatAnswer Answer(SubmissionReport report) => Hl7(Acks.ForReport(report));
+
+        public FormatAnswer Refusal(SubmissionReport report, string code, string reason) => Hl7(Acks.Refusal(report, code, reason));
+
+        private static FormatAnswer Hl7(string acks) => new(Hl7MediaType + "; charset=utf-8", System.Text.Encoding.UTF8.GetBytes(acks));
+
         // One HL7 parser per thread: parsing is synchronous, and its pool of repeated strings stays warm across
         // submissions instead of being allocated anew for every MLLP message.
         [ThreadStatic]
@@ -115,6 +152,12 @@ public static class Formats
         public bool Claims(ReadOnlySpan<byte> head) => Start(head).StartsWith("{"u8);
 
         public ParsedSubmission Parse(in ReadOnlySequence<byte> body, Hl7ParserOptions hl7Options) => new FhirParser().Parse(body);
+
+        public bool AnswersInKind => true;
+
+        public FormatAnswer Answer(SubmissionReport report) => new(FhirMediaType + "; charset=utf-8", FhirOutcomes.For(report));
+
+        public FormatAnswer Refusal(SubmissionReport report, string code, string reason) => new(FhirMediaType + "; charset=utf-8", FhirOutcomes.Refusal(code, reason));
     }
 
     private sealed class HprimFormat : IFormat
@@ -126,5 +169,11 @@ public static class Formats
         public bool Claims(ReadOnlySpan<byte> head) => true;
 
         public ParsedSubmission Parse(in ReadOnlySequence<byte> body, Hl7ParserOptions hl7Options) => new HprimParser().Parse(body);
+
+        public bool AnswersInKind => false;
+
+        public FormatAnswer Answer(SubmissionReport report) => new(HprimMediaType + "; charset=ISO-8859-1", HprimAnswers.For(report));
+
+        public FormatAnswer Refusal(SubmissionReport report, string code, string reason) => new(HprimMediaType + "; charset=ISO-8859-1", HprimAnswers.Refusal(report, code, reason));
     }
 }

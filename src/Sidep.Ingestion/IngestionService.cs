@@ -26,8 +26,6 @@ public sealed record SubmissionOutcome(SubmissionReport Report, string? Forbidde
 /// </summary>
 public sealed class IngestionService
 {
-    public const string Hl7MediaType = Formats.Hl7MediaType;
-
     public static readonly ActivitySource ActivitySource = new("Sidep.Ingestion");
     public static readonly Meter Meter = new("Sidep.Ingestion");
     private static readonly Counter<long> s_received = Meter.CreateCounter<long>("sidep.results.received", description: "Results received");

@@ -16,7 +16,7 @@ public class HttpApiTests
         $"OBR|1||{accession}|94500-6^SARS-CoV-2^LN|||20260112081500+0100\r" +
         $"OBX|1|CWE|94500-6^SARS-CoV-2^LN||260415000^Not detected^SCT||||||{status}\r";
 
-    internal static StringContent Hl7(string text) => new(text, Encoding.UTF8, IngestionService.Hl7MediaType);
+    internal static StringContent Hl7(string text) => new(text, Encoding.UTF8, Formats.Hl7MediaType);
 
     private static async Task<SubmissionReport> ReportOf(HttpResponseMessage response) =>
         JsonSerializer.Deserialize(await response.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
@@ -70,7 +70,7 @@ public class HttpApiTests
         Assert.Contains("130000002", detail);
         Assert.Contains("SIDEP-DEMO", detail);
         // Asked for HL7, the refusal is an AR ACK pointing at MSH-4.
-        wrongLab.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue(IngestionService.Hl7MediaType));
+        wrongLab.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue(Formats.Hl7MediaType));
         HttpResponseMessage forbiddenAck = await wrongLab.PostAsync("/v1/submissions", Hl7(Message()));
         Assert.Equal(HttpStatusCode.Forbidden, forbiddenAck.StatusCode);
         string[] ack = (await forbiddenAck.Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
@@ -90,7 +90,7 @@ public class HttpApiTests
         Assert.Contains("limit of 1000 bytes", await response.Content.ReadAsStringAsync());
         // Chunked, without Content-Length: the same limit while reading.
         var chunked = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat(Message(), 10)))));
-        chunked.Headers.ContentType = new MediaTypeHeaderValue(IngestionService.Hl7MediaType);
+        chunked.Headers.ContentType = new MediaTypeHeaderValue(Formats.Hl7MediaType);
         using HttpClient fresh = server.Client(key); // the first answer closed its connection
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = chunked };
         request.Headers.TransferEncodingChunked = true;
@@ -118,7 +118,7 @@ public class HttpApiTests
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
         using HttpClient http = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
-        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue(IngestionService.Hl7MediaType));
+        http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue(Formats.Hl7MediaType));
         HttpResponseMessage ok = await http.PostAsync("/v1/submissions", Hl7(Message()));
         string[] okAck = (await ok.Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
         Assert.StartsWith("MSH|^~\\&|SIDEP|ANS|APP|SIDEP-DEMO^990000001|", okAck[0]);
@@ -155,7 +155,7 @@ public class HttpApiTests
         async Task<string[]> Ack(string message)
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = Hl7(message) };
-            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(IngestionService.Hl7MediaType));
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(Formats.Hl7MediaType));
             return (await (await http.SendAsync(request)).Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
         }
         string first = Message("D1", "ACC9");
@@ -179,16 +179,16 @@ public class HttpApiTests
         byte[] bytes = Fixtures.Hl7Bytes("ans__CISIS_ORU_R01_v1.2_CR-bio_INS-NIR-oid-1.4.8.hl7");
         string[] facilities = new Parsing.Hl7v2.Hl7v2Parser().Parse(bytes).Messages.SelectMany(m => m.SenderIds).Distinct().ToArray();
         using HttpClient http = server.Client(server.Labs.AddLab("990000001", "CI-SIS", facilities, []));
-        using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = new ByteArrayContent(bytes) { Headers = { ContentType = new MediaTypeHeaderValue(IngestionService.Hl7MediaType) } } })
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = new ByteArrayContent(bytes) { Headers = { ContentType = new MediaTypeHeaderValue(Formats.Hl7MediaType) } } })
         {
-            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(IngestionService.Hl7MediaType));
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(Formats.Hl7MediaType));
             string[] ack = (await (await http.SendAsync(request)).Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
             Assert.Equal("MSA|AA|015", ack[1]);
             string[] errs = [.. ack.Where(l => l.StartsWith("ERR|", StringComparison.Ordinal))];
             Assert.Equal(12, errs.Count(e => e.Contains("|0^Message accepted^HL70357|I||NotAResult|", StringComparison.Ordinal)));
             Assert.Contains(errs, e => e.StartsWith("ERR||OBX^8^3^1|", StringComparison.Ordinal) && e.Contains("MASQUE_PS is CI-SIS document metadata", StringComparison.Ordinal));
         }
-        using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = new ByteArrayContent(bytes) { Headers = { ContentType = new MediaTypeHeaderValue(IngestionService.Hl7MediaType) } } })
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = new ByteArrayContent(bytes) { Headers = { ContentType = new MediaTypeHeaderValue(Formats.Hl7MediaType) } } })
         {
             request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/fhir+json"));
             string outcome = await (await http.SendAsync(request)).Content.ReadAsStringAsync();
@@ -212,7 +212,7 @@ public class HttpApiTests
             string[] facilities = parser.Parse(bytes).Messages.SelectMany(m => m.SenderIds).Distinct().ToArray();
             string finess = facilities.Length > 0 ? facilities[^1] : "unknown-" + Path.GetFileName(file);
             using HttpClient http = server.Client(server.Labs.AddLab(finess, Path.GetFileName(file), facilities, []));
-            HttpResponseMessage response = await http.PostAsync("/v1/submissions", new ByteArrayContent(bytes) { Headers = { ContentType = new MediaTypeHeaderValue(IngestionService.Hl7MediaType) } });
+            HttpResponseMessage response = await http.PostAsync("/v1/submissions", new ByteArrayContent(bytes) { Headers = { ContentType = new MediaTypeHeaderValue(Formats.Hl7MediaType) } });
             Assert.True(response.StatusCode is HttpStatusCode.Created or HttpStatusCode.UnprocessableEntity, $"{file}: {response.StatusCode}");
             SubmissionReport report = await ReportOf(response);
             foreach (ItemReport item in report.Items)

@@ -1,8 +1,7 @@
 using System.Text;
-using Sidep.Ingestion;
 using Sidep.Parsing.Hl7v2;
 
-namespace Sidep.Gateway;
+namespace Sidep.Ingestion;
 
 /// <summary>Turns a submission report into HL7 ACK messages, one per message of the submission.</summary>
 public static class Acks
@@ -56,23 +55,6 @@ public static class Acks
         }
     }
 
-    /// <summary>The HPRIM acknowledgement file of a report: counts, then one ERR record per problem.</summary>
-    public static byte[] HprimFor(SubmissionReport report)
-    {
-        var errors = new List<Parsing.Hprim.HprimAckError>();
-        IEnumerable<ProblemReport> all = report.Problems
-            .Concat(report.Messages.SelectMany(m => m.Problems))
-            .Concat(report.Items.SelectMany(i => i.Problems.Where(p => p.Code != "MessageRejected")));
-        foreach (ProblemReport p in all)
-        {
-            errors.Add(new Parsing.Hprim.HprimAckError(p.Segment, p.Line, p.Field, p.ByteOffset, Severity(p), p.Code, p.Message, p.Found, p.Expected));
-        }
-        MessageReport? first = report.Messages.Count > 0 ? report.Messages[0] : null;
-        string[] sender = (first?.Header.SendingFacility ?? "").Split('^');
-        return Parsing.Hprim.HprimAckWriter.Write(first?.ControlId, sender[0], sender.Length > 1 ? sender[1] : null, report.SubmissionId,
-            report.Counts.Stored, report.Counts.Rejected, report.Counts.Quarantined, report.Counts.Duplicate, errors, DateTimeOffset.Now);
-    }
-
     /// <summary>AR ACKs for every message of a refused submission (wrong lab), with the reason in ERR.</summary>
     public static string Refusal(SubmissionReport report, string code, string reason) => string.Concat(Refusals(report, code, reason));
 
@@ -104,5 +86,40 @@ public static class Acks
     private static AckError ToAck(ProblemReport p) => new(p.Segment, p.Line, p.Field, p.Component, p.ByteOffset, Severity(p), p.Code, p.Message);
 
     /// <summary>E, W or I: the severity letter HL7 (ERR-4) and Sidep's HPRIM acknowledgement both use.</summary>
-    private static char Severity(ProblemReport p) => p.Severity switch { "error" => 'E', "information" => 'I', _ => 'W' };
+    internal static char Severity(ProblemReport p) => p.Severity switch { "error" => 'E', "information" => 'I', _ => 'W' };
+}
+
+/// <summary>Answers HPRIM senders in HPRIM: Sidep's acknowledgement file (see <see cref="Parsing.Hprim.HprimAckWriter"/>).</summary>
+public static class HprimAnswers
+{
+    /// <summary>The HPRIM acknowledgement file of a report: counts, then one ERR record per problem.</summary>
+    public static byte[] For(SubmissionReport report)
+    {
+        var errors = new List<Parsing.Hprim.HprimAckError>();
+        IEnumerable<ProblemReport> all = report.Problems
+            .Concat(report.Messages.SelectMany(m => m.Problems))
+            .Concat(report.Items.SelectMany(i => i.Problems.Where(p => p.Code != "MessageRejected")));
+        foreach (ProblemReport p in all)
+        {
+            errors.Add(new Parsing.Hprim.HprimAckError(p.Segment, p.Line, p.Field, p.ByteOffset, Acks.Severity(p), p.Code, p.Message, p.Found, p.Expected));
+        }
+        return Write(report, report.SubmissionId, report.Counts.Stored, report.Counts.Rejected, report.Counts.Quarantined, report.Counts.Duplicate, errors);
+    }
+
+    /// <summary>A submission refused as a whole (its lab may not submit as the lab it names): every item refused, and why.</summary>
+    public static byte[] Refusal(SubmissionReport report, string code, string reason)
+    {
+        MessageReport? first = report.Messages.Count > 0 ? report.Messages[0] : null;
+        return Write(report, null, 0, Math.Max(1, report.Items.Count), 0, 0, [new Parsing.Hprim.HprimAckError("H", first?.Line ?? 0, 0, first?.ByteOffset ?? 0, 'E', code, reason, null, null)]);
+    }
+
+    /// <summary>The file, addressed to the sender of the submission's first message (its H record: file name, sender).</summary>
+    private static byte[] Write(SubmissionReport report, string? submissionId, int accepted, int rejected, int pending, int duplicates,
+        IEnumerable<Parsing.Hprim.HprimAckError> errors)
+    {
+        MessageReport? first = report.Messages.Count > 0 ? report.Messages[0] : null;
+        string[] sender = (first?.Header.SendingFacility ?? "").Split('^');
+        return Parsing.Hprim.HprimAckWriter.Write(first?.ControlId, sender[0], sender.Length > 1 ? sender[1] : null, submissionId, accepted, rejected, pending, duplicates,
+            errors, DateTimeOffset.Now);
+    }
 }
