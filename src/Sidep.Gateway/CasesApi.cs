@@ -8,9 +8,7 @@ using Sidep.Domain;
 using Sidep.Identity;
 using Sidep.Ingestion;
 using Microsoft.Extensions.DependencyInjection;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 
 namespace Sidep.Gateway;
 

@@ -49,7 +49,7 @@ public sealed record GatewayOptions(
     long MaxLag = 500_000,
     bool RunStages = true,
     long JournalSegmentBytes = 256L * 1024 * 1024,
-    Sidep.Journal.IJournalFileSystem? JournalFileSystem = null,
+    Sidep.Pipeline.IJournalFileSystem? JournalFileSystem = null,
     int MllpMaxConnections = 2_000,
     int MllpMaxConnectionsPerSource = 64,
     Func<System.Net.Sockets.Socket, CancellationToken, ValueTask<System.Net.Sockets.Socket>>? MllpAccept = null,

@@ -7,9 +7,7 @@ using Microsoft.AspNetCore.Routing;
 using Sidep.Indicators;
 using Sidep.Ingestion;
 using Sidep.Domain;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 
 namespace Sidep.Gateway;
 

@@ -12,9 +12,7 @@ using Microsoft.Extensions.Logging;
 using Sidep.Ingestion;
 using Sidep.Parsing.Hl7v2;
 using Sidep.Domain;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 
 namespace Sidep.Gateway;
 

@@ -7,9 +7,7 @@ using Microsoft.AspNetCore.Routing;
 using Sidep.Ingestion;
 using Microsoft.Extensions.DependencyInjection;
 using Sidep.Domain;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 
 namespace Sidep.Gateway;
 

@@ -6,9 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Sidep.Domain;
-using Sidep.Journal;
 using Sidep.Pipeline;
-using Sidep.Storage.Sqlite;
 
 namespace Sidep.Gateway;
 
@@ -17,21 +15,24 @@ namespace Sidep.Gateway;
 /// report it: the stages wait it out with back-off, ingestion answers 503 / AR with Retry-After, and <c>/health</c> says
 /// "Degraded" and why until a while after the last failure; everything resumes by itself.
 /// </summary>
-public sealed class StorageHealth(TimeProvider time) : IHealthCheck
+public sealed class StorageHealth(TimeProvider time, StorageFaults faults) : IHealthCheck
 {
     /// <summary>How long after its last failure a part is still reported degraded.</summary>
     public static readonly TimeSpan Linger = TimeSpan.FromSeconds(15);
 
-    private static readonly Counter<long> s_failures = StateStore.Meter.CreateCounter<long>("sidep.storage.unavailable",
+    private static readonly Counter<long> s_failures = MllpListener.Meter.CreateCounter<long>("sidep.storage.unavailable",
         description: "Writes that met storage that could not take them (full disk, I/O error, read-only), by part; each was retried");
 
     private readonly ConcurrentDictionary<string, (DateTimeOffset At, string Reason)> _failures = new(StringComparer.Ordinal);
     private readonly List<Func<string?>> _probes = [];
 
+    /// <summary>What kind of storage failure an exception is, in this mode.</summary>
+    public StorageFaults Faults => faults;
+
     /// <summary>A part met storage it cannot write: it is degraded (and counted) until <see cref="Linger"/> after the last time.</summary>
     public void Failed(string part, Exception ex)
     {
-        _failures[part] = (time.GetUtcNow(), StorageFaults.Describe(ex));
+        _failures[part] = (time.GetUtcNow(), faults.Describe(ex));
         s_failures.Add(1, new KeyValuePair<string, object?>("part", part));
     }
 
@@ -59,15 +60,15 @@ public sealed class StorageHealth(TimeProvider time) : IHealthCheck
             {
                 await next(context);
             }
-            catch (Exception ex) when (StorageFaults.IsStorageUnavailable(ex) && !context.Response.HasStarted)
+            catch (Exception ex) when (health.Faults.IsStorageUnavailable(ex) && !context.Response.HasStarted)
             {
                 health.Failed("gateway", ex);
-                logger.LogWarning("storage unavailable on {Path}: {Reason}", context.Request.Path, StorageFaults.Describe(ex));
+                logger.LogWarning("storage unavailable on {Path}: {Reason}", context.Request.Path, health.Faults.Describe(ex));
                 context.Response.Clear();
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 context.Response.Headers.RetryAfter = "5";
                 await Results.Problem(statusCode: 503, title: "Not stored",
-                    detail: $"storage is unavailable ({StorageFaults.Describe(ex)}); nothing of this request was stored: send it again").ExecuteAsync(context);
+                    detail: $"storage is unavailable ({health.Faults.Describe(ex)}); nothing of this request was stored: send it again").ExecuteAsync(context);
             }
         });
     }

@@ -11,7 +11,7 @@ namespace Sidep.Gateway;
 /// gateway that received the change does at once. At start it first replays what it holds whose code is mapped already
 /// (a mapping added while it was down).
 /// </summary>
-internal sealed class TranscodingFollower(ILabRegister labs, IngestionService ingestion, long mark, ILogger<TranscodingFollower> logger) : BackgroundService
+public sealed class TranscodingFollower(ILabRegister labs, IngestionService ingestion, long mark, ILogger<TranscodingFollower> logger) : BackgroundService
 {
     public static readonly TimeSpan Every = TimeSpan.FromSeconds(2);
 

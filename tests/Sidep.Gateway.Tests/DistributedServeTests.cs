@@ -14,6 +14,8 @@ using Sidep.Storage.Tests;
 using Sidep.Tests;
 using Sidep.Transport.Kafka;
 
+using Sidep.Host;
+
 namespace Sidep.Gateway.Tests;
 
 /// <summary>

@@ -11,6 +11,8 @@ using Sidep.Journal;
 using Sidep.Pipeline;
 using Sidep.Storage.Sqlite;
 
+using Sidep.Host;
+
 namespace Sidep.Gateway.Tests;
 
 /// <summary>A test that needs a small real file system: a tmpfs mounted for it, which needs root. Skipped, saying so, elsewhere.</summary>

@@ -2,6 +2,8 @@ using Sidep.Ingestion;
 using Sidep.Storage.Postgres;
 using Sidep.Transport.Kafka;
 
+using Sidep.Host;
+
 namespace Sidep.Gateway.Tests;
 
 /// <summary>A gateway of the distributed mode (the gateway role, no stages) on a Kafka cluster and a PostgreSQL

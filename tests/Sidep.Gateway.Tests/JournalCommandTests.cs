@@ -4,6 +4,8 @@ using Sidep.Journal;
 using Sidep.Pipeline;
 using Sidep.Storage.Sqlite;
 
+using Sidep.Host;
+
 namespace Sidep.Gateway.Tests;
 
 /// <summary>The operator's side of a damaged journal: `sidep serve` refuses to start and says where, `sidep journal

@@ -5,6 +5,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Sidep.Ingestion;
 using Sidep.Tests;
 
+using Sidep.Host;
+
 namespace Sidep.Gateway.Tests;
 
 /// <summary>The whole embedded server over a journal whose writes fail on demand: labs are told "not stored" for what

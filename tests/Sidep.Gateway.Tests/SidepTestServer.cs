@@ -7,6 +7,8 @@ using Sidep.Journal;
 using Sidep.Pipeline;
 using Sidep.Storage.Sqlite;
 
+using Sidep.Host;
+
 namespace Sidep.Gateway.Tests;
 
 /// <summary>A real embedded-mode server on loopback (HTTP and MLLP on free ports), in a temporary data directory.</summary>
