@@ -159,8 +159,8 @@ public class FullDiskTests
     {
         string accession = "FULL" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
         // A bulky comment makes each submission a few KB, so that the file system fills within a few hundred.
-        string message = HttpApiTests.Message("F" + i, accession) + "NTE|1||" + new string('x', 3000) + "\r";
-        HttpResponseMessage r = await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(message));
+        string message = ResultMessages.Message("F" + i, accession) + "NTE|1||" + new string('x', 3000) + "\r";
+        HttpResponseMessage r = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(message));
         if (r.StatusCode == HttpStatusCode.Created)
         {
             SubmissionReport report = JsonSerializer.Deserialize(await r.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
@@ -197,7 +197,7 @@ public class DataDirectoryPermissionTests
         await using SidepTestServer server = await SidepTestServer.StartAsync();
         string key = server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
         using HttpClient http = server.Client(key);
-        Assert.Equal(HttpStatusCode.Created, (await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message()))).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message()))).StatusCode);
         const UnixFileMode others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
             | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
         string[] entries = [server.DataDir, .. Directory.EnumerateFileSystemEntries(server.DataDir, "*", SearchOption.AllDirectories)];

@@ -10,14 +10,6 @@ namespace Sidep.Gateway.Tests;
 
 public class HttpApiTests
 {
-    internal static string Message(string control = "M1", string accession = "ACC1", string status = "F", string facility = "SIDEP-DEMO") =>
-        $"MSH|^~\\&|APP|{facility}^990000001|SIDEP|ANS|20260112093000+0100||ORU^R01^ORU_R01|{control}|P|2.5\r" +
-        "PID|1||42^^^LAB^PI||DURAND^PAUL||19700101|M\r" +
-        $"OBR|1||{accession}|94500-6^SARS-CoV-2^LN|||20260112081500+0100\r" +
-        $"OBX|1|CWE|94500-6^SARS-CoV-2^LN||260415000^Not detected^SCT||||||{status}\r";
-
-    internal static StringContent Hl7(string text) => new(text, Encoding.UTF8, Formats.Hl7MediaType);
-
     private static async Task<SubmissionReport> ReportOf(HttpResponseMessage response) =>
         JsonSerializer.Deserialize(await response.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
 
@@ -27,7 +19,7 @@ public class HttpApiTests
         await using SidepTestServer server = await SidepTestServer.StartAsync();
         string key = server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
         using HttpClient http = server.Client(key);
-        HttpResponseMessage response = await http.PostAsync("/v1/submissions", Hl7(Message()));
+        HttpResponseMessage response = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message()));
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         SubmissionReport report = await ReportOf(response);
         Assert.True(report.Durable);
@@ -44,13 +36,13 @@ public class HttpApiTests
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
         using HttpClient http = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
-        HttpResponseMessage response = await http.PostAsync("/v1/validate", Hl7(Message()));
+        HttpResponseMessage response = await http.PostAsync("/v1/validate", ResultMessages.Hl7(ResultMessages.Message()));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         SubmissionReport report = await ReportOf(response);
         Assert.True(report.DryRun);
         Assert.Null(report.SubmissionId);
         // Still new afterwards: nothing was stored.
-        Assert.Equal(1, (await ReportOf(await http.PostAsync("/v1/submissions", Hl7(Message())))).Counts.Accepted);
+        Assert.Equal(1, (await ReportOf(await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message())))).Counts.Accepted);
     }
 
     [Fact]
@@ -60,18 +52,18 @@ public class HttpApiTests
         server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
         string other = server.Labs.AddLab("130000002", "Other", [], []);
         using HttpClient bad = server.Client("sdp_wrong");
-        HttpResponseMessage unauthorized = await bad.PostAsync("/v1/submissions", Hl7(Message()));
+        HttpResponseMessage unauthorized = await bad.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message()));
         Assert.Equal(HttpStatusCode.Unauthorized, unauthorized.StatusCode);
         Assert.Contains("Bearer", unauthorized.Headers.WwwAuthenticate.ToString());
         using HttpClient wrongLab = server.Client(other);
-        HttpResponseMessage forbidden = await wrongLab.PostAsync("/v1/submissions", Hl7(Message()));
+        HttpResponseMessage forbidden = await wrongLab.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message()));
         Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
         string detail = await forbidden.Content.ReadAsStringAsync();
         Assert.Contains("130000002", detail);
         Assert.Contains("SIDEP-DEMO", detail);
         // Asked for HL7, the refusal is an AR ACK pointing at MSH-4.
         wrongLab.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue(Formats.Hl7MediaType));
-        HttpResponseMessage forbiddenAck = await wrongLab.PostAsync("/v1/submissions", Hl7(Message()));
+        HttpResponseMessage forbiddenAck = await wrongLab.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message()));
         Assert.Equal(HttpStatusCode.Forbidden, forbiddenAck.StatusCode);
         string[] ack = (await forbiddenAck.Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal("MSA|AR|M1", ack[1]);
@@ -85,11 +77,11 @@ public class HttpApiTests
         string key = server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
         using HttpClient http = server.Client(key);
         http.DefaultRequestHeaders.ExpectContinue = true; // as `sidep send` does: the 413 comes before the body
-        HttpResponseMessage response = await http.PostAsync("/v1/submissions", Hl7(string.Concat(Enumerable.Repeat(Message(), 10))));
+        HttpResponseMessage response = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(string.Concat(Enumerable.Repeat(ResultMessages.Message(), 10))));
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         Assert.Contains("limit of 1000 bytes", await response.Content.ReadAsStringAsync());
         // Chunked, without Content-Length: the same limit while reading.
-        var chunked = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat(Message(), 10)))));
+        var chunked = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat(ResultMessages.Message(), 10)))));
         chunked.Headers.ContentType = new MediaTypeHeaderValue(Formats.Hl7MediaType);
         using HttpClient fresh = server.Client(key); // the first answer closed its connection
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = chunked };
@@ -105,10 +97,10 @@ public class HttpApiTests
         using HttpClient http = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
         HttpResponseMessage json = await http.PostAsync("/v1/submissions", new StringContent("{}", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, json.StatusCode);
-        HttpResponseMessage empty = await http.PostAsync("/v1/submissions", Hl7(""));
+        HttpResponseMessage empty = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(""));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, empty.StatusCode);
         Assert.Equal("EmptyInput", (await ReportOf(empty)).Problems.Single().Code);
-        HttpResponseMessage garbage = await http.PostAsync("/v1/submissions", Hl7("\u0001\u0002 not hl7 at all"));
+        HttpResponseMessage garbage = await http.PostAsync("/v1/submissions", ResultMessages.Hl7("\u0001\u0002 not hl7 at all"));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, garbage.StatusCode);
         Assert.Equal("NotHl7", (await ReportOf(garbage)).Problems.Single().Code);
     }
@@ -119,11 +111,11 @@ public class HttpApiTests
         await using SidepTestServer server = await SidepTestServer.StartAsync();
         using HttpClient http = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
         http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue(Formats.Hl7MediaType));
-        HttpResponseMessage ok = await http.PostAsync("/v1/submissions", Hl7(Message()));
+        HttpResponseMessage ok = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message()));
         string[] okAck = (await ok.Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
         Assert.StartsWith("MSH|^~\\&|SIDEP|ANS|APP|SIDEP-DEMO^990000001|", okAck[0]);
         Assert.Equal("MSA|AA|M1", okAck[1]);
-        HttpResponseMessage bad = await http.PostAsync("/v1/submissions", Hl7(Message("M2", "ACC2", status: "")));
+        HttpResponseMessage bad = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("M2", "ACC2", status: "")));
         string[] badAck = (await bad.Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal("MSA|AE|M2", badAck[1]);
         Assert.StartsWith("ERR||OBX^4^11^1|101^Required field missing^HL70357|E||MissingResultStatus|||", badAck[2]);
@@ -134,7 +126,7 @@ public class HttpApiTests
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync();
         using HttpClient http = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
-        HttpResponseMessage response = await http.PostAsync("/v1/validate?show=understood", Hl7(Message()));
+        HttpResponseMessage response = await http.PostAsync("/v1/validate?show=understood", ResultMessages.Hl7(ResultMessages.Message()));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         string body = await response.Content.ReadAsStringAsync();
         UnderstoodSubmission understood = JsonSerializer.Deserialize(body, SidepJson.Default.UnderstoodSubmission)!;
@@ -154,18 +146,18 @@ public class HttpApiTests
         using HttpClient http = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
         async Task<string[]> Ack(string message)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = Hl7(message) };
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/submissions") { Content = ResultMessages.Hl7(message) };
             request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(Formats.Hl7MediaType));
             return (await (await http.SendAsync(request)).Content.ReadAsStringAsync()).Split('\r', StringSplitOptions.RemoveEmptyEntries);
         }
-        string first = Message("D1", "ACC9");
+        string first = ResultMessages.Message("D1", "ACC9");
         Assert.DoesNotContain(await Ack(first), l => l.Contains("|I||", StringComparison.Ordinal)); // new: nothing to say but its warnings
         string[] again = await Ack(first.Replace("|D1|", "|D2|"));
         Assert.Equal("MSA|AA|D2", again[1]);
         Assert.Contains(again, l => l.StartsWith("ERR||OBX^4|0^Message accepted^HL70357|I||Duplicate|||duplicate of version 1 of this result", StringComparison.Ordinal));
-        string[] corrected = await Ack(Message("D3", "ACC9").Replace("260415000^Not detected^SCT", "260373001^Detected^SCT"));
+        string[] corrected = await Ack(ResultMessages.Message("D3", "ACC9").Replace("260415000^Not detected^SCT", "260373001^Detected^SCT"));
         Assert.Contains(corrected, l => l.Contains("|I||Correction|||correction: stored as version 2", StringComparison.Ordinal));
-        HttpResponseMessage retracted = await http.PostAsync("/v1/submissions", Hl7(Message("D4", "ACC9", status: "X")));
+        HttpResponseMessage retracted = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("D4", "ACC9", status: "X")));
         ItemReport item = Assert.Single((await ReportOf(retracted)).Items);
         Assert.Equal(ItemStatus.Retraction, item.Status);
         ProblemReport said = Assert.Single(item.Problems, p => p.Severity == "information");
@@ -248,7 +240,7 @@ public class HttpApiTests
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests" });
         using HttpClient http = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
-        await http.PostAsync("/v1/submissions", Hl7(Message()));
+        await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message()));
         Assert.Equal("Healthy", await http.GetStringAsync("/health"));
         Assert.Equal(HttpStatusCode.Unauthorized, (await server.Client(null).GetAsync("/metrics")).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/metrics")).StatusCode); // a lab's key is not the operator's

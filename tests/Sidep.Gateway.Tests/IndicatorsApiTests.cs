@@ -171,9 +171,9 @@ public class IndicatorsApiTests
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = Token, AgentSigningKey = key, Clock = clock });
         using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
         // Sampled on 12 January (the messages' OBR-7): two received on the 14th (two days later), one on the 15th.
-        Assert.Equal(HttpStatusCode.Created, (await lab.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message("M1", "A1") + HttpApiTests.Message("M2", "A2")))).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await lab.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("M1", "A1") + ResultMessages.Message("M2", "A2")))).StatusCode);
         clock.Advance(TimeSpan.FromDays(1));
-        Assert.Equal(HttpStatusCode.Created, (await lab.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message("M3", "A3")))).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await lab.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("M3", "A3")))).StatusCode);
 
         HttpClient Agent(string role)
         {
@@ -202,14 +202,14 @@ public class IndicatorsApiTests
     {
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = Token, PersonKey = personKey });
         using HttpClient lab = server.Client(server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []));
-        string Result(string accession, string pid) => HttpApiTests.Message($"M{accession}", accession).Replace("PID|1||42^^^LAB^PI||DURAND^PAUL||19700101|M", pid);
+        string Result(string accession, string pid) => ResultMessages.Message($"M{accession}", accession).Replace("PID|1||42^^^LAB^PI||DURAND^PAUL||19700101|M", pid);
         // Two men named Jean MARTIN, both 45 on 12 January 2026 but born two months apart (two persons; one SPF key),
         // and one Paul DURAND whose second lab mistyped his name (one person, corroborated by his home; two SPF keys).
         string batch = Result("A1", "PID|1||51^^^LAB^PI||MARTIN^JEAN||19800301|M|||1 rue A^^PARIS^^75011^FRA")
             + Result("A2", "PID|1||52^^^LAB^PI||MARTIN^JEAN||19800501|M|||9 rue B^^LYON^^69003^FRA")
             + Result("A3", "PID|1||53^^^LAB^PI||DURAND^PAUL||19700101|M|||3 rue C^^NANTES^^44000^FRA")
             + Result("A4", "PID|1||54^^^LAB^PI||DURANT^PAUL||19700101|M|||3 RUE C^^NANTES^^44000^FRA");
-        Assert.Equal(HttpStatusCode.Created, (await lab.PostAsync("/v1/submissions", HttpApiTests.Hl7(batch))).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await lab.PostAsync("/v1/submissions", ResultMessages.Hl7(batch))).StatusCode);
         using HttpClient op = OperatorClient(server);
         // T for France, all ages, on the day: Sidep's persons 3 (two Jean MARTIN, one Paul DURAND); SPF's key 3 as well,
         // but not the same three (one Jean MARTIN, two Paul DURAND/DURANT). The men's column splits them the same way.

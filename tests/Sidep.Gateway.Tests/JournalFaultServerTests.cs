@@ -51,7 +51,7 @@ public class JournalFaultServerTests
                         fs.Clear();
                     }
                     string accession = $"F{i:D3}";
-                    HttpResponseMessage r = await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message("C" + i, accession)));
+                    HttpResponseMessage r = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("C" + i, accession)));
                     if (r.StatusCode == HttpStatusCode.Created)
                     {
                         acknowledged[accession] = JsonSerializer.Deserialize(await r.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!.SubmissionId!;
@@ -81,9 +81,9 @@ public class JournalFaultServerTests
             using HttpClient op2 = Operator(restarted);
             await AssertNoStagePassesItsInputAsync(op2);
             // Refused results sent again are new; acknowledged ones sent again are duplicates.
-            HttpResponseMessage resent = await again.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message("R", refused[0])));
+            HttpResponseMessage resent = await again.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("R", refused[0])));
             Assert.Equal(new ReportCounts(1, 0, 0, 0), JsonSerializer.Deserialize(await resent.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!.Counts);
-            HttpResponseMessage duplicate = await again.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message("D", acknowledged.Keys.First())));
+            HttpResponseMessage duplicate = await again.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("D", acknowledged.Keys.First())));
             Assert.Equal(new ReportCounts(0, 0, 1, 0), JsonSerializer.Deserialize(await duplicate.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!.Counts);
             await WaitCaughtUpAsync(op2);
             Assert.Equal(acknowledged.Count + 1, restarted.Results.ListResults(10_000).Count);

@@ -183,10 +183,10 @@ public sealed class LabHealthTests : IDisposable
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { OperatorToken = token });
         string key = server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
         using HttpClient lab = server.Client(key);
-        string batch = HttpApiTests.Message("M1", "A1") + HttpApiTests.Message("M2", "A2")
-            + HttpApiTests.Message("M3", "A3").Replace("94500-6^SARS-CoV-2^LN||260415000", "SCOV^SARS-CoV-2 PCR^L||260415000")
-            + HttpApiTests.Message("M4", "A4", status: "Z");
-        using (HttpResponseMessage sent = await lab.PostAsync("/v1/submissions", HttpApiTests.Hl7(batch)))
+        string batch = ResultMessages.Message("M1", "A1") + ResultMessages.Message("M2", "A2")
+            + ResultMessages.Message("M3", "A3").Replace("94500-6^SARS-CoV-2^LN||260415000", "SCOV^SARS-CoV-2 PCR^L||260415000")
+            + ResultMessages.Message("M4", "A4", status: "Z");
+        using (HttpResponseMessage sent = await lab.PostAsync("/v1/submissions", ResultMessages.Hl7(batch)))
         {
             string report = await sent.Content.ReadAsStringAsync();
             Assert.True(sent.StatusCode is HttpStatusCode.Created or HttpStatusCode.UnprocessableEntity, report);

@@ -18,7 +18,7 @@ public class MllpHardeningTests
     {
         await using SidepTestServer server = await ServerWithLabAsync();
         await using MllpClient stranger = await MllpClient.ConnectAsync(server.MllpPort, source: "127.0.0.2");
-        await stranger.SendAsync(HttpApiTests.Message("S1"));
+        await stranger.SendAsync(ResultMessages.Message("S1"));
         string refused = (await stranger.ReceiveAsync())!;
         Assert.StartsWith("MSA|AR", Msa(refused));
         Assert.True(await stranger.IsClosedAsync(TimeSpan.FromSeconds(5)));
@@ -66,7 +66,7 @@ public class MllpHardeningTests
         await using (MllpClient lab = await MllpClient.ConnectAsync(server.MllpPort))
         {
             var clock = Stopwatch.StartNew();
-            await lab.SendAsync(HttpApiTests.Message("L1"));
+            await lab.SendAsync(ResultMessages.Message("L1"));
             Assert.Equal("MSA|AA|L1", Msa((await lab.ReceiveAsync())!));
             Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(1000), $"ACK after {clock.ElapsedMilliseconds} ms");
         }
@@ -90,7 +90,7 @@ public class MllpHardeningTests
         }
         await using MllpClient fourth = await MllpClient.ConnectAsync(server.MllpPort);
         Assert.True(await fourth.IsClosedAsync(TimeSpan.FromSeconds(5)));
-        await held[0].SendAsync(HttpApiTests.Message("C1"));
+        await held[0].SendAsync(ResultMessages.Message("C1"));
         Assert.Equal("MSA|AA|C1", Msa((await held[0].ReceiveAsync())!));
         foreach (MllpClient c in held)
         {
@@ -135,7 +135,7 @@ public class MllpHardeningTests
                 : listener.AcceptAsync(ct),
         });
         await using MllpClient lab = await MllpClient.ConnectAsync(server.MllpPort);
-        await lab.SendAsync(HttpApiTests.Message("E1"));
+        await lab.SendAsync(ResultMessages.Message("E1"));
         Assert.Equal("MSA|AA|E1", Msa((await lab.ReceiveAsync(TimeSpan.FromSeconds(20)))!));
         Assert.True(failures > 4);
         using HttpClient http = server.Client(null);
@@ -187,7 +187,7 @@ public class MllpHardeningTests
                 await using MllpClient lab = await MllpClient.ConnectAsync(mllpPort);
                 try
                 {
-                    await lab.SendAsync(HttpApiTests.Message("E1"));
+                    await lab.SendAsync(ResultMessages.Message("E1"));
                     ack = await lab.ReceiveAsync(TimeSpan.FromSeconds(5));
                 }
                 catch (IOException)

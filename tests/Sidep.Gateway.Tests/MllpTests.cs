@@ -5,7 +5,7 @@ namespace Sidep.Gateway.Tests;
 public class MllpTests
 {
     private static string Message(string control, string accession = "ACC1", string ackModes = "") =>
-        HttpApiTests.Message(control, accession).Replace("|P|2.5\r", "|P|2.5" + ackModes + "\r");
+        ResultMessages.Message(control, accession).Replace("|P|2.5\r", "|P|2.5" + ackModes + "\r");
 
     internal static string Msa(string ack) => ack.Split('\r')[1];
 

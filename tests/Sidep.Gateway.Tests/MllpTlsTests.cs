@@ -37,12 +37,12 @@ public class MllpTlsTests
 
         await using (MllpClient lab = await MllpClient.ConnectTlsAsync(server.MllpPort, labCert))
         {
-            await lab.SendAsync(HttpApiTests.Message("T1"));
+            await lab.SendAsync(ResultMessages.Message("T1"));
             Assert.Equal("MSA|AA|T1", Msa((await lab.ReceiveAsync())!));
         }
         await using (MllpClient stranger = await MllpClient.ConnectTlsAsync(server.MllpPort, strangerCert))
         {
-            await stranger.SendAsync(HttpApiTests.Message("T2"));
+            await stranger.SendAsync(ResultMessages.Message("T2"));
             string refused = (await stranger.ReceiveAsync())!;
             Assert.StartsWith("MSA|AR", Msa(refused));
             Assert.Contains("is not registered for any lab", refused);
@@ -59,7 +59,7 @@ public class MllpTlsTests
         try
         {
             await using MllpClient anonymous = await MllpClient.ConnectTlsAsync(server.MllpPort, clientCertificate: null);
-            await anonymous.SendAsync(HttpApiTests.Message("T3"));
+            await anonymous.SendAsync(ResultMessages.Message("T3"));
             answer = await anonymous.ReceiveAsync(TimeSpan.FromSeconds(5));
         }
         catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException)
@@ -76,7 +76,7 @@ public class MllpTlsTests
         await using SidepTestServer server = await SidepTestServer.StartAsync(o => o with { MllpCertificate = serverCert, MllpFrameTimeout = TimeSpan.FromSeconds(1) });
         server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], ["127.0.0.1"]);
         await using MllpClient plain = await MllpClient.ConnectAsync(server.MllpPort);
-        await plain.SendAsync(HttpApiTests.Message("T4"));
+        await plain.SendAsync(ResultMessages.Message("T4"));
         Assert.Null(await plain.ReceiveAsync(TimeSpan.FromSeconds(5)));
     }
 }

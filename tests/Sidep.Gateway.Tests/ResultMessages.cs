@@ -1,13 +1,23 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using Sidep.Ingestion;
 
 namespace Sidep.Gateway.Tests;
 
 /// <summary>HL7 v2 ORU^R01 results of synthetic persons, and sending them in batches.</summary>
 public static class ResultMessages
 {
-    /// <summary>A person of the Ain (commune 01053, Bourg-en-Bresse) with a valid NIR, tested by RT-PCR on <paramref name="day"/>.</summary>
+    /// <summary>The demo lab's one negative result, without INS.</summary>
+    public static string Message(string control = "M1", string accession = "ACC1", string status = "F", string facility = "SIDEP-DEMO") =>
+        $"MSH|^~\\&|APP|{facility}^990000001|SIDEP|ANS|20260112093000+0100||ORU^R01^ORU_R01|{control}|P|2.5\r" +
+        "PID|1||42^^^LAB^PI||DURAND^PAUL||19700101|M\r" +
+        $"OBR|1||{accession}|94500-6^SARS-CoV-2^LN|||20260112081500+0100\r" +
+        $"OBX|1|CWE|94500-6^SARS-CoV-2^LN||260415000^Not detected^SCT||||||{status}\r";
+
+    /// <summary>HL7 v2 text as a submission's body.</summary>
+    public static StringContent Hl7(string text) => new(text, Encoding.UTF8, Formats.Hl7MediaType);
+
     /// <summary>The NIR of synthetic person <paramref name="n"/>, with its key.</summary>
     public static string InsOf(int n, char sex)
     {
@@ -15,6 +25,7 @@ public static class ResultMessages
         return nir13 + (97 - long.Parse(nir13, CultureInfo.InvariantCulture) % 97).ToString("D2", CultureInfo.InvariantCulture);
     }
 
+    /// <summary>A person of the Ain (commune 01053, Bourg-en-Bresse) with a valid NIR, tested by RT-PCR on <paramref name="day"/>.</summary>
     public static string Oru(int n, DateOnly day, int age, char sex, bool positive, string status = "F", string? accession = null, DateOnly? birthDate = null, string? phone = null)
     {
         string ins = InsOf(n, sex);

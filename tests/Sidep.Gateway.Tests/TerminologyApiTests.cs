@@ -27,11 +27,11 @@ public class TerminologyApiTests
 
         byte[] sante = Fixtures.HprimBytes("libHprim__HPRIMSParserTest_H2.1_ORU_with-A-continuation_CRLF.hpr");
         byte[] medecin = Fixtures.HprimBytes("freemedforms__tst_hprim_test1_HPRIM-Medecin_LAB-block_CRLF.hpr");
-        string hl7 = HttpApiTests.Message("L1", "ACC-LOCAL").Replace("94500-6^SARS-CoV-2^LN||260415000", "SCOV^SARS-CoV-2 PCR^L||260415000");
+        string hl7 = ResultMessages.Message("L1", "ACC-LOCAL").Replace("94500-6^SARS-CoV-2^LN||260415000", "SCOV^SARS-CoV-2 PCR^L||260415000");
 
         SubmissionReport s1 = await ReportOf(await http.PostAsync("/v1/submissions", Content(sante, "application/x-hprim")));
         SubmissionReport s2 = await ReportOf(await http.PostAsync("/v1/submissions", Content(medecin, "text/x-hprim")));
-        SubmissionReport s3 = await ReportOf(await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(hl7)));
+        SubmissionReport s3 = await ReportOf(await http.PostAsync("/v1/submissions", ResultMessages.Hl7(hl7)));
         Assert.Equal(2, s1.Counts.Quarantined); // OT1 and HT; the FIC record is not a result
         Assert.Equal((0, 1), (s1.Counts.Rejected, s1.Counts.NotAResult));
         Assert.Equal(1, s2.Counts.Quarantined); // IGET 000; the empty RES is rejected

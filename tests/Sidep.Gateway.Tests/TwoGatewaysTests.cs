@@ -30,8 +30,8 @@ public sealed class TwoGatewaysTests(KafkaCluster kafka, PostgresCluster postgre
 
         // Through the other gateway: known, and its local code held in quarantine.
         using HttpClient labB = b.Client(key), labA = a.Client(key);
-        string local = HttpApiTests.Message("Q1", $"ACC-{Guid.NewGuid():N}"[..16]).Replace("94500-6^SARS-CoV-2^LN||260415000", "SCOV^SARS-CoV-2 PCR^L||260415000");
-        SubmissionReport held = await ReportOf(await labB.PostAsync("/v1/submissions", HttpApiTests.Hl7(local)));
+        string local = ResultMessages.Message("Q1", $"ACC-{Guid.NewGuid():N}"[..16]).Replace("94500-6^SARS-CoV-2^LN||260415000", "SCOV^SARS-CoV-2 PCR^L||260415000");
+        SubmissionReport held = await ReportOf(await labB.PostAsync("/v1/submissions", ResultMessages.Hl7(local)));
         Assert.Equal(1, held.Counts.Quarantined);
         Assert.Equal(["SCOV"], (await labB.GetFromJsonAsync("/v1/quarantine", SidepJson.Default.ListQuarantineSummary))!.Select(q => q.LocalCode));
 
@@ -45,9 +45,9 @@ public sealed class TwoGatewaysTests(KafkaCluster kafka, PostgresCluster postgre
             await Task.Delay(100);
         }
         // The replayed result is stored: sent again through either gateway, a duplicate.
-        SubmissionReport again = await ReportOf(await labA.PostAsync("/v1/submissions", HttpApiTests.Hl7(local)));
+        SubmissionReport again = await ReportOf(await labA.PostAsync("/v1/submissions", ResultMessages.Hl7(local)));
         Assert.Equal((ItemStatus.Duplicate, "94500-6"), (again.Items.Single().Status, again.Items.Single().Loinc));
-        Assert.Equal(ItemStatus.Duplicate, (await ReportOf(await labB.PostAsync("/v1/submissions", HttpApiTests.Hl7(local)))).Items.Single().Status);
+        Assert.Equal(ItemStatus.Duplicate, (await ReportOf(await labB.PostAsync("/v1/submissions", ResultMessages.Hl7(local)))).Items.Single().Status);
         // Either gateway lists the same labs.
         using HttpClient operatorB = b.Client(null);
         operatorB.DefaultRequestHeaders.Add("X-Operator-Token", Token);

@@ -1,12 +1,12 @@
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Sidep.Ingestion;
 using Sidep.Tests;
 
-namespace Sidep.Gateway.Tests;
+namespace Sidep.Host.Tests;
 
 public class CliTests
 {
-
     [Fact]
     public async Task The_sidep_program_holds_no_load_generator()
     {
@@ -306,5 +306,21 @@ public class CliTests
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task Validate_prints_one_JSON_report_per_file_with_format_json()
+    {
+        (int exit, string output) = await SidepProcess.RunAsync("validate", "--format", "json",
+            Path.Combine(Fixtures.HprimDir, "freemedforms__tst_hprim_test1_HPRIM-Medecin_LAB-block_CRLF.hpr"), Fixtures.Hl7("reportstream__CE-20200415-0001_CR.hl7"));
+        Assert.Equal(1, exit); // the HPRIM Médecin file has a RES without value
+        string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        SubmissionReport hprim = JsonSerializer.Deserialize(lines[0], SidepJson.Default.SubmissionReport)!;
+        Assert.Equal("hprim", hprim.Format);
+        Assert.Equal(new ReportCounts(0, 1, 0, 0, 1), hprim.Counts);
+        SubmissionReport hl7 = JsonSerializer.Deserialize(lines[1], SidepJson.Default.SubmissionReport)!;
+        Assert.Equal("hl7v2", hl7.Format);
+        Assert.Equal(1, hl7.Counts.Accepted);
     }
 }

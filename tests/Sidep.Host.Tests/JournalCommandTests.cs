@@ -6,7 +6,7 @@ using Sidep.Storage.Sqlite;
 
 using Sidep.Host;
 
-namespace Sidep.Gateway.Tests;
+namespace Sidep.Host.Tests;
 
 /// <summary>The operator's side of a damaged journal: `sidep serve` refuses to start and says where, `sidep journal
 /// verify` reports the same, `sidep journal repair` moves the damage aside and lists what it held.</summary>
@@ -85,7 +85,7 @@ public class JournalCommandTests
             {
                 string key = server.Labs.AddLab("990000001", "Demo", ["SIDEP-DEMO"], []);
                 using HttpClient http = server.Client(key);
-                Assert.Equal(System.Net.HttpStatusCode.Created, (await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message()))).StatusCode);
+                Assert.Equal(System.Net.HttpStatusCode.Created, (await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message()))).StatusCode);
                 using HttpClient op = server.Client(null);
                 op.DefaultRequestHeaders.Add("X-Operator-Token", "operator-token-for-tests");
                 var waited = System.Diagnostics.Stopwatch.StartNew();

@@ -1,7 +1,7 @@
 using System.Xml.Linq;
 using Sidep.Tests;
 
-namespace Sidep.Storage.Tests;
+namespace Sidep.Host.Tests;
 
 /// <summary>
 /// The dependency rule (ARCHITECTURE.md decision 9), read from the project files: contracts belong to no store;

@@ -8,7 +8,7 @@ using Sidep.Journal;
 using Sidep.Pipeline;
 using Sidep.Storage.Sqlite;
 
-namespace Sidep.Gateway.Tests;
+namespace Sidep.Host.Tests;
 
 public class CrashTests
 {
@@ -42,7 +42,7 @@ public class CrashTests
                     {
                         try
                         {
-                            HttpResponseMessage r = await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message("K" + i, "ACC" + i)));
+                            HttpResponseMessage r = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("K" + i, "ACC" + i)));
                             if (r.StatusCode == HttpStatusCode.Created)
                             {
                                 SubmissionReport report = JsonSerializer.Deserialize(await r.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
@@ -76,7 +76,7 @@ public class CrashTests
                 foreach ((int i, string submission) in acknowledged)
                 {
                     Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"/v1/submissions/{submission}")).StatusCode);
-                    HttpResponseMessage again = await http.PostAsync("/v1/submissions", HttpApiTests.Hl7(HttpApiTests.Message("K" + i, "ACC" + i)));
+                    HttpResponseMessage again = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("K" + i, "ACC" + i)));
                     SubmissionReport report = JsonSerializer.Deserialize(await again.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
                     Assert.Equal(new ReportCounts(0, 0, 1, 0), report.Counts);
                 }

@@ -1,6 +1,6 @@
 using Sidep.Gateway;
 
-namespace Sidep.Gateway.Tests;
+namespace Sidep.Host.Tests;
 
 /// <summary>Configuration that cannot be half-secure: a secret that is set but empty or short is refused at start,
 /// whatever its source; only an unset secret turns its role off.</summary>
