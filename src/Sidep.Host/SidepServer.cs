@@ -43,7 +43,7 @@ public static class SidepServer
         });
         builder.WebHost.UseUrls(urls);
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes + 1);
-        builder.AddServiceDefaults("sidep", [IngestionService.ActivitySource.Name], [.. SidepGateway.MeterNames, StateStore.Meter.Name, JournalMetrics.Meter.Name]);
+        builder.AddServiceDefaults("sidep", [IngestionService.ActivitySource.Name], [.. SidepGateway.MeterNames, StateStore.Meter.Name, JournalMetrics.Meter.Name, Sidep.Storage.Postgres.PostgresStore.Meter.Name]);
 
         // Nominative data and secrets: the data directory and everything in it are its owner's only.
         List<string> permissionWarnings = DataDirectory.Prepare(options.DataDirectory);

@@ -14,8 +14,17 @@ namespace Sidep.Storage.Postgres;
 /// </summary>
 public sealed partial class PostgresStore : IStageStore, ILabRegister
 {
+    /// <summary>The store's metrics: <c>sidep.storage.retries</c>, the reads and writes tried again after a transient failure.</summary>
+    public static readonly System.Diagnostics.Metrics.Meter Meter = new("Sidep.Storage.Postgres");
+    private static readonly System.Diagnostics.Metrics.Counter<long> s_retries = Meter.CreateCounter<long>("sidep.storage.retries",
+        description: "PostgreSQL reads and writes tried again after a transient failure (the server restarting, a dropped connection)");
+
     private readonly NpgsqlDataSource _source;
     private readonly TimeSpan _retryFor;
+    private long _retries;
+
+    /// <summary>How many times this store tried a read or write again after a transient failure.</summary>
+    public long Retries => Interlocked.Read(ref _retries);
 
     private PostgresStore(NpgsqlDataSource source, TimeSpan retryFor)
     {
@@ -93,6 +102,8 @@ public sealed partial class PostgresStore : IStageStore, ILabRegister
             }
             catch (Exception ex) when (IsTransient(ex) && DateTime.UtcNow < giveUp)
             {
+                Interlocked.Increment(ref _retries);
+                s_retries.Add(1);
                 NpgsqlConnection.ClearAllPools();
                 Thread.Sleep(wait);
                 wait = TimeSpan.FromMilliseconds(Math.Min(wait.TotalMilliseconds * 2, 2000));

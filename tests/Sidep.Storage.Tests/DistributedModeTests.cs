@@ -229,8 +229,8 @@ public sealed class DistributedPostgresRestartTests(KafkaCluster kafka, Postgres
             await Task.Delay(50);
         }
         Assert.False(drained.IsCompleted);
-        await postgres.PauseAsync(); // the server goes away mid-stream
-        await Task.Delay(1500);
+        await postgres.PauseAsync(); // the server goes away mid-stream, until a stage's write has met its absence
+        await PostgresCluster.OutageSeenAsync(store);
         await postgres.ResumeAsync();
         await drained.WaitAsync(TimeSpan.FromSeconds(120));
         await research.WritePartitionsAsync();

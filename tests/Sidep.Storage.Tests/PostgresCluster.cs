@@ -47,6 +47,19 @@ public sealed class PostgresCluster : IAsyncLifetime
     /// <summary>Stops the server (fast shutdown: connections are cut).</summary>
     public Task PauseAsync() => Script("pause", _directory!);
 
+    /// <summary>Waits until the store has tried something again after a transient failure (after <see cref="PauseAsync"/>:
+    /// the outage was met, not merely scheduled).</summary>
+    public static async Task OutageSeenAsync(Sidep.Storage.Postgres.PostgresStore store)
+    {
+        long before = store.Retries;
+        DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (store.Retries == before)
+        {
+            Assert.True(DateTime.UtcNow < until, "no read or write met the outage within 60 s");
+            await Task.Delay(10);
+        }
+    }
+
     public Task ResumeAsync() => Script("resume", _directory!, _port.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>A new, migrated database and its connection string.</summary>

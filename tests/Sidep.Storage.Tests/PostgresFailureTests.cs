@@ -31,8 +31,8 @@ public sealed class PostgresFailureTests(PostgresCluster cluster) : IClassFixtur
             Assert.True(DateTime.UtcNow < until, "no batch written within 30 s");
             await Task.Delay(10);
         }
-        await cluster.PauseAsync();  // the server goes away mid-load (for the 1.5 s below: an outage, not a wait)
-        await Task.Delay(1500);
+        await cluster.PauseAsync();  // the server goes away mid-load, until a write has met its absence
+        await PostgresCluster.OutageSeenAsync(store);
         await cluster.ResumeAsync();
         await writer.WaitAsync(TimeSpan.FromSeconds(120));
         Assert.Equal(batches * perBatch, store.CountResults());
