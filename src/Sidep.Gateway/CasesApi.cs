@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Sidep.Domain;
 using Sidep.Identity;
@@ -54,128 +55,145 @@ public static class CasesApi
     /// <summary>The prior-positive question: an INS, or traits.</summary>
     public sealed record PriorPositiveQuery(string? Ins, string? BirthName, string? UsedName, IReadOnlyList<string>? GivenNames, string? BirthDate, string? Sex, int? Days);
 
+    /// <summary>The prior-positive answer: whether the person had a positive in the last days, within the agent's scope.</summary>
+    public sealed record PriorPositiveAnswer(bool PriorPositive, string? Date, int Days, string Scope);
+
+    public sealed record AuditPage(IReadOnlyList<AuditRecord> Records, long? Next);
+
+    public sealed record NoticeView(long Id, string CaseId, string Channel, DateTimeOffset CreatedAt, JsonElement Notice);
+
+    public sealed record Outbox(IReadOnlyList<NoticeView> Notices);
+
     public static IEndpointRouteBuilder MapCasesApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/cases", (HttpContext http, ClaimsPrincipal user, IStageStore store, TimeProvider time) =>
-        {
-            Agent agent = user.Agent();
-            IReadOnlyCollection<string> territories = Territories(http.Request, agent);
-            if (!TryLong(http.Request.Query["cursor"].FirstOrDefault(), out long cursor) || !TryLimit(http, out int limit))
-            {
-                return Bad("cursor is a number returned as next; limit a number from 1 to 500");
-            }
-            if (!QueryMoments.TryRead(http.Request.Query, "since", out DateTimeOffset? since, out string? error))
-            {
-                return Bad(error!);
-            }
-            List<StoredCase> cases = store.Cases(territories, cursor, since, limit);
-            return Audited(store, time, agent, "cases.list", http, Page(cases, limit));
-        }).RequireAuthorization(SidepPolicies.CaseReader);
-
-        app.MapGet("/v1/cases/feed", (HttpContext http, ClaimsPrincipal user, IStageStore store, TimeProvider time) =>
-        {
-            Agent agent = user.Agent();
-            if (!TryLong(http.Request.Query["after"].FirstOrDefault(), out long after) || !TryLimit(http, out int limit))
-            {
-                return Bad("after is a cursor returned as next; limit a number from 1 to 500");
-            }
-            List<StoredCase> cases = store.Cases(agent.Departements, after, since: null, limit);
-            return Audited(store, time, agent, "cases.feed", http, Page(cases, limit));
-        }).RequireAuthorization(SidepPolicies.CaseReader);
-
-        app.MapGet("/v1/cases/{caseId}", (string caseId, HttpContext http, ClaimsPrincipal user, IStageStore store, TimeProvider time) =>
-        {
-            Agent agent = user.Agent();
-            // A case of another territory and no case at all get the same answer: ids cannot be probed.
-            if (store.Case(caseId) is not StoredCase found || !agent.Sees(found.Territory))
-            {
-                return TypedResults.Problem(statusCode: 403, title: "Not a case of your territories", detail: $"case '{caseId}' is not visible to you");
-            }
-            CaseView view = View(found);
-            Audit(store, time, agent, "cases.get", http, [view]);
-            return Results.Json(view, SidepGatewayJson.Default.CaseView); // one case, as documented
-
-        }).RequireAuthorization(SidepPolicies.CaseReader);
-
-        app.MapPost("/v1/cases/prior-positive", async (HttpContext http, ClaimsPrincipal user, IStageStore store, IPersonIndex identity, GatewayOptions options, TimeProvider time) =>
-        {
-            Agent agent = user.Agent();
-            PriorPositiveQuery? query;
-            try
-            {
-                query = await http.Request.ReadFromJsonAsync(SidepGatewayJson.Default.PriorPositiveQuery, http.RequestAborted);
-            }
-            catch (JsonException ex)
-            {
-                return Bad($"the body is not the expected JSON: {ex.Message}");
-            }
-            if (query is null || Identity(query) is not PatientIdentity person)
-            {
-                return Bad("give an INS (ins), or traits: birthName, givenNames, birthDate (YYYY-MM-DD) and sex");
-            }
-            int days = Math.Clamp(query.Days ?? 60, 1, 366);
-            DateOnly today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
-            long? found = identity.Find(person);
-            List<StoredCase> recent = found is long id
-                ? [.. store.OpenCasesOf(id).Where(c => DateOnly.ParseExact(c.SampleDate, "yyyy-MM-dd", CultureInfo.InvariantCulture) >= today.AddDays(-days))]
-                : [];
-            // Answered for persons of the agent's territories only (national investigators: anyone). A positive elsewhere
-            // reads as none, exactly like no positive at all: the question cannot probe other territories.
-            bool national = agent.Role == AgentRoles.NationalInvestigator;
-            StoredCase? latest = recent.FirstOrDefault(c => national || agent.Sees(c.Territory));
-            int elsewhere = recent.Count(c => !national && !agent.Sees(c.Territory));
-            // Audited with the person it resolved to (Sidep's internal id, never the identity asked), the territory and
-            // the answer; the case answered is the audit record's case.
-            store.Audit(agent.Id, agent.Role, "cases.prior-positive",
-                $"by {(query.Ins is null ? "traits" : "INS")}, {days} days, scope {(national ? "national" : string.Join(' ', agent.Departements.Order(StringComparer.Ordinal)))}, " +
-                $"person {(found is long p ? p.ToString(CultureInfo.InvariantCulture) : "not found")}, territory {latest?.Territory ?? "-"}: {(latest is null ? "no" : "yes")}" +
-                (elsewhere > 0 ? $" ({elsewhere} positive outside the scope, not answered)" : "") + $"; limit {options.PriorPositivePerMinute}/min",
-                latest is null ? [] : [latest.CaseId], time.GetUtcNow());
-            return Results.Json(new { priorPositive = latest is not null, date = latest?.SampleDate, days, scope = national ? "national" : "your territories" });
-        }).RequireAuthorization(SidepPolicies.PriorPositive).RequireRateLimiting(PriorPositiveLimit);
-
-        app.MapGet("/v1/audit", (HttpContext http, IStageStore store) =>
-        {
-            if (!TryLong(http.Request.Query["after"].FirstOrDefault(), out long after) || !TryLimit(http, out int limit))
-            {
-                return Bad("after is an audit record id; limit a number from 1 to 500");
-            }
-            List<AuditRecord> records = store.AuditLog(after, limit);
-            return Results.Json(new { records, next = records.Count == limit ? records[^1].Id : (long?)null });
-        }).RequireAuthorization(SidepPolicies.Auditor);
-
-        app.MapGet("/v1/notifications/outbox", (HttpContext http, ClaimsPrincipal user, IStageStore store, TimeProvider time) =>
-        {
-            Agent agent = user.Agent();
-            if (!TryLimit(http, out int limit))
-            {
-                return Bad("limit is a number from 1 to 500");
-            }
-            List<StoredNotice> notices = store.Outbox(limit);
-            store.Audit(agent.Id, agent.Role, "notifications.outbox", http.Request.QueryString.Value ?? "", [.. notices.Select(n => n.CaseId)], time.GetUtcNow());
-            return Results.Json(new
-            {
-                notices = notices.Select(n => new { id = n.Id, caseId = n.CaseId, channel = n.Channel, createdAt = n.CreatedAt, notice = JsonDocument.Parse(n.Json).RootElement }),
-            });
-        }).RequireAuthorization(SidepPolicies.Notifier);
-
-        app.MapPost("/v1/notifications/{id:long}/ack", (long id, ClaimsPrincipal user, IStageStore store, TimeProvider time) =>
-        {
-            Agent agent = user.Agent();
-            bool acknowledged = store.AcknowledgeNotice(id, time.GetUtcNow());
-            store.Audit(agent.Id, agent.Role, "notifications.ack", $"notice {id}: {(acknowledged ? "acknowledged" : "nothing to acknowledge")}", [], time.GetUtcNow());
-            return acknowledged
-                ? Results.NoContent()
-                : TypedResults.Problem(statusCode: 409, title: "Nothing to acknowledge", detail: $"notice {id} does not exist or was acknowledged already");
-        }).RequireAuthorization(SidepPolicies.Notifier);
+        app.MapGet("/v1/cases", ListCases).RequireAuthorization(SidepPolicies.CaseReader);
+        app.MapGet("/v1/cases/feed", Feed).RequireAuthorization(SidepPolicies.CaseReader);
+        app.MapGet("/v1/cases/{caseId}", GetCase).RequireAuthorization(SidepPolicies.CaseReader);
+        app.MapPost("/v1/cases/prior-positive", PriorPositiveAsync).RequireAuthorization(SidepPolicies.PriorPositive).RequireRateLimiting(PriorPositiveLimit);
+        app.MapGet("/v1/audit", AuditLog).RequireAuthorization(SidepPolicies.Auditor);
+        app.MapGet("/v1/notifications/outbox", Notices).RequireAuthorization(SidepPolicies.Notifier);
+        app.MapPost("/v1/notifications/{id:long}/ack", Acknowledge).RequireAuthorization(SidepPolicies.Notifier);
         return app;
     }
 
+    /// <summary>The cases of the agent's territories (or of those asked, the policy checked them), from a cursor or a moment.</summary>
+    private static Results<JsonHttpResult<CasePage>, ProblemHttpResult> ListCases(HttpContext http, ClaimsPrincipal user, IStageStore store, TimeProvider time)
+    {
+        Agent agent = user.Agent();
+        if (!TryLong(http.Request.Query["cursor"].FirstOrDefault(), out long cursor) || !TryLimit(http, out int limit))
+        {
+            return Bad("cursor is a number returned as next; limit a number from 1 to 500");
+        }
+        if (!QueryMoments.TryRead(http.Request.Query, "since", out DateTimeOffset? since, out string? error))
+        {
+            return Bad(error!);
+        }
+        return Audited(store, time, agent, "cases.list", http, Page(store.Cases(Territories(http.Request, agent), cursor, since, limit), limit));
+    }
+
+    /// <summary>Every case of the agent's territories after a cursor: the case-management system's feed.</summary>
+    private static Results<JsonHttpResult<CasePage>, ProblemHttpResult> Feed(HttpContext http, ClaimsPrincipal user, IStageStore store, TimeProvider time)
+    {
+        Agent agent = user.Agent();
+        if (!TryLong(http.Request.Query["after"].FirstOrDefault(), out long after) || !TryLimit(http, out int limit))
+        {
+            return Bad("after is a cursor returned as next; limit a number from 1 to 500");
+        }
+        return Audited(store, time, agent, "cases.feed", http, Page(store.Cases(agent.Departements, after, since: null, limit), limit));
+    }
+
+    private static Results<JsonHttpResult<CaseView>, ProblemHttpResult> GetCase(string caseId, HttpContext http, ClaimsPrincipal user, IStageStore store, TimeProvider time)
+    {
+        Agent agent = user.Agent();
+        // A case of another territory and no case at all get the same answer: ids cannot be probed.
+        if (store.Case(caseId) is not StoredCase found || !agent.Sees(found.Territory))
+        {
+            return TypedResults.Problem(statusCode: 403, title: "Not a case of your territories", detail: $"case '{caseId}' is not visible to you");
+        }
+        CaseView view = View(found);
+        Audit(store, time, agent, "cases.get", http, [view]);
+        return TypedResults.Json(view, SidepGatewayJson.Default.CaseView); // one case, as documented
+    }
+
+    /// <summary>Did this person (an INS, or traits) have a positive in the last days? Answered within the agent's scope, audited.</summary>
+    private static async Task<Results<JsonHttpResult<PriorPositiveAnswer>, ProblemHttpResult>> PriorPositiveAsync(HttpContext http, ClaimsPrincipal user,
+        IStageStore store, IPersonIndex identity, GatewayOptions options, TimeProvider time)
+    {
+        Agent agent = user.Agent();
+        PriorPositiveQuery? query;
+        try
+        {
+            query = await http.Request.ReadFromJsonAsync(SidepGatewayJson.Default.PriorPositiveQuery, http.RequestAborted);
+        }
+        catch (JsonException ex)
+        {
+            return Bad($"the body is not the expected JSON: {ex.Message}");
+        }
+        if (query is null || Identity(query) is not PatientIdentity person)
+        {
+            return Bad("give an INS (ins), or traits: birthName, givenNames, birthDate (YYYY-MM-DD) and sex");
+        }
+        int days = Math.Clamp(query.Days ?? 60, 1, 366);
+        DateOnly today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
+        long? found = identity.Find(person);
+        List<StoredCase> recent = found is long id
+            ? [.. store.OpenCasesOf(id).Where(c => DateOnly.ParseExact(c.SampleDate, "yyyy-MM-dd", CultureInfo.InvariantCulture) >= today.AddDays(-days))]
+            : [];
+        // Answered for persons of the agent's territories only (national investigators: anyone). A positive elsewhere
+        // reads as none, exactly like no positive at all: the question cannot probe other territories.
+        bool national = agent.Role == AgentRoles.NationalInvestigator;
+        StoredCase? latest = recent.FirstOrDefault(c => national || agent.Sees(c.Territory));
+        int elsewhere = recent.Count(c => !national && !agent.Sees(c.Territory));
+        // Audited with the person it resolved to (Sidep's internal id, never the identity asked), the territory and
+        // the answer; the case answered is the audit record's case.
+        store.Audit(agent.Id, agent.Role, "cases.prior-positive",
+            $"by {(query.Ins is null ? "traits" : "INS")}, {days} days, scope {(national ? "national" : string.Join(' ', agent.Departements.Order(StringComparer.Ordinal)))}, " +
+            $"person {(found is long p ? p.ToString(CultureInfo.InvariantCulture) : "not found")}, territory {latest?.Territory ?? "-"}: {(latest is null ? "no" : "yes")}" +
+            (elsewhere > 0 ? $" ({elsewhere} positive outside the scope, not answered)" : "") + $"; limit {options.PriorPositivePerMinute}/min",
+            latest is null ? [] : [latest.CaseId], time.GetUtcNow());
+        return TypedResults.Json(new PriorPositiveAnswer(latest is not null, latest?.SampleDate, days, national ? "national" : "your territories"),
+            SidepGatewayJson.Default.PriorPositiveAnswer);
+    }
+
+    private static Results<JsonHttpResult<AuditPage>, ProblemHttpResult> AuditLog(HttpContext http, IStageStore store)
+    {
+        if (!TryLong(http.Request.Query["after"].FirstOrDefault(), out long after) || !TryLimit(http, out int limit))
+        {
+            return Bad("after is an audit record id; limit a number from 1 to 500");
+        }
+        List<AuditRecord> records = store.AuditLog(after, limit);
+        return TypedResults.Json(new AuditPage(records, records.Count == limit ? records[^1].Id : null), SidepGatewayJson.Default.AuditPage);
+    }
+
+    /// <summary>The patient notices waiting to be sent (audited: they are nominative).</summary>
+    private static Results<JsonHttpResult<Outbox>, ProblemHttpResult> Notices(HttpContext http, ClaimsPrincipal user, IStageStore store, TimeProvider time)
+    {
+        Agent agent = user.Agent();
+        if (!TryLimit(http, out int limit))
+        {
+            return Bad("limit is a number from 1 to 500");
+        }
+        List<StoredNotice> notices = store.Outbox(limit);
+        store.Audit(agent.Id, agent.Role, "notifications.outbox", http.Request.QueryString.Value ?? "", [.. notices.Select(n => n.CaseId)], time.GetUtcNow());
+        return TypedResults.Json(new Outbox([.. notices.Select(n => new NoticeView(n.Id, n.CaseId, n.Channel, n.CreatedAt, JsonDocument.Parse(n.Json).RootElement))]),
+            SidepGatewayJson.Default.Outbox);
+    }
+
+    private static Results<NoContent, ProblemHttpResult> Acknowledge(long id, ClaimsPrincipal user, IStageStore store, TimeProvider time)
+    {
+        Agent agent = user.Agent();
+        bool acknowledged = store.AcknowledgeNotice(id, time.GetUtcNow());
+        store.Audit(agent.Id, agent.Role, "notifications.ack", $"notice {id}: {(acknowledged ? "acknowledged" : "nothing to acknowledge")}", [], time.GetUtcNow());
+        return acknowledged
+            ? TypedResults.NoContent()
+            : TypedResults.Problem(statusCode: 409, title: "Nothing to acknowledge", detail: $"notice {id} does not exist or was acknowledged already");
+    }
+
     /// <summary>The only way nominative data leaves: the audit record is written first, then the answer.</summary>
-    private static IResult Audited(IStageStore store, TimeProvider time, Agent agent, string action, HttpContext http, CasePage page)
+    private static JsonHttpResult<CasePage> Audited(IStageStore store, TimeProvider time, Agent agent, string action, HttpContext http, CasePage page)
     {
         Audit(store, time, agent, action, http, page.Cases);
-        return Results.Json(page, SidepGatewayJson.Default.CasePage);
+        return TypedResults.Json(page, SidepGatewayJson.Default.CasePage);
     }
 
     private static void Audit(IStageStore store, TimeProvider time, Agent agent, string action, HttpContext http, IReadOnlyList<CaseView> cases) =>
@@ -221,13 +239,16 @@ public static class CasesApi
             || int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out limit) && limit is >= 1 and <= MaxPage;
     }
 
-    private static IResult Bad(string detail) => TypedResults.Problem(statusCode: 400, title: "Bad request", detail: detail);
+    private static ProblemHttpResult Bad(string detail) => TypedResults.Problem(statusCode: 400, title: "Bad request", detail: detail);
 }
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(CasesApi.CasePage))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(CasesApi.CaseView))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(CasesApi.PriorPositiveQuery))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(CasesApi.PriorPositiveAnswer))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(CasesApi.AuditPage))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(CasesApi.Outbox))]
 internal sealed partial class SidepGatewayJson : System.Text.Json.Serialization.JsonSerializerContext
 {
 }
