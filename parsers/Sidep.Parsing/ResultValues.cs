@@ -24,49 +24,92 @@ public static class ResultValues
         {
             return Interpretation.NotInterpreted;
         }
-        string key = Fold(text);
-        return key switch
-        {
-            "POSITIF" or "POSITIVE" or "POSITIVF" or "POS" or "P" or "DETECTE" or "DETECTEE" or "DETECTED" or "PRESENCE"
-                or "REACTIVE" or "REACTIF" or "PRESENT" or "PRESUMPTIVE POSITIVE" => Interpretation.Positive,
-            "NEGATIF" or "NEGATIVE" or "NEG" or "N" or "NON DETECTE" or "NON DETECTEE" or "NOT DETECTED" or "ABSENCE"
-                or "NON REACTIVE" or "NONREACTIVE" or "NON REACTIF" or "ABSENT" or "INDETECTABLE" or "UNDETECTED"
-                or "PRESUMPTIVE NEGATIVE" => Interpretation.Negative,
-            "ININTERPRETABLE" or "INDETERMINE" or "INDETERMINATE" or "DOUTEUX" or "EQUIVOQUE" or "EQUIVOCAL"
-                or "INCONCLUSIVE" or "NON DETERMINE" or "UNDETERMINED" => Interpretation.Indeterminate,
-            "NON CONFORME" or "ECHANTILLON INSATISFAISANT" or "INSATISFAISANT" or "UNSATISFACTORY" or "INVALID"
-                or "NON EFFECTUE" or "NOT DONE" or "SPECIMEN UNSATISFACTORY" => Interpretation.Unsatisfactory,
-            _ => Interpretation.NotInterpreted,
-        };
+        // Folded into a stack buffer (folding never lengthens the text); a longer text is folded on the heap.
+        Span<char> buffer = text.Length <= 256 ? stackalloc char[text.Length] : new char[text.Length];
+        return Interpret(buffer[..Fold(text, buffer)]);
     }
+
+    private static Interpretation Interpret(ReadOnlySpan<char> key) => key switch
+    {
+        "POSITIF" or "POSITIVE" or "POSITIVF" or "POS" or "P" or "DETECTE" or "DETECTEE" or "DETECTED" or "PRESENCE"
+            or "REACTIVE" or "REACTIF" or "PRESENT" or "PRESUMPTIVE POSITIVE" => Interpretation.Positive,
+        "NEGATIF" or "NEGATIVE" or "NEG" or "N" or "NON DETECTE" or "NON DETECTEE" or "NOT DETECTED" or "ABSENCE"
+            or "NON REACTIVE" or "NONREACTIVE" or "NON REACTIF" or "ABSENT" or "INDETECTABLE" or "UNDETECTED"
+            or "PRESUMPTIVE NEGATIVE" => Interpretation.Negative,
+        "ININTERPRETABLE" or "INDETERMINE" or "INDETERMINATE" or "DOUTEUX" or "EQUIVOQUE" or "EQUIVOCAL"
+            or "INCONCLUSIVE" or "NON DETERMINE" or "UNDETERMINED" => Interpretation.Indeterminate,
+        "NON CONFORME" or "ECHANTILLON INSATISFAISANT" or "INSATISFAISANT" or "UNSATISFACTORY" or "INVALID"
+            or "NON EFFECTUE" or "NOT DONE" or "SPECIMEN UNSATISFACTORY" => Interpretation.Unsatisfactory,
+        _ => Interpretation.NotInterpreted,
+    };
 
     /// <summary>Upper case, accents removed, punctuation and repeated spaces folded to one space.</summary>
     public static string Fold(string text)
     {
-        string decomposed = text.Trim().Normalize(NormalizationForm.FormD);
-        var sb = new StringBuilder(decomposed.Length);
+        Span<char> buffer = text.Length <= 256 ? stackalloc char[text.Length] : new char[text.Length];
+        return new string(buffer[..Fold(text, buffer)]);
+    }
+
+    /// <summary>
+    /// Folds <paramref name="text"/> into <paramref name="folded"/> (at least as long) and returns the length written.
+    /// Latin-1 text (French and English results) is folded with a table of its accented letters, without Unicode
+    /// normalisation (the ICU call cost more than the rest of an HPRIM result's parsing); other text is decomposed
+    /// (FormD) first. Both give the same folding (a test compares them on every Latin-1 character).
+    /// </summary>
+    private static int Fold(string text, Span<char> folded)
+    {
+        ReadOnlySpan<char> t = text.AsSpan().Trim();
+        return t.ContainsAnyExceptInRange('\0', '\u00FF') ? FoldDecomposed(t.ToString().Normalize(NormalizationForm.FormD), folded) : FoldLatin1(t, folded);
+    }
+
+    /// <summary>The base letter of each decomposable Latin-1 letter (U+00C0–U+00FF), or '\0' for a character FormD leaves whole.</summary>
+    private static readonly string s_latin1Base =
+        "AAAAAAÆCEEEEIIII" + "ÐNOOOOO×ØUUUUYÞß" + "aaaaaaæceeeeiiii" + "ðnooooo÷øuuuuyþy";
+
+    private static int FoldLatin1(ReadOnlySpan<char> text, Span<char> folded)
+    {
+        int n = 0;
+        bool space = false;
+        foreach (char original in text)
+        {
+            char c = original >= '\u00C0' ? s_latin1Base[original - '\u00C0'] : original;
+            Append(c, folded, ref n, ref space);
+        }
+        return n;
+    }
+
+    private static int FoldDecomposed(string decomposed, Span<char> folded)
+    {
+        int n = 0;
         bool space = false;
         foreach (char c in decomposed)
         {
-            UnicodeCategory cat = CharUnicodeInfo.GetUnicodeCategory(c);
-            if (cat == UnicodeCategory.NonSpacingMark)
+            if (CharUnicodeInfo.GetUnicodeCategory(c) != UnicodeCategory.NonSpacingMark)
             {
-                continue;
-            }
-            if (char.IsLetterOrDigit(c))
-            {
-                if (space && sb.Length > 0)
+                if (n == folded.Length)
                 {
-                    sb.Append(' ');
+                    break; // decomposition lengthened the text past the buffer: the rest cannot be a known word
                 }
-                space = false;
-                sb.Append(char.ToUpperInvariant(c));
-            }
-            else
-            {
-                space = true;
+                Append(c, folded, ref n, ref space);
             }
         }
-        return sb.ToString();
+        return n;
+    }
+
+    private static void Append(char c, Span<char> folded, ref int n, ref bool space)
+    {
+        if (char.IsLetterOrDigit(c))
+        {
+            if (space && n > 0)
+            {
+                folded[n++] = ' ';
+            }
+            space = false;
+            folded[n++] = char.ToUpperInvariant(c);
+        }
+        else
+        {
+            space = true;
+        }
     }
 }

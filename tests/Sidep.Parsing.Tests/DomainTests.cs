@@ -49,6 +49,47 @@ public class DomainTests
     public void Free_text_results_in_French_and_English_are_normalised(string text, Interpretation expected) =>
         Assert.Equal(expected, ResultValues.FromText(text));
 
+    [Fact]
+    public void Folding_Latin1_text_by_table_gives_what_Unicode_decomposition_gives()
+    {
+        // Every Latin-1 character alone, between letters, and the words results are written with, in both cases.
+        var texts = new List<string>();
+        for (char c = '\0'; c <= '\u00FF'; c++)
+        {
+            texts.AddRange([c.ToString(), $"a{c}b", $"DE{c}TECTE{c}"]);
+        }
+        texts.AddRange(["Détecté", "NON DÉTECTÉ", "Ininterprétable", "échantillon  insatisfaisant", "Œuf", "Ærø", "  ÿ ß µ ª º ² ",
+            "De\u0301tecte\u0301", "non-détecté (PCR)"]);
+        foreach (string text in texts)
+        {
+            Assert.Equal(FoldByDecomposition(text), ResultValues.Fold(text));
+        }
+    }
+
+    /// <summary>The folding as it is defined: FormD, marks dropped, letters and digits upper-cased, the rest one space.</summary>
+    private static string FoldByDecomposition(string text)
+    {
+        var sb = new System.Text.StringBuilder();
+        bool space = false;
+        foreach (char c in text.Trim().Normalize(System.Text.NormalizationForm.FormD))
+        {
+            if (System.Globalization.CharUnicodeInfo.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.NonSpacingMark)
+            {
+                continue;
+            }
+            if (char.IsLetterOrDigit(c))
+            {
+                sb.Append(space && sb.Length > 0 ? " " : "").Append(char.ToUpperInvariant(c));
+                space = false;
+            }
+            else
+            {
+                space = true;
+            }
+        }
+        return sb.ToString();
+    }
+
     [Theory]
     [InlineData("260373001", Interpretation.Positive)]
     [InlineData("10828004", Interpretation.Positive)]

@@ -18,6 +18,9 @@ internal sealed class MedecinParser(Hl7Charset charset)
     private static readonly byte[] s_finFichier = "****FINFICHIER****"u8.ToArray();
     private static readonly Hl7Delimiters s_bars = new((byte)'|', (byte)'~', (byte)'^', (byte)'\\', (byte)'&');
 
+    /// <summary>The short values a file repeats (codes, labels, units, senders, towns), decoded once.</summary>
+    private readonly StringPool _pool = new();
+
     private enum State { BeforeHeader, Header, Text, Lab }
 
     public void Parse(ReadOnlySpan<byte> input, ParsedSubmission submission)
@@ -48,7 +51,7 @@ internal sealed class MedecinParser(Hl7Charset charset)
                     if (trimmed.SequenceEqual(s_lab) || trimmed.StartsWith("RES|"u8) || trimmed.StartsWith("TEX|"u8))
                     {
                         // A ****LAB**** block with no patient header before it.
-                        block = new Block(submission, null, position, charset);
+                        block = new Block(submission, null, position, charset, _pool);
                         block.Message.Diagnostics.Add(new Diagnostic(Severity.Error, DiagnosticCode.MissingPatient,
                             "no HPRIM Médecin header (12 lines: patient, birth date, file number, exam date, sender…) precedes these results", position));
                         state = State.Lab;
@@ -65,7 +68,7 @@ internal sealed class MedecinParser(Hl7Charset charset)
                     header[headerCount++] = (lines.Offset, line.Length, lines.Line);
                     if (headerCount == HeaderLines)
                     {
-                        block = new Block(submission, ReadHeader(input, header), new SourcePosition("", header[0].Line, 1, 0, header[0].Offset), charset);
+                        block = new Block(submission, ReadHeader(input, header), new SourcePosition("", header[0].Line, 1, 0, header[0].Offset), charset, _pool);
                         state = State.Text;
                     }
                     continue;
@@ -105,19 +108,13 @@ internal sealed class MedecinParser(Hl7Charset charset)
 
     private Header ReadHeader(ReadOnlySpan<byte> input, (int Offset, int Length, int Line)[] lines)
     {
-        var text = new string?[HeaderLines];
-        for (int i = 0; i < HeaderLines; i++)
-        {
-            text[i] = HprimText.Trimmed(input.Slice(lines[i].Offset, lines[i].Length), charset);
-        }
-        string? Line(int n) => text[n - 1];
         SourcePosition At(int n) => new("", lines[n - 1].Line, n, 0, lines[n - 1].Offset);
 
         var diagnostics = new List<Diagnostic>();
         PartialDate? birthDate = null;
-        if (Line(7) is string dob)
+        if (!HeaderLine(input, lines, 7).IsEmpty)
         {
-            if (TryDate(dob, out DateOnly d))
+            if (TryDate(HeaderLine(input, lines, 7), out DateOnly d))
             {
                 birthDate = new PartialDate(d.Year, d.Month, d.Day);
             }
@@ -127,12 +124,12 @@ internal sealed class MedecinParser(Hl7Charset charset)
             }
         }
         Timestamp? sampled = null;
-        if (Line(10) is string exam && TryDate(exam, out DateOnly e))
+        if (TryDate(HeaderLine(input, lines, 10), out DateOnly e))
         {
             var clock = e.ToDateTime(TimeOnly.MinValue);
             sampled = new Timestamp(new DateTimeOffset(clock, DateTimeText.AssumedZone.GetUtcOffset(clock)), TimestampPrecision.Day, TimeZoneGiven: false);
         }
-        else if (Line(10) is null)
+        else if (HeaderLine(input, lines, 10).IsEmpty)
         {
             // The documented fallback: HPRIM Médecin has no other date of the result; the lab is told.
             diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.MissingField, "header line 10 (exam date) is empty: the results count on the day Sidep received them", At(10))
@@ -142,34 +139,72 @@ internal sealed class MedecinParser(Hl7Charset charset)
         {
             diagnostics.Add(new Diagnostic(Severity.Error, DiagnosticCode.InvalidDate, "header line 10 (exam date) is not DD/MM/YYYY: the sample date is unknown", At(10)));
         }
-        string? town = Line(6);
+        ReadOnlySpan<byte> townLine = HeaderLine(input, lines, 6);
         string? postcode = null;
-        if (town is not null && town.Length >= 5 && town[..5].All(char.IsAsciiDigit))
+        if (townLine.Length >= 5 && townLine[..5].IndexOfAnyExceptInRange((byte)'0', (byte)'9') < 0)
         {
-            postcode = town[..5];
-            town = town[5..].Trim() is { Length: > 0 } rest ? rest : null;
+            postcode = _pool.Get(townLine[..5], charset);
+            townLine = townLine[5..].Trim(" \t"u8);
         }
-        string? line4 = Line(4), line5 = Line(5);
+        string? town = townLine.IsEmpty ? null : _pool.Get(townLine, charset);
+        string? line4 = HeaderText(input, lines, 4), line5 = HeaderText(input, lines, 5);
         var address = new Address(line4 is not null && line5 is not null ? line4 + ", " + line5 : line4 ?? line5, town, postcode, null, null);
-        string? fileNumber = Line(9);
+        string? fileNumber = HeaderText(input, lines, 9);
         if (fileNumber is null)
         {
             diagnostics.Add(new Diagnostic(Severity.Error, DiagnosticCode.MissingField, "header line 9 (laboratory file number) is empty: the specimen is not identified", At(9)));
         }
         var identity = new PatientIdentity
         {
-            LocalId = Line(1),
-            BirthName = Line(2),
-            GivenNames = Line(3) is string given ? given.Split([' ', ','], StringSplitOptions.RemoveEmptyEntries) : [],
+            LocalId = HeaderText(input, lines, 1),
+            BirthName = HeaderText(input, lines, 2),
+            GivenNames = HeaderText(input, lines, 3) is string given ? given.Split([' ', ','], StringSplitOptions.RemoveEmptyEntries) : [],
             BirthDate = birthDate,
             Address = address is { Line: null, City: null, PostalCode: null } ? null : address,
-            // Line 8 holds the NIR of the insured person, who may not be the patient: it is not an INS and is not kept.
+            // Line 8 holds the NIR of the insured person, who may not be the patient: it is not an INS, and is neither
+            // decoded nor kept.
         };
-        return new Header(identity, fileNumber, sampled, Line(11), Line(12), diagnostics);
+        ReadOnlySpan<byte> sender = HeaderLine(input, lines, 11), receiver = HeaderLine(input, lines, 12);
+        return new Header(identity, fileNumber, sampled, sender.IsEmpty ? null : _pool.Get(sender, charset), receiver.IsEmpty ? null : _pool.Get(receiver, charset), diagnostics);
     }
 
-    private static bool TryDate(string text, out DateOnly date) =>
-        DateOnly.TryParseExact(text, "dd/MM/yyyy", System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out date);
+    /// <summary>Header line <paramref name="n"/> (1-based), trimmed.</summary>
+    private static ReadOnlySpan<byte> HeaderLine(ReadOnlySpan<byte> input, (int Offset, int Length, int Line)[] lines, int n) =>
+        input.Slice(lines[n - 1].Offset, lines[n - 1].Length).Trim(" \t"u8);
+
+    private string? HeaderText(ReadOnlySpan<byte> input, (int Offset, int Length, int Line)[] lines, int n) =>
+        HeaderLine(input, lines, n) is { IsEmpty: false } bytes ? Hl7Text.Chars(bytes, charset) : null;
+
+    /// <summary>DD/MM/YYYY, read from the bytes (a real calendar date, or false).</summary>
+    private static bool TryDate(ReadOnlySpan<byte> text, out DateOnly date)
+    {
+        date = default;
+        if (text.Length != 10 || text[2] != (byte)'/' || text[5] != (byte)'/'
+            || !Digits(text[..2], out int day) || !Digits(text.Slice(3, 2), out int month) || !Digits(text[6..], out int year))
+        {
+            return false;
+        }
+        if (year < 1 || month is < 1 or > 12 || day < 1 || day > DateTime.DaysInMonth(year, month))
+        {
+            return false;
+        }
+        date = new DateOnly(year, month, day);
+        return true;
+    }
+
+    private static bool Digits(ReadOnlySpan<byte> text, out int value)
+    {
+        value = 0;
+        foreach (byte b in text)
+        {
+            if (b is < (byte)'0' or > (byte)'9')
+            {
+                return false;
+            }
+            value = value * 10 + (b - '0');
+        }
+        return true;
+    }
 
     private sealed record Header(PatientIdentity Patient, string? FileNumber, Timestamp? SampledAt, string? Sender, string? Receiver, List<Diagnostic> Diagnostics);
 
@@ -178,12 +213,14 @@ internal sealed class MedecinParser(Hl7Charset charset)
     {
         private readonly Header? _header;
         private readonly Hl7Charset _charset;
+        private readonly StringPool _pool;
         private readonly List<(ParsedItem Item, Draft Draft)> _items = [];
 
-        public Block(ParsedSubmission submission, Header? header, SourcePosition position, Hl7Charset charset)
+        public Block(ParsedSubmission submission, Header? header, SourcePosition position, Hl7Charset charset, StringPool pool)
         {
             _header = header;
             _charset = charset;
+            _pool = pool;
             Message = new ParsedMessage
             {
                 ControlId = header?.FileNumber,
@@ -194,7 +231,7 @@ internal sealed class MedecinParser(Hl7Charset charset)
             };
             if (header is not null)
             {
-                Message.Diagnostics.AddRange(header.Diagnostics.Where(d => d.Severity == Severity.Error));
+                AddOf(header.Diagnostics, Severity.Error, Message.Diagnostics);
                 if (header.Sender is null)
                 {
                     Message.Diagnostics.Add(new Diagnostic(Severity.Error, DiagnosticCode.MissingField, "header line 11 (sender) is empty: the laboratory is not identified", position with { Field = 11 }));
@@ -230,51 +267,65 @@ internal sealed class MedecinParser(Hl7Charset charset)
             Message.Items.Add(item);
             var draft = new Draft();
             _items.Add((item, draft));
+            // RES.n is field n - 1 of the line (fields are numbered from the record type); only the fields Sidep keeps are decoded.
             var res = new Hl7Segment(line, s_bars, position.ByteOffset, position.Line);
-            var values = new string?[14];
-            var offsets = new int[14];
-            for (int n = 2; n <= values.Length; n++)
+            ReadOnlySpan<byte> code = res.Field(2, out int codeAt).Trim(" \t"u8);
+            if (code.IsEmpty)
             {
-                values[n - 1] = HprimText.Trimmed(res.Field(n - 1, out offsets[n - 1]), _charset);
-            }
-            string? F(int n) => values[n - 1];
-            SourcePosition At(int n) => position with { Segment = "RES", Field = n, ByteOffset = position.ByteOffset + offsets[n - 1] };
-
-            string? code = F(3);
-            if (code is null)
-            {
-                item.Reject(DiagnosticCode.MissingField, "RES.3 (analysis code) is empty", At(3));
+                item.Reject(DiagnosticCode.MissingField, "RES.3 (analysis code) is empty", At(position, 3, codeAt));
                 return;
             }
-            draft.Analysis = new CodedValue(code, F(2), "L");
-            string? value = F(5);
-            if (value is null)
+            draft.Analysis = new CodedValue(_pool.Get(code, _charset), Pooled(res.Field(1)), "L");
+            ReadOnlySpan<byte> valueBytes = res.Field(4, out int valueAt).Trim(" \t"u8);
+            if (valueBytes.IsEmpty)
             {
-                item.Reject(DiagnosticCode.MissingField, "RES.5 (result value) is empty", At(5));
+                item.Reject(DiagnosticCode.MissingField, "RES.5 (result value) is empty", At(position, 5, valueAt));
                 return;
             }
-            bool numeric = F(4) is "N";
+            string value = _pool.Get(valueBytes, _charset);
+            bool numeric = res.Field(3).Trim(" \t"u8).SequenceEqual("N"u8);
             draft.Value = new ResultValue(numeric ? Interpretation.NotInterpreted : ResultValues.FromText(value), value);
-            draft.Units = F(6);
-            draft.AbnormalFlag = F(9);
-            string? status = F(10);
-            draft.Status = status switch
+            draft.Units = Pooled(res.Field(5));
+            draft.AbnormalFlag = Pooled(res.Field(8));
+            ReadOnlySpan<byte> status = res.Field(9, out int statusAt).Trim(" \t"u8);
+            draft.Status = status.Length switch
             {
-                "F" or null => ResultStatus.Final,
-                "C" => ResultStatus.Corrected,
-                "P" => ResultStatus.Preliminary,
-                "D" or "X" => ResultStatus.Cancelled,
+                0 => ResultStatus.Final,
+                1 => status[0] switch
+                {
+                    (byte)'F' => ResultStatus.Final,
+                    (byte)'C' => ResultStatus.Corrected,
+                    (byte)'P' => ResultStatus.Preliminary,
+                    (byte)'D' or (byte)'X' => ResultStatus.Cancelled,
+                    _ => null,
+                },
                 _ => null,
             };
-            if (status is null)
+            if (status.IsEmpty)
             {
-                item.Diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.MissingResultStatus, "RES.10 (status) is empty; taken as final", At(10)));
+                item.Diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.MissingResultStatus, "RES.10 (status) is empty; taken as final", At(position, 10, statusAt)));
             }
             else if (draft.Status is null)
             {
-                item.Reject(DiagnosticCode.InvalidField, $"RES.10 status '{status}' is not F, C, P or D", At(10));
+                item.Reject(DiagnosticCode.InvalidField, $"RES.10 status '{Hl7Text.Chars(status, _charset)}' is not F, C, P or D", At(position, 10, statusAt));
             }
         }
+
+        /// <summary>Adds the header's problems of one severity (a loop: most headers have none, and this runs per result).</summary>
+        private static void AddOf(List<Diagnostic> from, Severity severity, List<Diagnostic> to)
+        {
+            foreach (Diagnostic d in from)
+            {
+                if (d.Severity == severity)
+                {
+                    to.Add(d);
+                }
+            }
+        }
+
+        private string? Pooled(ReadOnlySpan<byte> field) => field.Trim(" \t"u8) is { IsEmpty: false } t ? _pool.Get(t, _charset) : null;
+
+        private static SourcePosition At(SourcePosition line, int field, int offset) => line with { Segment = "RES", Field = field, ByteOffset = line.ByteOffset + offset };
 
         public void Finish(bool closed, SourcePosition end)
         {
@@ -292,7 +343,7 @@ internal sealed class MedecinParser(Hl7Charset charset)
                 {
                     continue;
                 }
-                item.Diagnostics.AddRange(_header.Diagnostics.Where(d => d.Severity == Severity.Warning));
+                AddOf(_header.Diagnostics, Severity.Warning, item.Diagnostics);
                 item.Result = new LabResult
                 {
                     LabId = _header.Sender ?? "",
