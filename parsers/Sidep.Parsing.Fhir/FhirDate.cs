@@ -21,7 +21,7 @@ public static class FhirDate
                 return false;
             }
             var clock = new DateTime(d.Year, d.Month ?? 1, d.Day ?? 1);
-            value = new Timestamp(new DateTimeOffset(clock, DateTimeText.AssumedZone.GetUtcOffset(clock)),
+            value = new Timestamp(new DateTimeOffset(clock, DateTimeText.AssumedOffset(clock)),
                 d.Month is null ? TimestampPrecision.Year : d.Day is null ? TimestampPrecision.Month : TimestampPrecision.Day, TimeZoneGiven: false);
             return true;
         }
@@ -42,7 +42,7 @@ public static class FhirDate
             return false;
         }
         local = DateTime.SpecifyKind(local, DateTimeKind.Unspecified);
-        value = new Timestamp(new DateTimeOffset(local, DateTimeText.AssumedZone.GetUtcOffset(local)), precision, TimeZoneGiven: false);
+        value = new Timestamp(new DateTimeOffset(local, DateTimeText.AssumedOffset(local)), precision, TimeZoneGiven: false);
         return true;
     }
 

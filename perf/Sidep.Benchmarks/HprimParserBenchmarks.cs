@@ -13,6 +13,7 @@ public class HprimParserBenchmarks : IMeasuredBytes
 {
     private byte[] _sante = [];
     private byte[] _medecin = [];
+    private System.Buffers.ReadOnlySequence<byte> _santeSplit, _medecinSplit;
     private readonly HprimParser _parser = new();
 
     [GlobalSetup]
@@ -37,6 +38,8 @@ public class HprimParserBenchmarks : IMeasuredBytes
         m.Append("****FINFICHIER****\r\n");
         _sante = Encoding.Latin1.GetBytes(s.ToString());
         _medecin = Encoding.Latin1.GetBytes(m.ToString());
+        _santeSplit = Segments.Of(_sante, 4096);
+        _medecinSplit = Segments.Of(_medecin, 4096);
         // A benchmark of a file that does not parse would measure nothing useful.
         if (Sante() != 1000 || Medecin() != 1000)
         {
@@ -50,7 +53,13 @@ public class HprimParserBenchmarks : IMeasuredBytes
     [Benchmark(Description = "HPRIM Médecin, 1000 patients")]
     public int Medecin() => Count(_parser.Parse(_medecin));
 
-    public int BytesOf(string method) => method == nameof(Sante) ? _sante.Length : _medecin.Length;
+    [Benchmark(Description = "HPRIM Santé, 4 KiB segments")]
+    public int SanteSegmented() => Count(_parser.Parse(_santeSplit));
+
+    [Benchmark(Description = "HPRIM Médecin, 4 KiB segments")]
+    public int MedecinSegmented() => Count(_parser.Parse(_medecinSplit));
+
+    public int BytesOf(string method) => method.StartsWith(nameof(Sante), StringComparison.Ordinal) ? _sante.Length : _medecin.Length;
 
     private static int Count(ParsedSubmission s)
     {

@@ -1,3 +1,29 @@
+using System.Diagnostics;
+using System.Reflection;
+using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Running;
 
+// `loop CLASS METHOD SECONDS`: runs one benchmark method over and over for a profiler to sample (perf record -g -p PID,
+// with DOTNET_PerfMapEnabled=1): perf/README.md says how each parser's profile was taken. Otherwise BenchmarkDotNet.
+if (args is ["loop", string type, string method, string seconds])
+{
+    Type benchmarks = typeof(Sidep.Benchmarks.Hl7ParserBenchmarks).Assembly.GetTypes().Single(t => t.Name == type);
+    object instance = Activator.CreateInstance(benchmarks)!;
+    foreach (PropertyInfo p in benchmarks.GetProperties().Where(p => p.GetCustomAttribute<ParamsAttribute>() is not null))
+    {
+        p.SetValue(instance, p.GetCustomAttribute<ParamsAttribute>()!.Values[^1]);
+    }
+    benchmarks.GetMethods().Single(m => m.GetCustomAttribute<GlobalSetupAttribute>() is not null).Invoke(instance, null);
+    MethodInfo run = benchmarks.GetMethod(method)!;
+    var clock = Stopwatch.StartNew();
+    long calls = 0;
+    Console.WriteLine($"pid {Environment.ProcessId}: {type}.{method} for {seconds} s");
+    while (clock.Elapsed.TotalSeconds < double.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture))
+    {
+        run.Invoke(instance, null);
+        calls++;
+    }
+    Console.WriteLine($"{calls} calls, {clock.Elapsed.TotalMilliseconds * 1000 / calls:F1} µs a call");
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(Sidep.Benchmarks.Hl7ParserBenchmarks).Assembly).Run(args);

@@ -127,7 +127,7 @@ internal sealed class MedecinParser(Hl7Charset charset)
         if (TryDate(HeaderLine(input, lines, 10), out DateOnly e))
         {
             var clock = e.ToDateTime(TimeOnly.MinValue);
-            sampled = new Timestamp(new DateTimeOffset(clock, DateTimeText.AssumedZone.GetUtcOffset(clock)), TimestampPrecision.Day, TimeZoneGiven: false);
+            sampled = new Timestamp(new DateTimeOffset(clock, DateTimeText.AssumedOffset(clock)), TimestampPrecision.Day, TimeZoneGiven: false);
         }
         else if (HeaderLine(input, lines, 10).IsEmpty)
         {

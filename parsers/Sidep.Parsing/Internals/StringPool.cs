@@ -46,12 +46,24 @@ internal sealed class StringPool
 
     private static uint Hash(ReadOnlySpan<byte> bytes)
     {
-        // FNV-1a over the bytes: values are short, this is a handful of multiplies.
-        uint hash = 2166136261;
-        foreach (byte b in bytes)
+        // Eight bytes at a time (values are at most 48 bytes: at most six rounds), the tail read as one last word;
+        // it only has to spread the values of a batch over 1,024 slots.
+        ulong hash = (ulong)bytes.Length * 0x9E3779B97F4A7C15;
+        int i = 0;
+        for (; i + 8 <= bytes.Length; i += 8)
         {
-            hash = (hash ^ b) * 16777619;
+            hash = (hash ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes[i..])) * 0xFF51AFD7ED558CCD;
+            hash ^= hash >> 29;
         }
-        return hash ^ (uint)bytes.Length;
+        if (i < bytes.Length)
+        {
+            ulong tail = 0;
+            for (int k = bytes.Length - 1; k >= i; k--)
+            {
+                tail = (tail << 8) | bytes[k];
+            }
+            hash = (hash ^ tail) * 0xC4CEB9FE1A85EC53;
+        }
+        return (uint)(hash ^ (hash >> 32));
     }
 }
