@@ -50,6 +50,26 @@ public class DomainTests
         Assert.Equal(expected, ResultValues.FromText(text));
 
     [Fact]
+    public void The_assumed_offset_remembered_by_day_is_the_zones_own_at_every_hour_and_on_the_days_the_clocks_change()
+    {
+        for (var local = new DateTime(2019, 12, 25, 0, 30, 0); local < new DateTime(2027, 1, 5); local = local.AddHours(1))
+        {
+            Assert.Equal(DateTimeText.AssumedZone.GetUtcOffset(local), DateTimeText.AssumedOffset(local));
+        }
+        // Around the changes (last Sunday of March and of October), minute by minute, asked twice (the second from memory).
+        foreach (DateTime day in new[] { new DateTime(2022, 3, 27), new DateTime(2022, 10, 30), new DateTime(2026, 3, 29), new DateTime(2026, 10, 25) })
+        {
+            for (DateTime local = day; local < day.AddDays(1); local = local.AddMinutes(7))
+            {
+                Assert.Equal(DateTimeText.AssumedZone.GetUtcOffset(local), DateTimeText.AssumedOffset(local));
+                Assert.Equal(DateTimeText.AssumedZone.GetUtcOffset(local), DateTimeText.AssumedOffset(local));
+            }
+        }
+        Assert.Equal(DateTimeText.AssumedZone.GetUtcOffset(DateTime.MaxValue), DateTimeText.AssumedOffset(DateTime.MaxValue));
+        Assert.Equal(DateTimeText.AssumedZone.GetUtcOffset(DateTime.MinValue), DateTimeText.AssumedOffset(DateTime.MinValue));
+    }
+
+    [Fact]
     public void Folding_Latin1_text_by_table_gives_what_Unicode_decomposition_gives()
     {
         // Every Latin-1 character alone, between letters, and the words results are written with, in both cases.
