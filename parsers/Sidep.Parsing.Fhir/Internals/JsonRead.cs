@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Sidep.Parsing.Internals;
 
 namespace Sidep.Parsing.Fhir.Internals;
 
@@ -12,12 +13,18 @@ internal readonly record struct Identifier(string? System, string? Value);
 /// Each reads the value that follows and leaves the reader on its last token; anything unexpected is skipped.</summary>
 internal static class JsonRead
 {
+    /// <summary>The short strings a bundle repeats (systems, codes, displays, statuses, references to the patient),
+    /// decoded once per thread: parsing is synchronous, and the pool is bounded (see <see cref="StringPool"/>).</summary>
+    [ThreadStatic]
+    private static StringPool? t_pool;
+
     public static string? String(ref Utf8JsonReader r)
     {
         r.Read();
         if (r.TokenType is JsonTokenType.String)
         {
-            return r.GetString();
+            // The body was checked to be UTF-8 before it was read: an unescaped value's bytes are its text.
+            return r.ValueIsEscaped || r.HasValueSequence ? r.GetString() : (t_pool ??= new StringPool()).Get(r.ValueSpan, Hl7Charset.Utf8);
         }
         if (r.TokenType is JsonTokenType.Number or JsonTokenType.True or JsonTokenType.False)
         {
