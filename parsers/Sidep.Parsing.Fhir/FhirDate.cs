@@ -25,10 +25,13 @@ public static class FhirDate
                 d.Month is null ? TimestampPrecision.Year : d.Day is null ? TimestampPrecision.Month : TimestampPrecision.Day, TimeZoneGiven: false);
             return true;
         }
-        if (TryParseCommon(text, out value))
-        {
-            return true;
-        }
+        return TryParseCommon(text, out value) || TryParseGeneral(text, out value);
+    }
+
+    /// <summary>Any dateTime of more than a day .NET's readers take (the assumed zone when none is given).</summary>
+    internal static bool TryParseGeneral(string text, out Timestamp value)
+    {
+        value = default;
         bool zone = text.EndsWith('Z') || text.LastIndexOfAny(['+', '-']) > 10;
         int secondsColon = text.Length > 14 ? text.IndexOf(':', 14) : -1; // (an 11- to 14-character text threw here: found by fuzzing)
         TimestampPrecision precision = text.Contains('.') ? TimestampPrecision.Fraction : secondsColon > 0 && secondsColon < 17 ? TimestampPrecision.Second : TimestampPrecision.Minute;
@@ -54,7 +57,7 @@ public static class FhirDate
     /// The form labs' software writes — YYYY-MM-DDThh:mm[:ss[.f…]](Z|±hh:mm)? — read character by character; false for
     /// anything else, which the general reader then takes (or refuses) as before. Same results as it (a test compares them).
     /// </summary>
-    private static bool TryParseCommon(string text, out Timestamp value)
+    internal static bool TryParseCommon(string text, out Timestamp value)
     {
         value = default;
         if (text.Length < 16 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':'

@@ -157,7 +157,8 @@ public static class DateTimeText
         return true;
     }
 
-    private static bool TryNumber(ReadOnlySpan<byte> digits, out int value)
+    /// <summary>ASCII digits only (no sign, no space) as a number.</summary>
+    internal static bool TryNumber(ReadOnlySpan<byte> digits, out int value)
     {
         value = 0;
         foreach (byte b in digits)

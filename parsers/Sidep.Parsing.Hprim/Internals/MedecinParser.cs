@@ -180,7 +180,7 @@ internal sealed class MedecinParser(Hl7Charset charset)
     {
         date = default;
         if (text.Length != 10 || text[2] != (byte)'/' || text[5] != (byte)'/'
-            || !Digits(text[..2], out int day) || !Digits(text.Slice(3, 2), out int month) || !Digits(text[6..], out int year))
+            || !DateTimeText.TryNumber(text[..2], out int day) || !DateTimeText.TryNumber(text.Slice(3, 2), out int month) || !DateTimeText.TryNumber(text[6..], out int year))
         {
             return false;
         }
@@ -189,20 +189,6 @@ internal sealed class MedecinParser(Hl7Charset charset)
             return false;
         }
         date = new DateOnly(year, month, day);
-        return true;
-    }
-
-    private static bool Digits(ReadOnlySpan<byte> text, out int value)
-    {
-        value = 0;
-        foreach (byte b in text)
-        {
-            if (b is < (byte)'0' or > (byte)'9')
-            {
-                return false;
-            }
-            value = value * 10 + (b - '0');
-        }
         return true;
     }
 
