@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
@@ -42,7 +41,7 @@ public static class ResearchApi
             return Results.Json(new { recorded = true, personKnown = known is not null }, statusCode: 201);
         }).RequireAuthorization(SidepPolicies.Operator);
 
-        app.MapGet("/v1/research/pseudonym-links", (ClaimsPrincipal user, IStageStore store, Pseudonyms pseudonyms, string? from, string? to) =>
+        app.MapGet("/v1/research/pseudonym-links", (IStageStore store, Pseudonyms pseudonyms, string? from, string? to) =>
         {
             if (from is null || to is null)
             {
