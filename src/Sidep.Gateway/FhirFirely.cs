@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Xml;
 using Hl7.Fhir.Model;
+using Sidep.Ingestion;
 using Hl7.Fhir.Serialization;
 
 namespace Sidep.Gateway;
@@ -128,20 +129,11 @@ public static partial class FhirFirely
         }
     }
 
-    public static string StrictOutcome(IEnumerable<string> problems)
+    /// <summary>Strict validation's problems as an OperationOutcome (written by the one writer of Sidep's outcomes), each
+    /// with the element's path when Firely's message gives it ("… At Bundle.entry[0]…, line …").</summary>
+    public static byte[] StrictOutcome(IEnumerable<string> problems) => FhirOutcomes.Invalid(problems.Select(problem =>
     {
-        var outcome = new OperationOutcome();
-        foreach (string problem in problems)
-        {
-            var issue = new OperationOutcome.IssueComponent { Severity = OperationOutcome.IssueSeverity.Error, Code = OperationOutcome.IssueType.Invalid, Diagnostics = problem };
-            int at = problem.IndexOf(" At ", StringComparison.Ordinal);
-            if (at > 0)
-            {
-                string path = problem[(at + 4)..].Split(',')[0].Trim();
-                issue.Expression = [path];
-            }
-            outcome.Issue.Add(issue);
-        }
-        return s_json.SerializeToString(outcome);
-    }
+        int at = problem.IndexOf(" At ", StringComparison.Ordinal);
+        return (problem, at > 0 ? problem[(at + 4)..].Split(',')[0].Trim() : null);
+    }));
 }

@@ -19,6 +19,7 @@ namespace Sidep.Gateway;
 public static class SubmissionsApi
 {
     private const string FhirXmlMediaType = "application/fhir+xml";
+    private const string FhirJson = Formats.FhirMediaType + "; charset=utf-8";
 
     public static IEndpointRouteBuilder MapSubmissionsApi(this IEndpointRouteBuilder app)
     {
@@ -101,7 +102,7 @@ public static class SubmissionsApi
                 (byte[]? json, string? problem) = FhirFirely.XmlToJson(Encoding.UTF8.GetString(body));
                 if (json is null)
                 {
-                    return TypedResults.Text(FhirFirely.StrictOutcome([problem!]), Formats.FhirMediaType, Encoding.UTF8, 422);
+                    return new Answered(422, new FormatAnswer(FhirJson, FhirFirely.StrictOutcome([problem!])));
                 }
                 body = new ReadOnlySequence<byte>(json);
             }
@@ -110,7 +111,7 @@ public static class SubmissionsApi
                 List<string> problems = FhirFirely.StrictProblems(Encoding.UTF8.GetString(body));
                 if (problems.Count > 0)
                 {
-                    return TypedResults.Text(FhirFirely.StrictOutcome(problems), Formats.FhirMediaType, Encoding.UTF8, 422);
+                    return new Answered(422, new FormatAnswer(FhirJson, FhirFirely.StrictOutcome(problems)));
                 }
             }
             // Parsed straight from Kestrel's buffers (XML: from its JSON form).

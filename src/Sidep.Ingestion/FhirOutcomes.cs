@@ -33,6 +33,17 @@ public static class FhirOutcomes
         });
     }
 
+    /// <summary>A resource found invalid as a whole (FHIR's strict validation): one error issue per problem, with the
+    /// FHIRPath of the element when it is known.</summary>
+    public static byte[] Invalid(IEnumerable<(string Diagnostics, string? Expression)> problems) =>
+        Write(w =>
+        {
+            foreach ((string diagnostics, string? expression) in problems)
+            {
+                Issue(w, "error", "invalid", null, diagnostics, expression);
+            }
+        });
+
     /// <summary>A submission refused as a whole (its lab may not submit as the lab it names), saying why.</summary>
     public static byte[] Refusal(string code, string reason) => Write(w => Issue(w, "error", "forbidden", code, reason, null));
 
