@@ -113,7 +113,7 @@ public static class SidepServer
             builder.Services.AddSingleton<StorageFaults>(SqliteStorageFaults.Instance);
             // The journal's end read at every submission, the stages' positions at most 50 ms old.
             builder.Services.AddSingleton<IPipelineView>(new PipelineView(topics, stores.Reads, TimeSpan.FromMilliseconds(50), liveEnds: true));
-            (Terminology terminology, Pseudonyms pseudonyms) = AddShared(builder, options, stores.Main, topics, stores.Reads);
+            (Terminology terminology, Pseudonyms pseudonyms, _) = AddShared(builder, options, stores.Main, topics, stores.Reads);
             builder.Services.AddSingleton(sp => new IngestionService(log, ParserOptions(options), terminology)
             {
                 Activity = sp.GetRequiredService<LabActivityRecorder>(),
@@ -156,15 +156,14 @@ public static class SidepServer
         builder.Services.AddSingleton<StorageFaults>(StorageFaults.Files);
         // Both read at most a second old (a broker and a database away).
         builder.Services.AddSingleton<IPipelineView>(new PipelineView(transport, store, TimeSpan.FromSeconds(1), liveEnds: false));
-        (Terminology terminology, Pseudonyms pseudonyms) = AddShared(builder, options, distributed.Labs, transport, store);
+        (Terminology terminology, Pseudonyms pseudonyms, long mark) = AddShared(builder, options, distributed.Labs, transport, store);
         builder.Services.AddSingleton(sp => new IngestionService(new TransportJournal(transport), ParserOptions(options), terminology, distributed.Keys, distributed.Router)
         {
             Activity = sp.GetRequiredService<LabActivityRecorder>(),
             Time = options.Clock,
         });
-        // Mappings added through another gateway reach this one, and replay what it holds in quarantine.
-        List<TranscodingChange> mappings = distributed.Labs.TranscodingChangedAfter(-1);
-        long mark = mappings.Count == 0 ? 0 : mappings.Max(m => m.Mark);
+        // Mappings added through another gateway (after the ones loaded at start) reach this one, and replay what it
+        // holds in quarantine.
         builder.Services.AddHostedService(sp => new TranscodingFollower(distributed.Labs, sp.GetRequiredService<IngestionService>(), mark,
             sp.GetRequiredService<ILogger<TranscodingFollower>>()));
         AddStages(builder, options, transport, terminology, pseudonyms, _ => store, holdsEveryPartition: false);
@@ -175,11 +174,13 @@ public static class SidepServer
 
     /// <summary>What both modes register alike: the lab register, the national terminology with the labs' mappings, the
     /// transport and store the gateway reads, the pseudonyms, the indicators' reader.</summary>
-    private static (Terminology, Pseudonyms) AddShared(WebApplicationBuilder builder, GatewayOptions options, ILabRegister labs, Sidep.Transport.IStageTransport transport,
+    /// <returns>The terminology, the research pseudonyms, and the mark of the last transcoding change loaded.</returns>
+    private static (Terminology, Pseudonyms, long Mark) AddShared(WebApplicationBuilder builder, GatewayOptions options, ILabRegister labs, Sidep.Transport.IStageTransport transport,
         IStageStore store)
     {
         Terminology terminology = Terminology.CreateNational();
-        terminology.Load(labs.TranscodingChangedAfter(-1).Select(m => (m.Lab, m.Row)));
+        List<TranscodingChange> mappings = labs.TranscodingChangedAfter(-1);
+        terminology.Load(mappings.Select(m => (m.Lab, m.Row)));
         builder.Services.AddSingleton(labs);
         builder.Services.AddSingleton(transport);
         builder.Services.AddSingleton(store);
@@ -187,7 +188,7 @@ public static class SidepServer
         builder.Services.AddSingleton(pseudonyms);
         builder.Services.AddSingleton<IIndicatorReader>(new StoredIndicators(store));
         builder.Services.AddSingleton<StageFailures>();
-        return (terminology, pseudonyms);
+        return (terminology, pseudonyms, mappings.Count == 0 ? 0 : mappings.Max(m => m.Mark));
     }
 
     /// <summary>
