@@ -112,9 +112,10 @@ internal sealed class MedecinParser(Hl7Charset charset)
 
         var diagnostics = new List<Diagnostic>();
         PartialDate? birthDate = null;
-        if (!HeaderLine(input, lines, 7).IsEmpty)
+        ReadOnlySpan<byte> birth = HeaderLine(input, lines, 7), exam = HeaderLine(input, lines, 10);
+        if (!birth.IsEmpty)
         {
-            if (TryDate(HeaderLine(input, lines, 7), out DateOnly d))
+            if (TryDate(birth, out DateOnly d))
             {
                 birthDate = new PartialDate(d.Year, d.Month, d.Day);
             }
@@ -124,12 +125,12 @@ internal sealed class MedecinParser(Hl7Charset charset)
             }
         }
         Timestamp? sampled = null;
-        if (TryDate(HeaderLine(input, lines, 10), out DateOnly e))
+        if (TryDate(exam, out DateOnly e))
         {
             var clock = e.ToDateTime(TimeOnly.MinValue);
             sampled = new Timestamp(new DateTimeOffset(clock, DateTimeText.AssumedOffset(clock)), TimestampPrecision.Day, TimeZoneGiven: false);
         }
-        else if (HeaderLine(input, lines, 10).IsEmpty)
+        else if (exam.IsEmpty)
         {
             // The documented fallback: HPRIM Médecin has no other date of the result; the lab is told.
             diagnostics.Add(new Diagnostic(Severity.Warning, DiagnosticCode.MissingField, "header line 10 (exam date) is empty: the results count on the day Sidep received them", At(10))
