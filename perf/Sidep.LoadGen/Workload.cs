@@ -98,6 +98,9 @@ public sealed class Workload
     /// <summary>A person of the workload, and where the labs say they live.</summary>
     internal sealed record Person(PatientIdentity Identity, bool WithIns, string Dep, string Postcode, string City, bool Medecin);
 
+    /// <summary>The street line of every synthetic home (the postcode and city are the département's).</summary>
+    private const string Line = "1 RUE DE LA PAIX";
+
     /// <summary>One lab's items in the order it sends them; each is a whole message (HL7, HPRIM Médecin block), a P/OBR/OBX
     /// group (HPRIM Santé) or a Patient and Observation pair (FHIR).</summary>
     private sealed class LabItems
@@ -176,13 +179,16 @@ public sealed class Workload
                 SyntheticLab[] local = labsOfDep.GetValueOrDefault(dep, allLabs);
                 lab = local[random.Next(local.Length)];
                 bool medecin = lab.Format == LabFormat.HprimMedecin;
-                PatientIdentity p = NewPerson(random, today, age);
+                (string _, string postcode, string city) = byDep[dep];
+                // The home the labs will send (every person of a département at its one postcode): the separability check
+                // must see it, since a shared home corroborates a link made on approximate names.
+                var home = new Address(Line, city, postcode, null, "FRA");
+                PatientIdentity p = NewPerson(random, today, age) with { Address = home };
                 for (int tries = 0; tries < 100 && !Separable(p, medecin, firstNames, separable); tries++)
                 {
-                    p = NewPerson(random, today, age);
+                    p = NewPerson(random, today, age) with { Address = home };
                 }
                 separable.Match(medecin ? p with { Ins = null, Sex = Sex.Unknown } : p with { Ins = null });
-                (string _, string postcode, string city) = byDep[dep];
                 persons.Add(new Person(p, random.NextDouble() >= o.WithoutIns, dep, postcode, city, medecin));
                 person = persons.Count - 1;
                 // An HPRIM Médecin result carries no sex: its person is counted apart, and not tested again elsewhere,
@@ -347,12 +353,12 @@ public sealed class Workload
                 // HPRIM numbering counts the record type: OBR.8 sample date, OBX.4 analysis, OBX.6 value, OBX.12 status.
                 string system = lab.LocalCode is null ? "LN" : "L";
                 string value = positive ? "POS~Positif" : "NEG~Négatif";
-                return $"P|1|P{id}|||{p.BirthName}~{p.GivenNames[0]}~{p.GivenNames[1]}|{p.BirthName}|{b.Year:D4}{b.Month:D2}{b.Day:D2}|{(p.Sex == Sex.Female ? 'F' : 'M')}||1 RUE DE LA PAIX~~{person.City}~~{person.Postcode}|||\r\n" +
+                return $"P|1|P{id}|||{p.BirthName}~{p.GivenNames[0]}~{p.GivenNames[1]}|{p.BirthName}|{b.Year:D4}{b.Month:D2}{b.Day:D2}|{(p.Sex == Sex.Female ? 'F' : 'M')}||{Line}~~{person.City}~~{person.Postcode}|||\r\n" +
                     $"OBR|1|{accession}~||{code}~{lab.Label}~{system}|R||{day:yyyyMMdd}0800||||N|||{day:yyyyMMdd}0930||\r\n" +
                     $"OBX|1|CE|{code}~{lab.Label}~{system}||{value}|||N|||{(valid ? status : "")}|||{day:yyyyMMdd}1000\r\n";
             }
             case LabFormat.HprimMedecin:
-                return $"P{id}\r\n{p.BirthName}\r\n{p.GivenNames[0]} {p.GivenNames[1]}\r\n1 RUE DE LA PAIX\r\n\r\n{person.Postcode} {person.City}\r\n" +
+                return $"P{id}\r\n{p.BirthName}\r\n{p.GivenNames[0]} {p.GivenNames[1]}\r\n{Line}\r\n\r\n{person.Postcode} {person.City}\r\n" +
                     $"{b.Day:D2}/{b.Month:D2}/{b.Year:D4}\r\n\r\n{accession}\r\n{day:dd/MM/yyyy}\r\n{lab.Finess}\r\nSIDEP\r\n****LAB****\r\n" +
                     $"RES|{lab.Label}|{code}|A|{(valid ? positive ? "POSITIF" : "NEGATIF" : "")}||||N|{status}\r\n****FIN****\r\n";
             case LabFormat.Fhir:
@@ -366,7 +372,7 @@ public sealed class Workload
                 // Invalid: a sample time that is not a FHIR dateTime (a missing one would count on a fallback date, with a warning).
                 string effective = valid ? $",\"effectiveDateTime\":\"{day:yyyy-MM-dd}T08:00:00+01:00\"" : $",\"effectiveDateTime\":\"{day:dd/MM/yyyy}\"";
                 return $"{{\"fullUrl\":\"{patientUrl}\",\"resource\":{{\"resourceType\":\"Patient\",\"identifier\":[{identifier}],\"name\":[{{\"use\":\"official\",\"family\":\"{p.BirthName}\",\"given\":[\"{p.GivenNames[0]}\",\"{p.GivenNames[1]}\"]}}]," +
-                    $"\"gender\":\"{(p.Sex == Sex.Female ? "female" : "male")}\",\"birthDate\":\"{b.Year:D4}-{b.Month:D2}-{b.Day:D2}\",\"address\":[{{\"line\":[\"1 RUE DE LA PAIX\"],\"city\":\"{person.City}\",\"postalCode\":\"{person.Postcode}\"}}]}}}}," +
+                    $"\"gender\":\"{(p.Sex == Sex.Female ? "female" : "male")}\",\"birthDate\":\"{b.Year:D4}-{b.Month:D2}-{b.Day:D2}\",\"address\":[{{\"line\":[\"{Line}\"],\"city\":\"{person.City}\",\"postalCode\":\"{person.Postcode}\"}}]}}}}," +
                     $"{{\"fullUrl\":\"{observationUrl}\",\"resource\":{{\"resourceType\":\"Observation\",\"status\":\"{(status == "C" ? "corrected" : "final")}\",\"identifier\":[{{\"value\":\"{accession}\"}}]," +
                     $"\"code\":{{\"coding\":[{{\"system\":\"http://loinc.org\",\"code\":\"{lab.Loinc}\",\"display\":\"{lab.Label}\"}}]}},\"subject\":{{\"reference\":\"{patientUrl}\"}}," +
                     $"\"performer\":[{{\"reference\":\"urn:uuid:00000000-0000-4000-8000-000000000000\"}}]{effective},\"valueCodeableConcept\":{{\"coding\":[{result}]}}}}}}";
@@ -378,7 +384,7 @@ public sealed class Workload
                 string ins = person.WithIns ? $"{p.Ins!.Matricule}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS" : $"P{id}^^^{lab.Facility}^PI";
                 string sample = $"{day:yyyyMMdd}080000+0100";
                 return $"MSH|^~\\&|LOADGEN|{lab.Facility}^{lab.Finess}^FINESS|SIDEP|ANS|{day:yyyyMMdd}120000+0100||ORU^R01^ORU_R01|{accession}{status}|P|2.5|||||FRA|UNICODE UTF-8\r" +
-                    $"PID|1||{ins}||{p.BirthName}^{p.GivenNames[0]}^{p.GivenNames[1]}||{b.Year:D4}{b.Month:D2}{b.Day:D2}|{(p.Sex == Sex.Female ? 'F' : 'M')}|||1 RUE DE LA PAIX^^{person.City}^^{person.Postcode}^FRA^H\r" +
+                    $"PID|1||{ins}||{p.BirthName}^{p.GivenNames[0]}^{p.GivenNames[1]}||{b.Year:D4}{b.Month:D2}{b.Day:D2}|{(p.Sex == Sex.Female ? 'F' : 'M')}|||{Line}^^{person.City}^^{person.Postcode}^FRA^H\r" +
                     $"OBR|1||{accession}|{code}^{lab.Label}^{system}|||{sample}\r" +
                     $"OBX|1|CWE|{code}^{lab.Label}^{system}||{result}||||||{(valid ? status : "")}|||{sample}\r";
             }
