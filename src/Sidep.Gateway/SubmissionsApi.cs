@@ -20,6 +20,7 @@ public static class SubmissionsApi
 {
     private const string FhirXmlMediaType = "application/fhir+xml";
     private const string FhirJson = Formats.FhirMediaType + "; charset=utf-8";
+    private const string JsonReport = "application/json; charset=utf-8";
 
     public static IEndpointRouteBuilder MapSubmissionsApi(this IEndpointRouteBuilder app)
     {
@@ -152,7 +153,13 @@ public static class SubmissionsApi
             // What Sidep understood of each result, identity traits masked (they travel back over the network).
             return TypedResults.Json(new UnderstoodSubmission(report, [.. understood.Select(u => u.Masked())]), SidepJson.Default.UnderstoodSubmission, statusCode: status);
         }
-        return protocol is null ? TypedResults.Json(report, SidepJson.Default.SubmissionReport, statusCode: status) : new Answered(status, protocol.Answer(report));
+        if (protocol is null)
+        {
+            // The report's JSON as the journal holds it, written once; else written now.
+            return outcome.ReportJson.Length == 0 ? TypedResults.Json(report, SidepJson.Default.SubmissionReport, statusCode: status)
+                : new Answered(status, new FormatAnswer(JsonReport, outcome.ReportJson));
+        }
+        return new Answered(status, protocol.Answer(report));
     }
 
     private static IResult TooLarge(long? declared, long limit) => TypedResults.Problem(statusCode: 413, title: "Submission too large",

@@ -17,7 +17,12 @@ public sealed class NotDurableException(string message, Exception inner) : Excep
 /// <summary>The outcome of one submission: its report, or why the lab may not submit it.</summary>
 /// <param name="Understood">For a dry run (validation): what Sidep understood of each item, identity unmasked (mask it
 /// with <see cref="UnderstoodResult.Masked"/> before it leaves the machine).</param>
-public sealed record SubmissionOutcome(SubmissionReport Report, string? Forbidden, IReadOnlyList<UnderstoodResult>? Understood = null);
+/// <param name="ReportJson">The report as JSON when it was written for the journal (the same bytes answer a lab that asks
+/// for the JSON report); empty otherwise.</param>
+public sealed record SubmissionOutcome(SubmissionReport Report, string? Forbidden, IReadOnlyList<UnderstoodResult>? Understood = null)
+{
+    public byte[] ReportJson { get; init; } = [];
+}
 
 /// <summary>
 /// RECEIVE: parse, check the lab submits as itself, decide new / duplicate / correction per result key,
@@ -154,6 +159,7 @@ public sealed class IngestionService
         Dictionary<LabResult, string> routes = [];
         List<Decision> decisions = [];
         SubmissionReport? report = null;
+        byte[] reportJson = [];
         var parking = new List<(string Id, ResultEnvelope Envelope)>();
         Task Journal(KeyAnswer[] answers)
         {
@@ -177,7 +183,8 @@ public sealed class IngestionService
                 }
             }
             var stored = new StoredSubmission(submissionId, lab?.Finess ?? "", format, channel, receivedAt, sha256, report);
-            records.Insert(0, new LogRecord(RecordKind.Submission, -1, submissionId, SubmissionRecords.Encode(stored, body)));
+            reportJson = JsonSerializer.SerializeToUtf8Bytes(report, SidepJson.Default.SubmissionReport);
+            records.Insert(0, new LogRecord(RecordKind.Submission, -1, submissionId, SubmissionRecords.Encode(stored, reportJson, body)));
             return _log.AppendAsync(records, CancellationToken.None);
         }
         try
@@ -202,7 +209,7 @@ public sealed class IngestionService
             Activity?.Record(lab.Finess, receivedAt, decisions);
         }
         s_ackLatency.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, new KeyValuePair<string, object?>("channel", channel));
-        return new SubmissionOutcome(report!, null);
+        return new SubmissionOutcome(report!, null) { ReportJson = reportJson };
     }
 
     private sealed record Candidate(ParsedItem Item, ParsedMessage Message, LabResult? Result, byte[]? Hash);
@@ -415,14 +422,23 @@ public sealed class IngestionService
         return null;
     }
 
+    /// <summary>The metric's outcome names, by status.</summary>
+    private static readonly string[] OutcomeNames = [.. Enum.GetValues<ItemStatus>().Select(s => s.ToString().ToLowerInvariant())];
+
     private static void Record(Lab? lab, List<Decision> decisions)
     {
         var labTag = new KeyValuePair<string, object?>("lab", lab?.Finess ?? "none");
         s_received.Add(decisions.Count, labTag);
+        // One measurement per outcome and reason of the submission, not one per result.
+        var outcomes = new Dictionary<(ItemStatus Status, string Reason), long>();
         foreach (Decision d in decisions)
         {
-            string reason = d.Status == ItemStatus.Rejected ? RejectionReason(d) : "";
-            s_outcomes.Add(1, labTag, new("outcome", d.Status.ToString().ToLowerInvariant()), new("reason", reason));
+            var outcome = (d.Status, d.Status == ItemStatus.Rejected ? RejectionReason(d) : "");
+            outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
+        }
+        foreach (((ItemStatus status, string reason), long count) in outcomes)
+        {
+            s_outcomes.Add(count, labTag, new("outcome", OutcomeNames[(int)status]), new("reason", reason));
         }
     }
 

@@ -17,21 +17,37 @@ public static class SubmissionRecords
 {
     private const int Compressed = -2;
 
-    public static byte[] Encode(StoredSubmission stored, in ReadOnlySequence<byte> body)
+    /// <summary>A submission record, its report already written as JSON (<paramref name="reportJson"/>: the bytes the
+    /// lab's JSON answer holds too, written once); <paramref name="stored"/>'s own report is not read.</summary>
+    public static byte[] Encode(StoredSubmission stored, ReadOnlySpan<byte> reportJson, in ReadOnlySequence<byte> body)
     {
-        byte[] meta = JsonSerializer.SerializeToUtf8Bytes(stored, SidepJson.Default.StoredSubmission);
-        int length = 4 + meta.Length + (int)body.Length;
+        var meta = new ArrayBufferWriter<byte>(256 + reportJson.Length);
+        using (var writer = new Utf8JsonWriter(meta))
+        {
+            // StoredSubmission as its JSON contract writes it (Decode reads it with that contract; a test holds them equal).
+            writer.WriteStartObject();
+            writer.WriteString("id", stored.Id);
+            writer.WriteString("lab", stored.Lab);
+            writer.WriteString("format", stored.Format);
+            writer.WriteString("channel", stored.Channel);
+            writer.WriteString("receivedAt", stored.ReceivedAt);
+            writer.WriteString("sha256", stored.Sha256);
+            writer.WritePropertyName("report");
+            writer.WriteRawValue(reportJson, skipInputValidation: true);
+            writer.WriteEndObject();
+        }
+        int length = 4 + meta.WrittenCount + (int)body.Length;
         byte[] plain = ArrayPool<byte>.Shared.Rent(length);
         try
         {
-            BinaryPrimitives.WriteInt32LittleEndian(plain, meta.Length);
-            meta.CopyTo(plain, 4);
-            body.CopyTo(plain.AsSpan(4 + meta.Length));
-            byte[] packed = LZ4Pickler.Pickle(plain.AsSpan(0, length), LZ4Level.L00_FAST);
-            byte[] record = new byte[4 + packed.Length];
-            BinaryPrimitives.WriteInt32LittleEndian(record, Compressed);
-            packed.CopyTo(record, 4);
-            return record;
+            BinaryPrimitives.WriteInt32LittleEndian(plain, meta.WrittenCount);
+            meta.WrittenSpan.CopyTo(plain.AsSpan(4));
+            body.CopyTo(plain.AsSpan(4 + meta.WrittenCount));
+            var record = new ArrayBufferWriter<byte>(length / 2 + 64);
+            BinaryPrimitives.WriteInt32LittleEndian(record.GetSpan(4), Compressed);
+            record.Advance(4);
+            LZ4Pickler.Pickle(plain.AsSpan(0, length), record, LZ4Level.L00_FAST);
+            return record.WrittenSpan.ToArray();
         }
         finally
         {

@@ -135,6 +135,29 @@ public class IngestionTests
     }
 
     [Fact]
+    public async Task The_report_is_written_once_the_journal_keeps_the_bytes_the_lab_is_answered_with_and_its_metadata_is_the_contract_s_JSON()
+    {
+        using var dir = new TempDir();
+        await using EmbeddedLog log = EmbeddedLog.Open(dir.Path, 4);
+        var ingestion = new IngestionService(log);
+        byte[] raw = Encoding.UTF8.GetBytes(Message(accession: "ACC1") + Message(accession: "ACC2") + Message(accession: "ACC1"));
+        SubmissionOutcome outcome = await ingestion.SubmitAsync(s_lab, new ReadOnlySequence<byte>(raw), "hl7v2", "test", false);
+        Assert.Equal(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(outcome.Report, SidepJson.Default.SubmissionReport), outcome.ReportJson);
+
+        // The record's metadata, unpacked, is byte for byte what the StoredSubmission contract writes.
+        LogEntry entry = log.ReadSubmission(outcome.Report.SubmissionId!)!.Value;
+        byte[] plain = K4os.Compression.LZ4.LZ4Pickler.Unpickle(entry.Payload.Span[4..]);
+        int metaLength = BitConverter.ToInt32(plain, 0);
+        (StoredSubmission meta, ReadOnlyMemory<byte> kept) = ingestion.GetSubmission(outcome.Report.SubmissionId!)!.Value;
+        Assert.Equal(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(meta, SidepJson.Default.StoredSubmission), plain.AsSpan(4, metaLength).ToArray());
+        Assert.Equal((2, 1), (meta.Report.Counts.Accepted, meta.Report.Counts.Duplicate));
+        Assert.Equal(raw, kept.ToArray());
+
+        // A dry run writes nothing, and its answer is written when answered.
+        Assert.Empty((await ingestion.SubmitAsync(s_lab, new ReadOnlySequence<byte>(raw), "hl7v2", "test", true)).ReportJson);
+    }
+
+    [Fact]
     public async Task A_submission_is_kept_compressed_and_one_written_before_compression_is_still_read()
     {
         using var dir = new TempDir();
