@@ -6,7 +6,7 @@
 # stage takes the partitions. At the end: every result accounted for, the national and département daily tables equal
 # to the ground truth, and the CPU time of every process, by role.
 # Usage: perf/bench-scale.sh [RESULTS] [BATCH] [CONCURRENCY] [KILL_AFTER_SECONDS] [KILLED_STAGE]
-# KILLED_STAGE (default store): the stage one of whose workers is killed. The mock cluster keeps at most 5 MiB a
+# KILLED_STAGE (default research): the stage one of whose workers is killed. The mock cluster keeps at most 5 MiB a
 # partition, so a stateful stage's worker (match, aggregate) taking over a partition cannot restore it by replay beyond
 # that window and stops, loudly; with a real broker (topics kept forever) any stage's worker can be killed. The make
 # test scale test stops a worker of every stage, on a workload that fits the window.
@@ -16,7 +16,7 @@ RESULTS=${1:-600000}
 BATCH=${2:-1000}
 CONCURRENCY=${3:-16}
 KILL_AFTER=${4:-60}
-KILLED_STAGE=${5:-store}
+KILLED_STAGE=${5:-research}
 BASE=${SIDEP_BENCH_PORT:-5490}
 PGPORT=$((BASE + 9))
 dotnet build src/Sidep.Host -c Release --nologo -v q >/dev/null
@@ -54,7 +54,7 @@ KAFKA=$(sed -n 's/.*Kafka \([^ ]*\) (mock cluster.*/\1/p' "$DATA/gw1.log" | head
 $SIDEP gateway --kafka "$KAFKA" --postgres "$CONN" --data-dir "$DATA/gw2" --urls "http://127.0.0.1:$((BASE + 2))" --mllp-port $((BASE + 3)) \
   --operator-token "$TOKEN" --agent-key "$AGENT_KEY" --research-keys "$RESEARCH_KEYS" --max-lag 5000 >"$DATA/gw2.log" 2>&1 &
 PIDS[gw2]=$!; ROLE[$!]=gateway
-for stage in store match aggregate fanout research; do
+for stage in match aggregate fanout research; do
   for n in 1 2; do
     $SIDEP worker --stage "$stage" --kafka "$KAFKA" --postgres "$CONN" --research-dir "$DATA/research" --research-keys "$RESEARCH_KEYS" >"$DATA/$stage$n.log" 2>&1 &
     PIDS[$stage$n]=$!; ROLE[$!]=$stage
@@ -62,7 +62,7 @@ for stage in store match aggregate fanout research; do
 done
 wait_for "$DATA/gw2.log" "Sidep is running" "${PIDS[gw2]}"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GB; .NET $(dotnet --version)"
-echo "distributed mode scaled out: 2 gateways, 2 workers per stage (12 processes), Kafka: librdkafka's mock cluster in the first gateway's process; PostgreSQL $(pg_config --version 2>/dev/null || echo '') throwaway, fsync off; $RESULTS results, batches of $BATCH, $CONCURRENCY senders; gateway 2 and a $KILLED_STAGE worker killed (SIGKILL) after ${KILL_AFTER} s"
+echo "distributed mode scaled out: 2 gateways, 2 workers per stage (10 processes), Kafka: librdkafka's mock cluster in the first gateway's process; PostgreSQL $(pg_config --version 2>/dev/null || echo '') throwaway, fsync off; $RESULTS results, batches of $BATCH, $CONCURRENCY senders; gateway 2 and a $KILLED_STAGE worker killed (SIGKILL) after ${KILL_AFTER} s"
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # CPU seconds of a process, read just before it is killed (a killed process's /proc entry goes with it).
 ( sleep "$KILL_AFTER"
@@ -86,7 +86,7 @@ for pid in "${!ROLE[@]}"; do
 done
 TOTAL=0
 echo "CPU seconds by role (both processes of each; per million results):"
-for role in gateway store match aggregate fanout research; do
+for role in gateway match aggregate fanout research; do
   echo "  $role: ${SUM[$role]} s ($(awk -v s="${SUM[$role]}" -v n="$RESULTS" 'BEGIN {printf "%.0f", s / n * 1000000}') s per million results)"
   TOTAL=$(awk -v a="$TOTAL" -v b="${SUM[$role]}" 'BEGIN {printf "%.1f", a + b}')
 done

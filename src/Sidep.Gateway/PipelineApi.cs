@@ -79,7 +79,6 @@ public sealed class PipelineView(IStageTransport transport, IStageStore store, T
 
     private static readonly (string Stage, string Topic, string Consumer)[] s_stages =
     [
-        ("result-store", StageTopics.Results, ResultStoreStage.ConsumerName),
         ("identity", StageTopics.Results, IdentityStage.ConsumerName),
         ("indicators", StageTopics.Matched, IndicatorStage.ConsumerName),
         ("fan-out", StageTopics.Matched, FanOutStage.ConsumerName),
@@ -134,10 +133,6 @@ public sealed class PipelineView(IStageTransport transport, IStageStore store, T
             long lag = 0;
             for (int s = 0; s < s_stages.Length; s++)
             {
-                if (s_stages[s].Stage == "result-store")
-                {
-                    continue; // nothing waits for it
-                }
                 long[] end = ends[s_stages[s].Topic];
                 long behind = 0;
                 for (int p = 0; p < end.Length; p++)

@@ -110,6 +110,8 @@ public static class SidepServer
             CheckPositions(new PipelineView(topics, stores.Reads, TimeSpan.Zero, liveEnds: true), log);
             builder.Services.AddSingleton(stores);
             builder.Services.AddSingleton(stores.Main);
+            // The system of record: every result's versions (what the stages read).
+            builder.Services.AddSingleton<IResultJournal>(log);
             builder.Services.AddSingleton<StorageFaults>(SqliteStorageFaults.Instance);
             // The journal's end read at every submission, the stages' positions at most 50 ms old.
             builder.Services.AddSingleton<IPipelineView>(new PipelineView(topics, stores.Reads, TimeSpan.FromMilliseconds(50), liveEnds: true));

@@ -60,7 +60,7 @@ public sealed class IdentityStage(IStageTransport transport, IIdentityStore stor
     {
         foreach (IncomingMessage m in messages)
         {
-            if (ResultStoreStage.Read(m.Payload, out _) is ResultEnvelope envelope)
+            if (ResultEnvelopes.Read(m.Payload, out _) is ResultEnvelope envelope)
             {
                 lock (state.Sync)
                 {
@@ -114,7 +114,7 @@ public sealed class IdentityStage(IStageTransport transport, IIdentityStore stor
         Matcher matcher = state.Matcher;
         foreach (IncomingMessage m in messages)
         {
-            if (ResultStoreStage.Read(m.Payload, out string? unreadable) is not ResultEnvelope envelope)
+            if (ResultEnvelopes.Read(m.Payload, out string? unreadable) is not ResultEnvelope envelope)
             {
                 poison.Add((m, unreadable!));
                 continue;

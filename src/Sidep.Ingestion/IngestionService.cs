@@ -68,7 +68,7 @@ public sealed class IngestionService
         {
             foreach (LogEntry entry in log.ReadPendingQuarantine())
             {
-                Park(entry.Key, ResultStoreStage.Read(entry.Payload.Span, out string? reason) ?? throw new InvalidDataException($"quarantined result {entry.Key}: {reason}"));
+                Park(entry.Key, ResultEnvelopes.Read(entry.Payload.Span, out string? reason) ?? throw new InvalidDataException($"quarantined result {entry.Key}: {reason}"));
             }
         }
     }

@@ -31,14 +31,14 @@ public static class PersonKeyNames
 /// </summary>
 public static class Stages
 {
-    public static readonly string[] Names = ["store", "match", "aggregate", "fanout", "research"];
+    public static readonly string[] Names = ["match", "aggregate", "fanout", "research"];
 
     /// <summary>The store's name for a stage's position in a partition of its input (positions are stored with
     /// partition -1 under this name).</summary>
     public static string PositionName(string consumer, int partition) => $"{consumer}/{partition.ToString(CultureInfo.InvariantCulture)}";
 
     /// <summary>The input topic of a stage.</summary>
-    public static string TopicOf(string name) => name is "store" or "match" ? StageTopics.Results : StageTopics.Matched;
+    public static string TopicOf(string name) => name == "match" ? StageTopics.Results : StageTopics.Matched;
 
     /// <param name="pseudonyms">The research sink's keys (research only).</param>
     /// <param name="holdsEveryPartition">The identity stage keeps every partition of its input restored, for the gateway
@@ -48,7 +48,6 @@ public static class Stages
     public static IStageWorker Create(string name, IStageTransport transport, IStageStore store, Terminology terminology, bool sandbox,
         Pseudonyms? pseudonyms, string researchDirectory, bool holdsEveryPartition = false, string personKey = PersonKeyNames.Sidep) => name switch
         {
-            "store" => new ResultStoreStage(transport, store),
             "match" => new IdentityStage(transport, store, terminology, sandbox) { KeepsEveryPartition = holdsEveryPartition },
             "aggregate" => new IndicatorStage(transport, store, terminology, bySpf2021: personKey == PersonKeyNames.Spf2021),
             "fanout" => new FanOutStage(transport, store, terminology),

@@ -14,15 +14,6 @@ public interface IStagePositions
     void SetConsumerOffset(string consumer, int partition, long next);
 }
 
-/// <summary>The store stage's rows: the latest version of every result, and where it lives.</summary>
-public interface IResultStore : IStagePositions
-{
-    /// <summary>Upserts results keyed by result key, a newer version replacing an older one only.</summary>
-    void ApplyResults(string consumer, int partition, long nextOffset, IReadOnlyList<StoredResult> results);
-
-    long CountResults();
-}
-
 /// <summary>The identity stage's rows: every decision (nothing nominative) and every merge.</summary>
 public interface IIdentityStore : IStagePositions
 {
@@ -123,6 +114,6 @@ public interface IAuditLog
 /// Every role at once: what one database serving every stage implements (the PostgreSQL store; each of the embedded
 /// mode's SQLite files), and what the gateway reads through.
 /// </summary>
-public interface IStageStore : IResultStore, IIdentityStore, IIndicatorStore, ICaseStore, IResearchStore, IAuditLog, IDisposable
+public interface IStageStore : IIdentityStore, IIndicatorStore, ICaseStore, IResearchStore, IAuditLog, IDisposable
 {
 }

@@ -7,12 +7,6 @@ public sealed record LabRegistration(string Finess, string Name, IReadOnlyList<s
 /// <summary>One row of a lab's transcoding table: its local analysis code and the LOINC it means.</summary>
 public sealed record TranscodingRow(string LocalCode, string Loinc, string? Label);
 
-/// <summary>One row of the results table: the latest version of a result, what queries select it by, and where the
-/// version itself lives (<paramref name="Source"/>: "topic/partition/offset" in the journal or on the results topic —
-/// the result is stored once, there).</summary>
-public sealed record StoredResult(string LabId, string AccessionId, string TestCode, int Version, string Status, string Interpretation,
-    string? Loinc, string? SampleDate, string PartitionKey, string Source);
-
 /// <summary>One matched result: the person it belongs to and the decision, as JSON.</summary>
 public sealed record MatchRow(string LabId, string AccessionId, string TestCode, int Version, long PersonId, string Rule, double Score, string DecisionJson);
 

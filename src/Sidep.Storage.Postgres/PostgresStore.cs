@@ -164,64 +164,6 @@ public sealed partial class PostgresStore : IStageStore, ILabRegister
     public long GetOffset(string consumer, int partition) =>
         Query("SELECT next_offset FROM consumer_offsets WHERE consumer = $1 AND partition = $2", r => r.GetInt64(0), consumer, partition).FirstOrDefault();
 
-    public void ApplyResults(string consumer, int partition, long nextOffset, IReadOnlyList<StoredResult> results) => InTransaction((c, tx) =>
-    {
-        if (AlreadyApplied(c, tx, consumer, partition, nextOffset))
-        {
-            return 0;
-        }
-        using (NpgsqlCommand temp = Command(c, tx, "CREATE TEMP TABLE incoming (LIKE results) ON COMMIT DROP"))
-        {
-            temp.ExecuteNonQuery();
-        }
-        // Binary COPY into a temporary table, then one upsert: a newer version replaces an older one, never the reverse.
-        using (NpgsqlBinaryImporter copy = c.BeginBinaryImport(
-            "COPY incoming (lab_id, accession_id, test_code, version, status, interpretation, loinc, sample_date, partition_key, source) FROM STDIN (FORMAT BINARY)"))
-        {
-            foreach (StoredResult r in results.GroupBy(r => (r.LabId, r.AccessionId, r.TestCode)).Select(g => g.MaxBy(r => r.Version)!))
-            {
-                copy.StartRow();
-                copy.Write(r.LabId, NpgsqlDbType.Text);
-                copy.Write(r.AccessionId, NpgsqlDbType.Text);
-                copy.Write(r.TestCode, NpgsqlDbType.Text);
-                copy.Write(r.Version, NpgsqlDbType.Integer);
-                copy.Write(r.Status, NpgsqlDbType.Text);
-                copy.Write(r.Interpretation, NpgsqlDbType.Text);
-                WriteNullable(copy, r.Loinc);
-                WriteNullable(copy, r.SampleDate);
-                copy.Write(r.PartitionKey, NpgsqlDbType.Text);
-                copy.Write(r.Source, NpgsqlDbType.Text);
-            }
-            copy.Complete();
-        }
-        using (NpgsqlCommand upsert = Command(c, tx, """
-            INSERT INTO results SELECT * FROM incoming
-            ON CONFLICT (lab_id, accession_id, test_code) DO UPDATE SET
-                version = excluded.version, status = excluded.status, interpretation = excluded.interpretation, loinc = excluded.loinc,
-                sample_date = excluded.sample_date, partition_key = excluded.partition_key, source = excluded.source
-            WHERE excluded.version > results.version
-            """))
-        {
-            upsert.ExecuteNonQuery();
-        }
-        SetOffset(c, tx, consumer, partition, nextOffset);
-        return 0;
-    });
-
-    private static void WriteNullable(NpgsqlBinaryImporter copy, string? value)
-    {
-        if (value is null)
-        {
-            copy.WriteNull();
-        }
-        else
-        {
-            copy.Write(value, NpgsqlDbType.Text);
-        }
-    }
-
-    public long CountResults() => Query("SELECT count(*) FROM results", r => r.GetInt64(0))[0];
-
     public void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<MatchRow> rows, IReadOnlyList<(long From, long Into)> merges) =>
         InTransaction((c, tx) =>
         {

@@ -11,17 +11,14 @@ namespace Sidep.Storage.Sqlite;
 /// </summary>
 public sealed class EmbeddedStores : IDisposable
 {
-    private EmbeddedStores(StateStore main, StateStore results, StateStore identity, StateStore indicators, StateStore cases, StateStore research)
+    private EmbeddedStores(StateStore main, StateStore identity, StateStore indicators, StateStore cases, StateStore research)
     {
-        (Main, Results, Identity, Indicators, Cases, Research) = (main, results, identity, indicators, cases, research);
+        (Main, Identity, Indicators, Cases, Research) = (main, identity, indicators, cases, research);
         Reads = new RoutedStageStore(this);
     }
 
     /// <summary>Labs, transcoding tables, audit (<c>sidep.db</c>).</summary>
     public StateStore Main { get; }
-
-    /// <summary>The results table (<c>results.db</c>).</summary>
-    public StateStore Results { get; }
 
     /// <summary>Identity decisions and merges (<c>identity.db</c>).</summary>
     public StateStore Identity { get; }
@@ -38,8 +35,9 @@ public sealed class EmbeddedStores : IDisposable
     /// <summary>The gateway's view: every question to the file that holds its answer.</summary>
     public IStageStore Reads { get; }
 
-    /// <summary>The database files of a data directory, the main one first.</summary>
-    public static readonly string[] Files = ["sidep.db", "results.db", "identity.db", "indicators.db", "cases.db", "research.db"];
+    /// <summary>The database files of a data directory, the main one first. (A <c>results.db</c> left by a release before
+    /// 2026-12 held a results table nothing read; it is no longer opened and may be deleted.)</summary>
+    public static readonly string[] Files = ["sidep.db", "identity.db", "indicators.db", "cases.db", "research.db"];
 
     public static EmbeddedStores Open(string directory)
     {
@@ -47,11 +45,11 @@ public sealed class EmbeddedStores : IDisposable
         try
         {
             // The page caches: the main file is small; each stage's file gets what its busiest index needs.
-            foreach ((string file, int cacheMiB) in new[] { ("sidep.db", 32), ("results.db", 128), ("identity.db", 64), ("indicators.db", 32), ("cases.db", 64), ("research.db", 128) })
+            foreach ((string file, int cacheMiB) in new[] { ("sidep.db", 32), ("identity.db", 64), ("indicators.db", 32), ("cases.db", 64), ("research.db", 128) })
             {
                 opened.Add(StateStore.Open(directory, file, cacheMiB));
             }
-            return new EmbeddedStores(opened[0], opened[1], opened[2], opened[3], opened[4], opened[5]);
+            return new EmbeddedStores(opened[0], opened[1], opened[2], opened[3], opened[4]);
         }
         catch
         {
@@ -63,7 +61,6 @@ public sealed class EmbeddedStores : IDisposable
     /// <summary>The store a stage (by its name in <c>Stages.Names</c>) writes its rows and positions to.</summary>
     public IStageStore ForStage(string stage) => stage switch
     {
-        "store" => Results,
         "match" => Identity,
         "aggregate" => Indicators,
         "fanout" => Cases,
@@ -73,8 +70,7 @@ public sealed class EmbeddedStores : IDisposable
 
     /// <summary>The store that holds a consumer's positions (its rows are written with them).</summary>
     internal StateStore ForConsumer(string consumer) =>
-        consumer.StartsWith("result-store", StringComparison.Ordinal) ? Results
-        : consumer.StartsWith("identity", StringComparison.Ordinal) ? Identity
+        consumer.StartsWith("identity", StringComparison.Ordinal) ? Identity
         : consumer.StartsWith("indicators", StringComparison.Ordinal) ? Indicators
         : consumer.StartsWith("fanout", StringComparison.Ordinal) || consumer.StartsWith("cases-topic", StringComparison.Ordinal) ? Cases
         : consumer.StartsWith("research", StringComparison.Ordinal) ? Research
@@ -82,7 +78,7 @@ public sealed class EmbeddedStores : IDisposable
 
     public void Dispose()
     {
-        foreach (StateStore store in new[] { Research, Cases, Indicators, Identity, Results, Main })
+        foreach (StateStore store in new[] { Research, Cases, Indicators, Identity, Main })
         {
             store.Dispose();
         }
@@ -93,8 +89,6 @@ public sealed class EmbeddedStores : IDisposable
     {
         public long GetOffset(string consumer, int partition) => s.ForConsumer(consumer).GetOffset(consumer, partition);
         public void SetConsumerOffset(string consumer, int partition, long next) => s.ForConsumer(consumer).SetConsumerOffset(consumer, partition, next);
-        public void ApplyResults(string consumer, int partition, long nextOffset, IReadOnlyList<StoredResult> results) => s.Results.ApplyResults(consumer, partition, nextOffset, results);
-        public long CountResults() => s.Results.CountResults();
         public void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<MatchRow> rows, IReadOnlyList<(long From, long Into)> merges) =>
             s.Identity.ApplyMatches(consumer, nextSequence, rows, merges);
         public List<MatchRow> DecisionsOf(long personId) => s.Identity.DecisionsOf(personId);

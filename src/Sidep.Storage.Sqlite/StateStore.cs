@@ -57,18 +57,6 @@ public sealed partial class StateStore : IStageStore, ILabRegister
                 mllp_sources TEXT NOT NULL DEFAULT '',
                 mllp_certs TEXT NOT NULL DEFAULT '',
                 created_at TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS results (
-                lab_id TEXT NOT NULL,
-                accession_id TEXT NOT NULL,
-                test_code TEXT NOT NULL,
-                version INTEGER NOT NULL,
-                status TEXT NOT NULL,
-                interpretation TEXT NOT NULL,
-                loinc TEXT,
-                sample_date TEXT,
-                partition_key TEXT NOT NULL,
-                source TEXT NOT NULL,
-                PRIMARY KEY (lab_id, accession_id, test_code)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS transcoding (
                 lab TEXT NOT NULL,
                 local_code TEXT NOT NULL,
@@ -430,66 +418,6 @@ public sealed partial class StateStore : IStageStore, ILabRegister
         }
     }
 
-    /// <summary>Writes the results and moves the consumer's position in one transaction: exactly once.</summary>
-    public void ApplyResults(string consumer, int partition, long nextOffset, IReadOnlyList<StoredResult> results)
-    {
-        lock (_lock)
-        {
-            if (GetOffset(consumer, partition) >= nextOffset)
-            {
-                return; // already applied: a batch written again after a crash before its transport heard of it
-            }
-            using DerivedWrite derived = BeginDerived();
-            SqliteTransaction tx = derived.Transaction;
-            using (SqliteCommand upsert = _connection.CreateCommand())
-            {
-                upsert.Transaction = tx;
-                upsert.CommandText = """
-                    INSERT INTO results (lab_id, accession_id, test_code, version, status, interpretation, loinc, sample_date, partition_key, source)
-                    VALUES ($lab, $acc, $test, $version, $status, $interp, $loinc, $date, $pkey, $source)
-                    ON CONFLICT (lab_id, accession_id, test_code) DO UPDATE SET
-                        version = excluded.version, status = excluded.status, interpretation = excluded.interpretation,
-                        loinc = excluded.loinc, sample_date = excluded.sample_date, partition_key = excluded.partition_key, source = excluded.source
-                    WHERE excluded.version > results.version
-                    """;
-                SqliteParameter lab = upsert.Parameters.Add("$lab", SqliteType.Text), acc = upsert.Parameters.Add("$acc", SqliteType.Text),
-                    test = upsert.Parameters.Add("$test", SqliteType.Text), version = upsert.Parameters.Add("$version", SqliteType.Integer),
-                    status = upsert.Parameters.Add("$status", SqliteType.Text), interp = upsert.Parameters.Add("$interp", SqliteType.Text),
-                    loinc = upsert.Parameters.Add("$loinc", SqliteType.Text), date = upsert.Parameters.Add("$date", SqliteType.Text),
-                    pkey = upsert.Parameters.Add("$pkey", SqliteType.Text), source = upsert.Parameters.Add("$source", SqliteType.Text);
-                foreach (StoredResult r in results)
-                {
-                    lab.Value = r.LabId;
-                    acc.Value = r.AccessionId;
-                    test.Value = r.TestCode;
-                    version.Value = r.Version;
-                    status.Value = r.Status;
-                    interp.Value = r.Interpretation;
-                    loinc.Value = (object?)r.Loinc ?? DBNull.Value;
-                    date.Value = (object?)r.SampleDate ?? DBNull.Value;
-                    pkey.Value = r.PartitionKey;
-                    source.Value = r.Source;
-                    upsert.ExecuteNonQuery();
-                }
-            }
-            SetOffset(tx, consumer, partition, nextOffset);
-            tx.Commit();
-        }
-    }
-
-    /// <summary>A command with its parameters, in the transaction when there is one.</summary>
-    private SqliteCommand Command(SqliteTransaction? tx, string sql, params (string Name, object Value)[] parameters)
-    {
-        SqliteCommand cmd = _connection.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = sql;
-        foreach ((string name, object value) in parameters)
-        {
-            cmd.Parameters.AddWithValue(name, value);
-        }
-        return cmd;
-    }
-
     /// <summary>Runs a query and reads every row with <paramref name="read"/>.</summary>
     private List<T> Query<T>(string sql, Func<SqliteDataReader, T> read, params (string Name, object Value)[] parameters)
     {
@@ -533,32 +461,17 @@ public sealed partial class StateStore : IStageStore, ILabRegister
         offset.ExecuteNonQuery();
     }
 
-    public long CountResults()
+    /// <summary>A command with its parameters, in the transaction when there is one.</summary>
+    private SqliteCommand Command(SqliteTransaction? tx, string sql, params (string Name, object Value)[] parameters)
     {
-        lock (_lock)
+        SqliteCommand cmd = _connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        foreach ((string name, object value) in parameters)
         {
-            using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT count(*) FROM results";
-            return (long)cmd.ExecuteScalar()!;
+            cmd.Parameters.AddWithValue(name, value);
         }
-    }
-
-    public List<StoredResult> ListResults(int limit = 1000)
-    {
-        lock (_lock)
-        {
-            using SqliteCommand cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT lab_id, accession_id, test_code, version, status, interpretation, loinc, sample_date, partition_key, source FROM results ORDER BY lab_id, accession_id, test_code LIMIT $l";
-            cmd.Parameters.AddWithValue("$l", limit);
-            using SqliteDataReader r = cmd.ExecuteReader();
-            var list = new List<StoredResult>();
-            while (r.Read())
-            {
-                list.Add(new StoredResult(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt32(3), r.GetString(4), r.GetString(5),
-                    r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetString(7), r.GetString(8), r.GetString(9)));
-            }
-            return list;
-        }
+        return cmd;
     }
 
     private void Execute(string sql)

@@ -69,7 +69,7 @@ public class JournalFaultServerTests
                 Assert.NotEmpty(refused);
                 await WaitCaughtUpAsync(op);
                 Assert.Null(server.Services.GetRequiredService<StageFailures>().First);
-                Assert.Equal(acknowledged.Keys.Order(StringComparer.Ordinal), server.Results.ListResults(10_000).Select(r => r.AccessionId).Order(StringComparer.Ordinal));
+                Assert.Equal(acknowledged.Keys.Order(StringComparer.Ordinal), JournalResults.Of(server.Journal).Select(r => r.AccessionId).Order(StringComparer.Ordinal));
             }
 
             await using SidepTestServer restarted = await SidepTestServer.StartAsync(o => o with { OperatorToken = "operator-token-for-tests", JournalSegmentBytes = 4 * 1024 }, dataDir: dir);
@@ -86,7 +86,7 @@ public class JournalFaultServerTests
             HttpResponseMessage duplicate = await again.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("D", acknowledged.Keys.First())));
             Assert.Equal(new ReportCounts(0, 0, 1, 0), JsonSerializer.Deserialize(await duplicate.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!.Counts);
             await WaitCaughtUpAsync(op2);
-            Assert.Equal(acknowledged.Count + 1, restarted.Results.ListResults(10_000).Count);
+            Assert.Equal(acknowledged.Count + 1, JournalResults.Of(restarted.Journal).Count);
         }
         finally
         {

@@ -35,8 +35,8 @@ public sealed class SidepTestServer : IAsyncDisposable
     /// <summary>The lab register: the data directory's database (embedded mode) or PostgreSQL (distributed mode).</summary>
     public ILabRegister Labs => _app.Services.GetRequiredService<ILabRegister>();
 
-    /// <summary>The store stage's file (the embedded mode keeps each stage's rows in a file of its own).</summary>
-    public StateStore Results => _app.Services.GetRequiredService<EmbeddedStores>().Results;
+    /// <summary>The journal (embedded mode): the system of record, every result's versions.</summary>
+    public IResultJournal Journal => _app.Services.GetRequiredService<IResultJournal>();
     public IServiceProvider Services => _app.Services;
 
     /// <param name="dataDir">A data directory the caller keeps (a restart on it); none: a temporary one, removed at the end.</param>

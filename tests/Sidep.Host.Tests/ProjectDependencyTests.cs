@@ -87,7 +87,6 @@ public class ProjectDependencyTests
     {
         (Type Stage, Type Role)[] stages =
         [
-            (typeof(Sidep.Ingestion.ResultStoreStage), typeof(Sidep.Pipeline.IResultStore)),
             (typeof(Sidep.Ingestion.IdentityStage), typeof(Sidep.Pipeline.IIdentityStore)),
             (typeof(Sidep.Ingestion.IndicatorStage), typeof(Sidep.Pipeline.IIndicatorStore)),
             (typeof(Sidep.Ingestion.FanOutStage), typeof(Sidep.Pipeline.ICaseStore)),

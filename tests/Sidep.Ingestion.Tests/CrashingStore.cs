@@ -21,8 +21,6 @@ internal sealed class CrashingStore(IStageStore inner, int failOnWrite) : IStage
     }
 
     public long GetOffset(string consumer, int partition) => inner.GetOffset(consumer, partition);
-    public void ApplyResults(string consumer, int partition, long nextOffset, IReadOnlyList<StoredResult> results) => inner.ApplyResults(consumer, partition, nextOffset, results);
-    public long CountResults() => inner.CountResults();
 
     public void ApplyMatches(string consumer, long nextSequence, IReadOnlyList<MatchRow> rows, IReadOnlyList<(long From, long Into)> merges)
     {

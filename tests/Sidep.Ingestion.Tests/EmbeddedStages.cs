@@ -44,12 +44,9 @@ internal sealed class EmbeddedStages : IAsyncDisposable
 
     public ResearchStage Research() => Add(new ResearchStage(Transport, Store, Terminology, ResearchKeys, ResearchDirectory));
 
-    public ResultStoreStage ResultStore() => Add(new ResultStoreStage(Transport, Store));
-
     /// <summary>Every stage of the pipeline.</summary>
     public EmbeddedStages All()
     {
-        ResultStore();
         Identity();
         Indicators();
         FanOut();

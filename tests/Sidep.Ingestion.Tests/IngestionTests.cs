@@ -212,41 +212,6 @@ public class IngestionTests
     }
 
     [Fact]
-    public async Task The_store_stage_applies_each_result_once_across_restarts()
-    {
-        using var dir = new TempDir();
-        await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
-        using (StateStore store = StateStore.Open(dir.Path))
-        {
-            var ingestion = new IngestionService(log);
-            await ingestion.SubmitAsync(s_lab, Bytes(Message() + Message(accession: "ACC2")), "hl7v2", "test", false);
-            await using var stages = new EmbeddedStages(log, dir.Path, store);
-            stages.ResultStore();
-            Assert.Equal(2, await stages.DrainAsync());
-            await ingestion.SubmitAsync(s_lab, Bytes(Message("260373001^Detected^SCT", "C")), "hl7v2", "test", false);
-        }
-        await using (EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir.Path, "log"), 4))
-        using (StateStore store = StateStore.Open(dir.Path))
-        {
-            await using var stages = new EmbeddedStages(log, dir.Path, store);
-            stages.Add(new ResultStoreStage(stages.Transport, store, group: "a-worker-that-never-ran"));
-            Assert.Equal(3, await stages.DrainAsync()); // read from the start: the two applied before are skipped by position
-            Assert.Equal(0, await stages.DrainAsync());
-            List<StoredResult> rows = store.ListResults();
-            Assert.Equal(2, rows.Count);
-            StoredResult acc1 = rows.Single(r => r.AccessionId == "ACC1");
-            Assert.Equal(2, acc1.Version);
-            Assert.Equal("Positive", acc1.Interpretation);
-            Assert.Equal("Corrected", acc1.Status);
-            Assert.Equal("2026-01-12", acc1.SampleDate);
-            // The row says where the version lives in the journal instead of holding a copy of it.
-            string[] at = acc1.Source.Split('/');
-            Sidep.Transport.IncomingMessage version = stages.Transport.ReadRange(at[0], int.Parse(at[1]), long.Parse(at[2]), long.Parse(at[2]) + 1).Single();
-            Assert.Equal((2, "ACC1"), (ResultStoreStage.Read(version.Payload, out _)!.Version, ResultStoreStage.Read(version.Payload, out _)!.Result.AccessionId));
-        }
-    }
-
-    [Fact]
     public void Lab_API_keys_are_stored_hashed_and_found_by_key()
     {
         using var dir = new TempDir();

@@ -71,14 +71,9 @@ public class QuarantineTests
             Assert.Equal(3, await ingestion.MapAndReplayAsync("750000001", [s_scov]));
             Assert.Empty(ingestion.QuarantineOf(null));
             Assert.Equal(0, await ingestion.MapAndReplayAsync("750000001", [s_scov])); // once only
-            await using (var stages = new EmbeddedStages(log, dir.Path, store))
-            {
-                stages.ResultStore();
-                await stages.DrainAsync();
-            }
-            List<StoredResult> rows = store.ListResults();
+            List<JournalResults.Latest> rows = JournalResults.Of(log);
             Assert.Equal(2, rows.Count);
-            StoredResult a1 = rows.Single(r => r.AccessionId == "A1");
+            JournalResults.Latest a1 = rows.Single(r => r.AccessionId == "A1");
             // In order: the positive first (version 1), then its correction (version 2) — the latest wins.
             Assert.Equal((2, "Negative", "94500-6"), (a1.Version, a1.Interpretation, a1.Loinc));
             Assert.Equal(("Negative", "94500-6"), (rows.Single(r => r.AccessionId == "A2").Interpretation, rows.Single(r => r.AccessionId == "A2").Loinc));

@@ -36,22 +36,19 @@ public class EmbeddedStoresTests
 
         Assert.All(EmbeddedStores.Files, f => Assert.True(File.Exists(Path.Combine(dir.Path, f)), f));
         // Rows and positions where each stage wrote them, and nowhere else.
-        Assert.Equal(3, stores.Results.CountResults());
-        Assert.Equal(0, stores.Main.CountResults());
         Assert.Equal(3, stores.Identity.DecisionsOf(1).Count);
         Assert.Empty(stores.Main.DecisionsOf(1));
         Assert.Equal(3, stores.Identity.GetOffset("identity/0", -1));
         Assert.Equal(0, stores.Main.GetOffset("identity/0", -1));
         Assert.Single(stores.Indicators.ListIndicatorRevisions());
-        Assert.Empty(stores.Results.ListIndicatorRevisions());
+        Assert.Empty(stores.Identity.ListIndicatorRevisions());
         Assert.Single(stores.Cases.CasesChangedAfter(0, 10));
         Assert.Empty(stores.Research.CasesChangedAfter(0, 10));
         // The gateway's one store reads each answer from its file.
         IStageStore reads = stores.Reads;
-        Assert.Equal(3, reads.CountResults());
         Assert.Equal(3, reads.DecisionsOf(1).Count);
         Assert.Equal(3, reads.GetOffset("identity/0", -1));
-        Assert.Equal(3, reads.GetOffset($"{ResultStoreStage.ConsumerName}/0", -1));
+        Assert.Equal(3, reads.GetOffset($"{IndicatorStage.ConsumerName}/0", -1));
         Assert.Single(reads.CasesChangedAfter(0, 10));
         CountTable counts = new StoredIndicators(reads).Snapshot();
         Assert.NotEmpty(counts.NonZero());

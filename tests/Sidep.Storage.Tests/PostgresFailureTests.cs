@@ -18,15 +18,14 @@ public sealed class PostgresFailureTests(PostgresCluster cluster) : IClassFixtur
         {
             for (int b = 0; b < batches; b++)
             {
-                var rows = Enumerable.Range(0, perBatch).Select(i => new StoredResult("990000001", $"B{b}-{i}", "94500-6", 1, "Final", "Negative", "94500-6",
-                    "2026-01-12", "1985-03-14|F", "{}")).ToList();
-                store.ApplyResults("result-store", 0, (b + 1L) * perBatch, rows);
+                var rows = Enumerable.Range(0, perBatch).Select(i => new MatchRow("990000001", $"B{b}-{i}", "94500-6", 1, 1, "InsNewPerson", 1, "{}")).ToList();
+                store.ApplyMatches("identity/0", (b + 1L) * perBatch, rows, []);
                 Thread.Sleep(5);
             }
         });
         // Mid-load: some batches written, not all.
         DateTime until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (store.CountResults() < 10 * perBatch)
+        while (store.GetOffset("identity/0", -1) < 10 * perBatch)
         {
             Assert.True(DateTime.UtcNow < until, "no batch written within 30 s");
             await Task.Delay(10);
@@ -35,7 +34,7 @@ public sealed class PostgresFailureTests(PostgresCluster cluster) : IClassFixtur
         await PostgresCluster.OutageSeenAsync(store);
         await cluster.ResumeAsync();
         await writer.WaitAsync(TimeSpan.FromSeconds(120));
-        Assert.Equal(batches * perBatch, store.CountResults());
-        Assert.Equal(batches * perBatch, store.GetOffset("result-store", 0));
+        Assert.Equal(batches * perBatch, store.DecisionsOf(1).Count);
+        Assert.Equal(batches * perBatch, store.GetOffset("identity/0", -1));
     }
 }

@@ -17,29 +17,18 @@ public abstract class StoreContractTests
     /// store offers no way around its rules).</summary>
     protected abstract void ExecuteBehindTheStore(string sql);
 
-    private static StoredResult Result(string accession, int version, string interpretation) =>
-        new("990000001", accession, "94500-6", version, "Final", interpretation, "94500-6", "2026-01-12", "1985-03-14|F", $"{{\"v\":{version}}}");
-
     [Fact]
     public async Task A_consumer_position_moves_with_the_writes_it_covers()
     {
         using IStageStore store = await OpenAsync();
-        Assert.Equal(0, store.GetOffset("result-store", 3));
-        store.ApplyResults("result-store", 3, 2, [Result("A1", 1, "Positive"), Result("A2", 1, "Negative")]);
-        Assert.Equal(2, store.GetOffset("result-store", 3));
-        Assert.Equal(0, store.GetOffset("result-store", 4));
-        Assert.Equal(2, store.CountResults());
-    }
-
-    [Fact]
-    public async Task Results_are_upserted_by_key_and_version_so_a_replay_changes_nothing()
-    {
-        using IStageStore store = await OpenAsync();
-        store.ApplyResults("c", 0, 1, [Result("A1", 2, "Negative")]);
-        store.ApplyResults("c", 0, 2, [Result("A1", 1, "Positive"), Result("A1", 3, "Positive"), Result("A1", 2, "Negative")]);
-        store.ApplyResults("c", 0, 2, [Result("A1", 3, "Positive")]); // the same batch again, after a crash before its position
-        Assert.Equal(1, store.CountResults());
-        Assert.Equal(2, store.GetOffset("c", 0));
+        static MatchRow Match(string accession) => new("990000001", accession, "94500-6", 1, 1, "InsNewPerson", 1, "{}");
+        Assert.Equal(0, store.GetOffset("identity/3", -1));
+        store.ApplyMatches("identity/3", 2, [Match("A1"), Match("A2")], []);
+        Assert.Equal(2, store.GetOffset("identity/3", -1));
+        Assert.Equal(0, store.GetOffset("identity/4", -1));
+        Assert.Equal(2, store.DecisionsOf(1).Count);
+        store.ApplyMatches("identity/3", 2, [Match("A3")], []); // the same position again, after a crash before its transport heard of it
+        Assert.Equal(2, store.DecisionsOf(1).Count);
     }
 
     [Fact]
