@@ -55,10 +55,19 @@ if [ "$MODE" = distributed ]; then
 else
   echo "embedded mode: $RESULTS results, batches of $BATCH, $CONCURRENCY senders (server and load generator share the machine)"
 fi
+# The managed heap (the runtime's metric on /metrics: every generation after the last collection), sampled every 2 s:
+# how much of the memory peak the garbage-collected heap is.
+( max=0; while kill -0 $SERVER 2>/dev/null; do
+    h=$(curl -s -H "X-Operator-Token: $TOKEN" "http://127.0.0.1:$PORT/metrics" 2>/dev/null | awk '/^dotnet_gc_last_collection_heap_size_bytes/ {s += $NF} END {printf "%.0f", s}')
+    [ -n "$h" ] && [ "$h" -gt "$max" ] 2>/dev/null && { max=$h; echo "$max" >"$DATA/heap-peak"; }
+    sleep 2
+  done ) &
 STATUS=0
 TIMEFORMAT="load generator CPU time: %U s user + %S s system (%R s elapsed)"
 time $LOADGEN --server "http://127.0.0.1:$PORT" --mllp-port "$MLLPPORT" --operator-token "$TOKEN" --agent-key "$AGENT_KEY" \
   --results "$RESULTS" --batch "$BATCH" --concurrency "$CONCURRENCY" --mllp-connections "$CONCURRENCY" ${SIDEP_BENCH_LOADGEN_ARGS:-} || STATUS=$?
-echo "server memory peak (VmHWM): $(awk '/VmHWM/{printf "%.0f MB", $2/1024}' /proc/$SERVER/status); server CPU time: $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.0f s user + %.0f s system", $14/hz, $15/hz}' /proc/$SERVER/stat)"
+echo "server memory peak (VmHWM): $(awk '/VmHWM/{printf "%.0f MB", $2/1024}' /proc/$SERVER/status) (managed heap at most $(awk '{printf "%.0f MB", $1/1048576}' "$DATA/heap-peak" 2>/dev/null || echo "? MB") after a collection); server CPU time: $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.0f s user + %.0f s system", $14/hz, $15/hz}' /proc/$SERVER/stat)"
+ALLOCATED=$(curl -s -H "X-Operator-Token: $TOKEN" "http://127.0.0.1:$PORT/metrics" 2>/dev/null | awk '/^dotnet_gc_heap_total_allocated_bytes_total/ {print $NF}')
+[ -z "$ALLOCATED" ] || echo "managed allocations: $(awk -v a="$ALLOCATED" -v n="$RESULTS" 'BEGIN {printf "%.1f GB, %.1f KB a result", a / 1e9, a / n / 1024}')"
 echo "data on disk: $(du -sh "$DATA/data" | cut -f1)${PGDIR:+, PostgreSQL $(du -sh "$PGDIR" 2>/dev/null | cut -f1)}"
 exit $STATUS

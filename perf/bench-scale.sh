@@ -64,6 +64,22 @@ wait_for "$DATA/gw2.log" "Sidep is running" "${PIDS[gw2]}"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GB; .NET $(dotnet --version)"
 echo "distributed mode scaled out: 2 gateways, 2 workers per stage (10 processes), Kafka: librdkafka's mock cluster in the first gateway's process; PostgreSQL $(pg_config --version 2>/dev/null || echo '') throwaway, fsync off; $RESULTS results, batches of $BATCH, $CONCURRENCY senders; gateway 2 and a $KILLED_STAGE worker killed (SIGKILL) after ${KILL_AFTER} s"
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# The broker: librdkafka's mock cluster runs in one thread of the first gateway's process, named rdk:mock.
+brokercpu() {
+  for t in /proc/"${PIDS[gw1]}"/task/*; do
+    if [ "$(cat "$t/comm" 2>/dev/null)" = "rdk:mock" ]; then awk '{print $14 + $15}' "$t/stat" 2>/dev/null || true; fi
+  done | awk -v hz="$(getconf CLK_TCK)" '{s += $1} END {printf "%.1f", s / hz}'
+}
+# PostgreSQL: the postmaster (with the backends it has reaped) and its live backends.
+pgcpu() {
+  local pm; pm=$(head -1 "$(find "$PGDIR" -name postmaster.pid 2>/dev/null | head -1)" 2>/dev/null || true)
+  [ -n "$pm" ] || { echo 0; return; }
+  { awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat" 2>/dev/null || true
+    for c in $(pgrep -P "$pm" || true); do awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || true; done; } \
+    | awk -v hz="$(getconf CLK_TCK)" '{s += $1} END {printf "%.1f", s / hz}'
+}
+PG_BEFORE=$(pgcpu)
+BROKER_BEFORE=$(brokercpu)
 # CPU seconds of a process, read just before it is killed (a killed process's /proc entry goes with it).
 ( sleep "$KILL_AFTER"
   echo "killing gateway 2 (pid ${PIDS[gw2]}) and ${KILLED_STAGE} worker 1 (pid ${PIDS[${KILLED_STAGE}1]}) at ${KILL_AFTER} s"
@@ -84,12 +100,16 @@ for pid in "${!ROLE[@]}"; do
   if [ "$c" = 0 ] && [ -f "$DATA/killed-cpu" ]; then c=$(awk -v p="$pid" '$1 == p {print $2}' "$DATA/killed-cpu"); c=${c:-0}; fi
   SUM[${ROLE[$pid]}]=$(awk -v a="${SUM[${ROLE[$pid]}]:-0}" -v b="$c" 'BEGIN {printf "%.1f", a + b}')
 done
+# The broker's thread is counted apart from its gateway's process; PostgreSQL from the start of the load.
+SUM[broker]=$(awk -v a="$(brokercpu)" -v b="$BROKER_BEFORE" 'BEGIN {printf "%.1f", a - b}')
+SUM[gateway]=$(awk -v a="${SUM[gateway]}" -v b="$(brokercpu)" 'BEGIN {printf "%.1f", a - b}')
+SUM[postgresql]=$(awk -v a="$(pgcpu)" -v b="$PG_BEFORE" 'BEGIN {printf "%.1f", a - b}')
 TOTAL=0
-echo "CPU seconds by role (both processes of each; per million results):"
-for role in gateway match aggregate fanout research; do
+echo "CPU seconds by role (both processes of each; the broker: the mock cluster's thread; per million results):"
+for role in gateway match aggregate fanout research broker postgresql; do
   echo "  $role: ${SUM[$role]} s ($(awk -v s="${SUM[$role]}" -v n="$RESULTS" 'BEGIN {printf "%.0f", s / n * 1000000}') s per million results)"
   TOTAL=$(awk -v a="$TOTAL" -v b="${SUM[$role]}" 'BEGIN {printf "%.1f", a + b}')
 done
-echo "  all Sidep processes: $TOTAL s ($(awk -v s="$TOTAL" -v n="$RESULTS" 'BEGIN {printf "%.0f", s / n * 1000000}') µs a result); PostgreSQL not counted"
+echo "  every role: $TOTAL s ($(awk -v s="$TOTAL" -v n="$RESULTS" 'BEGIN {printf "%.0f", s / n * 1000000}') µs a result)"
 echo "data: PostgreSQL $(du -sh "$PGDIR" 2>/dev/null | cut -f1)"
 exit $STATUS

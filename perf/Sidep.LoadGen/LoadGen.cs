@@ -167,7 +167,7 @@ public static class LoadGenerator
         }
         double caughtUp = clock.Elapsed.TotalSeconds;
         Probes probed = await probes;
-        output.WriteLine($"pipeline caught up (store, identity, indicators, cases, research) {caughtUp:F1} s after the first submission: {total / caughtUp:N0} results/s end to end");
+        output.WriteLine($"pipeline caught up (identity, indicators, cases, research) {caughtUp:F1} s after the first submission: {total / caughtUp:N0} results/s end to end");
         if (probed.Cases.Count > 0)
         {
             output.WriteLine($"  end to end, acknowledgement → visible ({probed.Cases.Count} probes, one positive every {drive.ProbeInterval.TotalSeconds:F0} s during the load): " +

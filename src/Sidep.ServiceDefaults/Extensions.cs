@@ -34,6 +34,9 @@ public static class Extensions
             .WithMetrics(m =>
             {
                 m.AddMeter(meterNames);
+                // The runtime's own: heap size by generation after the last collection, GC pauses, the thread pool's queue,
+                // the working set — what an operator sizes memory by (nothing of any result).
+                m.AddMeter("System.Runtime");
                 m.AddAspNetCoreInstrumentation();
                 m.AddPrometheusExporter();
             });
