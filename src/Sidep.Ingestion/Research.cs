@@ -233,18 +233,20 @@ public static class ResearchSink
         var emptied = new List<string>();
         foreach (string date in dates)
         {
-            List<ResearchRow> rows = [.. store.ResearchRows(date).Select(r =>
-                JsonSerializer.Deserialize(r.Json, ResearchRowJson.Default.ResearchFields)!.Row(pseudonyms.Of(r.PersonId)))];
+            List<ResearchRowRecord> stored = store.ResearchRows(date);
             string relative = $"sample_date={date}/part-0.parquet";
             string path = Path.Combine(directory, relative);
-            if (rows.Count == 0)
+            if (stored.Count == 0)
             {
                 emptied.Add(path);
                 partitions.Remove(date);
                 continue;
             }
+            // Rows made as the writer takes them, a row group at a time: a busy day's partition (hundreds of thousands of
+            // rows) is never all in memory as rows and columns at once.
+            IEnumerable<ResearchRow> rows = stored.Select(r => JsonSerializer.Deserialize(r.Json, ResearchRowJson.Default.ResearchFields)!.Row(pseudonyms.Of(r.PersonId)));
             string sha = await WriteAtomicallyAsync(path, rows, cancellationToken).ConfigureAwait(false);
-            partitions[date] = new ResearchPartition(relative, rows.Count, sha, time.GetUtcNow());
+            partitions[date] = new ResearchPartition(relative, stored.Count, sha, time.GetUtcNow());
         }
         // The manifest first, then the files it no longer lists: a reader following the manifest never misses a file.
         await WriteManifestAsync(directory, new ResearchManifest(pseudonyms.CurrentKeyId, time.GetUtcNow(), partitions), cancellationToken).ConfigureAwait(false);
@@ -254,13 +256,17 @@ public static class ResearchSink
     }
 
     /// <summary>Writes a Parquet file whole or not at all: a temporary file, flushed, then renamed over the old one.</summary>
-    public static async Task<string> WriteAtomicallyAsync(string path, IReadOnlyList<ResearchRow> rows, CancellationToken cancellationToken)
+    /// <summary>Rows per Parquet row group: what the writer holds in memory at once.</summary>
+    public const int RowGroupRows = 50_000;
+
+    public static async Task<string> WriteAtomicallyAsync(string path, IEnumerable<ResearchRow> rows, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         string temporary = path + ".tmp";
         await using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
         {
-            await Parquet.Serialization.ParquetSerializer.SerializeAsync(rows, file, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await Parquet.Serialization.ParquetSerializer.SerializeAsync(rows, file, new Parquet.ParquetOptions { RowGroupSize = RowGroupRows },
+                cancellationToken: cancellationToken).ConfigureAwait(false);
             file.Flush(flushToDisk: true);
         }
         string sha;
