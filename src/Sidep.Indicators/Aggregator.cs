@@ -121,6 +121,14 @@ public sealed class Aggregator
     }
 
     /// <summary>A retraction (cancelled, entered in error) of a result: it no longer counts.</summary>
+    /// <summary>Whether a fact can change which days count in P, hence the episodes: a positive, or a later version of
+    /// a result already applied (a positive corrected or retracted). Which positive days count depends on positives
+    /// only — a positive hides the next 60 days, a negative hides nothing —, so a tracker fed only these facts (and
+    /// every merge) has the same episodes as one fed everything, and holds the persons with a positive only. (A
+    /// person-day's cell may differ, its test with the smallest key being then a positive one; episodes are named by
+    /// their positive result, person and day.)</summary>
+    public bool ChangesEpisodes(in IndicatorFact fact) => fact.Outcome == Outcome.Positive || _keys.ContainsKey(fact.Key);
+
     public bool Retract(UInt128 key, int version) => Apply(new IndicatorFact(key, version, _keys.TryGetValue(key, out KeyState s) ? s.Person : 0, 0, Outcome.None, 0));
 
     /// <summary>Two persons proved one: <paramref name="from"/>'s results become <paramref name="into"/>'s and the

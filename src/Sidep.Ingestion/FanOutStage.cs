@@ -30,7 +30,8 @@ public static class Cases
     private const string TopicConsumer = "cases-topic";
 
     /// <summary>Feeds a batch to the episode tracker; with <paramref name="positives"/>, keeps each positive result's
-    /// latest version there (what a case is made of).</summary>
+    /// latest version there (what a case is made of). The tracker is fed only what can change its episodes
+    /// (<see cref="Aggregator.ChangesEpisodes"/>): it holds the persons with a positive, not every person tested.</summary>
     internal static void Apply(List<LogEntry> batch, Aggregator episodes, Func<string?, TestKind> kindOf, Dictionary<string, PositiveResult>? positives) =>
         MatchedRecords.Apply(batch, episodes, kindOf, positives is null ? null : (fact, read) =>
         {
@@ -39,7 +40,7 @@ public static class Cases
                 string key = Key(fact.Key);
                 positives[key] = new PositiveResult(key, fact.Version, JsonSerializer.Serialize(read(), SidepJson.Default.MatchedResult));
             }
-        });
+        }, feeds: fact => episodes.ChangesEpisodes(fact));
 
     private static string Key(UInt128 key) => key.ToString("x32", CultureInfo.InvariantCulture);
 

@@ -184,8 +184,9 @@ public static class MatchedRecords
     /// also sees each fact, with a way to read its matched result, before it is applied.</summary>
     /// <param name="bySpf2021">Count persons by SPF's 2021 key (birth name, first given name, age, sex) rather than by the
     /// matcher's persons: the matcher's merges then move nothing.</param>
+    /// <param name="feeds">Which facts the aggregator is fed (null: every one); merges always are.</param>
     public static void Apply(List<LogEntry> batch, Aggregator aggregator, Func<string?, TestKind> kindOf, Action<IndicatorFact, Func<MatchedResult>>? onFact = null,
-        bool bySpf2021 = false)
+        bool bySpf2021 = false, Func<IndicatorFact, bool>? feeds = null)
     {
         foreach (LogEntry entry in batch)
         {
@@ -219,7 +220,7 @@ public static class MatchedRecords
                 ResultEnvelope e = legacy.Envelope;
                 fact = Facts.From(e.Result, e.Version, legacy.PersonId, e.ReceivedAt, kindOf);
             }
-            if (fact is IndicatorFact x)
+            if (fact is IndicatorFact x && (feeds is null || feeds(x)))
             {
                 onFact?.Invoke(x, () => Read(payload.Span));
                 aggregator.Apply(bySpf2021 && x.Spf2021 != 0 ? x with { Person = x.Spf2021 } : x);

@@ -108,6 +108,64 @@ public class AggregatorTests
     }
 
     [Fact]
+    public void A_tracker_fed_only_what_changes_episodes_has_the_same_episodes_and_holds_only_persons_with_a_positive()
+    {
+        var random = new Random(17);
+        for (int round = 0; round < 40; round++)
+        {
+            var everything = new Aggregator { TrackEpisodes = true };
+            var positives = new Aggregator { TrackEpisodes = true };
+            var (openEverything, openPositives) = (new HashSet<(UInt128, int)>(), new HashSet<(UInt128, int)>());
+            var versions = new Dictionary<UInt128, int>();
+            var personOf = new Dictionary<UInt128, long>();
+            for (int i = 0; i < 400; i++)
+            {
+                if (random.Next(30) == 0)
+                {
+                    (long from, long into) = (random.Next(1, 50), random.Next(1, 50));
+                    everything.Merge(from, into);
+                    positives.Merge(from, into);
+                }
+                else
+                {
+                    // Results corrected now and then (other outcome, other day), a retraction (None) sometimes, negatives
+                    // and positives of one person on one day in other cells (what would make the two trackers' cells differ).
+                    var key = new UInt128(0, (ulong)random.Next(1, 200));
+                    int version = versions[key] = versions.GetValueOrDefault(key) + 1;
+                    long person = personOf.TryGetValue(key, out long p) ? p : personOf[key] = random.Next(1, 50);
+                    var fact = new IndicatorFact(key, version, person, Day0 + random.Next(150), (Outcome)random.Next(3), (short)random.Next(3));
+                    everything.Apply(fact);
+                    if (positives.ChangesEpisodes(fact))
+                    {
+                        positives.Apply(fact);
+                    }
+                }
+                Open(openEverything, everything.TakeEpisodeChanges());
+                Open(openPositives, positives.TakeEpisodeChanges());
+                Assert.Equal(openEverything.Order(), openPositives.Order());
+            }
+            Assert.NotEmpty(openEverything);
+            Assert.True(positives.PersonCount < everything.PersonCount, $"{positives.PersonCount} persons held against {everything.PersonCount}");
+        }
+
+        // The episodes open, by their positive result and day (what a case is named by).
+        static void Open(HashSet<(UInt128, int)> open, List<EpisodeChange> changes)
+        {
+            foreach (EpisodeChange e in changes)
+            {
+                if (e.Started)
+                {
+                    open.Add((e.PositiveKey, e.Day));
+                }
+                else
+                {
+                    open.Remove((e.PositiveKey, e.Day));
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void An_episode_starts_with_a_first_positive_ends_with_its_correction_and_survives_a_merge_under_the_survivor()
     {
         var a = new Aggregator { TrackEpisodes = true };
