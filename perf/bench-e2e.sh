@@ -65,9 +65,13 @@ fi
 STATUS=0
 TIMEFORMAT="load generator CPU time: %U s user + %S s system (%R s elapsed)"
 time $LOADGEN --server "http://127.0.0.1:$PORT" --mllp-port "$MLLPPORT" --operator-token "$TOKEN" --agent-key "$AGENT_KEY" \
-  --results "$RESULTS" --batch "$BATCH" --concurrency "$CONCURRENCY" --mllp-connections "$CONCURRENCY" ${SIDEP_BENCH_LOADGEN_ARGS:-} || STATUS=$?
+  --results "$RESULTS" --batch "$BATCH" --concurrency "$CONCURRENCY" --mllp-connections "$CONCURRENCY" ${SIDEP_BENCH_LOADGEN_ARGS:-} \
+  | tee "$DATA/loadgen.out" || STATUS=$?
+# The results submitted (corrections, duplicates and probes included), as the load generator counted them.
+SUBMITTED=$(sed -n 's/^submitted \([0-9,]*\) results.*/\1/p' "$DATA/loadgen.out" | tr -d , | head -1)
+[ -z "$SUBMITTED" ] || echo "server CPU per result: $(awk -v hz="$(getconf CLK_TCK)" -v n="$SUBMITTED" '{printf "%.0f µs (%.0f CPU-seconds for %d results submitted)", ($14 + $15) / hz / n * 1e6, ($14 + $15) / hz, n}' /proc/$SERVER/stat)"
 echo "server memory peak (VmHWM): $(awk '/VmHWM/{printf "%.0f MB", $2/1024}' /proc/$SERVER/status) (managed heap at most $(awk '{printf "%.0f MB", $1/1048576}' "$DATA/heap-peak" 2>/dev/null || echo "? MB") after a collection); server CPU time: $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.0f s user + %.0f s system", $14/hz, $15/hz}' /proc/$SERVER/stat)"
 ALLOCATED=$(curl -s -H "X-Operator-Token: $TOKEN" "http://127.0.0.1:$PORT/metrics" 2>/dev/null | awk '/^dotnet_gc_heap_total_allocated_bytes_total/ {print $NF}')
-[ -z "$ALLOCATED" ] || echo "managed allocations: $(awk -v a="$ALLOCATED" -v n="$RESULTS" 'BEGIN {printf "%.1f GB, %.1f KB a result", a / 1e9, a / n / 1024}')"
+[ -z "$ALLOCATED" ] || echo "managed allocations: $(awk -v a="$ALLOCATED" -v n="${SUBMITTED:-$RESULTS}" 'BEGIN {printf "%.1f GB, %.1f KB a result", a / 1e9, a / n / 1024}')"
 echo "data on disk: $(du -sh "$DATA/data" | cut -f1)${PGDIR:+, PostgreSQL $(du -sh "$PGDIR" 2>/dev/null | cut -f1)}"
 exit $STATUS
