@@ -233,20 +233,25 @@ public static class ResearchSink
         var emptied = new List<string>();
         foreach (string date in dates)
         {
-            List<ResearchRowRecord> stored = store.ResearchRows(date);
+            // A page of stored rows at a time, each row made as the writer takes it, a row group at a time: a busy day's
+            // partition (hundreds of thousands of rows) is never all in memory, as stored rows, rows or columns.
+            List<ResearchRowRecord> first = store.ResearchRows(date, null, RowGroupRows);
             string relative = $"sample_date={date}/part-0.parquet";
             string path = Path.Combine(directory, relative);
-            if (stored.Count == 0)
+            if (first.Count == 0)
             {
                 emptied.Add(path);
                 partitions.Remove(date);
                 continue;
             }
-            // Rows made as the writer takes them, a row group at a time: a busy day's partition (hundreds of thousands of
-            // rows) is never all in memory as rows and columns at once.
-            IEnumerable<ResearchRow> rows = stored.Select(r => JsonSerializer.Deserialize(r.Json, ResearchRowJson.Default.ResearchFields)!.Row(pseudonyms.Of(r.PersonId)));
+            int count = 0;
+            IEnumerable<ResearchRow> rows = Pages(store, date, first).Select(r =>
+            {
+                count++;
+                return JsonSerializer.Deserialize(r.Json, ResearchRowJson.Default.ResearchFields)!.Row(pseudonyms.Of(r.PersonId));
+            });
             string sha = await WriteAtomicallyAsync(path, rows, cancellationToken).ConfigureAwait(false);
-            partitions[date] = new ResearchPartition(relative, stored.Count, sha, time.GetUtcNow());
+            partitions[date] = new ResearchPartition(relative, count, sha, time.GetUtcNow());
         }
         // The manifest first, then the files it no longer lists: a reader following the manifest never misses a file.
         await WriteManifestAsync(directory, new ResearchManifest(pseudonyms.CurrentKeyId, time.GetUtcNow(), partitions), cancellationToken).ConfigureAwait(false);
@@ -256,7 +261,23 @@ public static class ResearchSink
     }
 
     /// <summary>Writes a Parquet file whole or not at all: a temporary file, flushed, then renamed over the old one.</summary>
-    /// <summary>Rows per Parquet row group: what the writer holds in memory at once.</summary>
+    /// <summary>A date's stored rows in key order, a page of <see cref="RowGroupRows"/> at a time, from its first page.</summary>
+    private static IEnumerable<ResearchRowRecord> Pages(IResearchStore store, string date, List<ResearchRowRecord> first)
+    {
+        for (List<ResearchRowRecord> page = first; ; page = store.ResearchRows(date, page[^1].Key, RowGroupRows))
+        {
+            foreach (ResearchRowRecord row in page)
+            {
+                yield return row;
+            }
+            if (page.Count < RowGroupRows)
+            {
+                yield break;
+            }
+        }
+    }
+
+    /// <summary>Rows per Parquet row group and per page read from the store: what the writer holds in memory at once.</summary>
     public const int RowGroupRows = 50_000;
 
     public static async Task<string> WriteAtomicallyAsync(string path, IEnumerable<ResearchRow> rows, CancellationToken cancellationToken)

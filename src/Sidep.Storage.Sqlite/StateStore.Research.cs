@@ -14,7 +14,8 @@ public sealed partial class StateStore
             version INTEGER NOT NULL,
             sample_date TEXT NOT NULL,
             json TEXT NOT NULL);
-        CREATE INDEX IF NOT EXISTS research_rows_date ON research_rows (sample_date);
+        DROP INDEX IF EXISTS research_rows_date;
+        CREATE INDEX IF NOT EXISTS research_rows_date_key ON research_rows (sample_date, key);
         CREATE INDEX IF NOT EXISTS research_rows_person ON research_rows (person_id);
         CREATE TABLE IF NOT EXISTS research_dirty (sample_date TEXT PRIMARY KEY);
         CREATE TABLE IF NOT EXISTS research_persons_merged (from_person INTEGER PRIMARY KEY, into_person INTEGER NOT NULL);
@@ -218,11 +219,13 @@ public sealed partial class StateStore
     public List<string> DirtyResearchDates(int limit) =>
         Query("SELECT sample_date FROM research_dirty ORDER BY sample_date LIMIT $limit", r => r.GetString(0), ("$limit", limit));
 
-    /// <summary>The research rows of a sample date, without those of persons who opposed.</summary>
-    public List<ResearchRowRecord> ResearchRows(string sampleDate) => Query(
-        "SELECT key, person_id, version, sample_date, json FROM research_rows WHERE sample_date = $d " +
-        "AND person_id NOT IN (SELECT person_id FROM oppositions WHERE person_id IS NOT NULL) ORDER BY key",
-        r => new ResearchRowRecord(r.GetString(0), r.GetInt64(1), r.GetInt32(2), r.GetString(3), r.GetString(4)), ("$d", sampleDate));
+    /// <summary>The research rows of a sample date, without those of persons who opposed, in key order (a page: after
+    /// <paramref name="afterKey"/>, at most <paramref name="limit"/>; the (sample_date, key) index serves it in order).</summary>
+    public List<ResearchRowRecord> ResearchRows(string sampleDate, string? afterKey = null, int limit = int.MaxValue) => Query(
+        "SELECT key, person_id, version, sample_date, json FROM research_rows WHERE sample_date = $d AND key > $after " +
+        "AND person_id NOT IN (SELECT person_id FROM oppositions WHERE person_id IS NOT NULL) ORDER BY key LIMIT $limit",
+        r => new ResearchRowRecord(r.GetString(0), r.GetInt64(1), r.GetInt32(2), r.GetString(3), r.GetString(4)),
+        ("$d", sampleDate), ("$after", afterKey ?? ""), ("$limit", limit));
 
     /// <summary>Marks partitions written (the research stage writes them between its batches, so nothing marks them
     /// meanwhile).</summary>

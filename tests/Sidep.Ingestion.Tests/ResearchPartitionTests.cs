@@ -1,10 +1,38 @@
+using System.Text.Json;
 using Sidep.Ingestion;
+using Sidep.Pipeline;
+using Sidep.Storage.Sqlite;
 using Sidep.Tests;
 
 namespace Sidep.Ingestion.Tests;
 
 public class ResearchPartitionTests
 {
+    [Fact]
+    public async Task A_date_of_more_rows_than_a_page_is_read_from_the_store_page_by_page_and_written_whole_in_key_order()
+    {
+        using var dir = new TempDir();
+        using StateStore store = StateStore.Open(dir.Path);
+        int total = 2 * ResearchSink.RowGroupRows + 1;
+        string fields = JsonSerializer.Serialize(new ResearchFields(40, "Female", "69", null, "2026-12-01", null, "94500-6", null, "Negative", "69", null, null,
+            "Unknown", null), ResearchRowJson.Default.ResearchFields);
+        // Written in an order that is not the key order, and one row of another date.
+        store.ApplyResearch("research/0", 1, [.. Enumerable.Range(0, total).Select(i => (ResearchChange)new ResearchUpsert(
+            new ResearchRowRecord(new UInt128((ulong)(i * 7919 % total), 0).ToString("x32"), 1 + i, 1, "2026-12-01", fields))),
+            new ResearchUpsert(new ResearchRowRecord(new string('f', 32), 1, 1, "2026-12-02", fields))]);
+        string research = Path.Combine(dir.Path, "research");
+
+        Assert.Equal(2, await ResearchSink.WritePartitionsAsync(store, EmbeddedStages.ResearchKeys, research, TimeProvider.System));
+
+        ResearchManifest manifest = ResearchSink.ReadManifest(research)!;
+        Assert.Equal((total, 1), (manifest.Partitions["2026-12-01"].Rows, manifest.Partitions["2026-12-02"].Rows));
+        await using FileStream file = File.OpenRead(Path.Combine(research, manifest.Partitions["2026-12-01"].File));
+        IList<ResearchRow> rows = (await Parquet.Serialization.ParquetSerializer.DeserializeAsync<ResearchRow>(file)).Data;
+        // Every row once, in key order (key i·7919 mod n is person 1 + i): the pages neither skip nor repeat a row.
+        long[] persons = [.. Enumerable.Range(0, total).OrderBy(i => i * 7919 % total).Select(i => 1L + i)];
+        Assert.Equal(persons.Select(p => EmbeddedStages.ResearchKeys.Of(p)), rows.Select(r => r.Pseudonym));
+    }
+
     [Fact]
     public async Task A_partition_larger_than_a_row_group_is_written_a_row_group_at_a_time_rows_made_as_the_writer_takes_them()
     {

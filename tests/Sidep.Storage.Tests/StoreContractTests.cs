@@ -126,6 +126,29 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task A_date_s_research_rows_are_read_in_key_order_a_page_at_a_time_without_those_of_persons_who_opposed()
+    {
+        using IStageStore store = await OpenAsync();
+        // Keys as the research stage makes them (32 hex digits), written out of order, with another date's and an opposed person's.
+        string[] keys = [.. Enumerable.Range(0, 25).Select(i => new UInt128((ulong)(i * 7919 % 25), (ulong)i).ToString("x32"))];
+        store.ApplyResearch("research/0", 1, [.. keys.Select((k, i) => (ResearchChange)new ResearchUpsert(new ResearchRowRecord(k, i == 3 ? 99 : 1 + i % 4, 1, "2026-01-10", "{}"))),
+            new ResearchUpsert(new ResearchRowRecord(new string('f', 32), 1, 1, "2026-01-11", "{}"))]);
+        store.RecordOpposition(99, null, DateTimeOffset.UtcNow);
+        var read = new List<string>();
+        for (List<ResearchRowRecord> page = store.ResearchRows("2026-01-10", null, 10); ; page = store.ResearchRows("2026-01-10", page[^1].Key, 10))
+        {
+            Assert.InRange(page.Count, 0, 10);
+            read.AddRange(page.Select(r => r.Key));
+            if (page.Count < 10)
+            {
+                break;
+            }
+        }
+        Assert.Equal([.. keys.Where((_, i) => i != 3).Order(StringComparer.Ordinal)], read);
+        Assert.Equal(read, store.ResearchRows("2026-01-10").Select(r => r.Key));
+    }
+
+    [Fact]
     public async Task Research_rows_keep_the_latest_version_follow_merges_and_mark_every_date_they_leave_or_enter()
     {
         using IStageStore store = await OpenAsync();

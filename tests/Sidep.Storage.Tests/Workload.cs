@@ -153,7 +153,7 @@ public static class Workload
         }).Order(StringComparer.Ordinal)];
         Dictionary<string, ResearchPartition> partitions = researchDirectory is null ? [] :
             new(ResearchSink.ReadManifest(researchDirectory)?.Partitions ?? new Dictionary<string, ResearchPartition>());
-        List<ResearchRowRecord> rows = [.. partitions.Keys.SelectMany(store.ResearchRows)];
+        List<ResearchRowRecord> rows = [.. partitions.Keys.SelectMany(date => store.ResearchRows(date))];
         return new Outcomes(indicators, described, Grouping(cases.Select(c => (c.PersonId, c.CaseId))),
             [.. rows.Select(r => $"{r.Key} v{r.Version} {r.SampleDate} {r.Json}").Order(StringComparer.Ordinal)], Grouping(rows.Select(r => (r.PersonId, r.Key))),
             [.. partitions.Select(p => $"{p.Key}: {p.Value.Rows} rows").Order(StringComparer.Ordinal)]);
