@@ -261,10 +261,10 @@ public static class ResearchSink
     }
 
     /// <summary>Writes a Parquet file whole or not at all: a temporary file, flushed, then renamed over the old one.</summary>
-    /// <summary>A date's stored rows in key order, a page of <see cref="RowGroupRows"/> at a time, from its first page.</summary>
+    /// <summary>A date's stored rows, a page of <see cref="RowGroupRows"/> at a time, from its first page.</summary>
     private static IEnumerable<ResearchRowRecord> Pages(IResearchStore store, string date, List<ResearchRowRecord> first)
     {
-        for (List<ResearchRowRecord> page = first; ; page = store.ResearchRows(date, page[^1].Key, RowGroupRows))
+        for (List<ResearchRowRecord> page = first; ; page = store.ResearchRows(date, page[^1].Cursor, RowGroupRows))
         {
             foreach (ResearchRowRecord row in page)
             {

@@ -92,9 +92,10 @@ public interface IResearchStore : IStagePositions
 
     List<string> DirtyResearchDates(int limit);
 
-    /// <summary>The research rows of a sample date, without those of persons who opposed, in key order: those after
-    /// <paramref name="afterKey"/> (null: from the first), at most <paramref name="limit"/> (a page).</summary>
-    List<ResearchRowRecord> ResearchRows(string sampleDate, string? afterKey = null, int limit = int.MaxValue);
+    /// <summary>The research rows of a sample date, without those of persons who opposed, in an order of the store's
+    /// that stays the same from page to page: those after the row whose <see cref="ResearchRowRecord.Cursor"/> is
+    /// <paramref name="after"/> (null: from the first), at most <paramref name="limit"/> (a page).</summary>
+    List<ResearchRowRecord> ResearchRows(string sampleDate, string? after = null, int limit = int.MaxValue);
 
     /// <summary>Marks the partitions of these dates written (unless changed again since they were listed).</summary>
     void ResearchWritten(IEnumerable<string> sampleDates);

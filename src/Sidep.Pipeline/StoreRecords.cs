@@ -41,7 +41,11 @@ public readonly record struct IndicatorDelta(int Day, int Cell, int P, int T);
 
 /// <summary>A research row as kept before pseudonymisation: the result it comes from (by its key fingerprint), the
 /// person (internal id, never exported), the sample date (its partition) and the row's non-identifying fields as JSON.</summary>
-public sealed record ResearchRowRecord(string Key, long PersonId, int Version, string SampleDate, string Json);
+public sealed record ResearchRowRecord(string Key, long PersonId, int Version, string SampleDate, string Json)
+{
+    /// <summary>Where the next page of its date's rows starts, in the store's own terms (set when read).</summary>
+    public string Cursor { get; init; } = "";
+}
 
 /// <summary>One change to the research rows: an upsert (a newer version), a removal (a retraction, or a result
 /// that is no longer a research row), or a merge of two persons.</summary>

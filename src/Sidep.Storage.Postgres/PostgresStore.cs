@@ -669,10 +669,13 @@ public sealed partial class PostgresStore : IStageStore, ILabRegister
         return r.GetString(0);
     }, limit);
 
-    public List<ResearchRowRecord> ResearchRows(string sampleDate, string? afterKey = null, int limit = int.MaxValue) => Query(
+    /// <summary>A date's research rows in key order, a page after the key <paramref name="after"/> (the (sample_date, key)
+    /// index serves it).</summary>
+    public List<ResearchRowRecord> ResearchRows(string sampleDate, string? after = null, int limit = int.MaxValue) => Query(
         "SELECT key, person_id, version, sample_date, json FROM research_rows WHERE sample_date = $1 AND key > $2 " +
         "AND person_id NOT IN (SELECT person_id FROM oppositions WHERE person_id IS NOT NULL) ORDER BY key LIMIT $3",
-        r => new ResearchRowRecord(r.GetString(0), r.GetInt64(1), r.GetInt32(2), r.GetString(3), r.GetString(4)), sampleDate, afterKey ?? "", (long)limit);
+        r => new ResearchRowRecord(r.GetString(0), r.GetInt64(1), r.GetInt32(2), r.GetString(3), r.GetString(4)) { Cursor = r.GetString(0) },
+        sampleDate, after ?? "", (long)limit);
 
     public void ResearchWritten(IEnumerable<string> sampleDates) => InTransaction((c, tx) =>
     {

@@ -115,8 +115,8 @@ public sealed class EmbeddedStores : IDisposable
         public string? OpposedIdentity(IEnumerable<string> identityKeys) => s.Research.OpposedIdentity(identityKeys);
         public void AttachOpposition(long personId, string identityKey) => s.Research.AttachOpposition(personId, identityKey);
         public List<string> DirtyResearchDates(int limit) => s.Research.DirtyResearchDates(limit);
-        public List<ResearchRowRecord> ResearchRows(string sampleDate, string? afterKey = null, int limit = int.MaxValue) =>
-            s.Research.ResearchRows(sampleDate, afterKey, limit);
+        public List<ResearchRowRecord> ResearchRows(string sampleDate, string? after = null, int limit = int.MaxValue) =>
+            s.Research.ResearchRows(sampleDate, after, limit);
         public void ResearchWritten(IEnumerable<string> sampleDates) => s.Research.ResearchWritten(sampleDates);
         public List<long> ResearchPersons() => s.Research.ResearchPersons();
         public void Audit(string agent, string role, string action, string query, IReadOnlyList<string> caseIds, DateTimeOffset at) =>

@@ -70,7 +70,7 @@ internal sealed class CrashingStore(IStageStore inner, int failOnWrite) : IStage
     public string? OpposedIdentity(IEnumerable<string> identityKeys) => inner.OpposedIdentity(identityKeys);
     public void AttachOpposition(long personId, string identityKey) => inner.AttachOpposition(personId, identityKey);
     public List<string> DirtyResearchDates(int limit) => inner.DirtyResearchDates(limit);
-    public List<ResearchRowRecord> ResearchRows(string sampleDate, string? afterKey = null, int limit = int.MaxValue) => inner.ResearchRows(sampleDate, afterKey, limit);
+    public List<ResearchRowRecord> ResearchRows(string sampleDate, string? after = null, int limit = int.MaxValue) => inner.ResearchRows(sampleDate, after, limit);
     public void ResearchWritten(IEnumerable<string> sampleDates) => inner.ResearchWritten(sampleDates);
     public List<long> ResearchPersons() => inner.ResearchPersons();
     public bool AcknowledgeNotice(long id, DateTimeOffset at) => inner.AcknowledgeNotice(id, at);
