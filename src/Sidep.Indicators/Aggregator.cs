@@ -120,7 +120,6 @@ public sealed class Aggregator
         return true;
     }
 
-    /// <summary>A retraction (cancelled, entered in error) of a result: it no longer counts.</summary>
     /// <summary>Whether a fact can change which days count in P, hence the episodes: a positive, or a later version of
     /// a result already applied (a positive corrected or retracted). Which positive days count depends on positives
     /// only — a positive hides the next 60 days, a negative hides nothing —, so a tracker fed only these facts (and
@@ -129,6 +128,7 @@ public sealed class Aggregator
     /// their positive result, person and day.)</summary>
     public bool ChangesEpisodes(in IndicatorFact fact) => fact.Outcome == Outcome.Positive || _keys.ContainsKey(fact.Key);
 
+    /// <summary>A retraction (cancelled, entered in error) of a result: it no longer counts.</summary>
     public bool Retract(UInt128 key, int version) => Apply(new IndicatorFact(key, version, _keys.TryGetValue(key, out KeyState s) ? s.Person : 0, 0, Outcome.None, 0));
 
     /// <summary>Two persons proved one: <paramref name="from"/>'s results become <paramref name="into"/>'s and the

@@ -260,7 +260,6 @@ public static class ResearchSink
         return dates.Count;
     }
 
-    /// <summary>Writes a Parquet file whole or not at all: a temporary file, flushed, then renamed over the old one.</summary>
     /// <summary>A date's stored rows, a page of <see cref="RowGroupRows"/> at a time, from its first page.</summary>
     private static IEnumerable<ResearchRowRecord> Pages(IResearchStore store, string date, List<ResearchRowRecord> first)
     {
@@ -280,6 +279,8 @@ public static class ResearchSink
     /// <summary>Rows per Parquet row group and per page read from the store: what the writer holds in memory at once.</summary>
     public const int RowGroupRows = 50_000;
 
+    /// <summary>Writes a Parquet file whole or not at all: a temporary file, flushed, then renamed over the old one; a row
+    /// group of <see cref="RowGroupRows"/> at a time, rows taken from <paramref name="rows"/> as it goes.</summary>
     public static async Task<string> WriteAtomicallyAsync(string path, IEnumerable<ResearchRow> rows, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);

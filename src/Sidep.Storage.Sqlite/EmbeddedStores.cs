@@ -35,17 +35,22 @@ public sealed class EmbeddedStores : IDisposable
     /// <summary>The gateway's view: every question to the file that holds its answer.</summary>
     public IStageStore Reads { get; }
 
-    /// <summary>The database files of a data directory, the main one first. (A <c>results.db</c> left by a release before
-    /// 2026-12 held a results table nothing read; it is no longer opened and may be deleted.)</summary>
-    public static readonly string[] Files = ["sidep.db", "identity.db", "indicators.db", "cases.db", "research.db"];
+    /// <summary>The database files and their page caches, the main one first, then the stages' in the order of
+    /// <see cref="EmbeddedStores"/>' constructor: the main file is small; each stage's file gets what its busiest index
+    /// needs. (A <c>results.db</c> left by a release before 2026-12 held a results table nothing read; it is no longer
+    /// opened and may be deleted.)</summary>
+    private static readonly (string File, int CacheMiB)[] s_files =
+        [("sidep.db", 32), ("identity.db", 64), ("indicators.db", 32), ("cases.db", 64), ("research.db", 128)];
+
+    /// <summary>The database files of a data directory, the main one first.</summary>
+    public static readonly string[] Files = [.. s_files.Select(f => f.File)];
 
     public static EmbeddedStores Open(string directory)
     {
         var opened = new List<StateStore>();
         try
         {
-            // The page caches: the main file is small; each stage's file gets what its busiest index needs.
-            foreach ((string file, int cacheMiB) in new[] { ("sidep.db", 32), ("identity.db", 64), ("indicators.db", 32), ("cases.db", 64), ("research.db", 128) })
+            foreach ((string file, int cacheMiB) in s_files)
             {
                 opened.Add(StateStore.Open(directory, file, cacheMiB));
             }
