@@ -1,4 +1,3 @@
-using Sidep.Tests;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
@@ -13,6 +12,7 @@ using Sidep.Pipeline;
 using Sidep.Storage.Sqlite;
 
 using Sidep.Host;
+using Sidep.Tests;
 
 namespace Sidep.Gateway.Tests;
 
@@ -129,13 +129,7 @@ public class FullDiskTests
                 }
                 List<string> stored = [.. JournalResults.Of(restarted.Journal).Select(r => r.AccessionId).Order(StringComparer.Ordinal)];
                 // And the stages catch up with all of it.
-                IPipelineView pipeline = restarted.Services.GetRequiredService<IPipelineView>();
-                var deadline = Stopwatch.StartNew();
-                while (pipeline.Snapshot().Stages.Any(stage => stage.Lag > 0) && deadline.Elapsed < TimeSpan.FromSeconds(30))
-                {
-                    await Task.Delay(50);
-                }
-                Assert.All(pipeline.Snapshot().Stages, stage => Assert.Equal(0, stage.Lag));
+                await restarted.WaitCaughtUpAsync(TimeSpan.FromSeconds(30));
                 // The acknowledged set is the stored set: nothing acknowledged lost, nothing refused kept.
                 Assert.Equal(acknowledged.Keys.Order(StringComparer.Ordinal), stored);
                 Assert.DoesNotContain(refused, stored.Contains);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
@@ -67,7 +66,7 @@ public class JournalFaultServerTests
                 fs.Clear();
                 Assert.True(fs.Strikes > 0);
                 Assert.NotEmpty(refused);
-                await WaitCaughtUpAsync(op);
+                await server.WaitCaughtUpAsync();
                 Assert.Null(server.Services.GetRequiredService<StageFailures>().First);
                 Assert.Equal(acknowledged.Keys.Order(StringComparer.Ordinal), JournalResults.Of(server.Journal).Select(r => r.AccessionId).Order(StringComparer.Ordinal));
             }
@@ -85,7 +84,7 @@ public class JournalFaultServerTests
             Assert.Equal(new ReportCounts(1, 0, 0, 0), JsonSerializer.Deserialize(await resent.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!.Counts);
             HttpResponseMessage duplicate = await again.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("D", acknowledged.Keys.First())));
             Assert.Equal(new ReportCounts(0, 0, 1, 0), JsonSerializer.Deserialize(await duplicate.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!.Counts);
-            await WaitCaughtUpAsync(op2);
+            await restarted.WaitCaughtUpAsync();
             Assert.Equal(acknowledged.Count + 1, JournalResults.Of(restarted.Journal).Count);
         }
         finally
@@ -108,20 +107,5 @@ public class JournalFaultServerTests
         {
             Assert.True(stage.GetProperty("position").GetInt64() <= stage.GetProperty("end").GetInt64(), pipeline.ToString());
         }
-    }
-
-    private static async Task WaitCaughtUpAsync(HttpClient op)
-    {
-        var waited = Stopwatch.StartNew();
-        while (waited.Elapsed < TimeSpan.FromSeconds(90))
-        {
-            JsonElement p = JsonDocument.Parse(await op.GetStringAsync("/v1/pipeline")).RootElement;
-            if (p.GetProperty("caughtUp").GetBoolean())
-            {
-                return;
-            }
-            await Task.Delay(50);
-        }
-        Assert.Fail("the pipeline did not catch up within 90 s");
     }
 }

@@ -52,6 +52,19 @@ public sealed class SidepTestServer : IAsyncDisposable
         return new SidepTestServer(app, dir, new Uri(app.Urls.First()), mllp, ownsDataDir: dataDir is null);
     }
 
+    /// <summary>Waits until every stage has read its whole input (what GET /v1/pipeline calls caught up), failing the
+    /// test after <paramref name="within"/> (default 90 s).</summary>
+    public async Task WaitCaughtUpAsync(TimeSpan? within = null)
+    {
+        IPipelineView pipeline = _app.Services.GetRequiredService<IPipelineView>();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (pipeline.Snapshot().Stages.Any(stage => stage.Lag > 0))
+        {
+            Assert.True(waited.Elapsed < (within ?? TimeSpan.FromSeconds(90)), $"the pipeline did not catch up within {(within ?? TimeSpan.FromSeconds(90)).TotalSeconds} s");
+            await Task.Delay(50);
+        }
+    }
+
     public HttpClient Client(string? apiKey)
     {
         var client = new HttpClient { BaseAddress = Http };

@@ -22,65 +22,53 @@ public class CliTests
     [Fact]
     public async Task Send_with_format_json_answers_a_refusal_in_JSON_too()
     {
-        string dir = Directory.CreateTempSubdirectory("sidep-send-json-").FullName;
-        try
-        {
-            using SidepProcess server = await SidepProcess.ServeAsync(dir);
-            (int exit, string output) = await SidepProcess.RunAsync("send", "--server", server.Http.ToString(), "--api-key", "sdp_not-a-key", "--format", "json",
-                Path.Combine(Fixtures.RepoRoot, "examples", "demo-oru-r01.hl7"));
-            Assert.Equal(2, exit);
-            using var line = System.Text.Json.JsonDocument.Parse(output.Trim());
-            Assert.Equal(("demo-oru-r01.hl7", 401), (line.RootElement.GetProperty("file").GetString(), line.RootElement.GetProperty("status").GetInt32()));
-            Assert.Equal(System.Text.Json.JsonValueKind.Object, line.RootElement.GetProperty("problem").ValueKind);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        using SidepProcess server = await SidepProcess.ServeAsync(dir);
+        (int exit, string output) = await SidepProcess.RunAsync("send", "--server", server.Http.ToString(), "--api-key", "sdp_not-a-key", "--format", "json",
+            Path.Combine(Fixtures.RepoRoot, "examples", "demo-oru-r01.hl7"));
+        Assert.Equal(2, exit);
+        using var line = System.Text.Json.JsonDocument.Parse(output.Trim());
+        Assert.Equal(("demo-oru-r01.hl7", 401), (line.RootElement.GetProperty("file").GetString(), line.RootElement.GetProperty("status").GetInt32()));
+        Assert.Equal(System.Text.Json.JsonValueKind.Object, line.RootElement.GetProperty("problem").ValueKind);
     }
 
     [Fact]
     public async Task The_demo_keeps_its_keys_across_restarts_owner_only_and_prints_commands_that_run_as_printed()
     {
-        string dir = Directory.CreateTempSubdirectory("sidep-demo-").FullName;
-        try
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        async Task<string> StartAsync()
         {
-            async Task<string> StartAsync()
+            using SidepProcess server = await SidepProcess.ServeAsync(dir, "--demo");
+            string printed = "";
+            for (int i = 0; i < 100 && !(printed = server.Output).Contains("Press Ctrl+C", StringComparison.Ordinal); i++)
             {
-                using SidepProcess server = await SidepProcess.ServeAsync(dir, "--demo");
-                string printed = "";
-                for (int i = 0; i < 100 && !(printed = server.Output).Contains("Press Ctrl+C", StringComparison.Ordinal); i++)
-                {
-                    await Task.Delay(50);
-                }
-                server.Kill();
-                return printed;
+                await Task.Delay(50);
             }
-            string first = await StartAsync(), second = await StartAsync();
-            string Key(string output, string pattern) => Regex.Match(output, pattern).Groups[1].Value;
-            foreach (string pattern in (string[])[@"its API key: (\S+)", @"Operator token \(identity decisions, indicators\): (\S+)", @"agents token --key (\S+)"])
-            {
-                Assert.NotEqual("", Key(first, pattern));
-                Assert.Equal(Key(first, pattern), Key(second, pattern));
-            }
-            if (!OperatingSystem.IsWindows())
-            {
-                foreach (string secret in Directory.GetFiles(Path.Combine(dir, "secrets")))
-                {
-                    Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(secret));
-                }
-            }
-            // The printed commands use ./sidep (no second build), and the agent key printed mints a token.
-            Assert.Contains("./sidep send --server", first);
-            Assert.DoesNotContain("dotnet run", first);
-            (int exit, string token) = await SidepProcess.RunAsync("agents", "token", "--key", Key(first, @"agents token --key (\S+)"), "--agent", "a.martin", "--role", "investigator", "--territory", "75");
-            Assert.Equal(0, exit);
-            Assert.StartsWith("eyJ", token.Trim());
+            server.Kill();
+            return printed;
         }
-        finally
+        string first = await StartAsync(), second = await StartAsync();
+        string Key(string output, string pattern) => Regex.Match(output, pattern).Groups[1].Value;
+        foreach (string pattern in (string[])[@"its API key: (\S+)", @"Operator token \(identity decisions, indicators\): (\S+)", @"agents token --key (\S+)"])
         {
-            Directory.Delete(dir, recursive: true);
+            Assert.NotEqual("", Key(first, pattern));
+            Assert.Equal(Key(first, pattern), Key(second, pattern));
         }
+        if (!OperatingSystem.IsWindows())
+        {
+            foreach (string secret in Directory.GetFiles(Path.Combine(dir, "secrets")))
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(secret));
+            }
+        }
+        // The printed commands use ./sidep (no second build), and the agent key printed mints a token.
+        Assert.Contains("./sidep send --server", first);
+        Assert.DoesNotContain("dotnet run", first);
+        (int exit, string token) = await SidepProcess.RunAsync("agents", "token", "--key", Key(first, @"agents token --key (\S+)"), "--agent", "a.martin", "--role", "investigator", "--territory", "75");
+        Assert.Equal(0, exit);
+        Assert.StartsWith("eyJ", token.Trim());
     }
 
     [Fact]
@@ -109,31 +97,19 @@ public class CliTests
     /// "operator-token-for-tests"; removed afterwards.</summary>
     private static async Task WithDemoServerAsync(Func<SidepProcess, string, string, Task> test)
     {
-        string dir = Directory.CreateTempSubdirectory("sidep-cli-").FullName;
-        try
-        {
-            (int added, string key) = await SidepProcess.RunAsync("labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Demo", "--facility", "SIDEP-DEMO");
-            Assert.Equal(0, added);
-            using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "operator-token-for-tests");
-            await test(server, key.Trim(), dir);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        (int added, string key) = await SidepProcess.RunAsync("labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Demo", "--facility", "SIDEP-DEMO");
+        Assert.Equal(0, added);
+        using SidepProcess server = await SidepProcess.ServeAsync(dir, "--operator-token", "operator-token-for-tests");
+        await test(server, key.Trim(), dir);
     }
 
     private static async Task InTempDirAsync(Func<string, Task> test)
     {
-        string dir = Directory.CreateTempSubdirectory("sidep-cli-").FullName;
-        try
-        {
-            await test(dir);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        await test(dir);
     }
 
     [Fact]
@@ -151,43 +127,37 @@ public class CliTests
     [Fact]
     public async Task Sending_the_whole_corpus_with_sidep_send_to_sidep_serve_reports_every_result()
     {
-        string dir = Directory.CreateTempSubdirectory("sidep-send-").FullName;
-        try
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        // One lab group sending for every facility of the corpus (MSH-4 values), as a platform would.
+        var parser = new Parsing.Hl7v2.Hl7v2Parser();
+        string[] facilities = Fixtures.Hl7Files.SelectMany(f => parser.Parse(File.ReadAllBytes(f)).Messages.SelectMany(m => m.SenderIds)).Distinct().ToArray();
+        var addArgs = new List<string> { "labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Corpus senders" };
+        foreach (string f in facilities)
         {
-            // One lab group sending for every facility of the corpus (MSH-4 values), as a platform would.
-            var parser = new Parsing.Hl7v2.Hl7v2Parser();
-            string[] facilities = Fixtures.Hl7Files.SelectMany(f => parser.Parse(File.ReadAllBytes(f)).Messages.SelectMany(m => m.SenderIds)).Distinct().ToArray();
-            var addArgs = new List<string> { "labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Corpus senders" };
-            foreach (string f in facilities)
-            {
-                addArgs.Add("--facility");
-                addArgs.Add(f);
-            }
-            (int added, string key) = await SidepProcess.RunAsync([.. addArgs]);
-            Assert.Equal(0, added);
+            addArgs.Add("--facility");
+            addArgs.Add(f);
+        }
+        (int added, string key) = await SidepProcess.RunAsync([.. addArgs]);
+        Assert.Equal(0, added);
 
-            using SidepProcess server = await SidepProcess.ServeAsync(dir);
-            (int exit, string output) = await SidepProcess.RunAsync(["send", "--server", server.Http.ToString(), "--api-key", key.Trim(), .. Fixtures.Hl7Files]);
-            // Some corpus results are invalid (positioned rejections), so the exit code says so.
-            Assert.Equal(1, exit);
-            foreach (string file in Fixtures.Hl7Files)
-            {
-                Assert.Contains(Path.GetFileName(file) + ":", output);
-            }
-            int accepted = Regex.Matches(output, @"(\d+) accepted").Sum(m => int.Parse(m.Groups[1].Value));
-            int rejected = Regex.Matches(output, @"(\d+) rejected").Sum(m => int.Parse(m.Groups[1].Value));
-            int notResults = Regex.Matches(output, @"(\d+) not a result").Sum(m => int.Parse(m.Groups[1].Value));
-            Assert.Equal(33, accepted);
-            Assert.Equal(2, rejected);
-            Assert.Equal(12, notResults); // the CI-SIS message's document and metadata, each ignored with why
-            Assert.Contains("info    OBX-3 line 8 byte", output);
-            Assert.Contains("error   OBX-11 line 9 byte 1823", output);
-            Assert.Contains("error   MSH-4 line 1 byte 11", output);
-        }
-        finally
+        using SidepProcess server = await SidepProcess.ServeAsync(dir);
+        (int exit, string output) = await SidepProcess.RunAsync(["send", "--server", server.Http.ToString(), "--api-key", key.Trim(), .. Fixtures.Hl7Files]);
+        // Some corpus results are invalid (positioned rejections), so the exit code says so.
+        Assert.Equal(1, exit);
+        foreach (string file in Fixtures.Hl7Files)
         {
-            Directory.Delete(dir, recursive: true);
+            Assert.Contains(Path.GetFileName(file) + ":", output);
         }
+        int accepted = Regex.Matches(output, @"(\d+) accepted").Sum(m => int.Parse(m.Groups[1].Value));
+        int rejected = Regex.Matches(output, @"(\d+) rejected").Sum(m => int.Parse(m.Groups[1].Value));
+        int notResults = Regex.Matches(output, @"(\d+) not a result").Sum(m => int.Parse(m.Groups[1].Value));
+        Assert.Equal(33, accepted);
+        Assert.Equal(2, rejected);
+        Assert.Equal(12, notResults); // the CI-SIS message's document and metadata, each ignored with why
+        Assert.Contains("info    OBX-3 line 8 byte", output);
+        Assert.Contains("error   OBX-11 line 9 byte 1823", output);
+        Assert.Contains("error   MSH-4 line 1 byte 11", output);
     }
 
     [Fact]
@@ -281,31 +251,25 @@ public class CliTests
     [Fact]
     public async Task The_CLI_sends_HPRIM_lists_the_quarantine_and_maps_codes_which_replays_them()
     {
-        string dir = Directory.CreateTempSubdirectory("sidep-cli-").FullName;
-        try
-        {
-            (_, string key) = await SidepProcess.RunAsync("labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Demo", "--facility", "SIDEP-DEMO");
-            key = key.Trim();
-            using SidepProcess server = await SidepProcess.ServeAsync(dir);
-            string url = server.Http.ToString();
-            string demo = Path.Combine(Fixtures.RepoRoot, "examples", "demo-hprim-sante.hpr");
-            (int sent, string sendOutput) = await SidepProcess.RunAsync("send", "--server", url, "--api-key", key, demo);
-            Assert.Equal(0, sent);
-            Assert.Contains("1 pending mapping", sendOutput);
-            (_, string waiting) = await SidepProcess.RunAsync("quarantine", "--server", url, "--api-key", key);
-            Assert.Contains("\"localCode\": \"SCOV\"", waiting);
-            string table = Path.Combine(dir, "table.csv");
-            await File.WriteAllTextAsync(table, "local_code;loinc;label\nSCOV;94500-6;PCR SARS-CoV-2\n");
-            (int put, string putOutput) = await SidepProcess.RunAsync("transcoding", "put", table, "--finess", "990000001", "--server", url, "--api-key", key);
-            Assert.Equal(0, put);
-            Assert.Contains("\"replayed\": 1", putOutput);
-            (_, string after) = await SidepProcess.RunAsync("quarantine", "--server", url, "--api-key", key);
-            Assert.Equal("[]", after.Trim());
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        (_, string key) = await SidepProcess.RunAsync("labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Demo", "--facility", "SIDEP-DEMO");
+        key = key.Trim();
+        using SidepProcess server = await SidepProcess.ServeAsync(dir);
+        string url = server.Http.ToString();
+        string demo = Path.Combine(Fixtures.RepoRoot, "examples", "demo-hprim-sante.hpr");
+        (int sent, string sendOutput) = await SidepProcess.RunAsync("send", "--server", url, "--api-key", key, demo);
+        Assert.Equal(0, sent);
+        Assert.Contains("1 pending mapping", sendOutput);
+        (_, string waiting) = await SidepProcess.RunAsync("quarantine", "--server", url, "--api-key", key);
+        Assert.Contains("\"localCode\": \"SCOV\"", waiting);
+        string table = Path.Combine(dir, "table.csv");
+        await File.WriteAllTextAsync(table, "local_code;loinc;label\nSCOV;94500-6;PCR SARS-CoV-2\n");
+        (int put, string putOutput) = await SidepProcess.RunAsync("transcoding", "put", table, "--finess", "990000001", "--server", url, "--api-key", key);
+        Assert.Equal(0, put);
+        Assert.Contains("\"replayed\": 1", putOutput);
+        (_, string after) = await SidepProcess.RunAsync("quarantine", "--server", url, "--api-key", key);
+        Assert.Equal("[]", after.Trim());
     }
 
     [Fact]

@@ -23,79 +23,73 @@ public class CrashTests
 
     private static async Task KillAfterAcknowledgementsAsync(params string[] serveArgs)
     {
-        string dir = Directory.CreateTempSubdirectory("sidep-crash-").FullName;
-        try
-        {
-            (int exit, string output) = await SidepProcess.RunAsync("labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Demo", "--facility", "SIDEP-DEMO");
-            Assert.Equal(0, exit);
-            string key = output.Trim();
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        (int exit, string output) = await SidepProcess.RunAsync("labs", "add", "--data-dir", dir, "--finess", "990000001", "--name", "Demo", "--facility", "SIDEP-DEMO");
+        Assert.Equal(0, exit);
+        string key = output.Trim();
 
-            var acknowledged = new ConcurrentDictionary<int, string>();
-            using (SidepProcess server = await SidepProcess.ServeAsync(dir, serveArgs))
+        var acknowledged = new ConcurrentDictionary<int, string>();
+        using (SidepProcess server = await SidepProcess.ServeAsync(dir, serveArgs))
+        {
+            using var http = new HttpClient { BaseAddress = server.Http };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            using var enough = new CancellationTokenSource();
+            // Four senders in parallel; the server is killed as soon as 40 ACKs are in.
+            Task[] senders = Enumerable.Range(0, 4).Select(s => Task.Run(async () =>
             {
-                using var http = new HttpClient { BaseAddress = server.Http };
-                http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-                using var enough = new CancellationTokenSource();
-                // Four senders in parallel; the server is killed as soon as 40 ACKs are in.
-                Task[] senders = Enumerable.Range(0, 4).Select(s => Task.Run(async () =>
+                for (int i = s; i < 400 && !enough.IsCancellationRequested; i += 4)
                 {
-                    for (int i = s; i < 400 && !enough.IsCancellationRequested; i += 4)
+                    try
                     {
-                        try
+                        HttpResponseMessage r = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("K" + i, "ACC" + i)));
+                        if (r.StatusCode == HttpStatusCode.Created)
                         {
-                            HttpResponseMessage r = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("K" + i, "ACC" + i)));
-                            if (r.StatusCode == HttpStatusCode.Created)
+                            SubmissionReport report = JsonSerializer.Deserialize(await r.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
+                            acknowledged[i] = report.SubmissionId!;
+                            if (acknowledged.Count >= 40)
                             {
-                                SubmissionReport report = JsonSerializer.Deserialize(await r.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
-                                acknowledged[i] = report.SubmissionId!;
-                                if (acknowledged.Count >= 40)
-                                {
-                                    server.Kill();
-                                    enough.Cancel();
-                                }
+                                server.Kill();
+                                enough.Cancel();
                             }
                         }
-                        catch (HttpRequestException)
-                        {
-                            return; // the server is gone
-                        }
-                        catch (TaskCanceledException)
-                        {
-                            return;
-                        }
                     }
-                })).ToArray();
-                await Task.WhenAll(senders);
-                server.Kill();
-            }
-            Assert.True(acknowledged.Count >= 40);
-
-            using (SidepProcess restarted = await SidepProcess.ServeAsync(dir, serveArgs))
-            {
-                using var http = new HttpClient { BaseAddress = restarted.Http };
-                http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-                foreach ((int i, string submission) in acknowledged)
-                {
-                    Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"/v1/submissions/{submission}")).StatusCode);
-                    HttpResponseMessage again = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("K" + i, "ACC" + i)));
-                    SubmissionReport report = JsonSerializer.Deserialize(await again.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
-                    Assert.Equal(new ReportCounts(0, 0, 1, 0), report.Counts);
+                    catch (HttpRequestException)
+                    {
+                        return; // the server is gone
+                    }
+                    catch (TaskCanceledException)
+                    {
+                        return;
+                    }
                 }
-            }
+            })).ToArray();
+            await Task.WhenAll(senders);
+            server.Kill();
+        }
+        Assert.True(acknowledged.Count >= 40);
 
-            await using EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir, "log"));
-            long inLog = Enumerable.Range(0, log.PartitionCount).Sum(p => log.EndOffset(p));
-            Assert.True(inLog >= acknowledged.Count);
-            // Every result in the log is there exactly once (one record per key: nothing resent was journalled again),
-            // and every ACKed one is there.
-            List<JournalResults.Latest> results = JournalResults.Of(log);
-            Assert.Equal(inLog, results.Count);
-            Assert.All(results, r => Assert.Equal(1, r.Records));
-            Assert.All(acknowledged.Keys, i => Assert.Contains(results, r => r.AccessionId == "ACC" + i));
-        }
-        finally
+        using (SidepProcess restarted = await SidepProcess.ServeAsync(dir, serveArgs))
         {
-            Directory.Delete(dir, recursive: true);
+            using var http = new HttpClient { BaseAddress = restarted.Http };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            foreach ((int i, string submission) in acknowledged)
+            {
+                Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"/v1/submissions/{submission}")).StatusCode);
+                HttpResponseMessage again = await http.PostAsync("/v1/submissions", ResultMessages.Hl7(ResultMessages.Message("K" + i, "ACC" + i)));
+                SubmissionReport report = JsonSerializer.Deserialize(await again.Content.ReadAsStringAsync(), SidepJson.Default.SubmissionReport)!;
+                Assert.Equal(new ReportCounts(0, 0, 1, 0), report.Counts);
+            }
         }
+
+        await using EmbeddedLog log = EmbeddedLog.Open(Path.Combine(dir, "log"));
+        long inLog = Enumerable.Range(0, log.PartitionCount).Sum(p => log.EndOffset(p));
+        Assert.True(inLog >= acknowledged.Count);
+        // Every result in the log is there exactly once (one record per key: nothing resent was journalled again),
+        // and every ACKed one is there.
+        List<JournalResults.Latest> results = JournalResults.Of(log);
+        Assert.Equal(inLog, results.Count);
+        Assert.All(results, r => Assert.Equal(1, r.Records));
+        Assert.All(acknowledged.Keys, i => Assert.Contains(results, r => r.AccessionId == "ACC" + i));
     }
 }

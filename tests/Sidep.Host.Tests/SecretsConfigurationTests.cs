@@ -1,4 +1,5 @@
 using Sidep.Gateway;
+using Sidep.Tests;
 
 namespace Sidep.Host.Tests;
 
@@ -12,18 +13,12 @@ public class SecretsConfigurationTests
     [InlineData("--agent-key", "", "the agent signing key is empty: it must be at least 32 characters")]
     public async Task An_empty_or_short_secret_on_the_command_line_stops_serve_with_a_clear_message(string flag, string value, string message)
     {
-        string dir = Directory.CreateTempSubdirectory("sidep-secrets-").FullName;
-        try
-        {
-            (int exit, string output) = await SidepProcess.RunAsync("serve", "--data-dir", dir, "--urls", "http://127.0.0.1:0", "--mllp-port", "-1", flag, value);
-            Assert.Equal(2, exit);
-            Assert.Contains(message, output);
-            Assert.DoesNotContain("   at ", output); // a sentence, not a stack trace
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        (int exit, string output) = await SidepProcess.RunAsync("serve", "--data-dir", dir, "--urls", "http://127.0.0.1:0", "--mllp-port", "-1", flag, value);
+        Assert.Equal(2, exit);
+        Assert.Contains(message, output);
+        Assert.DoesNotContain("   at ", output); // a sentence, not a stack trace
     }
 
     [Fact]
@@ -49,18 +44,12 @@ public class CommandLineRefusalTests
         using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         taken.Start();
         int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
-        string dir = Directory.CreateTempSubdirectory("sidep-port-").FullName;
-        try
-        {
-            (int exit, string output) = await SidepProcess.RunAsync("serve", "--data-dir", dir, "--urls", $"http://127.0.0.1:{port}", "--mllp-port", "-1");
-            Assert.Equal(1, exit);
-            Assert.Contains($"http://127.0.0.1:{port} is in use by another program; choose another address with --urls", output);
-            Assert.DoesNotContain("   at ", output);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        using var temp = new TempDir();
+        string dir = temp.Path;
+        (int exit, string output) = await SidepProcess.RunAsync("serve", "--data-dir", dir, "--urls", $"http://127.0.0.1:{port}", "--mllp-port", "-1");
+        Assert.Equal(1, exit);
+        Assert.Contains($"http://127.0.0.1:{port} is in use by another program; choose another address with --urls", output);
+        Assert.DoesNotContain("   at ", output);
     }
 
     [Theory]
