@@ -26,4 +26,10 @@ if (args is ["loop", string type, string method, string seconds])
     Console.WriteLine($"{calls} calls, {clock.Elapsed.TotalMilliseconds * 1000 / calls:F1} µs a call");
     return;
 }
+// `heap PID [TYPE]`: a running process's managed heap by type (Sidep.Benchmarks.HeapHistogram).
+if (args is ["heap", string pid, ..])
+{
+    Sidep.Benchmarks.HeapHistogram.Run(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture), args.Length > 2 ? args[2] : null);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(Sidep.Benchmarks.Hl7ParserBenchmarks).Assembly).Run(args);
