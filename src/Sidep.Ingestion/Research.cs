@@ -223,6 +223,9 @@ public static class ResearchSink
     /// <summary>Writes the partitions of the sample dates that changed, from the store's rows, into <paramref name="directory"/>; returns how many.</summary>
     public static async Task<int> WritePartitionsAsync(IResearchStore store, Pseudonyms pseudonyms, string directory, TimeProvider time, CancellationToken cancellationToken = default)
     {
+        // Research workers share the directory: one writes at a time (two writing a date's file at once collided on its
+        // temporary file, and the later manifest dropped the partitions the earlier one had added).
+        await using FileStream writing = await LockAsync(directory, cancellationToken).ConfigureAwait(false);
         List<string> dates = store.DirtyResearchDates(100);
         if (dates.Count == 0)
         {
@@ -259,6 +262,31 @@ public static class ResearchSink
         store.ResearchWritten(dates);
         return dates.Count;
     }
+
+    /// <summary>The lock file a partition writer holds (an exclusive <c>flock</c>, released when the file is closed, by the
+    /// kernel if its process dies); another writer waits for it.</summary>
+    public static async Task<FileStream> LockAsync(string directory, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, LockFile);
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException ex) when (ex.HResult == WouldBlock)
+            {
+                await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>The research directory's writer lock (not a partition: readers follow the manifest).</summary>
+    public const string LockFile = ".writer.lock";
+
+    /// <summary>EWOULDBLOCK on Linux: .NET reports a file another open file holds with FileShare.None this way.</summary>
+    private const int WouldBlock = 11;
 
     /// <summary>A date's stored rows, a page of <see cref="RowGroupRows"/> at a time, from its first page.</summary>
     private static IEnumerable<ResearchRowRecord> Pages(IResearchStore store, string date, List<ResearchRowRecord> first)

@@ -34,6 +34,51 @@ public class ResearchPartitionTests
     }
 
     [Fact]
+    public async Task A_partition_writer_waits_while_another_holds_the_directory_then_writes_every_dirty_date()
+    {
+        using var dir = new TempDir();
+        using StateStore store = StateStore.Open(dir.Path);
+        string research = Path.Combine(dir.Path, "research");
+        store.ApplyResearch("research/0", 1, [.. Enumerable.Range(1, 3).Select(d => (ResearchChange)new ResearchUpsert(
+            new ResearchRowRecord(new UInt128((ulong)d, 0).ToString("x32"), d, 1, $"2026-12-0{d}", Fields($"2026-12-0{d}"))))]);
+
+        Task<int> waiting;
+        await using (FileStream other = await ResearchSink.LockAsync(research, CancellationToken.None))
+        {
+            waiting = ResearchSink.WritePartitionsAsync(store, EmbeddedStages.ResearchKeys, research, TimeProvider.System);
+            // It cannot finish while the other writer holds the lock: it has not even listed the dirty dates.
+            await Task.Delay(200);
+            Assert.False(waiting.IsCompleted);
+            Assert.Equal(3, store.DirtyResearchDates(100).Count);
+        }
+        Assert.Equal(3, await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(["2026-12-01", "2026-12-02", "2026-12-03"], ResearchSink.ReadManifest(research)!.Partitions.Keys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Two_writers_at_once_on_one_directory_both_finish_and_the_manifest_lists_every_date()
+    {
+        using var dir = new TempDir();
+        using StateStore store = StateStore.Open(dir.Path);
+        string research = Path.Combine(dir.Path, "research");
+        for (int round = 0; round < 5; round++)
+        {
+            // New dates between rounds, so that each writer has something to add to the manifest the other wrote.
+            store.ApplyResearch("research/0", round + 1, [.. Enumerable.Range(1, 4).Select(d => (ResearchChange)new ResearchUpsert(
+                new ResearchRowRecord(new UInt128((ulong)(round * 10 + d), 0).ToString("x32"), d, 1, $"2026-11-{round * 4 + d:D2}", Fields($"2026-11-{round * 4 + d:D2}"))))]);
+            int[] written = await Task.WhenAll(
+                Task.Run(() => ResearchSink.WritePartitionsAsync(store, EmbeddedStages.ResearchKeys, research, TimeProvider.System)),
+                Task.Run(() => ResearchSink.WritePartitionsAsync(store, EmbeddedStages.ResearchKeys, research, TimeProvider.System)));
+            Assert.Equal(4, written.Sum());
+        }
+        Assert.Equal(20, ResearchSink.ReadManifest(research)!.Partitions.Count);
+        Assert.Empty(Directory.GetFiles(research, "*.tmp", SearchOption.AllDirectories));
+    }
+
+    private static string Fields(string date) => JsonSerializer.Serialize(new ResearchFields(40, "Female", "69", null, date, null, "94500-6", null, "Negative",
+        "69", null, null, "Unknown", null), ResearchRowJson.Default.ResearchFields);
+
+    [Fact]
     public async Task A_partition_larger_than_a_row_group_is_written_a_row_group_at_a_time_rows_made_as_the_writer_takes_them()
     {
         using var dir = new TempDir();
