@@ -28,7 +28,11 @@ PGDIR=$(mktemp -u /tmp/sidep-scale-pg-XXXXXX)
 TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 AGENT_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 RESEARCH_KEYS="k1=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# SIDEP_BENCH_PG_STATEMENTS=N: PostgreSQL's N costliest statements at the end (pg_stat_statements, time and rows).
+PG_STATEMENTS=${SIDEP_BENCH_PG_STATEMENTS:-0}
+if [ "$PG_STATEMENTS" != 0 ]; then export SIDEP_PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"; fi
 CONN=$(infra/postgres/throwaway.sh start "$PGDIR" "$PGPORT" | tail -1)
+if [ "$PG_STATEMENTS" != 0 ]; then psql -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE EXTENSION pg_stat_statements" postgres; fi
 declare -A PIDS ROLE
 cleanup() {
   for pid in "${!ROLE[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -111,5 +115,11 @@ for role in gateway match aggregate fanout research broker postgresql; do
   TOTAL=$(awk -v a="$TOTAL" -v b="${SUM[$role]}" 'BEGIN {printf "%.1f", a + b}')
 done
 echo "  every role: $TOTAL s ($(awk -v s="$TOTAL" -v n="$RESULTS" 'BEGIN {printf "%.0f", s / n * 1000000}') µs a result)"
+if [ "$PG_STATEMENTS" != 0 ]; then
+  echo "PostgreSQL's $PG_STATEMENTS costliest statements (execution ms, calls, rows, µs per row):"
+  psql -h 127.0.0.1 -p "$PGPORT" -U postgres -AtF ' | ' postgres -c "SELECT round(total_exec_time) AS ms, calls, rows,
+      round((total_exec_time * 1000 / greatest(rows, 1))::numeric, 1), left(regexp_replace(query, '\\s+', ' ', 'g'), 110)
+    FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT $PG_STATEMENTS" | sed 's/^/  /'
+fi
 echo "data: PostgreSQL $(du -sh "$PGDIR" 2>/dev/null | cut -f1)"
 exit $STATUS

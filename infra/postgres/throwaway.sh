@@ -4,6 +4,7 @@
 #   infra/postgres/throwaway.sh start DIR [PORT]   prints the Npgsql connection string
 #   infra/postgres/throwaway.sh stop DIR
 #   infra/postgres/throwaway.sh pause DIR | resume DIR PORT   (failure tests: the server goes away and comes back)
+# SIDEP_PG_OPTIONS adds server options (e.g. "-c shared_preload_libraries=pg_stat_statements" for perf/bench-scale.sh).
 # DIR must be reachable by the postgres user when run as root (e.g. /tmp/sidep-pg-1234, not inside a 0700 directory).
 set -euo pipefail
 # The postgres user must reach what this creates, whatever umask the caller runs under (Sidep's own is 077).
@@ -42,7 +43,7 @@ case "$cmd" in
     as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
     as_owner "$bin/pg_ctl" -D "$dir/data" -w -l "$dir/server.log" \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off ${SIDEP_PG_OPTIONS:-}" start >/dev/null \
       || { cat "$dir/server.log" >&2; exit 1; }
     echo "Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
     ;;
@@ -51,7 +52,7 @@ case "$cmd" in
     ;;
   resume)
     as_owner "$bin/pg_ctl" -D "$dir/data" -w -l "$dir/server.log" \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off ${SIDEP_PG_OPTIONS:-}" start >/dev/null
     ;;
   stop)
     if [ -n "$bin" ] && [ -d "$dir/data" ]; then

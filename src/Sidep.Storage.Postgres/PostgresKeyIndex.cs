@@ -47,7 +47,7 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
     public static async Task<PostgresKeyIndex> OpenAsync(string connectionString, IResultJournal journal, TimeSpan? retryFor = null, TimeSpan? inFlight = null,
         CancellationToken cancellationToken = default)
     {
-        var index = new PostgresKeyIndex(NpgsqlDataSource.Create(connectionString), retryFor ?? TimeSpan.FromSeconds(15), inFlight ?? TimeSpan.FromSeconds(2));
+        var index = new PostgresKeyIndex(PostgresSources.Create(connectionString), retryFor ?? TimeSpan.FromSeconds(15), inFlight ?? TimeSpan.FromSeconds(2));
         try
         {
             await index.ImportIfEmptyAsync(journal, cancellationToken).ConfigureAwait(false);

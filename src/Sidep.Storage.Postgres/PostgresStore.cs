@@ -34,7 +34,7 @@ public sealed partial class PostgresStore : IStageStore, ILabRegister
 
     /// <param name="retryFor">How long a write keeps retrying transient failures before it gives up loudly.</param>
     public static PostgresStore Open(string connectionString, TimeSpan? retryFor = null) =>
-        new(NpgsqlDataSource.Create(connectionString), retryFor ?? TimeSpan.FromMinutes(2));
+        new(PostgresSources.Create(connectionString), retryFor ?? TimeSpan.FromMinutes(2));
 
     /// <summary>Applies the migrations of infra/postgres/migrations not yet applied, in order; returns their names.</summary>
     public static async Task<List<string>> MigrateAsync(string connectionString, CancellationToken cancellationToken = default)
@@ -174,8 +174,8 @@ public sealed partial class PostgresStore : IStageStore, ILabRegister
             if (rows.Count > 0)
             {
                 // Binary COPY into a temporary table, then one insert in the batch's order (seq keeps it).
-                Execute(c, tx, "CREATE TEMP TABLE incoming_matches (ord INTEGER, lab_id TEXT, accession_id TEXT, test_code TEXT, version INTEGER, person_id BIGINT, " +
-                    "rule TEXT, score DOUBLE PRECISION, decision TEXT) ON COMMIT DROP");
+                Staging(c, tx, "incoming_matches", "ord INTEGER, lab_id TEXT, accession_id TEXT, test_code TEXT, version INTEGER, person_id BIGINT, " +
+                    "rule TEXT, score DOUBLE PRECISION, decision TEXT");
                 using (NpgsqlBinaryImporter copy = c.BeginBinaryImport(
                     "COPY incoming_matches (ord, lab_id, accession_id, test_code, version, person_id, rule, score, decision) FROM STDIN (FORMAT BINARY)"))
                 {
@@ -326,7 +326,7 @@ public sealed partial class PostgresStore : IStageStore, ILabRegister
             Execute(c, tx, "LOCK TABLE cases IN EXCLUSIVE MODE");
             if (positives.Count > 0)
             {
-                Execute(c, tx, "CREATE TEMP TABLE incoming_positives (key TEXT, version INTEGER, json TEXT) ON COMMIT DROP");
+                Staging(c, tx, "incoming_positives", "key TEXT, version INTEGER, json TEXT");
                 using (NpgsqlBinaryImporter copy = c.BeginBinaryImport("COPY incoming_positives (key, version, json) FROM STDIN (FORMAT BINARY)"))
                 {
                     foreach (PositiveResult p in positives.GroupBy(p => p.Key).Select(g => g.MaxBy(p => p.Version)!))
@@ -407,7 +407,7 @@ public sealed partial class PostgresStore : IStageStore, ILabRegister
                     (++seq, change.PositiveKey, change.PersonId, change.SampleDate, change.Territory, change.Region, "open", at, change.Json!);
                 existing.Changed = true;
             }
-            Execute(c, tx, "CREATE TEMP TABLE incoming_cases (LIKE cases) ON COMMIT DROP");
+            Staging(c, tx, "incoming_cases", "LIKE cases");
             using (NpgsqlBinaryImporter copy = c.BeginBinaryImport(
                 "COPY incoming_cases (seq, case_id, positive_key, person_id, sample_date, territory, region, status, updated_at, json) FROM STDIN (FORMAT BINARY)"))
             {
@@ -435,7 +435,7 @@ public sealed partial class PostgresStore : IStageStore, ILabRegister
                 """);
             if (notices.Count > 0)
             {
-                Execute(c, tx, "CREATE TEMP TABLE incoming_notices (ord INTEGER, case_id TEXT, channel TEXT, json TEXT) ON COMMIT DROP");
+                Staging(c, tx, "incoming_notices", "ord INTEGER, case_id TEXT, channel TEXT, json TEXT");
                 using (NpgsqlBinaryImporter copy = c.BeginBinaryImport("COPY incoming_notices (ord, case_id, channel, json) FROM STDIN (FORMAT BINARY)"))
                 {
                     for (int i = 0; i < notices.Count; i++)
@@ -454,6 +454,12 @@ public sealed partial class PostgresStore : IStageStore, ILabRegister
             SetOffset(c, tx, consumer, -1, nextSequence);
             return 0;
         });
+
+    /// <summary>A staging table for a batch's binary COPY, made once per connection (the pool keeps a connection's
+    /// session, PostgresSources) and emptied at every commit: creating one per batch cost PostgreSQL more than the
+    /// rows it staged (catalog rows written and removed each time).</summary>
+    private static void Staging(NpgsqlConnection connection, NpgsqlTransaction tx, string table, string columns) =>
+        Execute(connection, tx, $"CREATE TEMP TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS");
 
     private static void Execute(NpgsqlConnection connection, NpgsqlTransaction tx, string sql, params object?[] values)
     {
@@ -556,7 +562,7 @@ public sealed partial class PostgresStore : IStageStore, ILabRegister
                 strongest[key] = change;
             }
         }
-        Execute(c, tx, "CREATE TEMP TABLE IF NOT EXISTS incoming_research (key TEXT, person_id BIGINT, version INTEGER, sample_date TEXT, json TEXT, remove BOOLEAN) ON COMMIT DELETE ROWS");
+        Staging(c, tx, "incoming_research", "key TEXT, person_id BIGINT, version INTEGER, sample_date TEXT, json TEXT, remove BOOLEAN");
         Execute(c, tx, "DELETE FROM incoming_research");
         using (NpgsqlBinaryImporter copy = c.BeginBinaryImport("COPY incoming_research (key, person_id, version, sample_date, json, remove) FROM STDIN (FORMAT BINARY)"))
         {
