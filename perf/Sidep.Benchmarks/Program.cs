@@ -32,4 +32,11 @@ if (args is ["heap", string pid, ..])
     Sidep.Benchmarks.HeapHistogram.Run(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture), args.Length > 2 ? args[2] : null);
     return;
 }
+// `allocations TRACE.nettrace [TOP]`: where a process allocates, from a trace of the runtime's allocation samples
+// (Sidep.Benchmarks.AllocationProfile).
+if (args is ["allocations", string trace, ..])
+{
+    Sidep.Benchmarks.AllocationProfile.Run(trace, args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 40);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(Sidep.Benchmarks.Hl7ParserBenchmarks).Assembly).Run(args);
