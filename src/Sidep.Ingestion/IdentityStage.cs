@@ -33,6 +33,9 @@ public sealed class IdentityStage(IStageTransport transport, IIdentityStore stor
 {
     public const string ConsumerName = "identity";
 
+    /// <summary>The test kinds, as one delegate (a method group passed on would make one per result).</summary>
+    private readonly Func<string?, Sidep.Indicators.TestKind> _kindOf = terminology.KindOf;
+
     public sealed class MatcherState(int partition) : State
     {
         public Matcher Matcher { get; } = new();
@@ -60,7 +63,7 @@ public sealed class IdentityStage(IStageTransport transport, IIdentityStore stor
     {
         foreach (IncomingMessage m in messages)
         {
-            if (ResultEnvelopes.Read(m.Payload, out _) is ResultEnvelope envelope)
+            if (ResultEnvelopes.Read(m.Payload.Span, out _) is ResultEnvelope envelope)
             {
                 lock (state.Sync)
                 {
@@ -114,7 +117,7 @@ public sealed class IdentityStage(IStageTransport transport, IIdentityStore stor
         Matcher matcher = state.Matcher;
         foreach (IncomingMessage m in messages)
         {
-            if (ResultEnvelopes.Read(m.Payload, out string? unreadable) is not ResultEnvelope envelope)
+            if (ResultEnvelopes.Read(m.Payload.Span, out string? unreadable) is not ResultEnvelope envelope)
             {
                 poison.Add((m, unreadable!));
                 continue;
@@ -145,14 +148,14 @@ public sealed class IdentityStage(IStageTransport transport, IIdentityStore stor
                 output.Add(new OutgoingMessage(m.Key, JsonSerializer.SerializeToUtf8Bytes(new PersonMerge(m.Offset, gone, into, merge.Reason), SidepJson.Default.PersonMerge),
                     new Dictionary<string, string> { [StageTopics.Kind] = "merged", [StageTopics.From] = from }));
             }
-            IndicatorFact? fact = Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf) is IndicatorFact counted
+            IndicatorFact? fact = Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, _kindOf) is IndicatorFact counted
                 // SPF's 2021 person key rides along, for indicators counted by it (--person-key spf2021).
                 ? counted with { Spf2021 = PersonKeys.Spf2021(traits, envelope.Result.Patient.BirthDate, DateOnly.FromDayNumber(counted.Day)) }
                 : null;
-            ResearchFact research = ResearchSink.Fact(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, terminology.KindOf);
+            ResearchFact research = ResearchSink.Fact(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, _kindOf);
             output.Add(new OutgoingMessage(m.Key, MatchedRecords.Encode(m.Offset, decision.PersonId, decision.Rule.ToString(), decision.Score,
                 // Only a positive's envelope rides along: the fan-out makes cases of positives and reads nothing else.
-                fact is not { Outcome: Outcome.Positive } ? [] : ResultRecords.IsBinary(m.Payload) ? ResultRecords.EnvelopeBytes(m.Payload) : ResultEnvelopeCodec.Encode(envelope),
+                fact is not { Outcome: Outcome.Positive } ? [] : ResultRecords.IsBinary(m.Payload.Span) ? ResultRecords.EnvelopeBytes(m.Payload.Span) : ResultEnvelopeCodec.Encode(envelope),
                 fact, research),
                 new Dictionary<string, string> { [StageTopics.Kind] = "matched", [StageTopics.From] = from }));
         }

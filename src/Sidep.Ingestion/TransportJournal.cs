@@ -94,7 +94,7 @@ public sealed class TransportJournal(IStageTransport transport) : IResultJournal
         {
             if (m.Headers.GetValueOrDefault(KindHeader) == nameof(RecordKind.Released))
             {
-                released.UnionWith(Encoding.UTF8.GetString(m.Payload).Split('\n'));
+                released.UnionWith(Encoding.UTF8.GetString(m.Payload.Span).Split('\n'));
             }
             else
             {
@@ -115,7 +115,7 @@ public sealed class TransportJournal(IStageTransport transport) : IResultJournal
         }
         // Parts in order; a part published twice (a retried publication) is taken once.
         byte[] payload = [.. parts.GroupBy(m => m.Headers.GetValueOrDefault(PartHeader) ?? "0/1").OrderBy(g => int.Parse(g.Key.Split('/')[0], System.Globalization.CultureInfo.InvariantCulture))
-            .SelectMany(g => g.First().Payload)];
+            .SelectMany(g => g.First().Payload.ToArray())];
         return new LogEntry(RecordKind.Submission, -1, parts[0].Offset, id, payload);
     }
 }

@@ -49,8 +49,7 @@ public sealed class InProcessTransport(string directory, int partitions = 8, IRe
                 next = e.Offset + 1;
                 if (e.Kind != RecordKind.Lost)
                 {
-                    messages.Add(new IncomingMessage(topic, 0, e.Offset, e.Key, e.Payload.ToArray(),
-                        new Dictionary<string, string>(1, StringComparer.Ordinal) { [JournalKeyHeader] = e.Key }));
+                    messages.Add(new IncomingMessage(topic, 0, e.Offset, e.Key, e.Payload, new OneHeader(JournalKeyHeader, e.Key)));
                 }
             }
             return messages;
@@ -60,7 +59,7 @@ public sealed class InProcessTransport(string directory, int partitions = 8, IRe
             next = e.Offset + 1;
             if (e.Kind != RecordKind.Lost)
             {
-                (Dictionary<string, string> headers, byte[] payload) = Open(e.Payload);
+                (MessageHeaders headers, ReadOnlyMemory<byte> payload) = Open(e.Payload);
                 messages.Add(new IncomingMessage(topic, partition, e.Offset, e.Key, payload, headers));
             }
         }
@@ -124,9 +123,8 @@ public sealed class InProcessTransport(string directory, int partitions = 8, IRe
         }
     }
 
-    // [u16 header count]([u16 name length][name][u16 value length][value])* [payload]
     // [u16 header count]([7-bit length][UTF-8 name][7-bit length][UTF-8 value])* [payload] — BinaryWriter's layout,
-    // written and read on spans (one array per message each way).
+    // written on a span (one array per message), read in place (the payload and the headers are slices of the record).
     private static byte[] Envelope(OutgoingMessage m)
     {
         IReadOnlyDictionary<string, string>? headers = m.Headers;
@@ -170,35 +168,16 @@ public sealed class InProcessTransport(string directory, int partitions = 8, IRe
         return at + Encoding.UTF8.GetBytes(value, span[at..]);
     }
 
-    private static string ReadString(ReadOnlySpan<byte> span, ref int at)
-    {
-        int length = 0;
-        for (int shift = 0; ; shift += 7)
-        {
-            byte b = span[at++];
-            length |= (b & 0x7F) << shift;
-            if (b < 0x80)
-            {
-                break;
-            }
-        }
-        string value = Encoding.UTF8.GetString(span.Slice(at, length));
-        at += length;
-        return value;
-    }
-
-    private static (Dictionary<string, string> Headers, byte[] Payload) Open(ReadOnlyMemory<byte> envelope)
+    private static (MessageHeaders Headers, ReadOnlyMemory<byte> Payload) Open(ReadOnlyMemory<byte> envelope)
     {
         ReadOnlySpan<byte> span = envelope.Span;
         int count = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(span);
-        var headers = new Dictionary<string, string>(count, StringComparer.Ordinal);
         int at = 2;
-        for (int i = 0; i < count; i++)
+        for (int i = 0; i < 2 * count; i++)
         {
-            string name = ReadString(span, ref at);
-            headers[name] = ReadString(span, ref at);
+            EnvelopeHeaders.Next(span, ref at);
         }
-        return (headers, span[at..].ToArray());
+        return (count == 0 ? EnvelopeHeaders.None : new EnvelopeHeaders(envelope[2..at], count), envelope[at..]);
     }
 
     public async ValueTask DisposeAsync()

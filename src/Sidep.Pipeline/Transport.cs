@@ -7,8 +7,9 @@ namespace Sidep.Transport;
 /// dead-letter reasons).</summary>
 public sealed record OutgoingMessage(string Key, byte[] Payload, IReadOnlyDictionary<string, string>? Headers = null);
 
-/// <summary>A message consumed, with where it came from.</summary>
-public sealed record IncomingMessage(string Topic, int Partition, long Offset, string Key, byte[] Payload, IReadOnlyDictionary<string, string> Headers);
+/// <summary>A message consumed, with where it came from. Its payload may be a slice of what the transport read (no copy
+/// per message): read it while the message is in hand, copy what must outlive it.</summary>
+public sealed record IncomingMessage(string Topic, int Partition, long Offset, string Key, ReadOnlyMemory<byte> Payload, IReadOnlyDictionary<string, string> Headers);
 
 /// <summary>
 /// The stage transport contract (ARCHITECTURE.md decision 6): topics of keyed messages, per-partition order,
@@ -59,7 +60,7 @@ public static class TransportHeaders
     public static string DeadLetterTopic(string topic) => topic + ".dlt";
 
     /// <summary>The dead letter of a message: the same key and payload, its headers, the reason and where it came from.</summary>
-    public static OutgoingMessage DeadLetter(IncomingMessage message, string reason) => new(message.Key, message.Payload,
+    public static OutgoingMessage DeadLetter(IncomingMessage message, string reason) => new(message.Key, message.Payload.ToArray(),
         new Dictionary<string, string>(message.Headers, StringComparer.Ordinal)
         {
             [Reason] = reason,

@@ -76,7 +76,7 @@ public class CasesApiTests
             Assert.NotNull(message);
             Assert.Equal(caseId, message!.Headers["sidep-case-id"]);
             Assert.Equal(("open", "01"), (message.Headers["sidep-status"], message.Headers["sidep-territory"]));
-            Assert.Contains("PERSB", System.Text.Encoding.UTF8.GetString(message.Payload), StringComparison.Ordinal);
+            Assert.Contains("PERSB", System.Text.Encoding.UTF8.GetString(message.Payload.Span), StringComparison.Ordinal);
         }
 
         using HttpClient region = AgentClient(server, "agent-ara", AgentRoles.Supervisor, "reg:84"); // Auvergne-Rhône-Alpes holds the Ain

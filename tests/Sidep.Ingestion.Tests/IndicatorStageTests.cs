@@ -243,14 +243,14 @@ public class MatchedRecordEnvelopeTests
         await stages.DrainAsync();
 
         Sidep.Transport.IncomingMessage matched = Assert.Single(stages.Transport.ReadRange(StageTopics.Matched, 0, 0, 10));
-        Assert.NotNull(MatchedRecords.Research(matched.Payload));
+        Assert.NotNull(MatchedRecords.Research(matched.Payload.Span));
         if (carried)
         {
-            Assert.Equal("ACC1", MatchedRecords.Read(matched.Payload).Envelope.Result.AccessionId);
+            Assert.Equal("ACC1", MatchedRecords.Read(matched.Payload.Span).Envelope.Result.AccessionId);
         }
         else
         {
-            Assert.Throws<InvalidOperationException>(() => MatchedRecords.Read(matched.Payload));
+            Assert.Throws<InvalidOperationException>(() => MatchedRecords.Read(matched.Payload.Span));
         }
     }
 }

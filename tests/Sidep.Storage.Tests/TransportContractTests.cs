@@ -18,7 +18,7 @@ public abstract class TransportContractTests
 
     private static OutgoingMessage Message(string key, int n, Dictionary<string, string>? headers = null) => new(key, Encoding.UTF8.GetBytes(n.ToString(System.Globalization.CultureInfo.InvariantCulture)), headers);
 
-    private static int Value(IncomingMessage m) => int.Parse(Encoding.UTF8.GetString(m.Payload), System.Globalization.CultureInfo.InvariantCulture);
+    private static int Value(IncomingMessage m) => int.Parse(Encoding.UTF8.GetString(m.Payload.Span), System.Globalization.CultureInfo.InvariantCulture);
 
     private static List<IncomingMessage> PollUntil(IStageConsumer consumer, int count)
     {
@@ -47,6 +47,25 @@ public abstract class TransportContractTests
             Assert.Equal(key.First().Partition, key.Last().Partition);
         }
         Assert.All(got, m => Assert.Equal($"v{Value(m)}", m.Headers["h"]));
+    }
+
+    [Fact]
+    public async Task Headers_come_back_as_published_looked_up_one_by_one_or_all_together()
+    {
+        await using IStageTransport transport = Open();
+        string topic = NewTopic();
+        var headers = new Dictionary<string, string> { ["a"] = "", ["sidep-kind"] = "merged", ["nom"] = "Hélène Ærø ✓", [new string('n', 300)] = "long name" };
+        await transport.PublishAsync(topic, [Message("k", 1, headers), Message("k", 2)]);
+        using IStageConsumer consumer = transport.Subscribe(topic, "group-h");
+        List<IncomingMessage> got = PollUntil(consumer, 2);
+
+        IReadOnlyDictionary<string, string> first = got.Single(m => Value(m) == 1).Headers;
+        Assert.Equal(("", "merged", "Hélène Ærø ✓", "long name"), (first["a"], first["sidep-kind"], first["nom"], first[new string('n', 300)]));
+        Assert.False(first.TryGetValue("sidep-kin", out _));
+        Assert.False(first.ContainsKey("absent"));
+        Assert.Equal(headers.OrderBy(h => h.Key, StringComparer.Ordinal), first.Where(h => !h.Key.StartsWith("traceparent", StringComparison.Ordinal))
+            .OrderBy(h => h.Key, StringComparer.Ordinal));
+        Assert.False(got.Single(m => Value(m) == 2).Headers.ContainsKey("a"));
     }
 
     [Fact]
