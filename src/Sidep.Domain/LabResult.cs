@@ -70,8 +70,22 @@ public readonly record struct ResultKey(string LabId, string AccessionId, string
     /// <summary>A 128-bit fingerprint of the key (the first half of its SHA-256): how stages index results compactly.</summary>
     public UInt128 Fingerprint()
     {
+        // SHA-256 of "lab␟accession␟test" in UTF-8, the bytes written on the stack (a heap buffer only for long keys).
+        System.Text.Encoding utf8 = System.Text.Encoding.UTF8;
+        int most = utf8.GetMaxByteCount(LabId.Length + AccessionId.Length + TestCode.Length + 2);
+        byte[]? rented = most > 512 ? System.Buffers.ArrayPool<byte>.Shared.Rent(most) : null;
+        Span<byte> text = rented ?? stackalloc byte[512];
+        int at = utf8.GetBytes(LabId, text);
+        text[at++] = 0x1F;
+        at += utf8.GetBytes(AccessionId, text[at..]);
+        text[at++] = 0x1F;
+        at += utf8.GetBytes(TestCode, text[at..]);
         Span<byte> hash = stackalloc byte[32];
-        System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{LabId}\u001F{AccessionId}\u001F{TestCode}"), hash);
+        System.Security.Cryptography.SHA256.HashData(text[..at], hash);
+        if (rented is not null)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
         return System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(hash);
     }
 }

@@ -14,12 +14,14 @@ public sealed class Geography
     public const int UnknownDepartement = -1;
 
     private readonly FrozenDictionary<string, int> _depIndex;
+    private readonly FrozenDictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _depBySpan;
     private readonly FrozenDictionary<string, int> _regIndex;
 
     private Geography(string[] deps, decimal[,] population, string[] depRegion, string[] regions)
     {
         Departements = deps;
         _depIndex = deps.Select((d, i) => (d, i)).ToFrozenDictionary(x => x.d, x => x.i, StringComparer.Ordinal);
+        _depBySpan = _depIndex.GetAlternateLookup<ReadOnlySpan<char>>();
         Regions = regions;
         _regIndex = regions.Select((r, i) => (r, i)).ToFrozenDictionary(x => x.r, x => x.i, StringComparer.Ordinal);
         RegionOfDepartement = depRegion.Select(r => _regIndex.TryGetValue(r, out int i) ? i : -1).ToArray();
@@ -44,6 +46,8 @@ public sealed class Geography
 
     public int DepartementIndex(string code) => _depIndex.TryGetValue(code, out int i) ? i : UnknownDepartement;
 
+    private int DepartementIndex(ReadOnlySpan<char> code) => _depBySpan.TryGetValue(code, out int i) ? i : UnknownDepartement;
+
     public int RegionIndex(string code) => _regIndex.TryGetValue(code, out int i) ? i : -1;
 
     /// <summary>Population of a département in an age class (<see cref="AgeClasses.All"/> for all ages), as published:
@@ -61,18 +65,20 @@ public sealed class Geography
         }
         if (address.CommuneCode is { Length: 5 } commune)
         {
-            int fromCommune = DepartementIndex(commune.StartsWith("97", StringComparison.Ordinal) ? commune[..3] : commune[..2]);
+            int fromCommune = DepartementIndex(commune.AsSpan(0, commune.StartsWith("97", StringComparison.Ordinal) ? 3 : 2));
             if (fromCommune != UnknownDepartement)
             {
                 return fromCommune;
             }
         }
-        return address.PostalCode is string postcode ? FromPostcode(postcode.Trim()) : UnknownDepartement;
+        return address.PostalCode is string postcode ? FromPostcode(postcode.AsSpan().Trim()) : UnknownDepartement;
     }
 
-    public int FromPostcode(string postcode)
+    public int FromPostcode(string postcode) => FromPostcode(postcode.AsSpan());
+
+    private int FromPostcode(ReadOnlySpan<char> postcode)
     {
-        if (postcode.Length != 5 || !postcode.All(char.IsAsciiDigit))
+        if (postcode.Length != 5 || postcode.ContainsAnyExceptInRange('0', '9'))
         {
             return UnknownDepartement;
         }
@@ -80,11 +86,12 @@ public sealed class Geography
         {
             return DepartementIndex(postcode[2] < '2' ? "2A" : "2B");
         }
-        return DepartementIndex(postcode.StartsWith("97", StringComparison.Ordinal) ? postcode[..3] : postcode[..2]);
+        return DepartementIndex(postcode[..(postcode.StartsWith("97", StringComparison.Ordinal) ? 3 : 2)]);
     }
 
-    private static bool IsFrance(string country) =>
-        country.Trim().ToUpperInvariant() is "" or "FR" or "FRA" or "FRANCE" or "250";
+    private static bool IsFrance(string country) => country.AsSpan().Trim() is var c
+        && (c.IsEmpty || c.Equals("FR", StringComparison.OrdinalIgnoreCase) || c.Equals("FRA", StringComparison.OrdinalIgnoreCase)
+            || c.Equals("FRANCE", StringComparison.OrdinalIgnoreCase) || c.SequenceEqual("250"));
 
     private static Geography Load()
     {
