@@ -17,6 +17,12 @@ public static class SubmissionRecords
 {
     private const int Compressed = -2;
 
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_record;
+
+    /// <summary>The largest writer a thread keeps between submission records.</summary>
+    private const int KeptWriterBytes = 1 << 20;
+
     /// <summary>A submission record, its report already written as JSON (<paramref name="reportJson"/>: the bytes the
     /// lab's JSON answer holds too, written once); <paramref name="stored"/>'s own report is not read.</summary>
     public static byte[] Encode(StoredSubmission stored, ReadOnlySpan<byte> reportJson, in ReadOnlySequence<byte> body)
@@ -43,11 +49,19 @@ public static class SubmissionRecords
             BinaryPrimitives.WriteInt32LittleEndian(plain, meta.WrittenCount);
             meta.WrittenSpan.CopyTo(plain.AsSpan(4));
             body.CopyTo(plain.AsSpan(4 + meta.WrittenCount));
-            var record = new ArrayBufferWriter<byte>(length / 2 + 64);
+            // The compressed record is made in this thread's writer (kept between records: no buffer grown per record),
+            // then copied out at its size.
+            ArrayBufferWriter<byte> record = t_record ??= new ArrayBufferWriter<byte>(64 * 1024);
+            record.ResetWrittenCount();
             BinaryPrimitives.WriteInt32LittleEndian(record.GetSpan(4), Compressed);
             record.Advance(4);
             LZ4Pickler.Pickle(plain.AsSpan(0, length), record, LZ4Level.L00_FAST);
-            return record.WrittenSpan.ToArray();
+            byte[] encoded = record.WrittenSpan.ToArray();
+            if (record.Capacity > KeptWriterBytes)
+            {
+                t_record = null; // a large submission's buffer is not kept
+            }
+            return encoded;
         }
         finally
         {
