@@ -17,12 +17,6 @@ public static class SubmissionRecords
 {
     private const int Compressed = -2;
 
-    [ThreadStatic]
-    private static ArrayBufferWriter<byte>? t_record;
-
-    /// <summary>The largest writer a thread keeps between submission records.</summary>
-    private const int KeptWriterBytes = 1 << 20;
-
     /// <summary>A submission record, its report already written as JSON (<paramref name="reportJson"/>: the bytes the
     /// lab's JSON answer holds too, written once); <paramref name="stored"/>'s own report is not read.</summary>
     public static byte[] Encode(StoredSubmission stored, ReadOnlySpan<byte> reportJson, in ReadOnlySequence<byte> body)
@@ -49,19 +43,12 @@ public static class SubmissionRecords
             BinaryPrimitives.WriteInt32LittleEndian(plain, meta.WrittenCount);
             meta.WrittenSpan.CopyTo(plain.AsSpan(4));
             body.CopyTo(plain.AsSpan(4 + meta.WrittenCount));
-            // The compressed record is made in this thread's writer (kept between records: no buffer grown per record),
-            // then copied out at its size.
-            ArrayBufferWriter<byte> record = t_record ??= new ArrayBufferWriter<byte>(64 * 1024);
-            record.ResetWrittenCount();
+            // The compressed record is made in a pooled buffer, then copied out at its size (one array per record).
+            using var record = new PooledBufferWriter(length / 2 + 64);
             BinaryPrimitives.WriteInt32LittleEndian(record.GetSpan(4), Compressed);
             record.Advance(4);
             LZ4Pickler.Pickle(plain.AsSpan(0, length), record, LZ4Level.L00_FAST);
-            byte[] encoded = record.WrittenSpan.ToArray();
-            if (record.Capacity > KeptWriterBytes)
-            {
-                t_record = null; // a large submission's buffer is not kept
-            }
-            return encoded;
+            return record.WrittenSpan.ToArray();
         }
         finally
         {
@@ -85,5 +72,52 @@ public static class SubmissionRecords
         {
             throw new InvalidDataException($"a damaged submission record: {ex.Message}", ex);
         }
+    }
+}
+
+/// <summary>An <see cref="IBufferWriter{T}"/> over arrays of the shared pool: grows by renting a larger one, returns
+/// what it holds when disposed.</summary>
+internal sealed class PooledBufferWriter(int initialCapacity) : IBufferWriter<byte>, IDisposable
+{
+    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(initialCapacity, 256));
+    private int _written;
+
+    public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _written);
+
+    public void Advance(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _buffer.Length - _written);
+        _written += count;
+    }
+
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Reserve(sizeHint);
+        return _buffer.AsMemory(_written);
+    }
+
+    public Span<byte> GetSpan(int sizeHint = 0)
+    {
+        Reserve(sizeHint);
+        return _buffer.AsSpan(_written);
+    }
+
+    private void Reserve(int sizeHint)
+    {
+        int needed = _written + Math.Max(sizeHint, 1);
+        if (needed > _buffer.Length)
+        {
+            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, checked(_buffer.Length * 2)));
+            WrittenSpan.CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = larger;
+        }
+    }
+
+    public void Dispose()
+    {
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = [];
     }
 }

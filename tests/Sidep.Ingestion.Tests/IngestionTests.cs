@@ -182,6 +182,24 @@ public class IngestionTests
     }
 
     [Fact]
+    public void A_submission_that_does_not_compress_is_kept_whole_byte_for_byte()
+    {
+        // Random bytes: LZ4's output is larger than its input, so the record's buffer grows past its first size.
+        byte[] raw = new byte[3_000_000];
+        new Random(17).NextBytes(raw);
+        var report = new SubmissionReport("sub_random", DateTimeOffset.UnixEpoch, "990000001", "hl7v2", false, true, "00", raw.Length, new ReportCounts(0, 0, 0, 0),
+            [], [], []);
+        byte[] reportJson = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(report, SidepJson.Default.SubmissionReport);
+        var stored = new StoredSubmission("sub_random", "990000001", "hl7v2", "http", DateTimeOffset.UnixEpoch, "00", report);
+
+        byte[] record = SubmissionRecords.Encode(stored, reportJson, new ReadOnlySequence<byte>(raw));
+
+        (StoredSubmission meta, ReadOnlyMemory<byte> back) = SubmissionRecords.Decode(record);
+        Assert.Equal("sub_random", meta.Id);
+        Assert.True(back.Span.SequenceEqual(raw));
+    }
+
+    [Fact]
     public async Task An_older_version_sent_again_is_a_duplicate_and_does_not_undo_the_newer_one_even_after_a_restart()
     {
         using var dir = new TempDir();
