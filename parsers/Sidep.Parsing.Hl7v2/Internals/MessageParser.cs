@@ -299,8 +299,9 @@ internal sealed class MessageParser
         List<string> given = [];
         foreach (ReadOnlySpan<byte> xpn in Hl7Spans.Repetitions(pid.Field(5), _d))
         {
-            ReadOnlySpan<byte> nameType = Hl7Spans.Component(xpn, 7, _d);
-            string? family = Text(Hl7Spans.SubComponent(Hl7Spans.Component(xpn, 1, _d), 1, _d));
+            var name = new Hl7Components(xpn, _d.Component);
+            ReadOnlySpan<byte> nameType = name[7];
+            string? family = Text(Hl7Spans.SubComponent(name[1], 1, _d));
             bool isUsed = nameType.SequenceEqual("D"u8);
             if (isUsed)
             {
@@ -312,8 +313,8 @@ internal sealed class MessageParser
             }
             if (given.Count == 0 && !isUsed)
             {
-                AddNames(given, Text(Hl7Spans.Component(xpn, 2, _d)));
-                AddNames(given, Text(Hl7Spans.Component(xpn, 3, _d)));
+                AddNames(given, Text(name[2]));
+                AddNames(given, Text(name[3]));
             }
         }
         if (given.Count == 0)
@@ -348,22 +349,22 @@ internal sealed class MessageParser
         string? birthplace = null;
         foreach (ReadOnlySpan<byte> xad in Hl7Spans.Repetitions(pid.Field(11), _d))
         {
-            ReadOnlySpan<byte> addressType = Hl7Spans.Component(xad, 7, _d);
-            if (addressType.SequenceEqual("BDL"u8))
+            var part = new Hl7Components(xad, _d.Component);
+            if (part[7].SequenceEqual("BDL"u8))
             {
-                birthplace ??= Text(Hl7Spans.Component(xad, 9, _d)) ?? Text(Hl7Spans.Component(xad, 5, _d));
+                birthplace ??= Text(part[9]) ?? Text(part[5]);
                 continue;
             }
             if (address is null)
             {
-                string? street = Text(Hl7Spans.SubComponent(Hl7Spans.Component(xad, 1, _d), 1, _d));
-                string? other = Text(Hl7Spans.Component(xad, 2, _d));
+                string? street = Text(Hl7Spans.SubComponent(part[1], 1, _d));
+                string? other = Text(part[2]);
                 address = new Address(
                     street is not null && other is not null ? street + ", " + other : street ?? other,
-                    Text(Hl7Spans.Component(xad, 3, _d)),
-                    Text(Hl7Spans.Component(xad, 5, _d)),
-                    Text(Hl7Spans.Component(xad, 9, _d)),
-                    Text(Hl7Spans.Component(xad, 6, _d)));
+                    Text(part[3]),
+                    Text(part[5]),
+                    Text(part[9]),
+                    Text(part[6]));
                 if (address is { Line: null, City: null, PostalCode: null, CommuneCode: null, Country: null })
                 {
                     address = null;
@@ -375,17 +376,18 @@ internal sealed class MessageParser
         string? phone = null, email = null;
         foreach (ReadOnlySpan<byte> xtn in Hl7Spans.Repetitions(pid.Field(13), _d))
         {
-            ReadOnlySpan<byte> mail = Hl7Spans.Component(xtn, 4, _d);
+            var part = new Hl7Components(xtn, _d.Component);
+            ReadOnlySpan<byte> mail = part[4];
             if (!mail.IsEmpty && mail.Contains((byte)'@'))
             {
                 email ??= Text(mail);
             }
-            string? number = Text(Hl7Spans.Component(xtn, 12, _d));
+            string? number = Text(part[12]);
             if (number is null)
             {
-                string? area = Text(Hl7Spans.Component(xtn, 6, _d));
-                string? local = Text(Hl7Spans.Component(xtn, 7, _d));
-                number = local is null ? Text(Hl7Spans.Component(xtn, 1, _d)) : area + local;
+                string? area = Text(part[6]);
+                string? local = Text(part[7]);
+                number = local is null ? Text(part[1]) : area + local;
             }
             phone ??= number;
         }
@@ -437,12 +439,13 @@ internal sealed class MessageParser
         {
             return null;
         }
-        ReadOnlySpan<byte> authority = Hl7Spans.Component(xcn, 9, _d);
+        var part = new Hl7Components(xcn, _d.Component);
+        ReadOnlySpan<byte> authority = part[9];
         var p = new Prescriber(
-            Text(Hl7Spans.Component(xcn, 1, _d)),
-            Text(Hl7Spans.SubComponent(authority, 2, _d)) ?? Text(Hl7Spans.SubComponent(authority, 1, _d)) ?? Text(Hl7Spans.Component(xcn, 13, _d)),
-            Text(Hl7Spans.SubComponent(Hl7Spans.Component(xcn, 2, _d), 1, _d)) ?? Text(Hl7Spans.SubComponent(Hl7Spans.Component(xcn, 2, _d), 2, _d)),
-            Text(Hl7Spans.Component(xcn, 3, _d)));
+            Text(part[1]),
+            Text(Hl7Spans.SubComponent(authority, 2, _d)) ?? Text(Hl7Spans.SubComponent(authority, 1, _d)) ?? Text(part[13]),
+            Text(Hl7Spans.SubComponent(part[2], 1, _d)) ?? Text(Hl7Spans.SubComponent(part[2], 2, _d)),
+            Text(part[3]));
         return p is { Id: null, FamilyName: null, GivenName: null } ? null : p;
     }
 
@@ -507,11 +510,11 @@ internal sealed class MessageParser
     private void ReadObx(in Hl7Segment obx)
     {
         SourcePosition position = At(obx, 0);
-        ReadOnlySpan<byte> id = Hl7Spans.FirstRepetition(obx.Field(3), _d);
-        string? code = Text(Hl7Spans.Component(id, 1, _d));
-        string? system = Text(Hl7Spans.Component(id, 3, _d));
-        string? altCode = Text(Hl7Spans.Component(id, 4, _d));
-        string? altSystem = Text(Hl7Spans.Component(id, 6, _d));
+        var id = new Hl7Components(Hl7Spans.FirstRepetition(obx.Field(3), _d), _d.Component);
+        string? code = Text(id[1]);
+        string? system = Text(id[3]);
+        string? altCode = Text(id[4]);
+        string? altSystem = Text(id[6]);
         ReadOnlySpan<byte> observationType = obx.Field(29);
 
         string? loinc = null;
@@ -554,7 +557,7 @@ internal sealed class MessageParser
             item.Reject(DiagnosticCode.MissingField, "OBX-3 (observation identifier) is empty", At(obx, 3));
             return;
         }
-        draft.Analysis = new CodedValue(code, Text(Hl7Spans.Component(id, 2, _d)), system);
+        draft.Analysis = new CodedValue(code, Text(id[2]), system);
         draft.Loinc = loinc;
         if (CiSisMetadata.Contains(code))
         {
@@ -622,10 +625,10 @@ internal sealed class MessageParser
         bool coded = valueType.SequenceEqual("CWE"u8) || valueType.SequenceEqual("CE"u8) || valueType.SequenceEqual("CNE"u8) || valueType.SequenceEqual("CF"u8);
         if (coded)
         {
-            ReadOnlySpan<byte> first = Hl7Spans.FirstRepetition(value, _d);
-            string? code = Text(Hl7Spans.Component(first, 1, _d))?.Trim();
-            string? text = Text(Hl7Spans.Component(first, 2, _d));
-            string? system = Text(Hl7Spans.Component(first, 3, _d));
+            var first = new Hl7Components(Hl7Spans.FirstRepetition(value, _d), _d.Component);
+            string? code = Text(first[1])?.Trim();
+            string? text = Text(first[2]);
+            string? system = Text(first[3]);
             Interpretation interpretation = ResultValues.FromSnomed(code);
             if (interpretation == Interpretation.NotInterpreted)
             {

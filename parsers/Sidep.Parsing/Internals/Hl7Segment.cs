@@ -128,6 +128,62 @@ internal ref struct Hl7Segment
     public readonly ReadOnlySpan<byte> Component(int n, int c) => Hl7Spans.Component(Hl7Spans.FirstRepetition(Field(n), _delimiters), c, _delimiters);
 }
 
+[InlineArray(Capacity)]
+internal struct ComponentEnds
+{
+    public const int Capacity = 16;
+    private int _element;
+}
+
+/// <summary>The components of one repetition, found in one pass: component c (1-based) is then a slice, where
+/// <see cref="Hl7Spans.Component"/> searches from the start each time (nine searches for XAD-9, read after XAD-7).
+/// Past the first <see cref="ComponentEnds.Capacity"/> components it searches on from the last one found.</summary>
+internal ref struct Hl7Components
+{
+    private readonly ReadOnlySpan<byte> _value;
+    private readonly byte _separator;
+    private ComponentEnds _ends;
+    private readonly int _count;
+
+    public Hl7Components(ReadOnlySpan<byte> value, byte separator)
+    {
+        _value = value;
+        _separator = separator;
+        Unsafe.SkipInit(out _ends);
+        int count = 0, from = 0;
+        while (count < ComponentEnds.Capacity)
+        {
+            int next = value[from..].IndexOf(separator);
+            if (next < 0)
+            {
+                _ends[count++] = value.Length;
+                break;
+            }
+            _ends[count++] = from + next;
+            from += next + 1;
+        }
+        _count = count;
+    }
+
+    /// <summary>Component <paramref name="c"/> (1-based); empty when absent, as <see cref="Hl7Spans.Component"/>.</summary>
+    public readonly ReadOnlySpan<byte> this[int c]
+    {
+        get
+        {
+            if (c < 1)
+            {
+                return default;
+            }
+            if (c <= _count)
+            {
+                return _value[(c == 1 ? 0 : _ends[c - 2] + 1).._ends[c - 1]];
+            }
+            int last = _ends[_count - 1];
+            return last == _value.Length ? default : Hl7Spans.Piece(_value[(last + 1)..], c - _count, _separator);
+        }
+    }
+}
+
 internal static class Hl7Spans
 {
     public static ReadOnlySpan<byte> FirstRepetition(ReadOnlySpan<byte> field, Hl7Delimiters d)
