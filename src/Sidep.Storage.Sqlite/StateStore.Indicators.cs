@@ -31,17 +31,11 @@ public sealed partial class StateStore
                     revision.Parameters.AddWithValue("$cells", deltas.Count);
                     rev = (long)revision.ExecuteScalar()!;
                 }
-                using SqliteCommand insert = _connection.CreateCommand();
-                insert.Transaction = tx;
-                insert.CommandText = "INSERT INTO indicator_deltas (rev, day, cell, dp, dt) VALUES ($rev, $day, $cell, $dp, $dt)";
-                insert.Parameters.AddWithValue("$rev", rev);
-                SqliteParameter day = insert.Parameters.Add("$day", SqliteType.Integer), cell = insert.Parameters.Add("$cell", SqliteType.Integer),
-                    dp = insert.Parameters.Add("$dp", SqliteType.Integer), dt = insert.Parameters.Add("$dt", SqliteType.Integer);
-                insert.Prepare();
+                using var insert = new RowStatement(_connection, "INSERT INTO indicator_deltas (rev, day, cell, dp, dt) VALUES (?1, ?2, ?3, ?4, ?5)");
+                insert.Integer(1, rev);
                 foreach (IndicatorDelta d in deltas)
                 {
-                    (day.Value, cell.Value, dp.Value, dt.Value) = (d.Day, d.Cell, d.P, d.T);
-                    insert.ExecuteNonQuery();
+                    insert.Integer(2, d.Day).Integer(3, d.Cell).Integer(4, d.P).Integer(5, d.T).Run();
                 }
             }
             SetOffset(tx, consumer, -1, nextSequence);

@@ -41,12 +41,12 @@ public sealed partial class StateStore
             using DerivedWrite derived = BeginDerived();
             SqliteTransaction tx = derived.Transaction;
             // The statements of the common case, prepared once for the batch rather than once per row.
-            using SqliteCommand dirtyOld = Command(tx, "INSERT OR IGNORE INTO research_dirty (sample_date) SELECT sample_date FROM research_rows WHERE key = $k AND version < $v",
-                ("$k", ""), ("$v", 0));
-            using SqliteCommand upsert = Command(tx, "INSERT INTO research_rows (key, person_id, version, sample_date, json) VALUES ($k, $p, $v, $d, $j) " +
+            using var dirtyOld = new RowStatement(_connection,
+                "INSERT OR IGNORE INTO research_dirty (sample_date) SELECT sample_date FROM research_rows WHERE key = ?1 AND version < ?2");
+            using var upsert = new RowStatement(_connection, "INSERT INTO research_rows (key, person_id, version, sample_date, json) VALUES (?1, ?2, ?3, ?4, ?5) " +
                 "ON CONFLICT (key) DO UPDATE SET person_id = excluded.person_id, version = excluded.version, sample_date = excluded.sample_date, json = excluded.json " +
-                "WHERE excluded.version > research_rows.version", ("$k", ""), ("$p", 0L), ("$v", 0), ("$d", ""), ("$j", ""));
-            using SqliteCommand dirtyNew = Command(tx, "INSERT OR IGNORE INTO research_dirty (sample_date) VALUES ($d)", ("$d", ""));
+                "WHERE excluded.version > research_rows.version");
+            using var dirtyNew = new RowStatement(_connection, "INSERT OR IGNORE INTO research_dirty (sample_date) VALUES (?1)");
             var markedNew = new HashSet<string>(StringComparer.Ordinal); // a batch's rows fall on a few dates: each marked once
             foreach (ResearchChange change in changes)
             {
@@ -56,19 +56,12 @@ public sealed partial class StateStore
                         if (r.Version > 1)
                         {
                             // The date of the version this one replaces (a first version replaces none).
-                            dirtyOld.Parameters["$k"].Value = r.Key;
-                            dirtyOld.Parameters["$v"].Value = r.Version;
-                            dirtyOld.ExecuteNonQuery();
+                            dirtyOld.Text(1, r.Key).Integer(2, r.Version).Run();
                         }
-                        upsert.Parameters["$k"].Value = r.Key;
-                        upsert.Parameters["$p"].Value = r.PersonId;
-                        upsert.Parameters["$v"].Value = r.Version;
-                        upsert.Parameters["$d"].Value = r.SampleDate;
-                        upsert.Parameters["$j"].Value = r.Json;
-                        if (upsert.ExecuteNonQuery() > 0 && markedNew.Add(r.SampleDate))
+                        if (upsert.Text(1, r.Key).Integer(2, r.PersonId).Integer(3, r.Version).Text(4, r.SampleDate).Text(5, r.Json).Run() > 0
+                            && markedNew.Add(r.SampleDate))
                         {
-                            dirtyNew.Parameters["$d"].Value = r.SampleDate;
-                            dirtyNew.ExecuteNonQuery();
+                            dirtyNew.Text(1, r.SampleDate).Run();
                         }
                         break;
                     case ResearchRemove remove:

@@ -316,21 +316,13 @@ public sealed partial class StateStore : IStageStore, ILabRegister
             }
             using DerivedWrite derived = BeginDerived();
             SqliteTransaction tx = derived.Transaction;
-            using (SqliteCommand insert = _connection.CreateCommand())
+            using (var insert = new RowStatement(_connection, "INSERT INTO matches (lab_id, accession_id, test_code, version, person_id, rule, score, decision) " +
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (lab_id, accession_id, test_code, version) DO NOTHING"))
             {
-                insert.Transaction = tx;
-                insert.CommandText = "INSERT INTO matches (lab_id, accession_id, test_code, version, person_id, rule, score, decision) " +
-                    "VALUES ($lab, $acc, $test, $version, $person, $rule, $score, $decision) " +
-                    "ON CONFLICT (lab_id, accession_id, test_code, version) DO NOTHING";
-                SqliteParameter lab = insert.Parameters.Add("$lab", SqliteType.Text), acc = insert.Parameters.Add("$acc", SqliteType.Text),
-                    test = insert.Parameters.Add("$test", SqliteType.Text), version = insert.Parameters.Add("$version", SqliteType.Integer),
-                    person = insert.Parameters.Add("$person", SqliteType.Integer), rule = insert.Parameters.Add("$rule", SqliteType.Text),
-                    score = insert.Parameters.Add("$score", SqliteType.Real), decision = insert.Parameters.Add("$decision", SqliteType.Text);
                 foreach (MatchRow r in rows)
                 {
-                    (lab.Value, acc.Value, test.Value, version.Value, person.Value, rule.Value, score.Value, decision.Value) =
-                        (r.LabId, r.AccessionId, r.TestCode, r.Version, r.PersonId, r.Rule, r.Score, r.DecisionJson);
-                    insert.ExecuteNonQuery();
+                    insert.Text(1, r.LabId).Text(2, r.AccessionId).Text(3, r.TestCode).Integer(4, r.Version).Integer(5, r.PersonId).Text(6, r.Rule)
+                        .Real(7, r.Score).Text(8, r.DecisionJson).Run();
                 }
             }
             using (SqliteCommand merge = _connection.CreateCommand())
