@@ -34,7 +34,7 @@ public sealed class IdentityStage(IStageTransport transport, IIdentityStore stor
     public const string ConsumerName = "identity";
 
     /// <summary>The test kinds, as one delegate (a method group passed on would make one per result).</summary>
-    private readonly Func<string?, Sidep.Indicators.TestKind> _kindOf = terminology.KindOf;
+    private readonly Func<string?, TestKind> _kindOf = terminology.KindOf;
 
     public sealed class MatcherState(int partition) : State
     {
