@@ -46,8 +46,10 @@ public static class Facts
         : (DateOnly.FromDateTime(receivedAt.UtcDateTime), SampleDateBasis.Receipt);
 
     /// <param name="kindOf">The test kind of a LOINC code (null: not in the value set).</param>
+    /// <param name="key">The result key's fingerprint when the caller has it already (it is a SHA-256).</param>
     /// <returns>Null for a preliminary result: it neither counts nor replaces the version that does.</returns>
-    public static IndicatorFact? From(LabResult result, int version, long person, DateTimeOffset receivedAt, Func<string?, TestKind> kindOf)
+    public static IndicatorFact? From(LabResult result, int version, long person, DateTimeOffset receivedAt, Func<string?, TestKind> kindOf,
+        UInt128? key = null)
     {
         if (result.Status == ResultStatus.Preliminary)
         {
@@ -65,6 +67,6 @@ public static class Facts
         PatientIdentity patient = result.Patient;
         int sex = patient.Sex switch { Sex.Female => CountedSex.Female, Sex.Male => CountedSex.Male, _ => CountedSex.Unknown };
         short cell = Cells.Of(Geography.France.Residence(patient.Address), AgeClasses.Of(patient.BirthDate, day), sex);
-        return new IndicatorFact(result.Key.Fingerprint(), version, person, day.DayNumber, outcome, cell);
+        return new IndicatorFact(key ?? result.Key.Fingerprint(), version, person, day.DayNumber, outcome, cell);
     }
 }

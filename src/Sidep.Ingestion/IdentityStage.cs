@@ -148,11 +148,12 @@ public sealed class IdentityStage(IStageTransport transport, IIdentityStore stor
                 output.Add(new OutgoingMessage(m.Key, JsonSerializer.SerializeToUtf8Bytes(new PersonMerge(m.Offset, gone, into, merge.Reason), SidepJson.Default.PersonMerge),
                     new Dictionary<string, string> { [StageTopics.Kind] = "merged", [StageTopics.From] = from }));
             }
-            IndicatorFact? fact = Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, _kindOf) is IndicatorFact counted
+            UInt128 fingerprint = key.Fingerprint(); // once for both facts
+            IndicatorFact? fact = Facts.From(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, _kindOf, fingerprint) is IndicatorFact counted
                 // SPF's 2021 person key rides along, for indicators counted by it (--person-key spf2021).
                 ? counted with { Spf2021 = PersonKeys.Spf2021(traits, envelope.Result.Patient.BirthDate, DateOnly.FromDayNumber(counted.Day)) }
                 : null;
-            ResearchFact research = ResearchSink.Fact(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, _kindOf);
+            ResearchFact research = ResearchSink.Fact(envelope.Result, envelope.Version, decision.PersonId, envelope.ReceivedAt, _kindOf, fingerprint);
             output.Add(new OutgoingMessage(m.Key, MatchedRecords.Encode(m.Offset, decision.PersonId, decision.Rule.ToString(), decision.Score,
                 // Only a positive's envelope rides along: the fan-out makes cases of positives and reads nothing else.
                 fact is not { Outcome: Outcome.Positive } ? [] : ResultRecords.IsBinary(m.Payload.Span) ? ResultRecords.EnvelopeBytes(m.Payload.Span) : ResultEnvelopeCodec.Encode(envelope),

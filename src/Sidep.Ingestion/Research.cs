@@ -159,9 +159,11 @@ public static class ResearchSink
 
     /// <summary>The research row of a matched result, made where the result is decoded anyway (the identity stage); what
     /// depends on the store (oppositions) is decided by the research stage (<see cref="Changes"/>).</summary>
-    public static ResearchFact Fact(LabResult r, int version, long personId, DateTimeOffset receivedAt, Func<string?, TestKind> kindOf)
+    /// <param name="fingerprint">The result key's fingerprint when the caller has it already (it is a SHA-256).</param>
+    public static ResearchFact Fact(LabResult r, int version, long personId, DateTimeOffset receivedAt, Func<string?, TestKind> kindOf,
+        UInt128? fingerprint = null)
     {
-        UInt128 key = r.Key.Fingerprint();
+        UInt128 key = fingerprint ?? r.Key.Fingerprint();
         if (r.Status == ResultStatus.Preliminary)
         {
             return new ResearchFact(ResearchAction.Skip, key, version, personId, "", [], []);
