@@ -59,7 +59,9 @@ public static class ContentHash
     {
         private int _length;
 
-        public byte[] Buffer { get; private set; } = buffer;
+        private byte[] _buffer = buffer;
+
+        public byte[] Buffer => _buffer;
 
         public ReadOnlySpan<byte> Written => Buffer.AsSpan(0, _length);
 
@@ -122,14 +124,8 @@ public static class ContentHash
 
         private Span<byte> Room(int bytes)
         {
-            if (_length + bytes > Buffer.Length)
-            {
-                byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(Buffer.Length * 2, _length + bytes));
-                Written.CopyTo(larger);
-                ArrayPool<byte>.Shared.Return(Buffer);
-                Buffer = larger;
-            }
-            return Buffer.AsSpan(_length, bytes);
+            PooledBuffers.Grow(ref _buffer, _length, _length + bytes);
+            return _buffer.AsSpan(_length, bytes);
         }
     }
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Text.Json;
 using K4os.Compression.LZ4;
+using Sidep.Domain;
 
 namespace Sidep.Ingestion;
 
@@ -21,7 +22,7 @@ public static class SubmissionRecords
     /// lab's JSON answer holds too, written once); <paramref name="stored"/>'s own report is not read.</summary>
     public static byte[] Encode(StoredSubmission stored, ReadOnlySpan<byte> reportJson, in ReadOnlySequence<byte> body)
     {
-        var meta = new ArrayBufferWriter<byte>(256 + reportJson.Length);
+        using var meta = new PooledBufferWriter(256 + reportJson.Length);
         using (var writer = new Utf8JsonWriter(meta))
         {
             // StoredSubmission as its JSON contract writes it (Decode reads it with that contract; a test holds them equal).
@@ -36,13 +37,13 @@ public static class SubmissionRecords
             writer.WriteRawValue(reportJson, skipInputValidation: true);
             writer.WriteEndObject();
         }
-        int length = 4 + meta.WrittenCount + (int)body.Length;
+        int length = 4 + meta.WrittenSpan.Length + (int)body.Length;
         byte[] plain = ArrayPool<byte>.Shared.Rent(length);
         try
         {
-            BinaryPrimitives.WriteInt32LittleEndian(plain, meta.WrittenCount);
+            BinaryPrimitives.WriteInt32LittleEndian(plain, meta.WrittenSpan.Length);
             meta.WrittenSpan.CopyTo(plain.AsSpan(4));
-            body.CopyTo(plain.AsSpan(4 + meta.WrittenCount));
+            body.CopyTo(plain.AsSpan(4 + meta.WrittenSpan.Length));
             // The compressed record is made in a pooled buffer, then copied out at its size (one array per record).
             using var record = new PooledBufferWriter(length / 2 + 64);
             BinaryPrimitives.WriteInt32LittleEndian(record.GetSpan(4), Compressed);
@@ -103,17 +104,7 @@ internal sealed class PooledBufferWriter(int initialCapacity) : IBufferWriter<by
         return _buffer.AsSpan(_written);
     }
 
-    private void Reserve(int sizeHint)
-    {
-        int needed = _written + Math.Max(sizeHint, 1);
-        if (needed > _buffer.Length)
-        {
-            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, checked(_buffer.Length * 2)));
-            WrittenSpan.CopyTo(larger);
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = larger;
-        }
-    }
+    private void Reserve(int sizeHint) => PooledBuffers.Grow(ref _buffer, _written, _written + Math.Max(sizeHint, 1));
 
     public void Dispose()
     {

@@ -338,13 +338,7 @@ public struct RecordWriter(int capacity) : IDisposable
 
     private Span<byte> Room(int bytes)
     {
-        if (_length + bytes > _buffer.Length)
-        {
-            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _length + bytes));
-            _buffer.AsSpan(0, _length).CopyTo(larger);
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = larger;
-        }
+        PooledBuffers.Grow(ref _buffer, _length, _length + bytes);
         Span<byte> room = _buffer.AsSpan(_length, bytes);
         _length += bytes;
         return room;
