@@ -59,10 +59,10 @@ internal sealed class RowStatement : IDisposable
     public int Run()
     {
         int step = raw.sqlite3_step(_statement);
-        int reset = raw.sqlite3_reset(_statement);
+        raw.sqlite3_reset(_statement); // ready for the next row; a failed step's code is the step's own (prepare_v2)
         if (step != raw.SQLITE_DONE)
         {
-            SqliteException.ThrowExceptionForRC(step == raw.SQLITE_ROW ? raw.SQLITE_MISUSE : reset != raw.SQLITE_OK ? reset : step, _db);
+            SqliteException.ThrowExceptionForRC(step == raw.SQLITE_ROW ? raw.SQLITE_MISUSE : step, _db);
         }
         return raw.sqlite3_changes(_db);
     }
