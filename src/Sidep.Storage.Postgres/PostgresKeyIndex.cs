@@ -28,12 +28,14 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
     private readonly NpgsqlDataSource _source;
     private readonly TimeSpan _retryFor;
     private readonly TimeSpan _inFlight;
+    private readonly DurableMarks _confirmations;
 
     private PostgresKeyIndex(NpgsqlDataSource source, TimeSpan retryFor, TimeSpan inFlight)
     {
         _source = source;
         _retryFor = retryFor;
         _inFlight = inFlight;
+        _confirmations = new DurableMarks(source);
     }
 
     /// <summary>Opens the shared index (migrations applied). When it is empty and the journal already holds results (a
@@ -60,7 +62,11 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
         return index;
     }
 
-    public void Dispose() => _source.Dispose();
+    public void Dispose()
+    {
+        _confirmations.Dispose();
+        _source.Dispose();
+    }
 
     internal static Guid Uuid(UInt128 value)
     {
@@ -172,23 +178,28 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
             }
             await using NpgsqlConnection c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
             byte[][] hashes = [.. first.Values.Select(f => f.Hash)];
-            // An INS not seen before is placed under its first result's key; one placed already (by any gateway, even one
-            // committing just now: the insert waits for it) keeps its place.
-            await using (var place = new NpgsqlCommand(PlaceIns, c)
+            // One round trip, two statements: an INS not seen before is placed under its first result's key; one placed
+            // already (by any gateway, even one committing just now: the insert waits for it) keeps its place. The read
+            // is a statement of its own so that it sees what the insert waited for.
+            await using var batch = new NpgsqlBatch(c)
             {
-                Parameters = { new() { Value = hashes }, new() { Value = first.Values.Select(f => f.Key).ToArray() } },
-            })
-            {
-                await place.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
-            var placed = new Dictionary<string, string>(StringComparer.Ordinal);
-            await using (var read = new NpgsqlCommand("SELECT ins_hash, partition_key FROM ins_partitions WHERE ins_hash = ANY($1)", c) { Parameters = { new() { Value = hashes } } })
-            await using (NpgsqlDataReader r = await read.ExecuteReaderAsync(ct).ConfigureAwait(false))
-            {
-                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                BatchCommands =
                 {
-                    placed[Convert.ToHexString(r.GetFieldValue<byte[]>(0))] = r.GetString(1);
+                    new NpgsqlBatchCommand(PlaceIns) { Parameters = { new() { Value = hashes }, new() { Value = first.Values.Select(f => f.Key).ToArray() } } },
+                    new NpgsqlBatchCommand("SELECT ins_hash, partition_key FROM ins_partitions WHERE ins_hash = ANY($1)") { Parameters = { new() { Value = hashes } } },
+                },
+            };
+            var placed = new Dictionary<string, string>(StringComparer.Ordinal);
+            await using (NpgsqlDataReader r = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                do
+                {
+                    while (r.FieldCount == 2 && await r.ReadAsync(ct).ConfigureAwait(false)) // the insert's result has no columns
+                    {
+                        placed[Convert.ToHexString(r.GetFieldValue<byte[]>(0))] = r.GetString(1);
+                    }
                 }
+                while (await r.NextResultAsync(ct).ConfigureAwait(false));
             }
             for (int i = 0; i < results.Count; i++)
             {
@@ -206,7 +217,7 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
         RetryingAsync(async ct =>
         {
             await using NpgsqlConnection c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
-            Dictionary<Guid, List<Row>> known = await ReadAsync(c, null, items, _inFlight, ct).ConfigureAwait(false);
+            Dictionary<Guid, List<Row>> known = await ReadAsync(c, items, _inFlight, ct).ConfigureAwait(false);
             return Answer(items, known, out _, out _);
         }, cancellationToken);
 
@@ -217,32 +228,16 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
         await journal(answers).WaitAsync(cancellationToken).ConfigureAwait(false);
         if (taken.Count > 0)
         {
-            try
-            {
-                await RetryingAsync(async ct =>
-                {
-                    await using NpgsqlConnection c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
-                    await using var confirm = new NpgsqlCommand("""
-                        UPDATE result_versions v SET durable = true FROM unnest($1::uuid[], $2::int[]) AS t(key, version)
-                        WHERE v.key = t.key AND v.version = t.version AND NOT v.durable
-                        """, c)
-                    {
-                        Parameters = { new() { Value = taken.Select(t => t.Key).ToArray() }, new() { Value = taken.Select(t => t.Version).ToArray() } },
-                    };
-                    return await confirm.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                }, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (IsTransient(ex))
-            {
-                // The results are durable and are acknowledged; their versions stay marked not durable, which costs at
-                // most one more journal record (same version, same content) if the same content comes again.
-            }
+            _confirmations.Confirm(taken);
         }
         return answers;
     }
 
-    /// <summary>Decides and inserts the versions taken, in one transaction; again after a conflict with another
-    /// gateway, or while a matching version is being journalled by another.</summary>
+    /// <summary>Decides and inserts the versions taken: a read, then one insert of them all (each statement its own
+    /// transaction). The primary key (key, version) is what makes the decision safe: when another gateway took one of
+    /// these versions between the read and the insert, the insert fails whole and the submission is decided again
+    /// against what the other took (partly keeping this attempt could put two versions of one key out of their
+    /// order). Again too while a matching version is being journalled by another gateway.</summary>
     private Task<(KeyAnswer[] Answers, List<(Guid Key, int Version)> Taken)> ReserveAsync(IReadOnlyList<KeyedContent> items, CancellationToken cancellationToken) =>
         RetryingAsync(async ct =>
         {
@@ -250,14 +245,12 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
             while (true)
             {
                 await using NpgsqlConnection c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
-                await using NpgsqlTransaction tx = await c.BeginTransactionAsync(ct).ConfigureAwait(false);
-                Dictionary<Guid, List<Row>> known = await ReadAsync(c, tx, items, _inFlight, ct).ConfigureAwait(false);
+                Dictionary<Guid, List<Row>> known = await ReadAsync(c, items, _inFlight, ct).ConfigureAwait(false);
                 KeyAnswer[] answers = Answer(items, known, out List<(Guid Key, int Version, Guid Content)> inserts, out bool waitFor);
                 if (waitFor)
                 {
                     // Another gateway is journalling that very content now: its answer (a duplicate) is better than a
                     // second copy; a version that stays in flight longer is journalled again below.
-                    await tx.RollbackAsync(ct).ConfigureAwait(false);
                     await Task.Delay(10 + random.Next(20), ct).ConfigureAwait(false);
                     continue;
                 }
@@ -271,13 +264,13 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
                 }
                 if (inserts.Count > 0)
                 {
+                    // In key order, so that two gateways inserting overlapping keys never wait on each other in a cycle.
                     inserts.Sort((a, b) => a.Key != b.Key ? a.Key.CompareTo(b.Key) : a.Version.CompareTo(b.Version));
                     await using var insert = new NpgsqlCommand("""
                         INSERT INTO result_versions (key, version, content)
                         SELECT t.key, t.version, t.content FROM unnest($1::uuid[], $2::int[], $3::uuid[]) WITH ORDINALITY AS t(key, version, content, n)
                         ORDER BY t.n
-                        ON CONFLICT DO NOTHING
-                        """, c, tx)
+                        """, c)
                     {
                         Parameters =
                         {
@@ -286,21 +279,21 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
                             new() { Value = inserts.Select(i => i.Content).ToArray() },
                         },
                     };
-                    if (await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false) < inserts.Count)
+                    try
                     {
-                        // Another gateway took one of these versions first: decide the whole submission again against it
-                        // (partly keeping this attempt could put two versions of one key out of their order).
-                        await tx.RollbackAsync(ct).ConfigureAwait(false);
+                        await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    }
+                    catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+                    {
                         await Task.Delay(random.Next(5), ct).ConfigureAwait(false);
                         continue;
                     }
                 }
-                await tx.CommitAsync(ct).ConfigureAwait(false);
                 return (answers, taken);
             }
         }, cancellationToken);
 
-    private static async Task<Dictionary<Guid, List<Row>>> ReadAsync(NpgsqlConnection c, NpgsqlTransaction? tx, IReadOnlyList<KeyedContent> items, TimeSpan inFlight, CancellationToken ct)
+    private static async Task<Dictionary<Guid, List<Row>>> ReadAsync(NpgsqlConnection c, IReadOnlyList<KeyedContent> items, TimeSpan inFlight, CancellationToken ct)
     {
         var known = new Dictionary<Guid, List<Row>>();
         if (items.Count == 0)
@@ -310,7 +303,7 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
         await using var read = new NpgsqlCommand($"""
             SELECT key, version, content, durable, NOT durable AND decided_at > now() - interval '{(int)inFlight.TotalMilliseconds} milliseconds'
             FROM result_versions WHERE key = ANY($1)
-            """, c, tx)
+            """, c)
         {
             Parameters = { new() { Value = items.Select(i => Uuid(i.Key)).Distinct().ToArray() } },
         };

@@ -179,6 +179,44 @@ public sealed class PostgresKeyIndexTests(KafkaCluster kafka, PostgresCluster po
     }
 
     [Fact]
+    public async Task Versions_of_many_submissions_at_once_are_marked_durable_and_a_gateway_that_stops_leaves_none_in_flight()
+    {
+        string database = await postgres.NewDatabaseAsync();
+        // In flight for a minute: a version whose mark never landed would keep a resend waiting that long.
+        Gateway a = await GatewayAsync(database, TimeSpan.FromMinutes(1));
+        string run = $"DM{Guid.NewGuid():N}"[..10];
+        List<string[]> results = Results(run, 200);
+        try
+        {
+            foreach (string[][] chunk in results.Chunk(10))
+            {
+                // Ten submissions at a time: their marks meet while one is being written.
+                SubmissionReport[] reports = await Task.WhenAll(chunk.Select(r => a.SendAsync(Body(r))));
+                Assert.All(reports, r => Assert.All(r.Items, i => Assert.Contains(i.Status, new[] { ItemStatus.Accepted, ItemStatus.Correction, ItemStatus.Retraction })));
+            }
+        }
+        finally
+        {
+            await a.DisposeAsync();
+        }
+
+        await using (var c = new Npgsql.NpgsqlConnection(database))
+        {
+            await c.OpenAsync();
+            await using var count = new Npgsql.NpgsqlCommand("SELECT count(*) FILTER (WHERE durable), count(*) FILTER (WHERE NOT durable) FROM result_versions", c);
+            await using Npgsql.NpgsqlDataReader r = await count.ExecuteReaderAsync();
+            Assert.True(await r.ReadAsync());
+            // (The index also holds what it imported from the shared topic when it was opened.)
+            Assert.True(r.GetInt64(0) >= results.Sum(x => x.Length));
+            Assert.Equal(0L, r.GetInt64(1));
+        }
+        // So another gateway answers every resend as a duplicate at once.
+        await using Gateway b = await GatewayAsync(database, TimeSpan.FromMinutes(1));
+        SubmissionReport again = await b.SendAsync(Body(results.SelectMany(r => r))).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.All(again.Items, i => Assert.Equal(ItemStatus.Duplicate, i.Status));
+    }
+
+    [Fact]
     public async Task A_version_whose_journal_write_failed_is_journalled_by_the_next_gateway_that_receives_it_never_answered_as_a_duplicate()
     {
         string database = await postgres.NewDatabaseAsync();
