@@ -8,10 +8,12 @@ namespace Sidep.Storage.Postgres;
 
 /// <summary>
 /// The result-key index every gateway of the distributed mode shares, in PostgreSQL (table <c>result_versions</c>):
-/// one row per version of a key. A gateway decides a submission's results in one transaction — it reads their keys'
-/// versions, answers each result, and inserts the versions it takes; the primary key (key, version) turns a race between
-/// two gateways into a conflict, and the loser decides again against what the winner took. Inserts go in key order, so
-/// two gateways never wait on each other in a cycle.
+/// one row per version of a key. A gateway decides a submission's results in as few statements as it can: one insert
+/// proposes version 1 of every key (most results are new, and are decided there); the keys that had versions already
+/// are read, answered, and their new versions inserted in one statement. The primary key (key, version) turns a race
+/// between two gateways into a conflict, and the loser decides again against what the winner took. Inserts go in key
+/// order, so two gateways never wait on each other in a cycle. Durable marks are grouped across submissions
+/// (<see cref="DurableMarks"/>).
 /// <para>
 /// A version is journalled after its row is inserted and marked durable after the journal acknowledged it. A result
 /// whose content matches a version not yet durable waits a moment for it (a gateway publishing it now); a version that
@@ -233,12 +235,87 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
         return answers;
     }
 
-    /// <summary>Decides and inserts the versions taken: a read, then one insert of them all (each statement its own
-    /// transaction). The primary key (key, version) is what makes the decision safe: when another gateway took one of
-    /// these versions between the read and the insert, the insert fails whole and the submission is decided again
-    /// against what the other took (partly keeping this attempt could put two versions of one key out of their
-    /// order). Again too while a matching version is being journalled by another gateway.</summary>
-    private Task<(KeyAnswer[] Answers, List<(Guid Key, int Version)> Taken)> ReserveAsync(IReadOnlyList<KeyedContent> items, CancellationToken cancellationToken) =>
+    /// <summary>
+    /// Decides a list and inserts the versions it takes. First, in one statement, every key that appears once in the
+    /// list is proposed as version 1: a result never seen before (most are) is decided there, its row inserted. The
+    /// others — keys known already (corrections, duplicates, resends) or repeated within the list — are decided against
+    /// what the index holds: a read, then one insert of the versions taken.
+    /// </summary>
+    private async Task<(KeyAnswer[] Answers, List<(Guid Key, int Version)> Taken)> ReserveAsync(IReadOnlyList<KeyedContent> items, CancellationToken cancellationToken)
+    {
+        var answers = new KeyAnswer[items.Count];
+        var taken = new List<(Guid Key, int Version)>(items.Count);
+        HashSet<Guid> firsts = await InsertFirstVersionsAsync(items, cancellationToken).ConfigureAwait(false);
+        var rest = new List<int>();
+        for (int i = 0; i < items.Count; i++)
+        {
+            Guid key = Uuid(items[i].Key);
+            if (firsts.Contains(key))
+            {
+                answers[i] = new KeyAnswer(1, 1, Duplicate: false);
+                taken.Add((key, 1));
+            }
+            else
+            {
+                rest.Add(i);
+            }
+        }
+        if (rest.Count > 0)
+        {
+            KeyedContent[] others = [.. rest.Select(i => items[i])];
+            (KeyAnswer[] decided, List<(Guid Key, int Version)> more) = await DecideKnownAsync(others, cancellationToken).ConfigureAwait(false);
+            for (int j = 0; j < rest.Count; j++)
+            {
+                answers[rest[j]] = decided[j];
+            }
+            taken.AddRange(more);
+        }
+        return (answers, taken);
+    }
+
+    /// <summary>Inserts version 1 of every key that appears once in <paramref name="items"/> and has no version yet;
+    /// returns the keys inserted. In key order, so that two gateways inserting overlapping keys never wait on each other
+    /// in a cycle.</summary>
+    private Task<HashSet<Guid>> InsertFirstVersionsAsync(IReadOnlyList<KeyedContent> items, CancellationToken cancellationToken) =>
+        RetryingAsync(async ct =>
+        {
+            var once = new Dictionary<Guid, Guid?>(items.Count);
+            foreach (KeyedContent item in items)
+            {
+                Guid key = Uuid(item.Key);
+                once[key] = once.ContainsKey(key) ? null : Uuid(item.Content);
+            }
+            (Guid Key, Guid Content)[] proposed = [.. once.Where(o => o.Value is not null).Select(o => (o.Key, o.Value!.Value)).OrderBy(o => o.Key)];
+            var inserted = new HashSet<Guid>();
+            if (proposed.Length == 0)
+            {
+                return inserted;
+            }
+            await using NpgsqlConnection c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+            await using var insert = new NpgsqlCommand("""
+                INSERT INTO result_versions (key, version, content)
+                SELECT t.key, 1, t.content FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS t(key, content, n)
+                ORDER BY t.n
+                ON CONFLICT DO NOTHING
+                RETURNING key
+                """, c)
+            {
+                Parameters = { new() { Value = proposed.Select(p => p.Key).ToArray() }, new() { Value = proposed.Select(p => p.Content).ToArray() } },
+            };
+            await using NpgsqlDataReader r = await insert.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                inserted.Add(r.GetGuid(0));
+            }
+            return inserted;
+        }, cancellationToken);
+
+    /// <summary>Decides items whose keys have versions already (or repeat in the list): a read, then one insert of the
+    /// versions taken (each statement its own transaction). The primary key (key, version) is what makes the decision
+    /// safe: when another gateway took one of these versions between the read and the insert, the insert fails whole and
+    /// the items are decided again against what the other took (partly keeping this attempt could put two versions of
+    /// one key out of their order). Again too while a matching version is being journalled by another gateway.</summary>
+    private Task<(KeyAnswer[] Answers, List<(Guid Key, int Version)> Taken)> DecideKnownAsync(IReadOnlyList<KeyedContent> items, CancellationToken cancellationToken) =>
         RetryingAsync(async ct =>
         {
             var random = new Random();
@@ -264,7 +341,6 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
                 }
                 if (inserts.Count > 0)
                 {
-                    // In key order, so that two gateways inserting overlapping keys never wait on each other in a cycle.
                     inserts.Sort((a, b) => a.Key != b.Key ? a.Key.CompareTo(b.Key) : a.Version.CompareTo(b.Version));
                     await using var insert = new NpgsqlCommand("""
                         INSERT INTO result_versions (key, version, content)
