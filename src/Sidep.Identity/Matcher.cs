@@ -65,9 +65,12 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     /// given name's profile and two flags first), and the surnames' profiles it reads for the members that pass are on
     /// the same cache line; the person itself is read only for the few that are scored.
     /// </summary>
-    private sealed class BlockMembers
+    private sealed class BlockMembers(int id)
     {
         public const ulong Merged = 1UL << 62, HasIns = 1UL << 63;
+
+        /// <summary>Its place in <see cref="_blocks"/>: what a person holds to name its block.</summary>
+        public int Id { get; } = id;
 
         public struct Member
         {
@@ -109,9 +112,14 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         }
     }
 
-    /// <summary>Names, birth dates and lists of given names are shared by many persons: each is kept once.</summary>
-    private readonly Dictionary<string, string> _strings = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, string[]> _givenLists = new(StringComparer.Ordinal);
+    /// <summary>Names, birth dates and lists of given names are shared by many persons: each is kept once, and a person
+    /// holds its number here (<see cref="_texts"/>, <see cref="_givens"/>).</summary>
+    private readonly Dictionary<string, int> _strings = new(StringComparer.Ordinal) { [""] = 0 };
+    private readonly List<string> _texts = [""];
+    private readonly Dictionary<string, int> _givenLists = new(StringComparer.Ordinal) { [""] = 0 };
+    private readonly List<string[]> _givens = [[]];
+    /// <summary>The blocks by number (a person holds its block's).</summary>
+    private readonly List<BlockMembers> _blocks = [];
     private Person[] _people = new Person[1024];
     private int _count;
     private readonly List<MergeEvent> _merges = [];
@@ -122,21 +130,23 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     public IReadOnlyList<(long A, long B, double Score)> PossibleMatches => _review;
 
     /// <summary>
-    /// One person, stored compactly: one struct in one array (person id = index + 1), its strings shared with every
-    /// other person bearing the same names, so that an index of millions of persons is a few arrays rather than
-    /// millions of small objects for the garbage collector to trace.
+    /// One person, stored compactly: one struct of numbers in one array (person id = index + 1) — its strings by their
+    /// number among those shared with every other person bearing the same names, its block by its number —, so that an
+    /// index of millions of persons is a few arrays the garbage collector has no reference to trace in (48 bytes a person;
+    /// with the strings and block as references it was 80, and six references a person to follow at every full
+    /// collection).
     /// </summary>
     private struct Person
     {
-        public string BirthName, UsedName, FirstGiven, BirthDate;
-        public string[] Given;
+        public int BirthName, UsedName, FirstGiven, BirthDate;
+        public int Given;
         public Sex Sex;
         /// <summary>0: no INS.</summary>
         public long Ins;
         /// <summary>0: not merged.</summary>
         public long MergedInto;
-        /// <summary>The person's block and place in it.</summary>
-        public BlockMembers Block;
+        /// <summary>The person's block (<see cref="_blocks"/>) and place in it.</summary>
+        public int Block;
         public int Slot;
     }
 
@@ -252,8 +262,9 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     {
         public static View Of(Traits t) => new(t.BirthName, t.UsedName, t.FirstGiven, t.Given, t.BirthDate, t.Sex);
 
-        public static View Of(in Person p) => new(p.BirthName, p.UsedName, p.FirstGiven, p.Given, p.BirthDate, p.Sex);
     }
+
+    private View ViewOf(in Person p) => new(_texts[p.BirthName], _texts[p.UsedName], _texts[p.FirstGiven], _givens[p.Given], _texts[p.BirthDate], p.Sex);
 
     private ref Person At(long id) => ref _people[id - 1];
 
@@ -321,7 +332,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         if (held)
         {
             long holder = Resolve(holderId);
-            View holderTraits = View.Of(At(holder));
+            View holderTraits = ViewOf(At(holder));
             List<FieldComparison> check = Compare(query, holderTraits, out double agreement);
             if ((holderTraits.BirthDate != traits.BirthDate || holderTraits.Sex != traits.Sex) && !Compatible(holderTraits.BirthDate, traits.BirthDate) || agreement < _t.Review)
             {
@@ -345,9 +356,9 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         {
             ref Person attached = ref At(best);
             attached.Ins = ins;
-            attached.Block.Members[attached.Slot].Gate |= BlockMembers.HasIns;
+            _blocks[attached.Block].Members[attached.Slot].Gate |= BlockMembers.HasIns;
             _byIns.Set(ins, best);
-            return new MatchDecision(best, MatchRule.InsAttachedToTraitMatch, score, Compare(query, View.Of(attached), out _));
+            return new MatchDecision(best, MatchRule.InsAttachedToTraitMatch, score, Compare(query, ViewOf(attached), out _));
         }
         long person = NewPerson(traits, ins, block, evidence);
         return new MatchDecision(person, MatchRule.InsNewPerson, 1, [new FieldComparison("ins", "new", 1)]);
@@ -447,7 +458,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
                     continue;
                 }
                 long id = member.Index + 1L;
-                List<FieldComparison> comparisons = Compare(query, View.Of(At(id)), out double score);
+                List<FieldComparison> comparisons = Compare(query, ViewOf(At(id)), out double score);
                 if (score >= 0.999)
                 {
                     return (id, comparisons);
@@ -492,7 +503,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         else
         {
             // The holder, when it is a member of this block, then the persons known by traits only.
-            if (holder != 0 && ReferenceEquals(At(holder).Block, block))
+            if (holder != 0 && At(holder).Block == block.Id)
             {
                 Consider(query, block, At(holder).Slot, ref scan);
             }
@@ -513,7 +524,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         List<FieldComparison> bestComparisons = [];
         if (best != 0)
         {
-            Score(query, View.Of(At(best)), bestComparisons); // the explanation, for the one that counts
+            Score(query, ViewOf(At(best)), bestComparisons); // the explanation, for the one that counts
         }
         else
         {
@@ -557,7 +568,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         {
             return;
         }
-        double score = Score(query, View.Of(_people[member.Index]), explain: null);
+        double score = Score(query, ViewOf(_people[member.Index]), explain: null);
         if (score >= scan.Floor && (score > scan.Score || score == scan.Score && scan.Slot >= 0 && slot < scan.Slot))
         {
             (scan.Slot, scan.Score) = (slot, score);
@@ -697,25 +708,29 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         return true;
     }
 
-    private string Shared(string value)
+    /// <summary>The number of a string among the shared ones (added if new).</summary>
+    private int Shared(string value)
     {
-        if (value.Length == 0)
+        ref int number = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_strings, value, out bool exists);
+        if (!exists)
         {
-            return "";
+            number = _texts.Count;
+            _texts.Add(value);
         }
-        ref string? shared = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_strings, value, out _);
-        return shared ??= value;
+        return number;
     }
 
-    private string[] SharedGiven(IReadOnlyList<string> given)
+    /// <summary>The number of a list of given names among the shared ones (added if new, its names shared).</summary>
+    private int SharedGiven(IReadOnlyList<string> given)
     {
-        if (given.Count == 0)
+        string key = given.Count switch { 0 => "", 1 => given[0], _ => string.Join('\u001F', given) };
+        ref int number = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_givenLists, key, out bool exists);
+        if (!exists)
         {
-            return [];
+            number = _givens.Count;
+            _givens.Add([.. given.Select(g => _texts[Shared(g)])]);
         }
-        string key = given.Count == 1 ? given[0] : string.Join('\u001F', given);
-        ref string[]? shared = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_givenLists, key, out _);
-        return shared ??= given.Select(Shared).ToArray();
+        return number;
     }
 
     /// <summary>A new person in <paramref name="members"/> (the block of its traits, looked up by the caller; null
@@ -729,22 +744,25 @@ public sealed class Matcher(MatchThresholds thresholds = default)
             Array.Resize(ref _known, _people.Length);
         }
         int index = _count++;
-        string birthDate;
+        int birthDate;
         if (members is null)
         {
-            _byBlock.Add(traits.Block, members = new BlockMembers());
+            members = new BlockMembers(_blocks.Count);
+            _blocks.Add(members);
+            _byBlock.Add(traits.Block, members);
             birthDate = Shared(traits.BirthDate);
         }
         else
         {
             birthDate = _people[members.Members[0].Index].BirthDate;
         }
-        string[] given = SharedGiven(traits.Given);
-        string firstGiven = given.Length > 0 && given[0] == traits.FirstGiven ? given[0] : Shared(traits.FirstGiven);
+        int given = SharedGiven(traits.Given);
+        string[] givenNames = _givens[given];
+        int firstGiven = givenNames.Length > 0 && givenNames[0] == traits.FirstGiven ? Shared(givenNames[0]) : Shared(traits.FirstGiven);
         _people[index] = new Person
         {
             BirthName = Shared(traits.BirthName), UsedName = Shared(traits.UsedName), FirstGiven = firstGiven,
-            BirthDate = birthDate, Given = given, Sex = traits.Sex, Ins = ins, Block = members,
+            BirthDate = birthDate, Given = given, Sex = traits.Sex, Ins = ins, Block = members.Id,
         };
         Remember(index + 1L, evidence);
         _people[index].Slot = members.Add(index, ins != 0, Profile.Of(traits.FirstGiven), Profile.Of(traits.BirthName), Profile.Of(traits.UsedName),
@@ -856,7 +874,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         kept.Phone = kept.Phone != 0 ? kept.Phone : gone.Phone;
         kept.Email = kept.Email != 0 ? kept.Email : gone.Email;
         merged.MergedInto = into;
-        merged.Block.Members[merged.Slot].Gate |= BlockMembers.Merged;
+        _blocks[merged.Block].Members[merged.Slot].Gate |= BlockMembers.Merged;
         _merges.Add(new MergeEvent(from, into, reason));
     }
 
