@@ -45,9 +45,19 @@ public sealed class Aggregator
     /// <summary>A positive hides the person's tests of the next 60 days.</summary>
     public const int WindowDays = 60;
 
+    /// <summary>A result key as two words: <see cref="UInt128"/> is aligned on 16 bytes, which made every entry and
+    /// dictionary slot holding one 8 to 16 bytes larger (millions of them on a busy day).</summary>
+    private readonly record struct Key(ulong Lo, ulong Hi)
+    {
+        public static implicit operator Key(UInt128 key) => new((ulong)key, (ulong)(key >> 64));
+
+        public UInt128 Value => new(Hi, Lo);
+    }
+
+    /// <summary>One counted result of a person: 24 bytes.</summary>
     private struct Entry
     {
-        public UInt128 Key;
+        public Key Key;
         public int Day;
         public short Cell;
         public Outcome Outcome;
@@ -64,16 +74,12 @@ public sealed class Aggregator
     /// <summary>A person-day that counts; <see cref="PositiveKey"/> is its positive result with the smallest key (when P).</summary>
     private readonly record struct Contribution(int Day, short Cell, bool Positive, UInt128 PositiveKey = default);
 
-    private sealed class PersonFacts
-    {
-        // One to start with: most persons are tested once in the window (a peak day: 2.3M results of 2.05M persons), and
-        // each aggregator holds every person's (measured: 1.08M of these arrays were 91 MB at 540,000 persons).
-        public Entry[] Items = new Entry[1];
-        public int Count;
-    }
-
-    private readonly Dictionary<UInt128, KeyState> _keys = [];
-    private readonly Dictionary<long, PersonFacts> _persons = [];
+    // A person's counted results, sorted by (day, key), in an array of exactly their number: most persons are tested
+    // once in the window (a peak day: 2.3M results of 2.05M persons) and each aggregator holds every person's, so one
+    // array of one entry (48 bytes) instead of a growable list (an object and an array: 88 bytes, two objects for the
+    // garbage collector to trace). A change makes a new array: a person has a few results at most.
+    private readonly Dictionary<Key, KeyState> _keys = [];
+    private readonly Dictionary<long, Entry[]> _persons = [];
     private readonly Dictionary<long, long> _mergedInto = [];
     private readonly Dictionary<long, (int P, int T)> _pending = [];
     private readonly List<Contribution> _before = [];
@@ -141,24 +147,22 @@ public sealed class Aggregator
             return;
         }
         _mergedInto[a] = b;
-        if (!_persons.Remove(a, out PersonFacts? moving))
+        if (!_persons.Remove(a, out Entry[]? moving))
         {
             return;
         }
-        _persons.TryGetValue(b, out PersonFacts? staying);
+        _persons.TryGetValue(b, out Entry[]? staying);
         _before.Clear();
         Contributions(moving, int.MinValue, int.MaxValue, _before);
         if (staying is not null)
         {
             Contributions(staying, int.MinValue, int.MaxValue, _before);
         }
-        staying ??= _persons[b] = new PersonFacts();
-        for (int i = 0; i < moving.Count; i++)
-        {
-            Insert(staying, moving.Items[i]);
-        }
+        Entry[] merged = [.. staying ?? [], .. moving];
+        Array.Sort(merged, static (x, y) => x.Day != y.Day ? x.Day.CompareTo(y.Day) : x.Key.Value.CompareTo(y.Key.Value));
+        _persons[b] = merged;
         _after.Clear();
-        Contributions(staying, int.MinValue, int.MaxValue, _after);
+        Contributions(merged, int.MinValue, int.MaxValue, _after);
         ApplyDifference(a, b);
     }
 
@@ -195,13 +199,13 @@ public sealed class Aggregator
 
     private void Change(long person, UInt128? removeKey, int removeDay, IndicatorFact? add)
     {
-        if (!_persons.TryGetValue(person, out PersonFacts? facts))
+        if (!_persons.TryGetValue(person, out Entry[]? facts))
         {
             if (add is null)
             {
                 return;
             }
-            facts = _persons[person] = new PersonFacts();
+            facts = [];
         }
         int lo = int.MaxValue, hi = int.MinValue;
         if (removeKey is not null)
@@ -217,17 +221,21 @@ public sealed class Aggregator
         Contributions(facts, lo, hi, _before);
         if (removeKey is UInt128 key)
         {
-            Remove(facts, key, removeDay);
+            facts = Remove(facts, key, removeDay);
         }
         if (add is { } f)
         {
-            Insert(facts, new Entry { Key = f.Key, Day = f.Day, Cell = f.Cell, Outcome = f.Outcome });
+            facts = Insert(facts, new Entry { Key = f.Key, Day = f.Day, Cell = f.Cell, Outcome = f.Outcome });
         }
         _after.Clear();
         Contributions(facts, lo, hi, _after);
-        if (facts.Count == 0)
+        if (facts.Length == 0)
         {
             _persons.Remove(person);
+        }
+        else
+        {
+            _persons[person] = facts;
         }
         ApplyDifference(person, person);
     }
@@ -295,10 +303,9 @@ public sealed class Aggregator
 
     /// <summary>The person-days in [<paramref name="lo"/>, <paramref name="hi"/>] that count, with their cell and
     /// whether they count in P.</summary>
-    private static void Contributions(PersonFacts facts, int lo, int hi, List<Contribution> into)
+    private static void Contributions(Entry[] items, int lo, int hi, List<Contribution> into)
     {
-        Entry[] items = facts.Items;
-        int n = facts.Count;
+        int n = items.Length;
         int i = LowerBound(items, n, lo == int.MinValue ? int.MinValue : lo - WindowDays);
         int lastPositive = int.MinValue;
         while (i < n && items[i].Day <= hi)
@@ -311,7 +318,7 @@ public sealed class Aggregator
             {
                 if (items[i].Outcome == Outcome.Positive && !positive)
                 {
-                    (positive, positiveKey) = (true, items[i].Key);
+                    (positive, positiveKey) = (true, items[i].Key.Value);
                 }
             }
             if (day >= lo && (lastPositive == int.MinValue || day - lastPositive > WindowDays))
@@ -343,35 +350,41 @@ public sealed class Aggregator
         return lo;
     }
 
-    private static void Insert(PersonFacts facts, in Entry entry)
+    /// <summary>The entries with <paramref name="entry"/>, sorted by (day, key): the first entry of a day is its
+    /// representative.</summary>
+    private static Entry[] Insert(Entry[] items, in Entry entry)
     {
-        if (facts.Count == facts.Items.Length)
+        int i = items.Length;
+        UInt128 key = entry.Key.Value;
+        while (i > 0 && (items[i - 1].Day > entry.Day || items[i - 1].Day == entry.Day && items[i - 1].Key.Value > key))
         {
-            Array.Resize(ref facts.Items, facts.Items.Length * 2);
-        }
-        Entry[] items = facts.Items;
-        int i = facts.Count;
-        // Sorted by (day, key): the first entry of a day is its representative.
-        while (i > 0 && (items[i - 1].Day > entry.Day || items[i - 1].Day == entry.Day && items[i - 1].Key > entry.Key))
-        {
-            items[i] = items[i - 1];
             i--;
         }
-        items[i] = entry;
-        facts.Count++;
+        var grown = new Entry[items.Length + 1];
+        Array.Copy(items, grown, i);
+        grown[i] = entry;
+        Array.Copy(items, i, grown, i + 1, items.Length - i);
+        return grown;
     }
 
-    private static void Remove(PersonFacts facts, UInt128 key, int day)
+    /// <summary>The entries without the one of <paramref name="key"/> on <paramref name="day"/> (the same array when
+    /// there is none).</summary>
+    private static Entry[] Remove(Entry[] items, UInt128 key, int day)
     {
-        Entry[] items = facts.Items;
-        for (int i = LowerBound(items, facts.Count, day); i < facts.Count && items[i].Day == day; i++)
+        for (int i = LowerBound(items, items.Length, day); i < items.Length && items[i].Day == day; i++)
         {
-            if (items[i].Key == key)
+            if (items[i].Key.Value == key)
             {
-                Array.Copy(items, i + 1, items, i, facts.Count - i - 1);
-                facts.Count--;
-                return;
+                if (items.Length == 1)
+                {
+                    return [];
+                }
+                var shrunk = new Entry[items.Length - 1];
+                Array.Copy(items, shrunk, i);
+                Array.Copy(items, i + 1, shrunk, i, items.Length - i - 1);
+                return shrunk;
             }
         }
+        return items;
     }
 }
