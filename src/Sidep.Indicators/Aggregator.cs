@@ -1,3 +1,5 @@
+using Sidep.Domain;
+
 namespace Sidep.Indicators;
 
 /// <summary>What a result counts as. Serology, other methods, indeterminate, unsatisfactory, not interpretable and
@@ -45,19 +47,10 @@ public sealed class Aggregator
     /// <summary>A positive hides the person's tests of the next 60 days.</summary>
     public const int WindowDays = 60;
 
-    /// <summary>A result key as two words: <see cref="UInt128"/> is aligned on 16 bytes, which made every entry and
-    /// dictionary slot holding one 8 to 16 bytes larger (millions of them on a busy day).</summary>
-    private readonly record struct Key(ulong Lo, ulong Hi)
-    {
-        public static implicit operator Key(UInt128 key) => new((ulong)key, (ulong)(key >> 64));
-
-        public UInt128 Value => new(Hi, Lo);
-    }
-
     /// <summary>One counted result of a person: 24 bytes.</summary>
     private struct Entry
     {
-        public Key Key;
+        public Hash128 Key;
         public int Day;
         public short Cell;
         public Outcome Outcome;
@@ -78,7 +71,7 @@ public sealed class Aggregator
     // once in the window (a peak day: 2.3M results of 2.05M persons) and each aggregator holds every person's, so one
     // array of one entry (48 bytes) instead of a growable list (an object and an array: 88 bytes, two objects for the
     // garbage collector to trace). A change makes a new array: a person has a few results at most.
-    private readonly Dictionary<Key, KeyState> _keys = [];
+    private readonly Dictionary<Hash128, KeyState> _keys = [];
     private readonly Dictionary<long, Entry[]> _persons = [];
     private readonly Dictionary<long, long> _mergedInto = [];
     private readonly Dictionary<long, (int P, int T)> _pending = [];

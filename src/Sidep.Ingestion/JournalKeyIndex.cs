@@ -1,17 +1,18 @@
+using Sidep.Domain;
 using Sidep.Pipeline;
 
 namespace Sidep.Ingestion;
 
 /// <summary>
 /// The result-key index of one gateway process (the embedded mode, and an offline validator): a dictionary of value
-/// types (about 50 bytes a result, no object per entry), rebuilt from the journal at start and after a failed write.
+/// types (about 60 bytes a result with the dictionary's slack, no object per entry; fingerprints as <see cref="Hash128"/>), rebuilt from the journal at start and after a failed write.
 /// Decisions and the journal's enqueue are made under one lock, so the journal's order is the order of decisions and a
 /// duplicate is never acknowledged before the original it duplicates is durable.
 /// </summary>
 public sealed class JournalKeyIndex : IResultKeyIndex
 {
     private readonly IResultJournal? _journal;
-    private readonly Dictionary<UInt128, Known> _known = [];
+    private readonly Dictionary<Hash128, Known> _known = [];
     private readonly Lock _lock = new();
 
     /// <param name="journal">The journal to rebuild from; null for an index that starts empty and keeps nothing.</param>
@@ -38,18 +39,18 @@ public sealed class JournalKeyIndex : IResultKeyIndex
 
     /// <summary>What the index knows of a result key: its latest version and content, and the contents of its earlier
     /// versions (by version; null while there is one).</summary>
-    private readonly record struct Known(UInt128 Content, int Version, UInt128[]? Earlier = null)
+    private readonly record struct Known(Hash128 Content, int Version, Hash128[]? Earlier = null)
     {
         /// <summary>The version whose content this is; 0 when none is.</summary>
         public int VersionOf(UInt128 content)
         {
-            if (Version > 0 && Content == content)
+            if (Version > 0 && Content.Value == content)
             {
                 return Version;
             }
             for (int i = 0; Earlier is not null && i < Earlier.Length; i++)
             {
-                if (Earlier[i] == content && content != UInt128.Zero)
+                if (Earlier[i].Value == content && content != UInt128.Zero)
                 {
                     return i + 1;
                 }
@@ -63,10 +64,10 @@ public sealed class JournalKeyIndex : IResultKeyIndex
         {
             if (version > Version)
             {
-                UInt128[]? earlier = null;
+                Hash128[]? earlier = null;
                 if (version > 1)
                 {
-                    earlier = new UInt128[version - 1];
+                    earlier = new Hash128[version - 1];
                     Earlier?.CopyTo(earlier, 0);
                     if (Version > 0)
                     {
@@ -77,7 +78,7 @@ public sealed class JournalKeyIndex : IResultKeyIndex
             }
             if (version < Version && Earlier is not null)
             {
-                var earlier = (UInt128[])Earlier.Clone();
+                var earlier = (Hash128[])Earlier.Clone();
                 earlier[version - 1] = content;
                 return this with { Earlier = earlier };
             }
@@ -110,11 +111,11 @@ public sealed class JournalKeyIndex : IResultKeyIndex
         Task durable;
         lock (_lock)
         {
-            var pending = new Dictionary<UInt128, Known>();
+            var pending = new Dictionary<Hash128, Known>();
             answers = Answer(items, pending);
             // Enqueued under the lock: the journal's order is the order of decisions.
             durable = journal(answers);
-            foreach ((UInt128 key, Known known) in pending)
+            foreach ((Hash128 key, Known known) in pending)
             {
                 _known[key] = known;
             }
@@ -131,7 +132,7 @@ public sealed class JournalKeyIndex : IResultKeyIndex
         return answers;
     }
 
-    private KeyAnswer[] Answer(IReadOnlyList<KeyedContent> items, Dictionary<UInt128, Known> pending)
+    private KeyAnswer[] Answer(IReadOnlyList<KeyedContent> items, Dictionary<Hash128, Known> pending)
     {
         var answers = new KeyAnswer[items.Count];
         for (int i = 0; i < items.Count; i++)
