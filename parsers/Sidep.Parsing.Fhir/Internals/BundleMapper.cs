@@ -11,6 +11,7 @@ internal ref struct BundleMapper
     private readonly ResourceIndex _index;
     private readonly ParsedMessage _message;
     private readonly Dictionary<Entry, PatientData> _patients = [];
+    private readonly Dictionary<Entry, OrganizationData> _organizations = [];
     /// <summary>Every item's line, counted as the mapper advances through the bundle (not from its start each time);
     /// the resources observations refer to (their patients) on a counter of their own, so that going to a patient
     /// placed at the other end of the bundle and back is not a pass over it per result.</summary>
@@ -27,7 +28,12 @@ internal ref struct BundleMapper
     {
         // Which report groups which observation: for accession, sample time and performer fallbacks.
         // Top-level resources and the ones they contain (a DiagnosticReport may carry its Observations contained).
-        List<Entry> all = _index.Entries.SelectMany(e => e.Contained.Prepend(e)).ToList();
+        var all = new List<Entry>(_index.Entries.Count);
+        foreach (Entry e in _index.Entries)
+        {
+            all.Add(e);
+            all.AddRange(e.Contained);
+        }
         var reports = new Dictionary<Entry, ReportData>();
         foreach (Entry e in all.Where(e => e.Type == "DiagnosticReport"))
         {
@@ -40,7 +46,7 @@ internal ref struct BundleMapper
                 }
             }
         }
-        var observations = new List<(Entry Entry, ObservationData Data)>();
+        var observations = new List<(Entry Entry, ObservationData Data)>(all.Count);
         foreach (Entry e in all)
         {
             if (e.Type == "Observation")
@@ -78,6 +84,23 @@ internal ref struct BundleMapper
         }
     }
 
+    /// <summary>The first of these performers that is an Organization (read once per bundle), or null.</summary>
+    private OrganizationData? Performer(IReadOnlyList<string> references, Entry from)
+    {
+        foreach (string reference in references)
+        {
+            if (_index.Resolve(reference, from) is { Type: "Organization" } org)
+            {
+                if (!_organizations.TryGetValue(org, out OrganizationData? data))
+                {
+                    _organizations[org] = data = ReadOrganization(_json[org.Start..org.End]);
+                }
+                return data;
+            }
+        }
+        return null;
+    }
+
     private PatientData Patient(Entry entry)
     {
         if (!_patients.TryGetValue(entry, out PatientData? patient))
@@ -89,11 +112,11 @@ internal ref struct BundleMapper
     }
 
     private SourcePosition At(Entry entry, string element, int offset = -1) =>
-        new($"{entry.Path}{(element.Length > 0 ? "." + element : "")}", _lines.LineOf(_json, offset < 0 ? entry.Start : entry.Start + offset), 0, 0, offset < 0 ? entry.Start : entry.Start + offset);
+        new(entry.PathTo(element), _lines.LineOf(_json, offset < 0 ? entry.Start : entry.Start + offset), 0, 0, offset < 0 ? entry.Start : entry.Start + offset);
 
     /// <summary>A position in a resource an observation refers to (its patient).</summary>
     private SourcePosition AtReferenced(Entry entry, string element) =>
-        new($"{entry.Path}.{element}", _referenced.LineOf(_json, entry.Start), 0, 0, entry.Start);
+        new(entry.PathTo(element), _referenced.LineOf(_json, entry.Start), 0, 0, entry.Start);
 
     /// <summary>Bytes counted to give positions (the linearity test: about the bundle's length, not its square).</summary>
     public readonly long PositionBytes => _lines.Scanned + _referenced.Scanned;
@@ -210,15 +233,7 @@ internal ref struct BundleMapper
                 At(entry, "specimen")) with { Expected = "Specimen.accessionIdentifier.value" });
         }
 
-        OrganizationData? lab = null;
-        foreach (string reference in o.Performers.Concat(report?.Performers ?? []))
-        {
-            if (_index.Resolve(reference, entry) is { Type: "Organization" } org)
-            {
-                lab = ReadOrganization(_json[org.Start..org.End]);
-                break;
-            }
-        }
+        OrganizationData? lab = Performer(o.Performers, entry) ?? (report is null ? null : Performer(report.Performers, entry));
 
         item.Result = new LabResult
         {
@@ -256,58 +271,115 @@ internal ref struct BundleMapper
         var o = new ObservationData();
         var r = new Utf8JsonReader(json, ResourceIndex.Options);
         r.Read();
-        JsonRead.ObjectHere(ref r, (ref Utf8JsonReader p) =>
+        if (r.TokenType != JsonTokenType.StartObject)
         {
-            int at = (int)p.TokenStartIndex;
-            if (p.ValueTextEquals("id"u8)) o.Id = JsonRead.String(ref p);
-            else if (p.ValueTextEquals("status"u8)) { o.StatusOffset = at; o.Status = JsonRead.String(ref p); }
-            else if (p.ValueTextEquals("code"u8)) { o.CodeOffset = at; o.Code = JsonRead.CodeableConcept(ref p); }
-            else if (p.ValueTextEquals("subject"u8)) { o.SubjectOffset = at; o.Subject = JsonRead.Reference(ref p); }
-            else if (p.ValueTextEquals("specimen"u8)) o.Specimen = JsonRead.Reference(ref p);
-            else if (p.ValueTextEquals("effectiveDateTime"u8) || p.ValueTextEquals("effectiveInstant"u8)) o.Effective = JsonRead.String(ref p);
-            else if (p.ValueTextEquals("effectivePeriod"u8)) JsonRead.Object(ref p, (ref Utf8JsonReader q) => { if (q.ValueTextEquals("start"u8)) o.Effective ??= JsonRead.String(ref q); });
-            else if (p.ValueTextEquals("issued"u8)) o.Issued = JsonRead.String(ref p);
-            else if (p.ValueTextEquals("performer"u8)) o.Performers = JsonRead.References(ref p);
-            else if (p.ValueTextEquals("valueCodeableConcept"u8)) o.ValueConcept = JsonRead.CodeableConcept(ref p);
-            else if (p.ValueTextEquals("valueString"u8)) o.ValueString = JsonRead.String(ref p);
-            else if (p.ValueTextEquals("valueDateTime"u8)) o.ValueDateTime = JsonRead.String(ref p);
-            else if (p.ValueTextEquals("valueBoolean"u8)) o.ValueString = JsonRead.String(ref p);
-            else if (p.ValueTextEquals("valueQuantity"u8))
+            return o;
+        }
+        // A loop over the reader, not callbacks: this runs for every observation of a bundle (JsonRead's loop idiom).
+        while (JsonRead.NextProperty(ref r))
+        {
+            int at = (int)r.TokenStartIndex;
+            if (r.ValueTextEquals("id"u8)) o.Id = JsonRead.String(ref r);
+            else if (r.ValueTextEquals("status"u8)) { o.StatusOffset = at; o.Status = JsonRead.String(ref r); }
+            else if (r.ValueTextEquals("code"u8)) { o.CodeOffset = at; o.Code = JsonRead.CodeableConcept(ref r); }
+            else if (r.ValueTextEquals("subject"u8)) { o.SubjectOffset = at; o.Subject = JsonRead.Reference(ref r); }
+            else if (r.ValueTextEquals("specimen"u8)) o.Specimen = JsonRead.Reference(ref r);
+            else if (r.ValueTextEquals("effectiveDateTime"u8) || r.ValueTextEquals("effectiveInstant"u8)) o.Effective = JsonRead.String(ref r);
+            else if (r.ValueTextEquals("effectivePeriod"u8))
             {
-                JsonRead.Object(ref p, (ref Utf8JsonReader q) =>
+                if (JsonRead.EnterObject(ref r))
                 {
-                    if (q.ValueTextEquals("value"u8)) o.Quantity = JsonRead.String(ref q);
-                    else if (q.ValueTextEquals("unit"u8)) o.Unit ??= JsonRead.String(ref q);
-                    else if (q.ValueTextEquals("code"u8)) o.Unit ??= JsonRead.String(ref q);
-                });
-            }
-            else if (p.ValueTextEquals("interpretation"u8))
-            {
-                JsonRead.Array(ref p, (ref Utf8JsonReader e, int i) =>
-                {
-                    JsonRead.ObjectHere(ref e, (ref Utf8JsonReader q) =>
+                    while (JsonRead.NextProperty(ref r))
                     {
-                        if (q.ValueTextEquals("coding"u8))
+                        if (r.ValueTextEquals("start"u8)) o.Effective ??= JsonRead.String(ref r);
+                        else r.Skip();
+                    }
+                }
+            }
+            else if (r.ValueTextEquals("issued"u8)) o.Issued = JsonRead.String(ref r);
+            else if (r.ValueTextEquals("performer"u8)) o.Performers = JsonRead.References(ref r);
+            else if (r.ValueTextEquals("valueCodeableConcept"u8)) o.ValueConcept = JsonRead.CodeableConcept(ref r);
+            else if (r.ValueTextEquals("valueString"u8)) o.ValueString = JsonRead.String(ref r);
+            else if (r.ValueTextEquals("valueDateTime"u8)) o.ValueDateTime = JsonRead.String(ref r);
+            else if (r.ValueTextEquals("valueBoolean"u8)) o.ValueString = JsonRead.String(ref r);
+            else if (r.ValueTextEquals("valueQuantity"u8))
+            {
+                if (JsonRead.EnterObject(ref r))
+                {
+                    while (JsonRead.NextProperty(ref r))
+                    {
+                        if (r.ValueTextEquals("value"u8)) o.Quantity = JsonRead.String(ref r);
+                        else if (r.ValueTextEquals("unit"u8)) o.Unit ??= JsonRead.String(ref r);
+                        else if (r.ValueTextEquals("code"u8)) o.Unit ??= JsonRead.String(ref r);
+                        else r.Skip();
+                    }
+                }
+            }
+            else if (r.ValueTextEquals("interpretation"u8))
+            {
+                bool started = false;
+                if (JsonRead.EnterArray(ref r))
+                {
+                    while (JsonRead.NextElement(ref r, ref started))
+                    {
+                        if (r.TokenType != JsonTokenType.StartObject)
                         {
-                            JsonRead.Array(ref q, (ref Utf8JsonReader c, int _) => { Coding coding = JsonRead.CodingHere(ref c); o.Flag ??= coding.Code; });
+                            continue;
                         }
-                    });
-                });
+                        while (JsonRead.NextProperty(ref r))
+                        {
+                            if (!r.ValueTextEquals("coding"u8))
+                            {
+                                r.Skip();
+                                continue;
+                            }
+                            bool codings = false;
+                            if (JsonRead.EnterArray(ref r))
+                            {
+                                while (JsonRead.NextElement(ref r, ref codings))
+                                {
+                                    o.Flag ??= JsonRead.CodingHere(ref r).Code;
+                                }
+                            }
+                        }
+                    }
+                }
             }
-            else if (p.ValueTextEquals("identifier"u8)) o.FirstIdentifier = JsonRead.Identifiers(ref p).FirstOrDefault(i => i.Value is not null).Value;
-            else if (p.ValueTextEquals("method"u8)) { Concept m = JsonRead.CodeableConcept(ref p); o.Method = m.Text ?? m.Codings.FirstOrDefault().Display ?? m.Codings.FirstOrDefault().Code; }
-            else if (p.ValueTextEquals("note"u8))
+            else if (r.ValueTextEquals("identifier"u8)) o.FirstIdentifier = JsonRead.FirstIdentifierValue(ref r);
+            else if (r.ValueTextEquals("method"u8))
             {
-                JsonRead.Array(ref p, (ref Utf8JsonReader e, int _) =>
-                {
-                    JsonRead.ObjectHere(ref e, (ref Utf8JsonReader q) =>
-                    {
-                        if (q.ValueTextEquals("text"u8) && JsonRead.String(ref q) is string t) o.Note = o.Note is null ? t : o.Note + "\n" + t;
-                    });
-                });
+                Concept m = JsonRead.CodeableConcept(ref r);
+                o.Method = m.Text ?? (m.Codings.Count > 0 ? m.Codings[0].Display ?? m.Codings[0].Code : null);
             }
-        });
-        o.Loinc = o.Code?.Codings.FirstOrDefault(c => c.System == "http://loinc.org").Code;
+            else if (r.ValueTextEquals("note"u8))
+            {
+                bool started = false;
+                if (JsonRead.EnterArray(ref r))
+                {
+                    while (JsonRead.NextElement(ref r, ref started))
+                    {
+                        if (r.TokenType != JsonTokenType.StartObject)
+                        {
+                            continue;
+                        }
+                        while (JsonRead.NextProperty(ref r))
+                        {
+                            if (r.ValueTextEquals("text"u8) && JsonRead.String(ref r) is string t) o.Note = o.Note is null ? t : o.Note + "\n" + t;
+                            else if (r.TokenType == JsonTokenType.PropertyName) r.Skip();
+                        }
+                    }
+                }
+            }
+            else r.Skip();
+        }
+        foreach (Coding c in o.Code?.Codings ?? [])
+        {
+            if (c.System == "http://loinc.org")
+            {
+                o.Loinc = c.Code;
+                break;
+            }
+        }
         return o;
     }
 
@@ -564,7 +636,7 @@ internal sealed class ObservationData
 {
     public string? Id, Status, Subject, Specimen, Effective, Issued, ValueString, ValueDateTime, Quantity, Unit, Flag, FirstIdentifier, Method, Note, Loinc;
     public Concept? Code, ValueConcept;
-    public List<string> Performers = [];
+    public IReadOnlyList<string> Performers = [];
     public int StatusOffset = -1, CodeOffset = -1, SubjectOffset = -1;
 
     public ResultValue? Value()
@@ -606,6 +678,6 @@ internal sealed record OrganizationData(string? Id, string? Name);
 
 internal sealed class ReportData
 {
-    public List<string> Results = [], Performers = [], Specimens = [];
+    public IReadOnlyList<string> Results = [], Performers = [], Specimens = [];
     public string? FirstIdentifier, Effective, Issued;
 }

@@ -13,10 +13,9 @@ internal readonly record struct Identifier(string? System, string? Value);
 /// Each reads the value that follows and leaves the reader on its last token; anything unexpected is skipped.</summary>
 internal static class JsonRead
 {
-    /// <summary>The short strings a bundle repeats (systems, codes, displays, statuses, references to the patient),
-    /// decoded once per thread: parsing is synchronous, and the pool is bounded (see <see cref="StringPool"/>).</summary>
-    [ThreadStatic]
-    private static StringPool? t_pool;
+    // The short strings a bundle repeats (systems, codes, displays, statuses, references to the patient) are decoded
+    // once per thread: parsing is synchronous, and the pool is bounded (StringPool.ForThisThread).
+
 
     public static string? String(ref Utf8JsonReader r)
     {
@@ -24,7 +23,7 @@ internal static class JsonRead
         if (r.TokenType is JsonTokenType.String)
         {
             // The body was checked to be UTF-8 before it was read: an unescaped value's bytes are its text.
-            return r.ValueIsEscaped || r.HasValueSequence ? r.GetString() : (t_pool ??= new StringPool()).Get(r.ValueSpan, Hl7Charset.Utf8);
+            return r.ValueIsEscaped || r.HasValueSequence ? r.GetString() : StringPool.ForThisThread().Get(r.ValueSpan, Hl7Charset.Utf8);
         }
         if (r.TokenType is JsonTokenType.Number or JsonTokenType.True or JsonTokenType.False)
         {
@@ -96,80 +95,188 @@ internal static class JsonRead
         }
     }
 
+    // The readers below are plain loops over the reader (no callback): they run for every observation of a bundle, and
+    // a callback per object and per array cost a closure and a delegate each (18 % of the bytes a large bundle
+    // allocated). The loop idiom: EnterObject / NextProperty, each branch reading its value, `else r.Skip()`;
+    // EnterArray / NextElement, each element read from its first token.
+
+    /// <summary>Moves onto the object that follows a property name; false, the value skipped, when it is not one.</summary>
+    public static bool EnterObject(ref Utf8JsonReader r)
+    {
+        r.Read();
+        if (r.TokenType == JsonTokenType.StartObject)
+        {
+            return true;
+        }
+        r.Skip();
+        return false;
+    }
+
+    /// <summary>The next property of the object being read (the reader on its name); false at the object's end.</summary>
+    public static bool NextProperty(ref Utf8JsonReader r) => r.Read() && r.TokenType == JsonTokenType.PropertyName;
+
+    /// <summary>Moves onto the array that follows a property name; false, the value skipped, when it is not one.</summary>
+    public static bool EnterArray(ref Utf8JsonReader r)
+    {
+        r.Read();
+        if (r.TokenType == JsonTokenType.StartArray)
+        {
+            return true;
+        }
+        r.Skip();
+        return false;
+    }
+
+    /// <summary>The next element of the array being read, the reader on its first token; false at the array's end.
+    /// <paramref name="started"/> is false before the first element: from the second on, an element left unread (the
+    /// reader still on its first token) is skipped first.</summary>
+    public static bool NextElement(ref Utf8JsonReader r, ref bool started)
+    {
+        if (started && r.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+        {
+            r.Skip();
+        }
+        started = true;
+        return r.Read() && r.TokenType != JsonTokenType.EndArray;
+    }
+
     public static Coding CodingHere(ref Utf8JsonReader r)
     {
         string? system = null, code = null, display = null;
-        ObjectHere(ref r, (ref Utf8JsonReader p) =>
+        if (r.TokenType != JsonTokenType.StartObject)
         {
-            if (p.ValueTextEquals("system"u8)) system = String(ref p);
-            else if (p.ValueTextEquals("code"u8)) code = String(ref p);
-            else if (p.ValueTextEquals("display"u8)) display = String(ref p);
-        });
+            return default;
+        }
+        while (NextProperty(ref r))
+        {
+            if (r.ValueTextEquals("system"u8)) system = String(ref r);
+            else if (r.ValueTextEquals("code"u8)) code = String(ref r);
+            else if (r.ValueTextEquals("display"u8)) display = String(ref r);
+            else r.Skip();
+        }
         return new Coding(system, code, display);
     }
 
     public static Concept CodeableConcept(ref Utf8JsonReader r)
     {
-        var codings = new List<Coding>(2);
+        var codings = new List<Coding>(1);
         string? text = null;
-        Object(ref r, (ref Utf8JsonReader p) =>
+        if (EnterObject(ref r))
         {
-            if (p.ValueTextEquals("coding"u8))
+            while (NextProperty(ref r))
             {
-                Array(ref p, (ref Utf8JsonReader e, int _) => codings.Add(CodingHere(ref e)));
+                if (r.ValueTextEquals("coding"u8))
+                {
+                    bool started = false;
+                    if (EnterArray(ref r))
+                    {
+                        while (NextElement(ref r, ref started))
+                        {
+                            codings.Add(CodingHere(ref r));
+                        }
+                    }
+                }
+                else if (r.ValueTextEquals("text"u8))
+                {
+                    text = String(ref r);
+                }
+                else
+                {
+                    r.Skip();
+                }
             }
-            else if (p.ValueTextEquals("text"u8))
-            {
-                text = String(ref p);
-            }
-        });
+        }
         return new Concept(codings, text);
+    }
+
+    /// <summary>The <c>reference</c> of the Reference object the reader is on (StartObject).</summary>
+    public static string? ReferenceHere(ref Utf8JsonReader r)
+    {
+        string? reference = null;
+        if (r.TokenType != JsonTokenType.StartObject)
+        {
+            return null;
+        }
+        while (NextProperty(ref r))
+        {
+            if (r.ValueTextEquals("reference"u8)) reference = String(ref r);
+            else r.Skip();
+        }
+        return reference;
     }
 
     public static string? Reference(ref Utf8JsonReader r)
     {
-        string? reference = null;
-        Object(ref r, (ref Utf8JsonReader p) =>
+        r.Read();
+        if (r.TokenType != JsonTokenType.StartObject)
         {
-            if (p.ValueTextEquals("reference"u8)) reference = String(ref p);
-        });
-        return reference;
+            r.Skip();
+            return null;
+        }
+        return ReferenceHere(ref r);
     }
 
     public static Identifier IdentifierHere(ref Utf8JsonReader r)
     {
         string? system = null, value = null;
-        ObjectHere(ref r, (ref Utf8JsonReader p) =>
+        if (r.TokenType != JsonTokenType.StartObject)
         {
-            if (p.ValueTextEquals("system"u8)) system = String(ref p);
-            else if (p.ValueTextEquals("value"u8)) value = String(ref p);
-        });
+            return default;
+        }
+        while (NextProperty(ref r))
+        {
+            if (r.ValueTextEquals("system"u8)) system = String(ref r);
+            else if (r.ValueTextEquals("value"u8)) value = String(ref r);
+            else r.Skip();
+        }
         return new Identifier(system, value);
     }
 
     public static List<Identifier> Identifiers(ref Utf8JsonReader r)
     {
         var list = new List<Identifier>(1);
-        Array(ref r, (ref Utf8JsonReader e, int _) => list.Add(IdentifierHere(ref e)));
+        bool started = false;
+        if (EnterArray(ref r))
+        {
+            while (NextElement(ref r, ref started))
+            {
+                list.Add(IdentifierHere(ref r));
+            }
+        }
         return list;
     }
 
-    public static List<string> References(ref Utf8JsonReader r)
+    /// <summary>The value of the first identifier of the array that follows that has one.</summary>
+    public static string? FirstIdentifierValue(ref Utf8JsonReader r)
     {
-        var list = new List<string>(1);
-        Array(ref r, (ref Utf8JsonReader e, int _) =>
+        string? first = null;
+        bool started = false;
+        if (EnterArray(ref r))
         {
-            string? reference = null;
-            ObjectHere(ref e, (ref Utf8JsonReader p) =>
+            while (NextElement(ref r, ref started))
             {
-                if (p.ValueTextEquals("reference"u8)) reference = String(ref p);
-            });
-            if (reference is not null)
-            {
-                list.Add(reference);
+                first ??= IdentifierHere(ref r).Value;
             }
-        });
-        return list;
+        }
+        return first;
+    }
+
+    /// <summary>The references of the array that follows (an empty list, shared, when there is none).</summary>
+    public static IReadOnlyList<string> References(ref Utf8JsonReader r)
+    {
+        List<string>? list = null;
+        bool started = false;
+        if (EnterArray(ref r))
+        {
+            while (NextElement(ref r, ref started))
+            {
+                if (ReferenceHere(ref r) is string reference)
+                {
+                    (list ??= new List<string>(1)).Add(reference);
+                }
+            }
+        }
+        return (IReadOnlyList<string>?)list ?? [];
     }
 
     public static List<string> Strings(ref Utf8JsonReader r)

@@ -2,10 +2,31 @@ using System.Text.Json;
 
 namespace Sidep.Parsing.Fhir.Internals;
 
-/// <summary>One resource of the submission: where its JSON object lies, how it is named, and its path.</summary>
-internal sealed record Entry(int Index, string Type, string? Id, string? FullUrl, int Start, int End, string Path, Entry? Owner)
+/// <summary>One resource of the submission: where its JSON object lies, how it is named, and its path. Compared by
+/// reference (it is the resource), and light: a bundle has one per entry, so a top-level entry's path is made only when
+/// a position is reported, and its list of contained resources only when it has one.</summary>
+internal sealed class Entry(int index, string type, string? id, string? fullUrl, int start, int end, string? path, Entry? owner)
 {
-    public List<Entry> Contained { get; } = [];
+    private List<Entry>? _contained;
+
+    public int Index { get; } = index;
+    public string Type { get; } = type;
+    public string? Id { get; } = id;
+    public string? FullUrl { get; } = fullUrl;
+    public int Start { get; } = start;
+    public int End { get; } = end;
+    public Entry? Owner { get; } = owner;
+
+    /// <summary>Its path in the submission: <c>Bundle.entry[i].resource</c> unless given.</summary>
+    public string Path => path ??= $"Bundle.entry[{Index}].resource";
+
+    /// <summary>The path of an element of it (its own path when <paramref name="element"/> is empty), in one string.</summary>
+    public string PathTo(string element) => element.Length == 0 ? Path
+        : path is null ? $"Bundle.entry[{Index}].resource.{element}" : string.Concat(path, ".", element);
+
+    public IReadOnlyList<Entry> Contained => (IReadOnlyList<Entry>?)_contained ?? [];
+
+    public void Contain(Entry contained) => (_contained ??= []).Add(contained);
 }
 
 /// <summary>
@@ -41,6 +62,12 @@ internal sealed class ResourceIndex
             if (r.ValueTextEquals("resourceType"u8))
             {
                 type = JsonRead.String(ref r);
+                if (type == "Bundle")
+                {
+                    // Two names an entry (its fullUrl, its Type/id): sized from the body, so that a bundle of thousands
+                    // is not rehashed a dozen times (≈ 500 bytes an entry in a machine-written bundle).
+                    _byUrl.EnsureCapacity(Math.Min(json.Length / 256, 1 << 20));
+                }
             }
             else if (r.ValueTextEquals("id"u8))
             {
@@ -77,7 +104,7 @@ internal sealed class ResourceIndex
             Entries.Add(root);
             foreach ((int start, int end, string? ctype, string? cid) in rootContained)
             {
-                root.Contained.Add(new Entry(-1, ctype ?? "?", cid, null, start, end, $"{root.Path}.contained[{root.Contained.Count}]", root));
+                root.Contain(new Entry(-1, ctype ?? "?", cid, null, start, end, $"{root.Path}.contained[{root.Contained.Count}]", root));
             }
             Register(root);
         }
@@ -101,7 +128,7 @@ internal sealed class ResourceIndex
             string? fullUrl = null;
             int start = -1, end = -1;
             string? type = null, id = null;
-            List<(int, int, string?, string?)> contained = [];
+            List<(int Start, int End, string? Type, string? Id)>? contained = null;
             while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
             {
                 if (r.ValueTextEquals("fullUrl"u8))
@@ -138,10 +165,10 @@ internal sealed class ResourceIndex
             }
             if (start >= 0)
             {
-                var entry = new Entry(index, type ?? "?", id, fullUrl, start, end, $"Bundle.entry[{index}].resource", null);
-                foreach ((int cs, int ce, string? ct, string? ci) in contained)
+                var entry = new Entry(index, type ?? "?", id, fullUrl, start, end, null, null);
+                foreach ((int cs, int ce, string? ct, string? ci) in contained ?? [])
                 {
-                    entry.Contained.Add(new Entry(-1, ct ?? "?", ci, null, cs, ce, $"{entry.Path}.contained[{entry.Contained.Count}]", entry));
+                    entry.Contain(new Entry(-1, ct ?? "?", ci, null, cs, ce, $"{entry.Path}.contained[{entry.Contained.Count}]", entry));
                 }
                 Entries.Add(entry);
                 Register(entry);
@@ -201,7 +228,14 @@ internal sealed class ResourceIndex
         {
             Entry owner = from.Owner ?? from;
             string id = reference[1..];
-            return owner.Contained.FirstOrDefault(c => c.Id == id);
+            foreach (Entry c in owner.Contained)
+            {
+                if (c.Id == id)
+                {
+                    return c;
+                }
+            }
+            return null;
         }
         if (_byUrl.TryGetValue(reference, out Entry? found))
         {

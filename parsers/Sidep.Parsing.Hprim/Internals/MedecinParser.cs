@@ -19,7 +19,7 @@ internal sealed class MedecinParser(Hl7Charset charset)
     private static readonly Hl7Delimiters s_bars = new((byte)'|', (byte)'~', (byte)'^', (byte)'\\', (byte)'&');
 
     /// <summary>The short values a file repeats (codes, labels, units, senders, towns), decoded once.</summary>
-    private readonly StringPool _pool = new();
+    private readonly StringPool _pool = StringPool.ForThisThread();
 
     private enum State { BeforeHeader, Header, Text, Lab }
 

@@ -15,7 +15,7 @@ internal sealed class SanteParser(HprimParserOptions options, Hl7Charset charset
     private static readonly Hl7Delimiters s_default = new((byte)'|', (byte)'~', (byte)'^', (byte)'\\', (byte)'&');
 
     private Hl7Delimiters _d = s_default;
-    private readonly StringPool _pool = new();
+    private readonly StringPool _pool = StringPool.ForThisThread();
     private ParsedSubmission _submission = null!;
     private ParsedMessage? _message;
     private string? _labId;

@@ -3,15 +3,32 @@ namespace Sidep.Parsing.Internals;
 /// <summary>
 /// A small, fixed-size pool of the short strings a batch repeats (codes, coding systems, displays, units, facility
 /// names): a value seen before is returned without decoding or allocating again. Direct-mapped, 1,024 slots, values
-/// up to 48 bytes: bounded memory whatever the input; a collision only replaces the slot. One per parser instance
-/// (not thread-safe).
+/// up to 48 bytes: bounded memory whatever the input; a collision only replaces the slot. A slot's key bytes live in one
+/// array beside the others (48 bytes a slot), so that a value seen once — an identifier, an accession — costs its string
+/// and nothing more. One per parser instance (not thread-safe).
 /// </summary>
 internal sealed class StringPool
 {
     private const int Slots = 1024;
     private const int MaxLength = 48;
-    private readonly byte[][] _keys = new byte[Slots][];
+    private readonly byte[] _keyBytes = new byte[Slots * MaxLength];
+    /// <summary>Each slot's key length; -1: empty.</summary>
+    private readonly int[] _keyLengths = NewLengths();
     private readonly string[] _values = new string[Slots];
+
+    [ThreadStatic]
+    private static StringPool? t_shared;
+
+    /// <summary>The pool of the calling thread: for parsers made per submission (parsing is synchronous, one submission
+    /// at a time on a thread), which would otherwise pay a pool's 60 KB for every submission, however small.</summary>
+    public static StringPool ForThisThread() => t_shared ??= new StringPool();
+
+    private static int[] NewLengths()
+    {
+        var lengths = new int[Slots];
+        Array.Fill(lengths, -1);
+        return lengths;
+    }
     private Hl7Charset _charset;
 
     /// <summary>Forgets everything when the character set changes: the same bytes would be other text.</summary>
@@ -19,7 +36,7 @@ internal sealed class StringPool
     {
         if (charset != _charset)
         {
-            Array.Clear(_keys);
+            Array.Fill(_keyLengths, -1);
             Array.Clear(_values);
             _charset = charset;
         }
@@ -33,13 +50,14 @@ internal sealed class StringPool
         }
         Use(charset);
         int slot = (int)(Hash(bytes) & (Slots - 1));
-        byte[]? key = _keys[slot];
-        if (key is not null && bytes.SequenceEqual(key))
+        Span<byte> key = _keyBytes.AsSpan(slot * MaxLength, MaxLength);
+        if (_keyLengths[slot] == bytes.Length && bytes.SequenceEqual(key[..bytes.Length]))
         {
             return _values[slot];
         }
         string value = Hl7Text.Chars(bytes, charset);
-        _keys[slot] = bytes.ToArray();
+        bytes.CopyTo(key);
+        _keyLengths[slot] = bytes.Length;
         _values[slot] = value;
         return value;
     }
