@@ -37,10 +37,12 @@ public sealed class EmbeddedStores : IDisposable
 
     /// <summary>The database files and their page caches, the main one first, then the stages' in the order of
     /// <see cref="EmbeddedStores"/>' constructor: the main file is small; each stage's file gets what its busiest index
-    /// needs. (A <c>results.db</c> left by a release before 2026-12 held a results table nothing read; it is no longer
-    /// opened and may be deleted.)</summary>
+    /// needs. Sized by measurement: halving them from 32/64/32/64/128 MiB (up to 320 MiB of native memory on a busy day)
+    /// changed nothing in the peak day's CPU and took ≈ 200 MB off its memory peak — the kernel's page cache holds the
+    /// files anyway, and a miss costs a read from it (perf/README.md). (A <c>results.db</c> left by a release before
+    /// 2026-12 held a results table nothing read; it is no longer opened and may be deleted.)</summary>
     private static readonly (string File, int CacheMiB)[] s_files =
-        [("sidep.db", 32), ("identity.db", 64), ("indicators.db", 32), ("cases.db", 64), ("research.db", 128)];
+        [("sidep.db", 16), ("identity.db", 32), ("indicators.db", 32), ("cases.db", 32), ("research.db", 48)];
 
     /// <summary>The database files of a data directory, the main one first.</summary>
     public static readonly string[] Files = [.. s_files.Select(f => f.File)];
