@@ -152,24 +152,28 @@ public static class FhirDate
         {
             return false;
         }
-        string[] parts = text.Trim()[..Math.Min(text.Trim().Length, 10)].Split('-');
-        if (parts.Length is < 1 or > 3 || parts[0].Length != 4 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int year)
+        // Read in place (a date per patient and per result: no trimmed copy, no split).
+        ReadOnlySpan<char> trimmed = text.AsSpan().Trim();
+        ReadOnlySpan<char> rest = trimmed[..Math.Min(trimmed.Length, 10)];
+        Span<Range> parts = stackalloc Range[4];
+        int count = rest.Split(parts, '-');
+        if (count is < 1 or > 3 || rest[parts[0]].Length != 4 || !int.TryParse(rest[parts[0]], NumberStyles.None, CultureInfo.InvariantCulture, out int year)
             || year is < 1800 or > 2200)
         {
             return false; // the range the HL7 v2 and HPRIM readers take too (year 0000 threw: found by fuzzing)
         }
         int? month = null, day = null;
-        if (parts.Length >= 2)
+        if (count >= 2)
         {
-            if (parts[1].Length != 2 || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int m) || m is < 1 or > 12)
+            if (rest[parts[1]].Length != 2 || !int.TryParse(rest[parts[1]], NumberStyles.None, CultureInfo.InvariantCulture, out int m) || m is < 1 or > 12)
             {
                 return false;
             }
             month = m;
         }
-        if (parts.Length == 3)
+        if (count == 3)
         {
-            if (parts[2].Length != 2 || !int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out int d) || d < 1 || d > DateTime.DaysInMonth(year, month!.Value))
+            if (rest[parts[2]].Length != 2 || !int.TryParse(rest[parts[2]], NumberStyles.None, CultureInfo.InvariantCulture, out int d) || d < 1 || d > DateTime.DaysInMonth(year, month!.Value))
             {
                 return false;
             }

@@ -4,14 +4,17 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Running;
 
 // `loop CLASS METHOD SECONDS`: runs one benchmark method over and over for a profiler to sample (perf record -g -p PID,
-// with DOTNET_PerfMapEnabled=1): perf/README.md says how each parser's profile was taken. Otherwise BenchmarkDotNet.
+// with DOTNET_PerfMapEnabled=1): perf/README.md says how each parser's profile was taken. Its parameters take their
+// last value, or the one SIDEP_LOOP_PARAM names (e.g. SIDEP_LOOP_PARAM=1 for one observation). Otherwise BenchmarkDotNet.
 if (args is ["loop", string type, string method, string seconds])
 {
     Type benchmarks = typeof(Sidep.Benchmarks.Hl7ParserBenchmarks).Assembly.GetTypes().Single(t => t.Name == type);
     object instance = Activator.CreateInstance(benchmarks)!;
     foreach (PropertyInfo p in benchmarks.GetProperties().Where(p => p.GetCustomAttribute<ParamsAttribute>() is not null))
     {
-        p.SetValue(instance, p.GetCustomAttribute<ParamsAttribute>()!.Values[^1]);
+        object?[] values = p.GetCustomAttribute<ParamsAttribute>()!.Values;
+        string? wanted = Environment.GetEnvironmentVariable("SIDEP_LOOP_PARAM");
+        p.SetValue(instance, values.FirstOrDefault(v => wanted is not null && Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) == wanted) ?? values[^1]);
     }
     benchmarks.GetMethods().Single(m => m.GetCustomAttribute<GlobalSetupAttribute>() is not null).Invoke(instance, null);
     MethodInfo run = benchmarks.GetMethod(method)!;

@@ -10,8 +10,9 @@ internal ref struct BundleMapper
     private readonly ReadOnlySpan<byte> _json;
     private readonly ResourceIndex _index;
     private readonly ParsedMessage _message;
-    private readonly Dictionary<Entry, PatientData> _patients = [];
-    private readonly Dictionary<Entry, OrganizationData> _organizations = [];
+    // Made when first needed: a small bundle (one observation, one patient) pays for no table it does not use.
+    private Dictionary<Entry, PatientData>? _patients;
+    private Dictionary<Entry, OrganizationData>? _organizations;
     /// <summary>Every item's line, counted as the mapper advances through the bundle (not from its start each time);
     /// the resources observations refer to (their patients) on a counter of their own, so that going to a patient
     /// placed at the other end of the bundle and back is not a pass over it per result.</summary>
@@ -34,9 +35,14 @@ internal ref struct BundleMapper
             all.Add(e);
             all.AddRange(e.Contained);
         }
-        var reports = new Dictionary<Entry, ReportData>();
-        foreach (Entry e in all.Where(e => e.Type == "DiagnosticReport"))
+        Dictionary<Entry, ReportData>? reports = null;
+        foreach (Entry e in all)
         {
+            if (e.Type != "DiagnosticReport")
+            {
+                continue;
+            }
+            reports ??= [];
             ReportData report = ReadReport(_json[e.Start..e.End]);
             foreach (string reference in report.Results)
             {
@@ -68,7 +74,7 @@ internal ref struct BundleMapper
             {
                 continue;
             }
-            Build(entry, o, reports.GetValueOrDefault(entry));
+            Build(entry, o, reports?.GetValueOrDefault(entry));
         }
         var senders = new List<string>();
         foreach (ParsedItem item in _message.Items)
@@ -91,6 +97,7 @@ internal ref struct BundleMapper
         {
             if (_index.Resolve(reference, from) is { Type: "Organization" } org)
             {
+                _organizations ??= [];
                 if (!_organizations.TryGetValue(org, out OrganizationData? data))
                 {
                     _organizations[org] = data = ReadOrganization(_json[org.Start..org.End]);
@@ -103,6 +110,7 @@ internal ref struct BundleMapper
 
     private PatientData Patient(Entry entry)
     {
+        _patients ??= [];
         if (!_patients.TryGetValue(entry, out PatientData? patient))
         {
             patient = ReadPatient(_json[entry.Start..entry.End], entry, _json);
@@ -385,93 +393,136 @@ internal ref struct BundleMapper
 
     private static PatientData ReadPatient(ReadOnlySpan<byte> json, Entry entry, ReadOnlySpan<byte> whole)
     {
-        var ids = new List<Identifier>();
-        var names = new List<(string? Use, string? Family, List<string> Given)>();
+        IReadOnlyList<Identifier> ids = [];
+        var names = new List<(string? Use, string? Family, List<string> Given)>(1);
         string? gender = null, birthDate = null, phone = null, email = null, status = null, birthplace = null;
         Address? address = null;
         int birthOffset = 0;
         var r = new Utf8JsonReader(json, ResourceIndex.Options);
         r.Read();
-        JsonRead.ObjectHere(ref r, (ref Utf8JsonReader p) =>
+        // A loop over the reader, not callbacks (JsonRead's loop idiom): a patient is read once per bundle, and a small
+        // bundle's closures were a tenth of what it allocated.
+        bool isObject = r.TokenType == JsonTokenType.StartObject;
+        while (isObject && JsonRead.NextProperty(ref r))
         {
-            if (p.ValueTextEquals("identifier"u8)) ids = JsonRead.Identifiers(ref p);
-            else if (p.ValueTextEquals("name"u8))
+            if (r.ValueTextEquals("identifier"u8)) ids = JsonRead.Identifiers(ref r);
+            else if (r.ValueTextEquals("name"u8))
             {
-                JsonRead.Array(ref p, (ref Utf8JsonReader e, int _) =>
+                bool started = false;
+                if (JsonRead.EnterArray(ref r))
                 {
-                    string? use = null, family = null;
-                    List<string> given = [];
-                    JsonRead.ObjectHere(ref e, (ref Utf8JsonReader q) =>
+                    while (JsonRead.NextElement(ref r, ref started))
                     {
-                        if (q.ValueTextEquals("use"u8)) use = JsonRead.String(ref q);
-                        else if (q.ValueTextEquals("family"u8)) family = JsonRead.String(ref q);
-                        else if (q.ValueTextEquals("given"u8)) given = JsonRead.Strings(ref q);
-                    });
-                    names.Add((use, family, given));
-                });
+                        string? use = null, family = null;
+                        List<string> given = [];
+                        if (r.TokenType == JsonTokenType.StartObject)
+                        {
+                            while (JsonRead.NextProperty(ref r))
+                            {
+                                if (r.ValueTextEquals("use"u8)) use = JsonRead.String(ref r);
+                                else if (r.ValueTextEquals("family"u8)) family = JsonRead.String(ref r);
+                                else if (r.ValueTextEquals("given"u8)) given = JsonRead.Strings(ref r);
+                                else r.Skip();
+                            }
+                        }
+                        names.Add((use, family, given));
+                    }
+                }
             }
-            else if (p.ValueTextEquals("gender"u8)) gender = JsonRead.String(ref p);
-            else if (p.ValueTextEquals("birthDate"u8)) { birthOffset = (int)p.TokenStartIndex; birthDate = JsonRead.String(ref p); }
-            else if (p.ValueTextEquals("address"u8))
+            else if (r.ValueTextEquals("gender"u8)) gender = JsonRead.String(ref r);
+            else if (r.ValueTextEquals("birthDate"u8)) { birthOffset = (int)r.TokenStartIndex; birthDate = JsonRead.String(ref r); }
+            else if (r.ValueTextEquals("address"u8))
             {
-                JsonRead.Array(ref p, (ref Utf8JsonReader e, int i) =>
+                bool started = false;
+                if (JsonRead.EnterArray(ref r))
                 {
-                    if (address is not null) return;
-                    List<string> lines = [];
-                    string? city = null, postal = null, country = null;
-                    JsonRead.ObjectHere(ref e, (ref Utf8JsonReader q) =>
+                    while (JsonRead.NextElement(ref r, ref started))
                     {
-                        if (q.ValueTextEquals("line"u8)) lines = JsonRead.Strings(ref q);
-                        else if (q.ValueTextEquals("city"u8)) city = JsonRead.String(ref q);
-                        else if (q.ValueTextEquals("postalCode"u8)) postal = JsonRead.String(ref q);
-                        else if (q.ValueTextEquals("country"u8)) country = JsonRead.String(ref q);
-                    });
-                    address = new Address(lines.Count == 0 ? null : string.Join(", ", lines), city, postal, null, country);
-                });
+                        if (address is not null)
+                        {
+                            continue;
+                        }
+                        List<string> lines = [];
+                        string? city = null, postal = null, country = null;
+                        if (r.TokenType == JsonTokenType.StartObject)
+                        {
+                            while (JsonRead.NextProperty(ref r))
+                            {
+                                if (r.ValueTextEquals("line"u8)) lines = JsonRead.Strings(ref r);
+                                else if (r.ValueTextEquals("city"u8)) city = JsonRead.String(ref r);
+                                else if (r.ValueTextEquals("postalCode"u8)) postal = JsonRead.String(ref r);
+                                else if (r.ValueTextEquals("country"u8)) country = JsonRead.String(ref r);
+                                else r.Skip();
+                            }
+                        }
+                        address = new Address(lines.Count == 0 ? null : string.Join(", ", lines), city, postal, null, country);
+                    }
+                }
             }
-            else if (p.ValueTextEquals("telecom"u8))
+            else if (r.ValueTextEquals("telecom"u8))
             {
-                JsonRead.Array(ref p, (ref Utf8JsonReader e, int _) =>
+                bool started = false;
+                if (JsonRead.EnterArray(ref r))
                 {
-                    string? system = null, value = null;
-                    JsonRead.ObjectHere(ref e, (ref Utf8JsonReader q) =>
+                    while (JsonRead.NextElement(ref r, ref started))
                     {
-                        if (q.ValueTextEquals("system"u8)) system = JsonRead.String(ref q);
-                        else if (q.ValueTextEquals("value"u8)) value = JsonRead.String(ref q);
-                    });
-                    if (system == "email") email ??= value;
-                    else if (system is "phone" or "sms" or null) phone ??= value;
-                });
+                        string? system = null, value = null;
+                        if (r.TokenType == JsonTokenType.StartObject)
+                        {
+                            while (JsonRead.NextProperty(ref r))
+                            {
+                                if (r.ValueTextEquals("system"u8)) system = JsonRead.String(ref r);
+                                else if (r.ValueTextEquals("value"u8)) value = JsonRead.String(ref r);
+                                else r.Skip();
+                            }
+                        }
+                        if (system == "email") email ??= value;
+                        else if (system is "phone" or "sms" or null) phone ??= value;
+                    }
+                }
             }
-            else if (p.ValueTextEquals("extension"u8))
+            else if (r.ValueTextEquals("extension"u8))
             {
                 // Only two extensions matter: identity reliability (FR Core) and birthplace; the others are skipped unread.
-                JsonRead.Array(ref p, (ref Utf8JsonReader e, int _) =>
+                bool started = false;
+                if (JsonRead.EnterArray(ref r))
                 {
-                    string? url = null;
-                    JsonRead.ObjectHere(ref e, (ref Utf8JsonReader q) =>
+                    while (JsonRead.NextElement(ref r, ref started))
                     {
-                        if (q.ValueTextEquals("url"u8))
+                        string? url = null;
+                        if (r.TokenType != JsonTokenType.StartObject)
                         {
-                            url = JsonRead.String(ref q);
+                            continue;
                         }
-                        else if (url is not null && (url.Contains("reliability", StringComparison.OrdinalIgnoreCase) || url.EndsWith("patient-birthPlace", StringComparison.Ordinal)))
+                        while (JsonRead.NextProperty(ref r))
                         {
-                            q.Read();
-                            using JsonDocument doc = JsonDocument.ParseValue(ref q);
-                            if (url.EndsWith("patient-birthPlace", StringComparison.Ordinal))
+                            if (r.ValueTextEquals("url"u8))
                             {
-                                birthplace ??= BirthplaceOf(doc.RootElement);
+                                url = JsonRead.String(ref r);
+                            }
+                            else if (url is not null && (url.Contains("reliability", StringComparison.OrdinalIgnoreCase) || url.EndsWith("patient-birthPlace", StringComparison.Ordinal)))
+                            {
+                                r.Read();
+                                using JsonDocument doc = JsonDocument.ParseValue(ref r);
+                                if (url.EndsWith("patient-birthPlace", StringComparison.Ordinal))
+                                {
+                                    birthplace ??= BirthplaceOf(doc.RootElement);
+                                }
+                                else
+                                {
+                                    status ??= FindReliability(doc.RootElement, inside: true);
+                                }
                             }
                             else
                             {
-                                status ??= FindReliability(doc.RootElement, inside: true);
+                                r.Skip();
                             }
                         }
-                    });
-                });
+                    }
+                }
             }
-        });
+            else r.Skip();
+        }
 
         var diagnostics = new List<Diagnostic>();
         Ins? ins = null;

@@ -282,13 +282,17 @@ internal static class JsonRead
     public static List<string> Strings(ref Utf8JsonReader r)
     {
         var list = new List<string>(1);
-        Array(ref r, (ref Utf8JsonReader e, int _) =>
+        bool started = false;
+        if (EnterArray(ref r))
         {
-            if (e.TokenType == JsonTokenType.String && e.GetString() is string s)
+            while (NextElement(ref r, ref started))
             {
-                list.Add(s);
+                if (r.TokenType == JsonTokenType.String && r.GetString() is string s)
+                {
+                    list.Add(s);
+                }
             }
-        });
+        }
         return list;
     }
 }

@@ -66,7 +66,7 @@ internal sealed class ResourceIndex
                 {
                     // Two names an entry (its fullUrl, its Type/id): sized from the body, so that a bundle of thousands
                     // is not rehashed a dozen times (≈ 500 bytes an entry in a machine-written bundle).
-                    _byUrl.EnsureCapacity(Math.Min(json.Length / 256, 1 << 20));
+                    _byUrl.EnsureCapacity(Math.Clamp(json.Length / 256, 8, 1 << 20));
                 }
             }
             else if (r.ValueTextEquals("id"u8))
