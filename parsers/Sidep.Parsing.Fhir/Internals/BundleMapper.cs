@@ -328,12 +328,8 @@ internal ref struct BundleMapper
                 bool started = false;
                 if (JsonRead.EnterArray(ref r))
                 {
-                    while (JsonRead.NextElement(ref r, ref started))
+                    while (JsonRead.NextObject(ref r, ref started))
                     {
-                        if (r.TokenType != JsonTokenType.StartObject)
-                        {
-                            continue;
-                        }
                         while (JsonRead.NextProperty(ref r))
                         {
                             if (!r.ValueTextEquals("coding"u8))
@@ -364,12 +360,8 @@ internal ref struct BundleMapper
                 bool started = false;
                 if (JsonRead.EnterArray(ref r))
                 {
-                    while (JsonRead.NextElement(ref r, ref started))
+                    while (JsonRead.NextObject(ref r, ref started))
                     {
-                        if (r.TokenType != JsonTokenType.StartObject)
-                        {
-                            continue;
-                        }
                         while (JsonRead.NextProperty(ref r))
                         {
                             if (r.ValueTextEquals("text"u8) && JsonRead.String(ref r) is string t) o.Note = o.Note is null ? t : o.Note + "\n" + t;
@@ -487,13 +479,9 @@ internal ref struct BundleMapper
                 bool started = false;
                 if (JsonRead.EnterArray(ref r))
                 {
-                    while (JsonRead.NextElement(ref r, ref started))
+                    while (JsonRead.NextObject(ref r, ref started))
                     {
                         string? url = null;
-                        if (r.TokenType != JsonTokenType.StartObject)
-                        {
-                            continue;
-                        }
                         while (JsonRead.NextProperty(ref r))
                         {
                             if (r.ValueTextEquals("url"u8))

@@ -101,10 +101,15 @@ internal static class JsonRead
     // EnterArray / NextElement, each element read from its first token.
 
     /// <summary>Moves onto the object that follows a property name; false, the value skipped, when it is not one.</summary>
-    public static bool EnterObject(ref Utf8JsonReader r)
+    public static bool EnterObject(ref Utf8JsonReader r) => Enter(ref r, JsonTokenType.StartObject);
+
+    /// <summary>Moves onto the array that follows a property name; false, the value skipped, when it is not one.</summary>
+    public static bool EnterArray(ref Utf8JsonReader r) => Enter(ref r, JsonTokenType.StartArray);
+
+    private static bool Enter(ref Utf8JsonReader r, JsonTokenType start)
     {
         r.Read();
-        if (r.TokenType == JsonTokenType.StartObject)
+        if (r.TokenType == start)
         {
             return true;
         }
@@ -114,18 +119,6 @@ internal static class JsonRead
 
     /// <summary>The next property of the object being read (the reader on its name); false at the object's end.</summary>
     public static bool NextProperty(ref Utf8JsonReader r) => r.Read() && r.TokenType == JsonTokenType.PropertyName;
-
-    /// <summary>Moves onto the array that follows a property name; false, the value skipped, when it is not one.</summary>
-    public static bool EnterArray(ref Utf8JsonReader r)
-    {
-        r.Read();
-        if (r.TokenType == JsonTokenType.StartArray)
-        {
-            return true;
-        }
-        r.Skip();
-        return false;
-    }
 
     /// <summary>The next element of the array being read, the reader on its first token; false at the array's end.
     /// <paramref name="started"/> is false before the first element: from the second on, an element left unread (the
@@ -138,6 +131,20 @@ internal static class JsonRead
         }
         started = true;
         return r.Read() && r.TokenType != JsonTokenType.EndArray;
+    }
+
+    /// <summary>The next element of the array being read that is an object (other elements skipped), the reader on its
+    /// StartObject; false at the array's end.</summary>
+    public static bool NextObject(ref Utf8JsonReader r, ref bool started)
+    {
+        while (NextElement(ref r, ref started))
+        {
+            if (r.TokenType == JsonTokenType.StartObject)
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     public static Coding CodingHere(ref Utf8JsonReader r)
