@@ -114,6 +114,19 @@ public class FhirTests
         Assert.Equal(Interpretation.Negative, r.Value.Interpretation);
     }
 
+    [Fact]
+    public void A_field_read_only_when_unset_leaves_nothing_unread_and_every_later_field_is_read()
+    {
+        // effectivePeriod after effectiveDateTime, a quantity's code after its unit, a second interpretation coding,
+        // a second note: each is kept out (the first wins) but must still be read past, or the fields after it are lost.
+        string observation = """{"resourceType":"Observation","id":"o9","status":"final","effectiveDateTime":"2022-01-10T08:15:00+01:00","effectivePeriod":{"start":"2022-01-09T08:00:00+01:00"},"valueQuantity":{"value":12.5,"unit":"UI/mL","code":"[IU]/mL","system":"http://unitsofmeasure.org"},"interpretation":[{"coding":[{"code":"H"},{"code":"A"}]}],"code":{"coding":[{"system":"http://loinc.org","code":"94505-5"}]},"subject":{"reference":"urn:uuid:pat"},"identifier":[{"value":"ACC-9"}],"note":[{"text":"first"},{"text":"second"}]}""";
+        string json = $$"""{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:obs","resource":{{observation}}},{"fullUrl":"urn:uuid:pat","resource":{{Patient}}}]}""";
+        LabResult r = Assert.Single(Assert.Single(Parse(json).Messages).Items).Result!;
+        Assert.Equal(("UI/mL", "H", "94505-5", "ACC-9", "first\nsecond"), (r.Units, r.AbnormalFlag, r.Loinc, r.AccessionId, r.Comment));
+        Assert.Equal(DateTimeOffset.Parse("2022-01-10T08:15:00+01:00"), r.SampledAt!.Value.Value);
+        Assert.Equal("DURAND", r.Patient.BirthName);
+    }
+
     [Theory]
     [InlineData("Patient/p1")]
     [InlineData("http://lab.example.fr/fhir/Patient/p1")]

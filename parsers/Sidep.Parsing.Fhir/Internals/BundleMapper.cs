@@ -293,17 +293,7 @@ internal ref struct BundleMapper
             else if (r.ValueTextEquals("subject"u8)) { o.SubjectOffset = at; o.Subject = JsonRead.Reference(ref r); }
             else if (r.ValueTextEquals("specimen"u8)) o.Specimen = JsonRead.Reference(ref r);
             else if (r.ValueTextEquals("effectiveDateTime"u8) || r.ValueTextEquals("effectiveInstant"u8)) o.Effective = JsonRead.String(ref r);
-            else if (r.ValueTextEquals("effectivePeriod"u8))
-            {
-                if (JsonRead.EnterObject(ref r))
-                {
-                    while (JsonRead.NextProperty(ref r))
-                    {
-                        if (r.ValueTextEquals("start"u8)) o.Effective ??= JsonRead.String(ref r);
-                        else r.Skip();
-                    }
-                }
-            }
+            else if (r.ValueTextEquals("effectivePeriod"u8)) { string? start = JsonRead.PeriodStart(ref r); o.Effective ??= start; }
             else if (r.ValueTextEquals("issued"u8)) o.Issued = JsonRead.String(ref r);
             else if (r.ValueTextEquals("performer"u8)) o.Performers = JsonRead.References(ref r);
             else if (r.ValueTextEquals("valueCodeableConcept"u8)) o.ValueConcept = JsonRead.CodeableConcept(ref r);
@@ -317,8 +307,7 @@ internal ref struct BundleMapper
                     while (JsonRead.NextProperty(ref r))
                     {
                         if (r.ValueTextEquals("value"u8)) o.Quantity = JsonRead.String(ref r);
-                        else if (r.ValueTextEquals("unit"u8)) o.Unit ??= JsonRead.String(ref r);
-                        else if (r.ValueTextEquals("code"u8)) o.Unit ??= JsonRead.String(ref r);
+                        else if (r.ValueTextEquals("unit"u8) || r.ValueTextEquals("code"u8)) { string? unit = JsonRead.String(ref r); o.Unit ??= unit; }
                         else r.Skip();
                     }
                 }
@@ -342,7 +331,8 @@ internal ref struct BundleMapper
                             {
                                 while (JsonRead.NextElement(ref r, ref codings))
                                 {
-                                    o.Flag ??= JsonRead.CodingHere(ref r).Code;
+                                    string? flag = JsonRead.CodingHere(ref r).Code;
+                                    o.Flag ??= flag;
                                 }
                             }
                         }
@@ -614,40 +604,48 @@ internal ref struct BundleMapper
         var s = new SpecimenData();
         var r = new Utf8JsonReader(json, ResourceIndex.Options);
         r.Read();
-        JsonRead.ObjectHere(ref r, (ref Utf8JsonReader p) =>
+        bool isObject = r.TokenType == JsonTokenType.StartObject;
+        while (isObject && JsonRead.NextProperty(ref r))
         {
-            if (p.ValueTextEquals("accessionIdentifier"u8)) { p.Read(); s.Accession = JsonRead.IdentifierHere(ref p).Value; }
-            else if (p.ValueTextEquals("identifier"u8)) s.FirstIdentifier = JsonRead.Identifiers(ref p).FirstOrDefault(i => i.Value is not null).Value;
-            else if (p.ValueTextEquals("type"u8))
+            if (r.ValueTextEquals("accessionIdentifier"u8)) s.Accession = JsonRead.Identifier(ref r).Value;
+            else if (r.ValueTextEquals("identifier"u8)) s.FirstIdentifier = JsonRead.FirstIdentifierValue(ref r);
+            else if (r.ValueTextEquals("type"u8))
             {
-                Concept c = JsonRead.CodeableConcept(ref p);
+                Concept c = JsonRead.CodeableConcept(ref r);
                 Coding first = c.Codings.FirstOrDefault(x => x.Code is not null);
                 s.Type = first.Code is not null ? new CodedValue(first.Code, first.Display ?? c.Text, SystemName(first.System)) : null;
             }
-            else if (p.ValueTextEquals("receivedTime"u8)) s.Received = JsonRead.String(ref p);
-            else if (p.ValueTextEquals("collection"u8))
+            else if (r.ValueTextEquals("receivedTime"u8)) s.Received = JsonRead.String(ref r);
+            else if (r.ValueTextEquals("collection"u8))
             {
-                JsonRead.Object(ref p, (ref Utf8JsonReader q) =>
+                if (JsonRead.EnterObject(ref r))
                 {
-                    if (q.ValueTextEquals("collectedDateTime"u8)) s.Collected = JsonRead.String(ref q);
-                    else if (q.ValueTextEquals("collectedPeriod"u8)) JsonRead.Object(ref q, (ref Utf8JsonReader t) => { if (t.ValueTextEquals("start"u8)) s.Collected ??= JsonRead.String(ref t); });
-                });
+                    while (JsonRead.NextProperty(ref r))
+                    {
+                        if (r.ValueTextEquals("collectedDateTime"u8)) s.Collected = JsonRead.String(ref r);
+                        else if (r.ValueTextEquals("collectedPeriod"u8)) { string? start = JsonRead.PeriodStart(ref r); s.Collected ??= start; }
+                        else r.Skip();
+                    }
+                }
             }
-        });
+            else r.Skip();
+        }
         return s;
     }
 
     private static OrganizationData ReadOrganization(ReadOnlySpan<byte> json)
     {
-        var ids = new List<Identifier>();
+        IReadOnlyList<Identifier> ids = [];
         string? name = null;
         var r = new Utf8JsonReader(json, ResourceIndex.Options);
         r.Read();
-        JsonRead.ObjectHere(ref r, (ref Utf8JsonReader p) =>
+        bool isObject = r.TokenType == JsonTokenType.StartObject;
+        while (isObject && JsonRead.NextProperty(ref r))
         {
-            if (p.ValueTextEquals("identifier"u8)) ids = JsonRead.Identifiers(ref p);
-            else if (p.ValueTextEquals("name"u8)) name = JsonRead.String(ref p);
-        });
+            if (r.ValueTextEquals("identifier"u8)) ids = JsonRead.Identifiers(ref r);
+            else if (r.ValueTextEquals("name"u8)) name = JsonRead.String(ref r);
+            else r.Skip();
+        }
         string? finess = ids.FirstOrDefault(i => i.System == FhirParser.FinessSystem && i.Value is not null).Value;
         return new OrganizationData(finess ?? ids.FirstOrDefault(i => i.Value is not null).Value ?? name, name);
     }
@@ -657,16 +655,18 @@ internal ref struct BundleMapper
         var d = new ReportData();
         var r = new Utf8JsonReader(json, ResourceIndex.Options);
         r.Read();
-        JsonRead.ObjectHere(ref r, (ref Utf8JsonReader p) =>
+        bool isObject = r.TokenType == JsonTokenType.StartObject;
+        while (isObject && JsonRead.NextProperty(ref r))
         {
-            if (p.ValueTextEquals("result"u8)) d.Results = JsonRead.References(ref p);
-            else if (p.ValueTextEquals("performer"u8)) d.Performers = JsonRead.References(ref p);
-            else if (p.ValueTextEquals("specimen"u8)) d.Specimens = JsonRead.References(ref p);
-            else if (p.ValueTextEquals("identifier"u8)) d.FirstIdentifier = JsonRead.Identifiers(ref p).FirstOrDefault(i => i.Value is not null).Value;
-            else if (p.ValueTextEquals("effectiveDateTime"u8)) d.Effective = JsonRead.String(ref p);
-            else if (p.ValueTextEquals("effectivePeriod"u8)) JsonRead.Object(ref p, (ref Utf8JsonReader q) => { if (q.ValueTextEquals("start"u8)) d.Effective ??= JsonRead.String(ref q); });
-            else if (p.ValueTextEquals("issued"u8)) d.Issued = JsonRead.String(ref p);
-        });
+            if (r.ValueTextEquals("result"u8)) d.Results = JsonRead.References(ref r);
+            else if (r.ValueTextEquals("performer"u8)) d.Performers = JsonRead.References(ref r);
+            else if (r.ValueTextEquals("specimen"u8)) d.Specimens = JsonRead.References(ref r);
+            else if (r.ValueTextEquals("identifier"u8)) d.FirstIdentifier = JsonRead.FirstIdentifierValue(ref r);
+            else if (r.ValueTextEquals("effectiveDateTime"u8)) d.Effective = JsonRead.String(ref r);
+            else if (r.ValueTextEquals("effectivePeriod"u8)) { string? start = JsonRead.PeriodStart(ref r); d.Effective ??= start; }
+            else if (r.ValueTextEquals("issued"u8)) d.Issued = JsonRead.String(ref r);
+            else r.Skip();
+        }
         return d;
     }
 }

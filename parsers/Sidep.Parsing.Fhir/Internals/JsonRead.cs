@@ -33,72 +33,11 @@ internal static class JsonRead
         return null;
     }
 
-    /// <summary>Calls <paramref name="property"/> for each property of the object that follows.</summary>
-    public static void Object(ref Utf8JsonReader r, PropertyReader property)
-    {
-        r.Read();
-        if (r.TokenType != JsonTokenType.StartObject)
-        {
-            r.Skip();
-            return;
-        }
-        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
-        {
-            long before = r.TokenStartIndex;
-            property(ref r);
-            if (r.TokenType == JsonTokenType.PropertyName && r.TokenStartIndex == before)
-            {
-                r.Skip(); // the callback did not consume the value
-            }
-        }
-    }
-
-    public delegate void PropertyReader(ref Utf8JsonReader r);
-
-    /// <summary>Calls <paramref name="element"/> for each element of the array that follows (positioned on the element's first token).</summary>
-    public static void Array(ref Utf8JsonReader r, ElementReader element)
-    {
-        r.Read();
-        if (r.TokenType != JsonTokenType.StartArray)
-        {
-            r.Skip();
-            return;
-        }
-        int index = 0;
-        while (r.Read() && r.TokenType != JsonTokenType.EndArray)
-        {
-            element(ref r, index++);
-            if (r.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
-            {
-                r.Skip();
-            }
-        }
-    }
-
-    public delegate void ElementReader(ref Utf8JsonReader r, int index);
-
-    /// <summary>Reads the object the reader is on (StartObject), property by property.</summary>
-    public static void ObjectHere(ref Utf8JsonReader r, PropertyReader property)
-    {
-        if (r.TokenType != JsonTokenType.StartObject)
-        {
-            return;
-        }
-        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
-        {
-            long before = r.TokenStartIndex;
-            property(ref r);
-            if (r.TokenType == JsonTokenType.PropertyName && r.TokenStartIndex == before)
-            {
-                r.Skip();
-            }
-        }
-    }
-
     // The readers below are plain loops over the reader (no callback): they run for every observation of a bundle, and
     // a callback per object and per array cost a closure and a delegate each (18 % of the bytes a large bundle
-    // allocated). The loop idiom: EnterObject / NextProperty, each branch reading its value, `else r.Skip()`;
-    // EnterArray / NextElement, each element read from its first token.
+    // allocated). The loop idiom: EnterObject / NextProperty, each branch reading its value — always: `x ??= Read(ref r)`
+    // would leave it unread when x is set, and the loop would go on inside it —, `else r.Skip()`; EnterArray /
+    // NextElement (or NextObject), each element read from its first token.
 
     /// <summary>Moves onto the object that follows a property name; false, the value skipped, when it is not one.</summary>
     public static bool EnterObject(ref Utf8JsonReader r) => Enter(ref r, JsonTokenType.StartObject);
@@ -223,6 +162,24 @@ internal static class JsonRead
         return ReferenceHere(ref r);
     }
 
+    /// <summary>The Identifier object that follows a property name (default, the value skipped, when it is not one).</summary>
+    public static Identifier Identifier(ref Utf8JsonReader r) => EnterObject(ref r) ? IdentifierHere(ref r) : default;
+
+    /// <summary>The <c>start</c> of the Period object that follows a property name, or null.</summary>
+    public static string? PeriodStart(ref Utf8JsonReader r)
+    {
+        string? start = null;
+        if (EnterObject(ref r))
+        {
+            while (NextProperty(ref r))
+            {
+                if (r.ValueTextEquals("start"u8)) start = String(ref r);
+                else r.Skip();
+            }
+        }
+        return start;
+    }
+
     public static Identifier IdentifierHere(ref Utf8JsonReader r)
     {
         string? system = null, value = null;
@@ -262,7 +219,8 @@ internal static class JsonRead
         {
             while (NextElement(ref r, ref started))
             {
-                first ??= IdentifierHere(ref r).Value;
+                string? value = IdentifierHere(ref r).Value;
+                first ??= value;
             }
         }
         return first;
