@@ -5,9 +5,11 @@ namespace Sidep.Storage.Postgres;
 /// <summary>
 /// Marks the result-key index's versions durable once the journal acknowledged them, for every submission of a gateway
 /// together: whatever accumulated while the last mark ran goes in the next one (a group commit), so that a busy gateway
-/// marks many submissions in one statement instead of one statement each. Until its mark lands a version reads as in
-/// flight, and a gateway that meets its content waits a moment for it; a mark that never lands (PostgreSQL down longer
-/// than the gateway lives) costs at most one more journal record of the same version, as after a failed journal write.
+/// marks many submissions in one statement instead of one statement each. A submission is answered once its marks have
+/// landed (<see cref="Confirm"/>'s task), so a resend right after its acknowledgement is a duplicate, through any
+/// gateway. A mark that cannot land (PostgreSQL away longer than a decision may retry) is kept and retried; the lab is
+/// answered meanwhile, and until it lands the version reads as in flight, then as not durable — which costs at most one
+/// more journal record of the same version, as after a failed journal write.
 /// </summary>
 internal sealed class DurableMarks : IDisposable
 {
@@ -21,6 +23,7 @@ internal sealed class DurableMarks : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private List<(Guid Key, int Version)> _pending = [];
+    private List<TaskCompletionSource> _waiting = [];
     private bool _signalled;
     private volatile bool _closing;
 
@@ -30,18 +33,22 @@ internal sealed class DurableMarks : IDisposable
         _loop = Task.Run(LoopAsync);
     }
 
-    /// <summary>Versions whose journal write was acknowledged, to be marked durable.</summary>
-    public void Confirm(IReadOnlyList<(Guid Key, int Version)> taken)
+    /// <summary>Versions whose journal write was acknowledged, to be marked durable; the task completes once their
+    /// statement has run (or when the marks are given up or the gateway stops).</summary>
+    public Task Confirm(IReadOnlyList<(Guid Key, int Version)> taken)
     {
+        var landed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_lock)
         {
             _pending.AddRange(taken);
+            _waiting.Add(landed);
             if (_pending.Count > MaxPending)
             {
                 _pending.RemoveRange(0, _pending.Count - MaxPending);
             }
             Signal();
         }
+        return landed.Task;
     }
 
     /// <summary>How many marks wait for their statement (tests).</summary>
@@ -76,13 +83,17 @@ internal sealed class DurableMarks : IDisposable
             }
             catch (OperationCanceledException)
             {
+                ReleaseAll([]);
                 return;
             }
             List<(Guid Key, int Version)> marks;
+            List<TaskCompletionSource> waiting;
             lock (_lock)
             {
                 marks = _pending;
                 _pending = [];
+                waiting = _waiting;
+                _waiting = [];
                 _signalled = false;
             }
             if (marks.Count > 0)
@@ -91,6 +102,7 @@ internal sealed class DurableMarks : IDisposable
                 {
                     await MarkAsync(marks, _stop.Token).ConfigureAwait(false);
                     wait = TimeSpan.FromMilliseconds(50);
+                    waiting.ForEach(w => w.TrySetResult());
                 }
                 catch (Exception ex) when (PostgresStore.IsTransient(ex) && !_closing)
                 {
@@ -99,6 +111,8 @@ internal sealed class DurableMarks : IDisposable
                     {
                         marks.AddRange(_pending);
                         _pending = marks.Count > MaxPending ? marks[^MaxPending..] : marks;
+                        waiting.AddRange(_waiting);
+                        _waiting = waiting;
                     }
                     try
                     {
@@ -106,6 +120,7 @@ internal sealed class DurableMarks : IDisposable
                     }
                     catch (OperationCanceledException)
                     {
+                        ReleaseAll([]);
                         return;
                     }
                     wait = TimeSpan.FromMilliseconds(Math.Min(wait.TotalMilliseconds * 2, 1000));
@@ -116,18 +131,36 @@ internal sealed class DurableMarks : IDisposable
                 }
                 catch (Exception) when (_closing)
                 {
+                    ReleaseAll(waiting);
                     return; // what was not marked costs at most one journal record more
                 }
                 catch (Exception)
                 {
                     // Not a passing failure (nothing Sidep can retry into success): these marks are given up, each
                     // costing at most one journal record more; later ones are tried as usual.
+                    waiting.ForEach(w => w.TrySetResult());
                 }
+            }
+            else
+            {
+                waiting.ForEach(w => w.TrySetResult());
             }
             if (_closing && Pending == 0)
             {
+                ReleaseAll([]);
                 return;
             }
+        }
+    }
+
+    /// <summary>Lets every waiting submission go (the gateway stops).</summary>
+    private void ReleaseAll(List<TaskCompletionSource> waiting)
+    {
+        waiting.ForEach(w => w.TrySetResult());
+        lock (_lock)
+        {
+            _waiting.ForEach(w => w.TrySetResult());
+            _waiting = [];
         }
     }
 

@@ -230,7 +230,17 @@ public sealed class PostgresKeyIndex : IResultKeyIndex, IPartitionRouter, IDispo
         await journal(answers).WaitAsync(cancellationToken).ConfigureAwait(false);
         if (taken.Count > 0)
         {
-            _confirmations.Confirm(taken);
+            // Answered once marked (a resend right after is then a duplicate through any gateway), with the marks of the
+            // submissions decided meanwhile in one statement. PostgreSQL away: answered after the retry window anyway —
+            // the results are durable; their versions stay marked not durable, which costs at most one more journal
+            // record (same version, same content) if the same content comes again.
+            try
+            {
+                await _confirmations.Confirm(taken).WaitAsync(_retryFor, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+            }
         }
         return answers;
     }

@@ -179,8 +179,10 @@ public sealed class PostgresKeyIndexTests(KafkaCluster kafka, PostgresCluster po
     }
 
     [Fact]
-    public async Task Versions_of_many_submissions_at_once_are_marked_durable_and_a_gateway_that_stops_leaves_none_in_flight()
+    public async Task Versions_of_submissions_decided_together_are_marked_durable_before_they_are_answered()
     {
+        // The marks of submissions decided at once go in one statement; each submission is answered once its marks have
+        // landed, so nothing answered stays in flight, even when the gateway stops at once.
         string database = await postgres.NewDatabaseAsync();
         // In flight for a minute: a version whose mark never landed would keep a resend waiting that long.
         Gateway a = await GatewayAsync(database, TimeSpan.FromMinutes(1));
