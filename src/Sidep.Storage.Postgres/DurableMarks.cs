@@ -15,7 +15,7 @@ internal sealed class DurableMarks : IDisposable
 {
     /// <summary>Marks held while PostgreSQL is away; beyond, the oldest are given up (each costs at most one journal
     /// record more later), so that an outage does not grow the gateway's memory without bound.</summary>
-    internal const int MaxPending = 1_000_000;
+    private const int MaxPending = 1_000_000;
 
     private readonly NpgsqlDataSource _source;
     private readonly Lock _lock = new();
@@ -51,8 +51,8 @@ internal sealed class DurableMarks : IDisposable
         return landed.Task;
     }
 
-    /// <summary>How many marks wait for their statement (tests).</summary>
-    internal int Pending
+    /// <summary>How many marks wait for their statement.</summary>
+    private int Pending
     {
         get
         {

@@ -13,10 +13,9 @@ internal readonly record struct Identifier(string? System, string? Value);
 /// Each reads the value that follows and leaves the reader on its last token; anything unexpected is skipped.</summary>
 internal static class JsonRead
 {
-    // The short strings a bundle repeats (systems, codes, displays, statuses, references to the patient) are decoded
-    // once per thread: parsing is synchronous, and the pool is bounded (StringPool.ForThisThread).
-
-
+    /// <summary>The string value that follows a property name (numbers and booleans as their text), or null. The short
+    /// strings a bundle repeats (systems, codes, displays, statuses, references to the patient) come from the thread's
+    /// bounded pool (<see cref="StringPool.ForThisThread"/>).</summary>
     public static string? String(ref Utf8JsonReader r)
     {
         r.Read();

@@ -18,7 +18,8 @@ internal sealed class MessageParser
     };
 
     private readonly Hl7ParserOptions _options;
-    private readonly StringPool _pool = new();
+    /// <summary>The calling thread's pool, taken at each message (the parser may be called from another thread next).</summary>
+    private StringPool _pool = StringPool.ForThisThread();
     private Hl7Delimiters _d;
     private Hl7Charset _charset;
     private ParsedMessage _message = null!;
@@ -35,6 +36,7 @@ internal sealed class MessageParser
 
     public ParsedMessage Parse(ReadOnlySpan<byte> message, long baseOffset, int baseLine)
     {
+        _pool = StringPool.ForThisThread();
         _drafts.Clear();
         _patient = null;
         _group = null;

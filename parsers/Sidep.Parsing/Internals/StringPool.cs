@@ -5,7 +5,8 @@ namespace Sidep.Parsing.Internals;
 /// names): a value seen before is returned without decoding or allocating again. Direct-mapped, 1,024 slots, values
 /// up to 48 bytes: bounded memory whatever the input; a collision only replaces the slot. A slot's key bytes live in one
 /// array beside the others (48 bytes a slot), so that a value seen once — an identifier, an accession — costs its string
-/// and nothing more. One per parser instance (not thread-safe).
+/// and nothing more. One per thread (<see cref="ForThisThread"/>), which every parser takes: not thread-safe, and parsing
+/// is synchronous.
 /// </summary>
 internal sealed class StringPool
 {
@@ -19,8 +20,8 @@ internal sealed class StringPool
     [ThreadStatic]
     private static StringPool? t_shared;
 
-    /// <summary>The pool of the calling thread: for parsers made per submission (parsing is synchronous, one submission
-    /// at a time on a thread), which would otherwise pay a pool's 60 KB for every submission, however small.</summary>
+    /// <summary>The pool of the calling thread: parsing is synchronous, one submission at a time on a thread, and a parser
+    /// made per submission (HPRIM's) would otherwise pay a pool's 60 KB for every submission, however small.</summary>
     public static StringPool ForThisThread() => t_shared ??= new StringPool();
 
     private static int[] NewLengths()
@@ -29,6 +30,7 @@ internal sealed class StringPool
         Array.Fill(lengths, -1);
         return lengths;
     }
+
     private Hl7Charset _charset;
 
     /// <summary>Forgets everything when the character set changes: the same bytes would be other text.</summary>
