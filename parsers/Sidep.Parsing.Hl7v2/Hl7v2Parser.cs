@@ -1,3 +1,4 @@
+using System.Buffers;
 using Sidep.Parsing.Hl7v2.Internals;
 using Sidep.Parsing.Internals;
 
@@ -5,7 +6,7 @@ namespace Sidep.Parsing.Hl7v2;
 
 /// <summary>Parses HL7 v2 ORU^R01 submissions, single messages or FHS/BHS batches, into canonical results.
 /// Never throws on input: every problem becomes a positioned diagnostic on the submission, message or item.</summary>
-public sealed partial class Hl7v2Parser
+public sealed class Hl7v2Parser
 {
     private readonly Hl7ParserOptions _options;
     private readonly MessageParser _messageParser;
@@ -63,9 +64,15 @@ public sealed partial class Hl7v2Parser
         return submission;
     }
 
-    internal enum LineKind { Blank, Message, Envelope, Other }
+    /// <summary>Parses a submission straight from a pipe's buffers: in place when it lies in one buffer segment, else
+    /// copied once into pooled memory (as the FHIR and HPRIM parsers do). Walking the segments line by line instead
+    /// (a message in one buffer parsed in place, one that straddled two copied) was 16–24 % slower than the span path,
+    /// for a copy that costs ≈ 1 %, and was a second line walker beside <see cref="Parse(ReadOnlySpan{byte})"/>.</summary>
+    public ParsedSubmission Parse(in ReadOnlySequence<byte> input) => Contiguous.Parse(input, Parse);
 
-    internal static LineKind Classify(ReadOnlySpan<byte> segment)
+    private enum LineKind { Blank, Message, Envelope, Other }
+
+    private static LineKind Classify(ReadOnlySpan<byte> segment)
     {
         if (segment.IsEmpty || IsBlank(segment))
         {
@@ -84,7 +91,7 @@ public sealed partial class Hl7v2Parser
 
     private static bool IsBlank(ReadOnlySpan<byte> bytes) => bytes.IndexOfAnyExcept(" \t\r\n"u8) < 0;
 
-    internal static void OutsideMessage(ReadOnlySpan<byte> segment, long length, long offset, int line, ParsedSubmission submission)
+    private static void OutsideMessage(ReadOnlySpan<byte> segment, long length, long offset, int line, ParsedSubmission submission)
     {
         bool looksLikeSegment = segment.Length >= 4 && char.IsAsciiLetterUpper((char)segment[0]) && char.IsAsciiLetterUpper((char)segment[1])
             && char.IsAsciiLetterOrDigit((char)segment[2]) && !char.IsAsciiLetterOrDigit((char)segment[3]);
