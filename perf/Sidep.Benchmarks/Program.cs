@@ -29,6 +29,14 @@ if (args is ["loop", string type, string method, string seconds])
     Console.WriteLine($"{calls} calls, {clock.Elapsed.TotalMilliseconds * 1000 / calls:F1} µs a call");
     return;
 }
+// `side-by-side CLASS A B [ROUNDS] [SECONDS]`: two methods alternated round by round, the median ratio printed
+// (Sidep.Benchmarks.SideBySide): how perf/README.md compares Sidep's parsers with Firely on a noisy machine.
+if (args is ["side-by-side", string sideType, string a, string b, ..])
+{
+    Sidep.Benchmarks.SideBySide.Run(sideType, a, b, args.Length > 4 ? int.Parse(args[4], System.Globalization.CultureInfo.InvariantCulture) : 10,
+        args.Length > 5 ? double.Parse(args[5], System.Globalization.CultureInfo.InvariantCulture) : 1);
+    return;
+}
 // `heap PID [TYPE]`: a running process's managed heap by type (Sidep.Benchmarks.HeapHistogram).
 if (args is ["heap", string pid, ..])
 {

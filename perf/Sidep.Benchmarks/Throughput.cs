@@ -38,6 +38,10 @@ public sealed class ThroughputConfig : ManualConfig
             {
                 return "-";
             }
+            foreach (BenchmarkDotNet.Parameters.ParameterInstance parameter in benchmarkCase.Parameters.Items)
+            {
+                benchmarkCase.Descriptor.Type.GetProperty(parameter.Name)?.SetValue(measured, parameter.Value); // e.g. the bundle's size
+            }
             measured.Setup();
             int bytes = measured.BytesOf(benchmarkCase.Descriptor.WorkloadMethod.Name);
             return (bytes / (report.ResultStatistics.Mean / 1e9) / 1e6).ToString("F1");
