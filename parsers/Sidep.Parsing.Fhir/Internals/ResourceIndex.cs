@@ -42,7 +42,12 @@ internal sealed class ResourceIndex
     public string? RootType { get; private set; }
     public string? BundleType { get; private set; }
 
-    private readonly Dictionary<string, Entry> _byUrl = new(StringComparer.Ordinal);
+    /// <summary>The entries by the two names each has (its fullUrl, its Type/id), made at the first reference resolved in a
+    /// bundle of more than <see cref="ScannedEntries"/> entries; a smaller one is scanned (a dictionary and a Type/id string
+    /// per entry were a third of what a one-observation bundle cost).</summary>
+    private Dictionary<string, Entry>? _byUrl;
+
+    private const int ScannedEntries = 8;
 
     public static JsonReaderOptions Options => new() { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
@@ -55,19 +60,13 @@ internal sealed class ResourceIndex
         }
         int rootStart = (int)r.TokenStartIndex;
         string? type = null, id = null;
-        var rootContained = new List<(int Start, int End, string? Type, string? Id)>();
+        List<(int Start, int End, string? Type, string? Id)>? rootContained = null;
         bool sawEntries = false;
         while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
             if (r.ValueTextEquals("resourceType"u8))
             {
                 type = JsonRead.String(ref r);
-                if (type == "Bundle")
-                {
-                    // Two names an entry (its fullUrl, its Type/id): sized from the body, so that a bundle of thousands
-                    // is not rehashed a dozen times (≈ 500 bytes an entry in a machine-written bundle).
-                    _byUrl.EnsureCapacity(Math.Clamp(json.Length / 256, 8, 1 << 20));
-                }
             }
             else if (r.ValueTextEquals("id"u8))
             {
@@ -102,11 +101,10 @@ internal sealed class ResourceIndex
         {
             var root = new Entry(0, type ?? "?", id, null, rootStart, rootEnd, type ?? "Resource", null);
             Entries.Add(root);
-            foreach ((int start, int end, string? ctype, string? cid) in rootContained)
+            foreach ((int start, int end, string? ctype, string? cid) in rootContained ?? [])
             {
                 root.Contain(new Entry(-1, ctype ?? "?", cid, null, start, end, $"{root.Path}.contained[{root.Contained.Count}]", root));
             }
-            Register(root);
         }
         else if (!sawEntries)
         {
@@ -171,7 +169,6 @@ internal sealed class ResourceIndex
                     entry.Contain(new Entry(-1, ct ?? "?", ci, null, cs, ce, $"{entry.Path}.contained[{entry.Contained.Count}]", entry));
                 }
                 Entries.Add(entry);
-                Register(entry);
             }
             index++;
         }
@@ -205,16 +202,44 @@ internal sealed class ResourceIndex
         return list;
     }
 
-    private void Register(Entry entry)
+    /// <summary>The entries by name, first come first kept (as a reference resolves in a scanned bundle): two names an entry,
+    /// sized once.</summary>
+    private Dictionary<string, Entry> ByUrl()
     {
-        if (entry.FullUrl is not null)
+        if (_byUrl is null)
         {
-            _byUrl.TryAdd(entry.FullUrl, entry);
+            _byUrl = new Dictionary<string, Entry>(2 * Entries.Count, StringComparer.Ordinal);
+            foreach (Entry entry in Entries)
+            {
+                if (entry.FullUrl is not null)
+                {
+                    _byUrl.TryAdd(entry.FullUrl, entry);
+                }
+                if (entry.Id is not null)
+                {
+                    _byUrl.TryAdd($"{entry.Type}/{entry.Id}", entry);
+                }
+            }
         }
-        if (entry.Id is not null)
+        return _byUrl;
+    }
+
+    /// <summary>The entry <paramref name="name"/> names (its fullUrl or its Type/id), or null.</summary>
+    private Entry? Named(string name)
+    {
+        if (Entries.Count > ScannedEntries)
         {
-            _byUrl.TryAdd($"{entry.Type}/{entry.Id}", entry);
+            return ByUrl().GetValueOrDefault(name);
         }
+        foreach (Entry entry in Entries)
+        {
+            if (entry.FullUrl == name || (entry.Id is { } id && name.Length == entry.Type.Length + 1 + id.Length
+                && name.StartsWith(entry.Type, StringComparison.Ordinal) && name[entry.Type.Length] == '/' && name.EndsWith(id, StringComparison.Ordinal)))
+            {
+                return entry;
+            }
+        }
+        return null;
     }
 
     /// <summary>The resource a reference names, seen from <paramref name="from"/> (for "#id"), or null.</summary>
@@ -237,7 +262,7 @@ internal sealed class ResourceIndex
             }
             return null;
         }
-        if (_byUrl.TryGetValue(reference, out Entry? found))
+        if (Named(reference) is Entry found)
         {
             return found;
         }
@@ -245,9 +270,9 @@ internal sealed class ResourceIndex
         string[] parts = reference.Split('/');
         for (int i = parts.Length - 2; i >= 0; i--)
         {
-            if (_byUrl.TryGetValue($"{parts[i]}/{parts[i + 1]}", out found))
+            if (Named($"{parts[i]}/{parts[i + 1]}") is Entry tail)
             {
-                return found;
+                return tail;
             }
         }
         return null;
