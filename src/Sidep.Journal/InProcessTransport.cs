@@ -1,5 +1,8 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Win32.SafeHandles;
 using Sidep.Journal;
 using Sidep.Pipeline;
 
@@ -7,7 +10,7 @@ namespace Sidep.Transport;
 
 /// <summary>
 /// The in-process transport of the embedded mode: one partitioned durable log (<see cref="EmbeddedLog"/>)
-/// per topic under a directory, consumer group positions in a small file per group and topic, written atomically.
+/// per topic under a directory, consumer group positions in a small file per group and topic (<see cref="GroupPositions"/>).
 /// A journal can be served as a topic of its own (<paramref name="journals"/>): read-only, one partition whose offsets
 /// are the journal's global order (<see cref="EmbeddedLog.ReadInJournalOrder"/>), the record key in the
 /// <see cref="JournalKeyHeader"/> header. That is how the embedded mode's stages read the gateway's journal itself —
@@ -135,7 +138,7 @@ public sealed class InProcessTransport(string directory, int partitions = 8, IRe
         }
         byte[] buffer = new byte[size];
         Span<byte> span = buffer;
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(span, (ushort)(headers?.Count ?? 0));
+        BinaryPrimitives.WriteUInt16LittleEndian(span, (ushort)(headers?.Count ?? 0));
         int at = 2;
         foreach ((string name, string value) in headers ?? s_noHeaders)
         {
@@ -171,7 +174,7 @@ public sealed class InProcessTransport(string directory, int partitions = 8, IRe
     private static (MessageHeaders Headers, ReadOnlyMemory<byte> Payload) Open(ReadOnlyMemory<byte> envelope)
     {
         ReadOnlySpan<byte> span = envelope.Span;
-        int count = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(span);
+        int count = BinaryPrimitives.ReadUInt16LittleEndian(span);
         int at = 2;
         for (int i = 0; i < 2 * count; i++)
         {
@@ -201,13 +204,19 @@ public sealed class InProcessTransport(string directory, int partitions = 8, IRe
         private readonly string _positionsPath;
         private readonly long[] _committed;
         private readonly long[] _next;
+        private SafeFileHandle? _positions;
+        private long _sequence;
 
         public Consumer(InProcessTransport transport, string topic, string group)
         {
             _transport = transport;
             _topic = topic;
-            _positionsPath = Path.Combine(transport.DirectoryPath, "groups", group, topic + ".json");
-            _committed = File.Exists(_positionsPath) ? JsonSerializer.Deserialize<long[]>(File.ReadAllBytes(_positionsPath))! : new long[transport.PartitionCount(topic)];
+            string directory = Path.Combine(transport.DirectoryPath, "groups", group);
+            _positionsPath = Path.Combine(directory, topic + ".positions");
+            string earlier = Path.Combine(directory, topic + ".json"); // what versions before the two-slot file wrote
+            int partitions = transport.PartitionCount(topic);
+            _committed = GroupPositions.Read(_positionsPath, partitions, out _sequence)
+                ?? (File.Exists(earlier) ? JsonSerializer.Deserialize<long[]>(File.ReadAllBytes(earlier))! : new long[partitions]);
             _next = (long[])_committed.Clone();
         }
 
@@ -234,9 +243,12 @@ public sealed class InProcessTransport(string directory, int partitions = 8, IRe
             {
                 _committed[m.Partition] = Math.Max(_committed[m.Partition], m.Offset + 1);
             }
-            Directory.CreateDirectory(Path.GetDirectoryName(_positionsPath)!);
-            File.WriteAllBytes(_positionsPath + ".tmp", JsonSerializer.SerializeToUtf8Bytes(_committed));
-            File.Move(_positionsPath + ".tmp", _positionsPath, overwrite: true);
+            if (_positions is null)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(_positionsPath)!);
+                _positions = File.OpenHandle(_positionsPath, FileMode.OpenOrCreate, FileAccess.ReadWrite);
+            }
+            GroupPositions.Write(_positions, ++_sequence, _committed);
         }
 
         public async Task DeadLetterAsync(IncomingMessage message, string reason, CancellationToken cancellationToken = default)
@@ -248,10 +260,76 @@ public sealed class InProcessTransport(string directory, int partitions = 8, IRe
 
         public void Seek(int partition, long offset) => _next[partition] = offset;
 
-        public void Dispose()
-        {
-        }
+        public void Dispose() => _positions?.Dispose();
     }
 
     private string DirectoryPath => directory;
+}
+
+/// <summary>
+/// A consumer group's committed positions in a topic: two slots, written in turn in place (the one its sequence picks,
+/// with a CRC), the newer whole one read back. A commit is one write on a file kept open; it used to be a JSON file
+/// written aside and renamed over the old one at every commit of every stage (an open, a write, a close and a rename
+/// each time). A write torn by a crash leaves the other slot: the group resumes one commit earlier and gets those
+/// messages again, which every stage expects (its store's own position decides). Not fsynced, as before: stage state
+/// is recomputable from the journal.
+/// </summary>
+internal static class GroupPositions
+{
+    private const ulong Magic = 0x31534F5047504453; // "SDPGPOS1"
+
+    private static int SlotSize(int partitions) => 8 + 8 + 4 + 8 * partitions + 4;
+
+    public static void Write(SafeFileHandle file, long sequence, long[] positions)
+    {
+        int size = SlotSize(positions.Length);
+        Span<byte> slot = size <= 512 ? stackalloc byte[size] : new byte[size];
+        BinaryPrimitives.WriteUInt64LittleEndian(slot, Magic);
+        BinaryPrimitives.WriteInt64LittleEndian(slot[8..], sequence);
+        BinaryPrimitives.WriteInt32LittleEndian(slot[16..], positions.Length);
+        for (int p = 0; p < positions.Length; p++)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(slot[(20 + 8 * p)..], positions[p]);
+        }
+        BinaryPrimitives.WriteUInt32LittleEndian(slot[(size - 4)..], Crc32.HashToUInt32(slot[..(size - 4)]));
+        RandomAccess.Write(file, slot, (sequence & 1) * size);
+    }
+
+    /// <summary>The positions of the newer whole slot, or null when the file is missing or neither slot is whole.</summary>
+    public static long[]? Read(string path, int partitions, out long sequence)
+    {
+        sequence = 0;
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+        byte[] bytes = File.ReadAllBytes(path);
+        int size = SlotSize(partitions);
+        long[]? newest = null;
+        for (int s = 0; s < 2; s++)
+        {
+            if (bytes.Length < (s + 1) * size)
+            {
+                break;
+            }
+            ReadOnlySpan<byte> slot = bytes.AsSpan(s * size, size);
+            if (BinaryPrimitives.ReadUInt64LittleEndian(slot) != Magic
+                || BinaryPrimitives.ReadInt32LittleEndian(slot[16..]) != partitions
+                || BinaryPrimitives.ReadUInt32LittleEndian(slot[(size - 4)..]) != Crc32.HashToUInt32(slot[..(size - 4)]))
+            {
+                continue;
+            }
+            long found = BinaryPrimitives.ReadInt64LittleEndian(slot[8..]);
+            if (newest is null || found > sequence)
+            {
+                sequence = found;
+                newest = new long[partitions];
+                for (int p = 0; p < partitions; p++)
+                {
+                    newest[p] = BinaryPrimitives.ReadInt64LittleEndian(slot[(20 + 8 * p)..]);
+                }
+            }
+        }
+        return newest;
+    }
 }

@@ -6,7 +6,9 @@ namespace Sidep.Gateway.Tests;
 
 /// <summary>MLLP that an anonymous peer cannot hurt: unidentified peers are answered once and closed without being
 /// buffered a lab's 16 MiB, connections are capped per source and in all, only whole frames keep a connection alive,
-/// and accept() failing (file descriptors exhausted) stops nothing.</summary>
+/// and accept() failing (file descriptors exhausted) stops nothing. Run alone: the flood test measures the process's
+/// memory, which the other test classes of this assembly, run in parallel, grew as well (a CI run counted 279 MB).</summary>
+[Collection(nameof(MeasuresProcessMemory))]
 public class MllpHardeningTests
 {
     private static string Msa(string ack) => MllpTests.Msa(ack);
@@ -218,3 +220,7 @@ public class MllpHardeningTests
         }
     }
 }
+
+/// <summary>Test classes that measure the process's memory or descriptors: run after the others, one at a time.</summary>
+[CollectionDefinition(nameof(MeasuresProcessMemory), DisableParallelization = true)]
+public sealed class MeasuresProcessMemory;
