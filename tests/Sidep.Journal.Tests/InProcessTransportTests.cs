@@ -9,19 +9,6 @@ namespace Sidep.Journal.Tests;
 /// live on disk, and what a crash in the middle of writing them leaves.</summary>
 public class InProcessTransportTests
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
-
-    private static List<IncomingMessage> PollUntil(IStageConsumer consumer, int count)
-    {
-        var all = new List<IncomingMessage>();
-        DateTime until = DateTime.UtcNow + Patience;
-        while (all.Count < count && DateTime.UtcNow < until)
-        {
-            all.AddRange(consumer.Poll(1000, TimeSpan.FromMilliseconds(200)));
-        }
-        return all;
-    }
-
     private static async Task PublishAsync(IStageTransport transport, string topic, int count) =>
         await transport.PublishAsync(topic, [.. Enumerable.Range(0, count).Select(n => new OutgoingMessage("k", Encoding.UTF8.GetBytes(n.ToString(System.Globalization.CultureInfo.InvariantCulture))))]);
 
@@ -33,7 +20,7 @@ public class InProcessTransportTests
         {
             await PublishAsync(transport, "t", 10);
             using IStageConsumer consumer = transport.Subscribe("t", "g");
-            List<IncomingMessage> got = PollUntil(consumer, 10);
+            List<IncomingMessage> got = TransportPolling.PollUntil(consumer, 10);
             consumer.Commit(got[..4]);
             consumer.Commit(got[4..7]);
         }
@@ -45,14 +32,14 @@ public class InProcessTransportTests
         await using (var transport = new InProcessTransport(dir.Path, partitions: 1))
         {
             using IStageConsumer consumer = transport.Subscribe("t", "g");
-            Assert.Equal(4, PollUntil(consumer, 6)[0].Offset); // resumes after the first commit: 4–9 again, nothing skipped
+            Assert.Equal(4, TransportPolling.PollUntil(consumer, 6)[0].Offset); // resumes after the first commit: 4–9 again, nothing skipped
         }
         // Neither slot whole: from the start, never past what was committed.
         File.WriteAllBytes(file, new byte[bytes.Length]);
         await using (var transport = new InProcessTransport(dir.Path, partitions: 1))
         {
             using IStageConsumer consumer = transport.Subscribe("t", "g");
-            Assert.Equal(0, PollUntil(consumer, 10)[0].Offset);
+            Assert.Equal(0, TransportPolling.PollUntil(consumer, 10)[0].Offset);
         }
     }
 
@@ -69,7 +56,7 @@ public class InProcessTransportTests
         await using (var transport = new InProcessTransport(dir.Path, partitions: 2))
         {
             using IStageConsumer consumer = transport.Subscribe("t", "g");
-            List<IncomingMessage> rest = PollUntil(consumer, 1);
+            List<IncomingMessage> rest = TransportPolling.PollUntil(consumer, 1);
             Assert.Equal(5, rest.Single().Offset); // one key: all six on one partition, the first five consumed
             consumer.Commit(rest);
         }

@@ -12,24 +12,13 @@ public abstract class TransportContractTests
 {
     protected abstract IStageTransport Open();
 
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
-
     private static string NewTopic() => $"test.{Guid.NewGuid():N}";
 
     private static OutgoingMessage Message(string key, int n, Dictionary<string, string>? headers = null) => new(key, Encoding.UTF8.GetBytes(n.ToString(System.Globalization.CultureInfo.InvariantCulture)), headers);
 
     private static int Value(IncomingMessage m) => int.Parse(Encoding.UTF8.GetString(m.Payload.Span), System.Globalization.CultureInfo.InvariantCulture);
 
-    private static List<IncomingMessage> PollUntil(IStageConsumer consumer, int count)
-    {
-        var all = new List<IncomingMessage>();
-        DateTime until = DateTime.UtcNow + Patience;
-        while (all.Count < count && DateTime.UtcNow < until)
-        {
-            all.AddRange(consumer.Poll(1000, TimeSpan.FromMilliseconds(500)));
-        }
-        return all;
-    }
+    private static List<IncomingMessage> PollUntil(IStageConsumer consumer, int count) => TransportPolling.PollUntil(consumer, count);
 
     [Fact]
     public async Task Messages_of_a_key_are_consumed_in_order_with_their_headers()
