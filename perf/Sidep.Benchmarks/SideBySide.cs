@@ -37,13 +37,14 @@ public static class SideBySide
                 timesA.Add(Measure(runA, seconds));
                 timesB.Add(Measure(runB, seconds));
             }
-            double ratio = Median(timesA.Zip(timesB, (x, y) => y / x));
+            double[] ratios = [.. timesA.Zip(timesB, (x, y) => y / x)];
+            double ratio = Median(ratios);
             string bytes = instance is IMeasuredBytes measured
                 ? $", {measured.BytesOf(a) / Median(timesA):F0} and {measured.BytesOf(b) / Median(timesB):F0} MB/s"
                 : "";
             Console.WriteLine((parameter is null ? "" : $"{parameter.Name}={Convert.ToString(value, CultureInfo.InvariantCulture)}: ") +
                 $"{a} {Median(timesA):F1} µs, {b} {Median(timesB):F1} µs a call (medians){bytes}; {b} ÷ {a}: median {ratio:F2} " +
-                $"(rounds {timesA.Zip(timesB, (x, y) => y / x).Min():F2}–{timesA.Zip(timesB, (x, y) => y / x).Max():F2})");
+                $"(rounds {ratios.Min():F2}–{ratios.Max():F2})");
         }
     }
 

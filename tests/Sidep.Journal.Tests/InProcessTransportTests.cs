@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Sidep.Tests;
+using static Sidep.Tests.TransportPolling;
 using Sidep.Transport;
 
 namespace Sidep.Journal.Tests;
@@ -20,7 +21,7 @@ public class InProcessTransportTests
         {
             await PublishAsync(transport, "t", 10);
             using IStageConsumer consumer = transport.Subscribe("t", "g");
-            List<IncomingMessage> got = TransportPolling.PollUntil(consumer, 10);
+            List<IncomingMessage> got = PollUntil(consumer, 10);
             consumer.Commit(got[..4]);
             consumer.Commit(got[4..7]);
         }
@@ -32,14 +33,14 @@ public class InProcessTransportTests
         await using (var transport = new InProcessTransport(dir.Path, partitions: 1))
         {
             using IStageConsumer consumer = transport.Subscribe("t", "g");
-            Assert.Equal(4, TransportPolling.PollUntil(consumer, 6)[0].Offset); // resumes after the first commit: 4–9 again, nothing skipped
+            Assert.Equal(4, PollUntil(consumer, 6)[0].Offset); // resumes after the first commit: 4–9 again, nothing skipped
         }
         // Neither slot whole: from the start, never past what was committed.
         File.WriteAllBytes(file, new byte[bytes.Length]);
         await using (var transport = new InProcessTransport(dir.Path, partitions: 1))
         {
             using IStageConsumer consumer = transport.Subscribe("t", "g");
-            Assert.Equal(0, TransportPolling.PollUntil(consumer, 10)[0].Offset);
+            Assert.Equal(0, PollUntil(consumer, 10)[0].Offset);
         }
     }
 
@@ -56,7 +57,7 @@ public class InProcessTransportTests
         await using (var transport = new InProcessTransport(dir.Path, partitions: 2))
         {
             using IStageConsumer consumer = transport.Subscribe("t", "g");
-            List<IncomingMessage> rest = TransportPolling.PollUntil(consumer, 1);
+            List<IncomingMessage> rest = PollUntil(consumer, 1);
             Assert.Equal(5, rest.Single().Offset); // one key: all six on one partition, the first five consumed
             consumer.Commit(rest);
         }

@@ -3,6 +3,7 @@ using Sidep.Transport;
 using Sidep.Transport.Kafka;
 
 using Sidep.Tests;
+using static Sidep.Tests.TransportPolling;
 
 namespace Sidep.Storage.Tests;
 
@@ -17,8 +18,6 @@ public abstract class TransportContractTests
     private static OutgoingMessage Message(string key, int n, Dictionary<string, string>? headers = null) => new(key, Encoding.UTF8.GetBytes(n.ToString(System.Globalization.CultureInfo.InvariantCulture)), headers);
 
     private static int Value(IncomingMessage m) => int.Parse(Encoding.UTF8.GetString(m.Payload.Span), System.Globalization.CultureInfo.InvariantCulture);
-
-    private static List<IncomingMessage> PollUntil(IStageConsumer consumer, int count) => TransportPolling.PollUntil(consumer, count);
 
     [Fact]
     public async Task Messages_of_a_key_are_consumed_in_order_with_their_headers()
