@@ -67,12 +67,44 @@ public sealed class Aggregator
     /// <summary>A person-day that counts; <see cref="PositiveKey"/> is its positive result with the smallest key (when P).</summary>
     private readonly record struct Contribution(int Day, short Cell, bool Positive, UInt128 PositiveKey = default);
 
-    // A person's counted results, sorted by (day, key), in an array of exactly their number: most persons are tested
-    // once in the window (a peak day: 2.3M results of 2.05M persons) and each aggregator holds every person's, so one
-    // array of one entry (48 bytes) instead of a growable list (an object and an array: 88 bytes, two objects for the
-    // garbage collector to trace). A change makes a new array: a person has a few results at most.
+    /// <summary>
+    /// A person's counted results, sorted by (day, key). Most persons are tested once in the window (a peak day: 2.3M
+    /// results of 2.05M persons) and each aggregator holds every person's, so the one result of a person is held in the
+    /// dictionary's own entry — no object at all — and only a person with several has an array, of exactly their number
+    /// (a change makes a new one: a person has a few results at most). An array of one entry was 48 bytes and an object
+    /// for the collector to trace for every person.
+    /// </summary>
+    private readonly struct Facts
+    {
+        private readonly Entry _one;
+        private readonly Entry[]? _many;
+
+        public Facts(ReadOnlySpan<Entry> entries)
+        {
+            if (entries.Length == 1)
+            {
+                _one = entries[0];
+            }
+            else
+            {
+                _many = entries.ToArray();
+            }
+        }
+
+        /// <summary>The entries; <paramref name="one"/> is where a single entry is copied to be seen as a span.</summary>
+        public ReadOnlySpan<Entry> Entries(ref Entry one)
+        {
+            if (_many is not null)
+            {
+                return _many;
+            }
+            one = _one;
+            return new ReadOnlySpan<Entry>(ref one);
+        }
+    }
+
     private readonly Dictionary<Hash128, KeyState> _keys = [];
-    private readonly Dictionary<long, Entry[]> _persons = [];
+    private readonly Dictionary<long, Facts> _persons = [];
     private readonly Dictionary<long, long> _mergedInto = [];
     private readonly Dictionary<long, (int P, int T)> _pending = [];
     private readonly List<Contribution> _before = [];
@@ -140,20 +172,19 @@ public sealed class Aggregator
             return;
         }
         _mergedInto[a] = b;
-        if (!_persons.Remove(a, out Entry[]? moving))
+        if (!_persons.Remove(a, out Facts movingFacts))
         {
             return;
         }
-        _persons.TryGetValue(b, out Entry[]? staying);
+        Entry movingOne = default, stayingOne = default;
+        ReadOnlySpan<Entry> moving = movingFacts.Entries(ref movingOne);
+        ReadOnlySpan<Entry> staying = _persons.TryGetValue(b, out Facts stayingFacts) ? stayingFacts.Entries(ref stayingOne) : [];
         _before.Clear();
         Contributions(moving, int.MinValue, int.MaxValue, _before);
-        if (staying is not null)
-        {
-            Contributions(staying, int.MinValue, int.MaxValue, _before);
-        }
-        Entry[] merged = [.. staying ?? [], .. moving];
+        Contributions(staying, int.MinValue, int.MaxValue, _before);
+        Entry[] merged = [.. staying, .. moving];
         Array.Sort(merged, static (x, y) => x.Day != y.Day ? x.Day.CompareTo(y.Day) : x.Key.Value.CompareTo(y.Key.Value));
-        _persons[b] = merged;
+        _persons[b] = new Facts(merged);
         _after.Clear();
         Contributions(merged, int.MinValue, int.MaxValue, _after);
         ApplyDifference(a, b);
@@ -192,12 +223,18 @@ public sealed class Aggregator
 
     private void Change(long person, UInt128? removeKey, int removeDay, IndicatorFact? add)
     {
-        if (!_persons.TryGetValue(person, out Entry[]? facts))
+        Entry one = default;
+        scoped ReadOnlySpan<Entry> facts;
+        if (_persons.TryGetValue(person, out Facts stored))
         {
-            if (add is null)
-            {
-                return;
-            }
+            facts = stored.Entries(ref one);
+        }
+        else if (add is null)
+        {
+            return;
+        }
+        else
+        {
             facts = [];
         }
         int lo = int.MaxValue, hi = int.MinValue;
@@ -212,23 +249,27 @@ public sealed class Aggregator
         hi = hi > int.MaxValue - WindowDays ? int.MaxValue : hi + WindowDays;
         _before.Clear();
         Contributions(facts, lo, hi, _before);
+        // The person's entries after the change, made where they are counted (a person has a few).
+        Span<Entry> changed = facts.Length < 32 ? stackalloc Entry[facts.Length + 1] : new Entry[facts.Length + 1];
+        facts.CopyTo(changed);
+        int count = facts.Length;
         if (removeKey is UInt128 key)
         {
-            facts = Remove(facts, key, removeDay);
+            count = Remove(changed, count, key, removeDay);
         }
         if (add is { } f)
         {
-            facts = Insert(facts, new Entry { Key = f.Key, Day = f.Day, Cell = f.Cell, Outcome = f.Outcome });
+            count = Insert(changed, count, new Entry { Key = f.Key, Day = f.Day, Cell = f.Cell, Outcome = f.Outcome });
         }
         _after.Clear();
-        Contributions(facts, lo, hi, _after);
-        if (facts.Length == 0)
+        Contributions(changed[..count], lo, hi, _after);
+        if (count == 0)
         {
             _persons.Remove(person);
         }
         else
         {
-            _persons[person] = facts;
+            _persons[person] = new Facts(changed[..count]);
         }
         ApplyDifference(person, person);
     }
@@ -296,10 +337,10 @@ public sealed class Aggregator
 
     /// <summary>The person-days in [<paramref name="lo"/>, <paramref name="hi"/>] that count, with their cell and
     /// whether they count in P.</summary>
-    private static void Contributions(Entry[] items, int lo, int hi, List<Contribution> into)
+    private static void Contributions(ReadOnlySpan<Entry> items, int lo, int hi, List<Contribution> into)
     {
         int n = items.Length;
-        int i = LowerBound(items, n, lo == int.MinValue ? int.MinValue : lo - WindowDays);
+        int i = LowerBound(items, lo == int.MinValue ? int.MinValue : lo - WindowDays);
         int lastPositive = int.MinValue;
         while (i < n && items[i].Day <= hi)
         {
@@ -325,9 +366,9 @@ public sealed class Aggregator
         }
     }
 
-    private static int LowerBound(Entry[] items, int count, int day)
+    private static int LowerBound(ReadOnlySpan<Entry> items, int day)
     {
-        int lo = 0, hi = count;
+        int lo = 0, hi = items.Length;
         while (lo < hi)
         {
             int mid = (lo + hi) >>> 1;
@@ -343,41 +384,33 @@ public sealed class Aggregator
         return lo;
     }
 
-    /// <summary>The entries with <paramref name="entry"/>, sorted by (day, key): the first entry of a day is its
-    /// representative.</summary>
-    private static Entry[] Insert(Entry[] items, in Entry entry)
+    /// <summary>Puts <paramref name="entry"/> among the first <paramref name="count"/> entries, sorted by (day, key)
+    /// (the first entry of a day is its representative); returns the new count. There is room for one more.</summary>
+    private static int Insert(Span<Entry> items, int count, in Entry entry)
     {
-        int i = items.Length;
+        int i = count;
         UInt128 key = entry.Key.Value;
         while (i > 0 && (items[i - 1].Day > entry.Day || items[i - 1].Day == entry.Day && items[i - 1].Key.Value > key))
         {
             i--;
         }
-        var grown = new Entry[items.Length + 1];
-        Array.Copy(items, grown, i);
-        grown[i] = entry;
-        Array.Copy(items, i, grown, i + 1, items.Length - i);
-        return grown;
+        items[i..count].CopyTo(items[(i + 1)..]);
+        items[i] = entry;
+        return count + 1;
     }
 
-    /// <summary>The entries without the one of <paramref name="key"/> on <paramref name="day"/> (the same array when
-    /// there is none).</summary>
-    private static Entry[] Remove(Entry[] items, UInt128 key, int day)
+    /// <summary>Takes the entry of <paramref name="key"/> on <paramref name="day"/> out of the first
+    /// <paramref name="count"/> (if there); returns the new count.</summary>
+    private static int Remove(Span<Entry> items, int count, UInt128 key, int day)
     {
-        for (int i = LowerBound(items, items.Length, day); i < items.Length && items[i].Day == day; i++)
+        for (int i = LowerBound(items[..count], day); i < count && items[i].Day == day; i++)
         {
             if (items[i].Key.Value == key)
             {
-                if (items.Length == 1)
-                {
-                    return [];
-                }
-                var shrunk = new Entry[items.Length - 1];
-                Array.Copy(items, shrunk, i);
-                Array.Copy(items, i + 1, shrunk, i, items.Length - i - 1);
-                return shrunk;
+                items[(i + 1)..count].CopyTo(items[i..]);
+                return count - 1;
             }
         }
-        return items;
+        return count;
     }
 }

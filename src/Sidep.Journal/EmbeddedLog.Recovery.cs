@@ -185,7 +185,7 @@ public sealed partial class EmbeddedLog
         return new JournalRecovery(_segments.Count, _records, torn, keptBeyond, _lost, rebuilt, Stopwatch.GetElapsedTime(started));
     }
 
-    private static int Extend(List<long> index, long end)
+    private static int Extend(PositionList index, long end)
     {
         int holes = 0;
         while (index.Count < end)

@@ -42,8 +42,8 @@ public sealed partial class EmbeddedLog : IAsyncDisposable, IResultJournal
     private readonly long _segmentBytes;
     private readonly Channel<PendingAppend> _appends = Channel.CreateUnbounded<PendingAppend>(new UnboundedChannelOptions { SingleReader = true });
     private readonly List<Segment> _segments = [];
-    private readonly List<long>[] _partitions;
-    private readonly List<long> _ordered = [];
+    private readonly PositionList[] _partitions;
+    private readonly PositionList _ordered = new();
     private readonly Dictionary<string, long> _submissions = new(StringComparer.Ordinal);
     private readonly List<(string Id, long Position)> _quarantined = [];
     private readonly HashSet<string> _released = new(StringComparer.Ordinal);
@@ -70,10 +70,10 @@ public sealed partial class EmbeddedLog : IAsyncDisposable, IResultJournal
         DirectoryPath = directory;
         _fs = options.FileSystem;
         _segmentBytes = options.SegmentBytes;
-        _partitions = new List<long>[partitionCount];
+        _partitions = new PositionList[partitionCount];
         for (int i = 0; i < partitionCount; i++)
         {
-            _partitions[i] = [];
+            _partitions[i] = new PositionList();
         }
         try
         {
@@ -191,9 +191,9 @@ public sealed partial class EmbeddedLog : IAsyncDisposable, IResultJournal
         long[] positions;
         lock (_indexLock)
         {
-            List<long> index = _partitions[partition];
+            PositionList index = _partitions[partition];
             int count = (int)Math.Max(0, Math.Min(max, index.Count - offset));
-            positions = count == 0 ? [] : index.GetRange((int)offset, count).ToArray();
+            positions = count == 0 ? [] : index.Slice((int)offset, count);
         }
         return ReadAt(positions, offset, partition);
     }
@@ -311,7 +311,7 @@ public sealed partial class EmbeddedLog : IAsyncDisposable, IResultJournal
         lock (_indexLock)
         {
             int count = (int)Math.Max(0, Math.Min(max, _ordered.Count - sequence));
-            positions = count == 0 ? [] : _ordered.GetRange((int)sequence, count).ToArray();
+            positions = count == 0 ? [] : _ordered.Slice((int)sequence, count);
         }
         return ReadAt(positions, sequence, -1);
     }
@@ -600,7 +600,7 @@ public sealed partial class EmbeddedLog : IAsyncDisposable, IResultJournal
 
     /// <summary>Puts a record at its number; numbers skipped (records moved aside by repair) become holes.</summary>
     /// <returns>The holes made.</returns>
-    private static int Place(List<long> index, long number, long position)
+    private static int Place(PositionList index, long number, long position)
     {
         if (number < index.Count)
         {

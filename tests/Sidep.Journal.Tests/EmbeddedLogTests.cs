@@ -54,6 +54,42 @@ public class EmbeddedLogTests
     }
 
     [Fact]
+    public async Task Tens_of_thousands_of_records_read_back_in_order_across_the_index_chunks_and_after_a_restart()
+    {
+        using var dir = new TempDir();
+        const int Records = 20_000; // the index holds positions in chunks of 8,192
+        await using (EmbeddedLog log = EmbeddedLog.Open(dir.Path, 2))
+        {
+            for (int batch = 0; batch < Records / 500; batch++)
+            {
+                await log.AppendAsync([.. Enumerable.Range(batch * 500, 500).Select(i => Result(i % 2, i.ToString(System.Globalization.CultureInfo.InvariantCulture)))]);
+            }
+            AssertReadsAcrossChunks(log);
+        }
+        await using (EmbeddedLog reopened = EmbeddedLog.Open(dir.Path, 2))
+        {
+            AssertReadsAcrossChunks(reopened);
+        }
+
+        static void AssertReadsAcrossChunks(EmbeddedLog log)
+        {
+            Assert.Equal(Records, log.OrderedCount);
+            Assert.Equal(Records / 2, log.EndOffset(0));
+            // Ranges that start before a chunk's end and finish in the next one, in journal order and in a partition.
+            Assert.Equal(Enumerable.Range(8_180, 30).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                log.ReadInJournalOrder(8_180, 30).Select(e => Encoding.UTF8.GetString(e.Payload.Span)));
+            Assert.Equal(Enumerable.Range(16_370, 40).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                log.ReadInJournalOrder(16_370, 40).Select(e => Encoding.UTF8.GetString(e.Payload.Span)));
+            List<LogEntry> odd = log.Read(1, 8_190, 5);
+            Assert.Equal(Enumerable.Range(8_190, 5).Select(o => (2 * o + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                odd.Select(e => Encoding.UTF8.GetString(e.Payload.Span)));
+            Assert.Equal(Enumerable.Range(8_190, 5).Select(o => (long)o), odd.Select(e => e.Offset));
+            Assert.Equal(Records, log.ReadInJournalOrder(0, Records + 10).Count);
+            Assert.Empty(log.ReadInJournalOrder(Records, 10));
+        }
+    }
+
+    [Fact]
     public async Task A_key_longer_than_the_record_format_holds_is_refused_not_cut()
     {
         using var dir = new TempDir();
