@@ -130,14 +130,17 @@ public sealed partial class StateStore
     public List<StoredCase> CasesChangedAfter(long afterSeq, int limit) =>
         Query($"{CaseColumns} WHERE seq > $after ORDER BY seq LIMIT $limit", ReadCase, ("$after", afterSeq), ("$limit", limit));
 
-    /// <summary>Moves a consumer's position on its own (what it covers is not in this store: a topic it published to).</summary>
+    /// <summary>Moves a consumer's position on its own (what it covers is not in this store: a topic it published to).
+    /// Derived state, written as the stages' rows are: the cases topic's publication position, moved after every batch
+    /// with a case change, was an fsync of its own each time; lost with the machine, it only makes the latest changes
+    /// published again, which the topic's consumers expect (at least once, the highest cursor per case kept).</summary>
     public void SetConsumerOffset(string consumer, int partition, long next)
     {
         lock (_lock)
         {
-            using SqliteTransaction tx = _connection.BeginTransaction();
-            SetOffset(tx, consumer, partition, next);
-            tx.Commit();
+            using DerivedWrite derived = BeginDerived();
+            SetOffset(derived.Transaction, consumer, partition, next);
+            derived.Transaction.Commit();
         }
     }
 
