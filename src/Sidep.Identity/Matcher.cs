@@ -120,7 +120,8 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     private readonly List<string[]> _givens = [[]];
     /// <summary>The blocks by number (a person holds its block's).</summary>
     private readonly List<BlockMembers> _blocks = [];
-    private Person[] _people = new Person[1024];
+    /// <summary>The persons (id = index + 1), millions on a busy day: in chunks, never one array that doubles.</summary>
+    private readonly ChunkedArray<Person> _people = new();
     private int _count;
     private readonly List<MergeEvent> _merges = [];
     private readonly List<(long A, long B, double Score)> _review = [];
@@ -162,9 +163,9 @@ public sealed class Matcher(MatchThresholds thresholds = default)
         public ushort Departement, PreviousDepartement;
     }
 
-    private Known[] _known = new Known[1024];
+    private readonly ChunkedArray<Known> _known = new();
 
-    private ref Known KnownOf(long id) => ref _known[id - 1];
+    private ref Known KnownOf(long id) => ref _known[checked((int)(id - 1))];
 
     /// <summary>A name's profile in one word: its letters (bits 0–26: A–Z, then any other character), its length
     /// (bits 27–34; 255: that long or longer) and its first two characters (bits 35–46, six bits each: A–Z exactly,
@@ -266,7 +267,7 @@ public sealed class Matcher(MatchThresholds thresholds = default)
 
     private View ViewOf(in Person p) => new(_texts[p.BirthName], _texts[p.UsedName], _texts[p.FirstGiven], _givens[p.Given], _texts[p.BirthDate], p.Sex);
 
-    private ref Person At(long id) => ref _people[id - 1];
+    private ref Person At(long id) => ref _people[checked((int)(id - 1))];
 
     /// <summary>The person a result belongs to, and why. An INS that fails its key (or the test/demo OIDs when
     /// <paramref name="sandbox"/> is false) is ignored: the result is matched on its traits.</summary>
@@ -738,11 +739,8 @@ public sealed class Matcher(MatchThresholds thresholds = default)
     /// first given name of the shared list of given names.</summary>
     private long NewPerson(Traits traits, long ins, BlockMembers? members, in Evidence evidence)
     {
-        if (_count == _people.Length)
-        {
-            Array.Resize(ref _people, _people.Length * 2);
-            Array.Resize(ref _known, _people.Length);
-        }
+        _people.Grow(_count + 1);
+        _known.Grow(_count + 1);
         int index = _count++;
         int birthDate;
         if (members is null)

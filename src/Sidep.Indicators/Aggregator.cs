@@ -103,8 +103,9 @@ public sealed class Aggregator
         }
     }
 
-    private readonly Dictionary<Hash128, KeyState> _keys = [];
-    private readonly Dictionary<long, Facts> _persons = [];
+    // Millions of keys and persons on a busy day: in shards (ShardedDictionary), never one array doubling.
+    private readonly ShardedDictionary<Hash128, KeyState> _keys = new();
+    private readonly ShardedDictionary<long, Facts> _persons = new();
     private readonly Dictionary<long, long> _mergedInto = [];
     private readonly Dictionary<long, (int P, int T)> _pending = [];
     private readonly List<Contribution> _before = [];
@@ -120,7 +121,7 @@ public sealed class Aggregator
     /// and duplicates change nothing). Returns whether anything was applied.</summary>
     public bool Apply(in IndicatorFact fact)
     {
-        ref KeyState state = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_keys, fact.Key, out bool exists);
+        ref KeyState state = ref _keys.GetValueRefOrAddDefault(fact.Key, out bool exists);
         if (exists && state.Version >= fact.Version)
         {
             return false;

@@ -12,31 +12,9 @@ namespace Sidep.Ingestion;
 public sealed class JournalKeyIndex : IResultKeyIndex
 {
     private readonly IResultJournal? _journal;
-    private readonly KnownKeys _known = new();
+    /// <summary>Every result key's versions (millions: in shards, <see cref="ShardedDictionary{TKey, TValue}"/>).</summary>
+    private readonly ShardedDictionary<Hash128, Known> _known = new();
     private readonly Lock _lock = new();
-
-    /// <summary>
-    /// Every result key's versions, in sixteen dictionaries by the key's first four bits. One dictionary of a peak day's
-    /// 2.3 million keys was one 154 MB array, and each time it doubled the new array stood beside the old one until a full
-    /// collection; a sixteenth of that at a time is what a growth costs now.
-    /// </summary>
-    private sealed class KnownKeys
-    {
-        private readonly Dictionary<Hash128, Known>[] _shards = [.. Enumerable.Range(0, 16).Select(_ => new Dictionary<Hash128, Known>())];
-
-        private Dictionary<Hash128, Known> Shard(Hash128 key) => _shards[(int)(key.Value >> 124)];
-
-        public int Count => _shards.Sum(s => s.Count);
-
-        public bool TryGetValue(Hash128 key, out Known known) => Shard(key).TryGetValue(key, out known);
-
-        public Known this[Hash128 key]
-        {
-            set => Shard(key)[key] = value;
-        }
-
-        public void Clear() => Array.ForEach(_shards, s => s.Clear());
-    }
 
     /// <param name="journal">The journal to rebuild from; null for an index that starts empty and keeps nothing.</param>
     public JournalKeyIndex(IResultJournal? journal)

@@ -1,38 +1,29 @@
 using System.Collections;
+using Sidep.Domain;
 
 namespace Sidep.Journal;
 
 /// <summary>
-/// An append-only list of journal positions held in chunks of 8,192 (64 KiB each, below the large-object heap's
-/// threshold). A <see cref="List{T}"/> of a busy day's millions of positions is one array that doubles as it grows: on the
-/// peak day the journal's and the matched topic's four lists held 132 MB of arrays for 74 MB of positions, each doubling
-/// a new large object beside the old one until a full collection. Chunks are never copied and the last is the only one
-/// partly empty.
+/// An append-only list of journal positions, in chunks (<see cref="ChunkedArray{T}"/>). A <see cref="List{T}"/> of a
+/// busy day's millions of positions is one array that doubles as it grows: on the peak day the journal's and the matched
+/// topic's four lists held 132 MB of arrays for 74 MB of positions, each doubling a new large object beside the old one
+/// until a full collection.
 /// </summary>
 internal sealed class PositionList : IReadOnlyList<long>
 {
-    private const int Shift = 13;
-    private const int ChunkLength = 1 << Shift;
-    private const int Mask = ChunkLength - 1;
-
-    private long[][] _chunks = new long[4][];
+    private readonly ChunkedArray<long> _positions = new();
     private int _count;
 
     public int Count => _count;
 
     public long this[int index] => (uint)index < (uint)_count
-        ? _chunks[index >> Shift][index & Mask]
+        ? _positions[index]
         : throw new ArgumentOutOfRangeException(nameof(index), index, $"{_count} positions");
 
     public void Add(long position)
     {
-        int chunk = _count >> Shift;
-        if (chunk == _chunks.Length)
-        {
-            Array.Resize(ref _chunks, _chunks.Length * 2); // references only: 8 bytes a chunk of 64 KiB
-        }
-        (_chunks[chunk] ??= new long[ChunkLength])[_count & Mask] = position;
-        _count++;
+        _positions.Grow(_count + 1);
+        _positions[_count++] = position;
     }
 
     /// <summary>The positions from <paramref name="start"/> on, <paramref name="count"/> of them, copied out.</summary>
@@ -42,13 +33,7 @@ internal sealed class PositionList : IReadOnlyList<long>
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(start, _count - count);
         long[] slice = new long[count];
-        for (int done = 0; done < count;)
-        {
-            int at = start + done;
-            int length = Math.Min(count - done, ChunkLength - (at & Mask));
-            Array.Copy(_chunks[at >> Shift], at & Mask, slice, done, length);
-            done += length;
-        }
+        _positions.CopyTo(start, slice);
         return slice;
     }
 
@@ -56,7 +41,7 @@ internal sealed class PositionList : IReadOnlyList<long>
     {
         for (int i = 0; i < _count; i++)
         {
-            yield return _chunks[i >> Shift][i & Mask];
+            yield return _positions[i];
         }
     }
 

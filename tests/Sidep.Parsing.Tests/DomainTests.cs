@@ -185,4 +185,74 @@ public class DomainTests
         Assert.Equal("455B88977BDAFA73C4DB902462963D6169C3B5FAB477C89524E1973C63BEC931", Convert.ToHexString(ContentHash.Of(a)));
         Assert.Equal("CA29CA302FE5F6AB420F08E2F18C89C241ACF08101F01FAE5E1DB8BC9DB545F4", Convert.ToHexString(ContentHash.Of(full)));
     }
+
+    private struct Wide
+    {
+        public long A, B, C, D, E, F; // 48 bytes: 1,024 to a chunk
+    }
+
+    [Fact]
+    public void A_chunked_array_keeps_every_element_in_place_as_it_grows_past_its_chunks()
+    {
+        var wide = new ChunkedArray<Wide>();
+        wide.Grow(1);
+        ref Wide first = ref wide[0];
+        first.A = 7;
+        for (int i = 1; i < 5_000; i++)
+        {
+            wide.Grow(i + 1);
+            wide[i] = new Wide { A = i, F = -i };
+        }
+        first.B = 8; // a reference taken before the growth still designates the element: nothing was copied
+        Assert.Equal((7, 8), (wide[0].A, wide[0].B));
+        Assert.True(wide.Capacity >= 5_000);
+        Assert.All(Enumerable.Range(1, 4_999), i => Assert.Equal((i, -i), ((int)wide[i].A, (int)wide[i].F)));
+
+        var longs = new ChunkedArray<long>();
+        longs.Grow(20_000);
+        for (int i = 0; i < 20_000; i++)
+        {
+            longs[i] = i * 3L;
+        }
+        long[] across = new long[50];
+        longs.CopyTo(8_170, across); // 8,192 longs to a chunk
+        Assert.Equal(Enumerable.Range(8_170, 50).Select(i => i * 3L), across);
+    }
+
+    [Fact]
+    public void A_sharded_dictionary_answers_as_one_dictionary_through_random_changes()
+    {
+        var sharded = new ShardedDictionary<long, int>();
+        var oracle = new Dictionary<long, int>();
+        var random = new Random(5);
+        for (int step = 0; step < 50_000; step++)
+        {
+            long key = random.Next(3) == 0 ? random.NextInt64() : random.Next(20_000); // person ids are small and consecutive
+            switch (random.Next(4))
+            {
+                case 0:
+                    sharded[key] = step;
+                    oracle[key] = step;
+                    break;
+                case 1:
+                    Assert.Equal(oracle.Remove(key, out int removed), sharded.Remove(key, out int shardRemoved));
+                    Assert.Equal(removed, shardRemoved);
+                    break;
+                case 2:
+                    ref int value = ref sharded.GetValueRefOrAddDefault(key, out bool exists);
+                    Assert.Equal(oracle.ContainsKey(key), exists);
+                    value += 1;
+                    oracle[key] = oracle.GetValueOrDefault(key) + 1;
+                    break;
+                default:
+                    Assert.Equal(oracle.TryGetValue(key, out int expected), sharded.TryGetValue(key, out int found));
+                    Assert.Equal(expected, found);
+                    break;
+            }
+        }
+        Assert.Equal(oracle.Count, sharded.Count);
+        Assert.All(oracle, pair => Assert.Equal(pair.Value, sharded[pair.Key]));
+        sharded.Clear();
+        Assert.Equal(0, sharded.Count);
+    }
 }
