@@ -13,9 +13,10 @@ public sealed class ChunkedArray<T> where T : struct
     private static readonly int s_mask = (1 << s_shift) - 1;
 
     private T[][] _chunks = [];
+    private int _allocated;
 
     /// <summary>Elements that can be reached (a whole number of chunks).</summary>
-    public int Capacity => _chunks.Length << s_shift;
+    public int Capacity => _allocated << s_shift;
 
     /// <summary>The element at <paramref name="index"/> (below <see cref="Capacity"/>), by reference.</summary>
     public ref T this[int index] => ref _chunks[index >> s_shift][index & s_mask];
@@ -24,15 +25,17 @@ public sealed class ChunkedArray<T> where T : struct
     public void Grow(int capacity)
     {
         int needed = (int)(((long)capacity + s_mask) >> s_shift);
-        if (needed <= _chunks.Length)
+        if (needed <= _allocated)
         {
             return;
         }
-        int had = _chunks.Length;
-        Array.Resize(ref _chunks, Math.Max(needed, had * 2)); // references only: 8 bytes a chunk
-        for (int i = had; i < _chunks.Length; i++)
+        if (needed > _chunks.Length)
         {
-            _chunks[i] = new T[1 << s_shift];
+            Array.Resize(ref _chunks, Math.Max(needed, _chunks.Length * 2)); // references only: 8 bytes a chunk
+        }
+        for (; _allocated < needed; _allocated++)
+        {
+            _chunks[_allocated] = new T[1 << s_shift]; // only the chunks asked for: memory follows the count
         }
     }
 
