@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.Hashing;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Win32.SafeHandles;
@@ -267,12 +266,12 @@ public sealed class InProcessTransport(string directory, int partitions = 8, IRe
 }
 
 /// <summary>
-/// A consumer group's committed positions in a topic: two slots, written in turn in place (the one its sequence picks,
-/// with a CRC), the newer whole one read back. A commit is one write on a file kept open; it used to be a JSON file
-/// written aside and renamed over the old one at every commit of every stage (an open, a write, a close and a rename
-/// each time). A write torn by a crash leaves the other slot: the group resumes one commit earlier and gets those
-/// messages again, which every stage expects (its store's own position decides). Not fsynced, as before: stage state
-/// is recomputable from the journal.
+/// A consumer group's committed positions in a topic: two sealed slots written in turn in place
+/// (<see cref="SealedSlots"/>, as the journal's commit point), the newer whole one read back. A commit is one write on a
+/// file kept open; it used to be a JSON file written aside and renamed over the old one at every commit of every stage (an
+/// open, a write, a close and a rename each time). A write torn by a crash leaves the other slot: the group resumes one
+/// commit earlier and gets those messages again, which every stage expects (its store's own position decides). Not
+/// fsynced, as before: stage state is recomputable from the journal.
 /// </summary>
 internal static class GroupPositions
 {
@@ -291,8 +290,8 @@ internal static class GroupPositions
         {
             BinaryPrimitives.WriteInt64LittleEndian(slot[(20 + 8 * p)..], positions[p]);
         }
-        BinaryPrimitives.WriteUInt32LittleEndian(slot[(size - 4)..], Crc32.HashToUInt32(slot[..(size - 4)]));
-        RandomAccess.Write(file, slot, (sequence & 1) * size);
+        SealedSlots.Seal(slot);
+        RandomAccess.Write(file, slot, SealedSlots.Offset(sequence, size));
     }
 
     /// <summary>The positions of the newer whole slot, or null when the file is missing or neither slot is whole.</summary>
@@ -315,7 +314,7 @@ internal static class GroupPositions
             ReadOnlySpan<byte> slot = bytes.AsSpan(s * size, size);
             if (BinaryPrimitives.ReadUInt64LittleEndian(slot) != Magic
                 || BinaryPrimitives.ReadInt32LittleEndian(slot[16..]) != partitions
-                || BinaryPrimitives.ReadUInt32LittleEndian(slot[(size - 4)..]) != Crc32.HashToUInt32(slot[..(size - 4)]))
+                || !SealedSlots.IsSealed(slot))
             {
                 continue;
             }

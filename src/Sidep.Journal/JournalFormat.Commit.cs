@@ -13,6 +13,24 @@ namespace Sidep.Journal;
 /// </summary>
 internal sealed record CommitPoint(long Sequence, int Segment, long End, long Records, long Ordered, long[] PartitionEnds);
 
+/// <summary>
+/// Files of two slots written in turn in place — the slot a write's sequence picks — each sealed by the CRC-32 of its
+/// bytes in its last four, so that a write torn by a crash leaves the other slot whole and the newer whole one is read
+/// back: the journal's commit point (<see cref="JournalFormatCommit"/>) and a consumer group's positions
+/// (<c>GroupPositions</c>).
+/// </summary>
+internal static class SealedSlots
+{
+    /// <summary>Where the slot of a write numbered <paramref name="sequence"/> starts.</summary>
+    public static long Offset(long sequence, int stride) => (sequence & 1) * stride;
+
+    /// <summary>Writes the CRC of the slot's bytes before its last four into them.</summary>
+    public static void Seal(Span<byte> slot) => BinaryPrimitives.WriteUInt32LittleEndian(slot[^4..], Crc32.HashToUInt32(slot[..^4]));
+
+    /// <summary>Whether the slot's last four bytes are the CRC of the bytes before them.</summary>
+    public static bool IsSealed(ReadOnlySpan<byte> slot) => BinaryPrimitives.ReadUInt32LittleEndian(slot[^4..]) == Crc32.HashToUInt32(slot[..^4]);
+}
+
 internal static partial class JournalFormatCommit
 {
     public const ulong Magic = 0x31544D4350454453; // "SDEPCMT1"
@@ -36,7 +54,7 @@ internal static partial class JournalFormatCommit
             BinaryPrimitives.WriteInt64LittleEndian(slot[at..], end);
             at += 8;
         }
-        BinaryPrimitives.WriteUInt32LittleEndian(slot[at..], Crc32.HashToUInt32(slot[..at]));
+        SealedSlots.Seal(slot[..(at + 4)]);
     }
 
     public static CommitPoint? Read(ReadOnlySpan<byte> slot)
@@ -50,8 +68,7 @@ internal static partial class JournalFormatCommit
         {
             return null;
         }
-        int at = 48 + 8 * partitions;
-        if (BinaryPrimitives.ReadUInt32LittleEndian(slot[at..]) != Crc32.HashToUInt32(slot[..at]))
+        if (!SealedSlots.IsSealed(slot[..SlotSize(partitions)]))
         {
             return null;
         }
@@ -80,7 +97,7 @@ internal static partial class JournalFormatCommit
     {
         byte[] slot = new byte[SlotSize(commit.PartitionEnds.Length)];
         Write(slot, commit);
-        file.Write(slot, (commit.Sequence & 1) * SlotStride);
+        file.Write(slot, SealedSlots.Offset(commit.Sequence, SlotStride));
         file.Flush();
     }
 }
